@@ -1,0 +1,76 @@
+"""orchestrate: a minimal durable runtime for deterministic orchestrations.
+
+See DESIGN.md for the model. The public names are re-exported here; modules not listed are
+internal.
+"""
+
+from .activity import ActivityInfo, activity_info
+from .client import Client
+from .clock import Clock, SystemClock
+from .context import OrchestrationContext
+from .errors import (
+    ActivityFailed,
+    CompensationFailed,
+    DuplicateInstance,
+    InstanceNotFound,
+    InstanceNotRunning,
+    NonDeterminismError,
+    NotATaskError,
+    OrchestrateError,
+    RegistrationError,
+    SerializationError,
+    StoreError,
+    SubOrchestrationFailed,
+    TaskCancelled,
+    TaskFailed,
+    UnknownActivity,
+    UnknownOrchestration,
+)
+from .history import ErrorInfo, Event, history_from_json, history_to_json
+from .memory_store import MemoryStore
+from .registry import Registry
+from .retry import RetryPolicy
+from .runtime import Runtime, open_store
+from .state import InstanceState, Status
+from .store import Store
+from .task import Task
+from .worker import Worker
+
+__all__ = [
+    "ActivityFailed",
+    "ActivityInfo",
+    "Client",
+    "Clock",
+    "CompensationFailed",
+    "DuplicateInstance",
+    "ErrorInfo",
+    "Event",
+    "InstanceNotFound",
+    "InstanceNotRunning",
+    "InstanceState",
+    "MemoryStore",
+    "NonDeterminismError",
+    "NotATaskError",
+    "OrchestrateError",
+    "OrchestrationContext",
+    "RegistrationError",
+    "Registry",
+    "RetryPolicy",
+    "Runtime",
+    "SerializationError",
+    "Status",
+    "Store",
+    "StoreError",
+    "SubOrchestrationFailed",
+    "SystemClock",
+    "Task",
+    "TaskCancelled",
+    "TaskFailed",
+    "UnknownActivity",
+    "UnknownOrchestration",
+    "Worker",
+    "activity_info",
+    "history_from_json",
+    "history_to_json",
+    "open_store",
+]

@@ -1,0 +1,128 @@
+"""`Client`: start, signal, inspect and steer instances through a `Store` (no worker needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from . import history as h
+from .clock import Clock, SystemClock
+from .errors import InstanceNotFound, UnknownOrchestration
+from .payload import to_json_value
+from .registry import Registry
+from .state import InstanceState, Message, Status
+from .store import Store
+
+__all__ = ["Client"]
+
+
+class Client:
+    """The caller's half of the runtime: a web process can start instances without running them.
+
+    With a `registry`, orchestrations can be named by function and unknown names are refused at
+    start; without one, a function's `__name__` is used and the worker reports unknown names.
+    """
+
+    def __init__(self, store: Store, *, registry: Registry | None = None, clock: Clock | None = None) -> None:
+        self.store = store
+        self.registry = registry
+        self.clock: Clock = clock or SystemClock()
+
+    def _name(self, orchestration: Callable[..., Any] | str) -> str:
+        if self.registry is not None:
+            return self.registry.get_orchestration(orchestration).name
+        if isinstance(orchestration, str):
+            return orchestration
+        name = getattr(orchestration, "__name__", None)
+        if name is None:
+            raise UnknownOrchestration(f"{orchestration!r} is neither a function nor a name")
+        return str(name)
+
+    def start(
+        self,
+        orchestration: Callable[..., Any] | str,
+        input: Any = None,
+        *,
+        instance_id: str | None = None,
+        reuse: bool = False,
+    ) -> str:
+        """Create an instance and return its id (a new UUID when none is given).
+
+        Raises `DuplicateInstance` when the id is taken, unless the old instance finished and
+        `reuse=True`; `SerializationError` naming the path when the input is not JSON.
+        """
+        name = self._name(orchestration)
+        payload = to_json_value(input, "input")
+        key = instance_id or uuid.uuid4().hex
+        now = self.clock.now()
+        state = InstanceState(key, name, Status.PENDING, payload, created_at=now, updated_at=now)
+        start = Message(key, h.OrchestrationStarted(now, name, payload, key, 0), 0)
+        self.store.create_instance(state, start, reuse=reuse)
+        return key
+
+    def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
+        """Deliver an external event (FIFO per name; buffered until the instance waits for it)."""
+        payload = to_json_value(data, "event data")
+        self.store.send(Message(instance_id, h.EventRaised(self.clock.now(), name, payload)))
+
+    def terminate(self, instance_id: str, reason: str = "") -> None:
+        """Stop a running instance at its next turn; its status becomes `terminated`."""
+        self.store.send(Message(instance_id, h.OrchestrationTerminated(self.clock.now(), reason)))
+
+    def state(self, instance_id: str) -> InstanceState:
+        """The instance's current state, without waiting; `InstanceNotFound` for an unknown id."""
+        found = self.store.get_instance(instance_id)
+        if found is None:
+            raise InstanceNotFound(f"no instance with id {instance_id!r}; check the id with `list`")
+        return found
+
+    get_state = state
+
+    def history(self, instance_id: str) -> list[h.Event]:
+        """The current generation's history events."""
+        return self.store.get_history(instance_id)
+
+    def list(
+        self, *, status: Status | str | None = None, name: str | None = None, limit: int | None = None
+    ) -> list[InstanceState]:
+        return self.store.list_instances(status=status, name=name, limit=limit)
+
+    def purge(self, instance_id: str | None = None, *, finished_before: datetime | None = None) -> int:
+        """Delete one finished instance, or every one finished before a time; returns how many."""
+        return self.store.purge(instance_id, finished_before=finished_before)
+
+    def wait(self, instance_id: str, timeout: float | None = None) -> InstanceState:
+        """Block until the instance finishes and return its final state; `TimeoutError` after `timeout` s."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            state = self.state(instance_id)
+            if state.finished:
+                return state
+            remaining = 1.0 if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"instance {instance_id!r} is still {state.status} after {timeout} s; "
+                    "is a worker running? (`Runtime` runs one; `orchestrate worker` starts one)"
+                )
+            self.store.wait_for_change(min(remaining, 0.25))
+
+    # --- asyncio variants ---------------------------------------------------------------------
+
+    async def start_async(self, orchestration: Callable[..., Any] | str, input: Any = None, **kw: Any) -> str:
+        return await asyncio.to_thread(self.start, orchestration, input, **kw)
+
+    async def raise_event_async(self, instance_id: str, name: str, data: Any = None) -> None:
+        await asyncio.to_thread(self.raise_event, instance_id, name, data)
+
+    async def state_async(self, instance_id: str) -> InstanceState:
+        return await asyncio.to_thread(self.state, instance_id)
+
+    async def wait_async(self, instance_id: str, timeout: float | None = None) -> InstanceState:
+        return await asyncio.to_thread(self.wait, instance_id, timeout)
+
+    async def terminate_async(self, instance_id: str, reason: str = "") -> None:
+        await asyncio.to_thread(self.terminate, instance_id, reason)

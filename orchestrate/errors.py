@@ -1,0 +1,113 @@
+"""Every error the runtime raises, rooted in one class so callers can catch them all.
+
+Misuse errors also derive from the matching builtin (`TypeError`, `ValueError`, `KeyError`) so
+ordinary ``except`` clauses keep working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ActivityFailed",
+    "CompensationFailed",
+    "DuplicateInstance",
+    "InstanceNotFound",
+    "InstanceNotRunning",
+    "NonDeterminismError",
+    "NotATaskError",
+    "OrchestrateError",
+    "RegistrationError",
+    "SerializationError",
+    "StoreError",
+    "SubOrchestrationFailed",
+    "TaskCancelled",
+    "TaskFailed",
+    "UnknownActivity",
+    "UnknownOrchestration",
+]
+
+
+class OrchestrateError(Exception):
+    """Root of every error raised by orchestrate."""
+
+
+class RegistrationError(OrchestrateError, ValueError):
+    """A registry was given something it cannot register (duplicate name, not a function...)."""
+
+
+class UnknownActivity(OrchestrateError, KeyError):
+    """An orchestration asked for an activity name that no registry entry has."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownOrchestration(OrchestrateError, KeyError):
+    """An instance names an orchestration that this worker's registry does not hold."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class SerializationError(OrchestrateError, TypeError):
+    """A payload is not JSON-serializable; the message names the offending path."""
+
+
+class NonDeterminismError(OrchestrateError):
+    """Replaying the history produced different commands than the recorded ones."""
+
+
+class NotATaskError(OrchestrateError, TypeError):
+    """An orchestration awaited something other than a task created through its context."""
+
+
+class InstanceNotFound(OrchestrateError, KeyError):
+    """No instance with this id exists in the store."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class InstanceNotRunning(OrchestrateError):
+    """The instance has already finished, so it cannot take events."""
+
+
+class DuplicateInstance(OrchestrateError, ValueError):
+    """An instance with this id already exists."""
+
+
+class StoreError(OrchestrateError):
+    """The store cannot be opened or read (wrong schema, corrupt data, lost lease)."""
+
+
+class TaskCancelled(OrchestrateError):
+    """A task was cancelled (it lost a race or `cancel()` was called) before it finished."""
+
+
+class TaskFailed(OrchestrateError):
+    """A task scheduled by an orchestration failed; carries the remote error's type and message."""
+
+    def __init__(self, name: str, error_type: str, message: str) -> None:
+        super().__init__(f"{name} failed with {error_type}: {message}")
+        self.name = name
+        self.error_type = error_type
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[TaskFailed], tuple[str, str, str]]:
+        return (type(self), (self.name, self.error_type, self.message))
+
+
+class ActivityFailed(TaskFailed):
+    """An activity failed on its last attempt (or timed out: ``error_type == "TimeoutError"``)."""
+
+
+class SubOrchestrationFailed(TaskFailed):
+    """A sub-orchestration ended failed or terminated."""
+
+
+class CompensationFailed(OrchestrateError):
+    """One or more saga compensations failed; ``failures`` lists them in the order they ran."""
+
+    def __init__(self, failures: list[TaskFailed]) -> None:
+        names = ", ".join(f"{f.name} ({f.error_type}: {f.message})" for f in failures)
+        super().__init__(f"{len(failures)} compensation(s) failed: {names}")
+        self.failures = failures

@@ -1,0 +1,337 @@
+"""History events: the append-only record an instance is rebuilt from, and its versioned JSON form.
+
+This is the bottom of the package: plain data, imported by everything, importing nothing of ours
+except `errors`. Payload fields (`input`, `result`, ...) hold JSON values, already checked.
+
+Commands are the events the orchestration code itself produces (scheduling an activity, a timer,
+...): replay matches them one by one against new code. Results are what the world answers
+(completions, fired timers, raised events); replay feeds them back in the recorded order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from .errors import StoreError
+
+__all__ = [
+    "COMMAND_TYPES",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "ActivityCompleted",
+    "ActivityFailed",
+    "ActivityScheduled",
+    "ContinuedAsNew",
+    "CustomStatusSet",
+    "ErrorInfo",
+    "Event",
+    "EventRaised",
+    "OrchestrationCompleted",
+    "OrchestrationFailed",
+    "OrchestrationStarted",
+    "OrchestrationTerminated",
+    "PatchMarker",
+    "SideEffectRecorded",
+    "SubOrchestrationCompleted",
+    "SubOrchestrationFailed",
+    "SubOrchestrationScheduled",
+    "TimerCreated",
+    "TimerFired",
+    "describe",
+    "event_from_dict",
+    "event_to_dict",
+    "history_from_json",
+    "history_to_json",
+]
+
+FORMAT = "orchestrate.history"
+FORMAT_VERSION = 1
+
+
+@dataclass(slots=True)
+class ErrorInfo:
+    """An error as stored: its type name, message and (for orchestration failures) traceback."""
+
+    type: str
+    message: str
+    traceback: str = ""
+
+    def __str__(self) -> str:
+        head = f"{self.type}: {self.message}"
+        return f"{head}\n{self.traceback}" if self.traceback else head
+
+    def to_dict(self) -> dict[str, str]:
+        return {"type": self.type, "message": self.message, "traceback": self.traceback}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ErrorInfo:
+        return cls(str(data["type"]), str(data["message"]), str(data.get("traceback", "")))
+
+
+@dataclass(slots=True)
+class Event:
+    """Base of all history events; `at` is the time of the turn that recorded it (UTC)."""
+
+    at: datetime
+    is_command: ClassVar[bool] = False
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+
+# --- results: what the world tells the orchestration ---------------------------------------
+
+
+@dataclass(slots=True)
+class OrchestrationStarted(Event):
+    name: str
+    input: Any
+    instance_id: str
+    generation: int = 0
+    parent_instance: str | None = None
+    parent_task: int | None = None
+
+
+@dataclass(slots=True)
+class ActivityCompleted(Event):
+    task_id: int
+    result: Any
+
+
+@dataclass(slots=True)
+class ActivityFailed(Event):
+    task_id: int
+    error_type: str
+    message: str
+    retryable: bool = True
+
+
+@dataclass(slots=True)
+class TimerFired(Event):
+    task_id: int
+
+
+@dataclass(slots=True)
+class EventRaised(Event):
+    name: str
+    input: Any
+
+
+@dataclass(slots=True)
+class SubOrchestrationCompleted(Event):
+    task_id: int
+    result: Any
+
+
+@dataclass(slots=True)
+class SubOrchestrationFailed(Event):
+    task_id: int
+    error_type: str
+    message: str
+
+
+@dataclass(slots=True)
+class OrchestrationTerminated(Event):
+    reason: str
+
+
+# --- commands: what the orchestration code did ------------------------------------------------
+
+
+@dataclass(slots=True)
+class ActivityScheduled(Event):
+    task_id: int
+    name: str
+    input: Any
+    attempt: int = 1
+    call_id: int | None = None  # the first attempt's task id; None on the first attempt itself
+    is_command: ClassVar[bool] = True
+
+
+@dataclass(slots=True)
+class TimerCreated(Event):
+    task_id: int
+    fire_at: datetime
+    purpose: str = "timer"  # "timer", "retry" (backoff before an attempt) or "timeout"
+    is_command: ClassVar[bool] = True
+
+
+@dataclass(slots=True)
+class SubOrchestrationScheduled(Event):
+    task_id: int
+    name: str
+    input: Any
+    instance_id: str
+    is_command: ClassVar[bool] = True
+
+
+@dataclass(slots=True)
+class SideEffectRecorded(Event):
+    task_id: int
+    value: Any
+    is_command: ClassVar[bool] = True
+
+
+@dataclass(slots=True)
+class PatchMarker(Event):
+    task_id: int
+    patch: str
+    is_command: ClassVar[bool] = True
+
+
+@dataclass(slots=True)
+class CustomStatusSet(Event):
+    task_id: int
+    status: Any
+    is_command: ClassVar[bool] = True
+
+
+@dataclass(slots=True)
+class ContinuedAsNew(Event):
+    input: Any
+    is_command: ClassVar[bool] = True
+
+
+@dataclass(slots=True)
+class OrchestrationCompleted(Event):
+    output: Any
+    is_command: ClassVar[bool] = True
+
+
+@dataclass(slots=True)
+class OrchestrationFailed(Event):
+    error: ErrorInfo
+    is_command: ClassVar[bool] = True
+
+
+_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        OrchestrationStarted,
+        ActivityCompleted,
+        ActivityFailed,
+        TimerFired,
+        EventRaised,
+        SubOrchestrationCompleted,
+        SubOrchestrationFailed,
+        OrchestrationTerminated,
+        ActivityScheduled,
+        TimerCreated,
+        SubOrchestrationScheduled,
+        SideEffectRecorded,
+        PatchMarker,
+        CustomStatusSet,
+        ContinuedAsNew,
+        OrchestrationCompleted,
+        OrchestrationFailed,
+    )
+}
+COMMAND_TYPES = frozenset(name for name, cls in _TYPES.items() if cls.is_command)
+_FIELDS: dict[type[Event], tuple[str, ...]] = {
+    cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _TYPES.values()
+}
+
+
+def describe(event: Event) -> str:
+    """A short human form used in error messages: ``ActivityScheduled('charge')``."""
+    name = getattr(event, "name", None)
+    if isinstance(event, TimerCreated):
+        return f"TimerCreated(fire_at={_iso(event.fire_at)}, {event.purpose})"
+    if isinstance(event, PatchMarker):
+        return f"PatchMarker({event.patch!r})"
+    if name is not None:
+        return f"{event.kind}({name!r})"
+    return f"{event.kind}()"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """The JSON form of one event: ``{"type": ..., "at": ..., <fields>}``."""
+    out: dict[str, Any] = {"type": event.kind}
+    for name in _FIELDS[type(event)]:
+        value = getattr(event, name)
+        if isinstance(value, datetime):
+            value = _iso(value)
+        elif isinstance(value, ErrorInfo):
+            value = value.to_dict()
+        out[name] = value
+    return out
+
+
+def event_from_dict(data: dict[str, Any], where: str = "event") -> Event:
+    """Rebuild an event from its JSON form; a malformed record raises `StoreError` naming it."""
+    try:
+        cls = _TYPES[data["type"]]
+    except (KeyError, TypeError):
+        kind = data.get("type") if isinstance(data, dict) else type(data).__name__
+        raise StoreError(
+            f"{where} has unknown type {kind!r}; known types: {', '.join(sorted(_TYPES))}. "
+            "Was it written by a newer version of orchestrate?"
+        ) from None
+    kwargs: dict[str, Any] = {}
+    try:
+        for name in _FIELDS[cls]:
+            if name not in data:
+                continue
+            value = data[name]
+            if name in ("at", "fire_at"):
+                value = _parse_time(value)
+            elif name == "error":
+                value = ErrorInfo.from_dict(value)
+            kwargs[name] = value
+        return cls(**kwargs)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise StoreError(f"{where} ({data.get('type')}) is malformed: {exc}") from None
+
+
+def history_to_json(
+    events: list[Event], instance_id: str = "", name: str = "", indent: int | None = 2
+) -> str:
+    """Serialize a history in the versioned form shared by `export-history` and replay tests."""
+    doc = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "instance_id": instance_id,
+        "orchestration": name,
+        "events": [event_to_dict(e) for e in events],
+    }
+    return json.dumps(doc, indent=indent)
+
+
+def history_from_json(text: str | bytes, source: str = "history") -> list[Event]:
+    """Parse a history written by `history_to_json`, refusing other formats or newer versions."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StoreError(f"{source} is not valid JSON: {exc}") from None
+    if isinstance(doc, list):  # a bare list of events is accepted too
+        events = doc
+    elif isinstance(doc, dict) and doc.get("format") == FORMAT:
+        version = doc.get("version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise StoreError(
+                f"{source} has history format version {version!r}; this orchestrate reads up to "
+                f"version {FORMAT_VERSION}. Upgrade orchestrate to read it."
+            )
+        events = doc.get("events")
+    else:
+        raise StoreError(
+            f"{source} is not an orchestrate history (expected a JSON object with "
+            f'"format": "{FORMAT}", as written by `orchestrate export-history`)'
+        )
+    if not isinstance(events, list):
+        raise StoreError(f"{source}: 'events' must be a list")
+    return [event_from_dict(e, f"{source} event {i}") for i, e in enumerate(events)]

@@ -1,0 +1,304 @@
+"""`MemoryStore`: the `Store` contract in process memory, for tests and short-lived runtimes.
+
+One lock guards everything, so each commit is atomic with respect to every reader and worker
+thread; a condition variable wakes waiting workers and clients instead of polling.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import heapq
+import itertools
+import threading
+import uuid
+from collections import OrderedDict
+from datetime import datetime
+
+from . import history as h
+from .errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning
+from .state import ActivityWork, InstanceState, Message, OrchestrationWork, Status, TurnCommit
+
+__all__ = ["MemoryStore"]
+
+
+def _ts(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+class MemoryStore:
+    """An in-memory store; thread-safe, not durable."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._ids = itertools.count(1)
+        self._instances: dict[str, InstanceState] = {}
+        self._history: dict[str, list[h.Event]] = {}
+        self._inbox: dict[str, list[Message]] = {}
+        self._ready: OrderedDict[str, None] = OrderedDict()
+        self._held: list[tuple[float, int, Message]] = []  # timers not yet due
+        self._locks: dict[str, tuple[str, float]] = {}
+        self._activities: OrderedDict[int, ActivityWork] = OrderedDict()
+        self._leases: dict[int, tuple[ActivityWork, float]] = {}
+
+    # --- instances ---------------------------------------------------------------------------
+
+    def create_instance(self, state: InstanceState, start: Message, *, reuse: bool = False) -> None:
+        with self._lock:
+            self._create(state, start, reuse)
+            self._changed.notify_all()
+
+    def _create(self, state: InstanceState, start: Message, reuse: bool) -> None:
+        old = self._instances.get(state.instance_id)
+        if old is not None:
+            if not (reuse and old.finished):
+                hint = (
+                    "it is still running; wait for it or terminate it first"
+                    if not old.finished
+                    else "pass reuse=True to start a new instance under this id"
+                )
+                raise DuplicateInstance(
+                    f"an instance with id {state.instance_id!r} already exists ({old.status}); {hint}"
+                )
+            self._drop(state.instance_id)
+        self._instances[state.instance_id] = dataclasses.replace(state)
+        self._history[state.instance_id] = []
+        self._inbox[state.instance_id] = []
+        self._enqueue(start)
+
+    def get_instance(self, instance_id: str) -> InstanceState | None:
+        with self._lock:
+            state = self._instances.get(instance_id)
+            return dataclasses.replace(state) if state is not None else None
+
+    def list_instances(
+        self, *, status: Status | str | None = None, name: str | None = None, limit: int | None = None
+    ) -> list[InstanceState]:
+        with self._lock:
+            found = [
+                dataclasses.replace(s)
+                for s in self._instances.values()
+                if (status is None or s.status == status) and (name is None or s.name == name)
+            ]
+        found.sort(key=lambda s: (s.created_at.timestamp() if s.created_at else 0.0, s.instance_id))
+        return found[:limit] if limit is not None else found
+
+    def get_history(self, instance_id: str) -> list[h.Event]:
+        with self._lock:
+            if instance_id not in self._history:
+                raise InstanceNotFound(f"no instance with id {instance_id!r}")
+            return list(self._history[instance_id])
+
+    def send(self, message: Message) -> None:
+        with self._lock:
+            state = self._instances.get(message.instance_id)
+            if state is None:
+                raise InstanceNotFound(
+                    f"no instance with id {message.instance_id!r}; check the id with `list`"
+                )
+            if state.finished:
+                raise InstanceNotRunning(
+                    f"instance {message.instance_id!r} is {state.status}; it takes no more messages"
+                )
+            self._enqueue(message)
+            self._changed.notify_all()
+
+    def purge(self, instance_id: str | None = None, *, finished_before: datetime | None = None) -> int:
+        with self._lock:
+            if instance_id is not None:
+                state = self._instances.get(instance_id)
+                if state is None:
+                    raise InstanceNotFound(f"no instance with id {instance_id!r}")
+                if not state.finished:
+                    raise InstanceNotRunning(
+                        f"instance {instance_id!r} is {state.status}; terminate it before purging"
+                    )
+                self._drop(instance_id)
+                return 1
+            doomed = [
+                s.instance_id
+                for s in self._instances.values()
+                if s.finished
+                and (finished_before is None or (s.updated_at is not None and s.updated_at < finished_before))
+            ]
+            for key in doomed:
+                self._drop(key)
+            return len(doomed)
+
+    def _drop(self, instance_id: str) -> None:
+        self._instances.pop(instance_id, None)
+        self._history.pop(instance_id, None)
+        self._inbox.pop(instance_id, None)
+        self._ready.pop(instance_id, None)
+        self._locks.pop(instance_id, None)
+        for key in [k for k, w in self._activities.items() if w.instance_id == instance_id]:
+            del self._activities[key]
+
+    # --- orchestration turns ---------------------------------------------------------------------
+
+    def _enqueue(self, message: Message) -> None:
+        message.id = next(self._ids)
+        if message.visible_at is not None:
+            heapq.heappush(self._held, (_ts(message.visible_at), message.id, message))
+            return
+        inbox = self._inbox.get(message.instance_id)
+        if inbox is None:
+            return  # the instance was purged: nobody can read this message any more
+        inbox.append(message)
+        self._ready[message.instance_id] = None
+
+    def _release_due(self, now: float) -> None:
+        while self._held and self._held[0][0] <= now:
+            _, _, message = heapq.heappop(self._held)
+            inbox = self._inbox.get(message.instance_id)
+            if inbox is not None:
+                inbox.append(message)
+                self._ready[message.instance_id] = None
+
+    def fetch_orchestration_work(
+        self, now: datetime, *, limit: int = 1, lease: float = 60.0
+    ) -> list[OrchestrationWork]:
+        moment = _ts(now)
+        out: list[OrchestrationWork] = []
+        with self._lock:
+            self._release_due(moment)
+            for instance_id in list(self._ready):
+                if len(out) >= limit:
+                    break
+                held = self._locks.get(instance_id)
+                if held is not None and held[1] > moment:
+                    continue
+                inbox = self._inbox.get(instance_id)
+                if not inbox:
+                    del self._ready[instance_id]
+                    continue
+                token = uuid.uuid4().hex
+                self._locks[instance_id] = (token, moment + lease)
+                self._ready.move_to_end(instance_id)
+                messages = [dataclasses.replace(m, event=copy.copy(m.event)) for m in inbox]
+                state = dataclasses.replace(self._instances[instance_id])
+                out.append(OrchestrationWork(state, messages, token))
+        return out
+
+    def commit_turns(self, commits: list[TurnCommit]) -> list[bool]:
+        applied: list[bool] = []
+        with self._lock:
+            for commit in commits:
+                applied.append(self._commit(commit))
+            self._changed.notify_all()
+        return applied
+
+    def _commit(self, commit: TurnCommit) -> bool:
+        key = commit.instance.instance_id
+        held = self._locks.get(key)
+        if held is None or held[0] != commit.lock_token or key not in self._instances:
+            return False
+        del self._locks[key]
+        consumed = set(commit.consumed)
+        inbox = [m for m in self._inbox[key] if m.id not in consumed]
+        self._inbox[key] = inbox
+        if not inbox:
+            self._ready.pop(key, None)
+        history = self._history[key]
+        if commit.reset_history:
+            history.clear()
+        history.extend(commit.new_events)
+        state = dataclasses.replace(commit.instance, history_len=len(history))
+        self._instances[key] = state
+        for work in commit.activities:
+            work.id = next(self._ids)
+            self._activities[work.id] = work
+        for child in commit.children:
+            existing = self._instances.get(child.instance_id)
+            if existing is not None:
+                self._reject_child(child, existing)
+                continue
+            self._instances[child.instance_id] = dataclasses.replace(child)
+            self._history[child.instance_id] = []
+            self._inbox[child.instance_id] = []
+        for message in commit.messages:
+            self._enqueue(message)
+        return True
+
+    def _reject_child(self, child: InstanceState, existing: InstanceState) -> None:
+        if child.parent_instance is None or child.parent_task is None:
+            return
+        notice = h.SubOrchestrationFailed(
+            child.created_at or datetime.now().astimezone(),
+            child.parent_task,
+            "DuplicateInstance",
+            f"cannot start sub-orchestration {child.name!r}: instance id {child.instance_id!r} is "
+            f"already used by a {existing.name!r} instance; pass a unique instance_id",
+        )
+        self._enqueue(Message(child.parent_instance, notice, child.parent_generation))
+
+    def abandon(self, work: OrchestrationWork) -> None:
+        with self._lock:
+            key = work.instance.instance_id
+            held = self._locks.get(key)
+            if held is not None and held[0] == work.lock_token:
+                del self._locks[key]
+            self._changed.notify_all()
+
+    # --- activities ------------------------------------------------------------------------------
+
+    def fetch_activity_work(
+        self, now: datetime, *, limit: int = 1, lease: float = 300.0
+    ) -> list[ActivityWork]:
+        moment = _ts(now)
+        out: list[ActivityWork] = []
+        with self._lock:
+            for item_id, (work, expires) in list(self._leases.items()):
+                if expires <= moment:
+                    del self._leases[item_id]
+                    self._activities[item_id] = work
+                    self._activities.move_to_end(item_id, last=False)
+            while self._activities and len(out) < limit:
+                item_id, work = self._activities.popitem(last=False)
+                work = dataclasses.replace(work, lease_token=uuid.uuid4().hex)
+                self._leases[item_id] = (work, moment + lease)
+                out.append(dataclasses.replace(work))
+        return out
+
+    def complete_activities(self, results: list[tuple[ActivityWork, Message]]) -> None:
+        with self._lock:
+            for work, message in results:
+                leased = self._leases.pop(work.id, None)
+                queued = self._activities.pop(work.id, None)
+                if leased is None and queued is None:
+                    continue  # already completed by another worker: at most one result
+                self._enqueue(message)
+            self._changed.notify_all()
+
+    # --- waiting -----------------------------------------------------------------------------------
+
+    def next_wakeup(self) -> datetime | None:
+        with self._lock:
+            moments = [self._held[0][0]] if self._held else []
+            moments.extend(expires for _, expires in self._leases.values())
+            moments.extend(expires for _, expires in self._locks.values())
+        if not moments:
+            return None
+        return datetime.fromtimestamp(min(moments)).astimezone()
+
+    def wait_for_change(self, timeout: float) -> None:
+        with self._changed:
+            self._changed.wait(timeout)
+
+    def has_ready_work(self, now: datetime) -> bool:
+        """Whether a fetch at `now` would find an unlocked instance or an activity (for idle loops)."""
+        moment = _ts(now)
+        with self._lock:
+            if self._activities or any(e <= moment for _, e in self._leases.values()):
+                return True
+            if self._held and self._held[0][0] <= moment:
+                return True
+            return any(
+                self._inbox.get(k) and (k not in self._locks or self._locks[k][1] <= moment)
+                for k in self._ready
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._changed.notify_all()

@@ -1,0 +1,424 @@
+"""The replay executor: drives an orchestration coroutine against its history.
+
+The executor owns the coroutine (no asyncio). It feeds result events (completions, fired timers,
+raised events) to the tasks they belong to, in history order, and after each one resumes the
+coroutine until it waits on an unfinished task. Every command the code issues is matched against
+the next recorded command; past the end of the history, commands are new and become part of the
+turn. The same `Execution` object stays alive between turns (the worker caches it), so a turn costs
+only its new events; a cold start replays the whole history once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from . import history as h
+from .errors import NonDeterminismError, NotATaskError, SerializationError
+from .payload import first_param_annotation, from_json_value, to_json_value
+from .registry import OrchestrationDef, Registry
+from .task import Task, _Order
+
+if TYPE_CHECKING:
+    from .context import EventTask, OrchestrationContext
+
+__all__ = ["ContinueAsNewSignal", "Execution"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+Handler = Callable[[h.Event], None]
+
+
+class ContinueAsNewSignal(BaseException):
+    """Raised by `ctx.continue_as_new` to stop the function at once (not an `Exception`)."""
+
+    def __init__(self, new_input: Any) -> None:
+        super().__init__("continue_as_new")
+        self.new_input = new_input
+
+
+class Execution:
+    """One generation of one instance: its coroutine, its tasks and its position in the history.
+
+    `strict` also compares command payloads (inputs, timer due times, statuses), as the testkit
+    does: production replay only requires kinds and names to match.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        odef: OrchestrationDef,
+        instance_id: str,
+        *,
+        strict: bool = False,
+    ) -> None:
+        self.registry = registry
+        self.odef = odef
+        self.instance_id = instance_id
+        self.strict = strict
+        self.generation = 0
+        self.order = _Order()
+        self.history: list[h.Event] = []
+        self.new_events: list[h.Event] = []
+        self.now: datetime | None = None
+        self.is_replaying = False
+        self.result: h.Event | None = None  # the terminal event once the generation ended
+        self.terminated = False
+        self.nondeterminism: NonDeterminismError | None = None
+        self.carry_over: list[h.EventRaised] = []  # events handed to the next generation
+        self.handlers: dict[int, Handler] = {}
+        self._recorded: list[tuple[int, h.Event]] = []  # (history index, command) to match
+        self._cursor = 0
+        self._next_id = 0
+        self._waits: dict[str, deque[EventTask]] = {}
+        self._buffer: dict[str, deque[Any]] = {}
+        self._coro: Coroutine[Any, Any, Any] | None = None
+        self._waiting: Task[Any] | None = None
+        self._throw: BaseException | None = None
+        self.ctx: OrchestrationContext | None = None
+
+    # --- public driving API ----------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None or self.terminated
+
+    @property
+    def history_len(self) -> int:
+        return len(self.history)
+
+    def begin_turn(self) -> None:
+        """Start collecting the events of a new turn in `new_events`."""
+        self.new_events = []
+
+    def replay(self, events: Iterable[h.Event]) -> None:
+        """Rebuild state from a stored history (a cold start); new commands land in `new_events`.
+
+        A divergence stops the replay and leaves `nondeterminism` set and the generation failed.
+        """
+        try:
+            self._replay(list(events))
+        except NonDeterminismError:
+            self._close()
+
+    def _replay(self, events: list[h.Event]) -> None:
+        self._recorded.extend(
+            (len(self.history) + i, e) for i, e in enumerate(events) if e.is_command
+        )
+        self.is_replaying = True
+        try:
+            for event in events:
+                self.history.append(event)
+                if not event.is_command:
+                    self._apply(event, live=False)
+                elif event.kind in ("OrchestrationCompleted", "OrchestrationFailed", "ContinuedAsNew"):
+                    if self.result is None and not self.done:
+                        self._unmatched(event)
+                if self.nondeterminism is not None:
+                    break
+        finally:
+            self.is_replaying = False
+        if not self.done and self._cursor < len(self._recorded):
+            self._unmatched(self._recorded[self._cursor][1])
+
+    def process(self, events: Iterable[h.Event], now: datetime) -> list[h.Event]:
+        """Apply new result events at turn time `now`; returns the events this turn appends.
+
+        Events that arrive after the generation ended are dropped, except raised events after
+        `continue_as_new`, which go to `carry_over` for the next generation.
+        """
+        try:
+            self._process(events, now)
+        except NonDeterminismError:
+            self._close()
+        return self.new_events
+
+    def _process(self, events: Iterable[h.Event], now: datetime) -> None:
+        for event in events:
+            if self.done:
+                if isinstance(event, h.EventRaised) and isinstance(self.result, h.ContinuedAsNew):
+                    self.carry_over.append(event)
+                continue
+            if not isinstance(event, (h.OrchestrationStarted, h.EventRaised, h.OrchestrationTerminated)):
+                task_id = getattr(event, "task_id", None)
+                if task_id not in self.handlers:
+                    continue  # a duplicate or a result from an older generation: nothing to do
+            event.at = now
+            self.history.append(event)
+            self.new_events.append(event)
+            self._apply(event, live=True)
+
+    # --- what tasks and the context call -------------------------------------------------------
+
+    def next_id(self) -> int:
+        task_id = self._next_id
+        self._next_id += 1
+        return task_id
+
+    def peek_recorded(self) -> h.Event | None:
+        """The next recorded command not yet matched, or None past the end of the history."""
+        return self._recorded[self._cursor][1] if self._cursor < len(self._recorded) else None
+
+    def command(self, new: h.Event) -> h.Event:
+        """Match `new` against the next recorded command, or record it as new; returns the kept one."""
+        if self._cursor < len(self._recorded):
+            index, recorded = self._recorded[self._cursor]
+            if not self._matches(recorded, new):
+                self._diverged(index, recorded, new)
+            self._cursor += 1
+            return recorded
+        self.history.append(new)
+        self.new_events.append(new)
+        return new
+
+    def wait_event(self, task: EventTask) -> None:
+        """Register an event wait; a buffered event of that name completes it at once."""
+        buffered = self._buffer.get(task.name)
+        if buffered:
+            task._resolve(buffered.popleft())
+        else:
+            self._waits.setdefault(task.name, deque()).append(task)
+
+    def withdraw(self, task: EventTask) -> None:
+        waits = self._waits.get(task.name)
+        if waits and task in waits:
+            waits.remove(task)
+
+    def buffered_events(self) -> list[tuple[str, Any]]:
+        return [(name, value) for name, values in self._buffer.items() for value in values]
+
+    # --- internals --------------------------------------------------------------------------------
+
+    def _apply(self, event: h.Event, live: bool) -> None:
+        self.now = event.at
+        if isinstance(event, h.OrchestrationStarted):
+            self._start(event)
+        elif isinstance(event, h.EventRaised):
+            waits = self._waits.get(event.name)
+            while waits and waits[0].done():
+                waits.popleft()
+            if waits:
+                waits.popleft()._resolve(event.input)
+            else:
+                self._buffer.setdefault(event.name, deque()).append(event.input)
+        elif isinstance(event, h.OrchestrationTerminated):
+            self.terminated = True
+            self._close()
+            return
+        else:
+            task_id: int = getattr(event, "task_id", -1)
+            handler = self.handlers.get(task_id)
+            if handler is None:
+                if not live:
+                    self._fail_replay(
+                        f"the history has {event.kind} for task {task_id}, but the code had not "
+                        "scheduled that task at this point"
+                    )
+                return
+            handler(event)
+        self._run()
+
+    def _start(self, event: h.OrchestrationStarted) -> None:
+        from .context import OrchestrationContext
+
+        self.generation = event.generation
+        self.ctx = OrchestrationContext(self)
+        self._next_id = 0
+        fn = self.odef.fn
+        if self.odef.takes_input:
+            arg = from_json_value(event.input, first_param_annotation(fn, 1))
+            self._coro = fn(self.ctx, arg)
+        else:
+            self._coro = fn(self.ctx)
+
+    def _run(self) -> None:
+        coro = self._coro
+        while coro is not None and self.result is None:
+            if self._waiting is not None and not self._waiting.done():
+                return
+            self._waiting = None
+            try:
+                if self._throw is not None:
+                    error, self._throw = self._throw, None
+                    yielded = coro.throw(error)
+                else:
+                    yielded = coro.send(None)
+            except StopIteration as stop:
+                self._finish_ok(stop.value)
+                return
+            except ContinueAsNewSignal as signal:
+                self._finish(h.ContinuedAsNew(self._now(), signal.new_input))
+                return
+            except BaseException as exc:  # noqa: BLE001 - any error ends the orchestration
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise
+                if self.nondeterminism is None:
+                    self._finish_error(exc)
+                return
+            if self.nondeterminism is not None:
+                # The code swallowed the NonDeterminismError raised into it; it still counts.
+                self._close()
+                return
+            if isinstance(yielded, Task):
+                self._waiting = yielded
+            else:
+                self._throw = NotATaskError(
+                    f"orchestration {self.odef.name!r} awaited {_abridge(yielded)} at "
+                    f"{_user_location(coro)}, which is not a task from its context. Orchestrations "
+                    "may only await ctx tasks (ctx.activity, ctx.timer, ctx.sleep, ctx.event, "
+                    "ctx.all, ...); move I/O and asyncio calls into an activity."
+                )
+
+    def _finish_ok(self, value: Any) -> None:
+        try:
+            output = to_json_value(value, "output")
+        except SerializationError as exc:
+            self._finish_error(exc)
+            return
+        self._finish(h.OrchestrationCompleted(self._now(), output))
+
+    def _finish_error(self, exc: BaseException) -> None:
+        info = h.ErrorInfo(type(exc).__name__, str(exc), _user_traceback(exc))
+        self._finish(h.OrchestrationFailed(self._now(), info))
+
+    def _finish(self, event: h.Event) -> None:
+        if isinstance(event, h.ContinuedAsNew):
+            try:
+                event.input = to_json_value(event.input, "continue_as_new input")
+            except SerializationError as exc:
+                self._finish_error(exc)
+                return
+        kept = self.command(event) if self.nondeterminism is None else event
+        if self.nondeterminism is not None:
+            return
+        self.result = kept
+        self._coro = None
+        if isinstance(kept, h.ContinuedAsNew):
+            for name, value in self.buffered_events():
+                self.carry_over.append(h.EventRaised(self._now(), name, value))
+
+    def _close(self) -> None:
+        if self._coro is not None:
+            coro, self._coro = self._coro, None
+            try:
+                coro.close()
+            except BaseException:  # noqa: BLE001 - a finally block that raises cannot resume anything
+                pass
+
+    def _now(self) -> datetime:
+        assert self.now is not None
+        return self.now
+
+    def _matches(self, recorded: h.Event, new: h.Event) -> bool:
+        if type(recorded) is not type(new):
+            return False
+        if getattr(recorded, "name", None) != getattr(new, "name", None):
+            return False
+        if isinstance(recorded, h.PatchMarker):
+            return recorded.patch == getattr(new, "patch", None)
+        if not self.strict:
+            return True
+        for field in ("input", "fire_at", "status", "value", "output"):
+            if getattr(recorded, field, None) != getattr(new, field, None):
+                return False
+        return True
+
+    def _diverged(self, index: int, recorded: h.Event, new: h.Event) -> None:
+        detail = ""
+        if type(recorded) is type(new) and getattr(recorded, "name", None) == getattr(new, "name", None):
+            for field in ("input", "fire_at", "status", "value", "output"):
+                old_value, new_value = getattr(recorded, field, None), getattr(new, field, None)
+                if old_value != new_value:
+                    detail = f" with {field} {_abridge(new_value)} instead of {_abridge(old_value)}"
+                    break
+            what = f"the code issued the same command{detail}"
+        else:
+            what = f"the code issued {_describe_new(new)}"
+        self._fail_replay(
+            f"at step {index + 1} the history has {h.describe(recorded)}, but {what} "
+            f"({_caller_location()}). Did the code change without ctx.patched()? "
+            "Guard new behaviour with `if ctx.patched('change-id'):` so running instances keep the "
+            "old path."
+        )
+
+    def _unmatched(self, recorded: h.Event) -> None:
+        index = next(i for i, e in self._recorded if e is recorded)
+        self._fail_replay(
+            f"at step {index + 1} the history has {h.describe(recorded)}, but the code did not "
+            "issue it (it finished or waited on something else first). Did the code change "
+            "without ctx.patched()?"
+        )
+
+    def _fail_replay(self, message: str) -> None:
+        error = NonDeterminismError(f"{self.odef.name} ({self.instance_id}): {message}")
+        if self.nondeterminism is None:
+            self.nondeterminism = error
+            info = h.ErrorInfo("NonDeterminismError", str(error))
+            when = self.now or (self.history[0].at if self.history else None)
+            assert when is not None
+            failed = h.OrchestrationFailed(when, info)
+            self.history.append(failed)
+            self.new_events.append(failed)
+            self.result = failed
+        raise error
+
+
+def _describe_new(event: h.Event) -> str:
+    kind = {
+        "ActivityScheduled": "scheduled activity",
+        "TimerCreated": "created a timer",
+        "SubOrchestrationScheduled": "started sub-orchestration",
+        "SideEffectRecorded": "recorded a side effect",
+        "PatchMarker": "checked patch",
+        "CustomStatusSet": "set a custom status",
+        "ContinuedAsNew": "continued as new",
+        "OrchestrationCompleted": "returned",
+        "OrchestrationFailed": "raised an error",
+    }.get(event.kind, event.kind)
+    name = getattr(event, "name", None) or getattr(event, "patch", None)
+    if name is not None:
+        return f"{kind} {name!r} ({h.describe(event)})"
+    return f"{kind} ({h.describe(event)})"
+
+
+def _caller_location() -> str:
+    """file:line of the innermost stack frame outside this package (the orchestration's code)."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return "unknown location"
+    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+
+def _user_location(coro: Coroutine[Any, Any, Any]) -> str:
+    """file:line where the innermost awaiting coroutine is suspended."""
+    frame = None
+    current: Any = coro
+    while current is not None:
+        frame = getattr(current, "cr_frame", None) or getattr(current, "gi_frame", None) or frame
+        current = getattr(current, "cr_await", None) or getattr(current, "gi_yieldfrom", None)
+    if frame is None:
+        return "unknown location"
+    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The traceback of an orchestration's error, without the executor's own frames."""
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_PACKAGE_DIR)
+    ]
+    lines = ["Traceback (most recent call last):\n"]
+    lines += traceback.format_list(frames)
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)
+
+
+def _abridge(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,93 @@
+"""`Runtime`: client and worker in one object, for services that embed the whole engine."""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+from typing import Any
+
+from .client import Client
+from .clock import Clock
+from .memory_store import MemoryStore
+from .registry import Registry
+from .store import Store
+from .worker import Worker
+
+__all__ = ["Runtime", "open_store"]
+
+DEFAULT_STORE = "sqlite:///orchestrate.db"
+
+
+def open_store(url: str | Store) -> Store:
+    """Open a store from a URL: ``memory:``, ``sqlite:///rel.db``, ``sqlite:////abs.db``, a bare
+    ``*.db`` path, or ``postgresql://...``. A `Store` object is returned as is."""
+    if not isinstance(url, str):
+        return url
+    if url in ("memory:", "memory://", ":memory:"):
+        return MemoryStore()
+    if url.startswith("sqlite:") or url.endswith((".db", ".sqlite", ".sqlite3")) or os.sep in url:
+        from . import sqlite_store  # the default store; imported lazily to keep startup small
+
+        return sqlite_store.SqliteStore.from_url(url)
+    if url.startswith(("postgresql:", "postgres:")):
+        from . import postgres_store  # type: ignore[attr-defined]
+
+        return postgres_store.PostgresStore.from_url(url)  # type: ignore[no-any-return]
+    raise ValueError(
+        f"unknown store URL {url!r}; use 'memory:', 'sqlite:///path.db' or 'postgresql://...'"
+    )
+
+
+class Runtime(Client):
+    """A `Client` with a `Worker` attached: ``with Runtime(reg) as rt:`` runs worker threads."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        store: str | Store = DEFAULT_STORE,
+        *,
+        clock: Clock | None = None,
+        threads: int = 2,
+        **worker_options: Any,
+    ) -> None:
+        opened = open_store(store)
+        super().__init__(opened, registry=registry, clock=clock)
+        self.worker = Worker(registry, opened, clock=self.clock, threads=threads, **worker_options)
+
+    def __enter__(self) -> Runtime:
+        self.worker.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Runtime:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def start_worker(self) -> None:
+        self.worker.start()
+
+    def close(self) -> None:
+        """Stop the worker threads and close the store."""
+        self.worker.stop()
+        self.store.close()
+
+    def run_until_idle(self, max_rounds: int = 1_000_000) -> int:
+        """Drive the worker on this thread until nothing is workable now; returns rounds run."""
+        rounds = 0
+        while rounds < max_rounds and self.worker.poll_once():
+            rounds += 1
+        return rounds

@@ -1,0 +1,116 @@
+"""Instance state as clients see it, and the records that move between the worker and a store."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from . import history as h
+
+__all__ = ["ActivityWork", "InstanceState", "Message", "OrchestrationWork", "Status", "TurnCommit"]
+
+
+class Status(str, enum.Enum):
+    """Lifecycle of an instance; a `str` so it compares with plain strings and prints cleanly."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TERMINATED = "terminated"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def finished(self) -> bool:
+        return self in (Status.COMPLETED, Status.FAILED, Status.TERMINATED)
+
+
+@dataclass
+class InstanceState:
+    """What a client reads about an instance: `.status .output .error .custom_status` and times."""
+
+    instance_id: str
+    name: str
+    status: Status
+    input: Any = None
+    output: Any = None
+    error: h.ErrorInfo | None = None
+    custom_status: Any = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    generation: int = 0
+    parent_instance: str | None = None
+    parent_generation: int | None = None
+    parent_task: int | None = None
+    history_len: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.status.finished
+
+
+@dataclass
+class Message:
+    """A result event on its way to an instance.
+
+    `generation` None means "whichever generation is current" (raised events, terminate).
+    `visible_at` holds a timer back until it is due.
+    """
+
+    instance_id: str
+    event: h.Event
+    generation: int | None = None
+    visible_at: datetime | None = None
+    id: int = 0
+
+
+@dataclass
+class ActivityWork:
+    """One scheduled activity attempt, leased to one worker at a time."""
+
+    instance_id: str
+    generation: int
+    task_id: int
+    name: str
+    input: Any
+    attempt: int = 1
+    call_id: int = 0
+    id: int = 0
+    lease_token: str = ""
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across re-executions and retries of one call: instance, generation, call."""
+        return f"{self.instance_id}:{self.generation}:{self.call_id}"
+
+
+@dataclass
+class OrchestrationWork:
+    """An instance locked for one turn, with the messages the turn will consume."""
+
+    instance: InstanceState
+    messages: list[Message]
+    lock_token: str
+
+
+@dataclass
+class TurnCommit:
+    """Everything one turn changes, committed atomically by the store.
+
+    `reset_history` replaces the history with `new_events` (continue_as_new starts a generation).
+    `children` are instances to create (sub-orchestrations) with their start messages in
+    `messages`; a child whose id is taken gets a `SubOrchestrationFailed` sent back instead.
+    """
+
+    instance: InstanceState
+    lock_token: str
+    new_events: list[h.Event]
+    consumed: list[int]
+    reset_history: bool = False
+    activities: list[ActivityWork] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    children: list[InstanceState] = field(default_factory=list)

@@ -1,0 +1,91 @@
+"""The `Store` protocol: the one seam between the runtime and its durable storage.
+
+A store keeps instances, their histories, the message inbox of each instance (results, timers,
+raised events) and the activity work queue. Its contract, which every implementation's tests check:
+
+- `commit_turns` applies each `TurnCommit` atomically: new history events, the instance's new
+  state, outgoing activity work, outgoing messages (timers, notices to a parent, child starts) and
+  the deletion of the consumed messages happen together or not at all. A commit whose lock was
+  lost (another worker took the instance) is refused and changes nothing.
+- `fetch_orchestration_work` locks an instance that has visible messages for `lease` seconds, so
+  only one worker runs its turn; timers become visible at their due time.
+- `fetch_activity_work` leases activity items; an expired lease makes the item available again
+  (at-least-once), and `complete_activities` turns a finished item into a result message at most
+  once (a second completion of the same item is dropped).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from . import history as h
+from .state import ActivityWork, InstanceState, Message, OrchestrationWork, Status, TurnCommit
+
+__all__ = ["Store"]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Durable storage for instances, histories, inboxes and the activity queue."""
+
+    def create_instance(self, state: InstanceState, start: Message, *, reuse: bool = False) -> None:
+        """Insert a new instance and its start message.
+
+        Raises `DuplicateInstance` if the id exists, unless `reuse` is set and the old instance
+        finished (the old one is then replaced).
+        """
+        ...
+
+    def get_instance(self, instance_id: str) -> InstanceState | None: ...
+
+    def list_instances(
+        self, *, status: Status | str | None = None, name: str | None = None, limit: int | None = None
+    ) -> list[InstanceState]: ...
+
+    def get_history(self, instance_id: str) -> list[h.Event]:
+        """The current generation's history; `InstanceNotFound` for an unknown id."""
+        ...
+
+    def send(self, message: Message) -> None:
+        """Deliver a message from outside (raise_event, terminate).
+
+        Raises `InstanceNotFound` for an unknown id and `InstanceNotRunning` for a finished one.
+        """
+        ...
+
+    def fetch_orchestration_work(
+        self, now: datetime, *, limit: int = 1, lease: float = 60.0
+    ) -> list[OrchestrationWork]: ...
+
+    def commit_turns(self, commits: list[TurnCommit]) -> list[bool]:
+        """Commit turns; returns per commit whether it was applied (False: the lock was lost)."""
+        ...
+
+    def abandon(self, work: OrchestrationWork) -> None:
+        """Release an instance's lock without consuming anything (the turn crashed)."""
+        ...
+
+    def fetch_activity_work(
+        self, now: datetime, *, limit: int = 1, lease: float = 300.0
+    ) -> list[ActivityWork]: ...
+
+    def complete_activities(self, results: list[tuple[ActivityWork, Message]]) -> None:
+        """Remove finished items and enqueue their result messages, atomically, at most once."""
+        ...
+
+    def next_wakeup(self) -> datetime | None:
+        """When the earliest held-back message (timer) or expired lease becomes workable."""
+        ...
+
+    def wait_for_change(self, timeout: float) -> None:
+        """Block up to `timeout` seconds or until something may have changed."""
+        ...
+
+    def purge(
+        self, instance_id: str | None = None, *, finished_before: datetime | None = None
+    ) -> int:
+        """Delete a finished instance (or all finished before a time); returns how many."""
+        ...
+
+    def close(self) -> None: ...

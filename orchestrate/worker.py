@@ -1,0 +1,323 @@
+"""The worker: takes turns of orchestration instances and runs activities, against a `Store`.
+
+A turn loads (or reuses from the cache) an instance's `Execution`, feeds it the instance's new
+messages and turns the events it produces into a `TurnCommit`: history, state, activity work,
+timers, child starts and parent notices, committed atomically by the store. Executions stay cached
+(LRU) between turns, so a running instance costs only its new events; a cache miss rebuilds the
+execution by replaying the stored history. `poll_once()` does one round synchronously, which is
+what tests and the testkit drive; `start()` runs rounds on background threads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
+
+from . import history as h
+from .activity import execute_activity
+from .clock import Clock, SystemClock
+from .errors import OrchestrateError, StoreError, UnknownOrchestration
+from .registry import Registry
+from .replay import Execution
+from .state import ActivityWork, InstanceState, Message, OrchestrationWork, Status, TurnCommit
+from .store import Store
+
+__all__ = ["Worker"]
+
+_LOG = logging.getLogger("orchestrate.worker")
+
+
+class Worker:
+    """Runs orchestration turns and activities from `store` with the functions in `registry`."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        threads: int = 2,
+        cache_size: int = 10_000,
+        batch_size: int = 32,
+        lease: float = 60.0,
+        activity_lease: float = 300.0,
+        strict: bool = False,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.clock: Clock = clock or SystemClock()
+        self.threads = threads
+        self.cache_size = cache_size
+        self.batch_size = batch_size
+        self.lease = lease
+        self.activity_lease = activity_lease
+        self.strict = strict
+        self._cache: OrderedDict[str, Execution] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.cache_hits = 0
+        self.cache_misses = 0
+        # Seams for the testkit: observe every committed turn / run activities differently.
+        self.on_commit: Callable[[TurnCommit, Execution | None], None] | None = None
+        self.activity_runner: Callable[[ActivityWork, datetime], h.Event] | None = None
+
+    # --- synchronous driving -------------------------------------------------------------------
+
+    def poll_once(self) -> bool:
+        """Run one batch of orchestration turns and one batch of activities; True if any ran."""
+        turns = self.run_turns()
+        activities = self.run_activities()
+        return bool(turns or activities)
+
+    def run_turns(self, limit: int | None = None) -> int:
+        """Fetch, run and commit up to `limit` orchestration turns in one store commit."""
+        now = self.clock.now()
+        works = self.store.fetch_orchestration_work(now, limit=limit or self.batch_size, lease=self.lease)
+        if not works:
+            return 0
+        commits: list[TurnCommit] = []
+        executions: list[Execution | None] = []
+        for work in works:
+            try:
+                commit, exe = self._turn(work, now)
+            except Exception:
+                _LOG.exception("turn of %s crashed; releasing it", work.instance.instance_id)
+                self.store.abandon(work)
+                self.evict(work.instance.instance_id)
+                continue
+            commits.append(commit)
+            executions.append(exe)
+        applied = self.store.commit_turns(commits) if commits else []
+        for commit, exe, ok in zip(commits, executions, applied, strict=True):
+            key = commit.instance.instance_id
+            if not ok or exe is None or exe.done:
+                self.evict(key)
+            else:
+                self._remember(key, exe)
+            if ok and self.on_commit is not None:
+                self.on_commit(commit, exe)
+        return len(commits)
+
+    def run_activities(self, limit: int | None = None) -> int:
+        """Lease, run and complete up to `limit` activity attempts."""
+        now = self.clock.now()
+        works = self.store.fetch_activity_work(now, limit=limit or self.batch_size, lease=self.activity_lease)
+        if not works:
+            return 0
+        results: list[tuple[ActivityWork, Message]] = []
+        for work in works:
+            event = self.run_activity(work)
+            results.append((work, Message(work.instance_id, event, work.generation)))
+        self.store.complete_activities(results)
+        return len(results)
+
+    def run_activity(self, work: ActivityWork) -> h.Event:
+        """Execute one attempt (through `activity_runner` when the testkit set one)."""
+        now = self.clock.now()
+        if self.activity_runner is not None:
+            return self.activity_runner(work, now)
+        return execute_activity(self.registry, work, now)
+
+    def evict(self, instance_id: str | None = None) -> None:
+        """Drop one cached execution (or all): the next turn rebuilds it by replay."""
+        with self._cache_lock:
+            if instance_id is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(instance_id, None)
+
+    def _remember(self, instance_id: str, exe: Execution) -> None:
+        with self._cache_lock:
+            self._cache[instance_id] = exe
+            self._cache.move_to_end(instance_id)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    def _cached(self, state: InstanceState) -> Execution | None:
+        with self._cache_lock:
+            exe = self._cache.pop(state.instance_id, None)
+        if exe is None:
+            return None
+        if exe.history_len != state.history_len or exe.generation != state.generation or exe.done:
+            return None  # another worker moved the instance on: rebuild from the store
+        return exe
+
+    # --- one turn ------------------------------------------------------------------------------------
+
+    def _turn(self, work: OrchestrationWork, now: datetime) -> tuple[TurnCommit, Execution | None]:
+        state = work.instance
+        messages = sorted(work.messages, key=lambda m: m.id)
+        consumed = [m.id for m in messages]
+        if state.finished:
+            return TurnCommit(state, work.lock_token, [], consumed), None
+        events = [
+            m.event for m in messages if m.generation is None or m.generation == state.generation
+        ]
+        exe = self._cached(state)
+        if exe is not None:
+            self.cache_hits += 1
+            exe.begin_turn()
+        else:
+            self.cache_misses += 1
+            try:
+                exe = self._rebuild(state)
+            except (UnknownOrchestration, StoreError) as exc:
+                return self._fail_without_execution(state, work, consumed, now, exc), None
+        exe.process(events, now)
+        return self._build_commit(state, work.lock_token, consumed, exe, now), exe
+
+    def _rebuild(self, state: InstanceState) -> Execution:
+        odef = self.registry.get_orchestration(state.name)
+        exe = Execution(self.registry, odef, state.instance_id, strict=self.strict)
+        exe.begin_turn()
+        if state.history_len:
+            exe.replay(self.store.get_history(state.instance_id))
+        return exe
+
+    def _fail_without_execution(
+        self,
+        state: InstanceState,
+        work: OrchestrationWork,
+        consumed: list[int],
+        now: datetime,
+        exc: OrchestrateError,
+    ) -> TurnCommit:
+        """The instance cannot run here (code removed, history unreadable): fail it, keep the rest."""
+        kind = type(exc).__name__
+        if isinstance(exc, StoreError):
+            message = f"the stored history of {state.instance_id!r} cannot be read: {exc}"
+        else:
+            message = f"{exc}. The instance was started with code this worker does not have."
+        info = h.ErrorInfo(kind, message)
+        failed = h.OrchestrationFailed(now, info)
+        new_state = dataclasses.replace(state, status=Status.FAILED, error=info, updated_at=now)
+        commit = TurnCommit(new_state, work.lock_token, [failed], consumed)
+        self._notify_parent(commit, state, failed, now)
+        return commit
+
+    def _build_commit(
+        self, state: InstanceState, token: str, consumed: list[int], exe: Execution, now: datetime
+    ) -> TurnCommit:
+        new = exe.new_events
+        key = state.instance_id
+        gen = state.generation
+        next_state = dataclasses.replace(state, updated_at=now)
+        if next_state.status == Status.PENDING and any(isinstance(e, h.OrchestrationStarted) for e in new):
+            next_state.status = Status.RUNNING
+        commit = TurnCommit(next_state, token, list(new), consumed)
+        for event in new:
+            if isinstance(event, h.ActivityScheduled):
+                call_id = event.call_id if event.call_id is not None else event.task_id
+                commit.activities.append(
+                    ActivityWork(key, gen, event.task_id, event.name, event.input, event.attempt, call_id)
+                )
+            elif isinstance(event, h.TimerCreated):
+                fired = h.TimerFired(event.fire_at, event.task_id)
+                commit.messages.append(Message(key, fired, gen, visible_at=event.fire_at))
+            elif isinstance(event, h.SubOrchestrationScheduled):
+                self._start_child(commit, state, event, now)
+            elif isinstance(event, h.CustomStatusSet):
+                next_state.custom_status = event.status
+        result = exe.result
+        if exe.terminated:
+            reason = next((e.reason for e in new if isinstance(e, h.OrchestrationTerminated)), "")
+            next_state.status = Status.TERMINATED
+            next_state.error = h.ErrorInfo("Terminated", reason or "terminated")
+            self._notify_parent(commit, state, None, now)
+        elif isinstance(result, h.OrchestrationCompleted) and result in new:
+            next_state.status = Status.COMPLETED
+            next_state.output = result.output
+            self._notify_parent(commit, state, result, now)
+        elif isinstance(result, h.OrchestrationFailed) and result in new:
+            next_state.status = Status.FAILED
+            next_state.error = result.error
+            self._notify_parent(commit, state, result, now)
+        elif isinstance(result, h.ContinuedAsNew) and result in new:
+            self._continue_as_new(commit, exe, result, now)
+        return commit
+
+    def _continue_as_new(self, commit: TurnCommit, exe: Execution, result: h.ContinuedAsNew, now: datetime) -> None:
+        """Start the next generation: fresh history, same id, buffered events carried over."""
+        state = commit.instance
+        gen = state.generation + 1
+        commit.reset_history = True
+        commit.new_events = []
+        commit.activities = []
+        commit.messages = [m for m in commit.messages if m.instance_id != state.instance_id]
+        state.generation = gen
+        state.input = result.input
+        state.status = Status.RUNNING
+        start = h.OrchestrationStarted(
+            now, state.name, result.input, state.instance_id, gen,
+            state.parent_instance, state.parent_task,
+        )
+        commit.messages.append(Message(state.instance_id, start, gen))
+        for event in exe.carry_over:
+            commit.messages.append(Message(state.instance_id, h.EventRaised(now, event.name, event.input)))
+
+    def _start_child(
+        self, commit: TurnCommit, parent: InstanceState, event: h.SubOrchestrationScheduled, now: datetime
+    ) -> None:
+        child = InstanceState(
+            event.instance_id, event.name, Status.PENDING, event.input,
+            created_at=now, updated_at=now,
+            parent_instance=parent.instance_id, parent_generation=parent.generation,
+            parent_task=event.task_id,
+        )
+        start = h.OrchestrationStarted(
+            now, event.name, event.input, event.instance_id, 0, parent.instance_id, event.task_id
+        )
+        commit.children.append(child)
+        commit.messages.append(Message(event.instance_id, start, 0))
+
+    def _notify_parent(self, commit: TurnCommit, state: InstanceState, result: h.Event | None, now: datetime) -> None:
+        if state.parent_instance is None or state.parent_task is None:
+            return
+        notice: h.Event
+        if isinstance(result, h.OrchestrationCompleted):
+            notice = h.SubOrchestrationCompleted(now, state.parent_task, result.output)
+        elif isinstance(result, h.OrchestrationFailed):
+            notice = h.SubOrchestrationFailed(now, state.parent_task, result.error.type, result.error.message)
+        else:
+            notice = h.SubOrchestrationFailed(now, state.parent_task, "Terminated", f"{state.instance_id} was terminated")
+        commit.messages.append(Message(state.parent_instance, notice, state.parent_generation))
+
+    # --- background threads -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start `threads` background threads that poll until `stop()`."""
+        if self._threads:
+            return
+        self._stop.clear()
+        for index in range(max(1, self.threads)):
+            thread = threading.Thread(target=self._loop, name=f"orchestrate-worker-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the threads to finish their current round and wait for them."""
+        self._stop.set()
+        self.store.close()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.poll_once()
+            except Exception:
+                _LOG.exception("worker round failed; retrying")
+                busy = False
+            if busy or self._stop.is_set():
+                continue
+            wake = self.store.next_wakeup()
+            timeout = 0.5
+            if wake is not None:
+                timeout = min(timeout, max(0.0, (wake - self.clock.now()).total_seconds()))
+            self.store.wait_for_change(timeout)
