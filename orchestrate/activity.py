@@ -61,7 +61,9 @@ def execute_activity(registry: Registry, work: ActivityWork, at: Any) -> h.Event
         defn = registry.get_activity(work.name)
     except UnknownActivity as exc:
         return h.ActivityFailed(at, work.task_id, "UnknownActivity", str(exc), retryable=False)
-    info = ActivityInfo(work.instance_id, work.name, work.task_id, work.attempt, work.idempotency_key)
+    info = ActivityInfo(
+        work.instance_id, work.name, work.task_id, work.attempt, work.idempotency_key
+    )
     token = _CURRENT.set(info)
     try:
         if defn.takes_input:
@@ -70,7 +72,7 @@ def execute_activity(registry: Registry, work: ActivityWork, at: Any) -> h.Event
             value = defn.fn()
         if asyncio.iscoroutine(value):
             value = _loop().run_until_complete(value)
-    except Exception as exc:  # noqa: BLE001 - an activity's failure is data for the orchestration
+    except Exception as exc:
         return h.ActivityFailed(at, work.task_id, type(exc).__name__, str(exc))
     finally:
         _CURRENT.reset(token)

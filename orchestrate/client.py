@@ -27,7 +27,9 @@ class Client:
     start; without one, a function's `__name__` is used and the worker reports unknown names.
     """
 
-    def __init__(self, store: Store, *, registry: Registry | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self, store: Store, *, registry: Registry | None = None, clock: Clock | None = None
+    ) -> None:
         self.store = store
         self.registry = registry
         self.clock: Clock = clock or SystemClock()
@@ -87,11 +89,17 @@ class Client:
         return self.store.get_history(instance_id)
 
     def list(
-        self, *, status: Status | str | None = None, name: str | None = None, limit: int | None = None
+        self,
+        *,
+        status: Status | str | None = None,
+        name: str | None = None,
+        limit: int | None = None,
     ) -> list[InstanceState]:
         return self.store.list_instances(status=status, name=name, limit=limit)
 
-    def purge(self, instance_id: str | None = None, *, finished_before: datetime | None = None) -> int:
+    def purge(
+        self, instance_id: str | None = None, *, finished_before: datetime | None = None
+    ) -> int:
         """Delete one finished instance, or every one finished before a time; returns how many."""
         return self.store.purge(instance_id, finished_before=finished_before)
 
@@ -112,7 +120,9 @@ class Client:
 
     # --- asyncio variants ---------------------------------------------------------------------
 
-    async def start_async(self, orchestration: Callable[..., Any] | str, input: Any = None, **kw: Any) -> str:
+    async def start_async(
+        self, orchestration: Callable[..., Any] | str, input: Any = None, **kw: Any
+    ) -> str:
         return await asyncio.to_thread(self.start, orchestration, input, **kw)
 
     async def raise_event_async(self, instance_id: str, name: str, data: Any = None) -> None:

@@ -19,7 +19,9 @@ class WhenAll(Task[list[Any]]):
 
     __slots__ = ("_children", "_remaining", "_return_exceptions")
 
-    def __init__(self, order: _Order, children: Sequence[Task[Any]], return_exceptions: bool) -> None:
+    def __init__(
+        self, order: _Order, children: Sequence[Task[Any]], return_exceptions: bool
+    ) -> None:
         super().__init__(order, f"all({len(children)} tasks)")
         self._children = list(children)
         self._return_exceptions = return_exceptions
@@ -98,12 +100,17 @@ class MapTask(Task[list[Any]]):
         self._fill()
 
     def _fill(self) -> None:
-        while not self.done() and self._next < len(self._items) and len(self._in_flight) < self._limit:
+        while (
+            not self.done() and self._next < len(self._items) and len(self._in_flight) < self._limit
+        ):
             index = self._next
             self._next += 1
             task = self._start(self._items[index])
             self._in_flight[index] = task
-            task._add_done_callback(lambda t, i=index: self._child_done(i, t))
+            task._add_done_callback(self._callback_for(index))
+
+    def _callback_for(self, index: int) -> Callable[[Task[Any]], None]:
+        return lambda child: self._child_done(index, child)
 
     def _child_done(self, index: int, child: Task[Any]) -> None:
         self._in_flight.pop(index, None)

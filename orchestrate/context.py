@@ -7,6 +7,7 @@ the function replays identically.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random as _random
 import uuid as _uuid
@@ -59,7 +60,17 @@ class TimerTask(Task[None]):
 class ActivityTask(Task[Any]):
     """One activity call: its attempts, its backoff timers and its timeout, all in the history."""
 
-    __slots__ = ("_call_id", "_current", "_exe", "_input", "_result_type", "attempt", "defn", "retry", "timeout")
+    __slots__ = (
+        "_call_id",
+        "_current",
+        "_exe",
+        "_input",
+        "_result_type",
+        "attempt",
+        "defn",
+        "retry",
+        "timeout",
+    )
 
     def __init__(
         self,
@@ -88,7 +99,9 @@ class ActivityTask(Task[Any]):
         exe = self._exe
         task_id = exe.next_id()
         exe.command(
-            h.ActivityScheduled(exe._now(), task_id, self.defn.name, self._input, self.attempt, self._call_id)
+            h.ActivityScheduled(
+                exe._now(), task_id, self.defn.name, self._input, self.attempt, self._call_id
+            )
         )
         if self._call_id is None:
             self._call_id = task_id
@@ -96,7 +109,7 @@ class ActivityTask(Task[Any]):
         exe.handlers[task_id] = self._on_result
         if self.timeout is not None:
             timer = TimerTask(exe, self.timeout, "timeout")
-            timer._add_done_callback(lambda _t, attempt_id=task_id: self._on_timeout(attempt_id))
+            timer._add_done_callback(functools.partial(self._on_timeout, task_id))
 
     def _on_result(self, event: h.Event) -> None:
         if self.done() or getattr(event, "task_id", None) != self._current:
@@ -106,7 +119,7 @@ class ActivityTask(Task[Any]):
         elif isinstance(event, h.ActivityFailed):
             self._attempt_failed(event.error_type, event.message, event.retryable)
 
-    def _on_timeout(self, attempt_id: int) -> None:
+    def _on_timeout(self, attempt_id: int, _timer: Task[Any]) -> None:
         if self.done() or self._current != attempt_id:
             return
         self._current = None
@@ -158,7 +171,9 @@ class SubOrchestrationTask(Task[Any]):
         except SerializationError as exc:
             raise SerializationError(f"sub-orchestration {name!r}: {exc}") from None
         child_id = instance_id or f"{exe.instance_id}:{exe.generation}:{task_id}"
-        kept = exe.command(h.SubOrchestrationScheduled(exe._now(), task_id, name, payload, child_id))
+        kept = exe.command(
+            h.SubOrchestrationScheduled(exe._now(), task_id, name, payload, child_id)
+        )
         assert isinstance(kept, h.SubOrchestrationScheduled)
         self.child_id = kept.instance_id
         exe.handlers[task_id] = self._on_result
@@ -247,7 +262,11 @@ class OrchestrationContext:
         return EventTask(self._exe, name)
 
     def sub_orchestration(
-        self, orchestration: Callable[..., Any] | str, input: Any = None, *, instance_id: str | None = None
+        self,
+        orchestration: Callable[..., Any] | str,
+        input: Any = None,
+        *,
+        instance_id: str | None = None,
     ) -> SubOrchestrationTask:
         """Start a child orchestration instance and wait for its output."""
         name = self._exe.registry.get_orchestration(orchestration).name
@@ -280,9 +299,16 @@ class OrchestrationContext:
         registry = self._exe.registry
         name = registry.name_of(fn)
         if name in registry.orchestrations:
-            return MapTask(self._exe.order, lambda item: self.sub_orchestration(name, item), items, max_concurrency)
+            return MapTask(
+                self._exe.order,
+                lambda item: self.sub_orchestration(name, item),
+                items,
+                max_concurrency,
+            )
         registry.get_activity(name)
-        return MapTask(self._exe.order, lambda item: self.activity(name, item), items, max_concurrency)
+        return MapTask(
+            self._exe.order, lambda item: self.activity(name, item), items, max_concurrency
+        )
 
     # --- recorded values and markers -------------------------------------------------------------
 
@@ -316,10 +342,7 @@ class OrchestrationContext:
             return self._patches[patch_id]
         exe = self._exe
         recorded = exe.peek_recorded()
-        if recorded is None:
-            exe.command(h.PatchMarker(exe._now(), exe.next_id(), patch_id))
-            result = True
-        elif isinstance(recorded, h.PatchMarker) and recorded.patch == patch_id:
+        if recorded is None or (isinstance(recorded, h.PatchMarker) and recorded.patch == patch_id):
             exe.command(h.PatchMarker(exe._now(), exe.next_id(), patch_id))
             result = True
         else:

@@ -317,6 +317,7 @@ def history_from_json(text: str | bytes, source: str = "history") -> list[Event]
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise StoreError(f"{source} is not valid JSON: {exc}") from None
+    events: Any
     if isinstance(doc, list):  # a bare list of events is accepted too
         events = doc
     elif isinstance(doc, dict) and doc.get("format") == FORMAT:

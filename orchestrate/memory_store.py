@@ -73,7 +73,11 @@ class MemoryStore:
             return dataclasses.replace(state) if state is not None else None
 
     def list_instances(
-        self, *, status: Status | str | None = None, name: str | None = None, limit: int | None = None
+        self,
+        *,
+        status: Status | str | None = None,
+        name: str | None = None,
+        limit: int | None = None,
     ) -> list[InstanceState]:
         with self._lock:
             found = [
@@ -104,7 +108,9 @@ class MemoryStore:
             self._enqueue(message)
             self._changed.notify_all()
 
-    def purge(self, instance_id: str | None = None, *, finished_before: datetime | None = None) -> int:
+    def purge(
+        self, instance_id: str | None = None, *, finished_before: datetime | None = None
+    ) -> int:
         with self._lock:
             if instance_id is not None:
                 state = self._instances.get(instance_id)
@@ -120,7 +126,10 @@ class MemoryStore:
                 s.instance_id
                 for s in self._instances.values()
                 if s.finished
-                and (finished_before is None or (s.updated_at is not None and s.updated_at < finished_before))
+                and (
+                    finished_before is None
+                    or (s.updated_at is not None and s.updated_at < finished_before)
+                )
             ]
             for key in doomed:
                 self._drop(key)

@@ -67,6 +67,8 @@ class Registry:
     @overload
     def activity(
         self,
+        fn: None = None,
+        /,
         *,
         name: str | None = None,
         retry: RetryPolicy | None = None,
@@ -98,7 +100,7 @@ class Registry:
     @overload
     def orchestration(self, fn: F, /) -> F: ...
     @overload
-    def orchestration(self, *, name: str | None = None) -> Callable[[F], F]: ...
+    def orchestration(self, fn: None = None, /, *, name: str | None = None) -> Callable[[F], F]: ...
 
     def orchestration(
         self, fn: F | None = None, /, *, name: str | None = None

@@ -10,12 +10,14 @@ only its new events; a cold start replays the whole history once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from . import history as h
@@ -116,9 +118,17 @@ class Execution:
                 self.history.append(event)
                 if not event.is_command:
                     self._apply(event, live=False)
-                elif event.kind in ("OrchestrationCompleted", "OrchestrationFailed", "ContinuedAsNew"):
-                    if self.result is None and not self.done:
-                        self._unmatched(event)
+                elif (
+                    event.kind
+                    in (
+                        "OrchestrationCompleted",
+                        "OrchestrationFailed",
+                        "ContinuedAsNew",
+                    )
+                    and self.result is None
+                    and not self.done
+                ):
+                    self._unmatched(event)
                 if self.nondeterminism is not None:
                     break
         finally:
@@ -144,7 +154,9 @@ class Execution:
                 if isinstance(event, h.EventRaised) and isinstance(self.result, h.ContinuedAsNew):
                     self.carry_over.append(event)
                 continue
-            if not isinstance(event, (h.OrchestrationStarted, h.EventRaised, h.OrchestrationTerminated)):
+            if not isinstance(
+                event, (h.OrchestrationStarted, h.EventRaised, h.OrchestrationTerminated)
+            ):
                 task_id = getattr(event, "task_id", None)
                 if task_id not in self.handlers:
                     continue  # a duplicate or a result from an older generation: nothing to do
@@ -254,7 +266,7 @@ class Execution:
             except ContinueAsNewSignal as signal:
                 self._finish(h.ContinuedAsNew(self._now(), signal.new_input))
                 return
-            except BaseException as exc:  # noqa: BLE001 - any error ends the orchestration
+            except BaseException as exc:
                 if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                     raise
                 if self.nondeterminism is None:
@@ -305,10 +317,8 @@ class Execution:
     def _close(self) -> None:
         if self._coro is not None:
             coro, self._coro = self._coro, None
-            try:
+            with contextlib.suppress(BaseException):
                 coro.close()
-            except BaseException:  # noqa: BLE001 - a finally block that raises cannot resume anything
-                pass
 
     def _now(self) -> datetime:
         assert self.now is not None
@@ -330,7 +340,9 @@ class Execution:
 
     def _diverged(self, index: int, recorded: h.Event, new: h.Event) -> None:
         detail = ""
-        if type(recorded) is type(new) and getattr(recorded, "name", None) == getattr(new, "name", None):
+        if type(recorded) is type(new) and getattr(recorded, "name", None) == getattr(
+            new, "name", None
+        ):
             for field in ("input", "fire_at", "status", "value", "output"):
                 old_value, new_value = getattr(recorded, field, None), getattr(new, field, None)
                 if old_value != new_value:
@@ -388,9 +400,9 @@ def _describe_new(event: h.Event) -> str:
 
 def _caller_location() -> str:
     """file:line of the innermost stack frame outside this package (the orchestration's code)."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
     if frame is None:
         return "unknown location"
     return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
@@ -411,7 +423,9 @@ def _user_location(coro: Coroutine[Any, Any, Any]) -> str:
 def _user_traceback(exc: BaseException) -> str:
     """The traceback of an orchestration's error, without the executor's own frames."""
     frames = [
-        f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_PACKAGE_DIR)
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith(_PACKAGE_DIR)
     ]
     lines = ["Traceback (most recent call last):\n"]
     lines += traceback.format_list(frames)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from types import TracebackType
 from typing import Any
@@ -25,17 +26,22 @@ def open_store(url: str | Store) -> Store:
         return url
     if url in ("memory:", "memory://", ":memory:"):
         return MemoryStore()
+    # Stores are imported lazily: a memory-only user never pays for sqlite3 or psycopg.
     if url.startswith("sqlite:") or url.endswith((".db", ".sqlite", ".sqlite3")) or os.sep in url:
-        from . import sqlite_store  # the default store; imported lazily to keep startup small
-
-        return sqlite_store.SqliteStore.from_url(url)
+        return _store_class("sqlite_store", "SqliteStore").from_url(url)  # type: ignore[no-any-return]
     if url.startswith(("postgresql:", "postgres:")):
-        from . import postgres_store  # type: ignore[attr-defined]
-
-        return postgres_store.PostgresStore.from_url(url)  # type: ignore[no-any-return]
+        return _store_class("postgres_store", "PostgresStore").from_url(url)  # type: ignore[no-any-return]
     raise ValueError(
         f"unknown store URL {url!r}; use 'memory:', 'sqlite:///path.db' or 'postgresql://...'"
     )
+
+
+def _store_class(module: str, name: str) -> Any:
+    try:
+        loaded = importlib.import_module(f"orchestrate.{module}")
+    except ImportError as exc:
+        raise ValueError(f"the {name} is not available: {exc}") from exc
+    return getattr(loaded, name)
 
 
 class Runtime(Client):

@@ -12,7 +12,7 @@ from . import history as h
 __all__ = ["ActivityWork", "InstanceState", "Message", "OrchestrationWork", "Status", "TurnCommit"]
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """Lifecycle of an instance; a `str` so it compares with plain strings and prints cleanly."""
 
     PENDING = "pending"

@@ -40,7 +40,11 @@ class Store(Protocol):
     def get_instance(self, instance_id: str) -> InstanceState | None: ...
 
     def list_instances(
-        self, *, status: Status | str | None = None, name: str | None = None, limit: int | None = None
+        self,
+        *,
+        status: Status | str | None = None,
+        name: str | None = None,
+        limit: int | None = None,
     ) -> list[InstanceState]: ...
 
     def get_history(self, instance_id: str) -> list[h.Event]:

@@ -75,7 +75,9 @@ class Task(Generic[T]):
             raise self._error
         if self._state == _CANCELLED:
             raise TaskCancelled(f"{self.label} was cancelled")
-        raise RuntimeError(f"{self.label} has not finished yet; await it instead of calling result()")
+        raise RuntimeError(
+            f"{self.label} has not finished yet; await it instead of calling result()"
+        )
 
     def exception(self) -> BaseException | None:
         """The error of a failed task (None for a successful one)."""

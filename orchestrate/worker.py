@@ -77,7 +77,9 @@ class Worker:
     def run_turns(self, limit: int | None = None) -> int:
         """Fetch, run and commit up to `limit` orchestration turns in one store commit."""
         now = self.clock.now()
-        works = self.store.fetch_orchestration_work(now, limit=limit or self.batch_size, lease=self.lease)
+        works = self.store.fetch_orchestration_work(
+            now, limit=limit or self.batch_size, lease=self.lease
+        )
         if not works:
             return 0
         commits: list[TurnCommit] = []
@@ -106,7 +108,9 @@ class Worker:
     def run_activities(self, limit: int | None = None) -> int:
         """Lease, run and complete up to `limit` activity attempts."""
         now = self.clock.now()
-        works = self.store.fetch_activity_work(now, limit=limit or self.batch_size, lease=self.activity_lease)
+        works = self.store.fetch_activity_work(
+            now, limit=limit or self.batch_size, lease=self.activity_lease
+        )
         if not works:
             return 0
         results: list[tuple[ActivityWork, Message]] = []
@@ -207,14 +211,18 @@ class Worker:
         key = state.instance_id
         gen = state.generation
         next_state = dataclasses.replace(state, updated_at=now)
-        if next_state.status == Status.PENDING and any(isinstance(e, h.OrchestrationStarted) for e in new):
+        if next_state.status == Status.PENDING and any(
+            isinstance(e, h.OrchestrationStarted) for e in new
+        ):
             next_state.status = Status.RUNNING
         commit = TurnCommit(next_state, token, list(new), consumed)
         for event in new:
             if isinstance(event, h.ActivityScheduled):
                 call_id = event.call_id if event.call_id is not None else event.task_id
                 commit.activities.append(
-                    ActivityWork(key, gen, event.task_id, event.name, event.input, event.attempt, call_id)
+                    ActivityWork(
+                        key, gen, event.task_id, event.name, event.input, event.attempt, call_id
+                    )
                 )
             elif isinstance(event, h.TimerCreated):
                 fired = h.TimerFired(event.fire_at, event.task_id)
@@ -241,7 +249,9 @@ class Worker:
             self._continue_as_new(commit, exe, result, now)
         return commit
 
-    def _continue_as_new(self, commit: TurnCommit, exe: Execution, result: h.ContinuedAsNew, now: datetime) -> None:
+    def _continue_as_new(
+        self, commit: TurnCommit, exe: Execution, result: h.ContinuedAsNew, now: datetime
+    ) -> None:
         """Start the next generation: fresh history, same id, buffered events carried over."""
         state = commit.instance
         gen = state.generation + 1
@@ -253,20 +263,36 @@ class Worker:
         state.input = result.input
         state.status = Status.RUNNING
         start = h.OrchestrationStarted(
-            now, state.name, result.input, state.instance_id, gen,
-            state.parent_instance, state.parent_task,
+            now,
+            state.name,
+            result.input,
+            state.instance_id,
+            gen,
+            state.parent_instance,
+            state.parent_task,
         )
         commit.messages.append(Message(state.instance_id, start, gen))
         for event in exe.carry_over:
-            commit.messages.append(Message(state.instance_id, h.EventRaised(now, event.name, event.input)))
+            commit.messages.append(
+                Message(state.instance_id, h.EventRaised(now, event.name, event.input))
+            )
 
     def _start_child(
-        self, commit: TurnCommit, parent: InstanceState, event: h.SubOrchestrationScheduled, now: datetime
+        self,
+        commit: TurnCommit,
+        parent: InstanceState,
+        event: h.SubOrchestrationScheduled,
+        now: datetime,
     ) -> None:
         child = InstanceState(
-            event.instance_id, event.name, Status.PENDING, event.input,
-            created_at=now, updated_at=now,
-            parent_instance=parent.instance_id, parent_generation=parent.generation,
+            event.instance_id,
+            event.name,
+            Status.PENDING,
+            event.input,
+            created_at=now,
+            updated_at=now,
+            parent_instance=parent.instance_id,
+            parent_generation=parent.generation,
             parent_task=event.task_id,
         )
         start = h.OrchestrationStarted(
@@ -275,16 +301,22 @@ class Worker:
         commit.children.append(child)
         commit.messages.append(Message(event.instance_id, start, 0))
 
-    def _notify_parent(self, commit: TurnCommit, state: InstanceState, result: h.Event | None, now: datetime) -> None:
+    def _notify_parent(
+        self, commit: TurnCommit, state: InstanceState, result: h.Event | None, now: datetime
+    ) -> None:
         if state.parent_instance is None or state.parent_task is None:
             return
         notice: h.Event
         if isinstance(result, h.OrchestrationCompleted):
             notice = h.SubOrchestrationCompleted(now, state.parent_task, result.output)
         elif isinstance(result, h.OrchestrationFailed):
-            notice = h.SubOrchestrationFailed(now, state.parent_task, result.error.type, result.error.message)
+            notice = h.SubOrchestrationFailed(
+                now, state.parent_task, result.error.type, result.error.message
+            )
         else:
-            notice = h.SubOrchestrationFailed(now, state.parent_task, "Terminated", f"{state.instance_id} was terminated")
+            notice = h.SubOrchestrationFailed(
+                now, state.parent_task, "Terminated", f"{state.instance_id} was terminated"
+            )
         commit.messages.append(Message(state.parent_instance, notice, state.parent_generation))
 
     # --- background threads -------------------------------------------------------------------------
@@ -295,7 +327,9 @@ class Worker:
             return
         self._stop.clear()
         for index in range(max(1, self.threads)):
-            thread = threading.Thread(target=self._loop, name=f"orchestrate-worker-{index}", daemon=True)
+            thread = threading.Thread(
+                target=self._loop, name=f"orchestrate-worker-{index}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
 
