@@ -296,6 +296,14 @@ class Execution:
 
     def _finish_error(self, exc: BaseException) -> None:
         info = h.ErrorInfo(type(exc).__name__, str(exc), _user_traceback(exc))
+        if isinstance(exc, RuntimeError) and "no running event loop" in str(exc):
+            # asyncio.sleep/gather/... fail before yielding anything: say what to do instead.
+            info.type = NotATaskError.__name__
+            info.message = (
+                f"orchestration {self.odef.name!r} used asyncio ({exc}); orchestrations run "
+                "without an event loop and may only await ctx tasks (ctx.activity, ctx.timer, "
+                "ctx.sleep, ctx.event, ctx.all, ...); move I/O and asyncio calls into an activity."
+            )
         self._finish(h.OrchestrationFailed(self._now(), info))
 
     def _finish(self, event: h.Event) -> None:

@@ -1,0 +1,74 @@
+"""Shared fixtures for the runtime tests: a manual clock and a synchronous harness around a Worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from orchestrate import Client, InstanceState, MemoryStore, Registry, Worker
+from orchestrate.history import Event
+
+START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+class ManualClock:
+    """A clock that only moves when the test says so."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, delta: timedelta | float) -> None:
+        self.current += delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
+
+
+class Harness:
+    """A MemoryStore, a Client and a Worker on a ManualClock, driven on the test's thread."""
+
+    def __init__(self, registry: Registry, **worker_options: Any) -> None:
+        self.registry = registry
+        self.clock = ManualClock()
+        self.store = MemoryStore()
+        self.client = Client(self.store, registry=registry, clock=self.clock)
+        self.worker = Worker(registry, self.store, clock=self.clock, **worker_options)
+
+    def settle(self) -> int:
+        """Run turns and activities until nothing is workable at the current time."""
+        rounds = 0
+        while self.worker.poll_once():
+            rounds += 1
+            assert rounds < 10_000, "the worker never settled"
+        return rounds
+
+    def start(self, orchestration: Callable[..., Any] | str, value: Any = None, **kw: Any) -> str:
+        instance_id = self.client.start(orchestration, value, **kw)
+        self.settle()
+        return instance_id
+
+    def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        self.settle()
+
+    def state(self, instance_id: str) -> InstanceState:
+        return self.client.state(instance_id)
+
+    def history(self, instance_id: str) -> list[Event]:
+        return self.client.history(instance_id)
+
+    def kinds(self, instance_id: str) -> list[str]:
+        return [e.kind for e in self.history(instance_id)]
+
+
+@pytest.fixture
+def reg() -> Registry:
+    return Registry()
+
+
+@pytest.fixture
+def harness_factory() -> Callable[..., Harness]:
+    return Harness

@@ -1,0 +1,214 @@
+"""The replay executor as a pure function: hand-built histories in, commands and verdicts out."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from orchestrate import NonDeterminismError, OrchestrationContext, Registry
+from orchestrate import history as h
+from orchestrate.replay import Execution
+
+from .conftest import START
+
+T0, T1, T2 = START, START + timedelta(seconds=1), START + timedelta(seconds=2)
+
+reg = Registry()
+
+
+@reg.activity
+def charge(order: str) -> str:
+    return f"tx-{order}"
+
+
+@reg.activity
+def refund(order: str) -> str:
+    return f"rf-{order}"
+
+
+@reg.orchestration
+async def pay(ctx: OrchestrationContext, order: str) -> str:
+    tx = await ctx.activity(charge, order)
+    await ctx.sleep(60)
+    return tx
+
+
+@reg.orchestration
+async def pay_changed(ctx: OrchestrationContext, order: str) -> str:
+    tx = await ctx.activity(charge, order)
+    await ctx.activity(refund, order)  # new code: a step where the history has a timer
+    return tx
+
+
+def started(name: str, value: Any = "o-1") -> h.OrchestrationStarted:
+    return h.OrchestrationStarted(T0, name, value, "i-1")
+
+
+def pay_history(name: str = "pay") -> list[h.Event]:
+    return [
+        started(name),
+        h.ActivityScheduled(T0, 0, "charge", "o-1"),
+        h.ActivityCompleted(T1, 0, "tx-o-1"),
+        h.TimerCreated(T1, 1, T1 + timedelta(seconds=60)),
+        h.TimerFired(T2, 1),
+        h.OrchestrationCompleted(T2, "tx-o-1"),
+    ]
+
+
+def execution(fn: Any, strict: bool = False) -> Execution:
+    return Execution(reg, reg.get_orchestration(fn), "i-1", strict=strict)
+
+
+def test_replaying_a_completed_history_reproduces_its_result_without_new_events() -> None:
+    exe = execution(pay)
+    exe.replay(pay_history())
+    assert exe.nondeterminism is None
+    assert isinstance(exe.result, h.OrchestrationCompleted) and exe.result.output == "tx-o-1"
+    assert exe.new_events == []
+
+
+def test_changed_code_raises_non_determinism_naming_step_commands_and_line() -> None:
+    exe = execution(pay_changed)
+    exe.replay(pay_history("pay_changed"))
+    error = exe.nondeterminism
+    assert isinstance(error, NonDeterminismError)
+    text = str(error)
+    assert "at step 4 the history has TimerCreated(" in text
+    assert "the code issued scheduled activity 'refund'" in text
+    lines, first = inspect.getsourcelines(pay_changed)
+    refund_line = first + next(i for i, line in enumerate(lines) if "refund, order" in line)
+    assert f"test_replay.py:{refund_line}" in text
+    assert "ctx.patched()" in text
+    assert isinstance(exe.result, h.OrchestrationFailed)
+    assert exe.result.error.type == "NonDeterminismError"
+
+
+def test_history_with_commands_the_code_no_longer_issues_is_non_deterministic() -> None:
+    @reg.orchestration(name="pay_shortened")
+    async def shortened(ctx: OrchestrationContext, order: str) -> str:
+        return "done"
+
+    exe = execution(shortened)
+    exe.replay([started("pay_shortened"), *pay_history()[1:3]])
+    assert exe.nondeterminism is not None
+    assert "at step 2 the history has ActivityScheduled('charge')" in str(exe.nondeterminism)
+
+
+def test_a_result_for_a_task_never_scheduled_is_non_deterministic() -> None:
+    exe = execution(pay)
+    exe.replay([started("pay"), h.ActivityScheduled(T0, 0, "charge", "o-1"), h.TimerFired(T1, 7)])
+    assert exe.nondeterminism is not None
+    assert "TimerFired for task 7" in str(exe.nondeterminism)
+
+
+def test_swallowing_the_non_determinism_error_does_not_hide_it() -> None:
+    @reg.orchestration(name="swallow")
+    async def swallow(ctx: OrchestrationContext, order: str) -> str:
+        try:
+            await ctx.timer(5)  # the history says an activity was scheduled here
+        except Exception:  # noqa: BLE001 - the point of the test
+            return "swallowed"
+        return "no error"
+
+    exe = execution(swallow)
+    exe.replay([started("swallow"), h.ActivityScheduled(T0, 0, "charge", "o-1")])
+    assert exe.nondeterminism is not None
+    assert isinstance(exe.result, h.OrchestrationFailed)
+
+
+@pytest.mark.parametrize(("strict", "diverges"), [(False, False), (True, True)])
+def test_strict_mode_also_compares_inputs(strict: bool, diverges: bool) -> None:
+    history = pay_history()
+    history[1] = h.ActivityScheduled(T0, 0, "charge", "o-OTHER")
+    exe = execution(pay, strict=strict)
+    exe.replay(history)
+    assert (exe.nondeterminism is not None) is diverges
+    if diverges:
+        assert "with input 'o-1' instead of 'o-OTHER'" in str(exe.nondeterminism)
+
+
+class Foreign:
+    """An awaitable from some other framework."""
+
+    def __await__(self) -> Any:
+        yield "not a task"
+
+
+@reg.orchestration
+async def uses_asyncio(ctx: OrchestrationContext) -> None:
+    await asyncio.sleep(1)
+
+
+@reg.orchestration
+async def uses_foreign(ctx: OrchestrationContext) -> None:
+    await Foreign()
+
+
+@pytest.mark.parametrize("fn", [uses_asyncio, uses_foreign])
+def test_awaiting_something_that_is_not_a_task_fails_with_a_clear_error(fn: Any) -> None:
+    exe = execution(fn)
+    exe.begin_turn()
+    exe.process([h.OrchestrationStarted(T0, fn.__name__, None, "i-1")], T0)
+    assert isinstance(exe.result, h.OrchestrationFailed)
+    assert exe.result.error.type == "NotATaskError"
+    assert "may only await ctx tasks" in exe.result.error.message
+    assert "move I/O and asyncio calls into an activity" in exe.result.error.message
+
+
+def test_an_orchestration_error_keeps_a_traceback_of_user_frames_only() -> None:
+    @reg.orchestration(name="broken")
+    async def broken(ctx: OrchestrationContext) -> None:
+        raise RuntimeError("inventory missing")
+
+    exe = execution(broken)
+    exe.begin_turn()
+    exe.process([h.OrchestrationStarted(T0, "broken", None, "i-1")], T0)
+    assert isinstance(exe.result, h.OrchestrationFailed)
+    error = exe.result.error
+    assert (error.type, error.message) == ("RuntimeError", "inventory missing")
+    assert "test_replay.py" in error.traceback and "in broken" in error.traceback
+    assert "orchestrate/replay.py" not in error.traceback
+
+
+def test_is_replaying_is_true_only_for_recorded_events() -> None:
+    seen: list[bool] = []
+
+    @reg.orchestration(name="observer")
+    async def observer(ctx: OrchestrationContext) -> None:
+        seen.append(ctx.is_replaying)
+        await ctx.timer(1)
+        seen.append(ctx.is_replaying)
+        await ctx.timer(1)
+        seen.append(ctx.is_replaying)
+
+    exe = execution(observer)
+    exe.replay(
+        [
+            h.OrchestrationStarted(T0, "observer", None, "i-1"),
+            h.TimerCreated(T0, 0, T1),
+            h.TimerFired(T1, 0),
+            h.TimerCreated(T1, 1, T2),
+        ]
+    )
+    exe.begin_turn()
+    exe.process([h.TimerFired(T2, 1)], T2)
+    assert seen == [True, True, False]
+    assert isinstance(exe.result, h.OrchestrationCompleted)
+
+
+def test_duplicate_results_are_ignored() -> None:
+    exe = execution(pay)
+    exe.begin_turn()
+    exe.process([started("pay")], T0)
+    exe.begin_turn()
+    exe.process([h.ActivityCompleted(T1, 0, "tx-1"), h.ActivityCompleted(T1, 0, "tx-2")], T1)
+    exe.begin_turn()
+    exe.process([h.TimerFired(T2, 1)], T2)
+    assert isinstance(exe.result, h.OrchestrationCompleted) and exe.result.output == "tx-1"
+    replayed = execution(pay, strict=True)
+    replayed.replay(exe.history)
+    assert replayed.nondeterminism is None and replayed.result == exe.result
