@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ __all__ = ["ActivityDef", "OrchestrationDef", "Registry"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclass(frozen=True)
+@dataclass
 class ActivityDef:
     """A registered activity: the function plus its default retry policy and timeout."""
 
@@ -25,23 +26,23 @@ class ActivityDef:
     retry: RetryPolicy | None = None
     timeout: timedelta | None = None
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.fn)
 
-    @property
+    @functools.cached_property
     def takes_input(self) -> bool:
         return _positional_count(self.fn) >= 1
 
 
-@dataclass(frozen=True)
+@dataclass
 class OrchestrationDef:
     """A registered orchestration: an ``async def`` taking the context and one input."""
 
     name: str
     fn: Callable[..., Any]
 
-    @property
+    @functools.cached_property
     def takes_input(self) -> bool:
         return _positional_count(self.fn) >= 2
 

@@ -10,6 +10,7 @@ what tests and the testkit drive; `start()` runs rounds on background threads.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import threading
@@ -210,7 +211,8 @@ class Worker:
         new = exe.new_events
         key = state.instance_id
         gen = state.generation
-        next_state = dataclasses.replace(state, updated_at=now)
+        next_state = copy.copy(state)
+        next_state.updated_at = now
         if next_state.status == Status.PENDING and any(
             isinstance(e, h.OrchestrationStarted) for e in new
         ):

@@ -280,11 +280,21 @@ def test_retry_policy_records_each_attempt_and_backoff_timer() -> None:
     ("policy", "expected_attempts"),
     [
         (RetryPolicy(max_attempts=2, initial_interval=timedelta(0)), 2),
-        (RetryPolicy(max_attempts=5, initial_interval=timedelta(0), non_retryable=("ValueError",)), 1),
-        (RetryPolicy(max_attempts=5, initial_interval=timedelta(0), non_retryable=(ValueError,)), 1),
+        (
+            RetryPolicy(
+                max_attempts=5, initial_interval=timedelta(0), non_retryable=("ValueError",)
+            ),
+            1,
+        ),
+        (
+            RetryPolicy(max_attempts=5, initial_interval=timedelta(0), non_retryable=(ValueError,)),
+            1,
+        ),
     ],
 )
-def test_final_failure_carries_the_activity_error(policy: RetryPolicy, expected_attempts: int) -> None:
+def test_final_failure_carries_the_activity_error(
+    policy: RetryPolicy, expected_attempts: int
+) -> None:
     reg = Registry()
 
     @reg.activity
