@@ -204,6 +204,35 @@ class Execution:
     def buffered_events(self) -> list[tuple[str, Any]]:
         return [(name, value) for name, values in self._buffer.items() for value in values]
 
+    def awaited_events(self) -> list[str]:
+        """Names of the event waits still open (one entry per wait), in creation order per name.
+
+        Cheap enough to call after every turn: the testkit stops skipping time while one is open.
+        """
+        if self.done:
+            return []
+        return [name for name, waits in self._waits.items() for t in waits if not t.done()]
+
+    def outstanding(self) -> list[tuple[int | None, Task[Any]]]:
+        """What this generation waits on: unfinished tasks, each with the task id of its latest
+        command (timers, activity attempts, sub-orchestrations) in id order, then open event
+        waits (id None). Empty once the generation ended.
+
+        Read by the testkit (`run.waiting_for`) and the fuzzer (which item completes next); it
+        walks every task of the generation, so it is meant for inspection, not the turn path.
+        """
+        if self.done:
+            return []
+        latest: dict[int, tuple[int | None, Task[Any]]] = {}
+        for task_id, handler in self.handlers.items():
+            task = getattr(handler, "__self__", None)
+            if isinstance(task, Task) and not task.done():
+                latest[id(task)] = (task_id, task)
+        found = sorted(latest.values(), key=lambda pair: pair[0] or 0)
+        for waits in self._waits.values():
+            found.extend((None, t) for t in waits if not t.done())
+        return found
+
     # --- internals --------------------------------------------------------------------------------
 
     def _apply(self, event: h.Event, live: bool) -> None:
