@@ -231,15 +231,21 @@ class MemoryStore:
         for work in commit.activities:
             work.id = next(self._ids)
             self._activities[work.id] = work
+        rejected: set[str] = set()
         for child in commit.children:
             existing = self._instances.get(child.instance_id)
             if existing is not None:
                 self._reject_child(child, existing)
+                rejected.add(child.instance_id)
                 continue
             self._instances[child.instance_id] = _copy(child)
             self._history[child.instance_id] = []
             self._inbox[child.instance_id] = []
         for message in commit.messages:
+            if message.instance_id in rejected and isinstance(
+                message.event, h.OrchestrationStarted
+            ):
+                continue  # a refused child's start must not reach the instance holding its id
             self._enqueue(message)
         return True
 
