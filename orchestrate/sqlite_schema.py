@@ -1,0 +1,205 @@
+"""The SQLite store's file format: schema, version check, and connection setup.
+
+A database is ours when its `PRAGMA application_id` is `APPLICATION_ID` and its
+`orchestrate_meta` table holds a `schema_version` this code understands. Anything else is refused
+with a `StoreError` before a single byte is written: a file from a newer orchestrate, another
+application's database, or a file that is not SQLite at all (a corrupt one included).
+
+Times are stored as integer microseconds since the Unix epoch (exact, and ordered by plain integer
+comparison); payloads and events as compact JSON text, never pickle.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+from .errors import StoreError
+
+__all__ = [
+    "APPLICATION_ID",
+    "SCHEMA_VERSION",
+    "SYNCHRONOUS_MODES",
+    "connect",
+    "from_micros",
+    "prepare",
+    "to_micros",
+]
+
+APPLICATION_ID = 0x4F524348  # "ORCH": marks the file as ours for `file(1)` and for `prepare`
+SCHEMA_VERSION = 1
+SYNCHRONOUS_MODES = ("FULL", "NORMAL")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+# Queues are scanned through (due, id) indexes: a due timer or an expired lease is found by a
+# range read on its due time, never by scanning every row. `due` is 0 for "workable now".
+_DDL = """
+CREATE TABLE orchestrate_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE instances (
+    instance_id       TEXT PRIMARY KEY,
+    name              TEXT NOT NULL,
+    status            TEXT NOT NULL,
+    input             TEXT NOT NULL,
+    output            TEXT NOT NULL,
+    error             TEXT,
+    custom_status     TEXT NOT NULL,
+    created_at        INTEGER,
+    updated_at        INTEGER,
+    generation        INTEGER NOT NULL,
+    parent_instance   TEXT,
+    parent_generation INTEGER,
+    parent_task       INTEGER,
+    history_len       INTEGER NOT NULL,
+    lock_token        TEXT,
+    lock_expires      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX instances_status ON instances (status, updated_at);
+CREATE INDEX instances_locked ON instances (lock_expires) WHERE lock_expires > 0;
+CREATE TABLE history (
+    instance_id TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    event       TEXT NOT NULL,
+    PRIMARY KEY (instance_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE messages (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    instance_id TEXT NOT NULL,
+    generation  INTEGER,
+    due         INTEGER NOT NULL,
+    event       TEXT NOT NULL
+);
+CREATE INDEX messages_due ON messages (due, id);
+CREATE INDEX messages_instance ON messages (instance_id, id);
+CREATE TABLE activities (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    instance_id TEXT NOT NULL,
+    generation  INTEGER NOT NULL,
+    task_id     INTEGER NOT NULL,
+    name        TEXT NOT NULL,
+    input       TEXT NOT NULL,
+    attempt     INTEGER NOT NULL,
+    call_id     INTEGER NOT NULL,
+    lease_token TEXT,
+    due         INTEGER NOT NULL
+);
+CREATE INDEX activities_due ON activities (due, id);
+CREATE INDEX activities_instance ON activities (instance_id);
+"""
+
+
+def to_micros(moment: datetime) -> int:
+    """Exact integer microseconds since the epoch (a naive datetime is taken as local time)."""
+    if moment.tzinfo is None:
+        moment = moment.astimezone()
+    return (moment - _EPOCH) // _MICRO
+
+
+def from_micros(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def connect(path: str, *, synchronous: str, busy_timeout: float) -> sqlite3.Connection:
+    """Open one connection in autocommit mode (transactions are explicit `BEGIN IMMEDIATE`).
+
+    `check_same_thread` is off because connections live in a pool and move between threads; the
+    pool guarantees one user at a time.
+    """
+    conn = sqlite3.connect(
+        path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+    )
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    return conn
+
+
+def _describe_failure(path: str, exc: sqlite3.Error) -> StoreError:
+    return StoreError(
+        f"cannot open {path!r} as an orchestrate database: {exc}. The file is not SQLite or is "
+        "corrupt; it was left untouched. Restore it from a backup, or point --db / the store URL "
+        "at another file to start fresh"
+    )
+
+
+def prepare(path: str, *, busy_timeout: float) -> None:
+    """Check that `path` is an orchestrate database of a version we read; create it when new.
+
+    Reads only until the file is known to be ours (or empty): a foreign, newer or corrupt file
+    raises `StoreError` and is never modified.
+    """
+    if os.path.isdir(path):
+        raise StoreError(f"{path!r} is a directory; give the path of a database file instead")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise StoreError(
+            f"cannot create the database {path!r}: the directory {parent!r} does not exist; "
+            "create it first or choose another path"
+        )
+    if os.path.exists(path) and os.path.getsize(path) > 0:
+        with open(path, "rb") as handle:
+            header = handle.read(16)
+        if header != b"SQLite format 3\x00":
+            raise StoreError(
+                f"{path!r} is not an SQLite database (its header is {header[:16]!r}); it was left "
+                "untouched. Point --db / the store URL at an orchestrate database or a new file"
+            )
+    try:
+        conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise _describe_failure(path, exc) from None
+    try:
+        if _check(conn, path):
+            return
+        # A new, empty file: create the schema. BEGIN IMMEDIATE serializes two processes that
+        # open the same new file at once; the loser re-checks and finds the schema in place.
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("BEGIN IMMEDIATE")
+        if _check(conn, path):
+            conn.execute("ROLLBACK")
+            return
+        for statement in _DDL.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(
+            "INSERT INTO orchestrate_meta (key, value) VALUES ('schema_version', ?), "
+            "('application', 'orchestrate')",
+            (str(SCHEMA_VERSION),),
+        )
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise _describe_failure(path, exc) from None
+    finally:
+        conn.close()
+
+
+def _check(conn: sqlite3.Connection, path: str) -> bool:
+    """True when the file holds our schema at a readable version; False when it is empty."""
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if app_id == 0 and not tables:
+        return False
+    if app_id != APPLICATION_ID or "orchestrate_meta" not in tables:
+        raise StoreError(
+            f"{path!r} is an SQLite database of another application (application_id {app_id:#x}, "
+            f"tables {', '.join(sorted(tables)) or 'none'}); it was left untouched. Point --db / "
+            "the store URL at an orchestrate database or a new file"
+        )
+    row = conn.execute("SELECT value FROM orchestrate_meta WHERE key = 'schema_version'").fetchone()
+    version = int(row[0]) if row is not None and str(row[0]).isdigit() else None
+    if version is None or version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path!r} has orchestrate schema version {version!r}, but this orchestrate reads up "
+            f"to version {SCHEMA_VERSION}; it was left untouched. Upgrade orchestrate to open it"
+        )
+    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    if str(mode).lower() != "wal":
+        conn.execute("PRAGMA journal_mode = WAL")
+    return True

@@ -1,0 +1,364 @@
+"""The `Store` contract (see `orchestrate/store.py`), checked on every implementation.
+
+Each test drives a store directly with hand-built records, the way the worker does, so a store
+that breaks the contract fails here before it corrupts a real run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from orchestrate import history as h
+from orchestrate.errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning
+from orchestrate.memory_store import MemoryStore
+from orchestrate.sqlite_store import SqliteStore
+from orchestrate.state import (
+    ActivityWork,
+    InstanceState,
+    Message,
+    OrchestrationWork,
+    Status,
+    TurnCommit,
+)
+from orchestrate.store import Store
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:
+    made: Store = (
+        MemoryStore() if request.param == "memory" else SqliteStore(str(tmp_path / "c.db"))
+    )
+    yield made
+    made.close()
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def create(store: Store, key: str, name: str = "flow", *, when: datetime = T0, **kw) -> None:
+    state = InstanceState(key, name, Status.PENDING, {"n": 1}, created_at=when, updated_at=when)
+    start = Message(key, h.OrchestrationStarted(when, name, {"n": 1}, key, 0), 0)
+    store.create_instance(state, start, **kw)
+
+
+def fetch_one(store: Store, now: datetime = T0, **kw) -> OrchestrationWork:
+    works = store.fetch_orchestration_work(now, **kw)
+    assert len(works) == 1, works
+    return works[0]
+
+
+def commit_for(work: OrchestrationWork, *events: h.Event, **changes) -> TurnCommit:
+    """A turn that consumes every fetched message and appends `events`."""
+    state = dataclasses.replace(work.instance, **changes.pop("state", {}))
+    return TurnCommit(
+        state, work.lock_token, list(events), [m.id for m in work.messages], **changes
+    )
+
+
+def finish(store: Store, key: str, now: datetime = T0) -> None:
+    """Complete instance `key` in one turn (other fetched instances are released untouched)."""
+    works = store.fetch_orchestration_work(now, limit=100)
+    [work] = [w for w in works if w.instance.instance_id == key]
+    for other in works:
+        if other is not work:
+            store.abandon(other)
+    done = h.OrchestrationCompleted(now, "ok")
+    state = {"status": Status.COMPLETED, "output": "ok", "updated_at": now}
+    assert store.commit_turns([commit_for(work, done, state=state)]) == [True]
+
+
+# --- instances -------------------------------------------------------------------------------
+
+
+def test_created_instance_reads_back_with_every_field(store: Store) -> None:
+    create(store, "a", when=at(1))
+    state = store.get_instance("a")
+    assert state is not None
+    assert (state.instance_id, state.name, state.status, state.input) == (
+        "a",
+        "flow",
+        Status.PENDING,
+        {"n": 1},
+    )
+    assert state.created_at == at(1) and state.updated_at == at(1)
+    assert state.history_len == 0 and state.generation == 0
+    assert store.get_history("a") == []
+    assert store.get_instance("missing") is None
+    with pytest.raises(InstanceNotFound):
+        store.get_history("missing")
+
+
+@pytest.mark.parametrize("finished", [False, True])
+def test_duplicate_id_is_refused_and_reuse_needs_a_finished_instance(
+    store: Store, finished: bool
+) -> None:
+    create(store, "a")
+    if finished:
+        finish(store, "a")
+    with pytest.raises(DuplicateInstance, match="'a' already exists"):
+        create(store, "a")
+    if not finished:
+        with pytest.raises(DuplicateInstance, match="still running"):
+            create(store, "a", reuse=True)
+        return
+    create(store, "a", "other", reuse=True)
+    state = store.get_instance("a")
+    assert state is not None and state.name == "other" and state.status == Status.PENDING
+    assert store.get_history("a") == []
+    work = fetch_one(store)
+    assert [m.event.kind for m in work.messages] == ["OrchestrationStarted"]
+
+
+def test_list_filters_by_status_and_name_in_creation_order(store: Store) -> None:
+    create(store, "b", "x", when=at(2))
+    create(store, "a", "y", when=at(3))
+    create(store, "c", "x", when=at(1))
+    finish(store, "c")
+    assert [s.instance_id for s in store.list_instances()] == ["c", "b", "a"]
+    assert [s.instance_id for s in store.list_instances(name="x")] == ["c", "b"]
+    assert [s.instance_id for s in store.list_instances(status="pending")] == ["b", "a"]
+    assert [s.instance_id for s in store.list_instances(status=Status.COMPLETED)] == ["c"]
+    assert [s.instance_id for s in store.list_instances(limit=2)] == ["c", "b"]
+
+
+def test_send_to_unknown_or_finished_instance_is_refused(store: Store) -> None:
+    raised = h.EventRaised(T0, "go", None)
+    with pytest.raises(InstanceNotFound, match="'nope'"):
+        store.send(Message("nope", raised))
+    create(store, "a")
+    finish(store, "a")
+    with pytest.raises(InstanceNotRunning, match="completed"):
+        store.send(Message("a", raised))
+
+
+# --- turns -------------------------------------------------------------------------------------
+
+
+def test_fetch_locks_an_instance_until_commit_or_lease_expiry(store: Store) -> None:
+    create(store, "a")
+    create(store, "b", when=at(1))
+    first = store.fetch_orchestration_work(T0, limit=1, lease=10)
+    second = store.fetch_orchestration_work(T0, limit=5, lease=10)
+    assert len(first) == 1 and len(second) == 1
+    assert {first[0].instance.instance_id, second[0].instance.instance_id} == {"a", "b"}
+    assert store.fetch_orchestration_work(at(5), limit=5) == []
+    again = store.fetch_orchestration_work(at(11), limit=5, lease=10)
+    assert sorted(w.instance.instance_id for w in again) == ["a", "b"]
+    assert {w.lock_token for w in again}.isdisjoint({first[0].lock_token, second[0].lock_token})
+
+
+def test_commit_applies_events_state_and_consumes_messages(store: Store) -> None:
+    create(store, "a")
+    work = fetch_one(store)
+    started = work.messages[0].event
+    status = h.CustomStatusSet(T0, 0, {"phase": 1})
+    commit = commit_for(
+        work, started, status, state={"status": Status.RUNNING, "custom_status": {"phase": 1}}
+    )
+    assert store.commit_turns([commit]) == [True]
+    state = store.get_instance("a")
+    assert state is not None
+    assert state.status == Status.RUNNING and state.custom_status == {"phase": 1}
+    assert state.history_len == 2
+    assert [e.kind for e in store.get_history("a")] == ["OrchestrationStarted", "CustomStatusSet"]
+    assert store.get_history("a")[1] == status
+    assert store.fetch_orchestration_work(at(100), limit=5) == []
+
+
+def test_commit_with_a_lost_lock_is_refused_and_changes_nothing(store: Store) -> None:
+    create(store, "a")
+    create(store, "b")
+    stale = store.fetch_orchestration_work(T0, limit=2, lease=10)
+    taken = store.fetch_orchestration_work(at(11), limit=2, lease=10)  # the leases expired
+    by_id = {w.instance.instance_id: w for w in taken}
+    started = stale[0].messages[0].event
+    lost = commit_for(stale[0], started, state={"status": Status.RUNNING})
+    fresh_work = by_id[stale[1].instance.instance_id]
+    fresh = commit_for(fresh_work, fresh_work.messages[0].event, state={"status": Status.RUNNING})
+    assert store.commit_turns([lost, fresh]) == [False, True]
+    key = stale[0].instance.instance_id
+    assert store.get_history(key) == []
+    state = store.get_instance(key)
+    assert state is not None and state.status == Status.PENDING
+    # The holder of the current lock can still commit, and sees the unconsumed start message.
+    current = by_id[key]
+    assert [m.event.kind for m in current.messages] == ["OrchestrationStarted"]
+    assert store.commit_turns([commit_for(current)]) == [True]
+
+
+def test_abandon_releases_the_lock_and_keeps_the_messages(store: Store) -> None:
+    create(store, "a")
+    work = fetch_one(store, lease=60)
+    store.abandon(work)
+    again = fetch_one(store)
+    assert [m.id for m in again.messages] == [m.id for m in work.messages]
+    assert store.commit_turns([commit_for(work)]) == [False]
+
+
+def test_timer_becomes_visible_at_its_due_time(store: Store) -> None:
+    create(store, "a")
+    work = fetch_one(store)
+    fired = h.TimerFired(at(30), 0)
+    timer = Message("a", fired, 0, visible_at=at(30))
+    created = h.TimerCreated(T0, 0, at(30))
+    store.commit_turns([commit_for(work, created, messages=[timer])])
+    assert store.next_wakeup() == at(30)
+    assert store.fetch_orchestration_work(at(29.999), limit=5) == []
+    due = fetch_one(store, at(30))
+    assert [m.event for m in due.messages] == [fired]
+    assert due.messages[0].generation == 0
+
+
+# --- activities ------------------------------------------------------------------------------
+
+
+def schedule(store: Store, key: str = "a") -> ActivityWork:
+    create(store, key)
+    work = fetch_one(store)
+    item = ActivityWork(key, 0, 1, "charge", {"amount": 5}, attempt=1, call_id=1)
+    scheduled = h.ActivityScheduled(T0, 1, "charge", {"amount": 5})
+    store.commit_turns([commit_for(work, scheduled, activities=[item])])
+    return item
+
+
+def result_for(work: ActivityWork, value: object) -> tuple[ActivityWork, Message]:
+    done = h.ActivityCompleted(T0, work.task_id, value)
+    return work, Message(work.instance_id, done, work.generation)
+
+
+def test_activity_lease_expires_and_redelivers_with_the_same_key(store: Store) -> None:
+    schedule(store)
+    first = store.fetch_activity_work(T0, limit=5, lease=30)
+    assert [(w.name, w.input, w.idempotency_key) for w in first] == [
+        ("charge", {"amount": 5}, "a:0:1")
+    ]
+    assert store.fetch_activity_work(at(29), limit=5) == []
+    assert store.next_wakeup() == at(30)
+    second = store.fetch_activity_work(at(30), limit=5, lease=30)
+    assert len(second) == 1
+    assert second[0].idempotency_key == first[0].idempotency_key
+    assert second[0].lease_token != first[0].lease_token
+
+
+@pytest.mark.parametrize("late_first", [False, True])
+def test_activity_completes_at_most_once(store: Store, late_first: bool) -> None:
+    schedule(store)
+    first = store.fetch_activity_work(T0, lease=30)[0]
+    second = store.fetch_activity_work(at(31), lease=30)[0]
+    order = [first, second] if late_first else [second, first]
+    store.complete_activities([result_for(order[0], "one")])
+    store.complete_activities([result_for(order[1], "two")])
+    store.complete_activities([result_for(order[1], "three")])
+    assert store.fetch_activity_work(at(1000), limit=5) == []
+    work = fetch_one(store, at(1000))
+    assert [m.event for m in work.messages] == [h.ActivityCompleted(T0, 1, "one")]
+
+
+# --- children, continue-as-new, purge ---------------------------------------------------------
+
+
+def child_commit(work: OrchestrationWork, child_id: str) -> TurnCommit:
+    child = InstanceState(
+        child_id,
+        "child",
+        Status.PENDING,
+        7,
+        created_at=T0,
+        updated_at=T0,
+        parent_instance=work.instance.instance_id,
+        parent_generation=0,
+        parent_task=3,
+    )
+    start = h.OrchestrationStarted(T0, "child", 7, child_id, 0, work.instance.instance_id, 3)
+    scheduled = h.SubOrchestrationScheduled(T0, 3, "child", 7, child_id)
+    return commit_for(work, scheduled, children=[child], messages=[Message(child_id, start, 0)])
+
+
+def test_child_is_created_with_its_start_message_in_the_same_commit(store: Store) -> None:
+    create(store, "p")
+    assert store.commit_turns([child_commit(fetch_one(store), "p:c")]) == [True]
+    child = store.get_instance("p:c")
+    assert child is not None
+    assert (child.parent_instance, child.parent_task, child.input) == ("p", 3, 7)
+    work = fetch_one(store)
+    assert work.instance.instance_id == "p:c"
+    assert [m.event.kind for m in work.messages] == ["OrchestrationStarted"]
+
+
+def test_duplicate_child_id_fails_the_call_and_leaves_the_holder_alone(store: Store) -> None:
+    create(store, "taken", "other")
+    finish(store, "taken")
+    create(store, "p")
+    assert store.commit_turns([child_commit(fetch_one(store), "taken")]) == [True]
+    notice = fetch_one(store)
+    assert notice.instance.instance_id == "p"
+    [message] = notice.messages
+    assert isinstance(message.event, h.SubOrchestrationFailed)
+    assert message.event.error_type == "DuplicateInstance" and "'taken'" in message.event.message
+    holder = store.get_instance("taken")
+    assert holder is not None and holder.name == "other" and holder.status == Status.COMPLETED
+    store.commit_turns([commit_for(notice)])
+    assert store.fetch_orchestration_work(at(100), limit=5) == []
+
+
+def test_continue_as_new_resets_the_history(store: Store) -> None:
+    create(store, "a")
+    work = fetch_one(store)
+    started = work.messages[0].event
+    store.commit_turns([commit_for(work, started, state={"status": Status.RUNNING})])
+    assert len(store.get_history("a")) == 1
+    store.send(Message("a", h.EventRaised(T0, "next", 1)))
+    work = fetch_one(store)
+    restart = h.OrchestrationStarted(T0, "flow", 2, "a", 1)
+    commit = commit_for(
+        work,
+        reset_history=True,
+        state={"generation": 1, "input": 2},
+        messages=[Message("a", restart, 1)],
+    )
+    assert store.commit_turns([commit]) == [True]
+    assert store.get_history("a") == []
+    state = store.get_instance("a")
+    assert state is not None and state.generation == 1 and state.history_len == 0
+    work = fetch_one(store)
+    assert [(m.event, m.generation) for m in work.messages] == [(restart, 1)]
+    store.commit_turns([commit_for(work, work.messages[0].event)])
+    assert store.get_history("a") == [restart]
+
+
+def test_purge_deletes_finished_instances_only(store: Store) -> None:
+    create(store, "old")
+    finish(store, "old", at(10))
+    create(store, "new")
+    finish(store, "new", at(20))
+    create(store, "running")
+    with pytest.raises(InstanceNotFound):
+        store.purge("missing")
+    with pytest.raises(InstanceNotRunning, match="terminate it"):
+        store.purge("running")
+    assert store.purge(finished_before=at(15)) == 1
+    assert store.get_instance("old") is None
+    assert store.purge("new") == 1
+    assert [s.instance_id for s in store.list_instances()] == ["running"]
+    assert store.purge() == 0
+
+
+def test_results_for_a_purged_instance_are_dropped(store: Store) -> None:
+    item = schedule(store, "a")
+    leased = store.fetch_activity_work(T0)[0]
+    store.send(Message("a", h.OrchestrationTerminated(T0, "stop")))
+    term = fetch_one(store)
+    state = {"status": Status.TERMINATED}
+    store.commit_turns([commit_for(term, h.OrchestrationTerminated(T0, "stop"), state=state)])
+    assert store.purge("a") == 1
+    store.complete_activities([result_for(leased, "late")])
+    assert item.idempotency_key == leased.idempotency_key
+    assert store.fetch_orchestration_work(at(1000), limit=5) == []
+    assert store.fetch_activity_work(at(1000), limit=5) == []
