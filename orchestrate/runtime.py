@@ -27,7 +27,8 @@ def open_store(url: str | Store) -> Store:
     if url in ("memory:", "memory://", ":memory:"):
         return MemoryStore()
     # Stores are imported lazily: a memory-only user never pays for sqlite3 or psycopg.
-    if url.startswith("sqlite:") or url.endswith((".db", ".sqlite", ".sqlite3")) or os.sep in url:
+    is_path = "://" not in url and (url.endswith((".db", ".sqlite", ".sqlite3")) or os.sep in url)
+    if url.startswith("sqlite:") or is_path:
         return _store_class("sqlite_store", "SqliteStore").from_url(url)  # type: ignore[no-any-return]
     if url.startswith(("postgresql:", "postgres:")):
         return _store_class("postgres_store", "PostgresStore").from_url(url)  # type: ignore[no-any-return]

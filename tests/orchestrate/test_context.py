@@ -371,7 +371,7 @@ def test_now_uuid_and_random_are_stable_on_replay_and_differ_between_instances()
         first = [ctx.now().isoformat(), str(ctx.uuid()), str(ctx.random().random())]
         await ctx.sleep(60)
         assert ctx.now() > START
-        return first + [str(ctx.uuid())]
+        return [*first, str(ctx.uuid())]
 
     hx = Harness(reg)
     a = hx.start(values, instance_id="a")

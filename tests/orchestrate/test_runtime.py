@@ -1,0 +1,41 @@
+"""Runtime: store URLs and the embedded client+worker."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrate import MemoryStore, OrchestrationContext, Registry, Runtime, Status, open_store
+
+reg = Registry()
+
+
+@reg.orchestration
+async def hello(ctx: OrchestrationContext, name: str) -> str:
+    return f"hello {name}"
+
+
+@pytest.mark.parametrize("url", ["memory:", ":memory:"])
+def test_memory_urls(url: str) -> None:
+    assert isinstance(open_store(url), MemoryStore)
+
+
+def test_store_objects_pass_through_and_unknown_urls_are_refused() -> None:
+    store = MemoryStore()
+    assert open_store(store) is store
+    with pytest.raises(ValueError, match="unknown store URL 'redis://x'"):
+        open_store("redis://x")
+
+
+def test_runtime_without_threads_runs_until_idle() -> None:
+    rt = Runtime(reg, store="memory:")
+    iid = rt.start(hello, "world")
+    assert rt.run_until_idle() > 0
+    state = rt.state(iid)
+    assert (state.status, state.output) == (Status.COMPLETED, "hello world")
+    rt.close()
+
+
+def test_runtime_context_manager_runs_worker_threads() -> None:
+    with Runtime(reg, store="memory:") as rt:
+        iid = rt.start(hello, "threads")
+        assert rt.wait(iid, timeout=30).output == "hello threads"
