@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from orchestrate import TaskCancelled
-from orchestrate.combinators import WhenAll, WhenAny
 from orchestrate.task import Task, _Order
 
 
@@ -31,16 +30,3 @@ def test_resolve_fail_and_cancel_are_final() -> None:
     with pytest.raises(TaskCancelled, match="c was cancelled"):
         gone.result()
     assert (ok.completed_order, bad.completed_order, gone.completed_order) == (1, 2, 3)
-
-
-def test_combinators_over_already_finished_tasks_use_completion_order() -> None:
-    order = _Order()
-    first: Task[str] = Task(order, "first")
-    second: Task[str] = Task(order, "second")
-    second._resolve("s")
-    first._resolve("f")
-    assert WhenAny(order, [first, second], cancel_losers=False).result() is second
-    assert WhenAll(order, [first, second], return_exceptions=False).result() == ["f", "s"]
-    assert WhenAll(order, [], return_exceptions=False).result() == []
-    with pytest.raises(ValueError, match="at least one task"):
-        WhenAny(order, [], cancel_losers=True)
