@@ -1,0 +1,359 @@
+"""What only the SQLite store does: its file format, refusal of foreign files, durability across
+reopen, rollback of a failed batch, damaged rows confined to their instance, threads and
+connections sharing one file. The shared `Store` contract is in test_store_contract.py."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from orchestrate import Client, Registry, Runtime, Status, StoreError, Worker, open_store
+from orchestrate import history as h
+from orchestrate.sqlite_schema import SCHEMA_VERSION
+from orchestrate.sqlite_store import SqliteStore
+from orchestrate.state import InstanceState, Message, TurnCommit
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.current = T0
+
+    def now(self) -> datetime:
+        return self.current
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return str(tmp_path / "o.db")
+
+
+def make_registry() -> Registry:
+    reg = Registry()
+
+    @reg.activity
+    def double(x: int) -> int:
+        return 2 * x
+
+    @reg.orchestration
+    async def waits(ctx, x: int) -> int:
+        y = await ctx.activity(double, x)
+        bonus = await ctx.event("go")
+        return y + bonus
+
+    @reg.orchestration
+    async def chain(ctx, x: int) -> int:
+        for _ in range(3):
+            x = await ctx.activity(double, x)
+        return x
+
+    return reg
+
+
+def settle(worker: Worker) -> None:
+    for _ in range(1000):
+        if not worker.poll_once():
+            return
+    raise AssertionError("the worker never settled")
+
+
+# --- opening -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:///rel.db", "rel.db"),
+        ("sqlite:////abs/dir/x.db", "/abs/dir/x.db"),
+        ("sqlite:rel.db", "rel.db"),
+        ("plain.db", "plain.db"),
+        ("sqlite:///my%20file.db?synchronous=normal", "my file.db"),
+    ],
+)
+def test_url_forms_name_the_file(url: str, expected: str, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    seen: list[tuple[str, dict]] = []
+    monkeypatch.setattr(SqliteStore, "__init__", lambda self, p, **kw: seen.append((p, kw)))
+    SqliteStore.from_url(url)
+    assert seen[0][0] == expected
+    assert seen[0][1] == ({"synchronous": "normal"} if "normal" in url else {})
+
+
+def test_open_store_defaults_to_a_durable_sqlite_file(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = open_store("sqlite:///orders.db")
+    try:
+        assert isinstance(store, SqliteStore) and store.synchronous == "FULL"
+        conn = sqlite3.connect(tmp_path / "orders.db")
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.close()
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"synchronous": "OFF"}, "synchronous='OFF' is not supported"),
+        ({"path": ":memory:"}, "use the 'memory:' store URL"),
+    ],
+)
+def test_bad_options_are_refused_with_the_fix(db: str, option: dict, message: str) -> None:
+    path = option.pop("path", db)
+    with pytest.raises(ValueError, match=message):
+        SqliteStore(path, **option)
+
+
+def test_unknown_url_option_is_refused(db: str) -> None:
+    with pytest.raises(ValueError, match=r"unknown option 'fast'.*supported: synchronous"):
+        SqliteStore.from_url(f"sqlite:///{db}?fast=1")
+
+
+def _foreign_sqlite(path: str) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE customers (id INTEGER)")
+    conn.commit()
+    conn.close()
+
+
+def _newer_schema(path: str) -> None:
+    SqliteStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE orchestrate_meta SET value = ? WHERE key = 'schema_version'", ("99",))
+    conn.commit()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def _not_sqlite(path: str) -> None:
+    Path(path).write_text("name,amount\nalice,3\n")
+
+
+def _corrupt(path: str) -> None:
+    Path(path).write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_foreign_sqlite, "another application.*tables customers.*left untouched"),
+        (_newer_schema, f"schema version 99.*reads up to version {SCHEMA_VERSION}.*Upgrade"),
+        (_not_sqlite, "is not an SQLite database.*left untouched"),
+        (_corrupt, "not SQLite or is corrupt.*left untouched"),
+    ],
+)
+def test_foreign_newer_or_corrupt_files_are_refused_and_never_modified(
+    db: str, make, message: str
+) -> None:
+    make(db)
+    before = {p.name: p.read_bytes() for p in Path(db).parent.iterdir()}
+    with pytest.raises(StoreError, match=message):
+        SqliteStore(db)
+    after = {p.name: p.read_bytes() for p in Path(db).parent.iterdir()}
+    assert after == before
+
+
+def test_missing_directory_is_named(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=r"directory .*nowhere.* does not exist"):
+        SqliteStore(str(tmp_path / "nowhere" / "x.db"))
+
+
+@pytest.mark.parametrize("synchronous", ["FULL", "NORMAL"])
+def test_data_survives_reopening(db: str, synchronous: str) -> None:
+    reg = make_registry()
+    store = SqliteStore(db, synchronous=synchronous)
+    client = Client(store, registry=reg)
+    client.start("waits", 4, instance_id="w")
+    settle(Worker(reg, store))
+    store.close()
+    reopened = SqliteStore(db, synchronous=synchronous)
+    try:
+        state = reopened.get_instance("w")
+        assert state is not None and state.status == Status.RUNNING
+        kinds = [e.kind for e in reopened.get_history("w")]
+        assert kinds == ["OrchestrationStarted", "ActivityScheduled", "ActivityCompleted"]
+        Client(reopened).raise_event("w", "go", 1)
+        settle(Worker(reg, reopened))
+        final = reopened.get_instance("w")
+        assert final is not None and final.output == 9
+    finally:
+        reopened.close()
+
+
+# --- atomicity and damage --------------------------------------------------------------------------
+
+
+def test_a_failure_inside_a_batch_rolls_back_every_turn_of_it(db: str) -> None:
+    store = SqliteStore(db)
+    client = Client(store)
+    for key in ("a", "b"):
+        client.start("flow", None, instance_id=key)
+    works = store.fetch_orchestration_work(T0, limit=2)
+    good, bad = (
+        TurnCommit(w.instance, w.lock_token, [w.messages[0].event], [m.id for m in w.messages])
+        for w in works
+    )
+    bad.new_events.append(h.SideEffectRecorded(T0, 1, object()))  # not JSON: fails mid-batch
+    with pytest.raises(TypeError):
+        store.commit_turns([good, bad])
+    assert store.get_history("a") == [] and store.get_history("b") == []
+    assert store.commit_turns([good]) == [True]  # nothing was consumed; the lock still holds
+    store.close()
+
+
+def _run_until_waiting(db: str) -> tuple[SqliteStore, Registry]:
+    reg = make_registry()
+    store = SqliteStore(db)
+    client = Client(store, registry=reg)
+    client.start("waits", 1, instance_id="damaged")
+    client.start("waits", 2, instance_id="healthy")
+    settle(Worker(reg, store))
+    return store, reg
+
+
+def _damage(db: str, sql: str) -> None:
+    conn = sqlite3.connect(db)
+    conn.execute(sql)
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        (
+            'UPDATE history SET event = \'{"type": "Bogus", "at": "x"}\' '
+            "WHERE instance_id = 'damaged' AND seq = 1",
+            r"stored history of 'damaged' cannot be read: history event 1 .*unknown type 'Bogus'",
+        ),
+        (
+            "UPDATE history SET event = 'not json' WHERE instance_id = 'damaged' AND seq = 2",
+            "history event 2 of instance 'damaged' is not valid JSON",
+        ),
+    ],
+)
+def test_an_undecodable_history_row_fails_only_its_instance(db: str, sql: str, message) -> None:
+    store, reg = _run_until_waiting(db)
+    _damage(db, sql)
+    client = Client(store)
+    for key in ("damaged", "healthy"):
+        client.raise_event(key, "go", 10)
+    settle(Worker(reg, store))  # a fresh worker: no cached execution, so it replays from the file
+    damaged, healthy = client.state("damaged"), client.state("healthy")
+    assert damaged.status == Status.FAILED and damaged.error is not None
+    assert damaged.error.type == "StoreError"
+    assert re.search(message, damaged.error.message), damaged.error.message
+    assert healthy.status == Status.COMPLETED and healthy.output == 14
+    store.close()
+
+
+def test_an_undecodable_message_fails_only_its_instance(db: str) -> None:
+    store, reg = _run_until_waiting(db)
+    client = Client(store)
+    for key in ("damaged", "healthy"):
+        client.raise_event(key, "go", 10)
+    _damage(db, "UPDATE messages SET event = '{oops' WHERE instance_id = 'damaged'")
+    settle(Worker(reg, store))
+    damaged, healthy = client.state("damaged"), client.state("healthy")
+    assert damaged.status == Status.FAILED and damaged.error is not None
+    assert "to instance 'damaged' is not valid JSON" in damaged.error.message
+    assert healthy.status == Status.COMPLETED
+    store.close()
+
+
+def test_an_instance_of_removed_code_fails_alone(db: str) -> None:
+    reg = make_registry()
+    store = SqliteStore(db)
+    client = Client(store)  # no registry: a name the worker does not know is accepted here
+    client.start("retired_flow", None, instance_id="old")
+    client.start("chain", 1, instance_id="new")
+    settle(Worker(reg, store))
+    old = client.state("old")
+    assert old.status == Status.FAILED and old.error is not None
+    assert old.error.type == "UnknownOrchestration" and "retired_flow" in old.error.message
+    assert client.state("new").output == 8
+    store.close()
+
+
+# --- concurrency -------------------------------------------------------------------------------------
+
+
+def test_two_connections_never_lock_the_same_instance(db: str) -> None:
+    first, second = SqliteStore(db), SqliteStore(db)
+    client = Client(first)
+    for i in range(10):
+        client.start("flow", i, instance_id=f"i{i}")
+    taken_a = first.fetch_orchestration_work(T0, limit=6)
+    taken_b = second.fetch_orchestration_work(T0, limit=6)
+    ids_a = {w.instance.instance_id for w in taken_a}
+    ids_b = {w.instance.instance_id for w in taken_b}
+    assert len(ids_a) == 6 and len(ids_b) == 4 and not ids_a & ids_b
+    # A commit carrying the other connection's token is refused there too.
+    forged = TurnCommit(taken_a[0].instance, taken_b[0].lock_token, [], [])
+    assert second.commit_turns([forged]) == [False]
+    first.close()
+    second.close()
+
+
+def test_worker_threads_run_every_instance_exactly_once(db: str) -> None:
+    reg = make_registry()
+    with Runtime(reg, store=f"sqlite:///{db}", threads=4, batch_size=8) as rt:
+        ids = [rt.start("chain", i, instance_id=f"c{i}") for i in range(60)]
+        states = [rt.wait(key, timeout=30) for key in ids]
+        assert [s.output for s in states] == [8 * i for i in range(60)]
+        for key in ids:
+            kinds = [e.kind for e in rt.history(key)]
+            assert kinds.count("OrchestrationCompleted") == 1
+            assert kinds.count("ActivityCompleted") == 3
+
+
+def test_wait_for_change_wakes_on_a_commit_by_another_connection(db: str) -> None:
+    watcher, writer = SqliteStore(db), SqliteStore(db)
+    woke = threading.Event()
+
+    def wait() -> None:
+        watcher.wait_for_change(30)
+        woke.set()
+
+    thread = threading.Thread(target=wait, daemon=True)
+    thread.start()
+    client = Client(writer)
+    # Commit until the watcher notices (it may take its baseline after the first commit).
+    for i in range(20):
+        client.start("flow", None, instance_id=f"x{i}")
+        if woke.wait(0.5):
+            break
+    assert woke.is_set(), "wait_for_change did not notice another connection's commit"
+    thread.join()
+    watcher.close()
+    writer.close()
+
+
+def test_next_wakeup_skips_the_timer_of_a_locked_instance(db: str) -> None:
+    store = SqliteStore(db)
+    Client(store).start("flow", None, instance_id="t")
+    work = store.fetch_orchestration_work(T0)[0]
+    due = T0 + timedelta(seconds=5)
+    timer = Message("t", h.TimerFired(due, 0), 0, visible_at=due)
+    commit = TurnCommit(work.instance, work.lock_token, [], [m.id for m in work.messages])
+    commit.messages.append(timer)
+    store.commit_turns([commit])
+    assert store.next_wakeup() == due
+    store.fetch_orchestration_work(due, lease=60)  # locked until due + 60 s
+    assert store.next_wakeup() == due + timedelta(seconds=60)
+    store.close()
+
+
+def test_a_closed_store_still_serves_threads_winding_down(db: str) -> None:
+    store = SqliteStore(db)
+    store.close()
+    Client(store).start("flow", None, instance_id="late")
+    state = store.get_instance("late")
+    assert isinstance(state, InstanceState) and state.status == Status.PENDING
+    store.wait_for_change(30)  # returns at once: nobody should block on a closed store
