@@ -31,7 +31,9 @@ from .memory_store import MemoryStore
 from .registry import Registry
 from .retry import RetryPolicy
 from .runtime import Runtime, open_store
+from .saga import Saga
 from .state import InstanceState, Status
+from .state_machine import SagaInstance, StateMachine
 from .store import Store
 from .task import Task
 from .worker import Worker
@@ -57,7 +59,10 @@ __all__ = [
     "Registry",
     "RetryPolicy",
     "Runtime",
+    "Saga",
+    "SagaInstance",
     "SerializationError",
+    "StateMachine",
     "Status",
     "Store",
     "StoreError",
