@@ -1,0 +1,404 @@
+"""`orchestrate`: run a worker and see or steer every instance in a database from a terminal.
+
+Exit codes: 0 ok, 1 failure (unknown instance, unreadable database, ...), 2 usage. Errors are one
+line on stderr naming the thing, the cause and the fix. ``--json`` prints machine-readable output
+for scripts; ``export-history`` always prints the versioned history JSON that replay tests read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any, NoReturn
+
+from . import history as h
+from .client import Client
+from .errors import OrchestrateError
+from .registry import Registry
+from .state import InstanceState, Status
+from .worker import Worker
+
+__all__ = ["main"]
+
+DEFAULT_DB = "./orchestrate.db"
+_ABRIDGE = 60
+
+
+class _UsageError(Exception):
+    """Bad command-line input found after parsing (exit 2)."""
+
+
+class _Failure(Exception):
+    """The command could not do its job (exit 1)."""
+
+
+# --- formatting ------------------------------------------------------------------------------
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    text = moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _abridge(value: Any, width: int = _ABRIDGE) -> str:
+    text = value if isinstance(value, str) else _compact(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _state_dict(state: InstanceState) -> dict[str, Any]:
+    return {
+        "instance_id": state.instance_id,
+        "name": state.name,
+        "status": str(state.status),
+        "input": state.input,
+        "output": state.output,
+        "error": None if state.error is None else state.error.to_dict(),
+        "custom_status": state.custom_status,
+        "created_at": _when(state.created_at),
+        "updated_at": _when(state.updated_at),
+        "generation": state.generation,
+        "parent_instance": state.parent_instance,
+        "history_len": state.history_len,
+    }
+
+
+def _detail(event: h.Event) -> str:
+    """One line of what an event says: names and task ids first, then abridged payloads."""
+    data = h.event_to_dict(event)
+    parts: list[str] = []
+    if "name" in data:
+        parts.append(str(data.pop("name")))
+    if "task_id" in data:
+        parts.append(f"#{data.pop('task_id')}")
+    for key in ("type", "at", "instance_id", "generation", "parent_instance", "parent_task"):
+        data.pop(key, None)
+    if data.get("call_id") is None:
+        data.pop("call_id", None)
+    if data.get("attempt") == 1:
+        data.pop("attempt", None)
+    error = data.pop("error", None)
+    if isinstance(error, dict):
+        parts.append(f"{error['type']}: {_abridge(error['message'])}")
+    if "error_type" in data:
+        parts.append(f"{data.pop('error_type')}: {_abridge(data.pop('message', ''))}")
+    for key, value in data.items():
+        parts.append(f"{key}={_abridge(value)}")
+    return " ".join(parts)
+
+
+def _timeline(state: InstanceState, events: list[h.Event]) -> str:
+    lines = [
+        f"instance   {state.instance_id}  ({state.name})",
+        f"status     {state.status}    generation {state.generation}",
+        f"created    {_when(state.created_at)}    updated {_when(state.updated_at)}",
+    ]
+    if state.parent_instance:
+        lines.append(f"parent     {state.parent_instance} (task #{state.parent_task})")
+    lines.append(f"input      {_abridge(state.input, 100)}")
+    if state.custom_status is not None:
+        lines.append(f"custom     {_abridge(state.custom_status, 100)}")
+    if state.status == Status.COMPLETED:
+        lines.append(f"output     {_abridge(state.output, 100)}")
+    if state.error is not None:
+        lines.append(f"error      {state.error.type}: {_abridge(state.error.message, 200)}")
+    lines.append("")
+    lines.append(f"{'TIME':<25} {'EVENT':<26} DETAIL")
+    for event in events:
+        lines.append(f"{_when(event.at):<25} {event.kind:<26} {_detail(event)}".rstrip())
+    if not events:
+        lines.append("(no events yet: no worker has taken the first turn)")
+    return "\n".join(lines)
+
+
+def _table(states: list[InstanceState]) -> str:
+    rows = [("INSTANCE", "NAME", "STATUS", "UPDATED", "CUSTOM STATUS")]
+    for s in states:
+        custom = "" if s.custom_status is None else _abridge(s.custom_status, 40)
+        rows.append((s.instance_id, s.name, str(s.status), _when(s.updated_at), custom))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def _json_arg(text: str | None, what: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _UsageError(
+            f"{what} is not valid JSON ({exc.msg}): {text!r}; quote it for the shell, "
+            """e.g. '{"id": 1}' or '"text"'"""
+        ) from None
+
+
+def _date_arg(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise _UsageError(
+            f"--completed-before {text!r} is not a date; use ISO 8601, e.g. 2024-06-01 or "
+            "2024-06-01T12:00:00Z (times without a zone are UTC)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _open(args: argparse.Namespace, *, create: bool = False) -> Client:
+    path = args.db or DEFAULT_DB
+    if not create and not os.path.exists(path):
+        raise _Failure(
+            f"no database at {path!r}; pass --db PATH, or start an instance or a worker to create it"
+        )
+    from .sqlite_store import SqliteStore  # imported here: `--help` never touches sqlite3
+
+    return Client(SqliteStore(path))
+
+
+def _out(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2, default=str) if args.json else text)
+
+
+def _cmd_start(args: argparse.Namespace) -> None:
+    client = _open(args, create=True)
+    value = _json_arg(args.input, "--input")
+    key = client.start(args.name, value, instance_id=args.id)
+    _out(args, {"instance_id": key}, key)
+    client.store.close()
+
+
+def _cmd_list(args: argparse.Namespace) -> None:
+    status = args.status
+    client = _open(args)
+    states = client.list(status=status, name=args.name, limit=args.limit)
+    _out(args, [_state_dict(s) for s in states], _table(states) if states else "(no instances)")
+    client.store.close()
+
+
+def _cmd_show(args: argparse.Namespace) -> None:
+    client = _open(args)
+    state = client.state(args.instance_id)
+    events = client.history(args.instance_id)
+    data = {"instance": _state_dict(state), "history": [h.event_to_dict(e) for e in events]}
+    _out(args, data, _timeline(state, events))
+    client.store.close()
+
+
+def _cmd_raise_event(args: argparse.Namespace) -> None:
+    client = _open(args)
+    client.raise_event(args.instance_id, args.event, _json_arg(args.data, "the event data"))
+    _out(args, {"ok": True}, f"raised {args.event!r} on {args.instance_id}")
+    client.store.close()
+
+
+def _cmd_terminate(args: argparse.Namespace) -> None:
+    client = _open(args)
+    client.terminate(args.instance_id, args.reason)
+    text = f"terminating {args.instance_id} (takes effect at its next turn, run by a worker)"
+    _out(args, {"ok": True}, text)
+    client.store.close()
+
+
+def _cmd_export_history(args: argparse.Namespace) -> None:
+    client = _open(args)
+    state = client.state(args.instance_id)
+    events = client.history(args.instance_id)
+    print(h.history_to_json(events, state.instance_id, state.name))
+    client.store.close()
+
+
+def _cmd_purge(args: argparse.Namespace) -> None:
+    if args.instance_id is None and args.completed_before is None:
+        raise _UsageError(
+            "purge needs an instance id or --completed-before DATE "
+            "(e.g. `orchestrate purge --completed-before 2024-06-01`)"
+        )
+    before = None if args.completed_before is None else _date_arg(args.completed_before)
+    client = _open(args)
+    count = client.purge(args.instance_id, finished_before=before)
+    _out(args, {"purged": count}, f"purged {count} finished instance(s)")
+    client.store.close()
+
+
+def _load_registry(spec: str) -> Registry:
+    """Import ``module:attribute`` (or ``path/to/file.py:attribute``) with cwd on sys.path."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise _UsageError(
+            f"worker target {spec!r} must be MODULE:REGISTRY, e.g. `orchestrate worker app.flows:reg`"
+        )
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        if module_name.endswith(".py"):
+            name = os.path.splitext(os.path.basename(module_name))[0]
+            loader = importlib.util.spec_from_file_location(name, module_name)
+            if loader is None or loader.loader is None or not os.path.exists(module_name):
+                raise _Failure(f"cannot load {module_name!r}: no such file")
+            module = importlib.util.module_from_spec(loader)
+            sys.modules[name] = module
+            loader.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise _Failure(
+            f"cannot import {module_name!r}: {exc}; run from the project directory or fix PYTHONPATH"
+        ) from None
+    except _Failure:
+        raise
+    except Exception as exc:
+        raise _Failure(
+            f"importing {module_name!r} raised {type(exc).__name__}: {exc}; fix the module "
+            "(run `python -c 'import MODULE'` to see the traceback)"
+        ) from None
+    if not hasattr(module, attr):
+        raise _Failure(
+            f"module {module_name!r} has no attribute {attr!r}; name the `Registry()` object your "
+            "orchestrations are registered on"
+        )
+    registry = getattr(module, attr)
+    if not isinstance(registry, Registry):
+        raise _Failure(
+            f"{module_name}:{attr} is a {type(registry).__name__}, not an orchestrate Registry; "
+            "name the `Registry()` object your orchestrations are registered on"
+        )
+    return registry
+
+
+def _cmd_worker(args: argparse.Namespace) -> None:
+    registry = _load_registry(args.target)
+    client = _open(args, create=True)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    worker = Worker(registry, client.store, threads=args.threads, batch_size=args.batch_size)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    path = args.db or DEFAULT_DB
+    print(
+        f"orchestrate worker: {args.target} on {path} with {args.threads} thread(s); "
+        "Ctrl-C or SIGTERM stops it",
+        file=sys.stderr,
+        flush=True,
+    )
+    worker.start()
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        worker.stop()
+        client.store.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("orchestrate worker: stopped", file=sys.stderr, flush=True)
+
+
+# --- parser ----------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--db", default=argparse.SUPPRESS, help=f"SQLite database file (default {DEFAULT_DB})"
+    )
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )
+    parser = argparse.ArgumentParser(
+        prog="orchestrate",
+        description="Run workers and inspect or steer durable orchestration instances.",
+        parents=[common],
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, run: Callable[[argparse.Namespace], None], help: str) -> Any:
+        command = sub.add_parser(name, parents=[common], help=help, description=help)
+        command.set_defaults(run=run)
+        return command
+
+    worker = add("worker", _cmd_worker, "run orchestrations and activities until SIGINT/SIGTERM")
+    worker.add_argument("target", metavar="MODULE:REGISTRY", help="e.g. app.flows:reg")
+    worker.add_argument("--threads", type=int, default=2, help="worker threads (default 2)")
+    worker.add_argument(
+        "--batch-size", type=int, default=32, help="turns per transaction (default 32)"
+    )
+
+    start = add("start", _cmd_start, "start an instance and print its id")
+    start.add_argument("name", help="the orchestration's registered name")
+    start.add_argument("--input", help="input as JSON, e.g. '{\"id\": 1}'")
+    start.add_argument("--id", help="instance id (default: a new UUID)")
+
+    listing = add("list", _cmd_list, "list instances, oldest first")
+    listing.add_argument("--status", choices=[s.value for s in Status])
+    listing.add_argument("--name", help="only instances of this orchestration")
+    listing.add_argument("--limit", type=int)
+
+    show = add("show", _cmd_show, "show an instance's state and timeline")
+    show.add_argument("instance_id", metavar="ID")
+
+    raise_event = add("raise-event", _cmd_raise_event, "deliver an external event")
+    raise_event.add_argument("instance_id", metavar="ID")
+    raise_event.add_argument("event", metavar="NAME")
+    raise_event.add_argument("data", metavar="JSON", nargs="?", help="event data as JSON")
+
+    terminate = add("terminate", _cmd_terminate, "stop a running instance at its next turn")
+    terminate.add_argument("instance_id", metavar="ID")
+    terminate.add_argument("--reason", default="", help="recorded in the instance's error")
+
+    export = add("export-history", _cmd_export_history, "print the history JSON replay tests read")
+    export.add_argument("instance_id", metavar="ID")
+
+    purge = add("purge", _cmd_purge, "delete finished (completed, failed, terminated) instances")
+    purge.add_argument("instance_id", metavar="ID", nargs="?", help="one finished instance")
+    purge.add_argument(
+        "--completed-before",
+        metavar="DATE",
+        help="every instance that finished before DATE (ISO 8601; UTC when no zone)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (0 ok, 1 failure, 2 usage)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    args.db = getattr(args, "db", None)
+    args.json = getattr(args, "json", False)
+    try:
+        args.run(args)
+    except _UsageError as exc:
+        _usage(parser, str(exc))
+    except (_Failure, OrchestrateError) as exc:
+        print(f"orchestrate: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `orchestrate list | head`
+        return 0
+    return 0
+
+
+def _usage(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    parser.exit(2, f"orchestrate: error: {message}\n")
