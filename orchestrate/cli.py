@@ -291,7 +291,14 @@ def _cmd_worker(args: argparse.Namespace) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    worker = Worker(registry, client.store, threads=args.threads, batch_size=args.batch_size)
+    worker = Worker(
+        registry,
+        client.store,
+        threads=args.threads,
+        batch_size=args.batch_size,
+        lease=args.lease,
+        activity_lease=args.activity_lease,
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -345,6 +352,20 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--threads", type=int, default=2, help="worker threads (default 2)")
     worker.add_argument(
         "--batch-size", type=int, default=32, help="turns per transaction (default 32)"
+    )
+    worker.add_argument(
+        "--lease",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long a turn holds its instance; a crashed worker's instances wait this long",
+    )
+    worker.add_argument(
+        "--activity-lease",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="visibility timeout of an activity; longer than your slowest activity (default 300)",
     )
 
     start = add("start", _cmd_start, "start an instance and print its id")
