@@ -1,0 +1,117 @@
+"""`FakeClock`: virtual time for tests, in the style of time-machine's traveller.
+
+One small interface: `now()`, `move_to()`, `shift()`. Time is kept as integer microseconds since
+the epoch (a datetime's resolution), always timezone-aware UTC, and only moves forward: a durable
+timer that was due must never become not-due again. The worker reads it through the `Clock`
+protocol, so `ctx.now()` is virtual time; `frozen()` extends it to the wall clock (freezegun) for
+code such as activities that call `datetime.now()` or `time.time()` directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+__all__ = ["DEFAULT_START", "FakeClock", "parse_moment"]
+
+DEFAULT_START = datetime(2024, 1, 1, tzinfo=UTC)
+"""Where a `FakeClock` (and so every `TestEnv`) starts unless told: 2024-01-01T00:00:00Z."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def parse_moment(value: datetime | str, what: str = "start") -> datetime:
+    """An aware UTC datetime from a datetime or an ISO 8601 string (``2024-01-01T00:00:00Z``).
+
+    Naive datetimes are refused: guessing a timezone is how tests end up depending on the machine.
+    """
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"{what}={value!r} is not an ISO 8601 time; write it like '2024-01-01T00:00:00Z'"
+            ) from None
+    elif isinstance(value, datetime):
+        moment = value
+    else:
+        raise TypeError(
+            f"{what} must be a datetime or an ISO 8601 string, not {type(value).__name__}"
+        )
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(
+            f"{what}={value!r} has no timezone; pass an aware time such as "
+            "datetime(2024, 1, 1, tzinfo=UTC) or '2024-01-01T00:00:00Z'"
+        )
+    return moment.astimezone(UTC)
+
+
+class FakeClock:
+    """A manual clock: it stands still until moved, and never moves backwards."""
+
+    def __init__(self, start: datetime | str = DEFAULT_START) -> None:
+        self._us = _to_us(parse_moment(start))
+        self._freezers: list[Any] = []  # active freezegun factories, kept in step by _set
+
+    def __repr__(self) -> str:
+        return f"FakeClock({_iso(self.now())!r})"
+
+    def now(self) -> datetime:
+        """The current virtual time (aware, UTC)."""
+        return _EPOCH + self._us * _US
+
+    def move_to(self, moment: datetime | str) -> None:
+        """Jump to `moment`; moving backwards raises `ValueError` (timers already fired)."""
+        target = _to_us(parse_moment(moment, "moment"))
+        if target < self._us:
+            raise ValueError(
+                f"FakeClock cannot move back from {_iso(self.now())} to "
+                f"{_iso(parse_moment(moment, 'moment'))}: timers that were due would fire out of "
+                "order. Start a new clock (or TestEnv(start=...)) at the earlier time instead."
+            )
+        self._set(target)
+
+    def shift(self, delta: timedelta | float) -> None:
+        """Move forward by `delta` (a timedelta or seconds); a negative delta raises `ValueError`."""
+        step = delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
+        if step < timedelta(0):
+            raise ValueError(f"FakeClock.shift({step}) is negative; time only moves forward")
+        self._set(self._us + step // _US)
+
+    @contextmanager
+    def frozen(self, offset: timedelta = timedelta(0)) -> Iterator[None]:
+        """Make the wall clock (``datetime.now()``, ``time.time()``...) read this clock's time.
+
+        Through freezegun, and kept in step while the clock moves. `offset` shifts the wall time
+        away from virtual time (the replay check uses it so wall-clock reads differ on replay).
+        Nested use is cheap: freezegun patches modules only for the outermost one.
+        """
+        import freezegun
+
+        freezer = freezegun.freeze_time(self.now() + offset)
+        factory = freezer.start()
+        entry = (factory, offset)
+        self._freezers.append(entry)
+        try:
+            yield
+        finally:
+            self._freezers.remove(entry)
+            freezer.stop()
+
+    def _set(self, us: int) -> None:
+        self._us = us
+        if self._freezers:
+            moment = self.now()
+            for factory, offset in self._freezers:
+                factory.move_to(moment + offset)
+
+
+def _to_us(moment: datetime) -> int:
+    return (moment - _EPOCH) // _US
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

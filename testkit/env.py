@@ -1,0 +1,546 @@
+"""`TestEnv`: run orchestrations in a test, on virtual time, with every turn replay-checked.
+
+The runtime's own `MemoryStore` and `Worker` do the work (so tests exercise the real turn and
+commit path), driven synchronously on the test's thread: no threads, no sleeps, no ports. A drive
+call (`run`, `raise_event`, `terminate`) works until its instance finishes or waits on something
+only the test can give; while only timers (or `delay`-scripted activities) are outstanding it
+jumps the `FakeClock` straight to the next one, so a 30-day workflow takes milliseconds.
+
+Activities are leased from the store by the env itself rather than the worker's activity loop,
+because scripted outcomes may hold a call (`hang`, `delay`) and the fuzzer will pick which call
+finishes next. Everything the fuzzer needs is here behind underscore names (`_pending`,
+`_complete`, `_crash_next_commit`, `_step`), out of the public API until it lands.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from os import PathLike
+from typing import Any, Literal
+
+from orchestrate import (
+    Client,
+    InstanceState,
+    MemoryStore,
+    NonDeterminismError,
+    Registry,
+    Worker,
+)
+from orchestrate import history as h
+from orchestrate.replay import Execution
+from orchestrate.state import ActivityWork, Message, OrchestrationWork, TurnCommit
+
+from .clock import DEFAULT_START, FakeClock
+from .errors import RunawayOrchestration, UnscriptedActivity
+from .outcomes import Delay, Entry, Fail, Hang, Ok, Outcome, Script, resolve, to_event
+from .replay_check import HINT, ReplayChecker
+from .run import Run, describe_waits
+from .timeline import iso
+
+__all__ = ["TestEnv"]
+
+# Activity leases far beyond any test's horizon: a held (hung) call must not be redelivered.
+_LEASE = 100 * 365 * 24 * 3600.0
+# Wall-clock offset during the replay check, so code that reads the wall clock sees another time.
+_REPLAY_SHIFT = timedelta(days=1, seconds=1, microseconds=1)
+
+
+@dataclass
+class _Held:
+    """An activity attempt the env holds back: hung (`due` None) or finishing at `due`."""
+
+    work: ActivityWork
+    due: datetime | None
+    then: Entry | None
+    manual: bool = False  # held for the fuzzer to complete (`_complete`)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """One outstanding item, as the fuzzer will see it: what it is, whose, when it is due."""
+
+    kind: Literal["activity", "timer", "event"]
+    instance_id: str
+    name: str
+    due: datetime | None = None
+    key: int | None = None  # activity: the store's work id (for `_complete`)
+
+
+class _EnvStore(MemoryStore):
+    """The memory store plus one fault: drop the next commit as if the worker crashed first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.crash_before_commit = False
+
+    def commit_turns(self, commits: list[TurnCommit]) -> list[bool]:
+        if not self.crash_before_commit:
+            return super().commit_turns(commits)
+        self.crash_before_commit = False
+        for commit in commits:  # nothing consumed, locks released: the turn will be redone
+            self.abandon(OrchestrationWork(commit.instance, [], commit.lock_token))
+        return [False] * len(commits)
+
+
+class TestEnv:
+    """An in-memory runtime on a `FakeClock`, for tests; see the module docstring and DESIGN.md.
+
+    Options: `start` (or a `clock`) sets virtual time (default 2024-01-01T00:00:00Z); `strict`
+    makes an activity call without a script an error; `replay_check` (on by default) replays
+    every turn in a second execution and the whole history from scratch at the end of each
+    generation and drive call, failing on any difference (``"full"``: from scratch after every
+    turn, O(n^2); ``False``: off; see `testkit.replay_check`); `evict_every_turn`
+    drops the cached execution after each turn so every turn resumes by replay;
+    `freeze_wall_clock` (on by default) makes activity code see virtual time through freezegun;
+    `max_turns` bounds one drive call, so an orchestration that never blocks fails instead of
+    hanging the test.
+    """
+
+    __test__ = False  # a pytest-collected name, but not a test class
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        start: datetime | str | None = None,
+        clock: FakeClock | None = None,
+        strict: bool = False,
+        replay_check: bool | Literal["full"] = True,
+        evict_every_turn: bool = False,
+        freeze_wall_clock: bool = True,
+        max_turns: int = 100_000,
+    ) -> None:
+        if clock is not None and start is not None:
+            raise ValueError("pass either start=... or clock=... to TestEnv, not both")
+        self.registry = registry
+        self.clock = clock if clock is not None else FakeClock(start or DEFAULT_START)
+        self.strict = strict
+        if replay_check not in (True, False, "full"):
+            raise ValueError(
+                f"replay_check={replay_check!r} is not valid; use True, False or 'full'"
+            )
+        self.replay_check = replay_check
+        self._checker = ReplayChecker(registry, full=replay_check == "full")
+        self._touched: set[str] = set()  # instances with turns not yet checked from scratch
+        self.evict_every_turn = evict_every_turn
+        self.freeze_wall_clock = freeze_wall_clock
+        self.max_turns = max_turns
+        self.store = _EnvStore()
+        self.client = Client(self.store, registry=registry, clock=self.clock)
+        self.worker = Worker(registry, self.store, clock=self.clock, strict=True, batch_size=256)
+        self.worker.on_commit = self._on_commit
+        self.nondeterminism: list[NonDeterminismError] = []  # every divergence found, in order
+        self._scripts: dict[str, Script] = {}
+        self._calls: list[tuple[str, str, Any]] = []  # (instance id, activity, input)
+        self._timers: list[tuple[datetime, int, str]] = []  # held timer messages (due, seq, id)
+        self._seq = itertools.count()
+        self._held: dict[int, _Held] = {}  # store work id -> held attempt
+        self._executions: dict[str, Execution] = {}  # latest execution of running instances
+        self._children: dict[str, list[str]] = {}
+        self._failures: list[tuple[str, NonDeterminismError, bool]] = []
+        self._ids = itertools.count(1)
+        self._turns = 0
+        self._stack: ExitStack | None = None
+        self._frozen = False
+        self._manual = False
+        self._crash_after = False
+
+    def __repr__(self) -> str:
+        return f"<TestEnv at {iso(self.clock.now())}, {len(self.instances())} instance(s)>"
+
+    # --- scripting ---------------------------------------------------------------------------
+
+    def script(
+        self,
+        activity: Callable[..., Any] | str,
+        outcomes: Entry | Sequence[Entry],
+        *,
+        exhaust: Literal["repeat", "error"] = "repeat",
+    ) -> None:
+        """Script what `activity` answers: one outcome, or a list consumed in call order.
+
+        The last entry repeats once the list is used up, unless ``exhaust="error"``. Scripting
+        an activity again replaces its script (and restarts the count).
+        """
+        name = self.registry.get_activity(activity).name
+        self._scripts[name] = Script(name, outcomes, exhaust)
+
+    # --- driving -----------------------------------------------------------------------------
+
+    def run(
+        self,
+        orchestration: Callable[..., Any] | str,
+        input: Any = None,
+        *,
+        instance_id: str | None = None,
+    ) -> Run:
+        """Start an instance and drive it until it finishes or waits for the test.
+
+        The id defaults to ``<orchestration>-<n>``, stable from run to run (``ctx.uuid()`` and
+        ``ctx.random()`` are seeded from it). Returns a live `Run` handle.
+        """
+        name = self.registry.get_orchestration(orchestration).name
+        key = instance_id or self._new_id(name)
+        self.client.start(name, input, instance_id=key)
+        self._settle([key])
+        return Run(self, key)
+
+    def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
+        """Deliver an external event, then drive the instance as `run` does."""
+        self.client.raise_event(instance_id, name, data)
+        self._settle([instance_id])
+
+    def terminate(self, instance_id: str, reason: str = "") -> None:
+        """Terminate an instance at its next turn, then drive it as `run` does."""
+        self.client.terminate(instance_id, reason)
+        self._settle([instance_id])
+
+    def advance(self, delta: timedelta | float) -> None:
+        """Move virtual time forward by exactly `delta`, firing everything due on the way.
+
+        Timers and delayed activities complete in due order, each at its own due time, and the
+        turns they cause run before time moves on. Unlike `run`, it never skips past `delta`.
+        """
+        step = delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
+        if step < timedelta(0):
+            raise ValueError(f"env.advance({step}) is negative; virtual time only moves forward")
+        target = self.clock.now() + step
+        with self._driving():
+            self._drain()
+            while (due := self._next_due(None)) is not None and due <= target:
+                self._move_to(due)
+                self._drain()
+            self._move_to(target)
+            self._drain()
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def state(self, instance_id: str) -> InstanceState:
+        """The instance's state (`InstanceNotFound` for an unknown id)."""
+        return self.client.state(instance_id)
+
+    def history(self, instance_id: str) -> list[h.Event]:
+        """The current generation's history of an instance."""
+        return self.store.get_history(instance_id)
+
+    def instances(self) -> list[InstanceState]:
+        """Every instance in the env (children included), oldest first."""
+        return self.store.list_instances()
+
+    def waiting_for(self, instance_id: str) -> list[str]:
+        """What the instance waits on, readable (see `Run.waiting_for`)."""
+        if self.state(instance_id).finished:
+            return []
+        exe = self._executions.get(instance_id)
+        if exe is None:
+            return []
+        return describe_waits(exe, lambda task_id: self._held_note(instance_id, task_id))
+
+    def calls(self, instance_id: str, activity: Callable[..., Any] | str) -> list[Any]:
+        """Inputs of every execution of `activity` by the instance, in call order."""
+        name = self.registry.name_of(activity)
+        return [value for key, n, value in self._calls if key == instance_id and n == name]
+
+    def replay(
+        self, history: list[h.Event] | str | bytes | PathLike[str], *, strict: bool = True
+    ) -> Run:
+        """Replay a recorded history (events, JSON text, or a JSON file) against today's code.
+
+        Raises `NonDeterminismError` (with the timeline) on divergence; returns the replayed run
+        otherwise. `strict` also compares command inputs, as the replay check does.
+        """
+        from .replay_files import replay_history
+
+        return replay_history(self.registry, history, strict=strict)
+
+    def timelines(self, limit: int | None = None) -> str:
+        """Every instance's timeline, for failure reports."""
+        return "\n\n".join(
+            Run(self, state.instance_id).timeline(limit) for state in self.instances()
+        )
+
+    # --- the drive loop ----------------------------------------------------------------------
+
+    def _new_id(self, name: str) -> str:
+        while True:
+            key = f"{name}-{next(self._ids)}"
+            if self.store.get_instance(key) is None:
+                return key
+
+    @contextmanager
+    def _driving(self) -> Iterator[None]:
+        """One drive call: counts turns, and owns the wall-clock freeze if activities need it."""
+        if self._stack is not None:
+            yield
+            return
+        self._turns = 0
+        with ExitStack() as stack:
+            self._stack = stack
+            try:
+                yield
+                self._check_from_scratch()
+            finally:
+                self._stack = None
+                self._frozen = False
+
+    def _check_from_scratch(self) -> None:
+        """End of a drive call: replay each running instance touched by it from scratch."""
+        touched, self._touched = self._touched, set()
+        if not self.replay_check:
+            return
+        for key in sorted(touched):
+            exe = self._executions.get(key)
+            if exe is not None:
+                problem = self._replay_check(self._checker.from_scratch, exe)
+                if problem is not None:
+                    self._failures.append((key, problem, True))
+        if self._failures:
+            self._raise_failure()
+
+    def _freeze(self) -> None:
+        """Start freezegun for the rest of this drive call (it costs ~10 ms, so only once)."""
+        if self.freeze_wall_clock and not self._frozen and self._stack is not None:
+            self._stack.enter_context(self.clock.frozen())
+            self._frozen = True
+
+    def _settle(self, roots: list[str]) -> None:
+        with self._driving():
+            while True:
+                self._drain()
+                if all(self.state(key).finished for key in roots):
+                    return
+                scope = self._scope(roots)
+                if any(self._awaits_event(key) for key in scope):
+                    return  # only the test can answer an event wait (or advance the clock)
+                due = self._next_due(scope)
+                if due is None:
+                    return  # nothing will ever happen on its own: hung, or waiting on a child
+                self._move_to(due)
+
+    def _step(self) -> bool:
+        """Run what is workable now (turns, then activities); True if anything ran."""
+        released = self._release_delayed()
+        turns = self.worker.run_turns()
+        self._turns += turns
+        if self._failures:
+            self._raise_failure()
+        if self._turns > self.max_turns:
+            raise RunawayOrchestration(
+                f"one drive call ran {self._turns} turns without its instance finishing or "
+                "blocking; an orchestration that loops (e.g. continue_as_new without a timer) "
+                "never settles. Add a timer to the loop, or raise TestEnv(max_turns=...)"
+            )
+        activities = self._run_activities()
+        return bool(released or turns or activities)
+
+    def _drain(self) -> None:
+        while self._step():
+            pass
+
+    def _scope(self, roots: Iterable[str]) -> set[str]:
+        scope: set[str] = set()
+        todo = list(roots)
+        while todo:
+            key = todo.pop()
+            if key not in scope:
+                scope.add(key)
+                todo.extend(self._children.get(key, ()))
+        return scope
+
+    def _awaits_event(self, instance_id: str) -> bool:
+        exe = self._executions.get(instance_id)
+        return exe is not None and bool(exe.awaited_events())
+
+    def _next_due(self, scope: set[str] | None) -> datetime | None:
+        """The earliest future timer or delayed activity (of `scope`, or of anyone)."""
+        now = self.clock.now()
+        while self._timers and self._timers[0][0] <= now:
+            heapq.heappop(self._timers)  # released to the instance by the store already
+        dues = [due for due, _, key in self._timers if scope is None or key in scope]
+        dues += [
+            held.due
+            for held in self._held.values()
+            if held.due is not None and (scope is None or held.work.instance_id in scope)
+        ]
+        return min(dues, default=None)
+
+    def _move_to(self, moment: datetime) -> None:
+        if moment > self.clock.now():
+            self.clock.move_to(moment)
+
+    # --- turns -------------------------------------------------------------------------------
+
+    def _on_commit(self, commit: TurnCommit, exe: Execution | None) -> None:
+        """Worker seam, after each applied turn: track timers and children, replay-check."""
+        key = commit.instance.instance_id
+        for message in commit.messages:
+            if message.visible_at is not None:
+                heapq.heappush(self._timers, (message.visible_at, next(self._seq), key))
+        for child in commit.children:
+            self._children.setdefault(key, []).append(child.instance_id)
+        if exe is None or exe.done or commit.instance.finished:
+            self._executions.pop(key, None)
+            self._touched.discard(key)
+            self._checker.forget(key)
+        else:
+            self._executions[key] = exe
+            self._touched.add(key)
+        if exe is not None:
+            if exe.nondeterminism is not None:
+                self._failures.append((key, exe.nondeterminism, False))
+            elif self.replay_check:
+                problem = self._replay_check(self._checker.after_turn, exe)
+                if problem is not None:
+                    self._failures.append((key, problem, True))
+        if self.evict_every_turn:
+            self.worker.evict(key)
+        if self._crash_after:
+            self._crash_after = False
+            self.worker.evict()
+
+    def _replay_check(
+        self, check: Callable[[Execution], NonDeterminismError | None], exe: Execution
+    ) -> NonDeterminismError | None:
+        """Run a check with the wall clock (if frozen) moved away, so wall-clock reads differ."""
+        with ExitStack() as stack:
+            if self._frozen:  # a nested freeze is cheap: freezegun patches modules only once
+                stack.enter_context(self.clock.frozen(_REPLAY_SHIFT))
+            return check(exe)
+
+    def _raise_failure(self) -> None:
+        key, problem, by_check = self._failures[0]
+        self._failures.clear()
+        self.nondeterminism.append(problem)
+        if by_check:
+            why = HINT
+        else:
+            why = (
+                "The instance resumed by replaying its history (the execution cache was evicted) "
+                "and the code took a different path than the run that recorded it."
+            )
+        timeline = Run(self, key).timeline(limit=60)
+        raise NonDeterminismError(f"{problem}\n\n{why}\n\n{timeline}")
+
+    # --- activities --------------------------------------------------------------------------
+
+    def _run_activities(self) -> int:
+        now = self.clock.now()
+        works = self.store.fetch_activity_work(now, limit=10_000, lease=_LEASE)
+        results: list[tuple[ActivityWork, Message]] = []
+        for work in works:
+            held = self._held.get(work.id)
+            if held is not None:  # a lease ran out (a very long advance): keep holding it
+                held.work = work
+                continue
+            self._calls.append((work.instance_id, work.name, work.input))
+            if self._manual:
+                self._held[work.id] = _Held(work, None, None, manual=True)
+                continue
+            outcome = self._outcome(work, self._entry_for(work))
+            if isinstance(outcome, Hang):
+                self._held[work.id] = _Held(work, None, None)
+            elif isinstance(outcome, Delay):
+                self._held[work.id] = _Held(work, now + outcome.after, outcome.then)
+            else:
+                results.append((work, self._result(work, outcome)))
+        if results:
+            self.store.complete_activities(results)
+        return len(works)
+
+    def _entry_for(self, work: ActivityWork) -> Entry | None:
+        script = self._scripts.get(work.name)
+        if script is not None:
+            return script.next()
+        if self.strict:
+            scripted = ", ".join(sorted(self._scripts)) or "none"
+            raise UnscriptedActivity(
+                f"activity {work.name!r} was called by instance {work.instance_id!r}, but "
+                f"TestEnv(strict=True) has no script for it (scripted: {scripted}); add "
+                f"env.script({work.name!r}, ok(...)) or drop strict=True to run its real code"
+            )
+        return None
+
+    def _outcome(self, work: ActivityWork, entry: Entry | None) -> Outcome | None:
+        """The scripted outcome (None: run the real activity); callables see virtual time."""
+        if entry is None or isinstance(entry, Outcome):
+            return entry
+        self._freeze()
+        return resolve(entry, work.input)
+
+    def _result(self, work: ActivityWork, outcome: Outcome | None) -> Message:
+        if isinstance(outcome, (Ok, Fail)):
+            event = to_event(outcome, work.task_id, self.clock.now())
+        else:
+            self._freeze()
+            event = self.worker.run_activity(work)
+        return Message(work.instance_id, event, work.generation)
+
+    def _release_delayed(self) -> int:
+        now = self.clock.now()
+        due = [
+            (item_id, held)
+            for item_id, held in self._held.items()
+            if held.due is not None and held.due <= now
+        ]
+        results: list[tuple[ActivityWork, Message]] = []
+        for item_id, held in sorted(due, key=lambda pair: (pair[1].due or now, pair[0])):
+            del self._held[item_id]
+            outcome = self._outcome(held.work, held.then)
+            if isinstance(outcome, Hang):
+                self._held[item_id] = _Held(held.work, None, None)
+            elif isinstance(outcome, Delay):
+                self._held[item_id] = _Held(held.work, now + outcome.after, outcome.then)
+            else:
+                results.append((held.work, self._result(held.work, outcome)))
+        if results:
+            self.store.complete_activities(results)
+        return len(results)
+
+    def _held_note(self, instance_id: str, task_id: int) -> str:
+        for held in self._held.values():
+            if held.work.instance_id == instance_id and held.work.task_id == task_id:
+                if held.manual:
+                    return " (held)"
+                return f" (finishes at {iso(held.due)})" if held.due else " (scripted to hang)"
+        return ""
+
+    # --- the fuzzer's seam (internal until the fuzzer lands) ---------------------------------
+
+    def _pending(self) -> list[_Pending]:
+        """Everything outstanding: held activities, future timers, open event waits."""
+        now = self.clock.now()
+        items = [
+            _Pending("activity", held.work.instance_id, held.work.name, held.due, item_id)
+            for item_id, held in self._held.items()
+        ]
+        items += [
+            _Pending("timer", key, "timer", due)
+            for due, _, key in sorted(self._timers)
+            if due > now
+        ]
+        for key, exe in self._executions.items():
+            items += [_Pending("event", key, name) for name in exe.awaited_events()]
+        return items
+
+    def _complete(self, key: int, outcome: Outcome | None = None) -> None:
+        """Finish a held activity now with `outcome` (None: its script, or its real code)."""
+        held = self._held.pop(key)
+        with self._driving():
+            entry = outcome if outcome is not None else self._entry_for(held.work)
+            resolved = self._outcome(held.work, entry)
+            if isinstance(resolved, (Hang, Delay)):
+                raise ValueError("_complete() needs an outcome that finishes: ok(...) or fail(...)")
+            self.store.complete_activities([(held.work, self._result(held.work, resolved))])
+
+    def _crash_next_commit(self, when: Literal["before", "after"]) -> None:
+        """Simulate a worker crash around the next commit: `before` loses the turn (it is redone
+        from the same messages), `after` keeps it but loses every cached execution."""
+        if when == "before":
+            self.store.crash_before_commit = True
+        else:
+            self._crash_after = True

@@ -1,0 +1,103 @@
+"""The replay check: run an orchestration's history again in a second execution and compare.
+
+A worker that restarts rebuilds every instance by replaying its history, so an orchestration
+that would diverge then is caught in the test, at the turn where it first happens, instead of in
+production days later. Replays are strict: they compare command inputs as well as kinds and names.
+
+Replaying the whole history from scratch after every turn costs O(n^2) over a long history (a
+30-day monitor would spend seconds on it), so `ReplayChecker` does it in two parts, O(n) in all:
+
+- after every turn, a *shadow* execution (started from scratch, never sharing state with the
+  live one) replays that turn's events and must issue exactly the recorded commands, stopping
+  where the live run stopped: non-determinism shows at the turn that introduced it;
+- whenever a generation ends (completes, fails, continues as new) and at the end of every drive
+  call, the whole history is replayed from scratch in a fresh execution, as after a restart.
+
+``mode="full"`` replays from scratch after every turn instead, for small histories or suspicion.
+"""
+
+from __future__ import annotations
+
+from orchestrate import NonDeterminismError, Registry
+from orchestrate import history as h
+from orchestrate.replay import Execution
+
+__all__ = ["HINT", "ReplayChecker", "check_execution", "replay_events"]
+
+HINT = (
+    "Replaying the same history from scratch (as a worker does after a restart) gave different "
+    "commands than the run that recorded it, so the orchestration depends on something that is "
+    "not in its history: module or global state, the wall clock, random numbers, the "
+    "environment, I/O. Take such values from ctx (ctx.now(), ctx.uuid(), ctx.random(), "
+    "ctx.side_effect(fn)) or move the work into an activity."
+)
+
+
+def replay_events(
+    registry: Registry, name: str, instance_id: str, events: list[h.Event], *, strict: bool = True
+) -> Execution:
+    """A fresh execution of orchestration `name` that has replayed `events` (a cold start)."""
+    exe = Execution(registry, registry.get_orchestration(name), instance_id, strict=strict)
+    exe.begin_turn()
+    exe.replay(events)
+    return exe
+
+
+def check_execution(registry: Registry, exe: Execution) -> NonDeterminismError | None:
+    """Replay `exe`'s history in a fresh strict execution; the divergence, or None if equal.
+
+    Equal means: every recorded command is issued again in order with the same inputs, and the
+    fresh run issues nothing beyond the history (it stops where the original stopped).
+    """
+    fresh = replay_events(registry, exe.odef.name, exe.instance_id, list(exe.history))
+    return _difference(fresh)
+
+
+def _difference(replayed: Execution) -> NonDeterminismError | None:
+    if replayed.nondeterminism is not None:
+        return replayed.nondeterminism
+    if replayed.new_events:
+        extra = replayed.new_events[0]
+        return NonDeterminismError(
+            f"{replayed.odef.name} ({replayed.instance_id}): replaying the "
+            f"{len(replayed.history) - len(replayed.new_events)} recorded events issued "
+            f"{h.describe(extra)} at the end, which the recording run had not issued at that "
+            "point (it was waiting)"
+        )
+    return None
+
+
+class ReplayChecker:
+    """Replay-checks every turn of the instances of one env (see the module docstring)."""
+
+    def __init__(self, registry: Registry, *, full: bool = False) -> None:
+        self.registry = registry
+        self.full = full
+        self._shadows: dict[str, Execution] = {}
+
+    def after_turn(self, exe: Execution) -> NonDeterminismError | None:
+        """Check the turn `exe` just ran (its events are `exe.new_events`)."""
+        key = exe.instance_id
+        if self.full or exe.done:
+            self._shadows.pop(key, None)
+            return check_execution(self.registry, exe)
+        shadow = self._shadows.get(key)
+        before = len(exe.history) - len(exe.new_events)
+        if shadow is None or shadow.generation != exe.generation or shadow.history_len != before:
+            shadow = replay_events(self.registry, exe.odef.name, key, list(exe.history))
+        else:
+            shadow.begin_turn()
+            shadow.replay(list(exe.new_events))
+        problem = _difference(shadow)
+        if problem is None:
+            self._shadows[key] = shadow
+        else:
+            self._shadows.pop(key, None)
+        return problem
+
+    def from_scratch(self, exe: Execution) -> NonDeterminismError | None:
+        """The full check: replay `exe`'s whole history in a fresh execution."""
+        return check_execution(self.registry, exe)
+
+    def forget(self, instance_id: str) -> None:
+        self._shadows.pop(instance_id, None)

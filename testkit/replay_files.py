@@ -1,0 +1,249 @@
+"""Recorded histories: replay them against today's code, save them from tests, load their registry.
+
+This is the backwards-compatibility guard: histories exported from production (`orchestrate
+export-history`) or recorded by tests (`--orch-record-histories`) must still replay after a code
+change, or running instances would break on the next deploy. Files use the runtime's versioned
+history JSON (`orchestrate.history.history_to_json`); the recorder adds a ``"recorded_by"`` key
+naming the registry, which readers of the format ignore.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from orchestrate import (
+    InstanceState,
+    NonDeterminismError,
+    OrchestrateError,
+    Registry,
+    Status,
+    history_from_json,
+    history_to_json,
+)
+from orchestrate import history as h
+from orchestrate.replay import Execution
+
+from .replay_check import replay_events
+from .run import Run, describe_waits
+from .timeline import format_timeline
+
+__all__ = [
+    "ReplayReport",
+    "ReplayResult",
+    "load_registry",
+    "read_history",
+    "recorded_registry",
+    "replay_dir",
+    "replay_history",
+    "save_history",
+]
+
+
+def read_history(source: list[h.Event] | str | bytes | PathLike[str]) -> list[h.Event]:
+    """Events from a list, JSON text, or a JSON file (`StoreError` naming a malformed one)."""
+    if isinstance(source, list):
+        return source
+    if isinstance(source, PathLike):
+        path = Path(source)
+        return history_from_json(path.read_bytes(), str(path))
+    return history_from_json(source)
+
+
+def replay_history(
+    registry: Registry,
+    history: list[h.Event] | str | bytes | PathLike[str],
+    *,
+    strict: bool = True,
+) -> Run:
+    """Replay a recorded history against today's code; the replayed `Run`, or
+    `NonDeterminismError` with the divergence and the recorded timeline."""
+    events = read_history(history)
+    where = str(history) if isinstance(history, PathLike) else "the history"
+    if not events or not isinstance(events[0], h.OrchestrationStarted):
+        raise ValueError(
+            f"{where} does not begin with OrchestrationStarted, so it cannot be replayed; "
+            "export whole histories (`orchestrate export-history`)"
+        )
+    start = events[0]
+    exe = replay_events(registry, start.name, start.instance_id, events, strict=strict)
+    if exe.nondeterminism is not None:
+        timeline = format_timeline(events, title=f"recorded history of {start.instance_id!r}")
+        raise NonDeterminismError(
+            f"{exe.nondeterminism}\n\nToday's code no longer replays {where}: instances "
+            "recorded with the old code would fail on the next deploy. Keep the old path behind "
+            "`if ctx.patched('change-id'):` for them.\n\n" + timeline
+        )
+    return Run(_Replayed(exe, events), start.instance_id)
+
+
+class _Replayed:
+    """The `RunSource` of a replayed history: state derived from the fresh execution."""
+
+    def __init__(self, exe: Execution, events: list[h.Event]) -> None:
+        self._exe = exe
+        self._events = events
+
+    def state(self, instance_id: str) -> InstanceState:
+        exe, start = self._exe, self._events[0]
+        assert isinstance(start, h.OrchestrationStarted)
+        state = InstanceState(instance_id, start.name, Status.RUNNING, start.input)
+        state.generation = start.generation
+        result = exe.result
+        if exe.terminated:
+            state.status = Status.TERMINATED
+        elif isinstance(result, h.OrchestrationCompleted):
+            state.status, state.output = Status.COMPLETED, result.output
+        elif isinstance(result, h.OrchestrationFailed):
+            state.status, state.error = Status.FAILED, result.error
+        statuses = [e.status for e in self._events if isinstance(e, h.CustomStatusSet)]
+        state.custom_status = statuses[-1] if statuses else None
+        state.history_len = len(self._events)
+        return state
+
+    def history(self, instance_id: str) -> list[h.Event]:
+        return list(self._events)
+
+    def waiting_for(self, instance_id: str) -> list[str]:
+        return describe_waits(self._exe)
+
+    def calls(self, instance_id: str, activity: Callable[..., Any] | str) -> list[Any]:
+        name = activity if isinstance(activity, str) else self._exe.registry.name_of(activity)
+        return [
+            e.input for e in self._events if isinstance(e, h.ActivityScheduled) and e.name == name
+        ]
+
+
+@dataclass
+class ReplayResult:
+    """How one history file replayed: `ok`, and otherwise the `message` saying why not."""
+
+    path: Path
+    ok: bool
+    message: str = ""
+    run: Run | None = None
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"ok      {self.path}"
+        body = "\n".join("    " + line for line in self.message.splitlines())
+        return f"FAILED  {self.path}\n{body}"
+
+
+@dataclass
+class ReplayReport:
+    """The results of `replay_dir`, one per file, in path order."""
+
+    results: list[ReplayResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    @property
+    def failures(self) -> list[ReplayResult]:
+        return [r for r in self.results if not r.ok]
+
+    def __str__(self) -> str:
+        lines = [str(r) for r in self.results]
+        failed = len(self.failures)
+        lines.append(
+            f"{len(self.results)} histories replayed: {len(self.results) - failed} ok, "
+            f"{failed} failed"
+        )
+        return "\n".join(lines)
+
+    def raise_for_failures(self) -> None:
+        """Raise `NonDeterminismError` with the whole report if any history failed."""
+        if not self.ok:
+            raise NonDeterminismError(str(self))
+
+
+def replay_one(registry: Registry, path: Path, *, strict: bool = True) -> ReplayResult:
+    """Replay one file into a `ReplayResult`; problems become a failed result naming the file."""
+    try:
+        run = replay_history(registry, path, strict=strict)
+    except (OrchestrateError, ValueError, OSError) as exc:
+        return ReplayResult(path, False, f"{type(exc).__name__}: {exc}")
+    return ReplayResult(path, True, run=run)
+
+
+def replay_dir(
+    registry: Registry, path: str | PathLike[str], *, strict: bool = True, pattern: str = "*.json"
+) -> ReplayReport:
+    """Replay every history file under `path` (recursively; or one file) against `registry`.
+
+    A missing path raises `FileNotFoundError`; an unreadable or diverging file is a failed
+    result in the report (the others still run). Check `report.ok` or `raise_for_failures()`.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise FileNotFoundError(
+            f"no history file or directory at {root}; record some with "
+            "`pytest --orch-record-histories DIR` or `orchestrate export-history`"
+        )
+    files = [root] if root.is_file() else sorted(root.rglob(pattern))
+    return ReplayReport([replay_one(registry, f, strict=strict) for f in files])
+
+
+# --- recording, and finding the registry again -------------------------------------------------
+
+
+def save_history(
+    path: Path, events: list[h.Event], instance_id: str, name: str, recorded_by: dict[str, str]
+) -> None:
+    """Write a history file in the runtime's format plus a ``"recorded_by"`` registry note."""
+    doc = json.loads(history_to_json(events, instance_id, name))
+    doc["recorded_by"] = recorded_by
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+
+
+def recorded_registry(path: Path) -> dict[str, str] | None:
+    """The ``"recorded_by"`` note of a history file (module, file, attribute), if it has one."""
+    try:
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    note = doc.get("recorded_by") if isinstance(doc, dict) else None
+    return note if isinstance(note, dict) else None
+
+
+def load_registry(ref: str, file: str | None = None) -> Registry:
+    """The `Registry` named by ``"module:attribute"`` (importing the module, or `file`).
+
+    Raises `LookupError` naming what is missing and how to point at the right object.
+    """
+    module_name, _, attr = ref.partition(":")
+    if not module_name or not attr:
+        raise LookupError(f"registry reference {ref!r} must look like 'package.module:registry'")
+    module = sys.modules.get(module_name)
+    if module is None:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            if not file or not os.path.exists(file):
+                raise LookupError(
+                    f"cannot import {module_name!r} to find the registry {ref!r}; run from the "
+                    "project root or pass --orch-registry module:attribute"
+                ) from None
+            spec = importlib.util.spec_from_file_location(module_name, file)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+    found = getattr(module, attr, None)
+    if not isinstance(found, Registry):
+        raise LookupError(
+            f"{module_name}.{attr} is {type(found).__name__}, not an orchestrate Registry; "
+            "pass --orch-registry module:attribute naming the registry"
+        )
+    return found
