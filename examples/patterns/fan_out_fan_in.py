@@ -100,8 +100,12 @@ async def batch_processor(ctx: OrchestrationContext, items: list[str]) -> dict[s
     """Process every item in parallel; report which succeeded and which failed."""
     tasks = [ctx.activity(process_item, item) for item in items]
     results = await ctx.all(tasks, return_exceptions=True)
-    succeeded = {item: r for item, r in zip(items, results) if not isinstance(r, TaskFailed)}
-    failed = {item: r.message for item, r in zip(items, results) if isinstance(r, TaskFailed)}
+    succeeded = {
+        item: r for item, r in zip(items, results, strict=True) if not isinstance(r, TaskFailed)
+    }
+    failed = {
+        item: r.message for item, r in zip(items, results, strict=True) if isinstance(r, TaskFailed)
+    }
     return {"succeeded": succeeded, "failed": failed}
 
 
@@ -121,7 +125,7 @@ async def validate_user(ctx: OrchestrationContext, user_id: str) -> bool:
         results = await ctx.all([ctx.activity(check, user_id) for check in checks])
     except ActivityFailed as exc:
         raise RuntimeError(f"validation of {user_id} could not run: {exc}") from exc
-    failed = [check.__name__ for check, ok in zip(checks, results) if not ok]
+    failed = [check.__name__ for check, ok in zip(checks, results, strict=True) if not ok]
     if failed:
         ctx.set_status({"rejected_by": failed})
         return False
@@ -133,12 +137,11 @@ async def enrich_product(ctx: OrchestrationContext, product_id: str) -> dict[str
     """Fetch from every source at once; keep what arrived within its timeout, note the rest."""
     names = list(ENRICHMENT_SOURCES)
     tasks = [
-        ctx.activity(ENRICHMENT_SOURCES[name], product_id, timeout=SOURCE_TIMEOUT)
-        for name in names
+        ctx.activity(ENRICHMENT_SOURCES[name], product_id, timeout=SOURCE_TIMEOUT) for name in names
     ]
     results = await ctx.all(tasks, return_exceptions=True)
     enriched: dict[str, Any] = {"product_id": product_id, "missing": {}}
-    for name, result in zip(names, results):
+    for name, result in zip(names, results, strict=True):
         if isinstance(result, TaskFailed):
             enriched["missing"][name] = result.error_type
         else:

@@ -14,8 +14,8 @@ from .saga import (
     credit_back,
     flag_for_manual_review,
     order_saga,
-    reg,
     refund_payment,
+    reg,
     release_inventory,
     transfer_funds,
 )
