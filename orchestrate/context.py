@@ -180,7 +180,7 @@ class SubOrchestrationTask(Task[Any]):
 
     def _on_result(self, event: h.Event) -> None:
         if isinstance(event, h.SubOrchestrationCompleted):
-            self._resolve(event.result)
+            self._resolve(from_json_value(event.result, None))
         elif isinstance(event, h.SubOrchestrationFailed):
             self._fail(SubOrchestrationFailed(self.name, event.error_type, event.message))
 
@@ -320,7 +320,7 @@ class OrchestrationContext:
         recorded = exe.peek_recorded()
         if isinstance(recorded, h.SideEffectRecorded):
             exe.command(h.SideEffectRecorded(exe._now(), task_id, recorded.value))
-            task._resolve(recorded.value)
+            task._resolve(from_json_value(recorded.value, None))
             return task
         value = fn()
         if hasattr(value, "__await__"):
@@ -333,7 +333,7 @@ class OrchestrationContext:
         except SerializationError as exc:
             raise SerializationError(str(exc)) from None
         exe.command(h.SideEffectRecorded(exe._now(), task_id, payload))
-        task._resolve(payload)
+        task._resolve(from_json_value(payload, None))
         return task
 
     def patched(self, patch_id: str) -> bool:

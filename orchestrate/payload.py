@@ -67,7 +67,24 @@ def decode(text: str | None) -> Any:
 
 
 def from_json_value(value: Any, annotation: Any) -> Any:
-    """Rebuild a dataclass (recursively) when `annotation` asks for one; otherwise pass through."""
+    """A fresh copy of recorded JSON `value` for user code, as a dataclass if `annotation` says so.
+
+    Always fresh: the value handed to an orchestration is the one its history holds, and code that
+    mutates its input (or an activity's result, or an event) must not rewrite the history a later
+    replay reads.
+    """
+    return _rebuild(_fresh(value), annotation)
+
+
+def _fresh(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _fresh(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_fresh(item) for item in value]
+    return value
+
+
+def _rebuild(value: Any, annotation: Any) -> Any:
     if value is None or annotation is None:
         return value
     if dataclasses.is_dataclass(annotation) and isinstance(annotation, type):
@@ -75,7 +92,7 @@ def from_json_value(value: Any, annotation: Any) -> Any:
             return value
         hints = _hints(annotation)
         kwargs = {
-            f.name: from_json_value(value[f.name], hints.get(f.name))
+            f.name: _rebuild(value[f.name], hints.get(f.name))
             for f in dataclasses.fields(annotation)
             if f.name in value
         }
@@ -84,9 +101,9 @@ def from_json_value(value: Any, annotation: Any) -> Any:
     if origin in (list, tuple) and isinstance(value, list):
         args = typing.get_args(annotation)
         if origin is list and args:
-            return [from_json_value(v, args[0]) for v in value]
+            return [_rebuild(v, args[0]) for v in value]
         if origin is tuple and args and (len(args) == 2 and args[1] is Ellipsis):
-            return tuple(from_json_value(v, args[0]) for v in value)
+            return tuple(_rebuild(v, args[0]) for v in value)
         return tuple(value) if origin is tuple else value
     return value
 

@@ -192,7 +192,7 @@ class Execution:
         """Register an event wait; a buffered event of that name completes it at once."""
         buffered = self._buffer.get(task.name)
         if buffered:
-            task._resolve(buffered.popleft())
+            task._resolve(from_json_value(buffered.popleft(), None))
         else:
             self._waits.setdefault(task.name, deque()).append(task)
 
@@ -244,7 +244,7 @@ class Execution:
             while waits and waits[0].done():
                 waits.popleft()
             if waits:
-                waits.popleft()._resolve(event.input)
+                waits.popleft()._resolve(from_json_value(event.input, None))
             else:
                 self._buffer.setdefault(event.name, deque()).append(event.input)
         elif isinstance(event, h.OrchestrationTerminated):

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from orchestrate import SerializationError
+from orchestrate import OrchestrationContext, Registry, SerializationError
 from orchestrate.payload import decode, encode, from_json_value, to_json_value
+
+from .conftest import Harness
 
 
 @dataclass
@@ -52,4 +54,65 @@ def test_dataclasses_round_trip_through_annotations() -> None:
     assert data == {"id": "o-1", "lines": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 2}]}
     assert from_json_value(data, Order) == order
     assert from_json_value([{"sku": "a", "qty": 1}], list[Line]) == [Line("a", 1)]
-    assert from_json_value(data, None) is data
+    assert from_json_value(data, None) == data and from_json_value(data, None) is not data
+
+
+# --- values handed to orchestration code are copies of the recorded ones ----------------------
+
+
+def test_from_json_value_returns_fresh_containers_even_inside_dataclasses() -> None:
+    @dataclass
+    class State:
+        seen: list[int]
+        extra: dict[str, Any]
+
+    recorded: dict[str, Any] = {"seen": [1], "extra": {"k": [2]}}
+    state = from_json_value(recorded, State)
+    state.seen.append(9)
+    state.extra["k"].append(9)
+    plain = from_json_value(recorded, None)
+    plain["extra"]["k"].append(7)
+    assert recorded == {"seen": [1], "extra": {"k": [2]}}
+
+
+mutating = Registry()
+
+
+@mutating.activity
+def load(_: None) -> dict[str, list[int]]:
+    return {"items": [1]}
+
+
+@mutating.orchestration
+async def mutates_what_it_receives(
+    ctx: OrchestrationContext, state: dict[str, Any]
+) -> dict[str, Any]:
+    state["seen"].append("input")  # its input,
+    loaded = await ctx.activity(load, None)
+    loaded["items"].append(2)  # an activity result,
+    event = await ctx.event("Go")
+    event["tags"].append("seen")  # an event payload,
+    flags = await ctx.side_effect(lambda: {"on": []})
+    flags["on"].append(1)  # a side effect's value
+    await ctx.sleep(1)
+    return {"state": state, "loaded": loaded, "event": event, "flags": flags}
+
+
+def test_mutating_received_values_does_not_rewrite_the_history_a_replay_reads() -> None:
+    # Regression: the executor handed the stored event objects' payloads to the orchestration,
+    # so mutating them changed the MemoryStore's history in place, and a replay after eviction
+    # started from the mutated input and returned a different result.
+    hx = Harness(mutating)
+    key = hx.start(mutates_what_it_receives, {"seen": []})
+    hx.client.raise_event(key, "Go", {"tags": []})
+    hx.settle()
+    started, *_ = hx.history(key)
+    assert started.input == {"seen": []}  # type: ignore[attr-defined]
+    hx.worker.evict()  # the next turn replays the whole history from the store
+    hx.advance(1)
+    assert hx.state(key).output == {
+        "state": {"seen": ["input"]},
+        "loaded": {"items": [1, 2]},
+        "event": {"tags": ["seen"]},
+        "flags": {"on": [1]},
+    }
