@@ -1,0 +1,95 @@
+"""Racing: ask several services at once, take the first answer, give up after a deadline.
+
+Seeds: 001 (Pattern 4 "Service Racing with Timeout": primary DB, cache and replica raced; the
+payment phase of the e-commerce example races two providers and takes the first success).
+
+* `fetch_with_racing` races three lookups and a timer with ``ctx.any``: the first task to
+  finish wins, whatever it is; the losers are cancelled, and a loser's late result is recorded
+  in the history but never reaches the orchestration.
+* `first_successful_quote` wants the first *successful* answer: it walks
+  ``ctx.as_completed`` over the providers and a deadline timer, skipping failures, and cancels
+  whatever is still running once it has its answer.
+
+Replay-safe because which task "won" is decided by the order the completions were recorded in
+the history, not by which service happens to answer first during a replay.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from orchestrate import OrchestrationContext, Registry, Task
+
+reg = Registry()
+
+LOOKUP_DEADLINE = timedelta(seconds=2)
+QUOTE_DEADLINE = timedelta(seconds=10)
+
+
+@reg.activity
+def query_primary_db(query: str) -> dict[str, Any]:
+    return {"source": "primary", "rows": [query]}
+
+
+@reg.activity
+def query_cache(query: str) -> dict[str, Any]:
+    return {"source": "cache", "rows": [query]}
+
+
+@reg.activity
+def query_replica(query: str) -> dict[str, Any]:
+    return {"source": "replica", "rows": [query]}
+
+
+@reg.orchestration
+async def fetch_with_racing(ctx: OrchestrationContext, query: str) -> dict[str, Any]:
+    lookups = [ctx.activity(f, query) for f in (query_primary_db, query_cache, query_replica)]
+    deadline = ctx.timer(LOOKUP_DEADLINE)
+    winner = await ctx.any([*lookups, deadline])
+    if winner is deadline:
+        return {"source": None, "timed_out": True}
+    result: dict[str, Any] = await winner  # raises if the fastest answer was a failure
+    return result
+
+
+@reg.activity
+def quote_from_stripe(amount: int) -> dict[str, Any]:
+    return {"provider": "stripe", "fee": round(amount * 0.029 + 30)}
+
+
+@reg.activity
+def quote_from_paypal(amount: int) -> dict[str, Any]:
+    return {"provider": "paypal", "fee": round(amount * 0.034 + 35)}
+
+
+@reg.activity
+def quote_from_adyen(amount: int) -> dict[str, Any]:
+    return {"provider": "adyen", "fee": round(amount * 0.03 + 12)}
+
+
+PROVIDERS = (quote_from_stripe, quote_from_paypal, quote_from_adyen)
+
+
+@reg.orchestration
+async def first_successful_quote(ctx: OrchestrationContext, amount: int) -> dict[str, Any]:
+    quotes = [ctx.activity(p, amount) for p in PROVIDERS]
+    deadline = ctx.timer(QUOTE_DEADLINE)
+    failures: list[str] = []
+    chosen: dict[str, Any] | None = None
+    async for done in ctx.as_completed([*quotes, deadline]):
+        if done is deadline:
+            break
+        if done.failed():
+            failures.append(str(done.exception()))
+            if len(failures) == len(quotes):
+                break
+            continue
+        chosen = done.result()
+        break
+    pending: list[Task[Any]] = [t for t in [*quotes, deadline] if not t.done()]
+    for task in pending:
+        task.cancel()
+    if chosen is None:
+        return {"provider": None, "failures": failures}
+    return {**chosen, "failures": failures}
