@@ -1,0 +1,132 @@
+"""What the pytest plugin does, without pytest: build envs from marker options, find registries,
+record every history a test produced, and replay one saved history.
+
+Kept here so the plugin stays a thin layer of hooks and fixtures (as Hypothesis keeps its own),
+and so this logic is tested directly, fast, without pytester.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from orchestrate import Registry
+
+from .clock import FakeClock
+from .env import TestEnv
+from .replay_files import load_registry, recorded_registry, replay_history, save_history
+
+__all__ = [
+    "ENV_OPTIONS",
+    "check_env_options",
+    "find_module_registry",
+    "history_file_name",
+    "history_files",
+    "make_env",
+    "record_env",
+    "registry_for_history",
+    "registry_reference",
+    "replay_saved",
+]
+
+ENV_OPTIONS = (
+    "evict_every_turn",
+    "freeze_wall_clock",
+    "max_turns",
+    "replay_check",
+    "start",
+    "strict",
+)
+"""The keyword arguments ``@pytest.mark.orch(...)`` accepts (TestEnv's options)."""
+
+MODULE_REGISTRY_NAMES = ("registry", "reg")
+
+
+def check_env_options(options: dict[str, Any]) -> None:
+    """Refuse unknown option names, naming the valid ones (`ValueError`)."""
+    unknown = sorted(set(options) - set(ENV_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {', '.join(unknown)}; valid options are {', '.join(ENV_OPTIONS)}"
+        )
+
+
+def make_env(registry: Registry, clock: FakeClock, options: dict[str, Any]) -> TestEnv:
+    """A `TestEnv` on `clock` with marker `options` (`start` is the clock's business)."""
+    check_env_options(options)
+    rest = {k: v for k, v in options.items() if k != "start"}
+    return TestEnv(registry, clock=clock, **rest)
+
+
+def find_module_registry(module: ModuleType | None) -> Registry | None:
+    """The module's `registry` or `reg` attribute, if it is a `Registry`."""
+    for name in MODULE_REGISTRY_NAMES:
+        found = getattr(module, name, None)
+        if isinstance(found, Registry):
+            return found
+    return None
+
+
+def registry_reference(registry: Registry, module: ModuleType | None) -> dict[str, str] | None:
+    """Where `registry` can be imported from again: the test module, or the module of one of its
+    orchestrations. None if it is not a module attribute anywhere we look."""
+    candidates: list[ModuleType | None] = [module]
+    for odef in registry.orchestrations.values():
+        candidates.append(sys.modules.get(odef.fn.__module__))
+    for candidate in candidates:
+        if candidate is None:
+            continue
+        for name, value in vars(candidate).items():
+            if value is registry:
+                return {
+                    "module": candidate.__name__,
+                    "file": str(getattr(candidate, "__file__", "") or ""),
+                    "attribute": name,
+                }
+    return None
+
+
+def history_file_name(test_id: str, instance_id: str) -> str:
+    """A file name from a test id and an instance id, safe on every filesystem."""
+    raw = f"{test_id}__{instance_id}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", raw).strip("_")[:200] + ".json"
+
+
+def record_env(
+    env: TestEnv, directory: Path, test_id: str, recorded_by: dict[str, str] | None
+) -> list[Path]:
+    """Save every instance history of `env` under `directory`; returns the files written."""
+    written = []
+    for state in env.instances():
+        path = directory / history_file_name(test_id, state.instance_id)
+        events = env.history(state.instance_id)
+        save_history(path, events, state.instance_id, state.name, recorded_by or {})
+        written.append(path)
+    return written
+
+
+def history_files(root: Path) -> list[Path]:
+    """The history files to replay: `root` itself, or every ``*.json`` below it, sorted."""
+    return [root] if root.is_file() else sorted(root.rglob("*.json"))
+
+
+def registry_for_history(path: Path, override: str | None = None) -> Registry:
+    """The registry to replay `path` with: `override` (``module:attribute``) or the file's
+    ``recorded_by`` note. `LookupError` says how to name one when neither works."""
+    if override:
+        return load_registry(override)
+    note = recorded_registry(path)
+    if not note or not note.get("module") or not note.get("attribute"):
+        raise LookupError(
+            f"{path} does not say which registry recorded it; pass --orch-replay-registry "
+            "package.module:registry (or set orch_replay_registry in the ini file)"
+        )
+    return load_registry(f"{note['module']}:{note['attribute']}", note.get("file") or None)
+
+
+def replay_saved(path: Path, override: str | None = None) -> None:
+    """Replay one saved history against today's code; raises on divergence or a bad file."""
+    replay_history(registry_for_history(path, override), path)

@@ -1,0 +1,147 @@
+"""The pytest plugin end to end, with pytester (in-process runs: few, and fast)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+FLOW = """
+from datetime import timedelta
+import pytest
+from orchestrate import OrchestrationContext, Registry
+from testkit import ok
+
+registry = Registry()
+
+
+@registry.activity
+def reserve(item: str) -> str:
+    return "r-" + item
+
+
+@registry.orchestration
+async def order(ctx: OrchestrationContext, items: list) -> list:
+    done = [await ctx.activity(reserve, item) for item in {ORDER}]
+    await ctx.sleep(timedelta(days=2))
+    return done
+"""
+
+TESTS = """
+
+@pytest.mark.orch(start="2030-01-01T00:00:00Z", strict=True)
+def test_order(orch_env, fake_clock):
+    assert orch_env.clock is fake_clock
+    orch_env.script(reserve, ok("scripted"))
+    run = orch_env.run(order, ["a", "b"])
+    assert run.output == ["scripted", "scripted"]
+    assert fake_clock.now().isoformat() == "2030-01-03T00:00:00+00:00"
+
+
+def test_default_start(orch_env):
+    orch_env.run(order, ["c"])
+    assert orch_env.clock.now().isoformat() == "2024-01-03T00:00:00+00:00"
+"""
+
+
+def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    # Hypothesis' plugin re-imports its statistics module on every in-process session (seconds).
+    return pytester.runpytest_inprocess("-p", "no:hypothesispytest", *args)
+
+
+def _write_flow(pytester: pytest.Pytester, order: str = "items", tests: str = TESTS) -> None:
+    pytester.makepyfile(test_flow=FLOW.replace("{ORDER}", order) + tests)
+
+
+def test_fixtures_and_marker(pytester: pytest.Pytester):
+    _write_flow(pytester)
+    _run(pytester).assert_outcomes(passed=2)
+
+
+def test_failing_test_shows_each_instances_timeline(pytester: pytest.Pytester):
+    _write_flow(
+        pytester,
+        tests="""
+
+def test_breaks(orch_env):
+    orch_env.run(order, ["a"], instance_id="first")
+    orch_env.run(order, ["b"], instance_id="second")
+    assert False, "deliberate"
+""",
+    )
+    result = _run(pytester)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- orchestrate timelines -*",
+            "instance 'first' (order): completed",
+            "*1  2024-01-01T00:00:00Z  OrchestrationStarted*order*",
+            "instance 'second' (order): completed",
+            "*TimerFired*",
+        ]
+    )
+
+
+def test_record_then_replay_and_a_changed_orchestration_fails(pytester: pytest.Pytester):
+    _write_flow(pytester)
+    saved = pytester.path / "histories"
+    _run(pytester, "--orch-record-histories", str(saved)).assert_outcomes(passed=2)
+    files = sorted(p.name for p in saved.iterdir())
+    assert files == [
+        "test_flow.py_test_default_start__order-1.json",
+        "test_flow.py_test_order__order-1.json",
+    ]
+    assert json.loads((saved / files[0]).read_text())["recorded_by"]["attribute"] == "registry"
+
+    _run(pytester, "--orch-replay", str(saved)).assert_outcomes(passed=4)
+
+    _write_flow(pytester, order="reversed(items)")  # changed without ctx.patched()
+    result = _run(pytester, "--orch-replay", str(saved))
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_order__order-1.json: NonDeterminismError: order (order-1): at step 2 the "
+            "history has ActivityScheduled('reserve'), but the code issued the same command "
+            "with input 'b' instead of 'a'*",
+            "*Keep the old path behind `if ctx.patched('change-id'):`*",
+        ]
+    )
+
+
+def test_ini_equivalents_and_a_malformed_history_fails_its_own_item(pytester: pytest.Pytester):
+    _write_flow(pytester, tests="")
+    saved = pytester.mkdir("saved")
+    (saved / "broken.json").write_text("{not json")
+    pytester.makeini(
+        f"[pytest]\norch_replay = {saved}\norch_replay_registry = test_flow:registry\n"
+    )
+    result = _run(pytester)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*broken.json: StoreError: *broken.json is not valid JSON*"])
+
+
+def test_missing_registry_is_a_clear_per_test_failure(pytester: pytest.Pytester):
+    pytester.makepyfile("def test_x(orch_env):\n    pass\n")
+    result = _run(pytester)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*orch_env needs a Registry: define `registry = Registry()`*"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--orch-replay", "nowhere"], "*--orch-replay nowhere: no such directory or file*"),
+        (["--orch-fuzz-examples", "lots"], "*--orch-fuzz-examples 'lots': expected a positive*"),
+        (["--orch-replay-registry", "flat"], "*expected MODULE:ATTR*"),
+        (["-k", "marked"], "*unknown option(s) colour; valid options are evict_every_turn*"),
+    ],
+)
+def test_bad_values_are_usage_errors_naming_the_fix(pytester: pytest.Pytester, args, message):
+    _write_flow(
+        pytester, tests="\n\n@pytest.mark.orch(colour='red')\ndef test_marked():\n    pass\n"
+    )
+    result = _run(pytester, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
