@@ -1,0 +1,66 @@
+"""Versioning: change a running orchestration's code without breaking instances already in flight.
+
+Seeds: 002 ("use ``ctx.get_version()`` for workflow versioning"), 000 (best practice 7,
+"Version carefully").
+
+Version 1 of `fulfil_order` charged the card, waited for the warehouse's ``Packed`` event and
+sent a plain receipt. Version 2 (this code) adds a fraud check before the charge and a
+receipt that includes the fraud score. Instances that started under version 1 and are now
+waiting for ``Packed`` must finish the way they started: their history has the charge where
+version 2 would schedule the fraud check, and replaying version 2 unguarded there is a
+``NonDeterminismError``.
+
+``ctx.patched("fraud-check")`` makes the change safe: for a new instance (or one that reaches
+this point for the first time under version 2) it records a ``PatchMarker`` and returns True; for
+an instance whose history already went past this point without the marker it returns False, so
+that instance keeps the version 1 path, including the plain receipt after ``Packed``. Once no
+version 1 instance is left running, the ``else`` branches can be deleted (keep the
+``patched`` call until then).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrate import OrchestrationContext, Registry
+
+reg = Registry()
+
+FRAUD_PATCH = "fraud-check"
+
+
+@reg.activity
+def score_fraud(order: dict[str, Any]) -> float:
+    return 0.9 if order["total"] > 5000 else 0.05
+
+
+@reg.activity
+def charge(order: dict[str, Any]) -> str:
+    return f"tx-{order['id']}"
+
+
+@reg.activity
+def send_receipt(receipt: dict[str, Any]) -> None:
+    return None
+
+
+@reg.activity
+def hold_for_review(order: dict[str, Any]) -> None:
+    return None
+
+
+@reg.orchestration
+async def fulfil_order(ctx: OrchestrationContext, order: dict[str, Any]) -> dict[str, Any]:
+    score: float | None = None
+    if ctx.patched(FRAUD_PATCH):
+        score = await ctx.activity(score_fraud, order)
+        if score > 0.5:
+            await ctx.activity(hold_for_review, order)
+            return {"order": order["id"], "status": "held", "fraud_score": score}
+    tx = await ctx.activity(charge, order)
+    packed = await ctx.event("Packed")
+    receipt: dict[str, Any] = {"order": order["id"], "tx": tx, "parcels": packed["parcels"]}
+    if score is not None:  # only instances that took the patched path have a score
+        receipt["fraud_score"] = score
+    await ctx.activity(send_receipt, receipt)
+    return {"order": order["id"], "status": "fulfilled", "version": 2 if score is not None else 1}
