@@ -19,7 +19,8 @@ def test_a_thirty_day_monitor_runs_in_virtual_time_with_bounded_history() -> Non
     )
     state = MonitorState("https://shop.example/health", interval_minutes=60, duration_hours=720)
     run = env.run(monitor_service, state)
-    assert run.status == Status.RUNNING  # it waits for the timer or a StopMonitoring event
+    before = run.status
+    assert before == Status.RUNNING  # it waits for the timer or a StopMonitoring event
 
     env.advance(THIRTY_DAYS)
 

@@ -17,11 +17,13 @@ from .state_machine_saga import (
     request_shipment,
 )
 
-CREATED = {"order_id": "ORDER-123", "customer": "CUST-456", "total": 99.99}
-PAID = {"transaction_id": "TXN-789", "amount": 99.99}
-RESERVED = {"reservation_id": "RES-1"}
-SHIPPED = {"tracking_number": "TRK-1"}
-HAPPY = [
+Event = tuple[str, dict[str, Any]]
+
+CREATED: dict[str, Any] = {"order_id": "ORDER-123", "customer": "CUST-456", "total": 99.99}
+PAID: dict[str, Any] = {"transaction_id": "TXN-789", "amount": 99.99}
+RESERVED: dict[str, Any] = {"reservation_id": "RES-1"}
+SHIPPED: dict[str, Any] = {"tracking_number": "TRK-1"}
+HAPPY: list[Event] = [
     ("OrderCreated", CREATED),
     ("PaymentProcessed", PAID),
     ("InventoryReserved", RESERVED),
@@ -33,7 +35,7 @@ def start(env: TestEnv, order_id: str = "ORDER-123") -> Run:
     return env.run("order_saga", instance_id=order_id)  # the correlation id is the instance id
 
 
-def send(env: TestEnv, run: Run, events: list[tuple[str, dict[str, Any]]]) -> None:
+def send(env: TestEnv, run: Run, events: list[Event]) -> None:
     for name, data in events:
         env.raise_event(run.instance_id, name, data)
 
@@ -93,7 +95,7 @@ def test_the_current_state_is_queryable_between_events() -> None:
     ids=["payment-failed", "inventory-failed", "shipment-failed"],
 )  # fmt: skip
 def test_failure_compensates_completed_steps_in_reverse(
-    events: list[tuple[str, dict[str, Any]]], compensations: list[str]
+    events: list[Event], compensations: list[str]
 ) -> None:
     env = TestEnv(reg)
     run = start(env)

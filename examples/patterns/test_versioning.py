@@ -39,8 +39,8 @@ async def fulfil_order_v1(ctx: OrchestrationContext, order: dict[str, Any]) -> d
 # --- version 2 without the patch guard: what ctx.patched prevents ------------------------------
 
 unguarded = Registry()
-for activity in (versioning.score_fraud, versioning.charge, versioning.send_receipt):
-    unguarded.activity(activity)
+for fn in (versioning.score_fraud, versioning.charge, versioning.send_receipt):
+    unguarded.activity(fn)
 
 
 @unguarded.orchestration(name="fulfil_order")
