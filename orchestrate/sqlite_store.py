@@ -22,14 +22,15 @@ and each batch is one transaction, so the fsync rate, not per-call overhead, is 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, unquote
 
 from . import history as h
@@ -39,6 +40,8 @@ from .state import ActivityWork, InstanceState, Message, OrchestrationWork, Stat
 
 __all__ = ["SqliteStore"]
 
+_T = TypeVar("_T")
+
 _POLL = 0.05  # seconds between checks for commits by other processes in `wait_for_change`
 _FINISHED = tuple(s.value for s in Status if s.finished)
 _INSTANCE_COLUMNS = (
@@ -47,8 +50,17 @@ _INSTANCE_COLUMNS = (
 )
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    if value is None:
+        return "null"
+    return _ENCODE(value)
+
+
+def _loads(text: str) -> Any:
+    return None if text == "null" else json.loads(text)
 
 
 def _micros(moment: datetime | None) -> int | None:
@@ -66,7 +78,7 @@ def _event_json(event: h.Event) -> str:
 def _event(text: str, where: str) -> h.Event:
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, TypeError) as exc:
+    except (ValueError, TypeError) as exc:
         raise StoreError(f"{where} is not valid JSON ({exc})") from None
     return h.event_from_dict(data, where)
 
@@ -79,6 +91,18 @@ class _Conn:
     def __init__(self, conn: sqlite3.Connection, sync: str) -> None:
         self.conn = conn
         self.sync = sync
+
+
+class _Op:
+    """One operation waiting for a group commit, and its outcome once committed."""
+
+    __slots__ = ("done", "error", "fn", "result")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+        self.fn = fn
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = False
 
 
 class SqliteStore:
@@ -107,6 +131,15 @@ class SqliteStore:
         prepare(path, busy_timeout=busy_timeout)
         self._pool: list[_Conn] = []
         self._pool_lock = threading.Lock()
+        # Writers of this process queue on a mutex: SQLite's busy handler would put a blocked
+        # thread to sleep for milliseconds at a time, where a mutex hands over at once. The busy
+        # timeout still arbitrates between processes.
+        self._write_lock = threading.Lock()
+        self._token_prefix = uuid.uuid4().hex[:12] + "-"
+        self._token_count = itertools.count(1)
+        self._queue: list[_Op] = []  # durable writes waiting for the next group commit
+        self._group_cond = threading.Condition()  # guards _queue and _leading
+        self._leading = False  # a thread is committing a group right now
         self._closed = False
         self._changed = threading.Condition()
         self._changes = 0  # bumped by every write this process commits
@@ -141,6 +174,10 @@ class SqliteStore:
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r}, synchronous={self.synchronous!r})"
+
+    def _token(self) -> str:
+        """A lock or lease token: unique per store object (random prefix) and per call."""
+        return f"{self._token_prefix}{next(self._token_count)}"
 
     # --- connections and transactions ------------------------------------------------------------
 
@@ -183,18 +220,84 @@ class SqliteStore:
             if pooled.sync != sync:
                 conn.execute(f"PRAGMA synchronous = {sync}")
                 pooled.sync = sync
+            with self._write_lock:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+        finally:
+            self._release(pooled)
+
+    def _group(self, op: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run `op` in a durable transaction shared with the writes other threads queued meanwhile.
+
+        Group commit: a caller queues its operation; if no group is being committed it leads,
+        taking everything queued so far into one transaction (each operation inside its own
+        savepoint, so one that raises is undone alone and re-raised to its own caller); else it
+        waits until the current group is done and either finds its operation committed or leads
+        the next group. Concurrent starts, events, turns and activity results thus share one
+        fsync. Results are handed out only after COMMIT returned.
+        """
+        mine = _Op(op)
+        with self._group_cond:
+            self._queue.append(mine)
+            while self._leading and not mine.done:
+                self._group_cond.wait()
+            if not mine.done:  # lead: take everything queued so far
+                self._leading = True
+                batch, self._queue = self._queue, []
+        if not mine.done:
+            try:
+                with self._write_lock:
+                    self._commit_group(batch)
+            finally:
+                with self._group_cond:
+                    self._leading = False
+                    self._group_cond.notify_all()
+        if mine.error is not None:
+            raise mine.error
+        return cast(_T, mine.result)
+
+    def _commit_group(self, batch: list[_Op]) -> None:
+        """Commit queued operations together (the caller holds the write mutex)."""
+        pooled: _Conn | None = None
+        try:
+            pooled = self._acquire()
+            conn = pooled.conn
+            if pooled.sync != self.synchronous:
+                conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+                pooled.sync = self.synchronous
             conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
+                for op in batch:
+                    conn.execute("SAVEPOINT op")
+                    try:
+                        op.result = op.fn(conn)
+                    except Exception as exc:
+                        conn.execute("ROLLBACK TO op")
+                        op.error = self._error(exc) if isinstance(exc, sqlite3.Error) else exc
+                    conn.execute("RELEASE op")
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        except sqlite3.Error as exc:
-            raise self._error(exc) from None
+        except BaseException as exc:
+            failure = self._error(exc) if isinstance(exc, sqlite3.Error) else exc
+            for op in batch:
+                op.result, op.error = None, failure
         finally:
-            self._release(pooled)
+            for op in batch:
+                op.done = True
+            if pooled is not None:
+                self._release(pooled)
+        self._notify()
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -248,10 +351,10 @@ class SqliteStore:
                 instance_id=key,
                 name=row[1],
                 status=Status(row[2]),
-                input=json.loads(row[3]),
-                output=json.loads(row[4]),
+                input=_loads(row[3]),
+                output=_loads(row[4]),
                 error=error,
-                custom_status=json.loads(row[6]),
+                custom_status=_loads(row[6]),
                 created_at=_time(row[7]),
                 updated_at=_time(row[8]),
                 generation=row[9],
@@ -269,7 +372,7 @@ class SqliteStore:
     # --- instances -------------------------------------------------------------------------------
 
     def create_instance(self, state: InstanceState, start: Message, *, reuse: bool = False) -> None:
-        with self._write() as conn:
+        def create(conn: sqlite3.Connection) -> None:
             old = conn.execute(
                 "SELECT status FROM instances WHERE instance_id = ?", (state.instance_id,)
             ).fetchone()
@@ -288,7 +391,8 @@ class SqliteStore:
                 self._drop(conn, state.instance_id)
             self._insert_instance(conn, state)
             self._enqueue(conn, [start])
-        self._notify()
+
+        self._group(create)
 
     @staticmethod
     def _insert_instance(conn: sqlite3.Connection, state: InstanceState) -> bool:
@@ -358,7 +462,8 @@ class SqliteStore:
 
     def send(self, message: Message) -> None:
         key = message.instance_id
-        with self._write() as conn:
+
+        def deliver(conn: sqlite3.Connection) -> None:
             row = conn.execute(
                 "SELECT status FROM instances WHERE instance_id = ?", (key,)
             ).fetchone()
@@ -367,7 +472,8 @@ class SqliteStore:
             if Status(row[0]).finished:
                 raise InstanceNotRunning(f"instance {key!r} is {row[0]}; it takes no more messages")
             self._enqueue(conn, [message])
-        self._notify()
+
+        self._group(deliver)
 
     def purge(
         self, instance_id: str | None = None, *, finished_before: datetime | None = None
@@ -426,6 +532,8 @@ class SqliteStore:
         expires = moment + int(lease * 1_000_000)
         keys: list[str] = []
         works: list[OrchestrationWork] = []
+        if not self.has_ready_work(now, activities=False):
+            return []  # an idle poll reads; it never queues for the write lock
         # Locks are not durable state (a lost one just frees the instance), so no fsync here.
         with self._write(durable=False) as conn:
             # Walk due messages in (due, id) order through the index and stop at `limit`
@@ -446,7 +554,7 @@ class SqliteStore:
             cursor.close()
             if not keys:
                 return []
-            tokens = {key: uuid.uuid4().hex for key in keys}
+            tokens = {key: self._token() for key in keys}
             conn.executemany(
                 "UPDATE instances SET lock_token = ?, lock_expires = ? WHERE instance_id = ?",
                 [(tokens[key], expires, key) for key in keys],
@@ -519,62 +627,90 @@ class SqliteStore:
         self._notify()
 
     def commit_turns(self, commits: list[TurnCommit]) -> list[bool]:
-        applied: list[bool] = []
-        with self._write() as conn:
-            for commit in commits:
-                applied.append(self._commit(conn, commit))
-        self._notify()
-        return applied
+        if not commits:
+            return []
+        return self._group(lambda conn: self._commit_batch(conn, commits))
 
-    def _commit(self, conn: sqlite3.Connection, commit: TurnCommit) -> bool:
-        state = commit.instance
-        key = state.instance_id
-        row = conn.execute(
-            "SELECT lock_token, history_len FROM instances WHERE instance_id = ?", (key,)
-        ).fetchone()
-        if row is None or row[0] is None or row[0] != commit.lock_token:
-            return False
-        if commit.consumed:
-            conn.executemany("DELETE FROM messages WHERE id = ?", [(m,) for m in commit.consumed])
-        base = row[1]
-        if commit.reset_history:
-            conn.execute("DELETE FROM history WHERE instance_id = ?", (key,))
-            base = 0
-        if commit.new_events:
-            conn.executemany(
-                "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)",
-                [(key, base + i, _event_json(e)) for i, e in enumerate(commit.new_events)],
+    def _commit_batch(self, conn: sqlite3.Connection, commits: list[TurnCommit]) -> list[bool]:
+        """Apply a batch of turns with one statement per kind of change (executemany).
+
+        A turn whose lock token no longer matches is skipped (False) and changes nothing.
+        Children are created before any message is queued, so a child's start message finds it.
+        """
+        keys = [c.instance.instance_id for c in commits]
+        held: dict[str, tuple[str | None, int]] = {}
+        for chunk in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
+            part = keys[chunk : chunk + 500]
+            marks = ",".join("?" * len(part))
+            for key, token, length in conn.execute(
+                "SELECT instance_id, lock_token, history_len FROM instances "
+                f"WHERE instance_id IN ({marks})",
+                part,
+            ):
+                held[key] = (token, length)
+        applied: list[bool] = []
+        consumed: list[tuple[int]] = []
+        resets: list[tuple[str]] = []
+        history: list[tuple[str, int, str]] = []
+        states: list[tuple[Any, ...]] = []
+        activities: list[tuple[Any, ...]] = []
+        children: list[InstanceState] = []
+        messages: list[Message] = []
+        for commit in commits:
+            state = commit.instance
+            key = state.instance_id
+            token, base = held.pop(key, (None, 0))  # pop: a second turn in the batch is stale
+            if token is None or token != commit.lock_token:
+                applied.append(False)
+                continue
+            applied.append(True)
+            consumed.extend((m,) for m in commit.consumed)
+            if commit.reset_history:
+                resets.append((key,))
+                base = 0
+            history.extend((key, base + i, _event_json(e)) for i, e in enumerate(commit.new_events))
+            length = base + len(commit.new_events)
+            states.append(self._turn_row(state, length, commit.reset_history))
+            activities.extend(
+                (
+                    w.instance_id,
+                    w.generation,
+                    w.task_id,
+                    w.name,
+                    _dumps(w.input),
+                    w.attempt,
+                    w.call_id,
+                )
+                for w in commit.activities
             )
-        conn.execute(
-            "UPDATE instances SET name = ?, status = ?, input = ?, output = ?, error = ?, "
-            "custom_status = ?, created_at = ?, updated_at = ?, generation = ?, "
-            "parent_instance = ?, parent_generation = ?, parent_task = ?, history_len = ?, "
-            "lock_token = NULL, lock_expires = 0 WHERE instance_id = ?",
-            self._state_row(state, base + len(commit.new_events)),
-        )
-        if commit.activities:
+            children.extend(commit.children)
+            messages.extend(commit.messages)
+        if consumed:
+            conn.executemany("DELETE FROM messages WHERE id = ?", consumed)
+        if resets:
+            conn.executemany("DELETE FROM history WHERE instance_id = ?", resets)
+        if history:
+            conn.executemany(
+                "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)", history
+            )
+        if states:
+            conn.executemany(
+                "UPDATE instances SET status = ?, input = coalesce(?, input), output = ?, "
+                "error = ?, custom_status = ?, updated_at = ?, generation = ?, history_len = ?, "
+                "lock_token = NULL, lock_expires = 0 WHERE instance_id = ?",
+                states,
+            )
+        if activities:
             conn.executemany(
                 "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, "
                 "call_id, due) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-                [
-                    (
-                        w.instance_id,
-                        w.generation,
-                        w.task_id,
-                        w.name,
-                        _dumps(w.input),
-                        w.attempt,
-                        w.call_id,
-                    )
-                    for w in commit.activities
-                ],
+                activities,
             )
         rejected: set[str] = set()
-        for child in commit.children:
+        for child in children:
             if not self._insert_instance(conn, child):
                 rejected.add(child.instance_id)
                 self._reject_child(conn, child)
-        messages = commit.messages
         if rejected:
             # The start message of a refused child must not reach the instance holding its id.
             messages = [
@@ -583,7 +719,23 @@ class SqliteStore:
                 if not (m.instance_id in rejected and isinstance(m.event, h.OrchestrationStarted))
             ]
         self._enqueue(conn, messages)
-        return True
+        return applied
+
+    @staticmethod
+    def _turn_row(state: InstanceState, history_len: int, new_input: bool) -> tuple[Any, ...]:
+        """The columns a turn may change. The input changes only with continue_as_new (a new
+        generation), so it is re-encoded only then; NULL keeps the stored one."""
+        return (
+            str(state.status),
+            _dumps(state.input) if new_input else None,
+            _dumps(state.output),
+            None if state.error is None else _dumps(state.error.to_dict()),
+            _dumps(state.custom_status),
+            _micros(state.updated_at),
+            state.generation,
+            history_len,
+            state.instance_id,
+        )
 
     def _reject_child(self, conn: sqlite3.Connection, child: InstanceState) -> None:
         if child.parent_instance is None or child.parent_task is None:
@@ -616,6 +768,8 @@ class SqliteStore:
     ) -> list[ActivityWork]:
         moment = to_micros(now)
         expires = moment + int(lease * 1_000_000)
+        if not self.has_ready_work(now, turns=False):
+            return []
         with self._write(durable=False) as conn:  # a lost lease only makes the item visible again
             rows = conn.execute(
                 "SELECT id, instance_id, generation, task_id, name, input, attempt, call_id "
@@ -625,7 +779,7 @@ class SqliteStore:
             ).fetchall()
             if not rows:
                 return []
-            tokens = [uuid.uuid4().hex for _ in rows]
+            tokens = [self._token() for _ in rows]
             conn.executemany(
                 "UPDATE activities SET lease_token = ?, due = ? WHERE id = ?",
                 [(token, expires, row[0]) for token, row in zip(tokens, rows, strict=True)],
@@ -644,14 +798,29 @@ class SqliteStore:
     def complete_activities(self, results: list[tuple[ActivityWork, Message]]) -> None:
         if not results:
             return
-        with self._write() as conn:
+
+        def complete(conn: sqlite3.Connection) -> None:
+            ids = [work.id for work, _ in results]
+            present: set[int] = set()
+            for chunk in range(0, len(ids), 500):
+                part = ids[chunk : chunk + 500]
+                marks = ",".join("?" * len(part))
+                present.update(
+                    row[0]
+                    for row in conn.execute(
+                        f"SELECT id FROM activities WHERE id IN ({marks})", part
+                    )
+                )
+            # An item already gone was completed by another worker: its result is dropped.
             finished: list[Message] = []
             for work, message in results:
-                cursor = conn.execute("DELETE FROM activities WHERE id = ?", (work.id,))
-                if cursor.rowcount == 1:  # 0: another worker already completed it
+                if work.id in present:
+                    present.discard(work.id)  # a second result for one item is dropped too
                     finished.append(message)
+            conn.executemany("DELETE FROM activities WHERE id = ?", [(m,) for m in ids])
             self._enqueue(conn, finished)
-        self._notify()
+
+        self._group(complete)
 
     # --- waiting -----------------------------------------------------------------------------------
 
@@ -702,16 +871,19 @@ class SqliteStore:
             except sqlite3.Error:
                 return -1
 
-    def has_ready_work(self, now: datetime) -> bool:
+    def has_ready_work(self, now: datetime, *, turns: bool = True, activities: bool = True) -> bool:
         """Whether a fetch at `now` would find an unlocked instance or an activity (for idle loops)."""
         moment = to_micros(now)
         with self._read() as conn:
-            if conn.execute(
-                "SELECT 1 FROM activities INDEXED BY activities_due WHERE due <= ? LIMIT 1",
-                (moment,),
-            ).fetchone():
+            if (
+                activities
+                and conn.execute(
+                    "SELECT 1 FROM activities INDEXED BY activities_due WHERE due <= ? LIMIT 1",
+                    (moment,),
+                ).fetchone()
+            ):
                 return True
-            return (
+            return turns and (
                 conn.execute(
                     "SELECT 1 FROM messages AS m INDEXED BY messages_due "
                     "JOIN instances AS i ON i.instance_id = m.instance_id "
