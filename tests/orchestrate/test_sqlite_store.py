@@ -12,7 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from orchestrate import Client, Registry, Runtime, Status, StoreError, Worker, open_store
+from orchestrate import (
+    Client,
+    DuplicateInstance,
+    Registry,
+    Runtime,
+    Status,
+    StoreError,
+    Worker,
+    open_store,
+)
 from orchestrate import history as h
 from orchestrate.sqlite_schema import SCHEMA_VERSION
 from orchestrate.sqlite_store import SqliteStore
@@ -357,3 +366,32 @@ def test_a_closed_store_still_serves_threads_winding_down(db: str) -> None:
     state = store.get_instance("late")
     assert isinstance(state, InstanceState) and state.status == Status.PENDING
     store.wait_for_change(30)  # returns at once: nobody should block on a closed store
+
+
+def test_concurrent_writes_share_commits_and_fail_alone(db: str) -> None:
+    """Group commit: a start that fails (duplicate id) is undone alone, the rest commit."""
+    store = SqliteStore(db)
+    client = Client(store)
+    client.start("flow", None, instance_id="taken")
+    barrier = threading.Barrier(24)
+    outcomes: list[str] = []
+
+    def start(index: int) -> None:
+        barrier.wait()
+        key = "taken" if index % 8 == 0 else f"n{index}"
+        try:
+            client.start("flow", index, instance_id=key)
+            outcomes.append("ok")
+        except DuplicateInstance:
+            outcomes.append("duplicate")
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["duplicate"] * 3 + ["ok"] * 21
+    assert len(store.list_instances()) == 22
+    works = store.fetch_orchestration_work(T0, limit=100)
+    assert sorted(len(w.messages) for w in works) == [1] * 22  # one start each, none lost
+    store.close()
