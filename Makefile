@@ -22,6 +22,7 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo
+	$(BIN)/python -m examples.service.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
