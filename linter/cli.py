@@ -37,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--diff", action="store_true", help="print the safe rewrites as a diff; change nothing"
     )
-    parser.add_argument("--select", help="comma-separated codes or prefixes to check")
+    parser.add_argument(
+        "--select", help="comma-separated codes or prefixes to check (replaces the config's)"
+    )
     parser.add_argument("--ignore", help="comma-separated codes or prefixes to skip")
     parser.add_argument(
         "--profile",
@@ -73,9 +75,12 @@ def _config(args: argparse.Namespace, paths: Sequence[str]) -> Config:
                     f"--profile: unknown profile {name!r}; valid profiles are {', '.join(PROFILES)}"
                 )
         profiles = tuple(dict.fromkeys(args.profile))
+    select = _split(args.select, "--select")
+    ignore = _split(args.ignore, "--ignore") or ()
+    # --select states exactly what to check: the file's ignore list no longer applies.
     return config.with_overrides(
-        select=_split(args.select, "--select"),
-        ignore=config.ignore + (_split(args.ignore, "--ignore") or ()),
+        select=select,
+        ignore=ignore if select else config.ignore + ignore,
         profiles=profiles,
     )
 

@@ -7,6 +7,7 @@ keeping its own cache of parsed helper modules.
 
 from __future__ import annotations
 
+import ast
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -115,14 +116,8 @@ class Linter:
         try:
             module = cst.parse_module(source.text)
         except cst.ParserSyntaxError as exc:
-            reason = str(exc.message).splitlines()[0] if exc.message else "invalid syntax"
-            return FileResult(
-                [
-                    self._file_finding(
-                        SyntaxErrorRule.CODE, path, exc.raw_line, exc.raw_column + 1, reason
-                    )
-                ]
-            )
+            line, col, reason = _syntax_error(source.text, exc)
+            return FileResult([self._file_finding(SyntaxErrorRule.CODE, path, line, col, reason)])
         info = ModuleInfo.build(path, source, module, self.loader.star_names)
         self.loader.add(info)
         entries = find_entries(info, self.config.profiles, self.config.orchestration_decorators)
@@ -186,6 +181,19 @@ class Linter:
                     )
                 )
         return findings, fixers
+
+
+def _syntax_error(text: str, exc: cst.ParserSyntaxError) -> tuple[int, int, str]:
+    """Where and why the file does not parse. CPython's own parser (only run on this failure
+    path) pinpoints the error better than libcst's message does."""
+    try:
+        compile(text, "<orch-lint>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as error:
+        return error.lineno or 1, error.offset or 1, error.msg
+    except ValueError:  # e.g. null bytes
+        pass
+    reason = str(exc.message).splitlines()[0].removeprefix("parser error: ")
+    return exc.editor_line, exc.editor_column, reason
 
 
 def _message(hit: Hit) -> str:

@@ -124,7 +124,8 @@ class RuleSet:
         self.has_access = bool(self._access)
         self._node_cache: dict[str, dict[type[cst.CSTNode], list[Rule]]] = {}
 
-    def _allowed(self, qualname: str, profile: Profile) -> bool:
+    def allowed(self, qualname: str, profile: Profile) -> bool:
+        """Whether config ``allowed`` or the profile exempts ``qualname`` from every rule."""
         return (
             qualname in self._allowed_exact
             or qualname in profile.allowed
@@ -140,14 +141,14 @@ class RuleSet:
                 rule = self._calls.get(".".join(parts[:cut]) + ".*")
                 if rule is not None:
                     break
-        if rule is None or rule.CODE in profile.disabled or self._allowed(qualname, profile):
+        if rule is None or rule.CODE in profile.disabled or self.allowed(qualname, profile):
             return None
         return rule
 
     def access_rule(self, qualname: str, profile: Profile) -> CallRule | None:
         """The rule that bans any use of ``qualname`` (``os.environ``), if any."""
         rule = self._access.get(qualname)
-        if rule is None or rule.CODE in profile.disabled or self._allowed(qualname, profile):
+        if rule is None or rule.CODE in profile.disabled or self.allowed(qualname, profile):
             return None
         return rule
 
