@@ -266,9 +266,8 @@ class FunctionChecker:
 
     def is_flagged_call(self, qualname: str) -> bool:
         """Reported by a call rule already, or explicitly allowed: either way not ORC113's."""
-        return (
-            self.rules.call_rule(qualname, self.profile) is not None
-            or self.rules.allowed(qualname, self.profile)
+        return self.rules.call_rule(qualname, self.profile) is not None or self.rules.allowed(
+            qualname, self.profile
         )
 
     def is_project_name(self, qualname: str) -> bool:

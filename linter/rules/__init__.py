@@ -9,18 +9,12 @@ import libcst as cst
 from linter.profiles import Profile
 from linter.rules._base import CallRule, Context, Fixer, Invalid, Rule
 from linter.rules.banned import ExtraBanned
-from linter.rules.calls import (
-    IO,
-    Concurrency,
-    HashOrId,
-    HostLookup,
-    PrintOrLogging,
-    Randomness,
-    Sleep,
-    WallClock,
-)
+from linter.rules.chance import HashOrId, Randomness
+from linter.rules.clock import Sleep, WallClock
+from linter.rules.effects import IO, Concurrency, HostLookup
 from linter.rules.files import SyntaxErrorRule, UndecodableFile
 from linter.rules.flow import AwaitNonTask, DirectActivityCall, ReplayingBranch, SetIteration
+from linter.rules.output import PrintOrLogging
 from linter.rules.state import GlobalStatement, ModuleStateMutation, MutableDefault
 
 __all__ = [

@@ -18,7 +18,7 @@ from linter.modules import ModuleInfo
 from linter.names import Scope
 from linter.profiles import Profile
 
-__all__ = ["CallRule", "Context", "Fixer", "Invalid", "Rule"]
+__all__ = ["CallRule", "Context", "Fixer", "Invalid", "Rule", "can_fix", "ctx_attr", "subject"]
 
 Fixer = Callable[[cst.Call], cst.BaseExpression]
 
@@ -128,6 +128,19 @@ class CallRule(Rule):
     def fixer(self, call: cst.Call, qualname: str, cx: Context) -> Fixer | None:
         """A safe rewrite for this call, or None."""
         return None
+
+
+def ctx_attr(ctx: str, *names: str) -> cst.BaseExpression:
+    """``ctx.a.b`` as a node, for fixes that call the orchestration's context."""
+    expr: cst.BaseExpression = cst.Name(ctx)
+    for name in names:
+        expr = cst.Attribute(expr, cst.Name(name))
+    return expr
+
+
+def can_fix(cx: Context) -> bool:
+    """Fixes only apply in an orchestrate orchestration's own body, where its context is."""
+    return cx.direct and cx.profile.name == "orchestrate" and bool(cx.ctx_name)
 
 
 def subject(expr: cst.BaseExpression, qualname: str, *, call: bool) -> str:
