@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from linter.config import Config, find_config, load_config, parse_codes
 from linter.docs import explain
-from linter.engine import LintResult, lint_paths
+from linter.engine import LintResult, display_path, lint_paths
 from linter.errors import LintError, UsageError
 from linter.files import collect_files
 from linter.fix import unified_diff
@@ -120,7 +120,8 @@ def _run(args: argparse.Namespace) -> int:
     findings = result.findings
     if args.fix:
         _write_fixes(result)
-        findings = [f for f in findings if not (f.fixable and f.path and _fixed(f, result))]
+        fixed = {display_path(path) for path in result.fixes}
+        findings = [f for f in findings if not (f.fixable and f.path in fixed)]
     if args.statistics:
         sys.stdout.write(statistics(findings))
     else:
@@ -130,12 +131,6 @@ def _run(args: argparse.Namespace) -> int:
         message = f"Fixed {len(result.fixes)} file(s). " + message
     sys.stderr.write(message + "\n")
     return EXIT_FINDINGS if findings else EXIT_CLEAN
-
-
-def _fixed(finding: object, result: LintResult) -> bool:
-    from linter.engine import display_path
-
-    return any(display_path(path) == getattr(finding, "path", None) for path in result.fixes)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -92,13 +92,8 @@ class Linter:
             with open(path, "rb") as handle:
                 data = handle.read()
         except OSError as exc:
-            return FileResult(
-                [
-                    self._file_finding(
-                        UndecodableFile.CODE, path, 1, 1, f"cannot read the file: {exc.strerror}"
-                    )
-                ]
-            )
+            reason = f"cannot read the file: {exc.strerror}"
+            return FileResult(self._file_finding(UndecodableFile.CODE, path, 1, 1, reason))
         if not self.wants(data):
             return FileResult()
         return self.lint_bytes(path, data)
@@ -107,7 +102,7 @@ class Linter:
         source = decode(data)
         if isinstance(source, DecodeProblem):
             return FileResult(
-                [self._file_finding(UndecodableFile.CODE, path, source.line, 1, source.reason)],
+                self._file_finding(UndecodableFile.CODE, path, source.line, 1, source.reason),
                 parsed=False,
             )
         return self.lint_text(path, source)
@@ -117,7 +112,7 @@ class Linter:
             module = cst.parse_module(source.text)
         except cst.ParserSyntaxError as exc:
             line, col, reason = _syntax_error(source.text, exc)
-            return FileResult([self._file_finding(SyntaxErrorRule.CODE, path, line, col, reason)])
+            return FileResult(self._file_finding(SyntaxErrorRule.CODE, path, line, col, reason))
         info = ModuleInfo.build(path, source, module, self.loader.star_names)
         self.loader.add(info)
         entries = find_entries(info, self.config.profiles, self.config.orchestration_decorators)
@@ -139,12 +134,16 @@ class Linter:
                 result.original = source.text
         return result
 
-    def _file_finding(self, code: str, path: str, line: int, col: int, reason: str) -> Finding:
+    def _file_finding(
+        self, code: str, path: str, line: int, col: int, reason: str
+    ) -> list[Finding]:
+        """A file-level finding (ORC001/ORC002), or none if that code is switched off."""
         rule = rule_by_code(code)
         assert rule is not None
         if code not in self.codes or code in self.config.ignored_for(path):
-            return Finding("", 0, 0, "", "")
-        return Finding(display_path(path), line, col, code, f"{rule.MESSAGE}: {reason}", rule.HINT)
+            return []
+        message = f"{rule.MESSAGE}: {reason}"
+        return [Finding(display_path(path), line, col, code, message, rule.HINT)]
 
     def _findings(
         self, hits: Sequence[Hit], home: ModuleInfo
@@ -207,11 +206,9 @@ def _message(hit: Hit) -> str:
 
 
 def finalize(findings: Iterable[Finding]) -> list[Finding]:
-    """Sort, drop placeholders, and keep one finding per place and code (shortest chain)."""
+    """Sort, and keep one finding per place and code (the one with the shortest chain)."""
     best: dict[tuple[str, int, int, str], Finding] = {}
     for finding in findings:
-        if not finding.code:
-            continue
         key = (finding.path, finding.line, finding.col, finding.code)
         current = best.get(key)
         if current is None or (len(finding.chain), finding.chain) < (
