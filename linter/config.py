@@ -1,0 +1,203 @@
+"""``[tool.orch-lint]`` in the nearest pyproject.toml, validated with errors that say the fix.
+
+Keys: select, ignore, per-file-ignores, profiles, orchestration-decorators, extra-banned,
+allowed, exclude. Codes may be given in full (``ORC101``) or as a prefix (``ORC1``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from linter.errors import ConfigError, UsageError
+from linter.profiles import DEFAULT_PROFILES, PROFILES
+from linter.rules import ALL_RULES
+
+__all__ = ["Config", "find_config", "load_config", "parse_codes"]
+
+KNOWN_CODES: tuple[str, ...] = tuple(r.CODE for r in ALL_RULES)
+_KEYS = (
+    "allowed",
+    "exclude",
+    "extra-banned",
+    "ignore",
+    "orchestration-decorators",
+    "per-file-ignores",
+    "profiles",
+    "select",
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The settings of one run, after the file and the command line are combined."""
+
+    root: str = "."
+    path: str | None = None
+    select: tuple[str, ...] = ("ORC",)
+    ignore: tuple[str, ...] = ()
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    profiles: tuple[str, ...] = DEFAULT_PROFILES
+    orchestration_decorators: tuple[str, ...] = ()
+    extra_banned: tuple[tuple[str, str], ...] = ()
+    allowed: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    _cache: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+
+    def enabled_codes(self) -> frozenset[str]:
+        """The codes selected and not ignored."""
+        selected = {c for c in KNOWN_CODES if _matches(c, self.select)}
+        return frozenset(c for c in selected if not _matches(c, self.ignore))
+
+    def ignored_for(self, path: str) -> frozenset[str]:
+        """Codes switched off for ``path`` by per-file-ignores (globs relative to the root)."""
+        cached = self._cache.get(path)
+        if cached is not None:
+            return cached
+        relative = os.path.relpath(os.path.abspath(path), os.path.abspath(self.root))
+        relative = relative.replace(os.sep, "/")
+        codes: set[str] = set()
+        for pattern, prefixes in self.per_file_ignores:
+            if fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(
+                os.path.basename(path), pattern
+            ):
+                codes.update(c for c in KNOWN_CODES if _matches(c, prefixes))
+        result = frozenset(codes)
+        self._cache[path] = result
+        return result
+
+    def is_excluded(self, path: str) -> bool:
+        relative = os.path.relpath(os.path.abspath(path), os.path.abspath(self.root))
+        relative = relative.replace(os.sep, "/")
+        return any(
+            fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(relative, p.rstrip("/") + "/*")
+            for p in self.exclude
+        )
+
+    def with_overrides(self, **changes: Any) -> Config:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _matches(code: str, prefixes: Iterable[str]) -> bool:
+    return any(p == "ALL" or code.startswith(p) for p in prefixes)
+
+
+def parse_codes(
+    values: Iterable[str], where: str, error: type[Exception] = UsageError
+) -> tuple[str, ...]:
+    """Validate rule codes or prefixes; ``where`` names the option or key in the error."""
+    codes = []
+    for value in values:
+        code = value.strip().upper()
+        if not code:
+            continue
+        if code != "ALL" and not any(k.startswith(code) for k in KNOWN_CODES):
+            raise error(
+                f"{where}: unknown rule code {value!r}; valid codes are "
+                f"{', '.join(KNOWN_CODES)} (or a prefix such as ORC1, or ALL)"
+            )
+        codes.append(code)
+    return tuple(codes)
+
+
+def find_config(start: str) -> str | None:
+    """The nearest pyproject.toml above ``start`` that has a ``[tool.orch-lint]`` table."""
+    directory = os.path.abspath(start if os.path.isdir(start) else os.path.dirname(start) or ".")
+    while True:
+        candidate = os.path.join(directory, "pyproject.toml")
+        if os.path.isfile(candidate):
+            try:
+                with open(candidate, "rb") as handle:
+                    if b"tool.orch-lint" in handle.read():
+                        return candidate
+            except OSError:
+                pass
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
+
+
+def load_config(path: str | None, root: str = ".") -> Config:
+    """Read and validate ``[tool.orch-lint]`` from ``path``; defaults when ``path`` is None."""
+    if path is None:
+        return Config(root=root)
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from exc
+    table = data.get("tool", {}).get("orch-lint", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.orch-lint] must be a table")
+    return _from_table(table, path)
+
+
+def _strings(table: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{path}: [tool.orch-lint] {key} must be a list of strings")
+    return tuple(value)
+
+
+def _from_table(table: Mapping[str, Any], path: str) -> Config:
+    unknown = sorted(set(table) - set(_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{path}: [tool.orch-lint] has unknown key {unknown[0]!r}; valid keys are "
+            f"{', '.join(_KEYS)}"
+        )
+
+    def codes(key: str) -> tuple[str, ...]:
+        return parse_codes(
+            _strings(table, key, path), f"{path}: [tool.orch-lint] {key}", ConfigError
+        )
+
+    profiles = _strings(table, "profiles", path) if "profiles" in table else DEFAULT_PROFILES
+    for name in profiles:
+        if name not in PROFILES:
+            raise ConfigError(
+                f"{path}: [tool.orch-lint] profiles: unknown profile {name!r}; valid profiles "
+                f"are {', '.join(PROFILES)}"
+            )
+    per_file = table.get("per-file-ignores", {})
+    if not isinstance(per_file, dict):
+        raise ConfigError(
+            f"{path}: [tool.orch-lint] per-file-ignores must be a table of glob = [codes]"
+        )
+    per_file_ignores = tuple(
+        (
+            pattern,
+            parse_codes(
+                [v] if isinstance(v, str) else v if isinstance(v, list) else [repr(v)],
+                f"{path}: [tool.orch-lint] per-file-ignores {pattern!r}",
+                ConfigError,
+            ),
+        )
+        for pattern, v in per_file.items()
+    )
+    banned = table.get("extra-banned", {})
+    if not isinstance(banned, dict) or not all(isinstance(v, str) for v in banned.values()):
+        raise ConfigError(
+            f'{path}: [tool.orch-lint] extra-banned must be a table of "qualified.name" = "hint"'
+        )
+    return Config(
+        root=os.path.dirname(os.path.abspath(path)),
+        path=path,
+        select=codes("select") if "select" in table else ("ORC",),
+        ignore=codes("ignore"),
+        per_file_ignores=per_file_ignores,
+        profiles=profiles,
+        orchestration_decorators=_strings(table, "orchestration-decorators", path),
+        extra_banned=tuple(banned.items()),
+        allowed=_strings(table, "allowed", path),
+        exclude=_strings(table, "exclude", path),
+    )

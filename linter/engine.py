@@ -1,0 +1,271 @@
+"""Linting files: prefilter, parse, find orchestrations, follow helpers, turn hits into
+findings (located, suppressed by ``# noqa``, deduplicated) and collect safe fixes.
+
+Few files are linted in this process; many are spread over a process pool, each worker
+keeping its own cache of parsed helper modules.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from linter.checker import Hit
+from linter.config import Config
+from linter.discovery import find_entries
+from linter.findings import Finding
+from linter.fix import apply_fixes
+from linter.modules import ModuleInfo, ModuleLoader
+from linter.positions import locate
+from linter.profiles import PROFILES
+from linter.reach import check_entries
+from linter.rules import Fixer, RuleSet, rule_by_code, star_names
+from linter.rules.files import SyntaxErrorRule, UndecodableFile
+from linter.source import (
+    DecodeProblem,
+    Source,
+    decode,
+    has_marker,
+    marker_pattern,
+    noqa_codes,
+    wants_ignore_file,
+)
+
+__all__ = ["FileResult", "LintResult", "Linter", "lint_paths", "lint_source"]
+
+PARALLEL_THRESHOLD = 8
+
+
+@dataclass
+class FileResult:
+    """What linting one file produced: findings (possibly in helper modules) and a fix."""
+
+    findings: list[Finding] = field(default_factory=list)
+    parsed: bool = False
+    fixed: tuple[str, str, str] | None = None  # (path, new text, encoding)
+    original: str | None = None
+
+
+@dataclass
+class LintResult:
+    """The outcome of a run over many files."""
+
+    findings: list[Finding]
+    files: int
+    parsed: int
+    fixes: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # path -> (old, new, enc)
+
+
+def display_path(path: str) -> str:
+    """A path as users typed it: relative to the working directory when under it."""
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute)
+    return absolute if relative.startswith("..") else relative
+
+
+class Linter:
+    """The per-process linting state: enabled rules, markers and the module cache."""
+
+    def __init__(self, config: Config, fix: bool = False) -> None:
+        self.config = config
+        self.fix = fix
+        self.codes = config.enabled_codes()
+        self.rules = RuleSet(self.codes, config.allowed, dict(config.extra_banned))
+        roots = [config.root, os.path.join(config.root, "src")]
+        self.loader = ModuleLoader(star_names(), [r for r in roots if os.path.isdir(r)])
+        markers = [m for p in config.profiles for m in PROFILES[p].markers]
+        markers += [d.rsplit(".", 1)[-1] for d in config.orchestration_decorators]
+        self.markers = marker_pattern(markers)
+
+    def wants(self, data: bytes) -> bool:
+        """The prefilter: could this file hold an orchestration?"""
+        return has_marker(data, self.markers) and not wants_ignore_file(data)
+
+    def lint_file(self, path: str) -> FileResult:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            reason = f"cannot read the file: {exc.strerror}"
+            return FileResult(self._file_finding(UndecodableFile.CODE, path, 1, 1, reason))
+        if not self.wants(data):
+            return FileResult()
+        return self.lint_bytes(path, data)
+
+    def lint_bytes(self, path: str, data: bytes) -> FileResult:
+        source = decode(data)
+        if isinstance(source, DecodeProblem):
+            return FileResult(
+                self._file_finding(UndecodableFile.CODE, path, source.line, 1, source.reason),
+                parsed=False,
+            )
+        return self.lint_text(path, source)
+
+    def lint_text(self, path: str, source: Source) -> FileResult:
+        try:
+            module = cst.parse_module(source.text)
+        except cst.ParserSyntaxError as exc:
+            line, col, reason = _syntax_error(source.text, exc)
+            return FileResult(self._file_finding(SyntaxErrorRule.CODE, path, line, col, reason))
+        info = ModuleInfo.build(path, source, module, self.loader.star_names)
+        self.loader.add(info)
+        entries = find_entries(info, self.config.profiles, self.config.orchestration_decorators)
+        if not entries:
+            return FileResult(parsed=True)
+        hits = check_entries(
+            ((info, e) for e in entries),
+            self.rules,
+            self.loader,
+            self.config.profiles,
+            self.config.orchestration_decorators,
+        )
+        findings, fixers = self._findings(hits, info)
+        result = FileResult(findings, parsed=True)
+        if self.fix and fixers:
+            new = apply_fixes(module, fixers)
+            if new != source.text:
+                result.fixed = (path, new, source.encoding)
+                result.original = source.text
+        return result
+
+    def _file_finding(
+        self, code: str, path: str, line: int, col: int, reason: str
+    ) -> list[Finding]:
+        """A file-level finding (ORC001/ORC002), or none if that code is switched off."""
+        rule = rule_by_code(code)
+        assert rule is not None
+        if code not in self.codes or code in self.config.ignored_for(path):
+            return []
+        message = f"{rule.MESSAGE}: {reason}"
+        return [Finding(display_path(path), line, col, code, message, rule.HINT)]
+
+    def _findings(
+        self, hits: Sequence[Hit], home: ModuleInfo
+    ) -> tuple[list[Finding], dict[int, Fixer]]:
+        by_module: dict[int, list[Hit]] = defaultdict(list)
+        modules: dict[int, ModuleInfo] = {}
+        for hit in hits:
+            by_module[id(hit.info)].append(hit)
+            modules[id(hit.info)] = hit.info
+        findings: list[Finding] = []
+        fixers: dict[int, Fixer] = {}
+        for key, module_hits in by_module.items():
+            info = modules[key]
+            if info is not home and wants_ignore_file(info.source.text.encode("utf-8", "replace")):
+                continue
+            positions = locate(info.module, [h.node for h in module_hits])
+            lines = info.source.lines
+            ignored = self.config.ignored_for(info.path)
+            shown = display_path(info.path)
+            for hit in module_hits:
+                code = hit.rule.CODE
+                if code in ignored:
+                    continue
+                line, col = positions.get(id(hit.node), (1, 1))
+                noqa = noqa_codes(lines[line - 1]) if 0 < line <= len(lines) else None
+                if noqa is not None and (not noqa or code in noqa):
+                    continue
+                fixable = hit.fix is not None and info is home
+                if hit.fix is not None and info is home:
+                    fixers[id(hit.node)] = hit.fix
+                findings.append(
+                    Finding(
+                        shown, line, col, code, _message(hit), hit.rule.HINT, hit.chain, fixable
+                    )
+                )
+        return findings, fixers
+
+
+def _syntax_error(text: str, exc: cst.ParserSyntaxError) -> tuple[int, int, str]:
+    """Where and why the file does not parse. CPython's own parser (only run on this failure
+    path) pinpoints the error better than libcst's message does."""
+    try:
+        compile(text, "<orch-lint>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as error:
+        return error.lineno or 1, error.offset or 1, error.msg
+    except ValueError:  # e.g. null bytes
+        pass
+    reason = str(exc.message).splitlines()[0].removeprefix("parser error: ")
+    return exc.editor_line, exc.editor_column, reason
+
+
+def _message(hit: Hit) -> str:
+    text = f"{hit.subject} {hit.detail or hit.rule.MESSAGE}"
+    replacement = "" if hit.detail else hit.rule.replacement(hit.profile, hit.ctx_name)
+    if replacement:
+        text += f"; use {replacement}"
+    if len(hit.chain) == 1:
+        return f"{text} (in {hit.chain[0]})"
+    return f"{text} (via {' -> '.join(hit.chain)})"
+
+
+def finalize(findings: Iterable[Finding]) -> list[Finding]:
+    """Sort, and keep one finding per place and code (the one with the shortest chain)."""
+    best: dict[tuple[str, int, int, str], Finding] = {}
+    for finding in findings:
+        key = (finding.path, finding.line, finding.col, finding.code)
+        current = best.get(key)
+        if current is None or (len(finding.chain), finding.chain) < (
+            len(current.chain),
+            current.chain,
+        ):
+            best[key] = finding
+    return sorted(best.values())
+
+
+_WORKER: Linter | None = None
+
+
+def _init_worker(config: Config, fix: bool) -> None:
+    global _WORKER
+    _WORKER = Linter(config, fix)
+
+
+def _lint_in_worker(path: str) -> FileResult:
+    assert _WORKER is not None
+    return _WORKER.lint_file(path)
+
+
+def lint_paths(
+    files: Sequence[str], config: Config, *, fix: bool = False, jobs: int | None = None
+) -> LintResult:
+    """Lint ``files`` (already expanded from directories) under ``config``."""
+    linter = Linter(config, fix)
+    candidates = []
+    for path in files:
+        try:
+            with open(path, "rb") as handle:
+                if linter.wants(handle.read()):
+                    candidates.append(path)
+        except OSError:
+            candidates.append(path)  # reported by lint_file
+    workers = min(jobs or os.cpu_count() or 1, 8)
+    if workers > 1 and len(candidates) >= PARALLEL_THRESHOLD:
+        chunk = max(1, len(candidates) // (workers * 4))
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(config, fix)) as pool:
+            results = list(pool.map(_lint_in_worker, candidates, chunksize=chunk))
+    else:
+        results = [linter.lint_file(path) for path in candidates]
+    fixes = {}
+    for result in results:
+        if result.fixed is not None and result.original is not None:
+            path, new, encoding = result.fixed
+            fixes[path] = (result.original, new, encoding)
+    findings = finalize(f for r in results for f in r.findings)
+    return LintResult(findings, len(files), sum(r.parsed for r in results), fixes)
+
+
+def lint_source(
+    text: str, path: str = "example.py", config: Config | None = None, *, fix: bool = False
+) -> tuple[list[Finding], str]:
+    """Lint source text held in memory (no prefilter); return findings and the fixed text."""
+    linter = Linter(config or Config(), fix)
+    result = linter.lint_text(path, Source(text, "utf-8"))
+    fixed = result.fixed[1] if result.fixed is not None else text
+    return finalize(result.findings), fixed

@@ -1,0 +1,297 @@
+"""Rules about how an orchestration drives its tasks: iteration order, activities called
+directly, awaiting foreign coroutines, and branching on replay."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from linter.rules._base import Context, Invalid, Rule
+from linter.walk import iter_tree
+
+__all__ = ["AwaitNonTask", "DirectActivityCall", "ReplayingBranch", "SetIteration"]
+
+_SET_OPS = (cst.BitOr, cst.BitAnd, cst.Subtract, cst.BitXor)
+_WORKFLOW_APIS = ("temporalio.workflow.", "dbos.DBOS.", "durabletask.")
+
+
+def _is_set(expr: cst.BaseExpression, cx: Context, depth: int = 0) -> bool:
+    if depth > 4:
+        return False
+    if isinstance(expr, cst.Set | cst.SetComp):
+        return True
+    if isinstance(expr, cst.Call):
+        return cx.qualify(expr.func) in {"builtins.set", "builtins.frozenset"}
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, _SET_OPS):
+        return _is_set(expr.left, cx, depth + 1) or _is_set(expr.right, cx, depth + 1)
+    if isinstance(expr, cst.Name):
+        value = cx.local_value(expr.value)
+        return value is not None and _is_set(value, cx, depth + 1)
+    return False
+
+
+def _schedules(node: cst.CSTNode, cx: Context) -> bool:
+    """Whether code under ``node`` awaits, yields or calls the context (schedules work)."""
+    for child in iter_tree(node):
+        if isinstance(child, cst.Await | cst.Yield):
+            return True
+        if isinstance(child, cst.Call):
+            func = child.func
+            while isinstance(func, cst.Attribute):
+                func = func.value
+            if isinstance(func, cst.Name) and func.value in cx.ctx_names:
+                return True
+            qualname = cx.qualify(child.func)
+            if qualname is not None and qualname.startswith(_WORKFLOW_APIS):
+                return True
+    return False
+
+
+class SetIteration(Rule):
+    CODE = "ORC108"
+    NAME = "set-iteration"
+    MESSAGE = "schedules work in set iteration order, which varies between processes"
+    HINT = "Iterate over sorted(...) or a list so tasks are created in the same order on replay."
+    RATIONALE = (
+        "Tasks are matched to the history in creation order. The iteration order of a set of "
+        "strings depends on the per-process hash seed, so a loop over a set that schedules "
+        "activities creates them in a different order after a restart, and replay fails. "
+        "Iterating a set for anything that does not schedule work (a sum, a membership "
+        "test) is fine and not reported."
+    )
+    NODES = (cst.For, cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
+    VALID = (
+        """\
+from orchestrate import OrchestrationContext
+
+async def saga(ctx: OrchestrationContext, skus: list) -> int:
+    for sku in sorted(set(skus)):
+        await ctx.activity("reserve", sku)
+    return sum(len(s) for s in set(skus))
+""",
+    )
+    INVALID = (
+        Invalid("""\
+from orchestrate import OrchestrationContext
+
+async def saga(ctx: OrchestrationContext, skus: list) -> list:
+    unique = set(skus)
+    for sku in unique:  # expect: ORC108
+        await ctx.activity("reserve", sku)
+    return [ctx.activity("ship", s) for s in {"a", "b"}]  # expect: ORC108
+"""),
+    )
+
+    def visit(self, node: cst.CSTNode, cx: Context) -> None:
+        if isinstance(node, cst.For):
+            if _is_set(node.iter, cx) and _schedules(node.body, cx):
+                cx.report(self, node, "`for` loop over a set")
+            return
+        assert isinstance(node, cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp)
+        clause: cst.CompFor | None = node.for_in
+        while clause is not None:
+            if _is_set(clause.iter, cx) and _schedules(node, cx):
+                cx.report(self, node, "comprehension over a set")
+                return
+            clause = clause.inner_for_in
+
+
+class DirectActivityCall(Rule):
+    CODE = "ORC112"
+    NAME = "direct-activity-call"
+    MESSAGE = "calls an activity directly: it reruns on every replay and its result is not recorded"
+    HINT = (
+        "Schedule activities through the context; the result then comes from the history on replay."
+    )
+    RATIONALE = (
+        "An activity does the real I/O. Called as a plain function inside an orchestration it "
+        "runs in the orchestration's turn, once per replay, without retries or a recorded "
+        "result. Schedule it through the context instead (`await ctx.activity(fn, input)`). "
+        "Activities defined in other modules of the project are recognised too."
+    )
+    VALID = (
+        """\
+from orchestrate import OrchestrationContext, Registry
+
+reg = Registry()
+
+@reg.activity
+def reserve(order: dict) -> str:
+    return "r-1"
+
+@reg.orchestration
+async def saga(ctx: OrchestrationContext, order: dict) -> str:
+    return await ctx.activity(reserve, order)
+""",
+    )
+    INVALID = (
+        Invalid("""\
+from orchestrate import OrchestrationContext, Registry
+
+reg = Registry()
+
+@reg.activity(name="Reserve")
+def reserve(order: dict) -> str:
+    return "r-1"
+
+@reg.orchestration
+async def saga(ctx: OrchestrationContext, order: dict) -> str:
+    return reserve(order)  # expect: ORC112
+"""),
+    )
+
+    def check_activity(self, call: cst.Call, name: str, cx: Context) -> None:
+        cx.report(self, call, f"`{name}()`")
+
+
+_FRAMEWORKS = ("orchestrate", "temporalio", "dbos", "durabletask", "builtins")
+
+
+class AwaitNonTask(Rule):
+    CODE = "ORC113"
+    NAME = "await-non-task"
+    MESSAGE = "awaits a coroutine from outside the workflow API, whose result is not recorded"
+    HINT = (
+        "Only await ctx tasks (or your own helpers that do); wrap other awaitables in an activity."
+    )
+    RATIONALE = (
+        "The replay engine can only reproduce what it recorded. Awaiting a library coroutine "
+        "(an HTTP client, a database driver, an SDK) inside an orchestration runs it again on "
+        "every replay and suspends the orchestration on something the history does not know. "
+        "Awaiting ctx tasks and your own async helpers (which are checked in turn) is fine."
+    )
+    NODES = (cst.Await,)
+    VALID = (
+        """\
+from orchestrate import OrchestrationContext, Saga
+
+async def saga(ctx: OrchestrationContext, order: dict) -> str:
+    s = Saga(ctx)
+    rid = await ctx.activity("reserve", order)
+    await s.compensate()
+    return rid
+""",
+    )
+    INVALID = (
+        Invalid("""\
+import some_sdk
+
+from orchestrate import OrchestrationContext
+
+async def saga(ctx: OrchestrationContext, order: dict) -> str:
+    return await some_sdk.fetch_price(order["sku"])  # expect: ORC113
+"""),
+    )
+
+    def visit(self, node: cst.CSTNode, cx: Context) -> None:
+        assert isinstance(node, cst.Await)
+        call = node.expression
+        if not isinstance(call, cst.Call):
+            return
+        qualname = cx.qualify(call.func)
+        if qualname is None or qualname.startswith(_FRAMEWORKS):
+            return
+        if cx.is_flagged_call(qualname) or cx.is_project_name(qualname):
+            return
+        shown = qualname if len(qualname) < 60 else qualname[:57] + "..."
+        cx.report(self, node, f"`await {shown}()`")
+
+
+_LOG_ROOTS = ("logging.", "builtins.print", "temporalio.workflow.logger", "dbos.DBOS.logger")
+
+
+def _is_log_only(block: cst.BaseSuite, cx: Context) -> bool:
+    statements = block.body if isinstance(block, cst.IndentedBlock) else (block,)
+    for statement in statements:
+        smalls = (
+            statement.body
+            if isinstance(statement, cst.SimpleStatementLine | cst.SimpleStatementSuite)
+            else None
+        )
+        if smalls is None:
+            return False
+        for small in smalls:
+            if isinstance(small, cst.Pass):
+                continue
+            if not (isinstance(small, cst.Expr) and isinstance(small.value, cst.Call)):
+                return False
+            if not _is_log_call(small.value, cx):
+                return False
+    return True
+
+
+def _is_log_call(call: cst.Call, cx: Context) -> bool:
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        receiver = func.value
+        if (
+            isinstance(receiver, cst.Attribute)
+            and receiver.attr.value in {"log", "logger"}
+            and cx.is_ctx(receiver.value)
+        ):
+            return True
+        if isinstance(receiver, cst.Name) and receiver.value in cx.info.loggers:
+            return True
+    qualname = cx.qualify(func)
+    return qualname is not None and qualname.startswith(_LOG_ROOTS)
+
+
+class ReplayingBranch(Rule):
+    CODE = "ORC115"
+    NAME = "replaying-branch"
+    MESSAGE = "branches on replay, so the replay takes a different path than the first run"
+    HINT = "Use is_replaying only to skip logging; everything else must run the same way on replay."
+    RATIONALE = (
+        "By definition `is_replaying` is False on the first run and True on replay. Any "
+        "command scheduled, skipped or computed differently under it makes the replay "
+        "diverge from the history. The one legitimate use is to silence logging, which "
+        "`ctx.log` already does for you."
+    )
+    NODES = (cst.If, cst.Attribute)
+    VALID = (
+        """\
+import logging
+
+from orchestrate import OrchestrationContext
+
+async def saga(ctx: OrchestrationContext, order: dict) -> None:
+    if not ctx.is_replaying:
+        logging.info("first run of %s", order["id"])
+""",
+    )
+    INVALID = (
+        Invalid("""\
+from orchestrate import OrchestrationContext
+
+async def saga(ctx: OrchestrationContext, order: dict) -> None:
+    if not ctx.is_replaying:  # expect: ORC115
+        await ctx.activity("notify", order)
+    fresh = ctx.is_replaying or order["force"]  # expect: ORC115
+"""),
+    )
+
+    def visit(self, node: cst.CSTNode, cx: Context) -> None:
+        if isinstance(node, cst.If):
+            guards = [n for n in iter_tree(node.test) if self._is_replaying(n, cx)]
+            if not guards:
+                return
+            branches: list[cst.BaseSuite] = [node.body]
+            if isinstance(node.orelse, cst.Else):
+                branches.append(node.orelse.body)
+            elif node.orelse is not None:
+                return  # an elif chain: its own If node is checked on its own
+            if all(_is_log_only(b, cx) for b in branches):
+                cx.ok_nodes.update(id(g) for g in guards)
+        elif (
+            isinstance(node, cst.Attribute)
+            and id(node) not in cx.ok_nodes
+            and self._is_replaying(node, cx)
+        ):
+            cx.report(self, node, f"`{cx.written(node)}`")
+
+    @staticmethod
+    def _is_replaying(node: cst.CSTNode, cx: Context) -> bool:
+        if not isinstance(node, cst.Attribute) or node.attr.value != "is_replaying":
+            return False
+        return (
+            cx.is_ctx(node.value) or cx.qualify(node) == "temporalio.workflow.unsafe.is_replaying"
+        )

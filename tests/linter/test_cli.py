@@ -1,0 +1,101 @@
+"""The command line: exit codes, --explain, parallel runs, and the installed script."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from linter import ALL_RULES, main
+from linter.docs import explain
+
+SAGA = """\
+import time
+from orchestrate import OrchestrationContext
+
+async def saga(ctx: OrchestrationContext, x):
+    return time.time()
+"""
+CLEAN = SAGA.replace("time.time()", "ctx.now()")
+
+
+def test_exit_codes(project, capsys):
+    project({"bad.py": SAGA, "good.py": CLEAN})
+    assert main(["good.py"]) == 0
+    assert capsys.readouterr().err.startswith("All checks passed")
+    assert main(["bad.py", "good.py"]) == 1
+    assert main(["missing.py"]) == 2
+    assert "missing.py: no such file or directory" in capsys.readouterr().err
+    assert main(["--format", "xml"]) == 2
+    assert main(["--jobs", "0", "."]) == 2
+
+
+def test_internal_error_exits_2_with_a_message(project, capsys, monkeypatch):
+    project({"bad.py": SAGA})
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("kaput")
+
+    monkeypatch.setattr("linter.cli.lint_paths", boom)
+    assert main(["bad.py"]) == 2
+    assert "internal error: RuntimeError: kaput" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.CODE)
+def test_explain_prints_rationale_and_examples(capsys, rule):
+    assert main(["--explain", rule.CODE.lower()]) == 0
+    out = capsys.readouterr().out
+    assert out == explain(rule)
+    assert out.startswith(f"{rule.CODE} ({rule.NAME})\n")
+    assert rule.RATIONALE in out
+    for source in rule.VALID:
+        assert source.rstrip("\n") in out
+
+
+def test_explain_unknown_code(capsys):
+    assert main(["--explain", "ORC999"]) == 2
+    assert "--explain: unknown rule code 'ORC999'" in capsys.readouterr().err
+
+
+def test_parallel_run_matches_serial_run(project, capsys):
+    files = {f"m{i}.py": SAGA if i % 2 else CLEAN for i in range(12)}
+    project(files)
+    assert main(["--format", "json", "-j", "1", "."]) == 1
+    serial = capsys.readouterr().out
+    assert main(["--format", "json", "-j", "2", "."]) == 1
+    assert capsys.readouterr().out == serial
+    assert serial.count('"code": "ORC101"') == 6
+
+
+def _script() -> str:
+    script = Path(sys.executable).with_name("orch-lint")
+    if not script.exists():
+        pytest.skip("orch-lint script not installed in this environment")
+    return str(script)
+
+
+def test_installed_script_end_to_end(project):
+    root = project({"flow.py": SAGA})
+    done = subprocess.run(
+        [_script(), "flow.py"], cwd=root, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1
+    assert done.stdout.startswith("flow.py:5:12: ORC101 `time.time()` reads the wall clock")
+    assert done.stderr.startswith("Found 1 finding in 1 file")
+
+
+def test_python_dash_m_linter(project):
+    root = project({"flow.py": CLEAN})
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-m", "linter", "flow.py"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, "")

@@ -1,0 +1,30 @@
+"""docs/rules.md is generated from the rule classes and must stay in sync."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from linter import ALL_RULES
+from linter.docs import render_rules_markdown
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_rules_md_is_up_to_date():
+    on_disk = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    assert on_disk == render_rules_markdown(), (
+        "docs/rules.md is stale: run `python -m linter._gendocs > docs/rules.md`"
+    )
+
+
+def test_every_rule_has_a_section():
+    text = render_rules_markdown()
+    for rule in ALL_RULES:
+        assert f"\n## {rule.CODE}\n" in text
+
+
+def test_pre_commit_hook_is_declared():
+    text = (ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8")
+    assert "- id: orch-lint" in text
+    assert "entry: orch-lint" in text
+    assert "types: [python]" in text
