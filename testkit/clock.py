@@ -91,6 +91,7 @@ class FakeClock:
         """
         import freezegun
 
+        _speed_up_freezegun()
         freezer = freezegun.freeze_time(self.now() + offset)
         factory = freezer.start()
         entry = (factory, offset)
@@ -101,12 +102,62 @@ class FakeClock:
             self._freezers.remove(entry)
             freezer.stop()
 
+    @contextmanager
+    def wall_offset(self, offset: timedelta) -> Iterator[None]:
+        """Move an active freeze's wall time `offset` away from virtual time for a moment.
+
+        Much cheaper than a nested `frozen(offset)` (no new freezegun factory); a no-op when the
+        wall clock is not frozen.
+        """
+        if not self._freezers:
+            yield
+            return
+        saved = self._freezers
+        self._freezers = [(factory, shift + offset) for factory, shift in saved]
+        self._set(self._us)
+        try:
+            yield
+        finally:
+            self._freezers = saved
+            self._set(self._us)
+
     def _set(self, us: int) -> None:
         self._us = us
         if self._freezers:
             moment = self.now()
             for factory, offset in self._freezers:
                 factory.move_to(moment + offset)
+
+
+_SPED_UP = False
+
+
+def _speed_up_freezegun() -> None:
+    """Make freezegun's per-start module scan cheap (once per process).
+
+    Each `freeze_time().start()` rescans every loaded module and keys its cache on
+    ``hash(frozenset(dir(module)))``: ~10 ms with a test suite's imports, paid on every drive call
+    that runs activity code. Keying on the module's identity and attribute count detects the same
+    changes (an import adds a name, a deletion removes one) for a fraction of the cost. If a
+    future freezegun drops the private hook, nothing changes but the speed.
+    """
+    global _SPED_UP
+    if _SPED_UP:
+        return
+    _SPED_UP = True
+    import freezegun.api as api
+
+    original = getattr(api, "_get_module_attributes_hash", None)
+    if original is None:
+        return
+
+    def module_key(module: Any) -> str:
+        try:
+            return f"{id(module)}-{len(module.__dict__)}"
+        except (AttributeError, TypeError):
+            return str(original(module))
+
+    api._get_module_attributes_hash = module_key
 
 
 def _to_us(moment: datetime) -> int:

@@ -78,3 +78,35 @@ def test_frozen_wall_clock_follows_the_fake_clock():
             assert datetime.now(UTC) == datetime(2030, 5, 6, 1, tzinfo=UTC)
         assert datetime.now(UTC) == datetime(2030, 5, 6, tzinfo=UTC)
     assert datetime.now(UTC).year < 2030
+
+
+def test_wall_offset_moves_an_active_freeze_and_restores_it():
+    clock = FakeClock("2030-05-05T00:00:00Z")
+    with clock.wall_offset(timedelta(days=1)):  # not frozen: nothing to move
+        assert datetime.now(UTC).year < 2030
+    with clock.frozen():
+        with clock.wall_offset(timedelta(days=1)):
+            assert datetime.now(UTC) == datetime(2030, 5, 6, tzinfo=UTC)
+            assert clock.now() == datetime(2030, 5, 5, tzinfo=UTC)  # virtual time unchanged
+        assert datetime.now(UTC) == datetime(2030, 5, 5, tzinfo=UTC)
+
+
+def test_repeated_freezes_stay_correct_after_new_imports():
+    clock = FakeClock("2030-05-05T00:00:00Z")
+    with clock.frozen():
+        pass
+    import importlib
+    import types
+
+    module = types.ModuleType("late_module")
+    module.datetime = datetime  # a `from datetime import datetime` made after the first freeze
+    import sys
+
+    sys.modules["late_module"] = module
+    try:
+        with clock.frozen():
+            assert module.datetime.now(UTC) == datetime(2030, 5, 5, tzinfo=UTC)
+        assert module.datetime is datetime
+    finally:
+        del sys.modules["late_module"]
+    assert importlib.import_module("datetime").datetime is datetime
