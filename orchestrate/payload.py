@@ -73,7 +73,12 @@ def from_json_value(value: Any, annotation: Any) -> Any:
     mutates its input (or an activity's result, or an event) must not rewrite the history a later
     replay reads.
     """
+    if type(value) in _SCALARS:
+        return value  # immutable, and no annotation turns a scalar into anything else
     return _rebuild(_fresh(value), annotation)
+
+
+_SCALARS = frozenset({type(None), bool, int, float, str})
 
 
 def _fresh(value: Any) -> Any:

@@ -154,12 +154,9 @@ class Execution:
                 if isinstance(event, h.EventRaised) and isinstance(self.result, h.ContinuedAsNew):
                     self.carry_over.append(event)
                 continue
-            if not isinstance(
-                event, (h.OrchestrationStarted, h.EventRaised, h.OrchestrationTerminated)
-            ):
-                task_id = getattr(event, "task_id", None)
-                if task_id not in self.handlers:
-                    continue  # a duplicate or a result from an older generation: nothing to do
+            task_id = getattr(event, "task_id", None)
+            if task_id is not None and task_id not in self.handlers:
+                continue  # a duplicate, or a result from an older generation: nothing to do
             event.at = now
             self.history.append(event)
             self.new_events.append(event)
@@ -237,23 +234,10 @@ class Execution:
 
     def _apply(self, event: h.Event, live: bool) -> None:
         self.now = event.at
-        if isinstance(event, h.OrchestrationStarted):
-            self._start(event)
-        elif isinstance(event, h.EventRaised):
-            waits = self._waits.get(event.name)
-            while waits and waits[0].done():
-                waits.popleft()
-            if waits:
-                waits.popleft()._resolve(from_json_value(event.input, None))
-            else:
-                self._buffer.setdefault(event.name, deque()).append(event.input)
-        elif isinstance(event, h.OrchestrationTerminated):
-            self.terminated = True
-            self._close()
-            return
-        else:
-            task_id: int = getattr(event, "task_id", -1)
-            handler = self.handlers.get(task_id)
+        task_id: int | None = getattr(event, "task_id", None)
+        if task_id is not None:
+            # A result: its handler runs once (a later duplicate finds none and is dropped live).
+            handler = self.handlers.pop(task_id, None)
             if handler is None:
                 if not live:
                     self._fail_replay(
@@ -262,6 +246,20 @@ class Execution:
                     )
                 return
             handler(event)
+        elif isinstance(event, h.EventRaised):
+            waits = self._waits.get(event.name)
+            while waits and waits[0].done():
+                waits.popleft()
+            if waits:
+                waits.popleft()._resolve(from_json_value(event.input, None))
+            else:
+                self._buffer.setdefault(event.name, deque()).append(event.input)
+        elif isinstance(event, h.OrchestrationStarted):
+            self._start(event)
+        elif isinstance(event, h.OrchestrationTerminated):
+            self.terminated = True
+            self._close()
+            return
         self._run()
 
     def _start(self, event: h.OrchestrationStarted) -> None:

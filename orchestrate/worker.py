@@ -234,20 +234,21 @@ class Worker:
             elif isinstance(event, h.CustomStatusSet):
                 next_state.custom_status = event.status
         result = exe.result
+        is_new = result is not None and any(e is result for e in reversed(new))
         if exe.terminated:
             reason = next((e.reason for e in new if isinstance(e, h.OrchestrationTerminated)), "")
             next_state.status = Status.TERMINATED
             next_state.error = h.ErrorInfo("Terminated", reason or "terminated")
             self._notify_parent(commit, state, None, now)
-        elif isinstance(result, h.OrchestrationCompleted) and result in new:
+        elif isinstance(result, h.OrchestrationCompleted) and is_new:
             next_state.status = Status.COMPLETED
             next_state.output = result.output
             self._notify_parent(commit, state, result, now)
-        elif isinstance(result, h.OrchestrationFailed) and result in new:
+        elif isinstance(result, h.OrchestrationFailed) and is_new:
             next_state.status = Status.FAILED
             next_state.error = result.error
             self._notify_parent(commit, state, result, now)
-        elif isinstance(result, h.ContinuedAsNew) and result in new:
+        elif isinstance(result, h.ContinuedAsNew) and is_new:
             self._continue_as_new(commit, exe, result, now)
         return commit
 
