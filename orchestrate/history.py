@@ -46,6 +46,7 @@ __all__ = [
     "event_to_dict",
     "history_from_json",
     "history_to_json",
+    "iso_time",
 ]
 
 FORMAT = "orchestrate.history"
@@ -250,7 +251,9 @@ def describe(event: Event) -> str:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:  # converting an already-UTC time costs more than the rest
+        moment = moment.astimezone(UTC)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _parse_time(text: str) -> datetime:

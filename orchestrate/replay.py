@@ -385,7 +385,7 @@ class Execution:
                     break
             what = f"the code issued the same command{detail}"
         else:
-            what = f"the code issued {_describe_new(new)}"
+            what = f"the code {_describe_new(new)}"
         self._fail_replay(
             f"at step {index + 1} the history has {h.describe(recorded)}, but {what} "
             f"({_caller_location()}). Did the code change without ctx.patched()? "
@@ -416,21 +416,23 @@ class Execution:
 
 
 def _describe_new(event: h.Event) -> str:
-    kind = {
-        "ActivityScheduled": "scheduled activity",
-        "TimerCreated": "created a timer",
-        "SubOrchestrationScheduled": "started sub-orchestration",
+    """What the code did, as a verb phrase: ``scheduled activity 'refund'``."""
+    name = getattr(event, "name", None)
+    if isinstance(event, h.ActivityScheduled):
+        return f"scheduled activity {name!r}"
+    if isinstance(event, h.TimerCreated):
+        return f"created a timer firing at {h.iso_time(event.fire_at)}"
+    if isinstance(event, h.SubOrchestrationScheduled):
+        return f"started sub-orchestration {name!r}"
+    if isinstance(event, h.PatchMarker):
+        return f"checked patch {event.patch!r}"
+    return {
         "SideEffectRecorded": "recorded a side effect",
-        "PatchMarker": "checked patch",
         "CustomStatusSet": "set a custom status",
         "ContinuedAsNew": "continued as new",
         "OrchestrationCompleted": "returned",
         "OrchestrationFailed": "raised an error",
-    }.get(event.kind, event.kind)
-    name = getattr(event, "name", None) or getattr(event, "patch", None)
-    if name is not None:
-        return f"{kind} {name!r} ({h.describe(event)})"
-    return f"{kind} ({h.describe(event)})"
+    }.get(event.kind, h.describe(event))
 
 
 def _caller_location() -> str:

@@ -78,7 +78,7 @@ def test_changed_code_raises_non_determinism_naming_step_commands_and_line() -> 
     assert isinstance(error, NonDeterminismError)
     text = str(error)
     assert "at step 4 the history has TimerCreated(" in text
-    assert "the code issued scheduled activity 'refund'" in text
+    assert "but the code scheduled activity 'refund' (test_replay.py:" in text
     lines, first = inspect.getsourcelines(pay_changed)
     refund_line = first + next(i for i, line in enumerate(lines) if "refund, order" in line)
     assert f"test_replay.py:{refund_line}" in text
