@@ -242,7 +242,7 @@ def describe(event: Event) -> str:
     """A short human form used in error messages: ``ActivityScheduled('charge')``."""
     name = getattr(event, "name", None)
     if isinstance(event, TimerCreated):
-        return f"TimerCreated(fire_at={_iso(event.fire_at)}, {event.purpose})"
+        return f"TimerCreated(fire_at={iso_time(event.fire_at)}, {event.purpose})"
     if isinstance(event, PatchMarker):
         return f"PatchMarker({event.patch!r})"
     if name is not None:
@@ -250,7 +250,8 @@ def describe(event: Event) -> str:
     return f"{event.kind}()"
 
 
-def _iso(moment: datetime) -> str:
+def iso_time(moment: datetime) -> str:
+    """A time as stored and shown: ISO 8601 in UTC with a ``Z`` suffix."""
     if moment.tzinfo is not UTC:  # converting an already-UTC time costs more than the rest
         moment = moment.astimezone(UTC)
     return moment.isoformat().replace("+00:00", "Z")
@@ -267,7 +268,7 @@ def event_to_dict(event: Event) -> dict[str, Any]:
     for name in _FIELDS[type(event)]:
         value = getattr(event, name)
         if isinstance(value, datetime):
-            value = _iso(value)
+            value = iso_time(value)
         elif isinstance(value, ErrorInfo):
             value = value.to_dict()
         out[name] = value
