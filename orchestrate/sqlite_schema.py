@@ -34,6 +34,12 @@ SYNCHRONOUS_MODES = ("FULL", "NORMAL")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 
+# Every index costs pages in each commit's WAL frames, so there are few: instances and history
+# are clustered on their keys (WITHOUT ROWID), queue rows append by rowid (a new id is always
+# above every live one, which is all the ordering needs), and the activity queue, which stays
+# short, has no per-instance index (purging an instance scans it). Turn locks live in their own
+# small table (only instances being worked on have a row), so taking a lock does not rewrite
+# the instance's page a second time in the same round.
 # Queues are scanned through (due, id) indexes: a due timer or an expired lease is found by a
 # range read on its due time, never by scanning every row. `due` is 0 for "workable now".
 _DDL = """
@@ -55,12 +61,14 @@ CREATE TABLE instances (
     parent_instance   TEXT,
     parent_generation INTEGER,
     parent_task       INTEGER,
-    history_len       INTEGER NOT NULL,
-    lock_token        TEXT,
-    lock_expires      INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX instances_status ON instances (status, updated_at);
-CREATE INDEX instances_locked ON instances (lock_expires) WHERE lock_expires > 0;
+    history_len       INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX instances_status ON instances (status);
+CREATE TABLE locks (
+    instance_id TEXT PRIMARY KEY,
+    token       TEXT NOT NULL,
+    expires     INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE history (
     instance_id TEXT NOT NULL,
     seq         INTEGER NOT NULL,
@@ -68,7 +76,7 @@ CREATE TABLE history (
     PRIMARY KEY (instance_id, seq)
 ) WITHOUT ROWID;
 CREATE TABLE messages (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          INTEGER PRIMARY KEY,
     instance_id TEXT NOT NULL,
     generation  INTEGER,
     due         INTEGER NOT NULL,
@@ -77,7 +85,7 @@ CREATE TABLE messages (
 CREATE INDEX messages_due ON messages (due, id);
 CREATE INDEX messages_instance ON messages (instance_id, id);
 CREATE TABLE activities (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          INTEGER PRIMARY KEY,
     instance_id TEXT NOT NULL,
     generation  INTEGER NOT NULL,
     task_id     INTEGER NOT NULL,
@@ -89,7 +97,6 @@ CREATE TABLE activities (
     due         INTEGER NOT NULL
 );
 CREATE INDEX activities_due ON activities (due, id);
-CREATE INDEX activities_instance ON activities (instance_id);
 """
 
 

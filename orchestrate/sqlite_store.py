@@ -34,7 +34,13 @@ from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, unquote
 
 from . import history as h
-from .errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning, StoreError
+from .errors import (
+    DuplicateInstance,
+    InstanceNotFound,
+    InstanceNotRunning,
+    OrchestrateError,
+    StoreError,
+)
 from .sqlite_schema import SYNCHRONOUS_MODES, connect, from_micros, prepare, to_micros
 from .state import ActivityWork, InstanceState, Message, OrchestrationWork, Status, TurnCommit
 
@@ -75,12 +81,64 @@ def _event_json(event: h.Event) -> str:
     return _dumps(h.event_to_dict(event))
 
 
-def _event(text: str, where: str) -> h.Event:
+def _event(text: str, where: str, number: int, key: str) -> h.Event:
+    """Decode one stored event; `where` (formatted with the row's number and instance id)
+    names the row in errors, and is only formatted when there is one."""
     try:
         data = json.loads(text)
     except (ValueError, TypeError) as exc:
-        raise StoreError(f"{where} is not valid JSON ({exc})") from None
-    return h.event_from_dict(data, where)
+        raise StoreError(f"{where.format(number, key)} is not valid JSON ({exc})") from None
+    try:
+        return h.event_from_dict(data)
+    except StoreError as exc:
+        detail = str(exc).removeprefix("event")
+        raise StoreError(f"{where.format(number, key)}{detail}") from None
+
+
+def _message_row(m: Message) -> tuple[Any, ...]:
+    """A message as the parameters of the queueing INSERT (encoded before taking the lock)."""
+    due = 0 if m.visible_at is None else to_micros(m.visible_at)
+    return (m.instance_id, m.generation, due, _event_json(m.event), m.instance_id)
+
+
+class _Turn:
+    """One `TurnCommit` encoded to SQL parameters ahead of the transaction.
+
+    Encoding (JSON, timestamps) is the expensive part of a commit; doing it before queueing for
+    the write lock keeps the lock held only for SQL work.
+    """
+
+    __slots__ = ("activities", "children", "commit", "consumed", "events", "messages", "state")
+
+    def __init__(self, commit: TurnCommit) -> None:
+        state = commit.instance
+        self.commit = commit
+        self.consumed = [(m,) for m in commit.consumed]
+        self.events = [_event_json(e) for e in commit.new_events]
+        # status, input (NULL keeps the stored one: it changes only with a new generation),
+        # output, error, custom_status, updated_at, generation
+        self.state = (
+            str(state.status),
+            _dumps(state.input) if commit.reset_history else None,
+            _dumps(state.output),
+            None if state.error is None else _dumps(state.error.to_dict()),
+            _dumps(state.custom_status),
+            _micros(state.updated_at),
+            state.generation,
+        )
+        self.activities = [
+            (w.instance_id, w.generation, w.task_id, w.name, _dumps(w.input), w.attempt, w.call_id)
+            for w in commit.activities
+        ]
+        self.children = commit.children
+        starts = {c.instance_id for c in commit.children}
+        self.messages = [
+            (
+                _message_row(m),
+                m.instance_id in starts and isinstance(m.event, h.OrchestrationStarted),
+            )
+            for m in commit.messages
+        ]
 
 
 class _Conn:
@@ -265,7 +323,28 @@ class SqliteStore:
         return cast(_T, mine.result)
 
     def _commit_group(self, batch: list[_Op]) -> None:
-        """Commit queued operations together (the caller holds the write mutex)."""
+        """Commit queued operations together (the caller holds the write mutex).
+
+        Operations raise their expected errors (`OrchestrateError`: duplicate id, unknown
+        instance...) before writing anything, so those need no undo and the others commit. Any
+        other failure may leave partial writes: the group is rolled back and each operation
+        re-run in a transaction of its own, so only the faulty one fails.
+        """
+        try:
+            if len(batch) > 1 and not self._run_group(batch):
+                for op in batch:
+                    self._run_group([op], alone=True)
+            elif len(batch) == 1:
+                self._run_group(batch, alone=True)
+        finally:
+            for op in batch:  # interrupted (KeyboardInterrupt...): nobody may wait forever
+                if not op.done:
+                    op.error = StoreError(f"the write to {self.path!r} was interrupted; retry it")
+                    op.done = True
+            self._notify()
+
+    def _run_group(self, batch: list[_Op], *, alone: bool = False) -> bool:
+        """One transaction for `batch`; False (all rolled back, nothing set) if it must be split."""
         pooled: _Conn | None = None
         try:
             pooled = self._acquire()
@@ -273,31 +352,33 @@ class SqliteStore:
             if pooled.sync != self.synchronous:
                 conn.execute(f"PRAGMA synchronous = {self.synchronous}")
                 pooled.sync = self.synchronous
+            results: list[tuple[Any, BaseException | None]] = []
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for op in batch:
-                    conn.execute("SAVEPOINT op")
                     try:
-                        op.result = op.fn(conn)
-                    except Exception as exc:
-                        conn.execute("ROLLBACK TO op")
-                        op.error = self._error(exc) if isinstance(exc, sqlite3.Error) else exc
-                    conn.execute("RELEASE op")
+                        results.append((op.fn(conn), None))
+                    except OrchestrateError as exc:
+                        results.append((None, exc))
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        except BaseException as exc:
+            for op, (result, error) in zip(batch, results, strict=True):
+                op.result, op.error = result, error
+        except Exception as exc:
+            if not alone:
+                return False
             failure = self._error(exc) if isinstance(exc, sqlite3.Error) else exc
             for op in batch:
                 op.result, op.error = None, failure
         finally:
-            for op in batch:
-                op.done = True
             if pooled is not None:
                 self._release(pooled)
-        self._notify()
+        for op in batch:
+            op.done = True
+        return True
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -372,6 +453,8 @@ class SqliteStore:
     # --- instances -------------------------------------------------------------------------------
 
     def create_instance(self, state: InstanceState, start: Message, *, reuse: bool = False) -> None:
+        row, start_row = self._state_row(state, 0), _message_row(start)
+
         def create(conn: sqlite3.Connection) -> None:
             old = conn.execute(
                 "SELECT status FROM instances WHERE instance_id = ?", (state.instance_id,)
@@ -389,25 +472,29 @@ class SqliteStore:
                         f"{hint}"
                     )
                 self._drop(conn, state.instance_id)
-            self._insert_instance(conn, state)
-            self._enqueue(conn, [start])
+            self._insert_row(conn, row)
+            self._enqueue_rows(conn, [start_row])
 
         self._group(create)
 
     @staticmethod
     def _insert_instance(conn: sqlite3.Connection, state: InstanceState) -> bool:
         """Insert a new instance row; False (and nothing written) when the id is taken."""
+        return SqliteStore._insert_row(conn, SqliteStore._state_row(state, 0))
+
+    @staticmethod
+    def _insert_row(conn: sqlite3.Connection, row: tuple[Any, ...]) -> bool:
         cursor = conn.execute(
             "INSERT OR IGNORE INTO instances (name, status, input, output, error, custom_status, "
             "created_at, updated_at, generation, parent_instance, parent_generation, parent_task, "
             "history_len, instance_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            SqliteStore._state_row(state, 0),
+            row,
         )
         return cursor.rowcount == 1
 
     @staticmethod
     def _drop(conn: sqlite3.Connection, instance_id: str) -> None:
-        for table in ("instances", "history", "messages", "activities"):
+        for table in ("instances", "history", "messages", "activities", "locks"):
             conn.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))
 
     def get_instance(self, instance_id: str) -> InstanceState | None:
@@ -457,21 +544,25 @@ class SqliteStore:
                 (instance_id,),
             ).fetchall()
         return [
-            _event(text, f"history event {seq} of instance {instance_id!r}") for seq, text in rows
+            _event(text, "history event {} of instance {!r}", seq, instance_id)
+            for seq, text in rows
         ]
 
     def send(self, message: Message) -> None:
         key = message.instance_id
+        row = _message_row(message)
 
         def deliver(conn: sqlite3.Connection) -> None:
-            row = conn.execute(
+            status = conn.execute(
                 "SELECT status FROM instances WHERE instance_id = ?", (key,)
             ).fetchone()
-            if row is None:
+            if status is None:
                 raise InstanceNotFound(f"no instance with id {key!r}; check the id with `list`")
-            if Status(row[0]).finished:
-                raise InstanceNotRunning(f"instance {key!r} is {row[0]}; it takes no more messages")
-            self._enqueue(conn, [message])
+            if Status(status[0]).finished:
+                raise InstanceNotRunning(
+                    f"instance {key!r} is {status[0]}; it takes no more messages"
+                )
+            self._enqueue_rows(conn, [row])
 
         self._group(deliver)
 
@@ -508,22 +599,16 @@ class SqliteStore:
     @staticmethod
     def _enqueue(conn: sqlite3.Connection, messages: list[Message]) -> None:
         """Queue messages; one addressed to an instance that no longer exists is dropped."""
-        if not messages:
-            return
-        conn.executemany(
-            "INSERT INTO messages (instance_id, generation, due, event) SELECT ?, ?, ?, ? "
-            "WHERE EXISTS (SELECT 1 FROM instances WHERE instance_id = ?)",
-            [
-                (
-                    m.instance_id,
-                    m.generation,
-                    0 if m.visible_at is None else to_micros(m.visible_at),
-                    _event_json(m.event),
-                    m.instance_id,
-                )
-                for m in messages
-            ],
-        )
+        SqliteStore._enqueue_rows(conn, [_message_row(m) for m in messages])
+
+    @staticmethod
+    def _enqueue_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            conn.executemany(
+                "INSERT INTO messages (instance_id, generation, due, event) SELECT ?, ?, ?, ? "
+                "WHERE EXISTS (SELECT 1 FROM instances WHERE instance_id = ?)",
+                rows,
+            )
 
     def fetch_orchestration_work(
         self, now: datetime, *, limit: int = 1, lease: float = 60.0
@@ -540,8 +625,8 @@ class SqliteStore:
             # distinct unlocked instances: cost follows the work taken, not the queue length.
             cursor = conn.execute(
                 "SELECT m.instance_id FROM messages AS m INDEXED BY messages_due "
-                "JOIN instances AS i ON i.instance_id = m.instance_id "
-                "WHERE m.due <= ? AND i.lock_expires <= ? ORDER BY m.due, m.id",
+                "WHERE m.due <= ? AND NOT EXISTS (SELECT 1 FROM locks AS l "
+                "WHERE l.instance_id = m.instance_id AND l.expires > ?) ORDER BY m.due, m.id",
                 (moment, moment),
             )
             seen: set[str] = set()
@@ -556,7 +641,7 @@ class SqliteStore:
                 return []
             tokens = {key: self._token() for key in keys}
             conn.executemany(
-                "UPDATE instances SET lock_token = ?, lock_expires = ? WHERE instance_id = ?",
+                "INSERT OR REPLACE INTO locks (token, expires, instance_id) VALUES (?, ?, ?)",
                 [(tokens[key], expires, key) for key in keys],
             )
             marks = ",".join("?" * len(keys))
@@ -572,7 +657,7 @@ class SqliteStore:
         broken: dict[str, StoreError] = {}
         for mid, key, generation, due, text in message_rows:
             try:
-                event = _event(text, f"message {mid} to instance {key!r}")
+                event = _event(text, "message {} to instance {!r}", mid, key)
             except StoreError as exc:
                 broken.setdefault(key, exc)
                 continue
@@ -601,23 +686,19 @@ class SqliteStore:
         info = h.ErrorInfo("StoreError", f"{exc}; the instance was failed to protect the others")
         with self._write() as conn:
             row = conn.execute(
-                "SELECT lock_token, parent_instance, parent_generation, parent_task, status "
-                "FROM instances WHERE instance_id = ?",
+                "SELECT l.token, parent_instance, parent_generation, parent_task, status "
+                "FROM instances AS i JOIN locks AS l ON l.instance_id = i.instance_id "
+                "WHERE i.instance_id = ?",
                 (key,),
             ).fetchone()
             if row is None or row[0] != token:
                 return
             conn.execute("DELETE FROM messages WHERE instance_id = ?", (key,))
+            conn.execute("DELETE FROM locks WHERE instance_id = ?", (key,))
             if Status(row[4]).finished:  # a finished instance ignores messages anyway
-                conn.execute(
-                    "UPDATE instances SET lock_token = NULL, lock_expires = 0 "
-                    "WHERE instance_id = ?",
-                    (key,),
-                )
                 return
             conn.execute(
-                "UPDATE instances SET status = ?, error = ?, updated_at = ?, lock_token = NULL, "
-                "lock_expires = 0 WHERE instance_id = ?",
+                "UPDATE instances SET status = ?, error = ?, updated_at = ? WHERE instance_id = ?",
                 (Status.FAILED.value, _dumps(info.to_dict()), to_micros(now), key),
             )
             parent, generation, task = row[1], row[2], row[3]
@@ -629,22 +710,24 @@ class SqliteStore:
     def commit_turns(self, commits: list[TurnCommit]) -> list[bool]:
         if not commits:
             return []
-        return self._group(lambda conn: self._commit_batch(conn, commits))
+        turns = [_Turn(commit) for commit in commits]
+        return self._group(lambda conn: self._commit_batch(conn, turns))
 
-    def _commit_batch(self, conn: sqlite3.Connection, commits: list[TurnCommit]) -> list[bool]:
+    def _commit_batch(self, conn: sqlite3.Connection, turns: list[_Turn]) -> list[bool]:
         """Apply a batch of turns with one statement per kind of change (executemany).
 
         A turn whose lock token no longer matches is skipped (False) and changes nothing.
         Children are created before any message is queued, so a child's start message finds it.
         """
-        keys = [c.instance.instance_id for c in commits]
+        keys = [t.commit.instance.instance_id for t in turns]
         held: dict[str, tuple[str | None, int]] = {}
         for chunk in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
             part = keys[chunk : chunk + 500]
             marks = ",".join("?" * len(part))
             for key, token, length in conn.execute(
-                "SELECT instance_id, lock_token, history_len FROM instances "
-                f"WHERE instance_id IN ({marks})",
+                "SELECT i.instance_id, l.token, i.history_len FROM instances AS i "
+                "LEFT JOIN locks AS l ON l.instance_id = i.instance_id "
+                f"WHERE i.instance_id IN ({marks})",
                 part,
             ):
                 held[key] = (token, length)
@@ -655,36 +738,22 @@ class SqliteStore:
         states: list[tuple[Any, ...]] = []
         activities: list[tuple[Any, ...]] = []
         children: list[InstanceState] = []
-        messages: list[Message] = []
-        for commit in commits:
-            state = commit.instance
-            key = state.instance_id
+        messages: list[tuple[tuple[Any, ...], bool]] = []
+        for turn, key in zip(turns, keys, strict=True):
             token, base = held.pop(key, (None, 0))  # pop: a second turn in the batch is stale
-            if token is None or token != commit.lock_token:
+            if token is None or token != turn.commit.lock_token:
                 applied.append(False)
                 continue
             applied.append(True)
-            consumed.extend((m,) for m in commit.consumed)
-            if commit.reset_history:
+            consumed.extend(turn.consumed)
+            if turn.commit.reset_history:
                 resets.append((key,))
                 base = 0
-            history.extend((key, base + i, _event_json(e)) for i, e in enumerate(commit.new_events))
-            length = base + len(commit.new_events)
-            states.append(self._turn_row(state, length, commit.reset_history))
-            activities.extend(
-                (
-                    w.instance_id,
-                    w.generation,
-                    w.task_id,
-                    w.name,
-                    _dumps(w.input),
-                    w.attempt,
-                    w.call_id,
-                )
-                for w in commit.activities
-            )
-            children.extend(commit.children)
-            messages.extend(commit.messages)
+            history.extend((key, base + i, text) for i, text in enumerate(turn.events))
+            states.append((*turn.state, base + len(turn.events), key))
+            activities.extend(turn.activities)
+            children.extend(turn.children)
+            messages.extend(turn.messages)
         if consumed:
             conn.executemany("DELETE FROM messages WHERE id = ?", consumed)
         if resets:
@@ -696,10 +765,11 @@ class SqliteStore:
         if states:
             conn.executemany(
                 "UPDATE instances SET status = ?, input = coalesce(?, input), output = ?, "
-                "error = ?, custom_status = ?, updated_at = ?, generation = ?, history_len = ?, "
-                "lock_token = NULL, lock_expires = 0 WHERE instance_id = ?",
+                "error = ?, custom_status = ?, updated_at = ?, generation = ?, history_len = ? "
+                "WHERE instance_id = ?",
                 states,
             )
+            conn.executemany("DELETE FROM locks WHERE instance_id = ?", [(s[-1],) for s in states])
         if activities:
             conn.executemany(
                 "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, "
@@ -711,31 +781,11 @@ class SqliteStore:
             if not self._insert_instance(conn, child):
                 rejected.add(child.instance_id)
                 self._reject_child(conn, child)
-        if rejected:
-            # The start message of a refused child must not reach the instance holding its id.
-            messages = [
-                m
-                for m in messages
-                if not (m.instance_id in rejected and isinstance(m.event, h.OrchestrationStarted))
-            ]
-        self._enqueue(conn, messages)
-        return applied
-
-    @staticmethod
-    def _turn_row(state: InstanceState, history_len: int, new_input: bool) -> tuple[Any, ...]:
-        """The columns a turn may change. The input changes only with continue_as_new (a new
-        generation), so it is re-encoded only then; NULL keeps the stored one."""
-        return (
-            str(state.status),
-            _dumps(state.input) if new_input else None,
-            _dumps(state.output),
-            None if state.error is None else _dumps(state.error.to_dict()),
-            _dumps(state.custom_status),
-            _micros(state.updated_at),
-            state.generation,
-            history_len,
-            state.instance_id,
+        # The start message of a refused child must not reach the instance holding its id.
+        self._enqueue_rows(
+            conn, [row for row, start in messages if not (start and row[0] in rejected)]
         )
+        return applied
 
     def _reject_child(self, conn: sqlite3.Connection, child: InstanceState) -> None:
         if child.parent_instance is None or child.parent_task is None:
@@ -755,8 +805,7 @@ class SqliteStore:
     def abandon(self, work: OrchestrationWork) -> None:
         with self._write(durable=False) as conn:
             conn.execute(
-                "UPDATE instances SET lock_token = NULL, lock_expires = 0 "
-                "WHERE instance_id = ? AND lock_token = ?",
+                "DELETE FROM locks WHERE instance_id = ? AND token = ?",
                 (work.instance.instance_id, work.lock_token),
             )
         self._notify()
@@ -799,6 +848,8 @@ class SqliteStore:
         if not results:
             return
 
+        encoded = [(work.id, _message_row(message)) for work, message in results]
+
         def complete(conn: sqlite3.Connection) -> None:
             ids = [work.id for work, _ in results]
             present: set[int] = set()
@@ -812,13 +863,13 @@ class SqliteStore:
                     )
                 )
             # An item already gone was completed by another worker: its result is dropped.
-            finished: list[Message] = []
-            for work, message in results:
-                if work.id in present:
-                    present.discard(work.id)  # a second result for one item is dropped too
-                    finished.append(message)
+            finished: list[tuple[Any, ...]] = []
+            for item_id, row in encoded:
+                if item_id in present:
+                    present.discard(item_id)  # a second result for one item is dropped too
+                    finished.append(row)
             conn.executemany("DELETE FROM activities WHERE id = ?", [(m,) for m in ids])
-            self._enqueue(conn, finished)
+            self._enqueue_rows(conn, finished)
 
         self._group(complete)
 
@@ -829,14 +880,12 @@ class SqliteStore:
             # The earliest held-back message of an unlocked instance (a locked one wakes us when
             # its lock is released or expires), the earliest lease and lock expiry.
             timer = conn.execute(
-                "SELECT m.due FROM messages AS m INDEXED BY messages_due "
-                "JOIN instances AS i ON i.instance_id = m.instance_id "
-                "WHERE m.due > 0 AND i.lock_expires = 0 ORDER BY m.due LIMIT 1"
+                "SELECT m.due FROM messages AS m INDEXED BY messages_due WHERE m.due > 0 "
+                "AND NOT EXISTS (SELECT 1 FROM locks AS l WHERE l.instance_id = m.instance_id) "
+                "ORDER BY m.due LIMIT 1"
             ).fetchone()
             lease = conn.execute("SELECT min(due) FROM activities WHERE due > 0").fetchone()
-            lock = conn.execute(
-                "SELECT min(lock_expires) FROM instances WHERE lock_expires > 0"
-            ).fetchone()
+            lock = conn.execute("SELECT min(expires) FROM locks").fetchone()
         moments = [r[0] for r in (timer, lease, lock) if r is not None and r[0] is not None]
         return from_micros(min(moments)) if moments else None
 
@@ -886,8 +935,8 @@ class SqliteStore:
             return turns and (
                 conn.execute(
                     "SELECT 1 FROM messages AS m INDEXED BY messages_due "
-                    "JOIN instances AS i ON i.instance_id = m.instance_id "
-                    "WHERE m.due <= ? AND i.lock_expires <= ? LIMIT 1",
+                    "WHERE m.due <= ? AND NOT EXISTS (SELECT 1 FROM locks AS l "
+                    "WHERE l.instance_id = m.instance_id AND l.expires > ?) LIMIT 1",
                     (moment, moment),
                 ).fetchone()
                 is not None
