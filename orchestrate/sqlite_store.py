@@ -456,10 +456,10 @@ class SqliteStore:
         row, start_row = self._state_row(state, 0), _message_row(start)
 
         def create(conn: sqlite3.Connection) -> None:
-            old = conn.execute(
-                "SELECT status FROM instances WHERE instance_id = ?", (state.instance_id,)
-            ).fetchone()
-            if old is not None:
+            if not self._insert_row(conn, row):  # the id is taken: a duplicate, or a reuse
+                old = conn.execute(
+                    "SELECT status FROM instances WHERE instance_id = ?", (state.instance_id,)
+                ).fetchone()
                 status = Status(old[0])
                 if not (reuse and status.finished):
                     hint = (
@@ -472,8 +472,11 @@ class SqliteStore:
                         f"{hint}"
                     )
                 self._drop(conn, state.instance_id)
-            self._insert_row(conn, row)
-            self._enqueue_rows(conn, [start_row])
+                self._insert_row(conn, row)
+            conn.execute(
+                "INSERT INTO messages (instance_id, generation, due, event) VALUES (?, ?, ?, ?)",
+                start_row[:4],
+            )
 
         self._group(create)
 
