@@ -1,0 +1,300 @@
+"""One SQLite file shared by threads and processes: connections, transactions, group commit.
+
+`Database` is the machinery under `SqliteStore`: a pool of connections (threads come and go, a
+web server's handler threads included), an in-process write mutex (SQLite's busy handler would
+sleep for milliseconds where a mutex hands over at once; the busy timeout still arbitrates
+between processes), group commit of durable writes, and change notification for waiters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, cast
+
+from .errors import OrchestrateError, StoreError
+from .sqlite_schema import SYNCHRONOUS_MODES, connect, prepare
+
+__all__ = ["Database"]
+
+_T = TypeVar("_T")
+_POLL = 0.05  # seconds between checks for commits by other processes in `wait_for_change`
+
+
+class _Conn:
+    """A pooled connection and the `synchronous` level it is currently set to."""
+
+    __slots__ = ("conn", "sync")
+
+    def __init__(self, conn: sqlite3.Connection, sync: str) -> None:
+        self.conn = conn
+        self.sync = sync
+
+
+class _Op:
+    """One operation waiting for a group commit, and its outcome once committed."""
+
+    __slots__ = ("done", "error", "fn", "result")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+        self.fn = fn
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
+class Database:
+    """The file at `path`, opened (and created or checked) on construction."""
+
+    def __init__(self, path: str, *, synchronous: str = "FULL", busy_timeout: float = 30.0) -> None:
+        mode = synchronous.upper()
+        if mode not in SYNCHRONOUS_MODES:
+            raise ValueError(
+                f"synchronous={synchronous!r} is not supported; use 'FULL' (durable across power "
+                "loss, the default) or 'NORMAL' (faster; a power cut may lose the last commits)"
+            )
+        if path in ("", ":memory:"):
+            raise ValueError(
+                "an in-memory SQLite database cannot be shared between connections; "
+                "use the 'memory:' store URL (MemoryStore) instead"
+            )
+        self.path = path
+        self.synchronous = mode
+        self.busy_timeout = busy_timeout
+        prepare(path, busy_timeout=busy_timeout)
+        self._pool: list[_Conn] = []
+        self._pool_lock = threading.Lock()
+        # Writers of this process queue on a mutex: SQLite's busy handler would put a blocked
+        # thread to sleep for milliseconds at a time, where a mutex hands over at once. The busy
+        # timeout still arbitrates between processes.
+        self._write_lock = threading.Lock()
+        self._token_prefix = uuid.uuid4().hex[:12] + "-"
+        self._token_count = itertools.count(1)
+        self._queue: list[_Op] = []  # durable writes waiting for the next group commit
+        self._group_cond = threading.Condition()  # guards _queue and _leading
+        self._leading = False  # a thread is committing a group right now
+        self._closed = False
+        self._changed = threading.Condition()
+        self._changes = 0  # bumped by every write this process commits
+        self._watch: sqlite3.Connection | None = None  # reads PRAGMA data_version for others
+        self._watch_lock = threading.Lock()
+
+    def token(self) -> str:
+        """A lock or lease token: unique per store object (random prefix) and per call."""
+        return f"{self._token_prefix}{next(self._token_count)}"
+
+    def _acquire(self) -> _Conn:
+        with self._pool_lock:
+            if self._pool:
+                return self._pool.pop()
+        try:
+            conn = connect(self.path, synchronous=self.synchronous, busy_timeout=self.busy_timeout)
+        except sqlite3.Error as exc:
+            raise self.error(exc) from None
+        return _Conn(conn, self.synchronous)
+
+    def _release(self, pooled: _Conn) -> None:
+        with self._pool_lock:
+            if not self._closed:
+                self._pool.append(pooled)
+                return
+        pooled.conn.close()
+
+    def error(self, exc: sqlite3.Error) -> StoreError:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return StoreError(
+                f"{self.path!r} stayed locked for {self.busy_timeout} s ({text}): another "
+                "process holds a long write transaction. Retry, or raise busy_timeout"
+            )
+        return StoreError(
+            f"SQLite error on {self.path!r}: {text}. If the file is corrupt, stop the workers and "
+            "restore it from a backup (`sqlite3 FILE .recover` can salvage rows)"
+        )
+
+    @contextlib.contextmanager
+    def write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction; committed on success, rolled back on error."""
+        pooled = self._acquire()
+        conn = pooled.conn
+        try:
+            sync = self.synchronous if durable else "NORMAL"
+            if pooled.sync != sync:
+                conn.execute(f"PRAGMA synchronous = {sync}")
+                pooled.sync = sync
+            with self._write_lock:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise self.error(exc) from None
+        finally:
+            self._release(pooled)
+
+    def group(self, op: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run `op` in a durable transaction shared with the writes other threads queued meanwhile.
+
+        Group commit: a caller queues its operation; if no group is being committed it leads,
+        taking everything queued so far into one transaction; else it waits until the current
+        group is done and either finds its operation committed or leads the next group.
+        Concurrent starts, events, turns and activity results thus share one fsync. Each
+        caller gets its own result or exception, and only after COMMIT returned.
+        """
+        mine = _Op(op)
+        with self._group_cond:
+            self._queue.append(mine)
+            while self._leading and not mine.done:
+                self._group_cond.wait()
+            if not mine.done:  # lead: take everything queued so far
+                self._leading = True
+                batch, self._queue = self._queue, []
+        if not mine.done:
+            try:
+                with self._write_lock:
+                    self._commit_group(batch)
+            finally:
+                with self._group_cond:
+                    self._leading = False
+                    self._group_cond.notify_all()
+        if mine.error is not None:
+            raise mine.error
+        return cast(_T, mine.result)
+
+    def _commit_group(self, batch: list[_Op]) -> None:
+        """Commit queued operations together (the caller holds the write mutex).
+
+        Operations raise their expected errors (`OrchestrateError`: duplicate id, unknown
+        instance...) before writing anything, so those need no undo and the others commit. Any
+        other failure may leave partial writes: the group is rolled back and each operation
+        re-run in a transaction of its own, so only the faulty one fails.
+        """
+        try:
+            if len(batch) > 1 and not self._run_group(batch):
+                for op in batch:
+                    self._run_group([op], alone=True)
+            elif len(batch) == 1:
+                self._run_group(batch, alone=True)
+        finally:
+            for op in batch:  # interrupted (KeyboardInterrupt...): nobody may wait forever
+                if not op.done:
+                    op.error = StoreError(f"the write to {self.path!r} was interrupted; retry it")
+                    op.done = True
+            self.notify()
+
+    def _run_group(self, batch: list[_Op], *, alone: bool = False) -> bool:
+        """One transaction for `batch`; False (all rolled back, nothing set) if it must be split."""
+        pooled: _Conn | None = None
+        try:
+            pooled = self._acquire()
+            conn = pooled.conn
+            if pooled.sync != self.synchronous:
+                conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+                pooled.sync = self.synchronous
+            results: list[tuple[Any, BaseException | None]] = []
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for op in batch:
+                    try:
+                        results.append((op.fn(conn), None))
+                    except OrchestrateError as exc:
+                        results.append((None, exc))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            for op, (result, error) in zip(batch, results, strict=True):
+                op.result, op.error = result, error
+        except Exception as exc:
+            if not alone:
+                return False
+            failure = self.error(exc) if isinstance(exc, sqlite3.Error) else exc
+            for op in batch:
+                op.result, op.error = None, failure
+        finally:
+            if pooled is not None:
+                self._release(pooled)
+        for op in batch:
+            op.done = True
+        return True
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for several reads (a deferred transaction, never written)."""
+        pooled = self._acquire()
+        conn = pooled.conn
+        try:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise self.error(exc) from None
+        finally:
+            self._release(pooled)
+
+    def notify(self) -> None:
+        with self._changed:
+            self._changes += 1
+            self._changed.notify_all()
+
+    def wait_for_change(self, timeout: float) -> None:
+        """Wake on a commit by this process at once, and within 50 ms on one by another process."""
+        deadline = time.monotonic() + timeout
+        baseline = self._data_version()
+        with self._changed:
+            seen = self._changes
+        while not self._closed:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            with self._changed:
+                if self._changes != seen:
+                    return
+                self._changed.wait(min(remaining, _POLL))
+                if self._changes != seen:
+                    return
+            if self._data_version() != baseline:
+                return
+
+    def _data_version(self) -> int:
+        """SQLite's counter of commits made by *other* connections to this file."""
+        with self._watch_lock:
+            try:
+                if self._watch is None:
+                    self._watch = connect(
+                        self.path, synchronous=self.synchronous, busy_timeout=self.busy_timeout
+                    )
+                return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
+            except sqlite3.Error:
+                return -1
+
+    def close(self) -> None:
+        """Close pooled connections and wake waiters.
+
+        Threads still inside a call finish it; a call made after `close` opens a short-lived
+        connection, so a worker thread that is winding down never fails on a closed store.
+        """
+        with self._pool_lock:
+            self._closed = True
+            pool, self._pool = self._pool, []
+        for pooled in pool:
+            pooled.conn.close()
+        with self._watch_lock:
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
+        with self._changed:
+            self._changed.notify_all()

@@ -1,0 +1,165 @@
+"""How the SQLite store encodes records as rows: compact JSON payloads and events, integer times.
+
+Encoding is the expensive part of a write, so the store calls these before it queues for the
+write lock (`TurnRows` encodes a whole turn up front). Decoding failures raise `StoreError`
+naming the row, so a damaged row fails its own instance and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from . import history as h
+from .errors import StoreError
+from .sqlite_schema import from_micros, to_micros
+from .state import InstanceState, Message, Status, TurnCommit
+
+__all__ = [
+    "INSTANCE_COLUMNS",
+    "TurnRows",
+    "decode_event",
+    "decode_state",
+    "dumps",
+    "event_json",
+    "loads",
+    "message_row",
+    "micros",
+    "state_row",
+]
+
+INSTANCE_COLUMNS = (
+    "instance_id, name, status, input, output, error, custom_status, created_at, updated_at, "
+    "generation, parent_instance, parent_generation, parent_task, history_len"
+)
+
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
+
+
+def dumps(value: Any) -> str:
+    if value is None:
+        return "null"
+    return _ENCODE(value)
+
+
+def loads(text: str) -> Any:
+    return None if text == "null" else json.loads(text)
+
+
+def micros(moment: datetime | None) -> int | None:
+    return None if moment is None else to_micros(moment)
+
+
+def _time(value: int | None) -> datetime | None:
+    return None if value is None else from_micros(value)
+
+
+def event_json(event: h.Event) -> str:
+    return dumps(h.event_to_dict(event))
+
+
+def decode_event(text: str, where: str, number: int, key: str) -> h.Event:
+    """Decode one stored event; `where` (formatted with the row's number and instance id)
+    names the row in errors, and is only formatted when there is one."""
+    try:
+        data = json.loads(text)
+    except (ValueError, TypeError) as exc:
+        raise StoreError(f"{where.format(number, key)} is not valid JSON ({exc})") from None
+    try:
+        return h.event_from_dict(data)
+    except StoreError as exc:
+        detail = str(exc).removeprefix("event")
+        raise StoreError(f"{where.format(number, key)}{detail}") from None
+
+
+def message_row(m: Message) -> tuple[Any, ...]:
+    """A message as the parameters of the queueing INSERT (encoded before taking the lock)."""
+    due = 0 if m.visible_at is None else to_micros(m.visible_at)
+    return (m.instance_id, m.generation, due, event_json(m.event), m.instance_id)
+
+
+class TurnRows:
+    """One `TurnCommit` encoded to SQL parameters ahead of the transaction.
+
+    Encoding (JSON, timestamps) is the expensive part of a commit; doing it before queueing for
+    the write lock keeps the lock held only for SQL work.
+    """
+
+    __slots__ = ("activities", "children", "commit", "consumed", "events", "messages", "state")
+
+    def __init__(self, commit: TurnCommit) -> None:
+        state = commit.instance
+        self.commit = commit
+        self.consumed = [(m,) for m in commit.consumed]
+        self.events = [event_json(e) for e in commit.new_events]
+        # status, input (NULL keeps the stored one: it changes only with a new generation),
+        # output, error, custom_status, updated_at, generation
+        self.state = (
+            str(state.status),
+            dumps(state.input) if commit.reset_history else None,
+            dumps(state.output),
+            None if state.error is None else dumps(state.error.to_dict()),
+            dumps(state.custom_status),
+            micros(state.updated_at),
+            state.generation,
+        )
+        self.activities = [
+            (w.instance_id, w.generation, w.task_id, w.name, dumps(w.input), w.attempt, w.call_id)
+            for w in commit.activities
+        ]
+        self.children = commit.children
+        starts = {c.instance_id for c in commit.children}
+        self.messages = [
+            (
+                message_row(m),
+                m.instance_id in starts and isinstance(m.event, h.OrchestrationStarted),
+            )
+            for m in commit.messages
+        ]
+
+
+def state_row(state: InstanceState, history_len: int) -> tuple[Any, ...]:
+    return (
+        state.name,
+        str(state.status),
+        dumps(state.input),
+        dumps(state.output),
+        None if state.error is None else dumps(state.error.to_dict()),
+        dumps(state.custom_status),
+        micros(state.created_at),
+        micros(state.updated_at),
+        state.generation,
+        state.parent_instance,
+        state.parent_generation,
+        state.parent_task,
+        history_len,
+        state.instance_id,
+    )
+
+
+def decode_state(row: tuple[Any, ...]) -> InstanceState:
+    key = row[0]
+    try:
+        error = None if row[5] is None else h.ErrorInfo.from_dict(json.loads(row[5]))
+        return InstanceState(
+            instance_id=key,
+            name=row[1],
+            status=Status(row[2]),
+            input=loads(row[3]),
+            output=loads(row[4]),
+            error=error,
+            custom_status=loads(row[6]),
+            created_at=_time(row[7]),
+            updated_at=_time(row[8]),
+            generation=row[9],
+            parent_instance=row[10],
+            parent_generation=row[11],
+            parent_task=row[12],
+            history_len=row[13],
+        )
+    except (ValueError, TypeError, KeyError) as exc:
+        raise StoreError(
+            f"the stored state of instance {key!r} cannot be decoded ({exc}); the row is "
+            "damaged. Inspect it with `orchestrate show`, then terminate or purge it"
+        ) from None
