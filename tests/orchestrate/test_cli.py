@@ -228,3 +228,14 @@ def test_worker_runs_a_module_registry_until_sigterm(tmp_path: Path, db: str) ->
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "orchestrate worker: stopped" in err
+
+
+def test_db_defaults_to_orchestrate_db_in_the_working_directory(
+    capsys, monkeypatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "list")
+    assert code == 1 and "no database at './orchestrate.db'" in err
+    assert run(capsys, "start", "approval", "--id", "here")[0] == 0
+    assert (tmp_path / "orchestrate.db").exists()
+    assert run(capsys, "list", "--json")[1].count('"instance_id": "here"') == 1
