@@ -14,6 +14,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any, ClassVar
 
 from .errors import StoreError
@@ -44,6 +45,7 @@ __all__ = [
     "describe",
     "event_from_dict",
     "event_to_dict",
+    "event_to_json",
     "history_from_json",
     "history_to_json",
     "iso_time",
@@ -252,9 +254,17 @@ def describe(event: Event) -> str:
 
 def iso_time(moment: datetime) -> str:
     """A time as stored and shown: ISO 8601 in UTC with a ``Z`` suffix."""
-    if moment.tzinfo is not UTC:  # converting an already-UTC time costs more than the rest
-        moment = moment.astimezone(UTC)
-    return moment.isoformat().replace("+00:00", "Z")
+    global _LAST_TIME
+    last = _LAST_TIME  # one read of an immutable pair: safe across threads
+    if last[0] is moment:  # the events of one turn share one time object
+        return last[1]
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    text = utc.isoformat().replace("+00:00", "Z")
+    _LAST_TIME = (moment, text)
+    return text
+
+
+_LAST_TIME: tuple[datetime | None, str] = (None, "")
 
 
 def _parse_time(text: str) -> datetime:
@@ -273,6 +283,46 @@ def event_to_dict(event: Event) -> dict[str, Any]:
             value = value.to_dict()
         out[name] = value
     return out
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_PLAIN, _TIME, _ERROR = range(3)
+_LAYOUT: dict[type[Event], tuple[str, tuple[tuple[str, str, int], ...]]] = {
+    cls: (
+        '{"type":' + encode_basestring_ascii(name),
+        tuple(
+            (
+                field,
+                "," + encode_basestring_ascii(field) + ":",
+                _TIME if field in ("at", "fire_at") else _ERROR if field == "error" else _PLAIN,
+            )
+            for field in _FIELDS[cls]
+        ),
+    )
+    for name, cls in _TYPES.items()
+}
+
+
+def event_to_json(event: Event) -> str:
+    """`event_to_dict` as compact JSON text, written directly: stores encode every event."""
+    head, layout = _LAYOUT[type(event)]
+    parts = [head]
+    for field, key, kind in layout:
+        value = getattr(event, field)
+        if kind == _TIME:
+            parts.append(f'{key}"{iso_time(value)}"')
+        elif kind == _ERROR:
+            parts.append(key + _ENCODE(value.to_dict()))
+        elif value is None:
+            parts.append(key + "null")
+        elif type(value) is int:
+            parts.append(key + str(value))
+        elif type(value) is str:
+            parts.append(key + encode_basestring_ascii(value))
+        else:
+            parts.append(key + _ENCODE(value))
+    parts.append("}")
+    return "".join(parts)
 
 
 def event_from_dict(data: dict[str, Any], where: str = "event") -> Event:

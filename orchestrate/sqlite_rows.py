@@ -56,7 +56,7 @@ def _time(value: int | None) -> datetime | None:
 
 
 def event_json(event: h.Event) -> str:
-    return dumps(h.event_to_dict(event))
+    return h.event_to_json(event)
 
 
 def decode_event(text: str, where: str, number: int, key: str) -> h.Event:

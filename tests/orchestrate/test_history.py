@@ -45,6 +45,21 @@ def test_event_json_round_trip(event: h.Event) -> None:
     assert h.event_from_dict(data) == event
 
 
+@pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.kind)
+def test_direct_json_encoding_matches_the_dict_form(event: h.Event) -> None:
+    expected = json.dumps(h.event_to_dict(event), separators=(",", ":"))
+    assert h.event_to_json(event) == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["caf\u00e9 \"quoted\"\n", 10**20, True, 2.5, {"k": [1, None, "x"]}, [], None]
+)
+def test_direct_json_encoding_of_payload_values(value: object) -> None:
+    event = h.ActivityCompleted(START, 3, value)
+    assert json.loads(h.event_to_json(event))["result"] == value
+    assert h.event_from_dict(json.loads(h.event_to_json(event))) == event
+
+
 def test_history_round_trip_keeps_order_and_metadata() -> None:
     text = h.history_to_json(EXAMPLES, instance_id="i-1", name="order")
     doc = json.loads(text)
