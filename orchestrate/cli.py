@@ -90,6 +90,8 @@ def _detail(event: h.Event) -> str:
         data.pop(key, None)
     if data.get("call_id") is None:
         data.pop("call_id", None)
+    if not data.get("carried_events"):
+        data.pop("carried_events", None)
     if data.get("attempt") == 1:
         data.pop("attempt", None)
     error = data.pop("error", None)

@@ -115,7 +115,16 @@ class ActivityTask(Task[Any]):
         if self.done() or getattr(event, "task_id", None) != self._current:
             return  # the attempt already timed out, or the call lost a race: result ignored
         if isinstance(event, h.ActivityCompleted):
-            self._resolve(from_json_value(event.result, self._result_type))
+            try:
+                value = from_json_value(event.result, self._result_type)
+            except Exception as exc:
+                message = (
+                    f"the result of {self.defn.name!r} does not fit its return annotation "
+                    f"{getattr(self._result_type, '__name__', self._result_type)}: {exc}"
+                )
+                self._fail(ActivityFailed(self.defn.name, "SerializationError", message))
+                return
+            self._resolve(value)
         elif isinstance(event, h.ActivityFailed):
             self._attempt_failed(event.error_type, event.message, event.retryable)
 
@@ -342,7 +351,11 @@ class OrchestrationContext:
             return self._patches[patch_id]
         exe = self._exe
         recorded = exe.peek_recorded()
-        if recorded is None or (isinstance(recorded, h.PatchMarker) and recorded.patch == patch_id):
+        if recorded is None and exe.is_replaying:
+            result = False  # the recorded run passed this point with the old code: no marker
+        elif recorded is None or (
+            isinstance(recorded, h.PatchMarker) and recorded.patch == patch_id
+        ):
             exe.command(h.PatchMarker(exe._now(), exe.next_id(), patch_id))
             result = True
         else:

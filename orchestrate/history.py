@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
 from typing import Any, ClassVar
@@ -98,6 +98,9 @@ class OrchestrationStarted(Event):
     generation: int = 0
     parent_instance: str | None = None
     parent_task: int | None = None
+    # Events the previous generation received but did not consume, in arrival order:
+    # [{"name": ..., "input": ...}]; delivered before anything raised later.
+    carried_events: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -307,8 +310,8 @@ def event_to_json(event: Event) -> str:
     """`event_to_dict` as compact JSON text, written directly: stores encode every event."""
     head, layout = _LAYOUT[type(event)]
     parts = [head]
-    for field, key, kind in layout:
-        value = getattr(event, field)
+    for name, key, kind in layout:
+        value = getattr(event, name)
         if kind == _TIME:
             parts.append(f'{key}"{iso_time(value)}"')
         elif kind == _ERROR:

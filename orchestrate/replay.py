@@ -72,7 +72,9 @@ class Execution:
         self.result: h.Event | None = None  # the terminal event once the generation ended
         self.terminated = False
         self.nondeterminism: NonDeterminismError | None = None
-        self.carry_over: list[h.EventRaised] = []  # events handed to the next generation
+        self.carry_over: list[
+            h.Event
+        ] = []  # raised events (and a terminate) for the next generation
         self.handlers: dict[int, Handler] = {}
         self._recorded: list[tuple[int, h.Event]] = []  # (history index, command) to match
         self._cursor = 0
@@ -107,6 +109,8 @@ class Execution:
             self._replay(list(events))
         except NonDeterminismError:
             self._close()
+        except Exception as exc:
+            self._crash(exc)
 
     def _replay(self, events: list[h.Event]) -> None:
         self._recorded.extend(
@@ -146,13 +150,17 @@ class Execution:
             self._process(events, now)
         except NonDeterminismError:
             self._close()
+        except Exception as exc:
+            self._crash(exc)
         return self.new_events
 
     def _process(self, events: Iterable[h.Event], now: datetime) -> None:
         for event in events:
             if self.done:
-                if isinstance(event, h.EventRaised) and isinstance(self.result, h.ContinuedAsNew):
-                    self.carry_over.append(event)
+                if isinstance(event, (h.EventRaised, h.OrchestrationTerminated)) and isinstance(
+                    self.result, h.ContinuedAsNew
+                ):
+                    self.carry_over.append(event)  # for the next generation, in arrival order
                 continue
             task_id = getattr(event, "task_id", None)
             if task_id is not None and task_id not in self.handlers:
@@ -181,6 +189,15 @@ class Execution:
                 self._diverged(index, recorded, new)
             self._cursor += 1
             return recorded
+        if self.is_replaying:
+            # Every command of a recorded turn is in the history right after its events, so a
+            # command past the end while replaying means the recorded run did not issue it.
+            self._fail_replay(
+                f"at step {len(self.history)} the history has no further command (the recorded "
+                f"run waited here), but the code {_describe_new(new)} ({_caller_location()}). "
+                "Did the code change without ctx.patched()? Guard new behaviour with "
+                "`if ctx.patched('change-id'):` so running instances keep the old path."
+            )
         self.history.append(new)
         self.new_events.append(new)
         return new
@@ -268,12 +285,24 @@ class Execution:
         self.generation = event.generation
         self.ctx = OrchestrationContext(self)
         self._next_id = 0
+        for carried in event.carried_events:  # unconsumed events of the previous generation
+            self._buffer.setdefault(carried["name"], deque()).append(carried["input"])
         fn = self.odef.fn
-        if self.odef.takes_input:
-            arg = from_json_value(event.input, first_param_annotation(fn, 1))
-            self._coro = fn(self.ctx, arg)
-        else:
+        if not self.odef.takes_input:
             self._coro = fn(self.ctx)
+            return
+        annotation = first_param_annotation(fn, 1)
+        try:
+            arg = from_json_value(event.input, annotation)
+        except Exception as exc:
+            self._finish_error(
+                SerializationError(
+                    f"the input of {self.odef.name!r} does not fit its annotation "
+                    f"{getattr(annotation, '__name__', annotation)}: {exc}"
+                )
+            )
+            return
+        self._coro = fn(self.ctx, arg)
 
     def _run(self) -> None:
         coro = self._coro
@@ -348,6 +377,22 @@ class Execution:
         if isinstance(kept, h.ContinuedAsNew):
             for name, value in self.buffered_events():
                 self.carry_over.append(h.EventRaised(self._now(), name, value))
+
+    def _crash(self, exc: Exception) -> None:
+        """Something other than the orchestration's code failed (bad data, a bug): fail visibly."""
+        self._close()
+        if self.result is not None or self.now is None:
+            raise exc  # nothing to record it on: let the worker log and release the turn
+        info = h.ErrorInfo(
+            type(exc).__name__,
+            f"{exc} (raised while the runtime applied the instance's events; the instance cannot "
+            "continue)",
+            "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        )
+        failed = h.OrchestrationFailed(self.now, info)
+        self.history.append(failed)
+        self.new_events.append(failed)
+        self.result = failed
 
     def _close(self) -> None:
         if self._coro is not None:

@@ -33,7 +33,11 @@ class Store(Protocol):
         """Insert a new instance and its start message.
 
         Raises `DuplicateInstance` if the id exists, unless `reuse` is set and the old instance
-        finished (the old one is then replaced).
+        finished. Then the old one is replaced (its history, inbox, timers and activity work are
+        dropped) and the new run continues the old run's generation count: `state.generation`,
+        `start.generation` and the start event's `generation` become the old generation + 1, so
+        nothing still addressed to the old run (a late result, a child's notice) reaches the new
+        one, and the new run's child ids, seeds and idempotency keys differ from the old run's.
         """
         ...
 
@@ -75,7 +79,15 @@ class Store(Protocol):
     ) -> list[ActivityWork]: ...
 
     def complete_activities(self, results: list[tuple[ActivityWork, Message]]) -> None:
-        """Remove finished items and enqueue their result messages, atomically, at most once."""
+        """Remove finished items and enqueue their result messages, atomically, at most once.
+
+        An item counts as this worker's only while its `lease_token` still matches: a result
+        whose lease was lost and re-granted, or whose item is gone, is dropped.
+        """
+        ...
+
+    def release_activities(self, works: list[ActivityWork]) -> None:
+        """Give leased items back unrun (their lease token still matching), for other workers."""
         ...
 
     def next_wakeup(self) -> datetime | None:

@@ -15,7 +15,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from . import history as h
 from .activity import execute_activity
@@ -29,6 +29,7 @@ from .store import Store
 __all__ = ["Worker"]
 
 _LOG = logging.getLogger("orchestrate.worker")
+_SLOW_ACTIVITY = timedelta(seconds=1)
 
 
 class Worker:
@@ -113,12 +114,26 @@ class Worker:
         )
         if not works:
             return 0
+        # One lease covers the whole batch, and the items run one after another: give back the
+        # items not started before half the lease is gone (another worker would run them again),
+        # and report slow activities' results at once instead of holding them for the batch.
+        budget = timedelta(seconds=self.activity_lease / 2)
         results: list[tuple[ActivityWork, Message]] = []
-        for work in works:
+        ran = 0
+        for index, work in enumerate(works):
+            started = self.clock.now()
+            if started - now >= budget:
+                self.store.release_activities(works[index:])
+                break
             event = self.run_activity(work)
             results.append((work, Message(work.instance_id, event, work.generation)))
-        self.store.complete_activities(results)
-        return len(results)
+            ran += 1
+            if self.clock.now() - started >= _SLOW_ACTIVITY:
+                self.store.complete_activities(results)
+                results = []
+        if results:
+            self.store.complete_activities(results)
+        return ran
 
     def run_activity(self, work: ActivityWork) -> h.Event:
         """Execute one attempt (through `activity_runner` when the testkit set one)."""
@@ -147,7 +162,12 @@ class Worker:
             exe = self._cache.pop(state.instance_id, None)
         if exe is None:
             return None
-        if exe.history_len != state.history_len or exe.generation != state.generation or exe.done:
+        if (
+            exe.history_len != state.history_len
+            or exe.generation != state.generation  # a reused id starts a later generation
+            or exe.odef.name != state.name
+            or exe.done
+        ):
             return None  # another worker moved the instance on: rebuild from the store
         return exe
 
@@ -155,7 +175,11 @@ class Worker:
 
     def _turn(self, work: OrchestrationWork, now: datetime) -> tuple[TurnCommit, Execution | None]:
         state = work.instance
-        messages = sorted(work.messages, key=lambda m: m.id)
+        # A generation's start goes first: events raised while the previous generation ended
+        # already sit in the inbox with lower ids than the start message.
+        messages = sorted(
+            work.messages, key=lambda m: (not isinstance(m.event, h.OrchestrationStarted), m.id)
+        )
         consumed = [m.id for m in messages]
         if state.finished:
             return TurnCommit(state, work.lock_token, [], consumed), None
@@ -267,6 +291,11 @@ class Worker:
         state.generation = gen
         state.input = result.input
         state.status = Status.RUNNING
+        carried = [
+            {"name": e.name, "input": e.input}
+            for e in exe.carry_over
+            if isinstance(e, h.EventRaised)
+        ]
         start = h.OrchestrationStarted(
             now,
             state.name,
@@ -275,12 +304,12 @@ class Worker:
             gen,
             state.parent_instance,
             state.parent_task,
+            carried,
         )
         commit.messages.append(Message(state.instance_id, start, gen))
         for event in exe.carry_over:
-            commit.messages.append(
-                Message(state.instance_id, h.EventRaised(now, event.name, event.input))
-            )
+            if isinstance(event, h.OrchestrationTerminated):  # it arrived as the generation ended
+                commit.messages.append(Message(state.instance_id, event))
 
     def _start_child(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -234,3 +235,174 @@ def test_runtime_threads_run_instances_to_completion() -> None:
         states = [rt.wait(iid, timeout=30) for iid in ids]
     assert [s.status for s in states] == [Status.COMPLETED] * 5
     assert all(s.output["approved"] for s in states)
+
+
+# --- regressions from review ---------------------------------------------------------------------
+
+
+def test_patched_keeps_the_old_path_for_an_instance_that_passed_the_point_with_old_code() -> None:
+    old, new = Registry(), Registry()
+    for registry in (old, new):
+        registry.activity(name="b")(lambda _: "b")
+    new.activity(name="c")(lambda _: "c")
+
+    @old.orchestration(name="o")
+    async def o_old(ctx: OrchestrationContext) -> Any:
+        await ctx.event("go")
+        return await ctx.activity("b")
+
+    @new.orchestration(name="o")
+    async def o_new(ctx: OrchestrationContext) -> Any:
+        if ctx.patched("pre-check"):  # a new step *before* the wait the old run is parked on
+            await ctx.activity("c")
+        await ctx.event("go")
+        return await ctx.activity("b")
+
+    hx = Harness(old)
+    hx.start("o", instance_id="old")
+    deployed = Harness(new)
+    deployed.store, deployed.client.store = hx.store, hx.store
+    deployed.worker = type(hx.worker)(new, hx.store, clock=deployed.clock)
+    deployed.clock.current = hx.clock.current
+    deployed.client.raise_event("old", "go")
+    deployed.settle()
+    assert deployed.state("old").output == "b"
+    assert "PatchMarker" not in deployed.kinds("old")
+    assert [e.name for e in deployed.history("old") if e.kind == "ActivityScheduled"] == ["b"]
+    fresh = deployed.start("o", instance_id="fresh")
+    deployed.client.raise_event(fresh, "go")
+    deployed.settle()
+    assert [e.name for e in deployed.history(fresh) if e.kind == "ActivityScheduled"] == ["c", "b"]
+
+
+def test_a_command_the_recorded_run_never_issued_is_non_deterministic_on_replay() -> None:
+    local = Registry()
+    local.activity(name="extra")(lambda _: None)
+    changed = False
+
+    @local.orchestration
+    async def parked(ctx: OrchestrationContext) -> None:
+        if changed:
+            ctx.activity("extra")  # new code schedules something before the recorded wait
+        await ctx.event("go")
+
+    hx = Harness(local)
+    iid = hx.start(parked)
+    changed = True
+    hx.worker.evict()
+    hx.client.raise_event(iid, "go")
+    hx.settle()
+    state = hx.state(iid)
+    assert state.status == Status.FAILED and state.error is not None
+    assert state.error.type == "NonDeterminismError"
+    assert "the history has no further command" in state.error.message
+    assert "scheduled activity 'extra'" in state.error.message
+
+
+def test_terminate_arriving_with_continue_as_new_ends_the_instance() -> None:
+    local = Registry()
+
+    @local.orchestration
+    async def looping(ctx: OrchestrationContext, n: int) -> None:
+        await ctx.event("next")
+        ctx.continue_as_new(n + 1)
+
+    hx = Harness(local)
+    iid = hx.start(looping, 0)
+    hx.client.raise_event(iid, "next")
+    hx.client.terminate(iid, "stop")  # same batch as the event that continues as new
+    hx.settle()
+    assert hx.state(iid).status == Status.TERMINATED
+    assert hx.state(iid).generation == 1
+
+
+def test_events_carried_over_continue_as_new_stay_ahead_of_later_ones() -> None:
+    local = Registry()
+
+    @local.orchestration
+    async def two_gens(ctx: OrchestrationContext, gen: int) -> list[Any]:
+        if gen == 0:
+            await ctx.event("go")  # 'item' stays buffered
+            ctx.continue_as_new(1)
+        return [await ctx.event("item"), await ctx.event("item")]
+
+    hx = Harness(local)
+    iid = hx.start(two_gens, 0)
+    hx.client.raise_event(iid, "item", "first")
+    hx.client.raise_event(iid, "go")
+    real = hx.store.commit_turns
+
+    def commit_while_an_event_arrives(commits: Any) -> Any:
+        hx.client.raise_event(iid, "item", "second")  # raised while the CAN turn runs
+        return real(commits)
+
+    hx.store.commit_turns = commit_while_an_event_arrives  # type: ignore[method-assign]
+    hx.worker.run_turns()
+    hx.store.commit_turns = real  # type: ignore[method-assign]
+    hx.settle()
+    assert hx.state(iid).output == ["first", "second"]
+
+
+@dataclass
+class Item:
+    sku: str
+    qty: int
+
+
+poison = Registry()
+
+
+@poison.activity
+def half_item(_: Any) -> Item:
+    return {"sku": "x"}  # type: ignore[return-value]  # no qty: does not fit Item
+
+
+@poison.orchestration
+async def takes_item(ctx: OrchestrationContext, item: Item) -> int:
+    return item.qty
+
+
+@poison.orchestration
+async def gets_item(ctx: OrchestrationContext) -> str:
+    try:
+        await ctx.activity(half_item)
+    except ActivityFailed as exc:
+        return f"{exc.error_type}: {exc.message}"
+    return "no error"
+
+
+def test_payloads_that_do_not_fit_their_annotation_fail_clearly_instead_of_looping() -> None:
+    hx = Harness(poison)
+    bad_input = hx.start(takes_item, {"sku": "x"})
+    state = hx.state(bad_input)
+    assert state.status == Status.FAILED and state.error is not None
+    assert state.error.type == "SerializationError"
+    assert "input of 'takes_item' does not fit its annotation Item" in state.error.message
+    bad_result = hx.state(hx.start(gets_item)).output
+    assert bad_result.startswith("SerializationError: the result of 'half_item' does not fit")
+
+
+def test_a_batch_of_slow_activities_gives_back_what_it_cannot_start_in_time() -> None:
+    local = Registry()
+    runs: list[int] = []
+    hx = Harness(local, activity_lease=300)
+
+    @local.activity
+    def slow(n: int) -> int:
+        runs.append(n)
+        hx.clock.advance(200)  # each takes 200 s of a 300 s lease
+        return n
+
+    @local.orchestration
+    async def three(ctx: OrchestrationContext) -> list[int]:
+        return await ctx.all([ctx.activity(slow, n) for n in range(3)])
+
+    iid = hx.client.start(three)
+    hx.worker.run_turns()
+    # A second worker polls while the first is busy: it must never get an item the first holds.
+    other = type(hx.worker)(local, hx.store, clock=hx.clock, activity_lease=300)
+    hx.worker.run_activities()
+    other.run_activities()
+    hx.settle()
+    assert hx.state(iid).output == [0, 1, 2]
+    assert sorted(runs) == [0, 1, 2]  # each ran exactly once
