@@ -176,9 +176,12 @@ class Worker:
     def _turn(self, work: OrchestrationWork, now: datetime) -> tuple[TurnCommit, Execution | None]:
         state = work.instance
         # A generation's start goes first: events raised while the previous generation ended
-        # already sit in the inbox with lower ids than the start message.
+        # already sit in the inbox with lower ids than the start message. Then messages apply in
+        # the order things happened (a timer at its due time, a result when it finished), not in
+        # the order they were queued: a timer is queued when created, long before it fires.
         messages = sorted(
-            work.messages, key=lambda m: (not isinstance(m.event, h.OrchestrationStarted), m.id)
+            work.messages,
+            key=lambda m: (not isinstance(m.event, h.OrchestrationStarted), m.event.at, m.id),
         )
         consumed = [m.id for m in messages]
         if state.finished:

@@ -406,3 +406,24 @@ def test_a_batch_of_slow_activities_gives_back_what_it_cannot_start_in_time() ->
     hx.settle()
     assert hx.state(iid).output == [0, 1, 2]
     assert sorted(runs) == [0, 1, 2]  # each ran exactly once
+
+
+def test_a_result_that_arrived_before_the_deadline_beats_a_lagging_workers_timeout() -> None:
+    local = Registry()
+    local.activity(name="quick")(lambda _: "done")
+
+    @local.orchestration
+    async def guarded(ctx: OrchestrationContext) -> str:
+        try:
+            return await ctx.activity("quick", timeout=30)
+        except ActivityFailed as exc:
+            return exc.error_type
+
+    hx = Harness(local)
+    iid = hx.client.start(guarded)
+    hx.worker.run_turns()
+    hx.clock.advance(10)
+    hx.worker.run_activities()  # finished at t=10, well inside the 30 s timeout
+    hx.clock.advance(50)  # the orchestration worker lags: the timeout is also due by now
+    hx.settle()
+    assert hx.state(iid).output == "done"
