@@ -137,7 +137,7 @@ def _speed_up_freezegun() -> None:
 
     Each `freeze_time().start()` rescans every loaded module and keys its cache on
     ``hash(frozenset(dir(module)))``: ~10 ms with a test suite's imports, paid on every drive call
-    that runs activity code. Keying on the module's identity and attribute count detects the same
+    (the env freezes each one). Keying on the module's identity and attribute count detects the same
     changes (an import adds a name, a deletion removes one) for a fraction of the cost. If a
     future freezegun drops the private hook, nothing changes but the speed.
     """

@@ -4,7 +4,13 @@ The runtime's own `MemoryStore` and `Worker` do the work (so tests exercise the 
 commit path), driven synchronously on the test's thread: no threads, no sleeps, no ports. A drive
 call (`run`, `raise_event`, `terminate`) works until its instance finishes or waits on something
 only the test can give; while only timers (or `delay`-scripted activities) are outstanding it
-jumps the `FakeClock` straight to the next one, so a 30-day workflow takes milliseconds.
+jumps the `FakeClock` straight to the next one, so a 30-day workflow takes milliseconds. Only a
+timer or activity attempt the instance still waits on counts as outstanding: the timeout of an
+activity that already finished, or the backoff of a cancelled call, never moves the clock (it is
+still delivered, in due order, when time passes it for another reason).
+
+With `freeze_wall_clock` on (the default) each drive call runs under freezegun, so orchestration
+and activity code that reads the wall clock sees virtual time, and the replay check shifts it.
 
 Activities are leased from the store by the env itself rather than the worker's activity loop,
 because scripted outcomes may hold a call (`hang`, `delay`) and the fuzzer will pick which call
@@ -32,6 +38,7 @@ from orchestrate import (
     Worker,
 )
 from orchestrate import history as h
+from orchestrate.context import ActivityTask, TimerTask
 from orchestrate.replay import Execution
 from orchestrate.state import ActivityWork, Message, OrchestrationWork, TurnCommit
 
@@ -39,7 +46,7 @@ from .clock import DEFAULT_START, FakeClock
 from .errors import RunawayOrchestration, UnscriptedActivity
 from .outcomes import Delay, Entry, Fail, Hang, Ok, Outcome, Script, resolve, to_event
 from .replay_check import HINT, ReplayChecker
-from .run import Run, describe_waits
+from .run import Run, attempt_awaited, describe_waits, timer_awaited
 from .timeline import iso
 
 __all__ = ["TestEnv"]
@@ -96,7 +103,10 @@ class TestEnv:
     generation and drive call, failing on any difference (``"full"``: from scratch after every
     turn, O(n^2); ``False``: off; see `testkit.replay_check`); `evict_every_turn`
     drops the cached execution after each turn so every turn resumes by replay;
-    `freeze_wall_clock` (on by default) makes activity code see virtual time through freezegun;
+    `freeze_wall_clock` (on by default) makes orchestration and activity code see virtual time
+    through freezegun for the whole of each drive call, so the replay check can shift the wall
+    clock and catch orchestrations that read it; with ``freeze_wall_clock=False`` both see the
+    real time and wall-clock reads in orchestrations are not caught (other differences still are);
     `max_turns` bounds one drive call, so an orchestration that never blocks fails instead of
     hanging the test.
     """
@@ -137,7 +147,8 @@ class TestEnv:
         self.nondeterminism: list[NonDeterminismError] = []  # every divergence found, in order
         self._scripts: dict[str, Script] = {}
         self._calls: list[tuple[str, str, Any]] = []  # (instance id, activity, input)
-        self._timers: list[tuple[datetime, int, str]] = []  # held timer messages (due, seq, id)
+        # held timer messages: (due, seq, instance id, timer task id, generation)
+        self._timers: list[tuple[datetime, int, str, int | None, int | None]] = []
         self._seq = itertools.count()
         self._held: dict[int, _Held] = {}  # store work id -> held attempt
         self._executions: dict[str, Execution] = {}  # latest execution of running instances
@@ -146,7 +157,6 @@ class TestEnv:
         self._ids = itertools.count(1)
         self._turns = 0
         self._stack: ExitStack | None = None
-        self._frozen = False
         self._manual = False
         self._crash_after = False
 
@@ -274,19 +284,20 @@ class TestEnv:
 
     @contextmanager
     def _driving(self) -> Iterator[None]:
-        """One drive call: counts turns, and owns the wall-clock freeze if activities need it."""
+        """One drive call: counts turns, and freezes the wall clock for all of it (if asked)."""
         if self._stack is not None:
             yield
             return
         self._turns = 0
         with ExitStack() as stack:
             self._stack = stack
+            if self.freeze_wall_clock:
+                stack.enter_context(self.clock.frozen())
             try:
                 yield
                 self._check_from_scratch()
             finally:
                 self._stack = None
-                self._frozen = False
 
     def _check_from_scratch(self) -> None:
         """End of a drive call: replay each running instance touched by it from scratch."""
@@ -302,12 +313,6 @@ class TestEnv:
         if self._failures:
             self._raise_failure()
 
-    def _freeze(self) -> None:
-        """Start freezegun for the rest of this drive call (it costs ~10 ms, so only once)."""
-        if self.freeze_wall_clock and not self._frozen and self._stack is not None:
-            self._stack.enter_context(self.clock.frozen())
-            self._frozen = True
-
     def _settle(self, roots: list[str]) -> None:
         with self._driving():
             while True:
@@ -318,8 +323,10 @@ class TestEnv:
                 if any(self._awaits_event(key) for key in scope):
                     return  # only the test can answer an event wait (or advance the clock)
                 due = self._next_due(scope)
-                if due is None:
-                    return  # nothing will ever happen on its own: hung, or waiting on a child
+                if due is None or self._next_due(scope, awaited=True) is None:
+                    return  # nothing it waits on happens by itself: hung, or waiting on a child
+                # Step to the earliest due item even if nobody waits on it (a finished
+                # activity's timeout), so that it is delivered at its own time, in order.
                 self._move_to(due)
 
     def _step(self) -> bool:
@@ -356,18 +363,55 @@ class TestEnv:
         exe = self._executions.get(instance_id)
         return exe is not None and bool(exe.awaited_events())
 
-    def _next_due(self, scope: set[str] | None) -> datetime | None:
-        """The earliest future timer or delayed activity (of `scope`, or of anyone)."""
+    def _next_due(self, scope: set[str] | None, *, awaited: bool = False) -> datetime | None:
+        """The earliest future timer or delayed activity (of `scope`, or of anyone); with
+        `awaited`, only one whose instance still waits on it (see `_still_awaited`)."""
         now = self.clock.now()
         while self._timers and self._timers[0][0] <= now:
             heapq.heappop(self._timers)  # released to the instance by the store already
-        dues = [due for due, _, key in self._timers if scope is None or key in scope]
+        dues = [
+            due
+            for due, _, key, task_id, generation in self._timers
+            if (scope is None or key in scope)
+            and (not awaited or self._still_awaited(key, task_id, generation))
+        ]
         dues += [
             held.due
             for held in self._held.values()
-            if held.due is not None and (scope is None or held.work.instance_id in scope)
+            if held.due is not None
+            and (scope is None or held.work.instance_id in scope)
+            and (
+                not awaited
+                or self._still_awaited(
+                    held.work.instance_id, held.work.task_id, held.work.generation
+                )
+            )
         ]
         return min(dues, default=None)
+
+    def _still_awaited(self, instance_id: str, task_id: int | None, generation: int | None) -> bool:
+        """Whether the instance still waits on the timer or activity attempt `task_id`.
+
+        Not when its generation or instance ended, the task finished or was cancelled, or it is
+        an activity's timeout or backoff, or an attempt, that no longer counts. Unsure: True.
+        """
+        exe = self._executions.get(instance_id)
+        if task_id is None:
+            return True
+        if exe is None:
+            state = self.store.get_instance(instance_id)
+            return state is not None and not state.finished
+        if generation is not None and generation != exe.generation:
+            return False
+        handler = exe.handlers.get(task_id)
+        if handler is None:
+            return False  # its result was applied already
+        task = getattr(handler, "__self__", None)
+        if isinstance(task, TimerTask):
+            return timer_awaited(task)
+        if isinstance(task, ActivityTask):
+            return attempt_awaited(task, task_id)
+        return True
 
     def _move_to(self, moment: datetime) -> None:
         if moment > self.clock.now():
@@ -380,7 +424,11 @@ class TestEnv:
         key = commit.instance.instance_id
         for message in commit.messages:
             if message.visible_at is not None:
-                heapq.heappush(self._timers, (message.visible_at, next(self._seq), key))
+                task_id = getattr(message.event, "task_id", None)
+                heapq.heappush(
+                    self._timers,
+                    (message.visible_at, next(self._seq), key, task_id, message.generation),
+                )
         for child in commit.children:
             self._children.setdefault(key, []).append(child.instance_id)
         if exe is None or exe.done or commit.instance.finished:
@@ -464,17 +512,15 @@ class TestEnv:
         return None
 
     def _outcome(self, work: ActivityWork, entry: Entry | None) -> Outcome | None:
-        """The scripted outcome (None: run the real activity); callables see virtual time."""
+        """The scripted outcome (None: run the real activity)."""
         if entry is None or isinstance(entry, Outcome):
             return entry
-        self._freeze()
         return resolve(entry, work.input)
 
     def _result(self, work: ActivityWork, outcome: Outcome | None) -> Message:
         if isinstance(outcome, (Ok, Fail)):
             event = to_event(outcome, work.task_id, self.clock.now())
         else:
-            self._freeze()
             event = self.worker.run_activity(work)
         return Message(work.instance_id, event, work.generation)
 
@@ -518,7 +564,7 @@ class TestEnv:
         ]
         items += [
             _Pending("timer", key, "timer", due)
-            for due, _, key in sorted(self._timers)
+            for due, _, key, _, _ in sorted(self._timers)
             if due > now
         ]
         for key, exe in self._executions.items():

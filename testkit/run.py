@@ -6,6 +6,7 @@ object shows what changed; tests never need to re-fetch it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -16,7 +17,46 @@ from orchestrate.replay import Execution
 
 from .timeline import format_timeline, iso
 
-__all__ = ["Run", "RunSource", "describe_waits"]
+__all__ = ["Run", "RunSource", "attempt_awaited", "describe_waits", "timer_awaited"]
+
+
+def timer_awaited(timer: TimerTask) -> bool:
+    """Whether firing `timer` can still change anything: False once it fired or was cancelled
+    (a race's losing timer), and for an activity's own timers that no longer matter (the
+    timeout of an attempt that already finished, a retry backoff of a call that finished or
+    was cancelled). The orchestration never sees those two kinds, so nobody else waits on them.
+
+    A timer from ``ctx.timer``/``ctx.sleep`` counts while pending: the code may hold it to await
+    later. Reads the executor's task internals; anything unrecognised counts as awaited.
+    """
+    if timer.done():
+        return False
+    callbacks = timer._callbacks
+    if not callbacks:
+        return True
+    for callback in callbacks:
+        func: Any = callback
+        args: tuple[Any, ...] = ()
+        if isinstance(callback, functools.partial):
+            func, args = callback.func, callback.args
+        owner = getattr(func, "__self__", None)
+        method = getattr(func, "__func__", None)
+        if not isinstance(owner, ActivityTask):
+            return True  # the code's own timer, in a combinator or elsewhere
+        if method is ActivityTask._on_timeout:
+            if args and attempt_awaited(owner, args[0]):
+                return True
+        elif method is ActivityTask._next_attempt:
+            if not owner.done():
+                return True
+        else:
+            return True
+    return False
+
+
+def attempt_awaited(activity: ActivityTask, task_id: int) -> bool:
+    """Whether the result of the attempt with `task_id` would still count for `activity`."""
+    return not activity.done() and activity._current == task_id
 
 
 def describe_waits(exe: Execution, note: Callable[[int], str] | None = None) -> list[str]:
@@ -31,6 +71,8 @@ def describe_waits(exe: Execution, note: Callable[[int], str] | None = None) -> 
         if isinstance(task, EventTask):
             found.append(f"event {task.name!r}")
         elif isinstance(task, TimerTask):
+            if not timer_awaited(task):
+                continue  # an activity's timeout or backoff that no longer matters
             purpose = purposes.get(task_id, "timer") if task_id is not None else "timer"
             extra = "" if purpose == "timer" else f" ({purpose})"
             found.append(f"timer at {iso(task.fire_at)}{extra}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -41,6 +42,11 @@ def add(x: int) -> int:
 @reg.activity(retry=RetryPolicy(max_attempts=3, initial_interval=timedelta(seconds=10)))
 def charge(order: dict) -> str:
     return f"tx-{order['id']}"
+
+
+@reg.activity
+def notify(x: object) -> object:
+    return x
 
 
 @reg.activity
@@ -95,6 +101,44 @@ async def charge_or_cancel(ctx: OrchestrationContext, order: dict) -> str:
     charged, cancel = ctx.activity(charge, order), ctx.event("Cancel")
     winner = await ctx.any([charged, cancel])
     return "cancelled" if winner is cancel else await winner
+
+
+@reg.orchestration
+async def quick_then_blocked(ctx: OrchestrationContext, _: None = None) -> str:
+    await ctx.activity(add, 1, timeout=timedelta(days=30))  # finishes at once
+    await ctx.activity(notify, 2)  # scripted to hang: only the test can finish it
+    return ctx.now().isoformat()
+
+
+@reg.orchestration
+async def approved_then_blocked(ctx: OrchestrationContext, _: None = None) -> str:
+    answer, timeout = ctx.event("Approval"), ctx.timer(timedelta(days=30))
+    await ctx.any([answer, timeout])  # the event wins: the timer is cancelled
+    await ctx.activity(notify, 2)
+    return ctx.now().isoformat()
+
+
+@reg.orchestration
+async def cancelled_then_blocked(ctx: OrchestrationContext, order: dict) -> str:
+    charged, cancel = ctx.activity(charge, order), ctx.event("Cancel")
+    await ctx.any([charged, cancel])  # the charge is cancelled during its retry backoff
+    await ctx.activity(notify, 2)
+    return ctx.now().isoformat()
+
+
+@reg.orchestration
+async def timed_out_then_blocked(ctx: OrchestrationContext, order: dict) -> str:
+    with contextlib.suppress(ActivityFailed):  # every attempt times out
+        await ctx.activity(charge, order, timeout=timedelta(minutes=1))
+    await ctx.activity(notify, 2)
+    return ctx.now().isoformat()
+
+
+@reg.orchestration
+async def quick_then_sleep(ctx: OrchestrationContext, _: None = None) -> str:
+    await ctx.activity(add, 1, timeout=timedelta(hours=1))
+    await ctx.sleep(DAY)
+    return ctx.now().isoformat()
 
 
 @reg.orchestration
@@ -197,6 +241,61 @@ def test_advance_fires_timers_in_due_order_each_at_its_time():
 
 def test_timers_created_together_complete_in_due_order():
     assert TestEnv(reg).run(two_timers).output == ["early", "late"]
+
+
+def test_a_finished_activitys_timeout_does_not_move_the_clock():
+    env = TestEnv(reg)
+    env.script(add, ok(2))
+    env.script(notify, hang())
+    run = env.run(quick_then_blocked)
+    assert run.status == Status.RUNNING
+    assert env.clock.now() == DEFAULT_START  # not 30 days on: nobody waits on that timer
+    assert run.waiting_for == ["activity 'notify' (scripted to hang)"]
+    env.advance(timedelta(days=31))  # time passing still delivers it, at its own time
+    fired = [e for e in run.history if e.kind == "TimerFired"]
+    assert [e.at for e in fired] == [DEFAULT_START + timedelta(days=30)]
+    assert run.status == Status.RUNNING
+
+
+def test_a_races_losing_timer_does_not_move_the_clock():
+    env = TestEnv(reg)
+    env.script(notify, hang())
+    run = env.run(approved_then_blocked)
+    env.raise_event(run.instance_id, "Approval", "ana")
+    assert run.status == Status.RUNNING
+    assert env.clock.now() == DEFAULT_START
+    assert run.waiting_for == ["activity 'notify' (scripted to hang)"]
+
+
+def test_a_cancelled_calls_retry_backoff_does_not_move_the_clock():
+    env = TestEnv(reg)
+    env.script(charge, fail("declined"))  # retryable: a 10 s backoff timer is pending
+    env.script(notify, hang())
+    run = env.run(cancelled_then_blocked, {"id": 1})
+    assert run.waiting_for == ["timer at 2024-01-01T00:00:10Z (retry)", "event 'Cancel'"]
+    env.raise_event(run.instance_id, "Cancel")
+    assert run.status == Status.RUNNING
+    assert env.clock.now() == DEFAULT_START
+    assert len(run.calls(charge)) == 1
+
+
+def test_a_timed_out_attempts_delayed_result_does_not_move_the_clock():
+    env = TestEnv(reg)
+    env.script(charge, delay(timedelta(days=2), "too late"))
+    env.script(notify, hang())
+    run = env.run(timed_out_then_blocked, {"id": 1})
+    # Three attempts time out (1 minute each, 10 s and 20 s apart), then the wait on notify:
+    # the late results are due in two days, but nobody waits on them any more.
+    assert env.clock.now() == DEFAULT_START + timedelta(minutes=3, seconds=30)
+    assert run.waiting_for == ["activity 'notify' (scripted to hang)"]
+
+
+def test_an_ignored_timer_is_delivered_at_its_own_time_when_time_passes_it():
+    env = TestEnv(reg)
+    run = env.run(quick_then_sleep)
+    assert run.output == (DEFAULT_START + DAY).isoformat()
+    fired = [(e.task_id, e.at) for e in run.history if e.kind == "TimerFired"]
+    assert fired == [(1, DEFAULT_START + timedelta(hours=1)), (2, DEFAULT_START + DAY)]
 
 
 @pytest.mark.parametrize("delta", [timedelta(seconds=-1), -5])

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import itertools
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from orchestrate import NonDeterminismError, OrchestrationContext, Registry
-from testkit import TestEnv
+from testkit import TestEnv, ok
 from testkit.replay_check import ReplayChecker, check_execution, replay_events
 
 reg = Registry()
@@ -30,7 +30,17 @@ async def reads_module_counter(ctx: OrchestrationContext, _: None = None) -> lis
 
 @reg.orchestration
 async def reads_wall_clock(ctx: OrchestrationContext, _: None = None) -> object:
-    await ctx.activity(echo, "warm up")  # a real activity: the env freezes the wall clock
+    await ctx.activity(echo, "warm up")
+    return await ctx.activity(echo, datetime.now(UTC).isoformat())
+
+
+@reg.orchestration
+async def reads_today(ctx: OrchestrationContext, _: None = None) -> object:
+    return await ctx.activity(echo, date.today().isoformat())  # the first command reads it
+
+
+@reg.orchestration
+async def reads_now(ctx: OrchestrationContext, _: None = None) -> object:
     return await ctx.activity(echo, datetime.now(UTC).isoformat())
 
 
@@ -86,6 +96,34 @@ def test_wall_clock_reads_are_caught_because_the_check_shifts_the_wall_clock():
     env = TestEnv(reg)
     with pytest.raises(NonDeterminismError, match="with input"):
         env.run(reads_wall_clock)
+
+
+@pytest.mark.parametrize("orchestration", [reads_today, reads_now])
+@pytest.mark.parametrize("options", [{}, {"replay_check": "full"}])
+def test_wall_clock_reads_are_caught_when_no_activity_code_runs(orchestration, options):
+    # Scripted outcomes only: the wall clock is frozen for the whole drive call anyway, so the
+    # check's shift applies to the orchestration's own reads.
+    env = TestEnv(reg, **options)
+    env.script(echo, ok("done"))
+    with pytest.raises(NonDeterminismError, match=r"ActivityScheduled.*with input"):
+        env.run(orchestration)
+    assert len(env.nondeterminism) == 1
+
+
+@pytest.mark.parametrize("orchestration", [reads_today, reads_now])
+def test_orchestrations_see_virtual_wall_time(orchestration):
+    env = TestEnv(reg, start="2031-02-03T04:05:06Z", replay_check=False)
+    env.script(echo, ok("done"))
+    run = env.run(orchestration)
+    assert run.calls(echo)[0].startswith("2031-02-03")
+
+
+def test_without_the_freeze_wall_clock_reads_in_orchestrations_are_not_caught():
+    env = TestEnv(reg, freeze_wall_clock=False)  # the documented opt-out
+    env.script(echo, ok("done"))
+    run = env.run(reads_today)
+    assert run.status == "completed" and env.nondeterminism == []
+    assert run.calls(echo) != ["2024-01-01"]  # the real date, not virtual time
 
 
 @pytest.mark.parametrize("options", [{}, {"replay_check": "full"}, {"evict_every_turn": True}])
