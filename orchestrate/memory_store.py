@@ -6,11 +6,13 @@ thread; a condition variable wakes waiting workers and clients instead of pollin
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -36,6 +38,35 @@ def _copy(record: _R, **changes: Any) -> _R:
 
 def _ts(moment: datetime) -> float:
     return moment.timestamp()
+
+
+def child_starts(commit: TurnCommit) -> list[int | None]:
+    """For each of `commit.children`, the index in `commit.messages` of its start message.
+
+    A child's start is the `OrchestrationStarted` addressed to it that names the same parent and
+    parent task, paired in order, each message at most once: two children with one id (in one
+    turn) each get their own, so refusing one drops only that one's start. Both stores use this
+    so they refuse children identically. None when a child has no start message.
+    """
+    waiting: dict[tuple[str, str | None, int | None], list[int]] = {}
+    for index, message in enumerate(commit.messages):
+        event = message.event
+        if isinstance(event, h.OrchestrationStarted):
+            key = (message.instance_id, event.parent_instance, event.parent_task)
+            waiting.setdefault(key, []).append(index)
+    found: list[int | None] = []
+    for child in commit.children:
+        indexes = waiting.get((child.instance_id, child.parent_instance, child.parent_task))
+        found.append(indexes.pop(0) if indexes else None)
+    return found
+
+
+def next_run(start: Message, generation: int) -> Message:
+    """`start` re-addressed to generation `generation` (a reused id continues the count)."""
+    event = start.event
+    if isinstance(event, h.OrchestrationStarted):
+        event = dataclasses.replace(event, generation=generation)
+    return Message(start.instance_id, event, generation, start.visible_at)
 
 
 class MemoryStore:
@@ -74,7 +105,12 @@ class MemoryStore:
                 raise DuplicateInstance(
                     f"an instance with id {state.instance_id!r} already exists ({old.status}); {hint}"
                 )
-            self._drop(state.instance_id)
+            # The new run continues the old one's generation count, so nothing still addressed
+            # to the old run (a late result, a child's notice) counts in the new one.
+            generation = old.generation + 1
+            state = _copy(state, generation=generation)
+            start = next_run(start, generation)
+            self._drop([state.instance_id])
         self._instances[state.instance_id] = _copy(state)
         self._history[state.instance_id] = []
         self._inbox[state.instance_id] = []
@@ -133,7 +169,7 @@ class MemoryStore:
                     raise InstanceNotRunning(
                         f"instance {instance_id!r} is {state.status}; terminate it before purging"
                     )
-                self._drop(instance_id)
+                self._drop([instance_id])
                 return 1
             doomed = [
                 s.instance_id
@@ -144,18 +180,28 @@ class MemoryStore:
                     or (s.updated_at is not None and s.updated_at < finished_before)
                 )
             ]
-            for key in doomed:
-                self._drop(key)
+            self._drop(doomed)
             return len(doomed)
 
-    def _drop(self, instance_id: str) -> None:
-        self._instances.pop(instance_id, None)
-        self._history.pop(instance_id, None)
-        self._inbox.pop(instance_id, None)
-        self._ready.pop(instance_id, None)
-        self._locks.pop(instance_id, None)
-        for key in [k for k, w in self._activities.items() if w.instance_id == instance_id]:
-            del self._activities[key]
+    def _drop(self, instance_ids: Iterable[str]) -> None:
+        """Forget instances and everything of theirs: inbox, held timers, activity work, leases."""
+        keys = set(instance_ids)
+        if not keys:
+            return
+        for key in keys:
+            self._instances.pop(key, None)
+            self._history.pop(key, None)
+            self._inbox.pop(key, None)
+            self._ready.pop(key, None)
+            self._locks.pop(key, None)
+        held = [entry for entry in self._held if entry[2].instance_id not in keys]
+        if len(held) != len(self._held):
+            heapq.heapify(held)
+            self._held = held
+        for item_id in [k for k, w in self._activities.items() if w.instance_id in keys]:
+            del self._activities[item_id]
+        for item_id in [k for k, (w, _) in self._leases.items() if w.instance_id in keys]:
+            del self._leases[item_id]
 
     # --- orchestration turns ---------------------------------------------------------------------
 
@@ -231,22 +277,21 @@ class MemoryStore:
         for work in commit.activities:
             work.id = next(self._ids)
             self._activities[work.id] = work
-        rejected: set[str] = set()
-        for child in commit.children:
+        refused: set[int] = set()  # positions in commit.messages of refused children's starts
+        starts = child_starts(commit) if commit.children else []
+        for child, start in zip(commit.children, starts, strict=True):
             existing = self._instances.get(child.instance_id)
             if existing is not None:
                 self._reject_child(child, existing)
-                rejected.add(child.instance_id)
+                if start is not None:  # its start must not reach the instance holding its id
+                    refused.add(start)
                 continue
             self._instances[child.instance_id] = _copy(child)
             self._history[child.instance_id] = []
             self._inbox[child.instance_id] = []
-        for message in commit.messages:
-            if message.instance_id in rejected and isinstance(
-                message.event, h.OrchestrationStarted
-            ):
-                continue  # a refused child's start must not reach the instance holding its id
-            self._enqueue(message)
+        for index, message in enumerate(commit.messages):
+            if index not in refused:
+                self._enqueue(message)
         return True
 
     def _reject_child(self, child: InstanceState, existing: InstanceState) -> None:
@@ -289,14 +334,44 @@ class MemoryStore:
                 out.append(_copy(work))
         return out
 
+    def _take(self, work: ActivityWork) -> ActivityWork | None:
+        """Remove and return the item `work` leased, if its lease token still matches.
+
+        The item is either leased (perhaps expired, not yet re-granted) or back in the queue after
+        its lease expired, still carrying that token until a fetch re-grants it. None when the
+        item is gone or another lease was granted since (see `Store.complete_activities`).
+        """
+        token = work.lease_token
+        if not token:
+            return None  # never leased: nobody may complete or release it
+        leased = self._leases.get(work.id)
+        if leased is not None:
+            if leased[0].lease_token != token:
+                return None
+            del self._leases[work.id]
+            return leased[0]
+        queued = self._activities.get(work.id)
+        if queued is None or queued.lease_token != token:
+            return None
+        del self._activities[work.id]
+        return queued
+
     def complete_activities(self, results: list[tuple[ActivityWork, Message]]) -> None:
         with self._lock:
             for work, message in results:
-                leased = self._leases.pop(work.id, None)
-                queued = self._activities.pop(work.id, None)
-                if leased is None and queued is None:
-                    continue  # already completed by another worker: at most one result
-                self._enqueue(message)
+                # Gone (completed, purged) or re-leased to another worker: at most one result.
+                if self._take(work) is not None:
+                    self._enqueue(message)
+            self._changed.notify_all()
+
+    def release_activities(self, works: list[ActivityWork]) -> None:
+        with self._lock:
+            # Reversed, so the items go back to the front of the queue in their fetched order.
+            for work in reversed(works):
+                item = self._take(work)
+                if item is not None:
+                    self._activities[work.id] = _copy(item, lease_token="")
+                    self._activities.move_to_end(work.id, last=False)
             self._changed.notify_all()
 
     # --- waiting -----------------------------------------------------------------------------------

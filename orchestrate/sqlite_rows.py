@@ -13,6 +13,7 @@ from typing import Any
 
 from . import history as h
 from .errors import StoreError
+from .memory_store import child_starts
 from .sqlite_schema import from_micros, to_micros
 from .state import InstanceState, Message, Status, TurnCommit
 
@@ -86,7 +87,16 @@ class TurnRows:
     the write lock keeps the lock held only for SQL work.
     """
 
-    __slots__ = ("activities", "children", "commit", "consumed", "events", "messages", "state")
+    __slots__ = (
+        "activities",
+        "children",
+        "commit",
+        "consumed",
+        "events",
+        "messages",
+        "starts",
+        "state",
+    )
 
     def __init__(self, commit: TurnCommit) -> None:
         state = commit.instance
@@ -109,14 +119,10 @@ class TurnRows:
             for w in commit.activities
         ]
         self.children = commit.children
-        starts = {c.instance_id for c in commit.children}
-        self.messages = [
-            (
-                message_row(m),
-                m.instance_id in starts and isinstance(m.event, h.OrchestrationStarted),
-            )
-            for m in commit.messages
-        ]
+        # Each child's start message, by position in `messages` (None: it has none), so that a
+        # refused child's start is dropped and nothing else (see `memory_store.child_starts`).
+        self.starts = child_starts(commit) if commit.children else []
+        self.messages = [message_row(m) for m in commit.messages]
 
 
 def state_row(state: InstanceState, history_len: int) -> tuple[Any, ...]:

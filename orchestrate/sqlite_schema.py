@@ -35,11 +35,13 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 
 # Every index costs pages in each commit's WAL frames, so there are few: instances and history
-# are clustered on their keys (WITHOUT ROWID), queue rows append by rowid (a new id is always
-# above every live one, which is all the ordering needs), and the activity queue, which stays
-# short, has no per-instance index (purging an instance scans it). Turn locks live in their own
-# small table (only instances being worked on have a row), so taking a lock does not rewrite
-# the instance's page a second time in the same round.
+# are clustered on their keys (WITHOUT ROWID), queue rows append by rowid, and the activity
+# queue, which stays short, has no per-instance index (purging an instance scans it). Queue ids
+# are AUTOINCREMENT: a new id is above every id ever used, not just every live one, so an id is
+# never reused after the highest row is deleted, and a stale completion, consumed id or lease
+# can never name a newer row. Turn locks live in their own small table (only instances being
+# worked on have a row), so taking a lock does not rewrite the instance's page a second time in
+# the same round.
 # Queues are scanned through (due, id) indexes: a due timer or an expired lease is found by a
 # range read on its due time, never by scanning every row. `due` is 0 for "workable now".
 _DDL = """
@@ -76,7 +78,7 @@ CREATE TABLE history (
     PRIMARY KEY (instance_id, seq)
 ) WITHOUT ROWID;
 CREATE TABLE messages (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     instance_id TEXT NOT NULL,
     generation  INTEGER,
     due         INTEGER NOT NULL,
@@ -85,7 +87,7 @@ CREATE TABLE messages (
 CREATE INDEX messages_due ON messages (due, id);
 CREATE INDEX messages_instance ON messages (instance_id, id);
 CREATE TABLE activities (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     instance_id TEXT NOT NULL,
     generation  INTEGER NOT NULL,
     task_id     INTEGER NOT NULL,

@@ -27,6 +27,7 @@ commit, change notification), `sqlite_rows` (encoding), this module (the `Store`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from datetime import datetime
@@ -35,6 +36,7 @@ from urllib.parse import parse_qsl, unquote
 
 from . import history as h
 from .errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning, StoreError
+from .memory_store import next_run
 from .sqlite_db import Database
 from .sqlite_rows import (
     INSTANCE_COLUMNS,
@@ -108,9 +110,11 @@ class SqliteStore:
         row, start_row = state_row(state, 0), message_row(start)
 
         def create(conn: sqlite3.Connection) -> None:
+            message = start_row
             if not self._insert_row(conn, row):  # the id is taken: a duplicate, or a reuse
                 old = conn.execute(
-                    "SELECT status FROM instances WHERE instance_id = ?", (state.instance_id,)
+                    "SELECT status, generation FROM instances WHERE instance_id = ?",
+                    (state.instance_id,),
                 ).fetchone()
                 status = Status(old[0])
                 if not (reuse and status.finished):
@@ -123,11 +127,17 @@ class SqliteStore:
                         f"an instance with id {state.instance_id!r} already exists ({status}); "
                         f"{hint}"
                     )
+                # The new run continues the old one's generation count, so nothing still
+                # addressed to the old run (a late result, a child's notice) counts in the new.
+                generation = old[1] + 1
+                message = message_row(next_run(start, generation))
                 self._drop(conn, state.instance_id)
-                self._insert_row(conn, row)
+                self._insert_row(
+                    conn, state_row(dataclasses.replace(state, generation=generation), 0)
+                )
             conn.execute(
                 "INSERT INTO messages (instance_id, generation, due, event) VALUES (?, ?, ?, ?)",
-                start_row[:4],
+                message[:4],
             )
 
         self._db.group(create)
@@ -392,14 +402,14 @@ class SqliteStore:
         history: list[tuple[str, int, str]] = []
         states: list[tuple[Any, ...]] = []
         activities: list[tuple[Any, ...]] = []
-        children: list[InstanceState] = []
-        messages: list[tuple[tuple[Any, ...], bool]] = []
+        winners: list[TurnRows] = []
         for turn, key in zip(turns, keys, strict=True):
             token, base = held.pop(key, (None, 0))  # pop: a second turn in the batch is stale
             if token is None or token != turn.commit.lock_token:
                 applied.append(False)
                 continue
             applied.append(True)
+            winners.append(turn)
             consumed.extend(turn.consumed)
             if turn.commit.reset_history:
                 resets.append((key,))
@@ -407,8 +417,6 @@ class SqliteStore:
             history.extend((key, base + i, text) for i, text in enumerate(turn.events))
             states.append((*turn.state, base + len(turn.events), key))
             activities.extend(turn.activities)
-            children.extend(turn.children)
-            messages.extend(turn.messages)
         if consumed:
             conn.executemany("DELETE FROM messages WHERE id = ?", consumed)
         if resets:
@@ -431,20 +439,34 @@ class SqliteStore:
                 "call_id, due) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
                 activities,
             )
-        rejected: set[str] = set()
-        for child in children:
-            if not self._insert_instance(conn, child):
-                rejected.add(child.instance_id)
-                self._reject_child(conn, child)
-        # The start message of a refused child must not reach the instance holding its id.
-        self._enqueue_rows(
-            conn, [row for row, start in messages if not (start and row[0] in rejected)]
-        )
+        # Children are created in commit order (a later turn's child finds an earlier one's), and
+        # messages queued in commit order, each turn's refusal notices before its own messages,
+        # as the memory store does. A refused child's start must not reach the instance holding
+        # its id; only that start is dropped, never the start of another child with the same id.
+        messages: list[tuple[Any, ...]] = []
+        for turn in winners:
+            if not turn.children:
+                messages.extend(turn.messages)
+                continue
+            refused: set[int] = set()
+            for child, start in zip(turn.children, turn.starts, strict=True):
+                if self._insert_instance(conn, child):
+                    continue
+                notice = self._reject_child(conn, child)
+                if notice is not None:
+                    messages.append(notice)
+                if start is not None:
+                    refused.add(start)
+            messages.extend(row for i, row in enumerate(turn.messages) if i not in refused)
+        self._enqueue_rows(conn, messages)
         return applied
 
-    def _reject_child(self, conn: sqlite3.Connection, child: InstanceState) -> None:
+    def _reject_child(
+        self, conn: sqlite3.Connection, child: InstanceState
+    ) -> tuple[Any, ...] | None:
+        """The `SubOrchestrationFailed` row telling a refused child's parent (None: no parent)."""
         if child.parent_instance is None or child.parent_task is None:
-            return
+            return None
         row = conn.execute(
             "SELECT name FROM instances WHERE instance_id = ?", (child.instance_id,)
         ).fetchone()
@@ -455,7 +477,7 @@ class SqliteStore:
             f"cannot start sub-orchestration {child.name!r}: instance id {child.instance_id!r} is "
             f"already used by a {row[0]!r} instance; pass a unique instance_id",
         )
-        self._enqueue(conn, [Message(child.parent_instance, notice, child.parent_generation)])
+        return message_row(Message(child.parent_instance, notice, child.parent_generation))
 
     def abandon(self, work: OrchestrationWork) -> None:
         with self._db.write(durable=False) as conn:
@@ -504,31 +526,34 @@ class SqliteStore:
     def complete_activities(self, results: list[tuple[ActivityWork, Message]]) -> None:
         if not results:
             return
-
-        encoded = [(work.id, message_row(message)) for work, message in results]
+        encoded = [(work.id, work.lease_token, message_row(message)) for work, message in results]
 
         def complete(conn: sqlite3.Connection) -> None:
-            ids = [work.id for work, _ in results]
-            present: set[int] = set()
-            for chunk in range(0, len(ids), 500):
-                part = ids[chunk : chunk + 500]
-                marks = ",".join("?" * len(part))
-                present.update(
-                    row[0]
-                    for row in conn.execute(
-                        f"SELECT id FROM activities WHERE id IN ({marks})", part
-                    )
-                )
-            # An item already gone was completed by another worker: its result is dropped.
+            # An item counts as ours only while it still carries our lease token: one completed
+            # by another worker (gone), purged, or leased again since, keeps no result from us.
+            # Ids are never reused (AUTOINCREMENT), so a stale id cannot name a newer item.
             finished: list[tuple[Any, ...]] = []
-            for item_id, row in encoded:
-                if item_id in present:
-                    present.discard(item_id)  # a second result for one item is dropped too
+            for item_id, token, row in encoded:
+                cursor = conn.execute(
+                    "DELETE FROM activities WHERE id = ? AND lease_token = ?", (item_id, token)
+                )
+                if cursor.rowcount == 1:  # a second result for one item finds it gone
                     finished.append(row)
-            conn.executemany("DELETE FROM activities WHERE id = ?", [(m,) for m in ids])
             self._enqueue_rows(conn, finished)
 
         self._db.group(complete)
+
+    def release_activities(self, works: list[ActivityWork]) -> None:
+        if not works:
+            return
+        # Clearing a lease is not durable state (a lost release is an expiring lease), and the
+        # item goes back among the fresh ones (due 0), ahead of later work.
+        with self._db.write(durable=False) as conn:
+            conn.executemany(
+                "UPDATE activities SET lease_token = NULL, due = 0 WHERE id = ? AND lease_token = ?",
+                [(work.id, work.lease_token) for work in works],
+            )
+        self._db.notify()
 
     # --- waiting -----------------------------------------------------------------------------------
 

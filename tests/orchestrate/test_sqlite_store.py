@@ -25,7 +25,7 @@ from orchestrate import (
 from orchestrate import history as h
 from orchestrate.sqlite_schema import SCHEMA_VERSION
 from orchestrate.sqlite_store import SqliteStore
-from orchestrate.state import InstanceState, Message, TurnCommit
+from orchestrate.state import ActivityWork, InstanceState, Message, TurnCommit
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -193,6 +193,72 @@ def test_data_survives_reopening(db: str, synchronous: str) -> None:
         assert final is not None and final.output == 9
     finally:
         reopened.close()
+
+
+# --- queue ids ------------------------------------------------------------------------------------
+
+
+def test_queue_ids_are_never_reused_after_the_highest_row_is_deleted(db: str) -> None:
+    """A rowid table without AUTOINCREMENT hands the deleted highest id to the next row, so a
+    stale completion or consumed id could name a newer row (see test_store_contract)."""
+    store = SqliteStore(db)
+    client = Client(store)
+    client.start("flow", None, instance_id="a")
+    [work] = store.fetch_orchestration_work(T0)
+    [start] = work.messages
+    item = ActivityWork("a", 0, 1, "step", 1, call_id=1)
+    commit = TurnCommit(work.instance, work.lock_token, [], [start.id], activities=[item])
+    assert store.commit_turns([commit]) == [True]  # consumes the highest (only) message
+    [leased] = store.fetch_activity_work(T0)
+    done = Message("a", h.ActivityCompleted(T0, 1, 2), 0)
+    store.complete_activities([(leased, done)])  # deletes the highest (only) activity
+    [work] = store.fetch_orchestration_work(T0)
+    [result] = work.messages
+    again = ActivityWork("a", 0, 2, "step", 2, call_id=2)
+    commit = TurnCommit(work.instance, work.lock_token, [], [result.id], activities=[again])
+    assert store.commit_turns([commit]) == [True]
+    [next_item] = store.fetch_activity_work(T0)
+    assert next_item.id > leased.id
+    assert result.id > start.id
+    store.close()
+
+
+def test_a_reused_id_continues_the_generation_count_end_to_end(db: str) -> None:
+    """Children with default ids (instance:generation:task) of a reused parent do not collide
+    with the old run's, and the old run's late notices do not reach the new run."""
+    reg = Registry()
+
+    @reg.orchestration
+    async def child(ctx, x: int) -> int:
+        await ctx.event("go")
+        return 2 * x
+
+    @reg.orchestration
+    async def parent(ctx, x: int) -> object:
+        first = ctx.sub_orchestration(child, x)
+        won = await ctx.any([first, ctx.event("stop")])
+        return "stopped" if won is not first else won.result()
+
+    store = SqliteStore(db)
+    clock = Clock()
+    client = Client(store, registry=reg, clock=clock)
+    worker = Worker(reg, store, clock=clock)
+    client.start(parent, 1, instance_id="P")
+    settle(worker)
+    client.raise_event("P", "stop")
+    settle(worker)
+    assert client.state("P").output == "stopped"
+    client.start(parent, 2, instance_id="P", reuse=True)
+    settle(worker)
+    assert client.state("P").generation == 1
+    client.raise_event("P:0:0", "go")  # the old run's child finishes: its notice is stale
+    settle(worker)
+    assert client.state("P").status == Status.RUNNING
+    client.raise_event("P:1:0", "go")
+    settle(worker)
+    state = client.state("P")
+    assert (state.status, state.output) == (Status.COMPLETED, 4)
+    store.close()
 
 
 # --- atomicity and damage --------------------------------------------------------------------------

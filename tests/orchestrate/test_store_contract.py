@@ -116,6 +116,47 @@ def test_duplicate_id_is_refused_and_reuse_needs_a_finished_instance(
     assert [m.event.kind for m in work.messages] == ["OrchestrationStarted"]
 
 
+def test_reuse_continues_the_generation_count(store: Store) -> None:
+    for generation in (0, 1, 2):
+        create(store, "a", reuse=True)  # the caller passes generation 0 every time
+        state = store.get_instance("a")
+        assert state is not None and state.generation == generation
+        work = fetch_one(store)
+        [start] = work.messages
+        assert isinstance(start.event, h.OrchestrationStarted)
+        assert (start.generation, start.event.generation) == (generation, generation)
+        assert work.instance.generation == generation
+        store.abandon(work)
+        finish(store, "a")
+
+
+def test_reuse_drops_everything_of_the_old_run(store: Store) -> None:
+    create(store, "a")
+    work = fetch_one(store)
+    timer = Message("a", h.TimerFired(at(30), 0), 0, visible_at=at(30))
+    item = ActivityWork("a", 0, 1, "charge", 5, call_id=1)
+    events = [h.TimerCreated(T0, 0, at(30)), h.ActivityScheduled(T0, 1, "charge", 5)]
+    store.commit_turns([commit_for(work, *events, messages=[timer], activities=[item])])
+    [leased] = store.fetch_activity_work(T0, lease=60)
+    store.send(Message("a", h.EventRaised(T0, "left", 1)))
+    finish(store, "a")
+    create(store, "b")  # a message reaches the finished "a", and a worker locks "a" for it
+    sender = fetch_one(store)
+    store.commit_turns([commit_for(sender, messages=[Message("a", h.EventRaised(T0, "x", 2))])])
+    [old_turn] = store.fetch_orchestration_work(T0, limit=5)
+    assert old_turn.instance.instance_id == "a"
+
+    create(store, "a", reuse=True)
+
+    assert store.get_history("a") == []
+    assert store.next_wakeup() is None  # no held timer, no lease, no lock of the old run
+    store.complete_activities([result_for(leased, "late")])  # the old run's lease is gone
+    assert store.fetch_activity_work(at(1000), limit=5) == []
+    assert store.commit_turns([commit_for(old_turn)]) == [False]
+    [work] = store.fetch_orchestration_work(at(1000), limit=5)
+    assert [(m.event.kind, m.generation) for m in work.messages] == [("OrchestrationStarted", 1)]
+
+
 def test_list_filters_by_status_and_name_in_creation_order(store: Store) -> None:
     create(store, "b", "x", when=at(2))
     create(store, "a", "y", when=at(3))
@@ -258,7 +299,69 @@ def test_activity_completes_at_most_once(store: Store, late_first: bool) -> None
     store.complete_activities([result_for(order[1], "three")])
     assert store.fetch_activity_work(at(1000), limit=5) == []
     work = fetch_one(store, at(1000))
-    assert [m.event for m in work.messages] == [h.ActivityCompleted(T0, 1, "one")]
+    # Only the current lease holder's result counts: the first worker lost its lease to the
+    # second, so its result is dropped whether it comes before or after the second's.
+    assert [m.event for m in work.messages] == [
+        h.ActivityCompleted(T0, 1, "two" if late_first else "one")
+    ]
+
+
+def test_an_expired_lease_not_yet_granted_again_still_completes(store: Store) -> None:
+    schedule(store)
+    [leased] = store.fetch_activity_work(T0, lease=30)
+    store.complete_activities([result_for(leased, "late but first")])
+    assert store.fetch_activity_work(at(1000), limit=5) == []
+    work = fetch_one(store, at(1000))
+    assert [m.event for m in work.messages] == [h.ActivityCompleted(T0, 1, "late but first")]
+
+
+def test_a_stale_completion_never_removes_a_newer_item(store: Store) -> None:
+    """A worker whose lease expired reports after the item was re-run, completed and the next
+    activity scheduled: the next activity (even if the store recycled ids) must survive."""
+    schedule(store)
+    [stale] = store.fetch_activity_work(T0, lease=10)
+    [fresh] = store.fetch_activity_work(at(11), lease=10)
+    store.complete_activities([result_for(fresh, "fresh")])
+    work = fetch_one(store, at(11))
+    assert [m.event for m in work.messages] == [h.ActivityCompleted(T0, 1, "fresh")]
+    following = ActivityWork("a", 0, 2, "ship", None, call_id=2)
+    scheduled = h.ActivityScheduled(at(11), 2, "ship", None)
+    assert store.commit_turns([commit_for(work, scheduled, activities=[following])]) == [True]
+
+    store.complete_activities([result_for(stale, "stale")])  # the first worker wakes up
+
+    assert store.fetch_orchestration_work(at(12), limit=5) == []  # no result delivered
+    [leased] = store.fetch_activity_work(at(12), limit=5)
+    assert (leased.name, leased.task_id) == ("ship", 2)
+    assert leased.id != stale.id  # an item id is never reused
+
+
+def test_released_items_go_back_unrun_and_only_by_their_lease_holder(store: Store) -> None:
+    create(store, "a")
+    work = fetch_one(store)
+    items = [ActivityWork("a", 0, n, f"step{n}", n, call_id=n) for n in (1, 2, 3)]
+    store.commit_turns([commit_for(work, activities=items)])
+    leased = store.fetch_activity_work(T0, limit=2, lease=300)
+    assert [w.name for w in leased] == ["step1", "step2"]
+
+    store.release_activities(leased)
+
+    # Back at once (not after the lease), ahead of later work, in their order, under new leases.
+    again = store.fetch_activity_work(at(1), limit=5, lease=300)
+    assert [w.name for w in again] == ["step1", "step2", "step3"]
+    assert {w.lease_token for w in again}.isdisjoint(w.lease_token for w in leased)
+    # A release or a result under a token no longer held changes nothing.
+    store.release_activities(leased)
+    store.complete_activities([result_for(w, "stale") for w in leased])
+    assert store.fetch_activity_work(at(2), limit=5) == []
+    assert store.fetch_orchestration_work(at(2), limit=5) == []
+    # The current holder's release of a finished item is a no-op too.
+    store.complete_activities([result_for(again[0], "done")])
+    store.release_activities([again[0]])
+    assert store.fetch_activity_work(at(3), limit=5) == []
+    assert [m.event for m in fetch_one(store, at(3)).messages] == [
+        h.ActivityCompleted(T0, 1, "done")
+    ]
 
 
 # --- children, continue-as-new, purge ---------------------------------------------------------
@@ -306,6 +409,61 @@ def test_duplicate_child_id_fails_the_call_and_leaves_the_holder_alone(store: St
     assert holder is not None and holder.name == "other" and holder.status == Status.COMPLETED
     store.commit_turns([commit_for(notice)])
     assert store.fetch_orchestration_work(at(100), limit=5) == []
+
+
+def child_of(parent: str, child_id: str, task: int) -> tuple[InstanceState, Message]:
+    child = InstanceState(
+        child_id,
+        "child",
+        Status.PENDING,
+        task,
+        created_at=T0,
+        updated_at=T0,
+        parent_instance=parent,
+        parent_generation=0,
+        parent_task=task,
+    )
+    start = h.OrchestrationStarted(T0, "child", task, child_id, 0, parent, task)
+    return child, Message(child_id, start, 0)
+
+
+def test_one_turn_starting_two_children_with_one_id_starts_the_first(store: Store) -> None:
+    create(store, "p")
+    work = fetch_one(store)
+    (one, one_start), (two, two_start) = child_of("p", "c", 3), child_of("p", "c", 4)
+    commit = commit_for(work, children=[one, two], messages=[one_start, two_start])
+    assert store.commit_turns([commit]) == [True]
+
+    works = {w.instance.instance_id: w for w in store.fetch_orchestration_work(T0, limit=5)}
+    assert sorted(works) == ["c", "p"]
+    assert [m.event for m in works["c"].messages] == [one_start.event]
+    [notice] = works["p"].messages
+    assert isinstance(notice.event, h.SubOrchestrationFailed)
+    assert (notice.event.task_id, notice.event.error_type) == (4, "DuplicateInstance")
+    child = store.get_instance("c")
+    assert child is not None and child.parent_task == 3
+
+
+def test_two_turns_of_one_batch_starting_one_child_id_start_it_once(store: Store) -> None:
+    create(store, "p1")
+    create(store, "p2")
+    works = {w.instance.instance_id: w for w in store.fetch_orchestration_work(T0, limit=5)}
+    commits = []
+    for key, task in (("p1", 3), ("p2", 4)):
+        child, start = child_of(key, "shared", task)
+        commits.append(commit_for(works[key], children=[child], messages=[start]))
+    assert store.commit_turns(commits) == [True, True]
+
+    works = {w.instance.instance_id: w for w in store.fetch_orchestration_work(T0, limit=5)}
+    assert sorted(works) == ["p2", "shared"]  # p1 waits for its child; p2 hears of the refusal
+    [start] = works["shared"].messages
+    assert isinstance(start.event, h.OrchestrationStarted)
+    assert start.event.parent_instance == "p1"
+    [notice] = works["p2"].messages
+    assert isinstance(notice.event, h.SubOrchestrationFailed)
+    assert notice.event.error_type == "DuplicateInstance"
+    child = store.get_instance("shared")
+    assert child is not None and child.parent_instance == "p1"
 
 
 def test_continue_as_new_resets_the_history(store: Store) -> None:
