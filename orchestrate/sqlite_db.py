@@ -39,13 +39,14 @@ class _Conn:
 class _Op:
     """One operation waiting for a group commit, and its outcome once committed."""
 
-    __slots__ = ("done", "error", "fn", "result")
+    __slots__ = ("done", "error", "fn", "result", "wake")
 
     def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
         self.fn = fn
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = False
+        self.wake: threading.Event | None = None  # set when done, or when chosen to lead
 
 
 class Database:
@@ -76,7 +77,7 @@ class Database:
         self._token_prefix = uuid.uuid4().hex[:12] + "-"
         self._token_count = itertools.count(1)
         self._queue: list[_Op] = []  # durable writes waiting for the next group commit
-        self._group_cond = threading.Condition()  # guards _queue and _leading
+        self._group_lock = threading.Lock()  # guards _queue and _leading
         self._leading = False  # a thread is committing a group right now
         self._closed = False
         self._changed = threading.Condition()
@@ -151,24 +152,41 @@ class Database:
         caller gets its own result or exception, and only after COMMIT returned.
         """
         mine = _Op(op)
-        with self._group_cond:
+        with self._group_lock:
             self._queue.append(mine)
-            while self._leading and not mine.done:
-                self._group_cond.wait()
-            if not mine.done:  # lead: take everything queued so far
+            lead = not self._leading
+            if lead:
                 self._leading = True
-                batch, self._queue = self._queue, []
+            else:
+                mine.wake = threading.Event()
+        if not lead:
+            # Woken only when our operation is committed, or when we are handed the lead: one
+            # wake-up per waiter, not one per waiter per group (a notify_all herd costs CPU).
+            mine.wake.wait()  # type: ignore[union-attr]
         if not mine.done:
-            try:
-                with self._write_lock:
-                    self._commit_group(batch)
-            finally:
-                with self._group_cond:
-                    self._leading = False
-                    self._group_cond.notify_all()
+            self._lead()
         if mine.error is not None:
             raise mine.error
         return cast(_T, mine.result)
+
+    def _lead(self) -> None:
+        """Commit everything queued so far, wake its owners, and hand the lead on (or drop it)."""
+        with self._group_lock:
+            batch, self._queue = self._queue, []
+        try:
+            with self._write_lock:
+                self._commit_group(batch)
+        finally:
+            for op in batch:
+                if op.wake is not None:
+                    op.wake.set()
+            with self._group_lock:
+                successor = self._queue[0] if self._queue else None
+                if successor is None:
+                    self._leading = False
+            if successor is not None:
+                assert successor.wake is not None
+                successor.wake.set()  # it finds its operation not done, so it leads next
 
     def _commit_group(self, batch: list[_Op]) -> None:
         """Commit queued operations together (the caller holds the write mutex).
