@@ -125,8 +125,12 @@ class FakeClock:
         self._us = us
         if self._freezers:
             moment = self.now()
+            naive = moment.replace(tzinfo=None)  # freezegun keeps naive UTC
             for factory, offset in self._freezers:
-                factory.move_to(moment + offset)
+                if isinstance(getattr(factory, "time_to_freeze", None), datetime):
+                    factory.time_to_freeze = naive + offset  # what move_to computes, minus parsing
+                else:
+                    factory.move_to(moment + offset)
 
 
 _SPED_UP = False
