@@ -43,10 +43,15 @@ def _seconds(duration: timedelta | float) -> timedelta:
 class TimerTask(Task[None]):
     """A durable timer: finishes when the worker's clock passes `fire_at`."""
 
-    __slots__ = ("fire_at",)
+    __slots__ = ("_duration", "fire_at")
+
+    @property
+    def label(self) -> str:
+        return f"timer({self._duration})"
 
     def __init__(self, exe: Execution, duration: timedelta, purpose: str = "timer") -> None:
-        super().__init__(exe.order, f"timer({duration})")
+        super().__init__(exe.order)
+        self._duration = duration
         task_id = exe.next_id()
         kept = exe.command(h.TimerCreated(exe._now(), task_id, exe._now() + duration, purpose))
         assert isinstance(kept, h.TimerCreated)
@@ -72,6 +77,10 @@ class ActivityTask(Task[Any]):
         "timeout",
     )
 
+    @property
+    def label(self) -> str:
+        return f"activity {self.defn.name!r}"
+
     def __init__(
         self,
         exe: Execution,
@@ -80,7 +89,7 @@ class ActivityTask(Task[Any]):
         retry: RetryPolicy | None,
         timeout: timedelta | None,
     ) -> None:
-        super().__init__(exe.order, f"activity {defn.name!r}")
+        super().__init__(exe.order)
         self._exe = exe
         self.defn = defn
         self.retry = retry

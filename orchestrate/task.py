@@ -36,20 +36,25 @@ class _Order:
 class Task(Generic[T]):
     """A unit of durable work inside an orchestration: await it for its value."""
 
-    __slots__ = ("_callbacks", "_error", "_order", "_state", "_value", "completed_order", "label")
+    __slots__ = ("_callbacks", "_error", "_label", "_order", "_state", "_value", "completed_order")
 
-    def __init__(self, order: _Order, label: str) -> None:
+    def __init__(self, order: _Order, label: str = "task") -> None:
         self._state = _PENDING
         self._value: Any = None
         self._error: BaseException | None = None
         self._callbacks: list[Callable[[Task[Any]], None]] = []
         self._order = order
         self.completed_order = 0
-        self.label = label
+        self._label = label
 
     def __repr__(self) -> str:
         state = ("pending", "done", "failed", "cancelled")[self._state]
         return f"<Task {self.label} {state}>"
+
+    @property
+    def label(self) -> str:
+        """What the task is, for messages (subclasses describe themselves lazily)."""
+        return self._label
 
     def __await__(self) -> Generator[Task[T], None, T]:
         if self._state == _PENDING:

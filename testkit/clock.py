@@ -54,6 +54,7 @@ class FakeClock:
 
     def __init__(self, start: datetime | str = DEFAULT_START) -> None:
         self._us = _to_us(parse_moment(start))
+        self._now = _EPOCH + self._us * _US  # the datetime for _us, rebuilt only when it moves
         self._freezers: list[Any] = []  # active freezegun factories, kept in step by _set
 
     def __repr__(self) -> str:
@@ -61,7 +62,7 @@ class FakeClock:
 
     def now(self) -> datetime:
         """The current virtual time (aware, UTC)."""
-        return _EPOCH + self._us * _US
+        return self._now
 
     def move_to(self, moment: datetime | str) -> None:
         """Jump to `moment`; moving backwards raises `ValueError` (timers already fired)."""
@@ -122,7 +123,9 @@ class FakeClock:
             self._set(self._us)
 
     def _set(self, us: int) -> None:
-        self._us = us
+        if us != self._us:
+            self._us = us
+            self._now = _EPOCH + us * _US
         if self._freezers:
             moment = self.now()
             naive = moment.replace(tzinfo=None)  # freezegun keeps naive UTC
