@@ -48,6 +48,16 @@ def fsync_commit_rate(directory: Path, commits: int = 2000) -> float:
     return commits / elapsed
 
 
+def cpu_calibration() -> float:
+    """Seconds for a fixed pure-Python loop: the run is CPU-bound, so this says how fast the
+    machine was during the run (about 0.7 s on an idle modern core; 1.6-2.6 s seen here)."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - started
+
+
 reg = Registry()
 
 
@@ -173,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         fsync = fsync_commit_rate(directory)
         print(f"raw fsync'd single-row commits (WAL, FULL):  {fsync:9,.0f} commits/s")
+        print(
+            f"CPU calibration (10M-step pure-Python loop):  {cpu_calibration():9.2f} s  "
+            "(the absolute rates below scale with it; this VM's speed varies)"
+        )
 
         elapsed, starting = run_orchestrate(
             directory, args.instances, args.threads, args.batch_size, args.starters
