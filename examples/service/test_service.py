@@ -36,7 +36,8 @@ def call(method: str, url: str, body: Any = None, raw: bytes | None = None) -> t
 
 def test_an_approved_order_ships(service: OrderService) -> None:
     status, order = call("POST", f"{service.url}/orders", {"sku": "book", "qty": 2})
-    assert status == 201 and order["status"] == "pending"
+    # The worker threads may already have run the first turn by the time the POST answers.
+    assert status == 201 and order["status"] in ("pending", "running")
     key = order["id"]
     status, _ = call("POST", f"{service.url}/orders/{key}/approve", {"by": "ada"})
     assert status == 202
