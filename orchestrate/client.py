@@ -112,9 +112,13 @@ class Client:
                 return state
             remaining = 1.0 if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
+                why = (
+                    f"its last turn failed: {state.error.type}: {state.error.message}"
+                    if state.error is not None
+                    else "is a worker running? (`Runtime` runs one; `orchestrate worker` starts one)"
+                )
                 raise TimeoutError(
-                    f"instance {instance_id!r} is still {state.status} after {timeout} s; "
-                    "is a worker running? (`Runtime` runs one; `orchestrate worker` starts one)"
+                    f"instance {instance_id!r} is still {state.status} after {timeout} s; {why}"
                 )
             self.store.wait_for_change(min(remaining, 0.25))
 

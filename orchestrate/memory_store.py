@@ -262,7 +262,10 @@ class MemoryStore:
         held = self._locks.get(key)
         if held is None or held[0] != commit.lock_token or key not in self._instances:
             return False
-        del self._locks[key]
+        if commit.hold_until is not None:
+            self._locks[key] = (commit.lock_token, _ts(commit.hold_until))
+        else:
+            del self._locks[key]
         consumed = set(commit.consumed)
         inbox = [m for m in self._inbox[key] if m.id not in consumed]
         self._inbox[key] = inbox

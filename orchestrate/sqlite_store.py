@@ -433,6 +433,15 @@ class SqliteStore:
                 states,
             )
             conn.executemany("DELETE FROM locks WHERE instance_id = ?", [(s[-1],) for s in states])
+        holds = [
+            (t.commit.lock_token, to_micros(t.commit.hold_until), t.commit.instance.instance_id)
+            for t in winners
+            if t.commit.hold_until is not None
+        ]
+        if holds:  # a failed turn keeps its instance until the back-off ends
+            conn.executemany(
+                "INSERT OR REPLACE INTO locks (token, expires, instance_id) VALUES (?, ?, ?)", holds
+            )
         if activities:
             conn.executemany(
                 "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, "

@@ -114,3 +114,6 @@ class TurnCommit:
     activities: list[ActivityWork] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     children: list[InstanceState] = field(default_factory=list)
+    # A failed turn (the code no longer replays its history): keep the instance locked until
+    # then instead of releasing it, so it is retried after a back-off, not in a hot loop.
+    hold_until: datetime | None = None

@@ -67,7 +67,12 @@ class Store(Protocol):
     ) -> list[OrchestrationWork]: ...
 
     def commit_turns(self, commits: list[TurnCommit]) -> list[bool]:
-        """Commit turns; returns per commit whether it was applied (False: the lock was lost)."""
+        """Commit turns; returns per commit whether it was applied (False: the lock was lost).
+
+        An applied commit releases the instance's lock, unless it has `hold_until`: then the
+        lock is kept (with the same token) until that time, and the instance is not fetched
+        before it.
+        """
         ...
 
     def abandon(self, work: OrchestrationWork) -> None:

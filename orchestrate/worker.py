@@ -10,6 +10,7 @@ what tests and the testkit drive; `start()` runs rounds on background threads.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import threading
@@ -47,7 +48,14 @@ class Worker:
         lease: float = 60.0,
         activity_lease: float = 300.0,
         strict: bool = False,
+        on_nondeterminism: str = "retry",
+        nondeterminism_retry: float = 60.0,
     ) -> None:
+        if on_nondeterminism not in ("retry", "fail"):
+            raise ValueError(
+                f"on_nondeterminism={on_nondeterminism!r}: use 'retry' (the turn fails and is "
+                "retried later, e.g. after the deploy is rolled back) or 'fail' (the instance fails)"
+            )
         self.registry = registry
         self.store = store
         self.clock: Clock = clock or SystemClock()
@@ -57,6 +65,8 @@ class Worker:
         self.lease = lease
         self.activity_lease = activity_lease
         self.strict = strict
+        self.on_nondeterminism = on_nondeterminism
+        self.nondeterminism_retry = nondeterminism_retry
         self._cache: OrderedDict[str, Execution] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._stop = threading.Event()
@@ -200,7 +210,34 @@ class Worker:
             except (UnknownOrchestration, StoreError) as exc:
                 return self._fail_without_execution(state, work, consumed, now, exc), None
         exe.process(events, now)
+        if exe.nondeterminism is not None and self.on_nondeterminism == "retry":
+            return self._failed_turn(state, work.lock_token, exe.nondeterminism, now), exe
         return self._build_commit(state, work.lock_token, consumed, exe, now), exe
+
+    def _failed_turn(
+        self, state: InstanceState, token: str, error: Exception, now: datetime
+    ) -> TurnCommit:
+        """The code no longer replays this instance's history: fail the turn, not the instance.
+
+        Nothing is consumed or appended; the instance keeps its status, shows the error, and is
+        retried after `nondeterminism_retry` seconds (by then the deploy may be rolled back or
+        fixed with ctx.patched()). With ``on_nondeterminism="fail"`` the instance fails instead.
+        """
+        _LOG.error(
+            "turn of %s failed; retrying in %s s: %s",
+            state.instance_id,
+            self.nondeterminism_retry,
+            error,
+        )
+        held = copy.copy(state)
+        held.error = h.ErrorInfo(
+            "NonDeterminismError",
+            f"{error} (the turn was not applied; the instance is retried every "
+            f"{self.nondeterminism_retry:g} s until the code replays its history again)",
+        )
+        held.updated_at = now
+        hold = now + timedelta(seconds=self.nondeterminism_retry)
+        return TurnCommit(held, token, [], [], hold_until=hold)
 
     def _rebuild(self, state: InstanceState) -> Execution:
         odef = self.registry.get_orchestration(state.name)
@@ -262,6 +299,8 @@ class Worker:
                 self._start_child(commit, state, event, now)
             elif isinstance(event, h.CustomStatusSet):
                 next_state.custom_status = event.status
+        if next_state.error is not None and next_state.error.type == "NonDeterminismError":
+            next_state.error = None  # an earlier failed turn: this one replayed fine
         result = exe.result
         is_new = result is not None and any(e is result for e in reversed(new))
         if exe.terminated:

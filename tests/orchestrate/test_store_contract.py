@@ -234,6 +234,19 @@ def test_commit_with_a_lost_lock_is_refused_and_changes_nothing(store: Store) ->
     assert store.commit_turns([commit_for(current)]) == [True]
 
 
+def test_a_held_commit_keeps_the_instance_locked_until_its_back_off_ends(store: Store) -> None:
+    create(store, "a")
+    work = fetch_one(store)
+    failed = dataclasses.replace(work.instance, error=h.ErrorInfo("NonDeterminismError", "x"))
+    turn = TurnCommit(failed, work.lock_token, [], [], hold_until=at(60))
+    assert store.commit_turns([turn]) == [True]
+    state = store.get_instance("a")
+    assert state is not None and state.error == h.ErrorInfo("NonDeterminismError", "x")
+    assert store.fetch_orchestration_work(at(59)) == []  # still backing off
+    retried = fetch_one(store, at(60))
+    assert [type(m.event).__name__ for m in retried.messages] == ["OrchestrationStarted"]
+
+
 def test_abandon_releases_the_lock_and_keeps_the_messages(store: Store) -> None:
     create(store, "a")
     work = fetch_one(store, lease=60)

@@ -275,28 +275,60 @@ def test_patched_keeps_the_old_path_for_an_instance_that_passed_the_point_with_o
     assert [e.name for e in deployed.history(fresh) if e.kind == "ActivityScheduled"] == ["c", "b"]
 
 
-def test_a_command_the_recorded_run_never_issued_is_non_deterministic_on_replay() -> None:
+def parked_registry() -> tuple[Registry, Any, list[bool]]:
     local = Registry()
     local.activity(name="extra")(lambda _: None)
-    changed = False
+    changed = [False]
 
     @local.orchestration
-    async def parked(ctx: OrchestrationContext) -> None:
-        if changed:
+    async def parked(ctx: OrchestrationContext) -> str:
+        if changed[0]:
             ctx.activity("extra")  # new code schedules something before the recorded wait
         await ctx.event("go")
+        return "done"
 
-    hx = Harness(local)
+    return local, parked, changed
+
+
+def test_a_command_the_recorded_run_never_issued_fails_the_turn_not_the_instance() -> None:
+    local, parked, changed = parked_registry()
+    hx = Harness(local, nondeterminism_retry=60)
     iid = hx.start(parked)
-    changed = True
+    before = hx.kinds(iid)
+    changed[0] = True  # a bad deploy
+    hx.worker.evict()
+    hx.client.raise_event(iid, "go")
+    hx.settle()
+    state = hx.state(iid)
+    assert state.status == Status.RUNNING and state.error is not None
+    assert state.error.type == "NonDeterminismError"
+    assert "the history has no further command" in state.error.message
+    assert "scheduled activity 'extra'" in state.error.message
+    assert "retried every 60 s" in state.error.message
+    assert hx.kinds(iid) == before  # nothing appended, the event not consumed
+    with pytest.raises(TimeoutError, match="its last turn failed: NonDeterminismError"):
+        hx.client.wait(iid, timeout=0)
+    changed[0] = False  # the deploy is rolled back
+    hx.advance(59)
+    assert hx.state(iid).status == Status.RUNNING  # still backing off
+    hx.advance(1)
+    state = hx.state(iid)
+    assert (state.status, state.output, state.error) == (Status.COMPLETED, "done", None)
+
+
+def test_on_nondeterminism_fail_fails_the_instance() -> None:
+    local, parked, changed = parked_registry()
+    hx = Harness(local, on_nondeterminism="fail")
+    iid = hx.start(parked)
+    changed[0] = True
     hx.worker.evict()
     hx.client.raise_event(iid, "go")
     hx.settle()
     state = hx.state(iid)
     assert state.status == Status.FAILED and state.error is not None
     assert state.error.type == "NonDeterminismError"
-    assert "the history has no further command" in state.error.message
-    assert "scheduled activity 'extra'" in state.error.message
+    with pytest.raises(ValueError, match="use 'retry'"):
+        Harness(local, on_nondeterminism="ignore")
 
 
 def test_terminate_arriving_with_continue_as_new_ends_the_instance() -> None:
