@@ -52,7 +52,7 @@ def test_direct_json_encoding_matches_the_dict_form(event: h.Event) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["caf\u00e9 \"quoted\"\n", 10**20, True, 2.5, {"k": [1, None, "x"]}, [], None]
+    "value", ['caf\u00e9 "quoted"\n', 10**20, True, 2.5, {"k": [1, None, "x"]}, [], None]
 )
 def test_direct_json_encoding_of_payload_values(value: object) -> None:
     event = h.ActivityCompleted(START, 3, value)
