@@ -43,7 +43,7 @@ def _seconds(duration: timedelta | float) -> timedelta:
 class TimerTask(Task[None]):
     """A durable timer: finishes when the worker's clock passes `fire_at`."""
 
-    __slots__ = ("_duration", "fire_at")
+    __slots__ = ("_duration", "_exe", "_task_id", "fire_at")
 
     @property
     def label(self) -> str:
@@ -52,7 +52,8 @@ class TimerTask(Task[None]):
     def __init__(self, exe: Execution, duration: timedelta, purpose: str = "timer") -> None:
         super().__init__(exe.order)
         self._duration = duration
-        task_id = exe.next_id()
+        self._exe = exe
+        task_id = self._task_id = exe.next_id()
         kept = exe.command(h.TimerCreated(exe._now(), task_id, exe._now() + duration, purpose))
         assert isinstance(kept, h.TimerCreated)
         self.fire_at = kept.fire_at
@@ -60,6 +61,9 @@ class TimerTask(Task[None]):
 
     def _fired(self, event: h.Event) -> None:
         self._resolve(None)
+
+    def _on_cancel(self) -> None:
+        self._exe.timer_cancelled(self._task_id)  # its pending TimerFired can be dropped
 
 
 class ActivityTask(Task[Any]):
@@ -71,6 +75,7 @@ class ActivityTask(Task[Any]):
         "_exe",
         "_input",
         "_result_type",
+        "_timers",
         "attempt",
         "defn",
         "retry",
@@ -97,6 +102,7 @@ class ActivityTask(Task[Any]):
         self.attempt = 1
         self._call_id: int | None = None
         self._current: int | None = None
+        self._timers: list[TimerTask | None] = [None, None]  # [timeout, backoff]
         try:
             self._input = to_json_value(value, "input")
         except SerializationError as exc:
@@ -117,7 +123,7 @@ class ActivityTask(Task[Any]):
         self._current = task_id
         exe.handlers[task_id] = self._on_result
         if self.timeout is not None:
-            timer = TimerTask(exe, self.timeout, "timeout")
+            timer = self._timers[0] = TimerTask(exe, self.timeout, "timeout")
             timer._add_done_callback(functools.partial(self._on_timeout, task_id))
 
     def _on_result(self, event: h.Event) -> None:
@@ -134,6 +140,7 @@ class ActivityTask(Task[Any]):
                 self._fail(ActivityFailed(self.defn.name, "SerializationError", message))
                 return
             self._resolve(value)
+            self._stop_timers()
         elif isinstance(event, h.ActivityFailed):
             self._attempt_failed(event.error_type, event.message, event.retryable)
 
@@ -144,11 +151,22 @@ class ActivityTask(Task[Any]):
         message = f"activity {self.defn.name!r} did not finish within {self.timeout}"
         self._attempt_failed("TimeoutError", message, True)
 
+    def _stop_timers(self) -> None:
+        """Cancel this call's pending timeout and backoff timers: nobody waits for them now."""
+        for index, timer in enumerate(self._timers):
+            if timer is not None:
+                timer.cancel()
+                self._timers[index] = None
+
+    def _on_cancel(self) -> None:
+        self._stop_timers()
+
     def _attempt_failed(self, error_type: str, message: str, retryable: bool) -> None:
         self._current = None
+        self._stop_timers()
         policy = self.retry
         if policy is not None and retryable and policy.retries(error_type, self.attempt):
-            backoff = TimerTask(self._exe, policy.delay(self.attempt), "retry")
+            backoff = self._timers[1] = TimerTask(self._exe, policy.delay(self.attempt), "retry")
             backoff._add_done_callback(self._next_attempt)
             return
         self._fail(ActivityFailed(self.defn.name, error_type, message))

@@ -36,6 +36,13 @@ def _copy(record: _R, **changes: Any) -> _R:
     return clone
 
 
+def _timer_key(message: Message) -> tuple[str, int | None, int] | None:
+    event = message.event
+    if isinstance(event, h.TimerFired):
+        return (message.instance_id, message.generation, event.task_id)
+    return None
+
+
 def _ts(moment: datetime) -> float:
     return moment.timestamp()
 
@@ -82,6 +89,7 @@ class MemoryStore:
         self._inbox: dict[str, list[Message]] = {}
         self._ready: OrderedDict[str, None] = OrderedDict()
         self._held: list[tuple[float, int, Message]] = []  # timers not yet due
+        self._dead_timers: set[tuple[str, int | None, int]] = set()  # cancelled, still held
         self._locks: dict[str, tuple[str, float]] = {}
         self._activities: OrderedDict[int, ActivityWork] = OrderedDict()
         self._leases: dict[int, tuple[ActivityWork, float]] = {}
@@ -219,6 +227,9 @@ class MemoryStore:
     def _release_due(self, now: float) -> None:
         while self._held and self._held[0][0] <= now:
             _, _, message = heapq.heappop(self._held)
+            if self._dead_timers and _timer_key(message) in self._dead_timers:
+                self._dead_timers.discard(_timer_key(message))
+                continue  # its timer was cancelled: nobody waits for it
             inbox = self._inbox.get(message.instance_id)
             if inbox is not None:
                 inbox.append(message)
@@ -267,7 +278,9 @@ class MemoryStore:
         else:
             del self._locks[key]
         consumed = set(commit.consumed)
-        inbox = [m for m in self._inbox[key] if m.id not in consumed]
+        dead = {(key, gen, task) for gen, task in commit.cancelled_timers}
+        inbox = [m for m in self._inbox[key] if m.id not in consumed and _timer_key(m) not in dead]
+        self._dead_timers |= dead  # those still held are dropped when they come due
         self._inbox[key] = inbox
         if not inbox:
             self._ready.pop(key, None)

@@ -67,6 +67,7 @@ class Execution:
         self.order = _Order()
         self.history: list[h.Event] = []
         self.new_events: list[h.Event] = []
+        self.cancelled_timers: list[int] = []  # task ids of timers cancelled in this turn
         self.now: datetime | None = None
         self.is_replaying = False
         self.result: h.Event | None = None  # the terminal event once the generation ended
@@ -99,6 +100,12 @@ class Execution:
     def begin_turn(self) -> None:
         """Start collecting the events of a new turn in `new_events`."""
         self.new_events = []
+        self.cancelled_timers = []
+
+    def timer_cancelled(self, task_id: int) -> None:
+        """A timer was cancelled live: the turn tells the store its TimerFired is not needed."""
+        if not self.is_replaying:
+            self.cancelled_timers.append(task_id)
 
     def replay(self, events: Iterable[h.Event]) -> None:
         """Rebuild state from a stored history (a cold start); new commands land in `new_events`.

@@ -419,6 +419,18 @@ class SqliteStore:
             activities.extend(turn.activities)
         if consumed:
             conn.executemany("DELETE FROM messages WHERE id = ?", consumed)
+        dead = [
+            (t.commit.instance.instance_id, generation, task_id)
+            for t in winners
+            for generation, task_id in t.commit.cancelled_timers
+        ]
+        if dead:  # cancelled timers: drop their TimerFired before it wakes the instance
+            conn.executemany(
+                "DELETE FROM messages WHERE instance_id = ? AND generation = ? "
+                "AND json_extract(event, '$.type') = 'TimerFired' "
+                "AND json_extract(event, '$.task_id') = ?",
+                dead,
+            )
         if resets:
             conn.executemany("DELETE FROM history WHERE instance_id = ?", resets)
         if history:

@@ -117,3 +117,6 @@ class TurnCommit:
     # A failed turn (the code no longer replays its history): keep the instance locked until
     # then instead of releasing it, so it is retried after a back-off, not in a hot loop.
     hold_until: datetime | None = None
+    # (generation, task id) of timers the turn cancelled: their pending TimerFired messages may
+    # be dropped instead of waking the instance for nothing.
+    cancelled_timers: list[tuple[int, int]] = field(default_factory=list)

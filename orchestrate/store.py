@@ -71,7 +71,7 @@ class Store(Protocol):
 
         An applied commit releases the instance's lock, unless it has `hold_until`: then the
         lock is kept (with the same token) until that time, and the instance is not fetched
-        before it.
+        before it. Pending `TimerFired` messages of the commit's `cancelled_timers` are dropped.
         """
         ...
 

@@ -282,6 +282,7 @@ class Worker:
         ):
             next_state.status = Status.RUNNING
         commit = TurnCommit(next_state, token, list(new), consumed)
+        commit.cancelled_timers = [(gen, task_id) for task_id in exe.cancelled_timers]
         for event in new:
             if not event.is_command:
                 continue

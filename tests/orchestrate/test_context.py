@@ -118,6 +118,8 @@ def test_any_returns_the_winner_and_a_losing_timer_never_fires() -> None:
     hx.settle()
     hx.advance(3 * 3600)
     assert hx.state(iid).output == {"answer": {"ok": True}, "timeout_cancelled": True}
+    fired = [e.task_id for e in hx.history(iid) if e.kind == "TimerFired"]
+    assert fired == [1]  # only the sleep (task 1): the losing timer (task 0) was dropped
 
 
 def test_timeout_wins_race_when_no_event_arrives() -> None:
@@ -317,6 +319,22 @@ def test_final_failure_carries_the_activity_error(
         "name": "declined",
     }
     assert hx.kinds(iid).count("ActivityScheduled") == expected_attempts
+
+
+def test_a_finished_activitys_timeout_timer_is_dropped() -> None:
+    reg, _ = make()
+
+    @reg.orchestration
+    async def quick(ctx: OrchestrationContext) -> int:
+        return await ctx.activity("double", 2, timeout=30)
+
+    hx = Harness(reg)
+    iid = hx.start(quick)
+    assert hx.state(iid).output == 4
+    turns = hx.store.get_instance(iid).history_len  # type: ignore[union-attr]
+    hx.advance(60)  # the timeout's due time passes: nothing wakes the finished instance
+    assert hx.kinds(iid).count("TimerFired") == 0
+    assert hx.store.get_instance(iid).history_len == turns  # type: ignore[union-attr]
 
 
 def test_activity_timeout_fails_with_timeout_error() -> None:

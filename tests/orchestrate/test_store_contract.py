@@ -270,6 +270,23 @@ def test_timer_becomes_visible_at_its_due_time(store: Store) -> None:
     assert due.messages[0].generation == 0
 
 
+@pytest.mark.parametrize("due_when_cancelled", [False, True])
+def test_a_cancelled_timer_is_dropped_held_or_due(store: Store, due_when_cancelled: bool) -> None:
+    create(store, "a")
+    work = fetch_one(store)
+    timers = [Message("a", h.TimerFired(at(30), task), 0, visible_at=at(30)) for task in (0, 1)]
+    created = [h.TimerCreated(T0, task, at(30)) for task in (0, 1)]
+    store.commit_turns([commit_for(work, *created, messages=timers)])
+    store.send(Message("a", h.EventRaised(at(10), "go", None)))
+    moment = at(40) if due_when_cancelled else at(10)
+    work = fetch_one(store, moment)
+    cancel = commit_for(work, cancelled_timers=[(0, 0)])
+    cancel.consumed = [m.id for m in work.messages if isinstance(m.event, h.EventRaised)]
+    assert store.commit_turns([cancel]) == [True]
+    due = fetch_one(store, at(50))
+    assert [m.event for m in due.messages] == [timers[1].event]  # timer 0 never arrives
+
+
 # --- activities ------------------------------------------------------------------------------
 
 
