@@ -6,8 +6,9 @@ call (`run`, `raise_event`, `terminate`) works until its instance finishes or wa
 only the test can give; while only timers (or `delay`-scripted activities) are outstanding it
 jumps the `FakeClock` straight to the next one, so a 30-day workflow takes milliseconds. Only a
 timer or activity attempt the instance still waits on counts as outstanding: the timeout of an
-activity that already finished, or the backoff of a cancelled call, never moves the clock (it is
-still delivered, in due order, when time passes it for another reason).
+activity that already finished, or the backoff of a cancelled call, never moves the clock (the
+runtime drops cancelled timers; one that is merely ignored is still delivered, in due order, when
+time passes it for another reason).
 
 With `freeze_wall_clock` on (the default) each drive call runs under freezegun, so orchestration
 and activity code that reads the wall clock sees virtual time, and the replay check shifts it.
