@@ -36,7 +36,7 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 bench: $(BENCH_STAMP)
-	for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	@status=0; for f in bench/[a-z]*.py; do echo "== $$f"; $(BIN)/python $$f || status=1; done; exit $$status
 
 clean:
 	rm -rf $(VENV) orchestrate.db build *.egg-info
