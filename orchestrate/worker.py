@@ -33,6 +33,31 @@ _LOG = logging.getLogger("orchestrate.worker")
 _SLOW_ACTIVITY = timedelta(seconds=1)
 
 
+def _apply_order(messages: list[Message]) -> list[Message]:
+    """The order a turn applies its messages in.
+
+    A generation's start goes first (events raised while the previous generation ended sit in
+    the inbox with lower ids). Everything else keeps its arrival (id) order, so events of one
+    name stay FIFO whatever the senders' clocks say, except timers: a timer is queued when it is
+    created, so it slots in by its due time, and a result that arrived before a lagging worker
+    saw the timeout due still wins.
+    """
+    ordered = sorted(messages, key=lambda m: m.id)
+    keyed: list[tuple[bool, datetime, int, Message]] = []
+    arrival: datetime | None = None
+    for message in ordered:
+        event = message.event
+        if isinstance(event, h.TimerFired):
+            when = event.at  # its due time
+        else:
+            # Never earlier than an earlier arrival: keeps id order among non-timer messages.
+            when = event.at if arrival is None or event.at > arrival else arrival
+            arrival = when
+        keyed.append((not isinstance(event, h.OrchestrationStarted), when, message.id, message))
+    keyed.sort(key=lambda item: item[:3])
+    return [item[3] for item in keyed]
+
+
 class Worker:
     """Runs orchestration turns and activities from `store` with the functions in `registry`."""
 
@@ -185,14 +210,7 @@ class Worker:
 
     def _turn(self, work: OrchestrationWork, now: datetime) -> tuple[TurnCommit, Execution | None]:
         state = work.instance
-        # A generation's start goes first: events raised while the previous generation ended
-        # already sit in the inbox with lower ids than the start message. Then messages apply in
-        # the order things happened (a timer at its due time, a result when it finished), not in
-        # the order they were queued: a timer is queued when created, long before it fires.
-        messages = sorted(
-            work.messages,
-            key=lambda m: (not isinstance(m.event, h.OrchestrationStarted), m.event.at, m.id),
-        )
+        messages = _apply_order(work.messages)
         consumed = [m.id for m in messages]
         if state.finished:
             return TurnCommit(state, work.lock_token, [], consumed), None

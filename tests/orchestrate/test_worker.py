@@ -459,3 +459,20 @@ def test_a_result_that_arrived_before_the_deadline_beats_a_lagging_workers_timeo
     hx.clock.advance(50)  # the orchestration worker lags: the timeout is also due by now
     hx.settle()
     assert hx.state(iid).output == "done"
+
+
+def test_events_of_one_name_stay_fifo_even_when_the_senders_clocks_disagree() -> None:
+    local = Registry()
+
+    @local.orchestration
+    async def two(ctx: OrchestrationContext) -> list[Any]:
+        return [await ctx.event("item"), await ctx.event("item")]
+
+    hx = Harness(local)
+    iid = hx.client.start(two)
+    hx.client.raise_event(iid, "item", "first")
+    hx.clock.current -= timedelta(seconds=5)  # a second sender whose clock runs behind
+    hx.client.raise_event(iid, "item", "second")
+    hx.clock.advance(10)
+    hx.settle()
+    assert hx.state(iid).output == ["first", "second"]
