@@ -39,7 +39,7 @@ class _Conn:
 class _Op:
     """One operation waiting for a group commit, and its outcome once committed."""
 
-    __slots__ = ("done", "error", "fn", "result", "wake")
+    __slots__ = ("done", "error", "fn", "lead", "result", "wake")
 
     def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
         self.fn = fn
@@ -47,6 +47,7 @@ class _Op:
         self.error: BaseException | None = None
         self.done = False
         self.wake: threading.Event | None = None  # set when done, or when chosen to lead
+        self.lead = False  # this op's thread commits the next group
 
 
 class Database:
@@ -154,16 +155,24 @@ class Database:
         mine = _Op(op)
         with self._group_lock:
             self._queue.append(mine)
-            lead = not self._leading
-            if lead:
-                self._leading = True
+            if not self._leading:
+                self._leading = mine.lead = True
             else:
                 mine.wake = threading.Event()
-        if not lead:
+        if mine.wake is not None:
             # Woken only when our operation is committed, or when we are handed the lead: one
             # wake-up per waiter, not one per waiter per group (a notify_all herd costs CPU).
-            mine.wake.wait()  # type: ignore[union-attr]
-        if not mine.done:
+            try:
+                mine.wake.wait()
+            except BaseException:  # interrupted while waiting (Ctrl-C on this thread)
+                with self._group_lock:
+                    if not mine.lead and mine in self._queue:
+                        self._queue.remove(mine)  # never committed, never to lead
+                        raise
+                if mine.lead:
+                    self._lead()  # the others wait for this thread: lead, then give up
+                raise
+        if mine.lead and not mine.done:
             self._lead()
         if mine.error is not None:
             raise mine.error
@@ -178,15 +187,20 @@ class Database:
                 self._commit_group(batch)
         finally:
             for op in batch:
+                if not op.done:  # interrupted before the commit even started
+                    op.error = StoreError(f"the write to {self.path!r} was interrupted; retry it")
+                    op.done = True
                 if op.wake is not None:
                     op.wake.set()
             with self._group_lock:
                 successor = self._queue[0] if self._queue else None
                 if successor is None:
                     self._leading = False
+                else:
+                    successor.lead = True
             if successor is not None:
                 assert successor.wake is not None
-                successor.wake.set()  # it finds its operation not done, so it leads next
+                successor.wake.set()
 
     def _commit_group(self, batch: list[_Op]) -> None:
         """Commit queued operations together (the caller holds the write mutex).
