@@ -89,7 +89,7 @@ class MemoryStore:
         self._inbox: dict[str, list[Message]] = {}
         self._ready: OrderedDict[str, None] = OrderedDict()
         self._held: list[tuple[float, int, Message]] = []  # timers not yet due
-        self._dead_timers: set[tuple[str, int | None, int]] = set()  # cancelled, still held
+        self._dead_ids: set[int] = set()  # held timer messages whose timer was cancelled
         self._locks: dict[str, tuple[str, float]] = {}
         self._activities: OrderedDict[int, ActivityWork] = OrderedDict()
         self._leases: dict[int, tuple[ActivityWork, float]] = {}
@@ -206,6 +206,7 @@ class MemoryStore:
         if len(held) != len(self._held):
             heapq.heapify(held)
             self._held = held
+            self._dead_ids.intersection_update(entry[1] for entry in held)
         for item_id in [k for k, w in self._activities.items() if w.instance_id in keys]:
             del self._activities[item_id]
         for item_id in [k for k, (w, _) in self._leases.items() if w.instance_id in keys]:
@@ -227,8 +228,8 @@ class MemoryStore:
     def _release_due(self, now: float) -> None:
         while self._held and self._held[0][0] <= now:
             _, _, message = heapq.heappop(self._held)
-            if self._dead_timers and _timer_key(message) in self._dead_timers:
-                self._dead_timers.discard(_timer_key(message))
+            if message.id in self._dead_ids:
+                self._dead_ids.discard(message.id)
                 continue  # its timer was cancelled: nobody waits for it
             inbox = self._inbox.get(message.instance_id)
             if inbox is not None:
@@ -280,7 +281,8 @@ class MemoryStore:
         consumed = set(commit.consumed)
         dead = {(key, gen, task) for gen, task in commit.cancelled_timers}
         inbox = [m for m in self._inbox[key] if m.id not in consumed and _timer_key(m) not in dead]
-        self._dead_timers |= dead  # those still held are dropped when they come due
+        if dead:  # those still held are dropped when they come due
+            self._dead_ids.update(m.id for _, _, m in self._held if _timer_key(m) in dead)
         self._inbox[key] = inbox
         if not inbox:
             self._ready.pop(key, None)

@@ -11,6 +11,7 @@ only its new events; a cold start replays the whole history once.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import sys
 import traceback
@@ -172,6 +173,7 @@ class Execution:
             task_id = getattr(event, "task_id", None)
             if task_id is not None and task_id not in self.handlers:
                 continue  # a duplicate, or a result from an older generation: nothing to do
+            event = copy.copy(event)  # the store's own object must not change if the turn is lost
             event.at = now
             self.history.append(event)
             self.new_events.append(event)

@@ -229,8 +229,28 @@ class Worker:
                 return self._fail_without_execution(state, work, consumed, now, exc), None
         exe.process(events, now)
         if exe.nondeterminism is not None and self.on_nondeterminism == "retry":
+            stop = next((e for e in events if isinstance(e, h.OrchestrationTerminated)), None)
+            if stop is not None:  # an operator may always end an instance stuck this way
+                return self._terminate_stuck(state, work.lock_token, consumed, stop, now), exe
             return self._failed_turn(state, work.lock_token, exe.nondeterminism, now), exe
         return self._build_commit(state, work.lock_token, consumed, exe, now), exe
+
+    def _terminate_stuck(
+        self,
+        state: InstanceState,
+        token: str,
+        consumed: list[int],
+        stop: h.OrchestrationTerminated,
+        now: datetime,
+    ) -> TurnCommit:
+        """Terminate an instance whose code no longer replays: the one turn that needs no replay."""
+        ended = copy.copy(state)
+        ended.status = Status.TERMINATED
+        ended.error = h.ErrorInfo("Terminated", stop.reason or "terminated")
+        ended.updated_at = now
+        commit = TurnCommit(ended, token, [h.OrchestrationTerminated(now, stop.reason)], consumed)
+        self._notify_parent(commit, state, None, now)
+        return commit
 
     def _failed_turn(
         self, state: InstanceState, token: str, error: Exception, now: datetime
@@ -301,6 +321,7 @@ class Worker:
             next_state.status = Status.RUNNING
         commit = TurnCommit(next_state, token, list(new), consumed)
         commit.cancelled_timers = [(gen, task_id) for task_id in exe.cancelled_timers]
+        dead = set(exe.cancelled_timers)  # created and cancelled in this very turn: never queue
         for event in new:
             if not event.is_command:
                 continue
@@ -312,6 +333,8 @@ class Worker:
                     )
                 )
             elif isinstance(event, h.TimerCreated):
+                if event.task_id in dead:
+                    continue
                 fired = h.TimerFired(event.fire_at, event.task_id)
                 commit.messages.append(Message(key, fired, gen, visible_at=event.fire_at))
             elif isinstance(event, h.SubOrchestrationScheduled):

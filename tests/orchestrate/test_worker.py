@@ -476,3 +476,109 @@ def test_events_of_one_name_stay_fifo_even_when_the_senders_clocks_disagree() ->
     hx.clock.advance(10)
     hx.settle()
     assert hx.state(iid).output == ["first", "second"]
+
+
+# --- regressions from the second review -----------------------------------------------------------
+
+
+def harness_on(kind: str, registry: Registry, tmp_path: Any) -> Harness:
+    hx = Harness(registry)
+    if kind == "sqlite":
+        from orchestrate import Client, Worker
+        from orchestrate.sqlite_store import SqliteStore
+
+        hx.store = SqliteStore(str(tmp_path / "w.db"))  # type: ignore[assignment]
+        hx.client = Client(hx.store, registry=registry, clock=hx.clock)
+        hx.worker = Worker(registry, hx.store, clock=hx.clock)
+    return hx
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_an_instance_stuck_on_non_determinism_can_still_be_terminated(
+    kind: str, tmp_path: Any
+) -> None:
+    local, parked, changed = parked_registry()
+    hx = harness_on(kind, local, tmp_path)
+    iid = hx.start(parked)
+    changed[0] = True
+    hx.worker.evict()
+    hx.client.raise_event(iid, "go")
+    hx.settle()
+    assert hx.state(iid).status == Status.RUNNING  # stuck, retrying
+    hx.client.terminate(iid, "give up")
+    hx.advance(60)
+    state = hx.state(iid)
+    assert state.status == Status.TERMINATED and state.error is not None
+    assert state.error.message == "give up"
+    assert hx.client.purge(iid) == 1
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_a_timer_created_and_cancelled_in_one_turn_is_never_queued(
+    kind: str, tmp_path: Any
+) -> None:
+    local = Registry()
+
+    @local.orchestration
+    async def buffered(ctx: OrchestrationContext) -> str:
+        await ctx.any([ctx.event("go"), ctx.timer(30)])  # "go" is already buffered
+        await ctx.event("end")
+        return "ok"
+
+    hx = harness_on(kind, local, tmp_path)
+    iid = hx.client.start(buffered)
+    hx.client.raise_event(iid, "go")
+    hx.settle()
+    hx.clock.advance(31)
+    assert hx.settle() == 0  # nothing wakes the instance
+    assert "TimerFired" not in hx.kinds(iid)
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_a_purged_id_started_again_gets_its_timers(kind: str, tmp_path: Any) -> None:
+    local = Registry()
+
+    @local.orchestration
+    async def race_then_sleep(ctx: OrchestrationContext, first: bool) -> str:
+        if first:
+            winner = ctx.event("go")
+            await ctx.any([winner, ctx.timer(3600)])  # the timer (task 0) loses
+            return "event"
+        await ctx.sleep(3600)  # task 0 again, in the next run under the same id
+        return "slept"
+
+    hx = harness_on(kind, local, tmp_path)
+    hx.start(race_then_sleep, True, instance_id="i")
+    hx.client.raise_event("i", "go")
+    hx.settle()
+    assert hx.client.purge("i") == 1
+    hx.start(race_then_sleep, False, instance_id="i")
+    hx.advance(3600)
+    assert hx.state("i").output == "slept"
+
+
+def test_a_turn_lost_before_commit_replays_to_the_same_race_winner() -> None:
+    local = Registry()
+    local.activity(name="work")(lambda x: x)
+
+    @local.orchestration
+    async def race(ctx: OrchestrationContext) -> str:
+        timer, call = ctx.timer(10), ctx.activity("work", 1)
+        return "activity" if await ctx.any([call, timer]) is call else "timer"
+
+    outputs = []
+    for crash in (False, True):
+        hx = Harness(local)
+        iid = hx.client.start(race)
+        hx.worker.run_turns()
+        hx.clock.advance(5)
+        hx.worker.run_activities()  # the result arrives at +5 s
+        hx.clock.advance(6)  # +11 s: the timer is due too
+        if crash:  # a worker runs the turn, then dies before committing it
+            [work] = hx.store.fetch_orchestration_work(hx.clock.now())
+            hx.worker._turn(work, hx.clock.now())
+            hx.store.abandon(work)
+            hx.worker.evict()
+        hx.settle()
+        outputs.append(hx.state(iid).output)
+    assert outputs == ["activity", "activity"]
