@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from orchestrate.history import iso_time
+
 __all__ = ["DEFAULT_START", "FakeClock", "parse_moment"]
 
 DEFAULT_START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -58,7 +60,7 @@ class FakeClock:
         self._freezers: list[Any] = []  # active freezegun factories, kept in step by _set
 
     def __repr__(self) -> str:
-        return f"FakeClock({_iso(self.now())!r})"
+        return f"FakeClock({iso_time(self.now())!r})"
 
     def now(self) -> datetime:
         """The current virtual time (aware, UTC)."""
@@ -69,8 +71,8 @@ class FakeClock:
         target = _to_us(parse_moment(moment, "moment"))
         if target < self._us:
             raise ValueError(
-                f"FakeClock cannot move back from {_iso(self.now())} to "
-                f"{_iso(parse_moment(moment, 'moment'))}: timers that were due would fire out of "
+                f"FakeClock cannot move back from {iso_time(self.now())} to "
+                f"{iso_time(parse_moment(moment, 'moment'))}: timers that were due would fire out of "
                 "order. Start a new clock (or TestEnv(start=...)) at the earlier time instead."
             )
         self._set(target)
@@ -169,7 +171,3 @@ def _speed_up_freezegun() -> None:
 
 def _to_us(moment: datetime) -> int:
     return (moment - _EPOCH) // _US
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -40,6 +40,7 @@ from orchestrate import (
 )
 from orchestrate import history as h
 from orchestrate.context import ActivityTask, TimerTask
+from orchestrate.history import iso_time
 from orchestrate.replay import Execution
 from orchestrate.state import ActivityWork, Message, OrchestrationWork, TurnCommit
 
@@ -48,7 +49,6 @@ from .errors import RunawayOrchestration, UnscriptedActivity
 from .outcomes import Delay, Entry, Fail, Hang, Ok, Outcome, Script, resolve, to_event
 from .replay_check import HINT, ReplayChecker
 from .run import Run, attempt_awaited, describe_waits, timer_awaited
-from .timeline import iso
 
 __all__ = ["TestEnv"]
 
@@ -162,7 +162,7 @@ class TestEnv:
         self._crash_after = False
 
     def __repr__(self) -> str:
-        return f"<TestEnv at {iso(self.clock.now())}, {len(self.instances())} instance(s)>"
+        return f"<TestEnv at {iso_time(self.clock.now())}, {len(self.instances())} instance(s)>"
 
     # --- scripting ---------------------------------------------------------------------------
 
@@ -551,7 +551,7 @@ class TestEnv:
             if held.work.instance_id == instance_id and held.work.task_id == task_id:
                 if held.manual:
                     return " (held)"
-                return f" (finishes at {iso(held.due)})" if held.due else " (scripted to hang)"
+                return f" (finishes at {iso_time(held.due)})" if held.due else " (scripted to hang)"
         return ""
 
     # --- the fuzzer's seam (internal until the fuzzer lands) ---------------------------------

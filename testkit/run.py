@@ -13,9 +13,10 @@ from typing import Any, Protocol
 from orchestrate import ErrorInfo, InstanceState, Status
 from orchestrate import history as h
 from orchestrate.context import ActivityTask, EventTask, SubOrchestrationTask, TimerTask
+from orchestrate.history import iso_time
 from orchestrate.replay import Execution
 
-from .timeline import format_timeline, iso
+from .timeline import format_timeline
 
 __all__ = ["Run", "RunSource", "attempt_awaited", "describe_waits", "timer_awaited"]
 
@@ -75,7 +76,7 @@ def describe_waits(exe: Execution, note: Callable[[int], str] | None = None) -> 
                 continue  # an activity's timeout or backoff that no longer matters
             purpose = purposes.get(task_id, "timer") if task_id is not None else "timer"
             extra = "" if purpose == "timer" else f" ({purpose})"
-            found.append(f"timer at {iso(task.fire_at)}{extra}")
+            found.append(f"timer at {iso_time(task.fire_at)}{extra}")
         elif isinstance(task, ActivityTask):
             remark = note(task_id) if note is not None and task_id is not None else ""
             found.append(f"activity {task.defn.name!r}{remark}")

@@ -8,19 +8,13 @@ answer, which the raw history only links by task id.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from orchestrate import history as h
 
-__all__ = ["abridge", "format_timeline", "iso"]
+__all__ = ["abridge", "format_timeline"]
 
 _PAYLOAD_WIDTH = 60
-
-
-def iso(moment: datetime) -> str:
-    """``2024-01-02T00:00:00Z`` (microseconds only when present)."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def abridge(value: Any, width: int = _PAYLOAD_WIDTH) -> str:
@@ -51,7 +45,7 @@ def _row(event: h.Event, names: dict[int, str]) -> tuple[str, str]:
     if isinstance(event, (h.ActivityFailed, h.SubOrchestrationFailed)):
         return known, abridge(f"{event.error_type}: {event.message}")[1:-1]
     if isinstance(event, h.TimerCreated):
-        return event.purpose, f"fires at {iso(event.fire_at)}"
+        return event.purpose, f"fires at {h.iso_time(event.fire_at)}"
     if isinstance(event, h.TimerFired):
         return known, ""
     if isinstance(event, h.EventRaised):
@@ -93,7 +87,7 @@ def format_timeline(events: list[h.Event], *, title: str = "", limit: int | None
     rows = [("#", "time", "event", "name", "payload")]
     for number, event in enumerate(events[start:], start + 1):
         name, payload = _row(event, names)
-        rows.append((str(number), iso(event.at), event.kind, name, payload))
+        rows.append((str(number), h.iso_time(event.at), event.kind, name, payload))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [title] if title else []
     if start:

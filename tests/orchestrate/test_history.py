@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -104,3 +104,9 @@ def test_describe_is_short_and_names_the_command(event: h.Event, text: str) -> N
 def test_error_info_reads_well() -> None:
     assert str(h.ErrorInfo("KeyError", "'x'")) == "KeyError: 'x'"
     assert str(h.ErrorInfo("E", "m", "tb")).endswith("\ntb")
+
+
+def test_iso_time_is_utc_with_z_whatever_the_input_zone() -> None:
+    assert h.iso_time(START) == "2024-01-01T00:00:00Z"
+    east = timezone(timedelta(hours=2))
+    assert h.iso_time(datetime(2024, 1, 1, 2, tzinfo=east)) == "2024-01-01T00:00:00Z"

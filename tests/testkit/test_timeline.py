@@ -8,7 +8,7 @@ import pytest
 
 from orchestrate import ErrorInfo
 from orchestrate import history as h
-from testkit.timeline import abridge, format_timeline, iso
+from testkit.timeline import abridge, format_timeline
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 T1 = T0 + timedelta(hours=1)
@@ -62,6 +62,3 @@ def test_an_empty_history_says_so():
 def test_abridge(value, width, expected):
     assert abridge(value, width) == expected
 
-
-def test_iso_is_utc_with_z():
-    assert iso(T0) == "2024-01-01T00:00:00Z"
