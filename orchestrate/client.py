@@ -82,8 +82,6 @@ class Client:
             raise InstanceNotFound(f"no instance with id {instance_id!r}; check the id with `list`")
         return found
 
-    get_state = state
-
     def history(self, instance_id: str) -> list[h.Event]:
         """The current generation's history events."""
         return self.store.get_history(instance_id)

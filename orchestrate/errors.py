@@ -34,18 +34,19 @@ class RegistrationError(OrchestrateError, ValueError):
     """A registry was given something it cannot register (duplicate name, not a function...)."""
 
 
-class UnknownActivity(OrchestrateError, KeyError):
-    """An orchestration asked for an activity name that no registry entry has."""
-
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0]) if self.args else ""
-
-
-class UnknownOrchestration(OrchestrateError, KeyError):
-    """An instance names an orchestration that this worker's registry does not hold."""
+class _LookupError(OrchestrateError, KeyError):
+    """A failed lookup that reads as its message (a plain KeyError would repr() it)."""
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class UnknownActivity(_LookupError):
+    """An orchestration asked for an activity name that no registry entry has."""
+
+
+class UnknownOrchestration(_LookupError):
+    """An instance names an orchestration that this worker's registry does not hold."""
 
 
 class SerializationError(OrchestrateError, TypeError):
@@ -60,11 +61,8 @@ class NotATaskError(OrchestrateError, TypeError):
     """An orchestration awaited something other than a task created through its context."""
 
 
-class InstanceNotFound(OrchestrateError, KeyError):
+class InstanceNotFound(_LookupError):
     """No instance with this id exists in the store."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
 
 
 class InstanceNotRunning(OrchestrateError):

@@ -407,19 +407,6 @@ class MemoryStore:
         with self._changed:
             self._changed.wait(timeout)
 
-    def has_ready_work(self, now: datetime) -> bool:
-        """Whether a fetch at `now` would find an unlocked instance or an activity (for idle loops)."""
-        moment = _ts(now)
-        with self._lock:
-            if self._activities or any(e <= moment for _, e in self._leases.values()):
-                return True
-            if self._held and self._held[0][0] <= moment:
-                return True
-            return any(
-                self._inbox.get(k) and (k not in self._locks or self._locks[k][1] <= moment)
-                for k in self._ready
-            )
-
     def close(self) -> None:
         with self._lock:
             self._changed.notify_all()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 import typing
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from typing import Any
 
 from .errors import SerializationError
 
-__all__ = ["decode", "encode", "from_json_value", "to_json_value"]
+__all__ = ["first_param_annotation", "from_json_value", "return_annotation", "to_json_value"]
 
 
 def to_json_value(value: Any, path: str = "value") -> Any:
@@ -54,16 +53,6 @@ def to_json_value(value: Any, path: str = "value") -> Any:
         f"{path} is a {type(value).__name__} ({_abridge(value)}), which is not JSON-serializable; "
         "payloads must be JSON (dict, list, str, int, float, bool, None) or dataclasses of those"
     )
-
-
-def encode(value: Any, path: str = "value") -> str:
-    """Serialize `value` to a compact JSON string, with the path-naming checks of `to_json_value`."""
-    return json.dumps(to_json_value(value, path), separators=(",", ":"), allow_nan=False)
-
-
-def decode(text: str | None) -> Any:
-    """Parse a JSON payload written by `encode` (``None`` stays ``None``)."""
-    return None if text is None else json.loads(text)
 
 
 def from_json_value(value: Any, annotation: Any) -> Any:
@@ -115,7 +104,8 @@ def _rebuild(value: Any, annotation: Any) -> Any:
 
 def first_param_annotation(fn: Callable[..., Any], index: int) -> Any:
     """The resolved annotation of `fn`'s parameter at `index`, or None when there is none."""
-    return _param_annotations(fn)[index] if index < len(_param_annotations(fn)) else None
+    annotations = _param_annotations(fn)
+    return annotations[index] if index < len(annotations) else None
 
 
 @functools.cache
