@@ -32,19 +32,24 @@ class ActivityInfo:
     idempotency_key: str
 
 
-_CURRENT: contextvars.ContextVar[ActivityInfo] = contextvars.ContextVar("orchestrate_activity")
+# The work item being served; its `ActivityInfo` is built only if the activity asks for it.
+_CURRENT: contextvars.ContextVar[ActivityWork] = contextvars.ContextVar("orchestrate_activity")
+_PLAIN = frozenset({type(None), bool, int, float, str, list, dict})  # never awaitable
 _LOOPS = threading.local()
 
 
 def activity_info() -> ActivityInfo:
     """The `ActivityInfo` of the activity running in this thread (RuntimeError outside one)."""
     try:
-        return _CURRENT.get()
+        work = _CURRENT.get()
     except LookupError:
         raise RuntimeError(
             "activity_info() was called outside an activity; only code running as an activity "
             "(registered with @reg.activity and scheduled through ctx.activity) has one"
         ) from None
+    return ActivityInfo(
+        work.instance_id, work.name, work.task_id, work.attempt, work.idempotency_key
+    )
 
 
 def _loop() -> asyncio.AbstractEventLoop:
@@ -61,16 +66,13 @@ def execute_activity(registry: Registry, work: ActivityWork, at: Any) -> h.Event
         defn = registry.get_activity(work.name)
     except UnknownActivity as exc:
         return h.ActivityFailed(at, work.task_id, "UnknownActivity", str(exc), retryable=False)
-    info = ActivityInfo(
-        work.instance_id, work.name, work.task_id, work.attempt, work.idempotency_key
-    )
-    token = _CURRENT.set(info)
+    token = _CURRENT.set(work)
     try:
         if defn.takes_input:
             value = defn.fn(from_json_value(work.input, first_param_annotation(defn.fn, 0)))
         else:
             value = defn.fn()
-        if asyncio.iscoroutine(value):
+        if type(value) not in _PLAIN and asyncio.iscoroutine(value):
             value = _loop().run_until_complete(value)
     except Exception as exc:
         return h.ActivityFailed(at, work.task_id, type(exc).__name__, str(exc))

@@ -237,10 +237,17 @@ class OrchestrationContext:
 
     def __init__(self, exe: Execution) -> None:
         self._exe = exe
-        self._uuid_rng = _random.Random(f"uuid:{exe.instance_id}:{exe.generation}")
+        self._uuid_rng: _random.Random | None = None  # seeded on first use: seeding is not free
         self._random_calls = 0
         self._patches: dict[str, bool] = {}
-        self.log: logging.LoggerAdapter = _ReplayAwareLogger(exe)  # type: ignore[type-arg]
+        self._log: _ReplayAwareLogger | None = None
+
+    @property
+    def log(self) -> logging.LoggerAdapter:  # type: ignore[type-arg]
+        """A logger that stays silent while the history is being replayed."""
+        if self._log is None:
+            self._log = _ReplayAwareLogger(self._exe)
+        return self._log
 
     # --- identity and deterministic values --------------------------------------------------
 
@@ -259,6 +266,9 @@ class OrchestrationContext:
 
     def uuid(self) -> _uuid.UUID:
         """A version-4 UUID seeded from the instance id and the call count: stable on replay."""
+        if self._uuid_rng is None:
+            exe = self._exe
+            self._uuid_rng = _random.Random(f"uuid:{exe.instance_id}:{exe.generation}")
         return _uuid.UUID(int=self._uuid_rng.getrandbits(128), version=4)
 
     def random(self) -> _random.Random:

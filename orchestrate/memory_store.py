@@ -279,10 +279,14 @@ class MemoryStore:
         else:
             del self._locks[key]
         consumed = set(commit.consumed)
-        dead = {(key, gen, task) for gen, task in commit.cancelled_timers}
-        inbox = [m for m in self._inbox[key] if m.id not in consumed and _timer_key(m) not in dead]
-        if dead:  # those still held are dropped when they come due
+        inbox = self._inbox[key]
+        if commit.cancelled_timers:
+            dead = {(key, gen, task) for gen, task in commit.cancelled_timers}
+            inbox = [m for m in inbox if m.id not in consumed and _timer_key(m) not in dead]
+            # those still held are dropped when they come due
             self._dead_ids.update(m.id for _, _, m in self._held if _timer_key(m) in dead)
+        elif consumed:
+            inbox = [m for m in inbox if m.id not in consumed]
         self._inbox[key] = inbox
         if not inbox:
             self._ready.pop(key, None)

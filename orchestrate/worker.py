@@ -42,6 +42,8 @@ def _apply_order(messages: list[Message]) -> list[Message]:
     created, so it slots in by its due time, and a result that arrived before a lagging worker
     saw the timeout due still wins.
     """
+    if len(messages) < 2:
+        return messages
     ordered = sorted(messages, key=lambda m: m.id)
     keyed: list[tuple[bool, datetime, int, Message]] = []
     arrival: datetime | None = None
