@@ -131,16 +131,7 @@ class Execution:
                 self.history.append(event)
                 if not event.is_command:
                     self._apply(event, live=False)
-                elif (
-                    event.kind
-                    in (
-                        "OrchestrationCompleted",
-                        "OrchestrationFailed",
-                        "ContinuedAsNew",
-                    )
-                    and self.result is None
-                    and not self.done
-                ):
+                elif type(event) in _ENDINGS and self.result is None and not self.done:
                     self._unmatched(event)
                 if self.nondeterminism is not None:
                     break
@@ -470,6 +461,7 @@ class Execution:
         raise error
 
 
+_ENDINGS = (h.OrchestrationCompleted, h.OrchestrationFailed, h.ContinuedAsNew)
 _LOOSE_FIELDS = ("name", "patch")  # must match in every replay
 _STRICT_FIELDS = ("input", "fire_at", "status", "value", "output")  # also in strict replays
 _COMPARED: dict[type[h.Event], tuple[tuple[str, ...], tuple[str, ...]]] = {}

@@ -526,6 +526,8 @@ class TestEnv:
         return Message(work.instance_id, event, work.generation)
 
     def _release_delayed(self) -> int:
+        if not self._held:
+            return 0
         now = self.clock.now()
         due = [
             (item_id, held)
