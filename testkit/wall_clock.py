@@ -65,7 +65,7 @@ class _Freezegun:
     config: ModuleType
     stacks: tuple[list[Any], list[Any], list[Any], list[Any]]
     factory_class: Any
-    fixed: tuple[tuple[object, str, Any], ...]  # (module, attribute, value while frozen)
+    fixed: tuple[tuple[dict[str, Any], str, Any], ...]  # (module's dict, name, value while frozen)
     pickles: tuple[tuple[Any, Any], ...]  # (real class, freezegun's pickle function for its fake)
     fakes: dict[int, Any] = field(default_factory=dict)  # id(real) -> its fake
     reals: dict[int, Any] = field(default_factory=dict)  # id(fake) -> its real
@@ -120,11 +120,13 @@ def _load() -> _Freezegun | None:
         return None
     found = tuple(f for f in functions if f is not None)
     everything = classes + found
-    fixed: list[tuple[object, str, Any]] = [(_datetime, name, fake) for name, _, fake in classes]
-    fixed += [(_time, name, fake) for name, _, fake in found]
+    fixed: list[tuple[dict[str, Any], str, Any]] = [
+        (vars(_datetime), name, fake) for name, _, fake in classes
+    ]
+    fixed += [(vars(_time), name, fake) for name, _, fake in found]
     if isinstance(uuid_attribute, str):
-        fixed.append((uuid, uuid_attribute, None))  # uuid1 then reads time.time_ns: frozen
-    fixed.append((uuid, "_UuidCreate", None))
+        fixed.append((vars(uuid), uuid_attribute, None))  # uuid1 then reads time.time_ns: frozen
+    fixed.append((vars(uuid), "_UuidCreate", None))
     return _Freezegun(
         api=api,
         config=config,
@@ -149,6 +151,10 @@ class _Scanned:
     namespace: dict[str, Any]
     size: int
     attributes: tuple[str, ...]
+    plain: bool = True  # a plain module: setting an attribute is setting it in its dict
+
+
+_Target = tuple[object, dict[str, Any], str, bool]  # (module, its dict, attribute, plain module)
 
 
 @dataclass(eq=False)
@@ -163,14 +169,14 @@ class _Bindings:
     modules: list[object] = field(default_factory=list)  # sys.modules' values, in order
     namespaces: list[dict[str, Any]] = field(default_factory=list)  # their __dict__s
     sizes: list[int] = field(default_factory=list)  # len() of each
-    targets: list[tuple[object, dict[str, Any], str]] = field(default_factory=list)
+    targets: list[_Target] = field(default_factory=list)
     scans: dict[int, _Scanned] = field(default_factory=dict)  # by id(module)
     ignored: dict[str, bool] = field(default_factory=dict)  # by sys.modules key
 
     def current(
         self, gun: _Freezegun, modules: list[object], ignore: tuple[str, ...]
-    ) -> list[tuple[object, dict[str, Any], str]]:
-        """The (module, its dict, attribute) bindings to patch, rescanning what changed."""
+    ) -> list[_Target]:
+        """The bindings to patch, rescanning what changed."""
         if ignore != self.ignore:
             self.ignore, self.ignored = ignore, {}
         elif modules == self.modules and list(map(len, self.namespaces)) == self.sizes:
@@ -181,7 +187,7 @@ class _Bindings:
     def _rebuild(self, gun: _Freezegun) -> None:
         scans: dict[int, _Scanned] = {}
         modules: list[object] = []
-        targets: list[tuple[object, dict[str, Any], str]] = []
+        targets: list[_Target] = []
         for name, module in list(sys.modules.items()):
             scan = self.scans.get(id(module))
             if scan is None or scan.module is not module or len(scan.namespace) != scan.size:
@@ -189,7 +195,7 @@ class _Bindings:
             scans[id(module)] = scan
             modules.append(module)
             if scan.attributes and not self._ignored(name):
-                targets.extend((module, scan.namespace, attr) for attr in scan.attributes)
+                targets += [(module, scan.namespace, a, scan.plain) for a in scan.attributes]
         self.scans, self.modules, self.targets = scans, modules, targets
         self.namespaces = [scans[id(module)].namespace for module in modules]
         self.sizes = [scans[id(module)].size for module in modules]
@@ -237,7 +243,7 @@ def _scan(gun: _Freezegun, module: object) -> _Scanned:
             found = tuple(name for name, value in namespace.items() if id(value) in fakes)
         except RuntimeError:  # the dict changed under us (another thread importing): again
             continue
-        return _Scanned(module, namespace, size, found)
+        return _Scanned(module, namespace, size, found, type(module) is ModuleType)
 
 
 _BINDINGS = _Bindings()
@@ -252,33 +258,37 @@ class _Patch:
     def __init__(self, gun: _Freezegun) -> None:
         self._gun = gun
         self._modules: list[object] = list(sys.modules.values())  # to spot imports meanwhile
-        self._fixed: list[tuple[object, str, Any]] = []  # (module, attribute, value before)
-        self._bound: list[tuple[object, str, Any]] = []  # the same, for the scanned bindings
+        self._fixed: list[tuple[dict[str, Any], str, Any]] = []  # (dict, name, value before)
+        self._bound: list[tuple[_Target, Any]] = []  # (binding, value before)
         self._pickles: list[tuple[Any, Any]] = []  # (real class, copyreg's entry before)
 
     def apply(self, ignore: tuple[str, ...]) -> None:
         """Put freezegun's fakes in `datetime`, `time`, uuid, copyreg and every module's bindings."""
         gun = self._gun
         fixed = self._fixed
-        for target, attr, value in gun.fixed:
-            fixed.append((target, attr, getattr(target, attr, _MISSING)))
-            setattr(target, attr, value)
+        for namespace, attr, value in gun.fixed:
+            fixed.append((namespace, attr, namespace.get(attr, _MISSING)))
+            namespace[attr] = value
         uuid._last_timestamp = None  # type: ignore[attr-defined]  # its last uuid1 time: forget it
         table = copyreg.dispatch_table
         for real, pickle in gun.pickles:  # a FakeDatetime pickles as one
             self._pickles.append((real, table.get(real, _MISSING)))
             table[real] = pickle
         fakes, bound = gun.fakes, self._bound
-        for module, namespace, attr in _BINDINGS.current(gun, self._modules, ignore):
+        for target in _BINDINGS.current(gun, self._modules, ignore):
+            module, namespace, attr, plain = target
             before = namespace.get(attr)
             fake = fakes.get(id(before))
             if fake is None:  # rebound since the scan, or an alias already patched
                 continue
-            try:
-                setattr(module, attr, fake)
-            except (AttributeError, TypeError):  # a read-only module-like object keeps the real
-                continue
-            bound.append((module, attr, before))
+            if plain:
+                namespace[attr] = fake
+            else:
+                try:
+                    setattr(module, attr, fake)
+                except (AttributeError, TypeError):  # a read-only module-like object: keeps it
+                    continue
+            bound.append((target, before))
 
     def undo(self, keep_pickles: bool = False) -> None:
         """Undo exactly the changes `apply` made, then un-fake the modules imported meanwhile.
@@ -286,13 +296,16 @@ class _Patch:
         `keep_pickles` leaves copyreg's entries for a freezegun freeze still running (one started
         inside ours and stopped after it): its own stop removes them.
         """
-        for module, attr, before in reversed(self._bound):
-            setattr(module, attr, before)
-        for target, attr, before in reversed(self._fixed):
+        for (module, namespace, attr, plain), before in reversed(self._bound):
+            if plain:
+                namespace[attr] = before
+            else:
+                setattr(module, attr, before)
+        for namespace, attr, before in reversed(self._fixed):
             if before is not _MISSING:
-                setattr(target, attr, before)
-            elif hasattr(target, attr):  # uuid._UuidCreate on a Python without it
-                delattr(target, attr)
+                namespace[attr] = before
+            else:  # uuid._UuidCreate on a Python without it
+                namespace.pop(attr, None)
         self._bound, self._fixed = [], []
         uuid._last_timestamp = None  # type: ignore[attr-defined]
         table = copyreg.dispatch_table

@@ -56,10 +56,23 @@ def no_freeze_left_behind():
     assert dt.datetime is api.real_datetime and time.time is api.real_time
 
 
-@pytest.fixture
-def probe(monkeypatch):
+class ModuleSubclass(types.ModuleType):
+    """A module type of its own (as lazy-loading libraries use): patched through setattr."""
+
+
+class ReadOnlyModule(types.ModuleType):
+    """A module-like object that refuses new values: it keeps the real objects, without error."""
+
+    def __setattr__(self, name, value):
+        if name in vars(self):
+            raise AttributeError(f"{name} is read-only")
+        super().__setattr__(name, value)
+
+
+@pytest.fixture(params=[types.ModuleType, ModuleSubclass], ids=["module", "module-subclass"])
+def probe(monkeypatch, request):
     """A module in sys.modules binding every real time object, as `from time import time` does."""
-    module = types.ModuleType("wall_clock_probe")
+    module = request.param("wall_clock_probe")
     for source, name, _ in BINDINGS:
         setattr(module, name, getattr(source, name))
     monkeypatch.setitem(sys.modules, module.__name__, module)
@@ -248,6 +261,15 @@ def test_an_exception_inside_the_freeze_restores_everything(probe):
         _ = 1 / 0
     assert probe.datetime is datetime is dt.datetime is api.real_datetime
     assert probe.time is time.time is api.real_time
+
+
+def test_a_module_refusing_new_values_keeps_the_reals(monkeypatch, probe):
+    module = ReadOnlyModule("wall_clock_read_only")
+    module.time = time.time
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    with FakeClock(MOMENT).frozen():
+        assert module.time is api.real_time and probe.time is api.fake_time
+    assert module.time is api.real_time and probe.time is api.real_time
 
 
 def test_a_naive_moment_is_refused():
