@@ -9,7 +9,7 @@ least 20x faster than the peer on each scenario; the monitor under 2 s.
 
 TestEnv runs with its defaults (replay check on every turn); it is also timed with
 ``freeze_wall_clock=False``, the like-for-like setting, since the peer cannot freeze the wall
-clock (TestEnv starts freezegun once per drive call, ~1 ms, so that orchestration and activity
+clock (TestEnv freezes it once per drive call, ~0.05-0.1 ms, so that orchestration and activity
 code sees virtual time and the replay check catches wall-clock reads). The peer's timers sleep
 in real time on threads, so its 24-hour timeout cannot run here; it is timed with the timeout
 scaled down to `--peer-timeout` seconds, a lower bound on the real 24 h.
