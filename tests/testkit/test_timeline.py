@@ -61,4 +61,3 @@ def test_an_empty_history_says_so():
 )
 def test_abridge(value, width, expected):
     assert abridge(value, width) == expected
-
