@@ -7,7 +7,6 @@ naming the row, so a damaged row fails its own instance and nothing else.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -35,7 +34,9 @@ INSTANCE_COLUMNS = (
     "generation, parent_instance, parent_generation, parent_task, history_len"
 )
 
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
+_ENCODE = h.compact_json(allow_nan=True)  # one encoder, not one per call
+_LOADS = h.json_loads
+_STATUS = {status.value: status for status in Status}  # a dict lookup, not an enum call
 
 
 def dumps(value: Any) -> str:
@@ -45,7 +46,7 @@ def dumps(value: Any) -> str:
 
 
 def loads(text: str) -> Any:
-    return None if text == "null" else json.loads(text)
+    return None if text == "null" else _LOADS(text)
 
 
 def micros(moment: datetime | None) -> int | None:
@@ -64,7 +65,7 @@ def decode_event(text: str, where: str, number: int, key: str) -> h.Event:
     """Decode one stored event; `where` (formatted with the row's number and instance id)
     names the row in errors, and is only formatted when there is one."""
     try:
-        data = json.loads(text)
+        data = _LOADS(text)
     except (ValueError, TypeError) as exc:
         raise StoreError(f"{where.format(number, key)} is not valid JSON ({exc})") from None
     try:
@@ -102,7 +103,7 @@ class TurnRows:
         state = commit.instance
         self.commit = commit
         self.consumed = [(m,) for m in commit.consumed]
-        self.events = [event_json(e) for e in commit.new_events]
+        self.events = h.events_to_json(commit.new_events)
         # status, input (NULL keeps the stored one: it changes only with a new generation),
         # output, error, custom_status, updated_at, generation
         self.state = (
@@ -145,26 +146,21 @@ def state_row(state: InstanceState, history_len: int) -> tuple[Any, ...]:
 
 
 def decode_state(row: tuple[Any, ...]) -> InstanceState:
-    key = row[0]
+    key, name, status, input, output, error, custom, created, updated, *rest = row
     try:
-        error = None if row[5] is None else h.ErrorInfo.from_dict(json.loads(row[5]))
         return InstanceState(
-            instance_id=key,
-            name=row[1],
-            status=Status(row[2]),
-            input=loads(row[3]),
-            output=loads(row[4]),
-            error=error,
-            custom_status=loads(row[6]),
-            created_at=_time(row[7]),
-            updated_at=_time(row[8]),
-            generation=row[9],
-            parent_instance=row[10],
-            parent_generation=row[11],
-            parent_task=row[12],
-            history_len=row[13],
+            key,
+            name,
+            _STATUS.get(status) or Status(status),
+            None if input == "null" else _LOADS(input),
+            None if output == "null" else _LOADS(output),
+            None if error is None else h.ErrorInfo.from_dict(_LOADS(error)),
+            None if custom == "null" else _LOADS(custom),
+            None if created is None else from_micros(created),
+            None if updated is None else from_micros(updated),
+            *rest,  # generation, parent_instance, parent_generation, parent_task, history_len
         )
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise StoreError(
             f"the stored state of instance {key!r} cannot be decoded ({exc}); the row is "
             "damaged. Inspect it with `orchestrate show`, then terminate or purge it"

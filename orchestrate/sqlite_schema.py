@@ -110,7 +110,7 @@ def to_micros(moment: datetime) -> int:
 
 
 def from_micros(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
+    return _EPOCH + _MICRO * value
 
 
 def connect(path: str, *, synchronous: str, busy_timeout: float) -> sqlite3.Connection:
