@@ -52,6 +52,8 @@ from .state import ActivityWork, InstanceState, Message, OrchestrationWork, Stat
 
 __all__ = ["SqliteStore"]
 
+# Stored status texts of finished instances. Compared as text: a damaged status is unfinished
+# (it takes messages and is quarantined at its next turn), never an error in someone else's call.
 _FINISHED = tuple(s.value for s in Status if s.finished)
 
 
@@ -116,11 +118,11 @@ class SqliteStore:
                     "SELECT status, generation FROM instances WHERE instance_id = ?",
                     (state.instance_id,),
                 ).fetchone()
-                status = Status(old[0])
-                if not (reuse and status.finished):
+                status, finished = old[0], old[0] in _FINISHED
+                if not (reuse and finished):
                     hint = (
                         "pass reuse=True to start a new instance under this id"
-                        if status.finished
+                        if finished
                         else "it is still running; wait for it or terminate it first"
                     )
                     raise DuplicateInstance(
@@ -223,7 +225,7 @@ class SqliteStore:
             ).fetchone()
             if status is None:
                 raise InstanceNotFound(f"no instance with id {key!r}; check the id with `list`")
-            if Status(status[0]).finished:
+            if status[0] in _FINISHED:
                 raise InstanceNotRunning(
                     f"instance {key!r} is {status[0]}; it takes no more messages"
                 )
@@ -241,7 +243,7 @@ class SqliteStore:
                 ).fetchone()
                 if row is None:
                     raise InstanceNotFound(f"no instance with id {instance_id!r}")
-                if not Status(row[0]).finished:
+                if row[0] not in _FINISHED:
                     raise InstanceNotRunning(
                         f"instance {instance_id!r} is {row[0]}; terminate it before purging"
                     )
@@ -360,7 +362,7 @@ class SqliteStore:
                 return
             conn.execute("DELETE FROM messages WHERE instance_id = ?", (key,))
             conn.execute("DELETE FROM locks WHERE instance_id = ?", (key,))
-            if Status(row[4]).finished:  # a finished instance ignores messages anyway
+            if row[4] in _FINISHED:  # a finished instance ignores messages anyway
                 return
             conn.execute(
                 "UPDATE instances SET status = ?, error = ?, updated_at = ? WHERE instance_id = ?",

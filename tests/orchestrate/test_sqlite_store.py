@@ -342,6 +342,36 @@ def test_an_undecodable_message_fails_only_its_instance(db: str) -> None:
     store.close()
 
 
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("status", "'bogus'", "'bogus' is not a valid Status"),
+        ("output", "'{oops'", "Expecting property name"),
+        ("custom_status", "'[1, 2'", "Expecting ',' delimiter"),
+        ("error", "'[]'", "list indices must be integers"),
+    ],
+)
+def test_an_undecodable_state_row_fails_only_its_instance(
+    db: str, column: str, value: str, message: str
+) -> None:
+    store, reg = _run_until_waiting(db)
+    _damage(db, f"UPDATE instances SET {column} = {value} WHERE instance_id = 'damaged'")
+    with pytest.raises(StoreError, match=f"stored state of instance 'damaged'.*{message}"):
+        store.get_instance("damaged")
+    client = Client(store)
+    for key in ("damaged", "healthy"):
+        client.raise_event(key, "go", 10)
+    settle(Worker(reg, store))
+    assert client.state("healthy").output == 14
+    conn = sqlite3.connect(db)
+    status, error = conn.execute(
+        "SELECT status, error FROM instances WHERE instance_id = 'damaged'"
+    ).fetchone()
+    conn.close()
+    assert status == "failed" and "the instance was failed to protect the others" in error
+    store.close()
+
+
 def test_an_instance_of_removed_code_fails_alone(db: str) -> None:
     reg = make_registry()
     store = SqliteStore(db)
