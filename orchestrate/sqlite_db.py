@@ -36,6 +36,17 @@ class _Conn:
         self.sync = sync
 
 
+def _wake_lock() -> Any:
+    """A held lock: its owner blocks acquiring it again until another thread releases it.
+
+    The cheapest one-shot wake-up there is (a `threading.Event` is a condition variable, a lock
+    and a waiter lock per wait); group commit makes one per waiting write.
+    """
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
 class _Op:
     """One operation waiting for a group commit, and its outcome once committed."""
 
@@ -46,7 +57,8 @@ class _Op:
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = False
-        self.wake: threading.Event | None = None  # set when done, or when chosen to lead
+        # Released exactly once: when the op is done, or (instead) when it is chosen to lead.
+        self.wake: Any = None
         self.lead = False  # this op's thread commits the next group
 
 
@@ -158,12 +170,12 @@ class Database:
             if not self._leading:
                 self._leading = mine.lead = True
             else:
-                mine.wake = threading.Event()
+                mine.wake = _wake_lock()
         if mine.wake is not None:
             # Woken only when our operation is committed, or when we are handed the lead: one
             # wake-up per waiter, not one per waiter per group (a notify_all herd costs CPU).
             try:
-                mine.wake.wait()
+                mine.wake.acquire()
             except BaseException:  # interrupted while waiting (Ctrl-C on this thread)
                 with self._group_lock:
                     if not mine.lead and mine in self._queue:
@@ -190,8 +202,8 @@ class Database:
                 if not op.done:  # interrupted before the commit even started
                     op.error = StoreError(f"the write to {self.path!r} was interrupted; retry it")
                     op.done = True
-                if op.wake is not None:
-                    op.wake.set()
+                if op.wake is not None and not op.lead:  # a leader's wake was its hand-over
+                    op.wake.release()
             with self._group_lock:
                 successor = self._queue[0] if self._queue else None
                 if successor is None:
@@ -200,7 +212,7 @@ class Database:
                     successor.lead = True
             if successor is not None:
                 assert successor.wake is not None
-                successor.wake.set()
+                successor.wake.release()
 
     def _commit_group(self, batch: list[_Op]) -> None:
         """Commit queued operations together (the caller holds the write mutex).

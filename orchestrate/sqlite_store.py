@@ -28,7 +28,6 @@ commit, change notification), `sqlite_rows` (encoding), this module (the `Store`
 from __future__ import annotations
 
 import dataclasses
-import json
 import sqlite3
 from datetime import datetime
 from typing import Any
@@ -44,6 +43,7 @@ from .sqlite_rows import (
     decode_event,
     decode_state,
     dumps,
+    loads,
     message_row,
     state_row,
 )
@@ -540,8 +540,8 @@ class SqliteStore:
             tokens, rows, strict=True
         ):
             try:
-                value = json.loads(text)
-            except json.JSONDecodeError:
+                value = loads(text)
+            except ValueError:
                 value = text  # the activity sees the raw text and fails on it, visibly
             out.append(ActivityWork(key, gen, task_id, name, value, attempt, call_id, aid, token))
         return out
@@ -555,13 +555,24 @@ class SqliteStore:
             # An item counts as ours only while it still carries our lease token: one completed
             # by another worker (gone), purged, or leased again since, keeps no result from us.
             # Ids are never reused (AUTOINCREMENT), so a stale id cannot name a newer item.
+            leased: dict[int, str | None] = {}
+            for chunk in range(0, len(encoded), 500):  # under SQLite's bound-parameter limit
+                part = [item_id for item_id, _, _ in encoded[chunk : chunk + 500]]
+                marks = ",".join("?" * len(part))
+                leased.update(
+                    conn.execute(
+                        f"SELECT id, lease_token FROM activities WHERE id IN ({marks})", part
+                    ).fetchall()
+                )
+            done: list[tuple[int]] = []
             finished: list[tuple[Any, ...]] = []
             for item_id, token, row in encoded:
-                cursor = conn.execute(
-                    "DELETE FROM activities WHERE id = ? AND lease_token = ?", (item_id, token)
-                )
-                if cursor.rowcount == 1:  # a second result for one item finds it gone
+                if leased.get(item_id, False) == token:
+                    del leased[item_id]  # a second result for one item finds it gone
+                    done.append((item_id,))
                     finished.append(row)
+            if done:
+                conn.executemany("DELETE FROM activities WHERE id = ?", done)
             self._enqueue_rows(conn, finished)
 
         self._db.group(complete)

@@ -39,20 +39,28 @@ def test_an_interrupted_waiter_neither_blocks_the_others_nor_commits(tmp_path: P
     wait_until(lambda: db._leading)
     ran: list[str] = []
 
-    real_event = threading.Event
-
-    class InterruptingEvent(real_event):  # type: ignore[misc, valid-type]
-        def wait(self, timeout: float | None = None) -> bool:
-            raise Interrupted
-
     import orchestrate.sqlite_db as module
 
-    module.threading.Event = InterruptingEvent  # type: ignore[misc]
+    real_wake = module._wake_lock
+
+    class InterruptedWake:
+        """The waiter's wake-up: waiting on it is interrupted (like Ctrl-C on that thread)."""
+
+        def __init__(self) -> None:
+            self.lock = real_wake()
+
+        def acquire(self) -> bool:
+            raise Interrupted
+
+        def release(self) -> None:
+            self.lock.release()
+
+    module._wake_lock = InterruptedWake  # type: ignore[assignment]
     try:
         with pytest.raises(Interrupted):
             db.group(lambda conn: ran.append("main"))
     finally:
-        module.threading.Event = real_event  # type: ignore[misc]
+        module._wake_lock = real_wake  # type: ignore[assignment]
     late = threading.Thread(target=lambda: results.setdefault("C", db.group(lambda conn: "C")))
     late.start()
     release.set()
@@ -110,3 +118,41 @@ def test_a_leader_interrupted_before_committing_fails_its_batch_loudly(tmp_path:
     assert outcome["C"][0] == "error" and isinstance(outcome["C"][1], StoreError)
     assert "interrupted; retry it" in str(outcome["C"][1])
     assert not db._leading
+
+
+def test_many_threads_each_get_their_own_result_or_error(tmp_path: Path) -> None:
+    """Waiters are woken exactly once (done, or handed the lead), whatever the interleaving."""
+    from orchestrate import DuplicateInstance
+
+    db = Database(str(tmp_path / "g.db"))
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY)")
+    outcome: dict[int, Any] = {}
+
+    def insert(k: int) -> Any:
+        def op(conn: Any) -> int:
+            if k % 7 == 0:
+                raise DuplicateInstance(f"refused {k}")
+            conn.execute("INSERT INTO t VALUES (?)", (k,))
+            return k * 10
+
+        return op
+
+    def writer(first: int) -> None:
+        for k in range(first, first + 50):
+            try:
+                outcome[k] = db.group(insert(k))
+            except DuplicateInstance as exc:
+                outcome[k] = str(exc)
+
+    threads = [threading.Thread(target=writer, args=(i * 50,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert outcome == {k: f"refused {k}" if k % 7 == 0 else k * 10 for k in range(600)}
+    with db.read() as conn:
+        stored = [row[0] for row in conn.execute("SELECT k FROM t ORDER BY k")]
+    assert stored == [k for k in range(600) if k % 7]
+    assert not db._leading and db._queue == []
+    db.close()
