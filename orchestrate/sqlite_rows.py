@@ -22,7 +22,6 @@ __all__ = [
     "decode_event",
     "decode_state",
     "dumps",
-    "event_json",
     "loads",
     "message_row",
     "micros",
@@ -37,6 +36,7 @@ INSTANCE_COLUMNS = (
 _ENCODE = h.compact_json(allow_nan=True)  # one encoder, not one per call
 _LOADS = h.json_loads
 _STATUS = {status.value: status for status in Status}  # a dict lookup, not an enum call
+_STATUS_TEXT = {status: status.value for status in Status}  # and back, without Status.__str__
 
 
 def dumps(value: Any) -> str:
@@ -57,10 +57,6 @@ def _time(value: int | None) -> datetime | None:
     return None if value is None else from_micros(value)
 
 
-def event_json(event: h.Event) -> str:
-    return h.event_to_json(event)
-
-
 def decode_event(text: str, where: str, number: int, key: str) -> h.Event:
     """Decode one stored event; `where` (formatted with the row's number and instance id)
     names the row in errors, and is only formatted when there is one."""
@@ -78,7 +74,8 @@ def decode_event(text: str, where: str, number: int, key: str) -> h.Event:
 def message_row(m: Message) -> tuple[Any, ...]:
     """A message as the parameters of the queueing INSERT (encoded before taking the lock)."""
     due = 0 if m.visible_at is None else to_micros(m.visible_at)
-    return (m.instance_id, m.generation, due, event_json(m.event), m.instance_id)
+    key = m.instance_id
+    return (key, m.generation, due, h.event_to_json(m.event), key)
 
 
 class TurnRows:
@@ -104,32 +101,33 @@ class TurnRows:
         self.commit = commit
         self.consumed = [(m,) for m in commit.consumed]
         self.events = h.events_to_json(commit.new_events)
-        # status, input (NULL keeps the stored one: it changes only with a new generation),
-        # output, error, custom_status, updated_at, generation
+        output, custom, updated = state.output, state.custom_status, state.updated_at
+        # status, input (None: kept as stored; it changes only with a new generation, and only
+        # then is it written), output, error, custom_status, updated_at, generation
         self.state = (
-            str(state.status),
-            dumps(state.input) if commit.reset_history else None,
-            dumps(state.output),
-            None if state.error is None else dumps(state.error.to_dict()),
-            dumps(state.custom_status),
-            micros(state.updated_at),
+            _STATUS_TEXT.get(state.status) or str(state.status),
+            _ENCODE(state.input) if commit.reset_history else None,
+            "null" if output is None else _ENCODE(output),
+            None if state.error is None else _ENCODE(state.error.to_dict()),
+            "null" if custom is None else _ENCODE(custom),
+            None if updated is None else to_micros(updated),
             state.generation,
         )
         self.activities = [
-            (w.instance_id, w.generation, w.task_id, w.name, dumps(w.input), w.attempt, w.call_id)
+            (w.instance_id, w.generation, w.task_id, w.name, _ENCODE(w.input), w.attempt, w.call_id)
             for w in commit.activities
         ]
         self.children = commit.children
         # Each child's start message, by position in `messages` (None: it has none), so that a
         # refused child's start is dropped and nothing else (see `memory_store.child_starts`).
         self.starts = child_starts(commit) if commit.children else []
-        self.messages = [message_row(m) for m in commit.messages]
+        self.messages = [message_row(m) for m in commit.messages] if commit.messages else []
 
 
 def state_row(state: InstanceState, history_len: int) -> tuple[Any, ...]:
     return (
         state.name,
-        str(state.status),
+        _STATUS_TEXT.get(state.status) or str(state.status),
         dumps(state.input),
         dumps(state.output),
         None if state.error is None else dumps(state.error.to_dict()),

@@ -52,6 +52,11 @@ from .state import ActivityWork, InstanceState, Message, OrchestrationWork, Stat
 
 __all__ = ["SqliteStore"]
 
+
+def _message_id(message: Message) -> int:
+    return message.id
+
+
 # Stored status texts of finished instances. Compared as text: a damaged status is unfinished
 # (it takes messages and is quarantined at its next turn), never an error in someone else's call.
 _FINISHED = tuple(s.value for s in Status if s.finished)
@@ -315,21 +320,28 @@ class SqliteStore:
             rows = conn.execute(
                 f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id IN ({marks})", keys
             ).fetchall()
+            # No ORDER BY: SQLite would sort every row, event text included, in a temporary
+            # B-tree. Each inbox is put in id order below (the index already yields it so).
             message_rows = conn.execute(
                 "SELECT id, instance_id, generation, due, event FROM messages "
-                f"WHERE instance_id IN ({marks}) AND due <= ? ORDER BY id",
+                f"WHERE instance_id IN ({marks}) AND due <= ?",
                 [*keys, moment],
             ).fetchall()
         inbox: dict[str, list[Message]] = {key: [] for key in keys}
         broken: dict[str, StoreError] = {}
+        unordered: set[str] = set()
         for mid, key, generation, due, text in message_rows:
             try:
                 event = decode_event(text, "message {} to instance {!r}", mid, key)
             except StoreError as exc:
                 broken.setdefault(key, exc)
                 continue
-            visible = from_micros(due) if due else None
-            inbox[key].append(Message(key, event, generation, visible, mid))
+            messages = inbox[key]
+            if messages and messages[-1].id > mid:
+                unordered.add(key)
+            messages.append(Message(key, event, generation, from_micros(due) if due else None, mid))
+        for key in unordered:
+            inbox[key].sort(key=_message_id)
         states = {}
         for row in rows:
             try:
@@ -387,38 +399,50 @@ class SqliteStore:
         Children are created before any message is queued, so a child's start message finds it.
         """
         keys = [t.commit.instance.instance_id for t in turns]
-        held: dict[str, tuple[str | None, int]] = {}
+        held: dict[str, tuple[str | None, int, str]] = {}
         for chunk in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
             part = keys[chunk : chunk + 500]
             marks = ",".join("?" * len(part))
-            for key, token, length in conn.execute(
-                "SELECT i.instance_id, l.token, i.history_len FROM instances AS i "
+            for key, token, length, status in conn.execute(
+                "SELECT i.instance_id, l.token, i.history_len, i.status FROM instances AS i "
                 "LEFT JOIN locks AS l ON l.instance_id = i.instance_id "
                 f"WHERE i.instance_id IN ({marks})",
                 part,
             ):
-                held[key] = (token, length)
+                held[key] = (token, length, status)
         applied: list[bool] = []
         consumed: list[tuple[int]] = []
         resets: list[tuple[str]] = []
         history: list[tuple[str, int, str]] = []
-        states: list[tuple[Any, ...]] = []
+        # New states in three shapes: only a new generation writes the input, and the status
+        # (indexed: writing it rewrites an index entry) is written only when it changes.
+        renewed: list[tuple[Any, ...]] = []
+        moved: list[tuple[Any, ...]] = []
+        stayed: list[tuple[Any, ...]] = []
         activities: list[tuple[Any, ...]] = []
         winners: list[TurnRows] = []
         for turn, key in zip(turns, keys, strict=True):
-            token, base = held.pop(key, (None, 0))  # pop: a second turn in the batch is stale
+            # pop: a second turn for one instance in the batch is stale
+            token, base, status = held.pop(key, (None, 0, ""))
             if token is None or token != turn.commit.lock_token:
                 applied.append(False)
                 continue
             applied.append(True)
             winners.append(turn)
             consumed.extend(turn.consumed)
+            row = turn.state
             if turn.commit.reset_history:
                 resets.append((key,))
+                renewed.append((*row, len(turn.events), key))
                 base = 0
-            history.extend((key, base + i, text) for i, text in enumerate(turn.events))
-            states.append((*turn.state, base + len(turn.events), key))
-            activities.extend(turn.activities)
+            elif row[0] == status:
+                stayed.append((*row[2:], base + len(turn.events), key))
+            else:
+                moved.append((row[0], *row[2:], base + len(turn.events), key))
+            if turn.events:
+                history.extend((key, base + i, text) for i, text in enumerate(turn.events))
+            if turn.activities:
+                activities.extend(turn.activities)
         if consumed:
             conn.executemany("DELETE FROM messages WHERE id = ?", consumed)
         dead = [
@@ -439,14 +463,30 @@ class SqliteStore:
             conn.executemany(
                 "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)", history
             )
-        if states:
+        if renewed:
             conn.executemany(
-                "UPDATE instances SET status = ?, input = coalesce(?, input), output = ?, "
-                "error = ?, custom_status = ?, updated_at = ?, generation = ?, history_len = ? "
+                "UPDATE instances SET status = ?, input = ?, output = ?, error = ?, "
+                "custom_status = ?, updated_at = ?, generation = ?, history_len = ? "
                 "WHERE instance_id = ?",
-                states,
+                renewed,
             )
-            conn.executemany("DELETE FROM locks WHERE instance_id = ?", [(s[-1],) for s in states])
+        if moved:
+            conn.executemany(
+                "UPDATE instances SET status = ?, output = ?, error = ?, custom_status = ?, "
+                "updated_at = ?, generation = ?, history_len = ? WHERE instance_id = ?",
+                moved,
+            )
+        if stayed:
+            conn.executemany(
+                "UPDATE instances SET output = ?, error = ?, custom_status = ?, updated_at = ?, "
+                "generation = ?, history_len = ? WHERE instance_id = ?",
+                stayed,
+            )
+        if winners:
+            conn.executemany(
+                "DELETE FROM locks WHERE instance_id = ?",
+                [(t.commit.instance.instance_id,) for t in winners],
+            )
         holds = [
             (t.commit.lock_token, to_micros(t.commit.hold_until), t.commit.instance.instance_id)
             for t in winners
@@ -555,25 +595,35 @@ class SqliteStore:
             # An item counts as ours only while it still carries our lease token: one completed
             # by another worker (gone), purged, or leased again since, keeps no result from us.
             # Ids are never reused (AUTOINCREMENT), so a stale id cannot name a newer item.
-            leased: dict[int, str | None] = {}
+            leased: dict[int, tuple[str | None, str]] = {}
             for chunk in range(0, len(encoded), 500):  # under SQLite's bound-parameter limit
                 part = [item_id for item_id, _, _ in encoded[chunk : chunk + 500]]
                 marks = ",".join("?" * len(part))
-                leased.update(
-                    conn.execute(
-                        f"SELECT id, lease_token FROM activities WHERE id IN ({marks})", part
-                    ).fetchall()
-                )
+                for item_id, token, key in conn.execute(
+                    f"SELECT id, lease_token, instance_id FROM activities WHERE id IN ({marks})",
+                    part,
+                ):
+                    leased[item_id] = (token, key)
             done: list[tuple[int]] = []
-            finished: list[tuple[Any, ...]] = []
+            owned: list[tuple[Any, ...]] = []
+            other: list[tuple[Any, ...]] = []
             for item_id, token, row in encoded:
-                if leased.get(item_id, False) == token:
-                    del leased[item_id]  # a second result for one item finds it gone
-                    done.append((item_id,))
-                    finished.append(row)
+                found = leased.get(item_id)
+                if found is None or found[0] != token:
+                    continue
+                del leased[item_id]  # a second result for one item finds it gone
+                done.append((item_id,))
+                # The result of an item still queued goes to that item's instance, which exists
+                # (dropping an instance drops its items in the same transaction): no check.
+                (owned if row[0] == found[1] else other).append(row)
             if done:
                 conn.executemany("DELETE FROM activities WHERE id = ?", done)
-            self._enqueue_rows(conn, finished)
+            if owned:
+                conn.executemany(
+                    "INSERT INTO messages (instance_id, generation, due, event) VALUES (?, ?, ?, ?)",
+                    [row[:4] for row in owned],
+                )
+            self._enqueue_rows(conn, other)
 
         self._db.group(complete)
 
