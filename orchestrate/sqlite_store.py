@@ -390,13 +390,50 @@ class SqliteStore:
         if not commits:
             return []
         turns = [TurnRows(commit) for commit in commits]
-        return self._db.group(lambda conn: self._commit_batch(conn, turns))
+        return self._db.group(lambda conn: self._commit_batch(conn, turns, None)[0])
 
-    def _commit_batch(self, conn: sqlite3.Connection, turns: list[TurnRows]) -> list[bool]:
+    def commit_turns_and_lease(
+        self, commits: list[TurnCommit], now: datetime, *, limit: int, lease: float = 300.0
+    ) -> tuple[list[bool], list[ActivityWork]]:
+        """`commit_turns`, and lease up to `limit` activity items due at `now` to the caller in the
+        same transaction (see `store.LeasingStore`).
+
+        Items are leased in queue order, as `fetch_activity_work` would lease them. When no item
+        was due before this commit, the first items the turns schedule are the head of the queue:
+        they are inserted already leased, with no second write and no read-back of their input.
+        """
+        if not commits:
+            return [], []
+        turns = [TurnRows(commit) for commit in commits]
+        moment = to_micros(now)
+        terms = (moment, moment + int(lease * 1_000_000), limit)
+        applied, rows, tokens, eager = self._db.group(
+            lambda conn: self._commit_batch(conn, turns, terms)
+        )
+        works = eager
+        for token, (aid, key, gen, task_id, name, text, attempt, call_id) in zip(
+            tokens, rows, strict=True
+        ):
+            try:
+                value = loads(text)
+            except ValueError:
+                value = text  # the activity sees the raw text and fails on it, visibly
+            works.append(ActivityWork(key, gen, task_id, name, value, attempt, call_id, aid, token))
+        return applied, works
+
+    def _commit_batch(
+        self,
+        conn: sqlite3.Connection,
+        turns: list[TurnRows],
+        lease: tuple[int, int, int] | None,
+    ) -> tuple[list[bool], list[Any], list[str], list[ActivityWork]]:
         """Apply a batch of turns with one statement per kind of change (executemany).
 
         A turn whose lock token no longer matches is skipped (False) and changes nothing.
         Children are created before any message is queued, so a child's start message finds it.
+        With `lease` (now, expiry, limit: integer microseconds), also lease up to `limit` due
+        activity items: (applied, rows and tokens of items leased from the queue, works of items
+        inserted already leased).
         """
         keys = [t.commit.instance.instance_id for t in turns]
         held: dict[str, tuple[str | None, int, str]] = {}
@@ -420,6 +457,7 @@ class SqliteStore:
         moved: list[tuple[Any, ...]] = []
         stayed: list[tuple[Any, ...]] = []
         activities: list[tuple[Any, ...]] = []
+        scheduled: list[ActivityWork] = []  # the records of `activities`, row for row
         winners: list[TurnRows] = []
         for turn, key in zip(turns, keys, strict=True):
             # pop: a second turn for one instance in the batch is stale
@@ -443,6 +481,7 @@ class SqliteStore:
                 history.extend((key, base + i, text) for i, text in enumerate(turn.events))
             if turn.activities:
                 activities.extend(turn.activities)
+                scheduled.extend(turn.commit.activities)
         if consumed:
             conn.executemany("DELETE FROM messages WHERE id = ?", consumed)
         dead = [
@@ -496,12 +535,19 @@ class SqliteStore:
             conn.executemany(
                 "INSERT OR REPLACE INTO locks (token, expires, instance_id) VALUES (?, ?, ?)", holds
             )
-        if activities:
+        leased_rows: list[Any] = []
+        tokens: list[str] = []
+        eager: list[ActivityWork] = []
+        if lease is not None and activities and not self._activity_due(conn, lease[0]):
+            eager = self._insert_leased(conn, activities, scheduled, lease)
+        elif activities:
             conn.executemany(
                 "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, "
                 "call_id, due) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
                 activities,
             )
+        if lease is not None and not eager:
+            leased_rows, tokens = self._lease_due(conn, *lease)
         # Children are created in commit order (a later turn's child finds an earlier one's), and
         # messages queued in commit order, each turn's refusal notices before its own messages,
         # as the memory store does. A refused child's start must not reach the instance holding
@@ -522,7 +568,61 @@ class SqliteStore:
                     refused.add(start)
             messages.extend(row for i, row in enumerate(turn.messages) if i not in refused)
         self._enqueue_rows(conn, messages)
-        return applied
+        return applied, leased_rows, tokens, eager
+
+    @staticmethod
+    def _activity_due(conn: sqlite3.Connection, moment: int) -> bool:
+        return (
+            conn.execute(
+                "SELECT 1 FROM activities INDEXED BY activities_due WHERE due <= ? LIMIT 1",
+                (moment,),
+            ).fetchone()
+            is not None
+        )
+
+    def _insert_leased(
+        self,
+        conn: sqlite3.Connection,
+        rows: list[tuple[Any, ...]],
+        records: list[ActivityWork],
+        lease: tuple[int, int, int],
+    ) -> list[ActivityWork]:
+        """Insert new items, the first `limit` already leased (the queue held nothing due)."""
+        _, expires, limit = lease
+        last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'activities'").fetchone()
+        tokens = [self._db.token() for _ in rows[:limit]]
+        conn.executemany(
+            "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, "
+            "call_id, lease_token, due) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(*row, token, expires) for row, token in zip(rows, tokens, strict=False)],
+        )
+        if len(rows) > limit:
+            conn.executemany(
+                "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, "
+                "call_id, due) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+                rows[limit:],
+            )
+        # AUTOINCREMENT ids are above every id used before: the rows past `last` are ours.
+        ids = dict(
+            conn.execute(
+                "SELECT lease_token, id FROM activities WHERE id > ? AND lease_token IS NOT NULL",
+                (0 if last is None else last[0],),
+            ).fetchall()
+        )
+        return [
+            ActivityWork(
+                w.instance_id,
+                w.generation,
+                w.task_id,
+                w.name,
+                w.input,
+                w.attempt,
+                w.call_id,
+                ids[token],
+                token,
+            )
+            for w, token in zip(records, tokens, strict=False)
+        ]
 
     def _reject_child(
         self, conn: sqlite3.Connection, child: InstanceState
@@ -559,22 +659,8 @@ class SqliteStore:
         expires = moment + int(lease * 1_000_000)
         if not self.has_ready_work(now, turns=False):
             return []
-        with self._db.write(
-            durable=False
-        ) as conn:  # a lost lease only makes the item visible again
-            rows = conn.execute(
-                "SELECT id, instance_id, generation, task_id, name, input, attempt, call_id "
-                "FROM activities INDEXED BY activities_due WHERE due <= ? ORDER BY due, id "
-                "LIMIT ?",
-                (moment, limit),
-            ).fetchall()
-            if not rows:
-                return []
-            tokens = [self._db.token() for _ in rows]
-            conn.executemany(
-                "UPDATE activities SET lease_token = ?, due = ? WHERE id = ?",
-                [(token, expires, row[0]) for token, row in zip(tokens, rows, strict=True)],
-            )
+        with self._db.write(durable=False) as conn:  # a lost lease only frees the item again
+            rows, tokens = self._lease_due(conn, moment, expires, limit)
         out: list[ActivityWork] = []
         for token, (aid, key, gen, task_id, name, text, attempt, call_id) in zip(
             tokens, rows, strict=True
@@ -585,6 +671,23 @@ class SqliteStore:
                 value = text  # the activity sees the raw text and fails on it, visibly
             out.append(ActivityWork(key, gen, task_id, name, value, attempt, call_id, aid, token))
         return out
+
+    def _lease_due(
+        self, conn: sqlite3.Connection, moment: int, expires: int, limit: int
+    ) -> tuple[list[Any], list[str]]:
+        """Lease the first `limit` items due at `moment` (queue order); their rows and tokens."""
+        rows = conn.execute(
+            "SELECT id, instance_id, generation, task_id, name, input, attempt, call_id "
+            "FROM activities INDEXED BY activities_due WHERE due <= ? ORDER BY due, id LIMIT ?",
+            (moment, limit),
+        ).fetchall()
+        tokens = [self._db.token() for _ in rows]
+        if rows:
+            conn.executemany(
+                "UPDATE activities SET lease_token = ?, due = ? WHERE id = ?",
+                [(token, expires, row[0]) for token, row in zip(tokens, rows, strict=True)],
+            )
+        return rows, tokens
 
     def complete_activities(self, results: list[tuple[ActivityWork, Message]]) -> None:
         if not results:
