@@ -48,6 +48,7 @@ __all__ = [
     "compact_json",
     "describe",
     "event_from_dict",
+    "event_from_json",
     "event_to_dict",
     "event_to_json",
     "events_to_json",
@@ -318,6 +319,13 @@ def compact_json(allow_nan: bool = False) -> Callable[[Any], str]:
     )
 
     def dumps(value: Any) -> str:
+        kind = value.__class__  # the common scalars without the encoder's call and join
+        if kind is str:
+            return encode_basestring_ascii(value)
+        if kind is int:
+            return str(value)
+        if value is None:
+            return "null"
         try:
             return "".join(encode(value, 0))
         except RecursionError:
@@ -443,6 +451,21 @@ def event_from_dict(data: dict[str, Any], where: str = "event") -> Event:
         return _DECODERS[data["type"]](data)
     except (KeyError, TypeError, ValueError, AttributeError):
         return _checked_event_from_dict(data, where)  # says what is wrong (or raises the same)
+
+
+def event_from_json(text: str, where: str = "event") -> Event:
+    """`event_from_dict` of JSON text; text that is not JSON raises `StoreError` as well."""
+    try:
+        data, end = _SCAN(text, 0)
+        if end == len(text):
+            return _DECODERS[data["type"]](data)
+    except (StopIteration, ValueError, KeyError, TypeError, AttributeError):
+        pass  # whatever is unusual goes the long way, which says what is wrong
+    try:
+        data = json.loads(text)
+    except (ValueError, TypeError) as exc:
+        raise StoreError(f"{where} is not valid JSON ({exc})") from None
+    return event_from_dict(data, where)
 
 
 def _checked_event_from_dict(data: dict[str, Any], where: str) -> Event:

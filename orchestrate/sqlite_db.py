@@ -98,9 +98,10 @@ class Database:
         self._watch: sqlite3.Connection | None = None  # reads PRAGMA data_version for others
         self._watch_lock = threading.Lock()
 
-    def token(self) -> str:
-        """A lock or lease token: unique per store object (random prefix) and per call."""
-        return f"{self._token_prefix}{next(self._token_count)}"
+    def tokens(self, count: int) -> list[str]:
+        """`count` lock or lease tokens: unique per store object (random prefix) and per call."""
+        prefix, numbers = self._token_prefix, self._token_count
+        return [f"{prefix}{next(numbers)}" for _ in range(count)]
 
     def _acquire(self) -> _Conn:
         with self._pool_lock:

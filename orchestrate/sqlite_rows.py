@@ -61,11 +61,7 @@ def decode_event(text: str, where: str, number: int, key: str) -> h.Event:
     """Decode one stored event; `where` (formatted with the row's number and instance id)
     names the row in errors, and is only formatted when there is one."""
     try:
-        data = _LOADS(text)
-    except (ValueError, TypeError) as exc:
-        raise StoreError(f"{where.format(number, key)} is not valid JSON ({exc})") from None
-    try:
-        return h.event_from_dict(data)
+        return h.event_from_json(text)
     except StoreError as exc:
         detail = str(exc).removeprefix("event")
         raise StoreError(f"{where.format(number, key)}{detail}") from None

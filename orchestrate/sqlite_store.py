@@ -311,7 +311,7 @@ class SqliteStore:
             cursor.close()
             if not keys:
                 return []
-            tokens = {key: self._db.token() for key in keys}
+            tokens = dict(zip(keys, self._db.tokens(len(keys)), strict=True))
             conn.executemany(
                 "INSERT OR REPLACE INTO locks (token, expires, instance_id) VALUES (?, ?, ?)",
                 [(tokens[key], expires, key) for key in keys],
@@ -590,7 +590,7 @@ class SqliteStore:
         """Insert new items, the first `limit` already leased (the queue held nothing due)."""
         _, expires, limit = lease
         last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'activities'").fetchone()
-        tokens = [self._db.token() for _ in rows[:limit]]
+        tokens = self._db.tokens(min(limit, len(rows)))
         conn.executemany(
             "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, "
             "call_id, lease_token, due) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -681,7 +681,7 @@ class SqliteStore:
             "FROM activities INDEXED BY activities_due WHERE due <= ? ORDER BY due, id LIMIT ?",
             (moment, limit),
         ).fetchall()
-        tokens = [self._db.token() for _ in rows]
+        tokens = self._db.tokens(len(rows))
         if rows:
             conn.executemany(
                 "UPDATE activities SET lease_token = ?, due = ? WHERE id = ?",

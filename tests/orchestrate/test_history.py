@@ -228,3 +228,28 @@ def test_malformed_records_raise_store_error_naming_them(data: object, message: 
     with pytest.raises(StoreError, match=message) as info:
         h.event_from_dict(data, "row 7")  # type: ignore[arg-type]
     assert str(info.value).startswith("row 7")
+
+
+@pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.kind)
+def test_event_from_json_reads_what_event_to_json_writes(event: h.Event) -> None:
+    text = h.event_to_json(event)
+    assert h.event_from_json(text) == event
+    assert h.event_from_json(f" {text}\n") == event  # not our writing, but still JSON
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{oops", r"^row 3 is not valid JSON \(Expecting property name"),
+        ("", r"^row 3 is not valid JSON"),
+        ('{"type": "Nope"}', r"^row 3 has unknown type 'Nope'"),
+        ("[1]", r"^row 3 has unknown type 'list'"),
+        (
+            '{"type": "TimerFired", "at": "2024-01-01T00:00:00Z"}',
+            r"^row 3 \(TimerFired\) is malformed",
+        ),
+    ],
+)
+def test_event_from_json_names_the_record_when_it_fails(text: str, message: str) -> None:
+    with pytest.raises(StoreError, match=message):
+        h.event_from_json(text, "row 3")
