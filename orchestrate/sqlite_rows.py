@@ -85,7 +85,6 @@ class TurnRows:
         "activities",
         "children",
         "commit",
-        "consumed",
         "events",
         "messages",
         "starts",
@@ -95,7 +94,6 @@ class TurnRows:
     def __init__(self, commit: TurnCommit) -> None:
         state = commit.instance
         self.commit = commit
-        self.consumed = [(m,) for m in commit.consumed]
         self.events = h.events_to_json(commit.new_events)
         output, custom, updated = state.output, state.custom_status, state.updated_at
         # status, input (None: kept as stored; it changes only with a new generation, and only

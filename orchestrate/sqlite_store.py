@@ -34,9 +34,15 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from . import history as h
-from .errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning, StoreError
+from .errors import (
+    DuplicateInstance,
+    InstanceNotFound,
+    InstanceNotRunning,
+    OrchestrateError,
+    StoreError,
+)
 from .memory_store import next_run
-from .sqlite_db import Database
+from .sqlite_db import Database, delete_in, in_lists, insert_rows, update_rows
 from .sqlite_rows import (
     INSTANCE_COLUMNS,
     TurnRows,
@@ -51,6 +57,26 @@ from .sqlite_schema import from_micros, to_micros
 from .state import ActivityWork, InstanceState, Message, OrchestrationWork, Status, TurnCommit
 
 __all__ = ["SqliteStore"]
+
+
+_INSERT_INSTANCES = (
+    "INSERT INTO instances (name, status, input, output, error, custom_status, created_at, "
+    "updated_at, generation, parent_instance, parent_generation, parent_task, history_len, "
+    "instance_id)"
+)
+_INSERT_MESSAGES = "INSERT INTO messages (instance_id, generation, due, event)"
+_INSERT_ACTIVITIES = (
+    "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, call_id, due)"
+)
+_INSERT_LEASED_ACTIVITIES = (
+    "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, call_id, "
+    "lease_token, due)"
+)
+# The columns a turn's new state writes, in the order of `TurnRows.state` (see `_commit_batch`).
+_RENEWED: tuple[str, ...] = ("status", "input", "output", "error", "custom_status")
+_RENEWED += ("updated_at", "generation", "history_len")
+_MOVED = ("status", *_RENEWED[2:])
+_STAYED = _RENEWED[2:]
 
 
 def _message_id(message: Message) -> int:
@@ -72,6 +98,7 @@ class SqliteStore:
 
     def __init__(self, path: str, *, synchronous: str = "FULL", busy_timeout: float = 30.0) -> None:
         self._db = Database(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        self._create_many = self._create_batch  # one object: group_many batches by identity
 
     @property
     def path(self) -> str:
@@ -114,40 +141,75 @@ class SqliteStore:
     # --- instances -------------------------------------------------------------------------------
 
     def create_instance(self, state: InstanceState, start: Message, *, reuse: bool = False) -> None:
-        row, start_row = state_row(state, 0), message_row(start)
+        # Encoded here, before queueing; concurrent starts are then written together.
+        self._db.group_many(
+            self._create_many, (state, state_row(state, 0), message_row(start), start, reuse)
+        )
 
-        def create(conn: sqlite3.Connection) -> None:
-            message = start_row
-            if not self._insert_row(conn, row):  # the id is taken: a duplicate, or a reuse
-                old = conn.execute(
-                    "SELECT status, generation FROM instances WHERE instance_id = ?",
-                    (state.instance_id,),
-                ).fetchone()
-                status, finished = old[0], old[0] in _FINISHED
-                if not (reuse and finished):
-                    hint = (
-                        "pass reuse=True to start a new instance under this id"
-                        if finished
-                        else "it is still running; wait for it or terminate it first"
-                    )
-                    raise DuplicateInstance(
-                        f"an instance with id {state.instance_id!r} already exists ({status}); "
-                        f"{hint}"
-                    )
-                # The new run continues the old one's generation count, so nothing still
-                # addressed to the old run (a late result, a child's notice) counts in the new.
-                generation = old[1] + 1
-                message = message_row(next_run(start, generation))
-                self._drop(conn, state.instance_id)
-                self._insert_row(
-                    conn, state_row(dataclasses.replace(state, generation=generation), 0)
-                )
-            conn.execute(
-                "INSERT INTO messages (instance_id, generation, due, event) VALUES (?, ?, ?, ?)",
-                message[:4],
+    def _create_batch(self, conn: sqlite3.Connection, items: list[Any]) -> list[Any]:
+        """Create the instances of concurrent `create_instance` calls (see `Database.group_many`).
+
+        Ids not taken are inserted with one statement per table; a taken id (a duplicate, a
+        reuse, or the same id twice in the batch: the first call wins) takes the long way.
+        """
+        outcomes: list[Any] = [None] * len(items)
+        keys = [item[0].instance_id for item in items]
+        taken: set[str] = set()
+        for marks, part in in_lists(keys):
+            found = conn.execute(
+                f"SELECT instance_id FROM instances WHERE instance_id IN ({marks})", part
             )
+            taken.update(key for (key,) in found)
+        fresh: list[Any] = []
+        others: list[int] = []
+        for index, key in enumerate(keys):
+            if key in taken:
+                others.append(index)
+            else:
+                taken.add(key)
+                fresh.append(items[index])
+        insert_rows(conn, _INSERT_INSTANCES, [item[1] for item in fresh])
+        insert_rows(conn, _INSERT_MESSAGES, [item[2][:4] for item in fresh])
+        for index in others:
+            try:
+                self._create(conn, *items[index])
+            except OrchestrateError as exc:
+                outcomes[index] = exc
+        return outcomes
 
-        self._db.group(create)
+    def _create(
+        self,
+        conn: sqlite3.Connection,
+        state: InstanceState,
+        row: tuple[Any, ...],
+        start_row: tuple[Any, ...],
+        start: Message,
+        reuse: bool,
+    ) -> None:
+        """Create one instance whose id may be taken: refuse it, or replace a finished one."""
+        message = start_row
+        if not self._insert_row(conn, row):  # the id is taken: a duplicate, or a reuse
+            old = conn.execute(
+                "SELECT status, generation FROM instances WHERE instance_id = ?",
+                (state.instance_id,),
+            ).fetchone()
+            status, finished = old[0], old[0] in _FINISHED
+            if not (reuse and finished):
+                hint = (
+                    "pass reuse=True to start a new instance under this id"
+                    if finished
+                    else "it is still running; wait for it or terminate it first"
+                )
+                raise DuplicateInstance(
+                    f"an instance with id {state.instance_id!r} already exists ({status}); {hint}"
+                )
+            # The new run continues the old one's generation count, so nothing still
+            # addressed to the old run (a late result, a child's notice) counts in the new.
+            generation = old[1] + 1
+            message = message_row(next_run(start, generation))
+            self._drop(conn, state.instance_id)
+            self._insert_row(conn, state_row(dataclasses.replace(state, generation=generation), 0))
+        conn.execute(f"{_INSERT_MESSAGES} VALUES (?, ?, ?, ?)", message[:4])
 
     @staticmethod
     def _insert_instance(conn: sqlite3.Connection, state: InstanceState) -> bool:
@@ -157,9 +219,8 @@ class SqliteStore:
     @staticmethod
     def _insert_row(conn: sqlite3.Connection, row: tuple[Any, ...]) -> bool:
         cursor = conn.execute(
-            "INSERT OR IGNORE INTO instances (name, status, input, output, error, custom_status, "
-            "created_at, updated_at, generation, parent_instance, parent_generation, parent_task, "
-            "history_len, instance_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"{_INSERT_INSTANCES.replace('INSERT', 'INSERT OR IGNORE', 1)} "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             row,
         )
         return cursor.rowcount == 1
@@ -312,21 +373,25 @@ class SqliteStore:
             if not keys:
                 return []
             tokens = dict(zip(keys, self._db.tokens(len(keys)), strict=True))
-            conn.executemany(
-                "INSERT OR REPLACE INTO locks (token, expires, instance_id) VALUES (?, ?, ?)",
+            insert_rows(
+                conn,
+                "INSERT OR REPLACE INTO locks (token, expires, instance_id)",
                 [(tokens[key], expires, key) for key in keys],
             )
-            marks = ",".join("?" * len(keys))
-            rows = conn.execute(
-                f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id IN ({marks})", keys
-            ).fetchall()
-            # No ORDER BY: SQLite would sort every row, event text included, in a temporary
-            # B-tree. Each inbox is put in id order below (the index already yields it so).
-            message_rows = conn.execute(
-                "SELECT id, instance_id, generation, due, event FROM messages "
-                f"WHERE instance_id IN ({marks}) AND due <= ?",
-                [*keys, moment],
-            ).fetchall()
+            rows: list[Any] = []
+            message_rows: list[Any] = []
+            for marks, part in in_lists(keys):
+                rows += conn.execute(
+                    f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id IN ({marks})",
+                    part,
+                ).fetchall()
+                # No ORDER BY: SQLite would sort every row, event text included, in a temporary
+                # B-tree. Each inbox is put in id order below (the index already yields it so).
+                message_rows += conn.execute(
+                    "SELECT id, instance_id, generation, due, event FROM messages "
+                    f"WHERE instance_id IN ({marks}) AND due <= ?",
+                    [*part, moment],
+                ).fetchall()
         inbox: dict[str, list[Message]] = {key: [] for key in keys}
         broken: dict[str, StoreError] = {}
         unordered: set[str] = set()
@@ -437,9 +502,7 @@ class SqliteStore:
         """
         keys = [t.commit.instance.instance_id for t in turns]
         held: dict[str, tuple[str | None, int, str]] = {}
-        for chunk in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
-            part = keys[chunk : chunk + 500]
-            marks = ",".join("?" * len(part))
+        for marks, part in in_lists(keys):
             for key, token, length, status in conn.execute(
                 "SELECT i.instance_id, l.token, i.history_len, i.status FROM instances AS i "
                 "LEFT JOIN locks AS l ON l.instance_id = i.instance_id "
@@ -448,7 +511,7 @@ class SqliteStore:
             ):
                 held[key] = (token, length, status)
         applied: list[bool] = []
-        consumed: list[tuple[int]] = []
+        consumed: list[int] = []
         resets: list[tuple[str]] = []
         history: list[tuple[str, int, str]] = []
         # New states in three shapes: only a new generation writes the input, and the status
@@ -467,7 +530,7 @@ class SqliteStore:
                 continue
             applied.append(True)
             winners.append(turn)
-            consumed.extend(turn.consumed)
+            consumed.extend(turn.commit.consumed)
             row = turn.state
             if turn.commit.reset_history:
                 resets.append((key,))
@@ -483,7 +546,7 @@ class SqliteStore:
                 activities.extend(turn.activities)
                 scheduled.extend(turn.commit.activities)
         if consumed:
-            conn.executemany("DELETE FROM messages WHERE id = ?", consumed)
+            delete_in(conn, "DELETE FROM messages WHERE id", consumed)
         dead = [
             (t.commit.instance.instance_id, generation, task_id)
             for t in winners
@@ -498,33 +561,15 @@ class SqliteStore:
             )
         if resets:
             conn.executemany("DELETE FROM history WHERE instance_id = ?", resets)
-        if history:
-            conn.executemany(
-                "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)", history
-            )
-        if renewed:
-            conn.executemany(
-                "UPDATE instances SET status = ?, input = ?, output = ?, error = ?, "
-                "custom_status = ?, updated_at = ?, generation = ?, history_len = ? "
-                "WHERE instance_id = ?",
-                renewed,
-            )
-        if moved:
-            conn.executemany(
-                "UPDATE instances SET status = ?, output = ?, error = ?, custom_status = ?, "
-                "updated_at = ?, generation = ?, history_len = ? WHERE instance_id = ?",
-                moved,
-            )
-        if stayed:
-            conn.executemany(
-                "UPDATE instances SET output = ?, error = ?, custom_status = ?, updated_at = ?, "
-                "generation = ?, history_len = ? WHERE instance_id = ?",
-                stayed,
-            )
+        insert_rows(conn, "INSERT INTO history (instance_id, seq, event)", history)
+        update_rows(conn, "instances", "instance_id", _RENEWED, renewed)
+        update_rows(conn, "instances", "instance_id", _MOVED, moved)
+        update_rows(conn, "instances", "instance_id", _STAYED, stayed)
         if winners:
-            conn.executemany(
-                "DELETE FROM locks WHERE instance_id = ?",
-                [(t.commit.instance.instance_id,) for t in winners],
+            delete_in(
+                conn,
+                "DELETE FROM locks WHERE instance_id",
+                [t.commit.instance.instance_id for t in winners],
             )
         holds = [
             (t.commit.lock_token, to_micros(t.commit.hold_until), t.commit.instance.instance_id)
@@ -541,11 +586,7 @@ class SqliteStore:
         if lease is not None and activities and not self._activity_due(conn, lease[0]):
             eager = self._insert_leased(conn, activities, scheduled, lease)
         elif activities:
-            conn.executemany(
-                "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, "
-                "call_id, due) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-                activities,
-            )
+            insert_rows(conn, _INSERT_ACTIVITIES, [(*row, 0) for row in activities])
         if lease is not None and not eager:
             leased_rows, tokens = self._lease_due(conn, *lease)
         # Children are created in commit order (a later turn's child finds an earlier one's), and
@@ -591,17 +632,13 @@ class SqliteStore:
         _, expires, limit = lease
         last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'activities'").fetchone()
         tokens = self._db.tokens(min(limit, len(rows)))
-        conn.executemany(
-            "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, "
-            "call_id, lease_token, due) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        insert_rows(
+            conn,
+            _INSERT_LEASED_ACTIVITIES,
             [(*row, token, expires) for row, token in zip(rows, tokens, strict=False)],
         )
         if len(rows) > limit:
-            conn.executemany(
-                "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, "
-                "call_id, due) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-                rows[limit:],
-            )
+            insert_rows(conn, _INSERT_ACTIVITIES, [(*row, 0) for row in rows[limit:]])
         # AUTOINCREMENT ids are above every id used before: the rows past `last` are ours.
         ids = dict(
             conn.execute(
@@ -682,11 +719,13 @@ class SqliteStore:
             (moment, limit),
         ).fetchall()
         tokens = self._db.tokens(len(rows))
-        if rows:
-            conn.executemany(
-                "UPDATE activities SET lease_token = ?, due = ? WHERE id = ?",
-                [(token, expires, row[0]) for token, row in zip(tokens, rows, strict=True)],
-            )
+        update_rows(
+            conn,
+            "activities",
+            "id",
+            ("lease_token", "due"),
+            [(token, expires, row[0]) for token, row in zip(tokens, rows, strict=True)],
+        )
         return rows, tokens
 
     def complete_activities(self, results: list[tuple[ActivityWork, Message]]) -> None:
@@ -699,15 +738,13 @@ class SqliteStore:
             # by another worker (gone), purged, or leased again since, keeps no result from us.
             # Ids are never reused (AUTOINCREMENT), so a stale id cannot name a newer item.
             leased: dict[int, tuple[str | None, str]] = {}
-            for chunk in range(0, len(encoded), 500):  # under SQLite's bound-parameter limit
-                part = [item_id for item_id, _, _ in encoded[chunk : chunk + 500]]
-                marks = ",".join("?" * len(part))
+            for marks, part in in_lists([item_id for item_id, _, _ in encoded]):
                 for item_id, token, key in conn.execute(
                     f"SELECT id, lease_token, instance_id FROM activities WHERE id IN ({marks})",
                     part,
                 ):
                     leased[item_id] = (token, key)
-            done: list[tuple[int]] = []
+            done: list[int] = []
             owned: list[tuple[Any, ...]] = []
             other: list[tuple[Any, ...]] = []
             for item_id, token, row in encoded:
@@ -715,17 +752,12 @@ class SqliteStore:
                 if found is None or found[0] != token:
                     continue
                 del leased[item_id]  # a second result for one item finds it gone
-                done.append((item_id,))
+                done.append(item_id)
                 # The result of an item still queued goes to that item's instance, which exists
                 # (dropping an instance drops its items in the same transaction): no check.
                 (owned if row[0] == found[1] else other).append(row)
-            if done:
-                conn.executemany("DELETE FROM activities WHERE id = ?", done)
-            if owned:
-                conn.executemany(
-                    "INSERT INTO messages (instance_id, generation, due, event) VALUES (?, ?, ?, ?)",
-                    [row[:4] for row in owned],
-                )
+            delete_in(conn, "DELETE FROM activities WHERE id", done)
+            insert_rows(conn, _INSERT_MESSAGES, [row[:4] for row in owned])
             self._enqueue_rows(conn, other)
 
         self._db.group(complete)

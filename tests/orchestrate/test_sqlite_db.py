@@ -156,3 +156,114 @@ def test_many_threads_each_get_their_own_result_or_error(tmp_path: Path) -> None
     assert stored == [k for k in range(600) if k % 7]
     assert not db._leading and db._queue == []
     db.close()
+
+
+# --- many rows per statement ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 7, 128, 333, 1000])
+def test_multi_row_helpers_write_every_row_in_order(
+    tmp_path: Path, count: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orchestrate.sqlite_db as module
+
+    db = Database(str(tmp_path / "m.db"))
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, k TEXT, a, b, c, d)")
+        # Five values a row, so 1,000 rows take several statements (999 values at most each).
+        module.insert_rows(
+            conn,
+            "INSERT INTO t (k, a, b, c, d)",
+            [(f"k{i}", i, -i, None, "x") for i in range(count)],
+        )
+        rows = conn.execute("SELECT id, k, a, b, c, d FROM t ORDER BY id").fetchall()
+        assert [r[1:] for r in rows] == [(f"k{i}", i, -i, None, "x") for i in range(count)]
+        assert [r[0] for r in rows] == list(range(1, count + 1))  # ids follow the given order
+        for update_from in (True, False):  # UPDATE ... FROM, and executemany before SQLite 3.33
+            monkeypatch.setattr(module, "UPDATE_FROM", update_from)
+            changes = [(f"n{i}", i * 10, f"k{i}") for i in range(0, count, 2)]
+            module.update_rows(conn, "t", "k", ("c", "a"), changes)
+            got = conn.execute("SELECT k, a, c FROM t ORDER BY id").fetchall()
+            assert got == [
+                (f"k{i}", i * 10, f"n{i}") if i % 2 == 0 else (f"k{i}", i, None)
+                for i in range(count)
+            ]
+            conn.execute("UPDATE t SET a = -b, c = NULL")  # back, for the other way round
+        module.delete_in(conn, "DELETE FROM t WHERE k", [f"k{i}" for i in range(0, count, 3)])
+        left = [r[0] for r in conn.execute("SELECT k FROM t ORDER BY id")]
+        assert left == [f"k{i}" for i in range(count) if i % 3]
+    db.close()
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 100, 512, 513, 1300])
+def test_in_lists_cover_every_key_with_few_shapes(count: int) -> None:
+    from orchestrate.sqlite_db import in_lists
+
+    keys = [f"k{i}" for i in range(count)]
+    lists = list(in_lists(keys))
+    assert [k for _, part in lists for k in part if k not in keys] == []
+    assert {k for _, part in lists for k in part} == set(keys)
+    for marks, part in lists:
+        assert marks.count("?") == len(part) <= 512
+        assert len(part) & (len(part) - 1) == 0  # a power of two
+
+
+def test_group_many_runs_the_queued_items_of_one_kind_in_one_call(tmp_path: Path) -> None:
+    """Items queued behind a leader go to one `many` call; each caller gets its own outcome,
+    and a `many` that raises is retried one item at a time, so only the faulty item fails."""
+    from orchestrate import DuplicateInstance
+
+    db = Database(str(tmp_path / "g.db"))
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY)")
+    calls: list[list[int]] = []
+
+    def many(conn: Any, items: list[int]) -> list[Any]:
+        calls.append(list(items))
+        if 13 in items:
+            raise RuntimeError("a bug that leaves partial writes")
+        out: list[Any] = []
+        for k in items:
+            if k % 5 == 0:
+                out.append(DuplicateInstance(f"refused {k}"))
+            else:
+                conn.execute("INSERT INTO t VALUES (?)", (k,))
+                out.append(k * 2)
+        return out
+
+    release = threading.Event()
+    leader = threading.Thread(target=lambda: db.group(lambda conn: release.wait(10)))
+    leader.start()
+    wait_until(lambda: db._leading)
+    outcome: dict[int, Any] = {}
+
+    def call(k: int) -> None:
+        try:
+            outcome[k] = db.group_many(many, k)
+        except BaseException as exc:
+            outcome[k] = exc
+
+    threads = [threading.Thread(target=call, args=(k,)) for k in range(1, 21)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: len(db._queue) == 20)
+    other = threading.Thread(target=lambda: db.group(lambda conn: None))  # another kind of op
+    other.start()
+    wait_until(lambda: len(db._queue) == 21)
+    release.set()
+    for thread in [leader, other, *threads]:
+        thread.join(10)
+    assert sorted(calls[0]) == list(range(1, 21))  # all twenty in one call...
+    assert sorted(k for c in calls[1:] for k in c) == list(range(1, 21))  # ...then one by one
+    assert all(len(c) == 1 for c in calls[1:])
+    for k in range(1, 21):
+        if k == 13:
+            assert isinstance(outcome[k], RuntimeError)
+        elif k % 5 == 0:
+            assert isinstance(outcome[k], DuplicateInstance) and str(outcome[k]) == f"refused {k}"
+        else:
+            assert outcome[k] == k * 2
+    with db.read() as conn:
+        stored = [row[0] for row in conn.execute("SELECT k FROM t ORDER BY k")]
+    assert stored == [k for k in range(1, 21) if k % 5 and k != 13]
+    db.close()
