@@ -64,7 +64,12 @@ _INSERT_INSTANCES = (
     "updated_at, generation, parent_instance, parent_generation, parent_task, history_len, "
     "instance_id)"
 )
+_INSERT_INSTANCE_IF_NEW = (
+    _INSERT_INSTANCES.replace("INSERT", "INSERT OR IGNORE", 1)
+    + " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
 _INSERT_MESSAGES = "INSERT INTO messages (instance_id, generation, due, event)"
+_INSERT_MESSAGE = _INSERT_MESSAGES + " VALUES (?, ?, ?, ?)"
 _INSERT_ACTIVITIES = (
     "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, call_id, due)"
 )
@@ -153,6 +158,12 @@ class SqliteStore:
         reuse, or the same id twice in the batch: the first call wins) takes the long way.
         """
         outcomes: list[Any] = [None] * len(items)
+        if len(items) == 1:  # a start alone: two statements, as the long way takes
+            try:
+                self._create(conn, *items[0])
+            except OrchestrateError as exc:
+                outcomes[0] = exc
+            return outcomes
         keys = [item[0].instance_id for item in items]
         taken: set[str] = set()
         for marks, part in in_lists(keys):
@@ -209,7 +220,7 @@ class SqliteStore:
             message = message_row(next_run(start, generation))
             self._drop(conn, state.instance_id)
             self._insert_row(conn, state_row(dataclasses.replace(state, generation=generation), 0))
-        conn.execute(f"{_INSERT_MESSAGES} VALUES (?, ?, ?, ?)", message[:4])
+        conn.execute(_INSERT_MESSAGE, message[:4])
 
     @staticmethod
     def _insert_instance(conn: sqlite3.Connection, state: InstanceState) -> bool:
@@ -218,11 +229,7 @@ class SqliteStore:
 
     @staticmethod
     def _insert_row(conn: sqlite3.Connection, row: tuple[Any, ...]) -> bool:
-        cursor = conn.execute(
-            f"{_INSERT_INSTANCES.replace('INSERT', 'INSERT OR IGNORE', 1)} "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            row,
-        )
+        cursor = conn.execute(_INSERT_INSTANCE_IF_NEW, row)
         return cursor.rowcount == 1
 
     @staticmethod
