@@ -134,22 +134,13 @@ def _wake_lock() -> Any:
     return lock
 
 
-# Runs one kind of operation for several callers at once (see `Database.group`): gets the
-# connection and the callers' items, returns each item's result or `OrchestrateError`, in order.
-Many = Callable[[sqlite3.Connection, list[Any]], list[Any]]
-
-
 class _Op:
     """One operation waiting for a group commit, and its outcome once committed."""
 
-    __slots__ = ("done", "error", "fn", "item", "lead", "many", "result", "wake")
+    __slots__ = ("done", "error", "fn", "lead", "result", "wake")
 
-    def __init__(
-        self, fn: Callable[[sqlite3.Connection], Any] | None, many: Many | None, item: Any
-    ) -> None:
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
         self.fn = fn
-        self.many = many
-        self.item = item
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = False
@@ -261,20 +252,7 @@ class Database:
         Concurrent starts, events, turns and activity results thus share one fsync. Each
         caller gets its own result or exception, and only after COMMIT returned.
         """
-        return cast(_T, self._queue_op(_Op(op, None, None)))
-
-    def group_many(self, many: Many, item: Any) -> Any:
-        """`group` for an operation that runs for all its queued callers at once.
-
-        The items queued with the same `many` in one group go to one call of `many`, which
-        returns each item's result, or the `OrchestrateError` that item fails with (raised to its
-        caller alone). Anything `many` raises fails the group, which is then retried one item
-        at a time, as for `group`. For writes that are many small statements otherwise: one
-        multi-row statement per group (concurrent starts, say).
-        """
-        return self._queue_op(_Op(None, many, item))
-
-    def _queue_op(self, mine: _Op) -> Any:
+        mine = _Op(op)
         with self._group_lock:
             self._queue.append(mine)
             if not self._leading:
@@ -298,7 +276,7 @@ class Database:
             self._lead()
         if mine.error is not None:
             raise mine.error
-        return mine.result
+        return cast(_T, mine.result)
 
     def _lead(self) -> None:
         """Commit everything queued so far, wake its owners, and hand the lead on (or drop it)."""
@@ -354,27 +332,21 @@ class Database:
             if pooled.sync != self.synchronous:
                 conn.execute(f"PRAGMA synchronous = {self.synchronous}")
                 pooled.sync = self.synchronous
-            results: dict[int, tuple[Any, BaseException | None]] = {}
+            results: list[tuple[Any, BaseException | None]] = []
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for index, op in enumerate(batch):
-                    if index in results:
-                        continue  # ran with an earlier op of the same `many`
-                    if op.many is not None:
-                        self._run_many(conn, batch, index, results)
-                        continue
-                    assert op.fn is not None
+                for op in batch:
                     try:
-                        results[index] = (op.fn(conn), None)
+                        results.append((op.fn(conn), None))
                     except OrchestrateError as exc:
-                        results[index] = (None, exc)
+                        results.append((None, exc))
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-            for index, op in enumerate(batch):
-                op.result, op.error = results[index]
+            for op, (result, error) in zip(batch, results, strict=True):
+                op.result, op.error = result, error
         except Exception as exc:
             if not alone:
                 return False
@@ -387,22 +359,6 @@ class Database:
         for op in batch:
             op.done = True
         return True
-
-    @staticmethod
-    def _run_many(
-        conn: sqlite3.Connection,
-        batch: list[_Op],
-        first: int,
-        results: dict[int, tuple[Any, BaseException | None]],
-    ) -> None:
-        """Run the ops of the batch that share `batch[first]`'s `many`, in one call."""
-        many = batch[first].many
-        assert many is not None
-        indexes = [i for i in range(first, len(batch)) if batch[i].many is many]
-        outcomes = many(conn, [batch[i].item for i in indexes])
-        for index, outcome in zip(indexes, outcomes, strict=True):
-            failed = isinstance(outcome, OrchestrateError)
-            results[index] = (None, outcome) if failed else (outcome, None)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

@@ -34,13 +34,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from . import history as h
-from .errors import (
-    DuplicateInstance,
-    InstanceNotFound,
-    InstanceNotRunning,
-    OrchestrateError,
-    StoreError,
-)
+from .errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning, StoreError
 from .memory_store import next_run
 from .sqlite_db import Database, delete_in, in_lists, insert_rows, update_rows
 from .sqlite_rows import (
@@ -103,7 +97,6 @@ class SqliteStore:
 
     def __init__(self, path: str, *, synchronous: str = "FULL", busy_timeout: float = 30.0) -> None:
         self._db = Database(path, synchronous=synchronous, busy_timeout=busy_timeout)
-        self._create_many = self._create_batch  # one object: group_many batches by identity
 
     @property
     def path(self) -> str:
@@ -146,47 +139,8 @@ class SqliteStore:
     # --- instances -------------------------------------------------------------------------------
 
     def create_instance(self, state: InstanceState, start: Message, *, reuse: bool = False) -> None:
-        # Encoded here, before queueing; concurrent starts are then written together.
-        self._db.group_many(
-            self._create_many, (state, state_row(state, 0), message_row(start), start, reuse)
-        )
-
-    def _create_batch(self, conn: sqlite3.Connection, items: list[Any]) -> list[Any]:
-        """Create the instances of concurrent `create_instance` calls (see `Database.group_many`).
-
-        Ids not taken are inserted with one statement per table; a taken id (a duplicate, a
-        reuse, or the same id twice in the batch: the first call wins) takes the long way.
-        """
-        outcomes: list[Any] = [None] * len(items)
-        if len(items) == 1:  # a start alone: two statements, as the long way takes
-            try:
-                self._create(conn, *items[0])
-            except OrchestrateError as exc:
-                outcomes[0] = exc
-            return outcomes
-        keys = [item[0].instance_id for item in items]
-        taken: set[str] = set()
-        for marks, part in in_lists(keys):
-            found = conn.execute(
-                f"SELECT instance_id FROM instances WHERE instance_id IN ({marks})", part
-            )
-            taken.update(key for (key,) in found)
-        fresh: list[Any] = []
-        others: list[int] = []
-        for index, key in enumerate(keys):
-            if key in taken:
-                others.append(index)
-            else:
-                taken.add(key)
-                fresh.append(items[index])
-        insert_rows(conn, _INSERT_INSTANCES, [item[1] for item in fresh])
-        insert_rows(conn, _INSERT_MESSAGES, [item[2][:4] for item in fresh])
-        for index in others:
-            try:
-                self._create(conn, *items[index])
-            except OrchestrateError as exc:
-                outcomes[index] = exc
-        return outcomes
+        item = (state, state_row(state, 0), message_row(start), start, reuse)  # encoded here
+        self._db.group(lambda conn: self._create(conn, *item))
 
     def _create(
         self,
