@@ -7,19 +7,22 @@ is on disk when the call returns, even across a power cut. ``synchronous=NORMAL`
 may lose the last transactions before the next checkpoint: turns re-run and activities re-execute
 (with the same idempotency keys), and a started instance or a raised event may be lost outright.
 
-Taking work (locking an instance for a turn, leasing an activity) is always written with
-``synchronous=NORMAL``: a lock or lease lost in a power cut only makes the work available again,
-which is what an expired lease does anyway, and WAL order guarantees the next fsync'd commit
-carries it. Only non-durable state is written this way.
+Taking work (locking an instance for a turn, leasing an activity) in a transaction of its own is
+written with ``synchronous=NORMAL``: a lock or lease lost in a power cut only makes the work
+available again, which is what an expired lease does anyway, and WAL order guarantees the next
+fsync'd commit carries it. Only non-durable state is written this way. (A worker that leases
+the activities its turns schedule does so inside the turns' durable commit: see
+`commit_turns_and_lease`.)
 
 Concurrency: every write is one ``BEGIN IMMEDIATE`` transaction (threads of one process queue on
 a mutex, processes on the busy timeout), instances are locked with a token and an expiry, and a
 commit whose token no longer matches is refused. Threads share a pool of connections; processes
 share the file. Throughput comes from group commit at two levels: the worker hands over many
-turns (or activity results) per call and they are written with one statement per kind of change,
-and durable writes that arrive while a commit is in flight (from other worker threads, or from
-request threads starting instances) are committed together in the next transaction, so they share
-one fsync (see `sqlite_db.Database.group`).
+turns (or activity results) per call and they are written with a few multi-row statements per
+kind of change (`sqlite_db.insert_rows` and friends), and durable writes that arrive while a
+commit is in flight (from other worker threads, or from request threads starting instances) are
+committed together in the next transaction, so they share one fsync (see
+`sqlite_db.Database.group`).
 
 Files: `sqlite_schema` (format, version check), `sqlite_db` (connections, transactions, group
 commit, change notification), `sqlite_rows` (encoding), this module (the `Store` operations).
@@ -453,7 +456,7 @@ class SqliteStore:
         turns: list[TurnRows],
         lease: tuple[int, int, int] | None,
     ) -> tuple[list[bool], list[Any], list[str], list[ActivityWork]]:
-        """Apply a batch of turns with one statement per kind of change (executemany).
+        """Apply a batch of turns with a few multi-row statements per kind of change.
 
         A turn whose lock token no longer matches is skipped (False) and changes nothing.
         Children are created before any message is queued, so a child's start message finds it.
