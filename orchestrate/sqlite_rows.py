@@ -53,10 +53,6 @@ def micros(moment: datetime | None) -> int | None:
     return None if moment is None else to_micros(moment)
 
 
-def _time(value: int | None) -> datetime | None:
-    return None if value is None else from_micros(value)
-
-
 def decode_event(text: str, where: str, number: int, key: str) -> h.Event:
     """Decode one stored event; `where` (formatted with the row's number and instance id)
     names the row in errors, and is only formatted when there is one."""
