@@ -7,7 +7,6 @@ naming the row, so a damaged row fails its own instance and nothing else.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +22,6 @@ __all__ = [
     "decode_event",
     "decode_state",
     "dumps",
-    "event_json",
     "loads",
     "message_row",
     "micros",
@@ -35,7 +33,10 @@ INSTANCE_COLUMNS = (
     "generation, parent_instance, parent_generation, parent_task, history_len"
 )
 
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
+_ENCODE = h.compact_json(allow_nan=True)  # one encoder, not one per call
+_LOADS = h.json_loads
+_STATUS = {status.value: status for status in Status}  # a dict lookup, not an enum call
+_STATUS_TEXT = {status: status.value for status in Status}  # and back, without Status.__str__
 
 
 def dumps(value: Any) -> str:
@@ -45,30 +46,18 @@ def dumps(value: Any) -> str:
 
 
 def loads(text: str) -> Any:
-    return None if text == "null" else json.loads(text)
+    return None if text == "null" else _LOADS(text)
 
 
 def micros(moment: datetime | None) -> int | None:
     return None if moment is None else to_micros(moment)
 
 
-def _time(value: int | None) -> datetime | None:
-    return None if value is None else from_micros(value)
-
-
-def event_json(event: h.Event) -> str:
-    return h.event_to_json(event)
-
-
 def decode_event(text: str, where: str, number: int, key: str) -> h.Event:
     """Decode one stored event; `where` (formatted with the row's number and instance id)
     names the row in errors, and is only formatted when there is one."""
     try:
-        data = json.loads(text)
-    except (ValueError, TypeError) as exc:
-        raise StoreError(f"{where.format(number, key)} is not valid JSON ({exc})") from None
-    try:
-        return h.event_from_dict(data)
+        return h.event_from_json(text)
     except StoreError as exc:
         detail = str(exc).removeprefix("event")
         raise StoreError(f"{where.format(number, key)}{detail}") from None
@@ -77,7 +66,8 @@ def decode_event(text: str, where: str, number: int, key: str) -> h.Event:
 def message_row(m: Message) -> tuple[Any, ...]:
     """A message as the parameters of the queueing INSERT (encoded before taking the lock)."""
     due = 0 if m.visible_at is None else to_micros(m.visible_at)
-    return (m.instance_id, m.generation, due, event_json(m.event), m.instance_id)
+    key = m.instance_id
+    return (key, m.generation, due, h.event_to_json(m.event), key)
 
 
 class TurnRows:
@@ -91,7 +81,6 @@ class TurnRows:
         "activities",
         "children",
         "commit",
-        "consumed",
         "events",
         "messages",
         "starts",
@@ -101,34 +90,34 @@ class TurnRows:
     def __init__(self, commit: TurnCommit) -> None:
         state = commit.instance
         self.commit = commit
-        self.consumed = [(m,) for m in commit.consumed]
-        self.events = [event_json(e) for e in commit.new_events]
-        # status, input (NULL keeps the stored one: it changes only with a new generation),
-        # output, error, custom_status, updated_at, generation
+        self.events = h.events_to_json(commit.new_events)
+        output, custom, updated = state.output, state.custom_status, state.updated_at
+        # status, input (None: kept as stored; it changes only with a new generation, and only
+        # then is it written), output, error, custom_status, updated_at, generation
         self.state = (
-            str(state.status),
-            dumps(state.input) if commit.reset_history else None,
-            dumps(state.output),
-            None if state.error is None else dumps(state.error.to_dict()),
-            dumps(state.custom_status),
-            micros(state.updated_at),
+            _STATUS_TEXT.get(state.status) or str(state.status),
+            _ENCODE(state.input) if commit.reset_history else None,
+            "null" if output is None else _ENCODE(output),
+            None if state.error is None else _ENCODE(state.error.to_dict()),
+            "null" if custom is None else _ENCODE(custom),
+            None if updated is None else to_micros(updated),
             state.generation,
         )
         self.activities = [
-            (w.instance_id, w.generation, w.task_id, w.name, dumps(w.input), w.attempt, w.call_id)
+            (w.instance_id, w.generation, w.task_id, w.name, _ENCODE(w.input), w.attempt, w.call_id)
             for w in commit.activities
         ]
         self.children = commit.children
         # Each child's start message, by position in `messages` (None: it has none), so that a
         # refused child's start is dropped and nothing else (see `memory_store.child_starts`).
         self.starts = child_starts(commit) if commit.children else []
-        self.messages = [message_row(m) for m in commit.messages]
+        self.messages = [message_row(m) for m in commit.messages] if commit.messages else []
 
 
 def state_row(state: InstanceState, history_len: int) -> tuple[Any, ...]:
     return (
         state.name,
-        str(state.status),
+        _STATUS_TEXT.get(state.status) or str(state.status),
         dumps(state.input),
         dumps(state.output),
         None if state.error is None else dumps(state.error.to_dict()),
@@ -145,26 +134,21 @@ def state_row(state: InstanceState, history_len: int) -> tuple[Any, ...]:
 
 
 def decode_state(row: tuple[Any, ...]) -> InstanceState:
-    key = row[0]
+    key, name, status, input, output, error, custom, created, updated, *rest = row
     try:
-        error = None if row[5] is None else h.ErrorInfo.from_dict(json.loads(row[5]))
         return InstanceState(
-            instance_id=key,
-            name=row[1],
-            status=Status(row[2]),
-            input=loads(row[3]),
-            output=loads(row[4]),
-            error=error,
-            custom_status=loads(row[6]),
-            created_at=_time(row[7]),
-            updated_at=_time(row[8]),
-            generation=row[9],
-            parent_instance=row[10],
-            parent_generation=row[11],
-            parent_task=row[12],
-            history_len=row[13],
+            key,
+            name,
+            _STATUS.get(status) or Status(status),
+            None if input == "null" else _LOADS(input),
+            None if output == "null" else _LOADS(output),
+            None if error is None else h.ErrorInfo.from_dict(_LOADS(error)),
+            None if custom == "null" else _LOADS(custom),
+            None if created is None else from_micros(created),
+            None if updated is None else from_micros(updated),
+            *rest,  # generation, parent_instance, parent_generation, parent_task, history_len
         )
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise StoreError(
             f"the stored state of instance {key!r} cannot be decoded ({exc}); the row is "
             "damaged. Inspect it with `orchestrate show`, then terminate or purge it"

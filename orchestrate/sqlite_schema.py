@@ -110,7 +110,7 @@ def to_micros(moment: datetime) -> int:
 
 
 def from_micros(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
+    return _EPOCH + _MICRO * value
 
 
 def connect(path: str, *, synchronous: str, busy_timeout: float) -> sqlite3.Connection:
@@ -120,7 +120,11 @@ def connect(path: str, *, synchronous: str, busy_timeout: float) -> sqlite3.Conn
     pool guarantees one user at a time.
     """
     conn = sqlite3.connect(
-        path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        path,
+        timeout=busy_timeout,
+        isolation_level=None,
+        check_same_thread=False,
+        cached_statements=512,  # the multi-row statement shapes of `sqlite_db` stay prepared
     )
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     conn.execute(f"PRAGMA synchronous = {synchronous}")

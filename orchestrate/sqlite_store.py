@@ -7,19 +7,22 @@ is on disk when the call returns, even across a power cut. ``synchronous=NORMAL`
 may lose the last transactions before the next checkpoint: turns re-run and activities re-execute
 (with the same idempotency keys), and a started instance or a raised event may be lost outright.
 
-Taking work (locking an instance for a turn, leasing an activity) is always written with
-``synchronous=NORMAL``: a lock or lease lost in a power cut only makes the work available again,
-which is what an expired lease does anyway, and WAL order guarantees the next fsync'd commit
-carries it. Only non-durable state is written this way.
+Taking work (locking an instance for a turn, leasing an activity) in a transaction of its own is
+written with ``synchronous=NORMAL``: a lock or lease lost in a power cut only makes the work
+available again, which is what an expired lease does anyway, and WAL order guarantees the next
+fsync'd commit carries it. Only non-durable state is written this way. (A worker that leases
+the activities its turns schedule does so inside the turns' durable commit: see
+`commit_turns_and_lease`.)
 
 Concurrency: every write is one ``BEGIN IMMEDIATE`` transaction (threads of one process queue on
 a mutex, processes on the busy timeout), instances are locked with a token and an expiry, and a
 commit whose token no longer matches is refused. Threads share a pool of connections; processes
 share the file. Throughput comes from group commit at two levels: the worker hands over many
-turns (or activity results) per call and they are written with one statement per kind of change,
-and durable writes that arrive while a commit is in flight (from other worker threads, or from
-request threads starting instances) are committed together in the next transaction, so they share
-one fsync (see `sqlite_db.Database.group`).
+turns (or activity results) per call and they are written with a few multi-row statements per
+kind of change (`sqlite_db.insert_rows` and friends), and durable writes that arrive while a
+commit is in flight (from other worker threads, or from request threads starting instances) are
+committed together in the next transaction, so they share one fsync (see
+`sqlite_db.Database.group`).
 
 Files: `sqlite_schema` (format, version check), `sqlite_db` (connections, transactions, group
 commit, change notification), `sqlite_rows` (encoding), this module (the `Store` operations).
@@ -28,7 +31,6 @@ commit, change notification), `sqlite_rows` (encoding), this module (the `Store`
 from __future__ import annotations
 
 import dataclasses
-import json
 import sqlite3
 from datetime import datetime
 from typing import Any
@@ -37,13 +39,14 @@ from urllib.parse import parse_qsl, unquote
 from . import history as h
 from .errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning, StoreError
 from .memory_store import next_run
-from .sqlite_db import Database
+from .sqlite_db import Database, delete_in, in_lists, insert_rows, update_rows
 from .sqlite_rows import (
     INSTANCE_COLUMNS,
     TurnRows,
     decode_event,
     decode_state,
     dumps,
+    loads,
     message_row,
     state_row,
 )
@@ -52,6 +55,38 @@ from .state import ActivityWork, InstanceState, Message, OrchestrationWork, Stat
 
 __all__ = ["SqliteStore"]
 
+
+_INSERT_INSTANCES = (
+    "INSERT INTO instances (name, status, input, output, error, custom_status, created_at, "
+    "updated_at, generation, parent_instance, parent_generation, parent_task, history_len, "
+    "instance_id)"
+)
+_INSERT_INSTANCE_IF_NEW = (
+    _INSERT_INSTANCES.replace("INSERT", "INSERT OR IGNORE", 1)
+    + " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_INSERT_MESSAGES = "INSERT INTO messages (instance_id, generation, due, event)"
+_INSERT_MESSAGE = _INSERT_MESSAGES + " VALUES (?, ?, ?, ?)"
+_INSERT_ACTIVITIES = (
+    "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, call_id, due)"
+)
+_INSERT_LEASED_ACTIVITIES = (
+    "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, call_id, "
+    "lease_token, due)"
+)
+# The columns a turn's new state writes, in the order of `TurnRows.state` (see `_commit_batch`).
+_RENEWED: tuple[str, ...] = ("status", "input", "output", "error", "custom_status")
+_RENEWED += ("updated_at", "generation", "history_len")
+_MOVED = ("status", *_RENEWED[2:])
+_STAYED = _RENEWED[2:]
+
+
+def _message_id(message: Message) -> int:
+    return message.id
+
+
+# Stored status texts of finished instances. Compared as text: a damaged status is unfinished
+# (it takes messages and is quarantined at its next turn), never an error in someone else's call.
 _FINISHED = tuple(s.value for s in Status if s.finished)
 
 
@@ -107,40 +142,42 @@ class SqliteStore:
     # --- instances -------------------------------------------------------------------------------
 
     def create_instance(self, state: InstanceState, start: Message, *, reuse: bool = False) -> None:
-        row, start_row = state_row(state, 0), message_row(start)
+        item = (state, state_row(state, 0), message_row(start), start, reuse)  # encoded here
+        self._db.group(lambda conn: self._create(conn, *item))
 
-        def create(conn: sqlite3.Connection) -> None:
-            message = start_row
-            if not self._insert_row(conn, row):  # the id is taken: a duplicate, or a reuse
-                old = conn.execute(
-                    "SELECT status, generation FROM instances WHERE instance_id = ?",
-                    (state.instance_id,),
-                ).fetchone()
-                status = Status(old[0])
-                if not (reuse and status.finished):
-                    hint = (
-                        "pass reuse=True to start a new instance under this id"
-                        if status.finished
-                        else "it is still running; wait for it or terminate it first"
-                    )
-                    raise DuplicateInstance(
-                        f"an instance with id {state.instance_id!r} already exists ({status}); "
-                        f"{hint}"
-                    )
-                # The new run continues the old one's generation count, so nothing still
-                # addressed to the old run (a late result, a child's notice) counts in the new.
-                generation = old[1] + 1
-                message = message_row(next_run(start, generation))
-                self._drop(conn, state.instance_id)
-                self._insert_row(
-                    conn, state_row(dataclasses.replace(state, generation=generation), 0)
+    def _create(
+        self,
+        conn: sqlite3.Connection,
+        state: InstanceState,
+        row: tuple[Any, ...],
+        start_row: tuple[Any, ...],
+        start: Message,
+        reuse: bool,
+    ) -> None:
+        """Create one instance whose id may be taken: refuse it, or replace a finished one."""
+        message = start_row
+        if not self._insert_row(conn, row):  # the id is taken: a duplicate, or a reuse
+            old = conn.execute(
+                "SELECT status, generation FROM instances WHERE instance_id = ?",
+                (state.instance_id,),
+            ).fetchone()
+            status, finished = old[0], old[0] in _FINISHED
+            if not (reuse and finished):
+                hint = (
+                    "pass reuse=True to start a new instance under this id"
+                    if finished
+                    else "it is still running; wait for it or terminate it first"
                 )
-            conn.execute(
-                "INSERT INTO messages (instance_id, generation, due, event) VALUES (?, ?, ?, ?)",
-                message[:4],
-            )
-
-        self._db.group(create)
+                raise DuplicateInstance(
+                    f"an instance with id {state.instance_id!r} already exists ({status}); {hint}"
+                )
+            # The new run continues the old one's generation count, so nothing still
+            # addressed to the old run (a late result, a child's notice) counts in the new.
+            generation = old[1] + 1
+            message = message_row(next_run(start, generation))
+            self._drop(conn, state.instance_id)
+            self._insert_row(conn, state_row(dataclasses.replace(state, generation=generation), 0))
+        conn.execute(_INSERT_MESSAGE, message[:4])
 
     @staticmethod
     def _insert_instance(conn: sqlite3.Connection, state: InstanceState) -> bool:
@@ -149,12 +186,7 @@ class SqliteStore:
 
     @staticmethod
     def _insert_row(conn: sqlite3.Connection, row: tuple[Any, ...]) -> bool:
-        cursor = conn.execute(
-            "INSERT OR IGNORE INTO instances (name, status, input, output, error, custom_status, "
-            "created_at, updated_at, generation, parent_instance, parent_generation, parent_task, "
-            "history_len, instance_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            row,
-        )
+        cursor = conn.execute(_INSERT_INSTANCE_IF_NEW, row)
         return cursor.rowcount == 1
 
     @staticmethod
@@ -223,7 +255,7 @@ class SqliteStore:
             ).fetchone()
             if status is None:
                 raise InstanceNotFound(f"no instance with id {key!r}; check the id with `list`")
-            if Status(status[0]).finished:
+            if status[0] in _FINISHED:
                 raise InstanceNotRunning(
                     f"instance {key!r} is {status[0]}; it takes no more messages"
                 )
@@ -241,7 +273,7 @@ class SqliteStore:
                 ).fetchone()
                 if row is None:
                     raise InstanceNotFound(f"no instance with id {instance_id!r}")
-                if not Status(row[0]).finished:
+                if row[0] not in _FINISHED:
                     raise InstanceNotRunning(
                         f"instance {instance_id!r} is {row[0]}; terminate it before purging"
                     )
@@ -304,30 +336,41 @@ class SqliteStore:
             cursor.close()
             if not keys:
                 return []
-            tokens = {key: self._db.token() for key in keys}
-            conn.executemany(
-                "INSERT OR REPLACE INTO locks (token, expires, instance_id) VALUES (?, ?, ?)",
+            tokens = dict(zip(keys, self._db.tokens(len(keys)), strict=True))
+            insert_rows(
+                conn,
+                "INSERT OR REPLACE INTO locks (token, expires, instance_id)",
                 [(tokens[key], expires, key) for key in keys],
             )
-            marks = ",".join("?" * len(keys))
-            rows = conn.execute(
-                f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id IN ({marks})", keys
-            ).fetchall()
-            message_rows = conn.execute(
-                "SELECT id, instance_id, generation, due, event FROM messages "
-                f"WHERE instance_id IN ({marks}) AND due <= ? ORDER BY id",
-                [*keys, moment],
-            ).fetchall()
+            rows: list[Any] = []
+            message_rows: list[Any] = []
+            for marks, part in in_lists(keys):
+                rows += conn.execute(
+                    f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id IN ({marks})",
+                    part,
+                ).fetchall()
+                # No ORDER BY: SQLite would sort every row, event text included, in a temporary
+                # B-tree. Each inbox is put in id order below (the index already yields it so).
+                message_rows += conn.execute(
+                    "SELECT id, instance_id, generation, due, event FROM messages "
+                    f"WHERE instance_id IN ({marks}) AND due <= ?",
+                    [*part, moment],
+                ).fetchall()
         inbox: dict[str, list[Message]] = {key: [] for key in keys}
         broken: dict[str, StoreError] = {}
+        unordered: set[str] = set()
         for mid, key, generation, due, text in message_rows:
             try:
                 event = decode_event(text, "message {} to instance {!r}", mid, key)
             except StoreError as exc:
                 broken.setdefault(key, exc)
                 continue
-            visible = from_micros(due) if due else None
-            inbox[key].append(Message(key, event, generation, visible, mid))
+            messages = inbox[key]
+            if messages and messages[-1].id > mid:
+                unordered.add(key)
+            messages.append(Message(key, event, generation, from_micros(due) if due else None, mid))
+        for key in unordered:
+            inbox[key].sort(key=_message_id)
         states = {}
         for row in rows:
             try:
@@ -360,7 +403,7 @@ class SqliteStore:
                 return
             conn.execute("DELETE FROM messages WHERE instance_id = ?", (key,))
             conn.execute("DELETE FROM locks WHERE instance_id = ?", (key,))
-            if Status(row[4]).finished:  # a finished instance ignores messages anyway
+            if row[4] in _FINISHED:  # a finished instance ignores messages anyway
                 return
             conn.execute(
                 "UPDATE instances SET status = ?, error = ?, updated_at = ? WHERE instance_id = ?",
@@ -376,49 +419,98 @@ class SqliteStore:
         if not commits:
             return []
         turns = [TurnRows(commit) for commit in commits]
-        return self._db.group(lambda conn: self._commit_batch(conn, turns))
+        return self._db.group(lambda conn: self._commit_batch(conn, turns, None)[0])
 
-    def _commit_batch(self, conn: sqlite3.Connection, turns: list[TurnRows]) -> list[bool]:
-        """Apply a batch of turns with one statement per kind of change (executemany).
+    def commit_turns_and_lease(
+        self, commits: list[TurnCommit], now: datetime, *, limit: int, lease: float = 300.0
+    ) -> tuple[list[bool], list[ActivityWork]]:
+        """`commit_turns`, and lease up to `limit` activity items due at `now` to the caller in the
+        same transaction (see `store.LeasingStore`).
+
+        Items are leased in queue order, as `fetch_activity_work` would lease them. When no item
+        was due before this commit, the first items the turns schedule are the head of the queue:
+        they are inserted already leased, with no second write and no read-back of their input.
+        """
+        if not commits:
+            return [], []
+        turns = [TurnRows(commit) for commit in commits]
+        moment = to_micros(now)
+        terms = (moment, moment + int(lease * 1_000_000), limit)
+        applied, rows, tokens, eager = self._db.group(
+            lambda conn: self._commit_batch(conn, turns, terms)
+        )
+        works = eager
+        for token, (aid, key, gen, task_id, name, text, attempt, call_id) in zip(
+            tokens, rows, strict=True
+        ):
+            try:
+                value = loads(text)
+            except ValueError:
+                value = text  # the activity sees the raw text and fails on it, visibly
+            works.append(ActivityWork(key, gen, task_id, name, value, attempt, call_id, aid, token))
+        return applied, works
+
+    def _commit_batch(
+        self,
+        conn: sqlite3.Connection,
+        turns: list[TurnRows],
+        lease: tuple[int, int, int] | None,
+    ) -> tuple[list[bool], list[Any], list[str], list[ActivityWork]]:
+        """Apply a batch of turns with a few multi-row statements per kind of change.
 
         A turn whose lock token no longer matches is skipped (False) and changes nothing.
         Children are created before any message is queued, so a child's start message finds it.
+        With `lease` (now, expiry, limit: integer microseconds), also lease up to `limit` due
+        activity items: (applied, rows and tokens of items leased from the queue, works of items
+        inserted already leased).
         """
         keys = [t.commit.instance.instance_id for t in turns]
-        held: dict[str, tuple[str | None, int]] = {}
-        for chunk in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
-            part = keys[chunk : chunk + 500]
-            marks = ",".join("?" * len(part))
-            for key, token, length in conn.execute(
-                "SELECT i.instance_id, l.token, i.history_len FROM instances AS i "
+        held: dict[str, tuple[str | None, int, str]] = {}
+        for marks, part in in_lists(keys):
+            for key, token, length, status in conn.execute(
+                "SELECT i.instance_id, l.token, i.history_len, i.status FROM instances AS i "
                 "LEFT JOIN locks AS l ON l.instance_id = i.instance_id "
                 f"WHERE i.instance_id IN ({marks})",
                 part,
             ):
-                held[key] = (token, length)
+                held[key] = (token, length, status)
         applied: list[bool] = []
-        consumed: list[tuple[int]] = []
+        consumed: list[int] = []
         resets: list[tuple[str]] = []
         history: list[tuple[str, int, str]] = []
-        states: list[tuple[Any, ...]] = []
+        # New states in three shapes: only a new generation writes the input, and the status
+        # (indexed: writing it rewrites an index entry) is written only when it changes.
+        renewed: list[tuple[Any, ...]] = []
+        moved: list[tuple[Any, ...]] = []
+        stayed: list[tuple[Any, ...]] = []
         activities: list[tuple[Any, ...]] = []
+        scheduled: list[ActivityWork] = []  # the records of `activities`, row for row
         winners: list[TurnRows] = []
         for turn, key in zip(turns, keys, strict=True):
-            token, base = held.pop(key, (None, 0))  # pop: a second turn in the batch is stale
+            # pop: a second turn for one instance in the batch is stale
+            token, base, status = held.pop(key, (None, 0, ""))
             if token is None or token != turn.commit.lock_token:
                 applied.append(False)
                 continue
             applied.append(True)
             winners.append(turn)
-            consumed.extend(turn.consumed)
+            consumed.extend(turn.commit.consumed)
+            row = turn.state
             if turn.commit.reset_history:
                 resets.append((key,))
+                renewed.append((*row, len(turn.events), key))
                 base = 0
-            history.extend((key, base + i, text) for i, text in enumerate(turn.events))
-            states.append((*turn.state, base + len(turn.events), key))
-            activities.extend(turn.activities)
+            elif row[0] == status:
+                stayed.append((*row[2:], base + len(turn.events), key))
+            else:
+                moved.append((row[0], *row[2:], base + len(turn.events), key))
+            if turn.events:
+                history.extend((key, base + i, text) for i, text in enumerate(turn.events))
+            if turn.activities:
+                activities.extend(turn.activities)
+                scheduled.extend(turn.commit.activities)
         if consumed:
-            conn.executemany("DELETE FROM messages WHERE id = ?", consumed)
+            delete_in(conn, "DELETE FROM messages WHERE id", consumed)
         dead = [
             (t.commit.instance.instance_id, generation, task_id)
             for t in winners
@@ -433,18 +525,16 @@ class SqliteStore:
             )
         if resets:
             conn.executemany("DELETE FROM history WHERE instance_id = ?", resets)
-        if history:
-            conn.executemany(
-                "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)", history
+        insert_rows(conn, "INSERT INTO history (instance_id, seq, event)", history)
+        update_rows(conn, "instances", "instance_id", _RENEWED, renewed)
+        update_rows(conn, "instances", "instance_id", _MOVED, moved)
+        update_rows(conn, "instances", "instance_id", _STAYED, stayed)
+        if winners:
+            delete_in(
+                conn,
+                "DELETE FROM locks WHERE instance_id",
+                [t.commit.instance.instance_id for t in winners],
             )
-        if states:
-            conn.executemany(
-                "UPDATE instances SET status = ?, input = coalesce(?, input), output = ?, "
-                "error = ?, custom_status = ?, updated_at = ?, generation = ?, history_len = ? "
-                "WHERE instance_id = ?",
-                states,
-            )
-            conn.executemany("DELETE FROM locks WHERE instance_id = ?", [(s[-1],) for s in states])
         holds = [
             (t.commit.lock_token, to_micros(t.commit.hold_until), t.commit.instance.instance_id)
             for t in winners
@@ -454,12 +544,15 @@ class SqliteStore:
             conn.executemany(
                 "INSERT OR REPLACE INTO locks (token, expires, instance_id) VALUES (?, ?, ?)", holds
             )
-        if activities:
-            conn.executemany(
-                "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, "
-                "call_id, due) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-                activities,
-            )
+        leased_rows: list[Any] = []
+        tokens: list[str] = []
+        eager: list[ActivityWork] = []
+        if lease is not None and activities and not self._activity_due(conn, lease[0]):
+            eager = self._insert_leased(conn, activities, scheduled, lease)
+        elif activities:
+            insert_rows(conn, _INSERT_ACTIVITIES, [(*row, 0) for row in activities])
+        if lease is not None and not eager:
+            leased_rows, tokens = self._lease_due(conn, *lease)
         # Children are created in commit order (a later turn's child finds an earlier one's), and
         # messages queued in commit order, each turn's refusal notices before its own messages,
         # as the memory store does. A refused child's start must not reach the instance holding
@@ -480,7 +573,57 @@ class SqliteStore:
                     refused.add(start)
             messages.extend(row for i, row in enumerate(turn.messages) if i not in refused)
         self._enqueue_rows(conn, messages)
-        return applied
+        return applied, leased_rows, tokens, eager
+
+    @staticmethod
+    def _activity_due(conn: sqlite3.Connection, moment: int) -> bool:
+        return (
+            conn.execute(
+                "SELECT 1 FROM activities INDEXED BY activities_due WHERE due <= ? LIMIT 1",
+                (moment,),
+            ).fetchone()
+            is not None
+        )
+
+    def _insert_leased(
+        self,
+        conn: sqlite3.Connection,
+        rows: list[tuple[Any, ...]],
+        records: list[ActivityWork],
+        lease: tuple[int, int, int],
+    ) -> list[ActivityWork]:
+        """Insert new items, the first `limit` already leased (the queue held nothing due)."""
+        _, expires, limit = lease
+        last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'activities'").fetchone()
+        tokens = self._db.tokens(min(limit, len(rows)))
+        insert_rows(
+            conn,
+            _INSERT_LEASED_ACTIVITIES,
+            [(*row, token, expires) for row, token in zip(rows, tokens, strict=False)],
+        )
+        if len(rows) > limit:
+            insert_rows(conn, _INSERT_ACTIVITIES, [(*row, 0) for row in rows[limit:]])
+        # AUTOINCREMENT ids are above every id used before: the rows past `last` are ours.
+        ids = dict(
+            conn.execute(
+                "SELECT lease_token, id FROM activities WHERE id > ? AND lease_token IS NOT NULL",
+                (0 if last is None else last[0],),
+            ).fetchall()
+        )
+        return [
+            ActivityWork(
+                w.instance_id,
+                w.generation,
+                w.task_id,
+                w.name,
+                w.input,
+                w.attempt,
+                w.call_id,
+                ids[token],
+                token,
+            )
+            for w, token in zip(records, tokens, strict=False)
+        ]
 
     def _reject_child(
         self, conn: sqlite3.Connection, child: InstanceState
@@ -517,32 +660,37 @@ class SqliteStore:
         expires = moment + int(lease * 1_000_000)
         if not self.has_ready_work(now, turns=False):
             return []
-        with self._db.write(
-            durable=False
-        ) as conn:  # a lost lease only makes the item visible again
-            rows = conn.execute(
-                "SELECT id, instance_id, generation, task_id, name, input, attempt, call_id "
-                "FROM activities INDEXED BY activities_due WHERE due <= ? ORDER BY due, id "
-                "LIMIT ?",
-                (moment, limit),
-            ).fetchall()
-            if not rows:
-                return []
-            tokens = [self._db.token() for _ in rows]
-            conn.executemany(
-                "UPDATE activities SET lease_token = ?, due = ? WHERE id = ?",
-                [(token, expires, row[0]) for token, row in zip(tokens, rows, strict=True)],
-            )
+        with self._db.write(durable=False) as conn:  # a lost lease only frees the item again
+            rows, tokens = self._lease_due(conn, moment, expires, limit)
         out: list[ActivityWork] = []
         for token, (aid, key, gen, task_id, name, text, attempt, call_id) in zip(
             tokens, rows, strict=True
         ):
             try:
-                value = json.loads(text)
-            except json.JSONDecodeError:
+                value = loads(text)
+            except ValueError:
                 value = text  # the activity sees the raw text and fails on it, visibly
             out.append(ActivityWork(key, gen, task_id, name, value, attempt, call_id, aid, token))
         return out
+
+    def _lease_due(
+        self, conn: sqlite3.Connection, moment: int, expires: int, limit: int
+    ) -> tuple[list[Any], list[str]]:
+        """Lease the first `limit` items due at `moment` (queue order); their rows and tokens."""
+        rows = conn.execute(
+            "SELECT id, instance_id, generation, task_id, name, input, attempt, call_id "
+            "FROM activities INDEXED BY activities_due WHERE due <= ? ORDER BY due, id LIMIT ?",
+            (moment, limit),
+        ).fetchall()
+        tokens = self._db.tokens(len(rows))
+        update_rows(
+            conn,
+            "activities",
+            "id",
+            ("lease_token", "due"),
+            [(token, expires, row[0]) for token, row in zip(tokens, rows, strict=True)],
+        )
+        return rows, tokens
 
     def complete_activities(self, results: list[tuple[ActivityWork, Message]]) -> None:
         if not results:
@@ -553,14 +701,28 @@ class SqliteStore:
             # An item counts as ours only while it still carries our lease token: one completed
             # by another worker (gone), purged, or leased again since, keeps no result from us.
             # Ids are never reused (AUTOINCREMENT), so a stale id cannot name a newer item.
-            finished: list[tuple[Any, ...]] = []
+            leased: dict[int, tuple[str | None, str]] = {}
+            for marks, part in in_lists([item_id for item_id, _, _ in encoded]):
+                for item_id, token, key in conn.execute(
+                    f"SELECT id, lease_token, instance_id FROM activities WHERE id IN ({marks})",
+                    part,
+                ):
+                    leased[item_id] = (token, key)
+            done: list[int] = []
+            owned: list[tuple[Any, ...]] = []
+            other: list[tuple[Any, ...]] = []
             for item_id, token, row in encoded:
-                cursor = conn.execute(
-                    "DELETE FROM activities WHERE id = ? AND lease_token = ?", (item_id, token)
-                )
-                if cursor.rowcount == 1:  # a second result for one item finds it gone
-                    finished.append(row)
-            self._enqueue_rows(conn, finished)
+                found = leased.get(item_id)
+                if found is None or found[0] != token:
+                    continue
+                del leased[item_id]  # a second result for one item finds it gone
+                done.append(item_id)
+                # The result of an item still queued goes to that item's instance, which exists
+                # (dropping an instance drops its items in the same transaction): no check.
+                (owned if row[0] == found[1] else other).append(row)
+            delete_in(conn, "DELETE FROM activities WHERE id", done)
+            insert_rows(conn, _INSERT_MESSAGES, [row[:4] for row in owned])
+            self._enqueue_rows(conn, other)
 
         self._db.group(complete)
 

@@ -22,7 +22,7 @@ from typing import Protocol, runtime_checkable
 from . import history as h
 from .state import ActivityWork, InstanceState, Message, OrchestrationWork, Status, TurnCommit
 
-__all__ = ["Store"]
+__all__ = ["LeasingStore", "Store"]
 
 
 @runtime_checkable
@@ -110,3 +110,23 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class LeasingStore(Protocol):
+    """An optional store capability: commit turns and lease activity work in one transaction.
+
+    A worker that runs the activities its own turns schedule would otherwise commit, then fetch
+    them back in a second transaction, reading their rows and writing their leases again.
+    `Worker.poll_once` uses this method when the store has it (`SqliteStore` does); a store
+    without it keeps working through `commit_turns` and `fetch_activity_work`.
+    """
+
+    def commit_turns_and_lease(
+        self, commits: list[TurnCommit], now: datetime, *, limit: int, lease: float = 300.0
+    ) -> tuple[list[bool], list[ActivityWork]]:
+        """Apply `commits` exactly as `commit_turns` does, and in the same transaction lease up
+        to `limit` activity items due at `now` to the caller, as `fetch_activity_work(now,
+        limit=limit, lease=lease)` right after the commit would (queue order; the items the
+        commits just scheduled included). Returns (applied per commit, leased items)."""
+        ...

@@ -60,6 +60,16 @@ def _apply_order(messages: list[Message]) -> list[Message]:
     return [item[3] for item in keyed]
 
 
+class _Leased:
+    """Activity items a round's commit leased to this worker, and when (see `Worker.poll_once`)."""
+
+    __slots__ = ("at", "works")
+
+    def __init__(self) -> None:
+        self.works: list[ActivityWork] = []
+        self.at = datetime.min
+
+
 class Worker:
     """Runs orchestration turns and activities from `store` with the functions in `registry`."""
 
@@ -107,13 +117,29 @@ class Worker:
     # --- synchronous driving -------------------------------------------------------------------
 
     def poll_once(self) -> bool:
-        """Run one batch of orchestration turns and one batch of activities; True if any ran."""
-        turns = self.run_turns()
-        activities = self.run_activities()
+        """Run one batch of orchestration turns and one batch of activities; True if any ran.
+
+        With a store that can lease activities in the commit of the turns that schedule them
+        (`store.LeasingStore`), the turns' commit leases this round's activities too, and the
+        activity half runs those instead of fetching.
+        """
+        leased = _Leased()
+        try:
+            turns = self._run_turns(None, leased)
+        except BaseException:
+            if leased.works:  # leased in a commit whose aftermath failed: give them back unrun
+                self.store.release_activities(leased.works)
+            raise
+        activities = self._run_activities(None, leased)
         return bool(turns or activities)
 
     def run_turns(self, limit: int | None = None) -> int:
         """Fetch, run and commit up to `limit` orchestration turns in one store commit."""
+        return self._run_turns(limit, None)
+
+    def _run_turns(self, limit: int | None, leased: _Leased | None) -> int:
+        """`run_turns`; with `leased`, the commit also leases activity work into it when the
+        store can (see `poll_once`)."""
         now = self.clock.now()
         works = self.store.fetch_orchestration_work(
             now, limit=limit or self.batch_size, lease=self.lease
@@ -132,7 +158,16 @@ class Worker:
                 continue
             commits.append(commit)
             executions.append(exe)
-        applied = self.store.commit_turns(commits) if commits else []
+        applied: list[bool] = []
+        if commits:
+            commit_and_lease = getattr(self.store, "commit_turns_and_lease", None)
+            if leased is None or commit_and_lease is None:
+                applied = self.store.commit_turns(commits)
+            else:
+                leased.at = self.clock.now()
+                applied, leased.works = commit_and_lease(
+                    commits, leased.at, limit=self.batch_size, lease=self.activity_lease
+                )
         for commit, exe, ok in zip(commits, executions, applied, strict=True):
             key = commit.instance.instance_id
             if not ok or exe is None or exe.done:
@@ -145,10 +180,17 @@ class Worker:
 
     def run_activities(self, limit: int | None = None) -> int:
         """Lease, run and complete up to `limit` activity attempts."""
-        now = self.clock.now()
-        works = self.store.fetch_activity_work(
-            now, limit=limit or self.batch_size, lease=self.activity_lease
-        )
+        return self._run_activities(limit, None)
+
+    def _run_activities(self, limit: int | None, leased: _Leased | None) -> int:
+        """`run_activities`, running the items in `leased` (if any) instead of fetching."""
+        if leased is not None and leased.works:
+            works, now = leased.works, leased.at
+        else:
+            now = self.clock.now()
+            works = self.store.fetch_activity_work(
+                now, limit=limit or self.batch_size, lease=self.activity_lease
+            )
         if not works:
             return 0
         # One lease covers the whole batch, and the items run one after another: give back the

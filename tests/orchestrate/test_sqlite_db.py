@@ -39,20 +39,28 @@ def test_an_interrupted_waiter_neither_blocks_the_others_nor_commits(tmp_path: P
     wait_until(lambda: db._leading)
     ran: list[str] = []
 
-    real_event = threading.Event
-
-    class InterruptingEvent(real_event):  # type: ignore[misc, valid-type]
-        def wait(self, timeout: float | None = None) -> bool:
-            raise Interrupted
-
     import orchestrate.sqlite_db as module
 
-    module.threading.Event = InterruptingEvent  # type: ignore[misc]
+    real_wake = module._wake_lock
+
+    class InterruptedWake:
+        """The waiter's wake-up: waiting on it is interrupted (like Ctrl-C on that thread)."""
+
+        def __init__(self) -> None:
+            self.lock = real_wake()
+
+        def acquire(self) -> bool:
+            raise Interrupted
+
+        def release(self) -> None:
+            self.lock.release()
+
+    module._wake_lock = InterruptedWake  # type: ignore[assignment]
     try:
         with pytest.raises(Interrupted):
             db.group(lambda conn: ran.append("main"))
     finally:
-        module.threading.Event = real_event  # type: ignore[misc]
+        module._wake_lock = real_wake  # type: ignore[assignment]
     late = threading.Thread(target=lambda: results.setdefault("C", db.group(lambda conn: "C")))
     late.start()
     release.set()
@@ -110,3 +118,91 @@ def test_a_leader_interrupted_before_committing_fails_its_batch_loudly(tmp_path:
     assert outcome["C"][0] == "error" and isinstance(outcome["C"][1], StoreError)
     assert "interrupted; retry it" in str(outcome["C"][1])
     assert not db._leading
+
+
+def test_many_threads_each_get_their_own_result_or_error(tmp_path: Path) -> None:
+    """Waiters are woken exactly once (done, or handed the lead), whatever the interleaving."""
+    from orchestrate import DuplicateInstance
+
+    db = Database(str(tmp_path / "g.db"))
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY)")
+    outcome: dict[int, Any] = {}
+
+    def insert(k: int) -> Any:
+        def op(conn: Any) -> int:
+            if k % 7 == 0:
+                raise DuplicateInstance(f"refused {k}")
+            conn.execute("INSERT INTO t VALUES (?)", (k,))
+            return k * 10
+
+        return op
+
+    def writer(first: int) -> None:
+        for k in range(first, first + 50):
+            try:
+                outcome[k] = db.group(insert(k))
+            except DuplicateInstance as exc:
+                outcome[k] = str(exc)
+
+    threads = [threading.Thread(target=writer, args=(i * 50,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert outcome == {k: f"refused {k}" if k % 7 == 0 else k * 10 for k in range(600)}
+    with db.read() as conn:
+        stored = [row[0] for row in conn.execute("SELECT k FROM t ORDER BY k")]
+    assert stored == [k for k in range(600) if k % 7]
+    assert not db._leading and db._queue == []
+    db.close()
+
+
+# --- many rows per statement ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 7, 128, 333, 1000])
+def test_multi_row_helpers_write_every_row_in_order(
+    tmp_path: Path, count: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orchestrate.sqlite_db as module
+
+    db = Database(str(tmp_path / "m.db"))
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, k TEXT, a, b, c, d)")
+        # Five values a row, so 1,000 rows take several statements (999 values at most each).
+        module.insert_rows(
+            conn,
+            "INSERT INTO t (k, a, b, c, d)",
+            [(f"k{i}", i, -i, None, "x") for i in range(count)],
+        )
+        rows = conn.execute("SELECT id, k, a, b, c, d FROM t ORDER BY id").fetchall()
+        assert [r[1:] for r in rows] == [(f"k{i}", i, -i, None, "x") for i in range(count)]
+        assert [r[0] for r in rows] == list(range(1, count + 1))  # ids follow the given order
+        for update_from in (True, False):  # UPDATE ... FROM, and executemany before SQLite 3.33
+            monkeypatch.setattr(module, "UPDATE_FROM", update_from)
+            changes = [(f"n{i}", i * 10, f"k{i}") for i in range(0, count, 2)]
+            module.update_rows(conn, "t", "k", ("c", "a"), changes)
+            got = conn.execute("SELECT k, a, c FROM t ORDER BY id").fetchall()
+            assert got == [
+                (f"k{i}", i * 10, f"n{i}") if i % 2 == 0 else (f"k{i}", i, None)
+                for i in range(count)
+            ]
+            conn.execute("UPDATE t SET a = -b, c = NULL")  # back, for the other way round
+        module.delete_in(conn, "DELETE FROM t WHERE k", [f"k{i}" for i in range(0, count, 3)])
+        left = [r[0] for r in conn.execute("SELECT k FROM t ORDER BY id")]
+        assert left == [f"k{i}" for i in range(count) if i % 3]
+    db.close()
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 100, 512, 513, 1300])
+def test_in_lists_cover_every_key_with_few_shapes(count: int) -> None:
+    from orchestrate.sqlite_db import in_lists
+
+    keys = [f"k{i}" for i in range(count)]
+    lists = list(in_lists(keys))
+    assert [k for _, part in lists for k in part if k not in keys] == []
+    assert {k for _, part in lists for k in part} == set(keys)
+    for marks, part in lists:
+        assert marks.count("?") == len(part) <= 512
+        assert len(part) & (len(part) - 1) == 0  # a power of two

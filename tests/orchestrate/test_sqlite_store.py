@@ -342,6 +342,36 @@ def test_an_undecodable_message_fails_only_its_instance(db: str) -> None:
     store.close()
 
 
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("status", "'bogus'", "'bogus' is not a valid Status"),
+        ("output", "'{oops'", "Expecting property name"),
+        ("custom_status", "'[1, 2'", "Expecting ',' delimiter"),
+        ("error", "'[]'", "list indices must be integers"),
+    ],
+)
+def test_an_undecodable_state_row_fails_only_its_instance(
+    db: str, column: str, value: str, message: str
+) -> None:
+    store, reg = _run_until_waiting(db)
+    _damage(db, f"UPDATE instances SET {column} = {value} WHERE instance_id = 'damaged'")
+    with pytest.raises(StoreError, match=f"stored state of instance 'damaged'.*{message}"):
+        store.get_instance("damaged")
+    client = Client(store)
+    for key in ("damaged", "healthy"):
+        client.raise_event(key, "go", 10)
+    settle(Worker(reg, store))
+    assert client.state("healthy").output == 14
+    conn = sqlite3.connect(db)
+    status, error = conn.execute(
+        "SELECT status, error FROM instances WHERE instance_id = 'damaged'"
+    ).fetchone()
+    conn.close()
+    assert status == "failed" and "the instance was failed to protect the others" in error
+    store.close()
+
+
 def test_an_instance_of_removed_code_fails_alone(db: str) -> None:
     reg = make_registry()
     store = SqliteStore(db)
@@ -460,4 +490,60 @@ def test_concurrent_writes_share_commits_and_fail_alone(db: str) -> None:
     assert len(store.list_instances()) == 22
     works = store.fetch_orchestration_work(T0, limit=100)
     assert sorted(len(w.messages) for w in works) == [1] * 22  # one start each, none lost
+    store.close()
+
+
+def test_starts_committed_in_one_group_each_get_their_own_answer(db: str) -> None:
+    """Starts queued behind one group commit share its transaction; taken ids (running, finished
+    with and without reuse, the same id twice in the group) are decided as if alone."""
+    store = SqliteStore(db)
+    client = Client(store)
+    client.start("flow", 0, instance_id="running")
+    client.start("flow", 0, instance_id="done")
+    work = store.fetch_orchestration_work(T0, limit=5)
+    [done] = [w for w in work if w.instance.instance_id == "done"]
+    finished = InstanceState("done", "flow", Status.COMPLETED, 0, output="ok", updated_at=T0)
+    consumed = [m.id for m in done.messages]
+    assert store.commit_turns([TurnCommit(finished, done.lock_token, [], consumed)]) == [True]
+    release = threading.Event()
+    leader = threading.Thread(target=lambda: store._db.group(lambda conn: release.wait(10)))
+    leader.start()
+    for _ in range(2000):
+        if store._db._leading:
+            break
+        release.wait(0.005)
+    calls = [("new", False), ("twice", False), ("twice", False), ("running", False)]
+    calls += [("done", False), ("done", True), ("other", False)]
+    outcome: dict[int, object] = {}
+
+    def start(index: int, key: str, reuse: bool) -> None:
+        try:
+            outcome[index] = client.start("flow", index, instance_id=key, reuse=reuse)
+        except DuplicateInstance as exc:
+            outcome[index] = exc
+
+    threads = []
+    for index, (key, reuse) in enumerate(calls):
+        threads.append(threading.Thread(target=start, args=(index, key, reuse)))
+        threads[-1].start()
+        for _ in range(2000):  # queue them in this order
+            if len(store._db._queue) == index + 1:
+                break
+            release.wait(0.005)
+    release.set()
+    for thread in [leader, *threads]:
+        thread.join(10)
+    refused = {i for i, value in outcome.items() if isinstance(value, DuplicateInstance)}
+    assert refused == {2, 3, 4}  # the second "twice", the running one, "done" without reuse
+    assert "still running" in str(outcome[3]) and "reuse=True" in str(outcome[4])
+    for key, value, generation in [("new", 0, 0), ("twice", 1, 0), ("done", 5, 1), ("other", 6, 0)]:
+        state = store.get_instance(key)
+        assert state is not None and (state.input, state.generation) == (value, generation)
+        assert state.status == Status.PENDING
+    works = {w.instance.instance_id: w for w in store.fetch_orchestration_work(T0, limit=10)}
+    assert set(works) == {"new", "twice", "done", "other"}  # "running" is still locked
+    for key, work in works.items():
+        [start_message] = work.messages
+        assert start_message.event.kind == "OrchestrationStarted"
+        assert start_message.generation == (1 if key == "done" else 0)
     store.close()

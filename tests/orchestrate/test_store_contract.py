@@ -304,6 +304,19 @@ def result_for(work: ActivityWork, value: object) -> tuple[ActivityWork, Message
     return work, Message(work.instance_id, done, work.generation)
 
 
+def test_a_result_goes_to_the_instance_its_message_names_if_it_exists(store: Store) -> None:
+    schedule(store, "a")
+    schedule(store, "c")
+    create(store, "b")
+    first, second = store.fetch_activity_work(T0, limit=5)
+    done = h.ActivityCompleted(T0, first.task_id, "for b")
+    store.complete_activities([(first, Message("b", done, 0)), (second, Message("gone", done))])
+    works = {w.instance.instance_id: w for w in store.fetch_orchestration_work(T0, limit=5)}
+    assert set(works) == {"b"}
+    assert [m.event for m in works["b"].messages][-1] == done
+    assert store.fetch_activity_work(at(1000), limit=5) == []
+
+
 def test_activity_lease_expires_and_redelivers_with_the_same_key(store: Store) -> None:
     schedule(store)
     first = store.fetch_activity_work(T0, limit=5, lease=30)
@@ -519,6 +532,56 @@ def test_continue_as_new_resets_the_history(store: Store) -> None:
     assert [(m.event, m.generation) for m in work.messages] == [(restart, 1)]
     store.commit_turns([commit_for(work, work.messages[0].event)])
     assert store.get_history("a") == [restart]
+
+
+def test_every_state_field_follows_each_commit(store: Store) -> None:
+    """Turns that keep the status, change it, or start a new generation each store every field,
+    and status queries see the new status at once."""
+    create(store, "a")
+    create(store, "b")
+
+    def fetch_a(now: datetime) -> OrchestrationWork:
+        works = store.fetch_orchestration_work(now, limit=10)
+        [work] = [w for w in works if w.instance.instance_id == "a"]
+        for other in works:
+            if other is not work:
+                store.abandon(other)
+        return work
+
+    def turn(now: datetime, **changes) -> None:
+        work = fetch_a(now)
+        commit = commit_for(work, h.TimerFired(now, 0), state={"updated_at": now, **changes})
+        assert store.commit_turns([commit]) == [True]
+
+    def current() -> tuple:
+        state = store.get_instance("a")
+        assert state is not None
+        return (state.status, state.input, state.output, state.error, state.custom_status)
+
+    turn(at(1), status=Status.RUNNING, custom_status={"step": 1})
+    assert current() == (Status.RUNNING, {"n": 1}, None, None, {"step": 1})
+    store.send(Message("a", h.EventRaised(at(2), "go", None)))
+    error = h.ErrorInfo("NonDeterminismError", "later")
+    turn(at(2), output=[1], error=error, custom_status=None)
+    assert current() == (Status.RUNNING, {"n": 1}, [1], error, None)
+    state = store.get_instance("a")
+    assert state is not None and (state.updated_at, state.history_len) == (at(2), 2)
+    assert [s.instance_id for s in store.list_instances(status=Status.RUNNING)] == ["a"]
+    assert [s.instance_id for s in store.list_instances(status=Status.PENDING)] == ["b"]
+    store.send(Message("a", h.EventRaised(at(3), "go", None)))
+    work = fetch_a(at(3))
+    renewed = {"generation": 1, "input": {"n": 2}, "output": None, "error": None}
+    commit = commit_for(work, reset_history=True, state={"updated_at": at(3), **renewed})
+    assert store.commit_turns([commit]) == [True]
+    state = store.get_instance("a")
+    assert state is not None
+    assert (state.generation, state.input, state.history_len) == (1, {"n": 2}, 0)
+    assert current() == (Status.RUNNING, {"n": 2}, None, None, None)
+    store.send(Message("a", h.EventRaised(at(4), "go", None)))
+    turn(at(4), status=Status.COMPLETED, output="done")
+    assert current() == (Status.COMPLETED, {"n": 2}, "done", None, None)
+    assert [s.instance_id for s in store.list_instances(status=Status.RUNNING)] == []
+    assert [s.instance_id for s in store.list_instances(status=Status.COMPLETED)] == ["a"]
 
 
 def test_purge_deletes_finished_instances_only(store: Store) -> None:
