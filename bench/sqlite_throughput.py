@@ -218,14 +218,16 @@ def main(argv: list[str] | None = None) -> int:
                     f"DBOS 3.x SQLite ({label + '):':<17} {rate:9,.1f} workflows/s  "
                     f"{3 * rate:9,.1f} steps/s  ({args.dbos_instances} workflows, 16 threads)"
                 )
-        verdicts = [f"instances/s target 1,000: {'met' if ours >= 1000 else 'MISSED'}"]
+        ok = ours >= 1000
+        verdicts = [f"instances/s target 1,000: {'met' if ok else 'MISSED'}"]
         if best:
             ratio = ours / best
+            ok = ok and ratio >= 10
             verdicts.append(
                 f"{ratio:,.0f}x DBOS's best (target 10x: {'met' if ratio >= 10 else 'MISSED'})"
             )
         print("; ".join(verdicts))
-    return 0
+    return 0 if ok else 1  # `make bench` goes on to the next bench, then reports the miss
 
 
 if __name__ == "__main__":

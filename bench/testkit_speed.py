@@ -4,7 +4,8 @@ Three scenarios on both: a 3-activity chain, a 100-way fan-out, and an approval 
 after 24 hours; plus a 30-day monitor on TestEnv alone (a check every 5 minutes, continue_as_new
 every 100 checks: 8,640 timer firings), timed with the check inline (the timer firing is the
 check) and with a check activity per firing (twice the turns). Wall time per scenario is the median of
-`--repeat` runs, each starting a fresh instance (TestEnv: a fresh env too). Targets: TestEnv at
+at least `--repeat` runs (more, up to 500, while a scenario has used less than 1 s), each starting
+a fresh instance (TestEnv: a fresh env too). Targets: TestEnv at
 least 20x faster than the peer on each scenario; the monitor under 2 s.
 
 TestEnv runs with its defaults (replay check on every turn); it is also timed with
@@ -156,10 +157,16 @@ def peer(timeout_seconds: float) -> tuple[dict[str, Callable[[], Any]], Callable
     return scenarios, stop
 
 
-def timed(fn: Callable[[], Any], repeat: int) -> float:
+def timed(fn: Callable[[], Any], repeat: int, budget: float = 1.0) -> float:
+    """Median wall time of `fn`: at least `repeat` runs, more while within `budget` seconds.
+
+    Sub-millisecond scenarios get hundreds of samples, so one VM hiccup cannot move the median;
+    slow ones still get `repeat` (the peer's timed-out approval: 1).
+    """
     fn()  # warm up: imports, caches, connections
-    samples = []
-    for _ in range(repeat):
+    samples: list[float] = []
+    began = perf_counter()
+    while len(samples) < repeat or (perf_counter() - began < budget and len(samples) < 500):
         start = perf_counter()
         fn()
         samples.append(perf_counter() - start)
@@ -224,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         if not with_activity:
             ok = ok and elapsed < 2.0
     print("targets met" if ok else "targets NOT met")
-    return 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
