@@ -44,7 +44,18 @@ def _timer_key(message: Message) -> tuple[str, int | None, int] | None:
 
 
 def _ts(moment: datetime) -> float:
-    return moment.timestamp()
+    """`moment` as a POSIX timestamp; a turn converts the same `now` several times, so the last
+    conversion is kept (one immutable pair, safe across threads)."""
+    global _LAST_TS
+    last = _LAST_TS
+    if last[0] is moment:
+        return last[1]
+    value = moment.timestamp()
+    _LAST_TS = (moment, value)
+    return value
+
+
+_LAST_TS: tuple[datetime | None, float] = (None, 0.0)
 
 
 def child_starts(commit: TurnCommit) -> list[int | None]:
@@ -82,6 +93,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
+        self._waiting = 0  # threads in wait_for_change: with none, a change notifies nobody
         self._ids = itertools.count(1)
         self._token_prefix = uuid.uuid4().hex[:8] + "-"
         self._instances: dict[str, InstanceState] = {}
@@ -99,7 +111,7 @@ class MemoryStore:
     def create_instance(self, state: InstanceState, start: Message, *, reuse: bool = False) -> None:
         with self._lock:
             self._create(state, start, reuse)
-            self._changed.notify_all()
+            self._notify()
 
     def _create(self, state: InstanceState, start: Message, reuse: bool) -> None:
         old = self._instances.get(state.instance_id)
@@ -163,7 +175,7 @@ class MemoryStore:
                     f"instance {message.instance_id!r} is {state.status}; it takes no more messages"
                 )
             self._enqueue(message)
-            self._changed.notify_all()
+            self._notify()
 
     def purge(
         self, instance_id: str | None = None, *, finished_before: datetime | None = None
@@ -266,7 +278,7 @@ class MemoryStore:
         with self._lock:
             for commit in commits:
                 applied.append(self._commit(commit))
-            self._changed.notify_all()
+            self._notify()
         return applied
 
     def _commit(self, commit: TurnCommit) -> bool:
@@ -334,7 +346,7 @@ class MemoryStore:
             held = self._locks.get(key)
             if held is not None and held[0] == work.lock_token:
                 del self._locks[key]
-            self._changed.notify_all()
+            self._notify()
 
     # --- activities ------------------------------------------------------------------------------
 
@@ -384,7 +396,7 @@ class MemoryStore:
                 # Gone (completed, purged) or re-leased to another worker: at most one result.
                 if self._take(work) is not None:
                     self._enqueue(message)
-            self._changed.notify_all()
+            self._notify()
 
     def release_activities(self, works: list[ActivityWork]) -> None:
         with self._lock:
@@ -394,7 +406,7 @@ class MemoryStore:
                 if item is not None:
                     self._activities[work.id] = _copy(item, lease_token="")
                     self._activities.move_to_end(work.id, last=False)
-            self._changed.notify_all()
+            self._notify()
 
     # --- waiting -----------------------------------------------------------------------------------
 
@@ -407,10 +419,19 @@ class MemoryStore:
             return None
         return datetime.fromtimestamp(min(moments)).astimezone()
 
+    def _notify(self) -> None:
+        """Wake the waiters (the caller holds the lock); free when nobody waits, as in tests."""
+        if self._waiting:
+            self._changed.notify_all()
+
     def wait_for_change(self, timeout: float) -> None:
         with self._changed:
-            self._changed.wait(timeout)
+            self._waiting += 1
+            try:
+                self._changed.wait(timeout)
+            finally:
+                self._waiting -= 1
 
     def close(self) -> None:
         with self._lock:
-            self._changed.notify_all()
+            self._notify()
