@@ -439,16 +439,7 @@ class SqliteStore:
         applied, rows, tokens, eager = self._db.group(
             lambda conn: self._commit_batch(conn, turns, terms)
         )
-        works = eager
-        for token, (aid, key, gen, task_id, name, text, attempt, call_id) in zip(
-            tokens, rows, strict=True
-        ):
-            try:
-                value = loads(text)
-            except ValueError:
-                value = text  # the activity sees the raw text and fails on it, visibly
-            works.append(ActivityWork(key, gen, task_id, name, value, attempt, call_id, aid, token))
-        return applied, works
+        return applied, eager + _leased(rows, tokens)
 
     def _commit_batch(
         self,
@@ -662,16 +653,7 @@ class SqliteStore:
             return []
         with self._db.write(durable=False) as conn:  # a lost lease only frees the item again
             rows, tokens = self._lease_due(conn, moment, expires, limit)
-        out: list[ActivityWork] = []
-        for token, (aid, key, gen, task_id, name, text, attempt, call_id) in zip(
-            tokens, rows, strict=True
-        ):
-            try:
-                value = loads(text)
-            except ValueError:
-                value = text  # the activity sees the raw text and fails on it, visibly
-            out.append(ActivityWork(key, gen, task_id, name, value, attempt, call_id, aid, token))
-        return out
+        return _leased(rows, tokens)
 
     def _lease_due(
         self, conn: sqlite3.Connection, moment: int, expires: int, limit: int
@@ -783,3 +765,17 @@ class SqliteStore:
     def close(self) -> None:
         """Close pooled connections and wake waiters (see `Database.close`)."""
         self._db.close()
+
+
+def _leased(rows: list[Any], tokens: list[str]) -> list[ActivityWork]:
+    """Activity rows just leased (id, instance, generation, task, name, input, attempt, call)."""
+    out: list[ActivityWork] = []
+    for token, (aid, key, gen, task_id, name, text, attempt, call_id) in zip(
+        tokens, rows, strict=True
+    ):
+        try:
+            value = loads(text)
+        except ValueError:
+            value = text  # the activity sees the raw text and fails on it, visibly
+        out.append(ActivityWork(key, gen, task_id, name, value, attempt, call_id, aid, token))
+    return out
