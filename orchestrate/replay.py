@@ -485,11 +485,13 @@ def _restamped(event: h.Event, at: datetime) -> h.Event:
     kind = type(event)
     fields = _RESTAMP.get(kind)
     if fields is None:
-        fields = _RESTAMP[kind] = operator.attrgetter(
-            *(f.name for f in dataclasses.fields(kind) if f.name != "at")
-        )
-    values = fields(event)
-    return kind(at, *values) if isinstance(values, tuple) else kind(at, values)
+        names = [f.name for f in dataclasses.fields(kind) if f.name != "at"]
+        if len(names) == 1:  # attrgetter of one name returns the bare value (maybe a tuple)
+            getter = operator.attrgetter(names[0])
+            fields = _RESTAMP[kind] = lambda event: (getter(event),)
+        else:
+            fields = _RESTAMP[kind] = operator.attrgetter(*names)
+    return kind(at, *fields(event))
 
 
 def _describe_new(event: h.Event) -> str:

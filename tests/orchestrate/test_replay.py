@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 from datetime import timedelta
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 
 from orchestrate import NonDeterminismError, OrchestrationContext, Registry
 from orchestrate import history as h
-from orchestrate.replay import Execution
+from orchestrate.replay import Execution, _restamped
 
 from .conftest import START
 
@@ -212,3 +213,14 @@ def test_duplicate_results_are_ignored() -> None:
     replayed = execution(pay, strict=True)
     replayed.replay(exe.history)
     assert replayed.nondeterminism is None and replayed.result == exe.result
+
+
+@pytest.mark.parametrize("kind", list(h._TYPES.values()), ids=lambda kind: kind.__name__)
+def test_restamped_copies_every_event_class_with_tuple_values(kind: type[h.Event]) -> None:
+    # A single-field class whose value is a tuple (a terminate reason, an output) must not have
+    # the tuple spread into its constructor's arguments.
+    values = {f.name: ("x",) for f in dataclasses.fields(kind) if f.name != "at"}
+    event = kind(T0, **values)
+    copy = _restamped(event, T1)
+    assert copy == dataclasses.replace(event, at=T1)
+    assert copy is not event and event.at == T0
