@@ -322,19 +322,44 @@ class _Patch:
 
     def _restore_new_modules(self) -> None:
         """Give modules imported during the freeze the real objects for the fakes they bound."""
-        gun = self._gun
-        seen = {id(module) for module in self._modules}
-        ignore = gun.ignore()
-        for name, module in list(sys.modules.items()):
-            if id(module) in seen or module is gun.api or _is_ignored(name, ignore):
-                continue
-            namespace = _namespace(module)
-            if namespace is None:
-                continue
-            for attr, value in list(namespace.items()):
-                real = gun.reals.get(id(value))
-                if real is not None and attr not in gun.fake_names:
-                    setattr(module, attr, real)
+        _unfake_modules(self._gun, {id(module) for module in self._modules})
+
+
+def _unfake_modules(gun: _Freezegun, skip: set[int]) -> None:
+    """Give every module not in `skip` (ids) the real objects for the fakes it binds."""
+    ignore = gun.ignore()
+    for name, module in list(sys.modules.items()):
+        if id(module) in skip or module is gun.api or _is_ignored(name, ignore):
+            continue
+        namespace = _namespace(module)
+        if namespace is None:
+            continue
+        for attr, value in list(namespace.items()):
+            real = gun.reals.get(id(value))
+            if real is not None and attr not in gun.fake_names:
+                setattr(module, attr, real)
+
+
+def _real_time(gun: _Freezegun) -> bool:
+    """Whether `datetime.datetime` is the real class (no freezegun patch is in place)."""
+    return vars(_datetime).get("datetime") is gun.api.real_datetime
+
+
+def _unfake_all(gun: _Freezegun) -> None:
+    """Put the real time objects back everywhere once no freeze is left on the stacks.
+
+    Needed only after a freezegun freeze around one of ours was stopped first: freezegun then kept
+    its patches (ours was still on its stack), and its fakes fail once the stacks are empty.
+    """
+    for namespace, attr, _ in gun.fixed:
+        real = gun.reals.get(id(namespace.get(attr)))
+        if real is not None:  # datetime and time (uuid's hooks, set to None, are harmless)
+            namespace[attr] = real
+    table = copyreg.dispatch_table
+    for real, pickle in gun.pickles:
+        if table.get(real) is pickle:
+            del table[real]
+    _unfake_modules(gun, set())
 
 
 _PATCH: list[_Patch] = []  # the active patch, while any of our freezes needs it
@@ -373,15 +398,23 @@ class _Fast:
         factories = stacks[0]
         for index in range(len(factories) - 1, -1, -1):  # by identity: safe out of order
             if factories[index] is self.factory:
-                for stack in stacks:
-                    del stack[index]
                 break
+        else:
+            # Gone: a freezegun freeze around ours stopped first and, popping the top as freezegun
+            # does, took ours. Pop the top in turn (its entry), so that two starts and two stops
+            # still leave no freeze behind, as with freezegun alone.
+            index = len(factories) - 1
+        if index >= 0:
+            for stack in stacks:
+                del stack[index]
         for index, factory in enumerate(_LIVE):
             if factory is self.factory:
                 del _LIVE[index]
                 break
         if _PATCH and not any(f is g for f in factories for g in _LIVE):
             _PATCH.pop().undo(keep_pickles=bool(factories))
+        elif not factories and not _PATCH and not _real_time(self._gun):
+            _unfake_all(self._gun)  # the last freeze is gone, but someone's patch is still in
 
 
 class _Fallback:

@@ -6,6 +6,7 @@ import copyreg
 import datetime as dt
 import importlib
 import pickle
+import subprocess
 import sys
 import time
 import types
@@ -235,6 +236,29 @@ def test_a_users_freezegun_stopped_after_ours_leaves_nothing_behind(probe):
     # freezes stopped out of order), after restoring what it knows; nothing is left behind.
     with pytest.raises(AttributeError, match="fake_names"):
         theirs.stop()
+
+
+def test_a_users_freezegun_around_ours_stopped_first_leaves_no_freeze_behind():
+    # freezegun's stop pops the top of its stack, which is our entry; ours must then pop the
+    # user's, or the wall clock stays frozen for good. freezegun itself leaves module patches
+    # behind when stopped out of order, so this runs in a process of its own.
+    script = """
+import datetime, freezegun, freezegun.api as api
+from testkit.wall_clock import freeze
+theirs = freezegun.freeze_time("2040-01-01")
+theirs.start()
+ours = freeze(datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC))
+theirs.stop()
+ours.stop()
+print(api.freeze_factories, api.ignore_lists, datetime.datetime is api.real_datetime)
+print(datetime.datetime.now().year)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    state, year = done.stdout.splitlines()
+    assert state == "[] [] True"  # no freeze on the stacks, the real datetime class back
+    assert int(year) not in (2030, 2040)
 
 
 @pytest.mark.parametrize("real", [api.real_datetime(2001, 2, 3, 4), api.real_date(2001, 2, 3)])
