@@ -11,7 +11,7 @@ fakes, see `testkit.wall_clock`) for code such as activities that call `datetime
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,9 @@ DEFAULT_START = datetime(2024, 1, 1, tzinfo=UTC)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)  # freezegun keeps naive UTC
+# The real class, in a tuple the freeze does not patch: while frozen, this module's `datetime`
+# is freezegun's FakeDatetime, whose isinstance check runs Python code on every clock move.
+_DATETIME = (datetime,)
 _US = timedelta(microseconds=1)
 
 
@@ -104,24 +107,13 @@ class FakeClock:
             self._freezers.remove(entry)
             active.stop()
 
-    @contextmanager
-    def wall_offset(self, offset: timedelta) -> Iterator[None]:
+    def wall_offset(self, offset: timedelta) -> AbstractContextManager[None]:
         """Move an active freeze's wall time `offset` away from virtual time for a moment.
 
         Much cheaper than a nested `frozen(offset)` (no new freezegun factory); a no-op when the
-        wall clock is not frozen.
+        wall clock is not frozen. The replay check enters it on every turn.
         """
-        if not self._freezers:
-            yield
-            return
-        saved = self._freezers
-        self._freezers = [(factory, shift + offset) for factory, shift in saved]
-        self._set(self._us)
-        try:
-            yield
-        finally:
-            self._freezers = saved
-            self._set(self._us)
+        return _WallOffset(self, offset)
 
     def _set(self, us: int) -> None:
         if us != self._us:
@@ -131,10 +123,34 @@ class FakeClock:
             moment = self.now()
             naive = _NAIVE_EPOCH + self._us * _US  # moment, naive: 5x cheaper than .replace()
             for factory, offset in self._freezers:
-                if isinstance(getattr(factory, "time_to_freeze", None), datetime):
+                if isinstance(getattr(factory, "time_to_freeze", None), _DATETIME):
                     factory.time_to_freeze = naive + offset  # what move_to computes, minus parsing
                 else:
                     factory.move_to(moment + offset)
+
+
+class _WallOffset:
+    """`FakeClock.wall_offset`: a plain context manager, a few times cheaper than a generator."""
+
+    __slots__ = ("_clock", "_offset", "_saved")
+
+    def __init__(self, clock: FakeClock, offset: timedelta) -> None:
+        self._clock = clock
+        self._offset = offset
+        self._saved: list[tuple[Any, timedelta]] | None = None
+
+    def __enter__(self) -> None:
+        clock = self._clock
+        if clock._freezers:
+            self._saved = saved = clock._freezers
+            clock._freezers = [(factory, shift + self._offset) for factory, shift in saved]
+            clock._set(clock._us)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saved is not None:
+            clock = self._clock
+            clock._freezers, self._saved = self._saved, None
+            clock._set(clock._us)
 
 
 def _to_us(moment: datetime) -> int:
