@@ -34,7 +34,7 @@ from .runtime import Runtime, open_store
 from .saga import Saga
 from .state import InstanceState, Status
 from .state_machine import SagaInstance, StateMachine
-from .store import Store
+from .store import LeasingStore, Store
 from .task import Task
 from .worker import Worker
 
@@ -50,6 +50,7 @@ __all__ = [
     "InstanceNotFound",
     "InstanceNotRunning",
     "InstanceState",
+    "LeasingStore",
     "MemoryStore",
     "NonDeterminismError",
     "NotATaskError",
