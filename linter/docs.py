@@ -41,11 +41,7 @@ def explain(rule: type[Rule]) -> str:
         rule.RATIONALE,
         "",
     ]
-    replacements = [
-        (p.name, p.replacements[rule.CODE])
-        for p in PROFILES.values()
-        if rule.CODE in p.replacements
-    ]
+    replacements = _replacements(rule)
     if replacements:
         lines += ["Replacements by profile:"]
         lines += [f"  {name}: {text.format(ctx='ctx')}" for name, text in replacements]
@@ -78,14 +74,19 @@ def render_rules_markdown() -> str:
             f"Hint: {rule.HINT}",
             "",
         ]
-        replacements = [
-            (p.name, p.replacements[rule.CODE])
-            for p in PROFILES.values()
-            if rule.CODE in p.replacements
-        ]
+        replacements = _replacements(rule)
         if replacements:
             out += ["| Profile | Use instead |", "|---|---|"]
             out += [f"| {name} | {text.format(ctx='ctx')} |" for name, text in replacements]
             out.append("")
         out += _examples(rule, "####")
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _replacements(rule: type[Rule]) -> list[tuple[str, str]]:
+    """(profile name, what to use instead) for each profile that names a replacement."""
+    return [
+        (p.name, p.replacements[rule.CODE])
+        for p in PROFILES.values()
+        if rule.CODE in p.replacements
+    ]

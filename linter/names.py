@@ -80,14 +80,19 @@ class Scope:
 
 def dotted(expr: cst.BaseExpression) -> str | None:
     """``a.b.c`` as written, or None if the expression is not a plain dotted name."""
+    split = _root_and_attributes(expr)
+    return None if split is None else ".".join((split[0], *split[1]))
+
+
+def _root_and_attributes(expr: cst.BaseExpression) -> tuple[str, list[str]] | None:
+    """``a.b.c`` as ``("a", ["b", "c"])``; None if not a plain dotted name."""
     parts: list[str] = []
     while isinstance(expr, cst.Attribute):
         parts.append(expr.attr.value)
         expr = expr.value
     if not isinstance(expr, cst.Name):
         return None
-    parts.append(expr.value)
-    return ".".join(reversed(parts))
+    return expr.value, parts[::-1]
 
 
 def qualify(expr: cst.BaseExpression, scope: Scope) -> str | None:
@@ -96,24 +101,20 @@ def qualify(expr: cst.BaseExpression, scope: Scope) -> str | None:
     None when the root name is a local variable, a parameter, a def in this module, or unknown:
     an attribute on such an object (``self.time``, ``clock.sleep``) is never a module function.
     """
-    parts: list[str] = []
-    while isinstance(expr, cst.Attribute):
-        parts.append(expr.attr.value)
-        expr = expr.value
-    if not isinstance(expr, cst.Name):
+    split = _root_and_attributes(expr)
+    if split is None:
         return None
-    binding = scope.lookup(expr.value)
+    root, attributes = split
+    binding = scope.lookup(root)
     if binding is None:
-        if expr.value not in _BUILTINS:
+        if root not in _BUILTINS:
             return None
-        base = "builtins." + expr.value
+        base = "builtins." + root
     elif isinstance(binding, ImportBinding):
         base = binding.qualname
     else:
         return None
-    if not parts:
-        return base
-    return base + "." + ".".join(reversed(parts))
+    return ".".join((base, *attributes))
 
 
 def relative_base(package: str, level: int) -> str | None:
