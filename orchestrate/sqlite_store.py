@@ -19,7 +19,7 @@ a mutex, processes on the busy timeout), instances are locked with a token and a
 commit whose token no longer matches is refused. Threads share a pool of connections; processes
 share the file. Throughput comes from group commit at two levels: the worker hands over many
 turns (or activity results) per call and they are written with a few multi-row statements per
-kind of change (`sqlite_db.insert_rows` and friends), and durable writes that arrive while a
+kind of change (`sqlite_batch.insert_rows` and friends), and durable writes that arrive while a
 commit is in flight (from other worker threads, or from request threads starting instances) are
 committed together in the next transaction, so they share one fsync (see
 `sqlite_db.Database.group`).
@@ -39,7 +39,8 @@ from urllib.parse import parse_qsl, unquote
 from . import history as h
 from .errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning, StoreError
 from .memory_store import next_run
-from .sqlite_db import Database, delete_in, in_lists, insert_rows, update_rows
+from .sqlite_batch import delete_in, in_lists, insert_rows, update_rows
+from .sqlite_db import Database
 from .sqlite_rows import (
     INSTANCE_COLUMNS,
     TurnRows,
