@@ -456,13 +456,7 @@ def event_from_dict(data: dict[str, Any], where: str = "event") -> Event:
 def event_from_json(text: str, where: str = "event") -> Event:
     """`event_from_dict` of JSON text; text that is not JSON raises `StoreError` as well."""
     try:
-        data, end = _SCAN(text, 0)
-        if end == len(text):
-            return _DECODERS[data["type"]](data)
-    except (StopIteration, ValueError, KeyError, TypeError, AttributeError):
-        pass  # whatever is unusual goes the long way, which says what is wrong
-    try:
-        data = json.loads(text)
+        data = json_loads(text)
     except (ValueError, TypeError) as exc:
         raise StoreError(f"{where} is not valid JSON ({exc})") from None
     return event_from_dict(data, where)
