@@ -124,7 +124,7 @@ def connect(path: str, *, synchronous: str, busy_timeout: float) -> sqlite3.Conn
         timeout=busy_timeout,
         isolation_level=None,
         check_same_thread=False,
-        cached_statements=512,  # the multi-row statement shapes of `sqlite_db` stay prepared
+        cached_statements=512,  # the multi-row statement shapes of `sqlite_batch` stay prepared
     )
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     conn.execute(f"PRAGMA synchronous = {synchronous}")

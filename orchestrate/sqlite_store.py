@@ -25,7 +25,8 @@ committed together in the next transaction, so they share one fsync (see
 `sqlite_db.Database.group`).
 
 Files: `sqlite_schema` (format, version check), `sqlite_db` (connections, transactions, group
-commit, change notification), `sqlite_rows` (encoding), this module (the `Store` operations).
+commit, change notification), `sqlite_batch` (many rows per statement), `sqlite_rows`
+(encoding), this module (the `Store` operations).
 """
 
 from __future__ import annotations
