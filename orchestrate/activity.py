@@ -10,7 +10,7 @@ from typing import Any
 
 from . import history as h
 from .errors import SerializationError, UnknownActivity
-from .payload import first_param_annotation, from_json_value, to_json_value
+from .payload import from_json_value, to_json_value
 from .registry import Registry
 from .state import ActivityWork
 
@@ -69,7 +69,7 @@ def execute_activity(registry: Registry, work: ActivityWork, at: Any) -> h.Event
     token = _CURRENT.set(work)
     try:
         if defn.takes_input:
-            value = defn.fn(from_json_value(work.input, first_param_annotation(defn.fn, 0)))
+            value = defn.fn(from_json_value(work.input, defn.input_type))
         else:
             value = defn.fn()
         if type(value) not in _PLAIN and asyncio.iscoroutine(value):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import history as h
 from .combinators import MapTask, WhenAll, WhenAny
 from .errors import ActivityFailed, SerializationError, SubOrchestrationFailed
-from .payload import from_json_value, return_annotation, to_json_value
+from .payload import from_json_value, to_json_value
 from .registry import ActivityDef
 from .replay import ContinueAsNewSignal
 from .retry import RetryPolicy
@@ -107,7 +107,7 @@ class ActivityTask(Task[Any]):
             self._input = to_json_value(value, "input")
         except SerializationError as exc:
             raise SerializationError(f"activity {defn.name!r}: {exc}") from None
-        self._result_type = return_annotation(defn.fn)
+        self._result_type = defn.result_type
         self._schedule()
 
     def _schedule(self) -> None:
@@ -153,10 +153,13 @@ class ActivityTask(Task[Any]):
 
     def _stop_timers(self) -> None:
         """Cancel this call's pending timeout and backoff timers: nobody waits for them now."""
-        for index, timer in enumerate(self._timers):
+        timers = self._timers
+        if timers[0] is None and timers[1] is None:
+            return  # the common case: no timeout, no retry pending
+        for index, timer in enumerate(timers):
             if timer is not None:
                 timer.cancel()
-                self._timers[index] = None
+                timers[index] = None
 
     def _on_cancel(self) -> None:
         self._stop_timers()

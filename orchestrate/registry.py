@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any, TypeVar, overload
 
 from .errors import RegistrationError, UnknownActivity, UnknownOrchestration
+from .payload import first_param_annotation, return_annotation
 from .retry import RetryPolicy
 
 __all__ = ["ActivityDef", "OrchestrationDef", "Registry"]
@@ -34,6 +35,16 @@ class ActivityDef:
     def takes_input(self) -> bool:
         return _positional_count(self.fn) >= 1
 
+    @functools.cached_property
+    def input_type(self) -> Any:
+        """The resolved annotation of the input parameter (None if absent): what inputs decode to."""
+        return first_param_annotation(self.fn, 0)
+
+    @functools.cached_property
+    def result_type(self) -> Any:
+        """The function's resolved return annotation (None if absent): what results decode to."""
+        return return_annotation(self.fn)
+
 
 @dataclass
 class OrchestrationDef:
@@ -45,6 +56,11 @@ class OrchestrationDef:
     @functools.cached_property
     def takes_input(self) -> bool:
         return _positional_count(self.fn) >= 2
+
+    @functools.cached_property
+    def input_type(self) -> Any:
+        """The resolved annotation of the input (after ctx), None if absent: what it decodes to."""
+        return first_param_annotation(self.fn, 1)
 
 
 def _positional_count(fn: Callable[..., Any]) -> int:
@@ -62,6 +78,9 @@ class Registry:
         self._activities: dict[str, ActivityDef] = {}
         self._orchestrations: dict[str, OrchestrationDef] = {}
         self._by_fn: dict[Any, str] = {}
+        # Every function and name an activity is looked up by -> its def: one dict lookup on the
+        # hot path (each ctx.activity call); misses fall back to the explanatory slow path.
+        self._activity_lookup: dict[Any, ActivityDef] = {}
 
     @overload
     def activity(self, fn: F, /) -> F: ...
@@ -92,8 +111,9 @@ class Registry:
                 raise RegistrationError(f"@activity needs a function, got {f!r}")
             key = name or f.__name__
             self._check_free(key, f)
-            self._activities[key] = ActivityDef(key, f, retry, _as_timedelta(timeout))
+            defn = self._activities[key] = ActivityDef(key, f, retry, _as_timedelta(timeout))
             self._by_fn[f] = key
+            self._activity_lookup[key] = self._activity_lookup[f] = defn
             return f
 
         return register(fn) if fn is not None else register
@@ -144,6 +164,10 @@ class Registry:
 
     def get_activity(self, target: Callable[..., Any] | str) -> ActivityDef:
         """The activity registered under this function or name; `UnknownActivity` otherwise."""
+        try:
+            return self._activity_lookup[target]
+        except (KeyError, TypeError):
+            pass
         key = self.name_of(target)
         try:
             return self._activities[key]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import history as h
 from .errors import NonDeterminismError, NotATaskError, SerializationError
-from .payload import first_param_annotation, from_json_value, to_json_value
+from .payload import from_json_value, to_json_value
 from .registry import OrchestrationDef, Registry
 from .task import Task, _Order
 
@@ -155,20 +155,21 @@ class Execution:
         return self.new_events
 
     def _process(self, events: Iterable[h.Event], now: datetime) -> None:
+        history, new_events, handlers = self.history, self.new_events, self.handlers
         for event in events:
-            if self.done:
+            if self.result is not None or self.terminated:  # done
                 if isinstance(event, (h.EventRaised, h.OrchestrationTerminated)) and isinstance(
                     self.result, h.ContinuedAsNew
                 ):
                     self.carry_over.append(event)  # for the next generation, in arrival order
                 continue
             task_id = getattr(event, "task_id", None)
-            if task_id is not None and task_id not in self.handlers:
+            if task_id is not None and task_id not in handlers:
                 continue  # a duplicate, or a result from an older generation: nothing to do
             # A copy: the store's own object must not change if the turn is lost.
             event = _restamped(event, now)
-            self.history.append(event)
-            self.new_events.append(event)
+            history.append(event)
+            new_events.append(event)
             self._apply(event, live=True)
 
     # --- what tasks and the context call -------------------------------------------------------
@@ -292,7 +293,7 @@ class Execution:
         if not self.odef.takes_input:
             self._coro = fn(self.ctx)
             return
-        annotation = first_param_annotation(fn, 1)
+        annotation = self.odef.input_type
         try:
             arg = from_json_value(event.input, annotation)
         except Exception as exc:
@@ -409,15 +410,9 @@ class Execution:
         kind = type(recorded)
         if kind is not type(new):
             return False
-        loose, strict = _compared(kind)
-        for field in loose:
-            if getattr(recorded, field) != getattr(new, field):
-                return False
-        if self.strict:
-            for field in strict:
-                if getattr(recorded, field) != getattr(new, field):
-                    return False
-        return True
+        loose, strict = _COMPARED.get(kind) or _compared(kind)
+        compared = strict if self.strict else loose
+        return compared(recorded) == compared(new)
 
     def _diverged(self, index: int, recorded: h.Event, new: h.Event) -> None:
         detail = ""
@@ -464,20 +459,28 @@ class Execution:
 _ENDINGS = (h.OrchestrationCompleted, h.OrchestrationFailed, h.ContinuedAsNew)
 _LOOSE_FIELDS = ("name", "patch")  # must match in every replay
 _STRICT_FIELDS = ("input", "fire_at", "status", "value", "output")  # also in strict replays
-_COMPARED: dict[type[h.Event], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+_Fields = Callable[[h.Event], object]
+_COMPARED: dict[type[h.Event], tuple[_Fields, _Fields]] = {}
 _RESTAMP: dict[type[h.Event], Callable[[h.Event], tuple[Any, ...]]] = {}
 
 
-def _compared(kind: type[h.Event]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The fields of event class `kind` that a replayed command must repeat (cached per class)."""
-    found = _COMPARED.get(kind)
-    if found is None:
-        names = {f.name for f in dataclasses.fields(kind)}
-        found = _COMPARED[kind] = (
-            tuple(f for f in _LOOSE_FIELDS if f in names),
-            tuple(f for f in _STRICT_FIELDS if f in names),
-        )
+def _compared(kind: type[h.Event]) -> tuple[_Fields, _Fields]:
+    """For event class `kind`, what a replayed command must repeat, as two getters of a tuple:
+    the loose fields (every replay) and loose plus strict (strict replays). Cached per class."""
+    names = {f.name for f in dataclasses.fields(kind)}
+    loose = tuple(f for f in _LOOSE_FIELDS if f in names)
+    strict = loose + tuple(f for f in _STRICT_FIELDS if f in names)
+    found = _COMPARED[kind] = (_fields_getter(loose), _fields_getter(strict))
     return found
+
+
+def _fields_getter(names: tuple[str, ...]) -> _Fields:
+    """A function returning the tuple of `names` of an event (one C call for any count)."""
+    if not names:
+        return lambda event: ()
+    if len(names) == 1:  # attrgetter of one name returns the bare value: compare that
+        return operator.attrgetter(names[0])
+    return operator.attrgetter(*names)
 
 
 def _restamped(event: h.Event, at: datetime) -> h.Event:

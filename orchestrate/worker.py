@@ -364,8 +364,10 @@ class Worker:
         ):
             next_state.status = Status.RUNNING
         commit = TurnCommit(next_state, token, list(new), consumed)
-        commit.cancelled_timers = [(gen, task_id) for task_id in exe.cancelled_timers]
-        dead = set(exe.cancelled_timers)  # created and cancelled in this very turn: never queue
+        dead: set[int] = set()  # timers created and cancelled in this very turn: never queued
+        if exe.cancelled_timers:
+            commit.cancelled_timers = [(gen, task_id) for task_id in exe.cancelled_timers]
+            dead.update(exe.cancelled_timers)
         for event in new:
             if not event.is_command:
                 continue
@@ -388,6 +390,8 @@ class Worker:
         if next_state.error is not None and next_state.error.type == "NonDeterminismError":
             next_state.error = None  # an earlier failed turn: this one replayed fine
         result = exe.result
+        if result is None and not exe.terminated:
+            return commit  # the generation goes on
         is_new = result is not None and any(e is result for e in reversed(new))
         if exe.terminated:
             reason = next((e.reason for e in new if isinstance(e, h.OrchestrationTerminated)), "")
