@@ -53,7 +53,15 @@ from .sqlite_rows import (
     state_row,
 )
 from .sqlite_schema import from_micros, to_micros
-from .state import ActivityWork, InstanceState, Message, OrchestrationWork, Status, TurnCommit
+from .state import (
+    ActivityWork,
+    FollowUpTurn,
+    InstanceState,
+    Message,
+    OrchestrationWork,
+    Status,
+    TurnCommit,
+)
 
 __all__ = ["SqliteStore"]
 
@@ -679,36 +687,117 @@ class SqliteStore:
     def complete_activities(self, results: list[tuple[ActivityWork, Message]]) -> None:
         if not results:
             return
-        encoded = [(work.id, work.lease_token, message_row(message)) for work, message in results]
+        encoded = _completions(results)
+        self._db.group(lambda conn: self._complete(conn, encoded))
 
-        def complete(conn: sqlite3.Connection) -> None:
-            # An item counts as ours only while it still carries our lease token: one completed
-            # by another worker (gone), purged, or leased again since, keeps no result from us.
-            # Ids are never reused (AUTOINCREMENT), so a stale id cannot name a newer item.
-            leased: dict[int, tuple[str | None, str]] = {}
-            for marks, part in in_lists([item_id for item_id, _, _ in encoded]):
-                for item_id, token, key in conn.execute(
-                    f"SELECT id, lease_token, instance_id FROM activities WHERE id IN ({marks})",
-                    part,
-                ):
-                    leased[item_id] = (token, key)
+    def _complete(self, conn: sqlite3.Connection, encoded: list[_Completion]) -> None:
+        """Remove finished items still leased to us and queue their result messages."""
+        # An item counts as ours only while it still carries our lease token: one completed by
+        # another worker (gone), purged, or leased again since, keeps no result from us. Ids
+        # are never reused (AUTOINCREMENT), so a stale id cannot name a newer item.
+        leased = self._leases(conn, [item_id for item_id, _, _ in encoded])
+        done: list[int] = []
+        owned: list[tuple[Any, ...]] = []
+        other: list[tuple[Any, ...]] = []
+        for item_id, token, row in encoded:
+            found = leased.get(item_id)
+            if found is None or found[0] != token:
+                continue
+            del leased[item_id]  # a second result for one item finds it gone
+            done.append(item_id)
+            # The result of an item still queued goes to that item's instance, which exists
+            # (dropping an instance drops its items in the same transaction): no check.
+            (owned if row[0] == found[1] else other).append(row)
+        delete_in(conn, "DELETE FROM activities WHERE id", done)
+        insert_rows(conn, _INSERT_MESSAGES, [row[:4] for row in owned])
+        self._enqueue_rows(conn, other)
+
+    @staticmethod
+    def _leases(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[str | None, str]]:
+        """Lease token and instance of each activity item in `ids` that still exists."""
+        leased: dict[int, tuple[str | None, str]] = {}
+        for marks, part in in_lists(ids):
+            for item_id, token, key in conn.execute(
+                f"SELECT id, lease_token, instance_id FROM activities WHERE id IN ({marks})", part
+            ):
+                leased[item_id] = (token, key)
+        return leased
+
+    def complete_with_turns(
+        self,
+        results: list[tuple[ActivityWork, Message]],
+        turns: list[FollowUpTurn],
+        now: datetime,
+        *,
+        limit: int,
+        lease: float = 300.0,
+    ) -> tuple[list[bool], list[ActivityWork]]:
+        """See `store.FollowUpStore`: results, follow-up turns and leases in one transaction."""
+        moment = to_micros(now)
+        terms = (moment, moment + int(lease * 1_000_000), limit)
+        for turn, token in zip(turns, self._db.tokens(len(turns)), strict=True):
+            turn.commit.lock_token = token
+        rows = [TurnRows(turn.commit) for turn in turns]
+        encoded = _completions(results)
+        fallback = [_completions(turn.results) for turn in turns]
+
+        def apply(conn: sqlite3.Connection) -> tuple[list[bool], list[ActivityWork]]:
+            plain = list(encoded)  # a fresh list per attempt: the group may run this again
+            ready = self._follow_ups_ready(conn, turns, moment)
+            mine = self._leases(conn, [w.id for turn in turns for w, _ in turn.results])
+            winners: list[TurnRows] = []
             done: list[int] = []
-            owned: list[tuple[Any, ...]] = []
-            other: list[tuple[Any, ...]] = []
-            for item_id, token, row in encoded:
-                found = leased.get(item_id)
-                if found is None or found[0] != token:
-                    continue
-                del leased[item_id]  # a second result for one item finds it gone
-                done.append(item_id)
-                # The result of an item still queued goes to that item's instance, which exists
-                # (dropping an instance drops its items in the same transaction): no check.
-                (owned if row[0] == found[1] else other).append(row)
+            applied: list[bool] = []
+            for turn, row, completions in zip(turns, rows, fallback, strict=True):
+                if not all(mine.get(w.id, (None,))[0] == w.lease_token for w, _ in turn.results):
+                    plain.extend(completions)  # some lease was lost: each result on its own
+                    applied.append(False)
+                elif turn.commit.instance.instance_id in ready:
+                    ready.discard(turn.commit.instance.instance_id)  # one turn per instance
+                    winners.append(row)
+                    done.extend(w.id for w, _ in turn.results)
+                    applied.append(True)
+                else:
+                    plain.extend(completions)
+                    applied.append(False)
             delete_in(conn, "DELETE FROM activities WHERE id", done)
-            insert_rows(conn, _INSERT_MESSAGES, [row[:4] for row in owned])
-            self._enqueue_rows(conn, other)
+            insert_rows(
+                conn,
+                "INSERT OR REPLACE INTO locks (token, expires, instance_id)",
+                [(r.commit.lock_token, terms[1], r.commit.instance.instance_id) for r in winners],
+            )
+            _, leased_rows, tokens, eager = self._commit_batch(conn, winners, terms)
+            self._complete(conn, plain)
+            return applied, eager + _leased(leased_rows, tokens)
 
-        self._db.group(complete)
+        return self._db.group(apply)
+
+    @staticmethod
+    def _follow_ups_ready(
+        conn: sqlite3.Connection, turns: list[FollowUpTurn], moment: int
+    ) -> set[str]:
+        """The instances of `turns` still where their turn was computed: same generation and
+        history length, not finished, unlocked (or lock expired), and no visible message."""
+        expected = {
+            t.commit.instance.instance_id: (t.commit.instance.generation, t.history_len)
+            for t in turns
+        }
+        ready: set[str] = set()
+        for marks, part in in_lists(list(expected)):
+            for key, generation, length, status, expires in conn.execute(
+                "SELECT i.instance_id, i.generation, i.history_len, i.status, l.expires "
+                "FROM instances AS i LEFT JOIN locks AS l ON l.instance_id = i.instance_id "
+                f"WHERE i.instance_id IN ({marks}) AND NOT EXISTS (SELECT 1 FROM messages AS m "
+                "WHERE m.instance_id = i.instance_id AND m.due <= ?)",
+                [*part, moment],
+            ):
+                if (
+                    expected[key] == (generation, length)
+                    and status not in _FINISHED
+                    and (expires is None or expires <= moment)
+                ):
+                    ready.add(key)
+        return ready
 
     def release_activities(self, works: list[ActivityWork]) -> None:
         if not works:
@@ -767,6 +856,13 @@ class SqliteStore:
     def close(self) -> None:
         """Close pooled connections and wake waiters (see `Database.close`)."""
         self._db.close()
+
+
+_Completion = tuple[int, str, tuple[Any, ...]]  # (item id, lease token, result message row)
+
+
+def _completions(results: list[tuple[ActivityWork, Message]]) -> list[_Completion]:
+    return [(work.id, work.lease_token, message_row(message)) for work, message in results]
 
 
 def _leased(rows: list[Any], tokens: list[str]) -> list[ActivityWork]:

@@ -9,7 +9,15 @@ from typing import Any
 
 from . import history as h
 
-__all__ = ["ActivityWork", "InstanceState", "Message", "OrchestrationWork", "Status", "TurnCommit"]
+__all__ = [
+    "ActivityWork",
+    "FollowUpTurn",
+    "InstanceState",
+    "Message",
+    "OrchestrationWork",
+    "Status",
+    "TurnCommit",
+]
 
 
 class Status(enum.StrEnum):
@@ -120,3 +128,18 @@ class TurnCommit:
     # (generation, task id) of timers the turn cancelled: their pending TimerFired messages may
     # be dropped instead of waking the instance for nothing.
     cancelled_timers: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass
+class FollowUpTurn:
+    """A turn a worker ran straight after its own activities finished, on the cached execution.
+
+    `results` are the finished attempts (one instance's, in completion order) whose events the
+    turn applied; `history_len` and `commit.instance.generation` are where the execution stood.
+    A store applies `commit` only if the instance is still exactly there, unlocked, with nothing
+    else waiting in its inbox; otherwise it delivers `results` as ordinary result messages.
+    """
+
+    results: list[tuple[ActivityWork, Message]]
+    commit: TurnCommit
+    history_len: int

@@ -20,9 +20,17 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from . import history as h
-from .state import ActivityWork, InstanceState, Message, OrchestrationWork, Status, TurnCommit
+from .state import (
+    ActivityWork,
+    FollowUpTurn,
+    InstanceState,
+    Message,
+    OrchestrationWork,
+    Status,
+    TurnCommit,
+)
 
-__all__ = ["LeasingStore", "Store"]
+__all__ = ["FollowUpStore", "LeasingStore", "Store"]
 
 
 @runtime_checkable
@@ -129,4 +137,32 @@ class LeasingStore(Protocol):
         to `limit` activity items due at `now` to the caller, as `fetch_activity_work(now,
         limit=limit, lease=lease)` right after the commit would (queue order; the items the
         commits just scheduled included). Returns (applied per commit, leased items)."""
+        ...
+
+
+@runtime_checkable
+class FollowUpStore(Protocol):
+    """An optional store capability: complete activities together with the turns they cause.
+
+    A worker that has an instance's execution cached can run the turn an activity result causes
+    right away, instead of queueing the result, fetching it back and locking the instance in two
+    more transactions. `Worker` uses this method when the store has it (`SqliteStore` does).
+    """
+
+    def complete_with_turns(
+        self,
+        results: list[tuple[ActivityWork, Message]],
+        turns: list[FollowUpTurn],
+        now: datetime,
+        *,
+        limit: int,
+        lease: float = 300.0,
+    ) -> tuple[list[bool], list[ActivityWork]]:
+        """In one transaction: complete `results` as `complete_activities` does; for each of
+        `turns`, complete its results and apply its commit as `commit_turns` would, but only if
+        its instance is unlocked, at `history_len` in the commit's generation, not finished, and
+        has no visible message (its results are then completed as ordinary messages instead);
+        and lease up to `limit` due activity items as `commit_turns_and_lease` does. A result
+        whose lease was lost is dropped, with its turn. Returns (applied per turn, leased items).
+        """
         ...

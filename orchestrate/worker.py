@@ -24,13 +24,22 @@ from .clock import Clock, SystemClock
 from .errors import OrchestrateError, StoreError, UnknownOrchestration
 from .registry import Registry
 from .replay import Execution
-from .state import ActivityWork, InstanceState, Message, OrchestrationWork, Status, TurnCommit
+from .state import (
+    ActivityWork,
+    FollowUpTurn,
+    InstanceState,
+    Message,
+    OrchestrationWork,
+    Status,
+    TurnCommit,
+)
 from .store import Store
 
 __all__ = ["Worker"]
 
 _LOG = logging.getLogger("orchestrate.worker")
 _SLOW_ACTIVITY = timedelta(seconds=1)
+_FOLLOW_UP_ROUNDS = 16  # batches one poll_once may chain through follow-up turns
 
 
 def _apply_order(messages: list[Message]) -> list[Message]:
@@ -104,7 +113,9 @@ class Worker:
         self.strict = strict
         self.on_nondeterminism = on_nondeterminism
         self.nondeterminism_retry = nondeterminism_retry
-        self._cache: OrderedDict[str, Execution] = OrderedDict()
+        # instance id -> its execution and the state its last turn committed (the base of a
+        # follow-up turn, see `_follow_up`)
+        self._cache: OrderedDict[str, tuple[Execution, InstanceState]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -173,7 +184,7 @@ class Worker:
             if not ok or exe is None or exe.done:
                 self.evict(key)
             else:
-                self._remember(key, exe)
+                self._remember(key, exe, commit.instance)
             if ok and self.on_commit is not None:
                 self.on_commit(commit, exe)
         return len(commits)
@@ -183,7 +194,13 @@ class Worker:
         return self._run_activities(limit, None)
 
     def _run_activities(self, limit: int | None, leased: _Leased | None) -> int:
-        """`run_activities`, running the items in `leased` (if any) instead of fetching."""
+        """`run_activities`, running the items in `leased` (if any) instead of fetching.
+
+        With `leased` (a `poll_once` round) and a store that completes activities together with
+        the turns their results cause (`store.FollowUpStore`), each batch's results go straight
+        into their instances' next turns (see `_follow_up`), whose commit leases the next items:
+        those run in this call too, for up to `_FOLLOW_UP_ROUNDS` batches.
+        """
         if leased is not None and leased.works:
             works, now = leased.works, leased.at
         else:
@@ -191,13 +208,29 @@ class Worker:
             works = self.store.fetch_activity_work(
                 now, limit=limit or self.batch_size, lease=self.activity_lease
             )
-        if not works:
-            return 0
+        ran = 0
+        for round_ in range(1, _FOLLOW_UP_ROUNDS + 1):
+            if not works:
+                break
+            follow = leased is not None and round_ < _FOLLOW_UP_ROUNDS
+            count, works, now = self._run_batch(works, now, follow)
+            ran += count
+        return ran
+
+    def _run_batch(
+        self, works: list[ActivityWork], now: datetime, follow: bool
+    ) -> tuple[int, list[ActivityWork], datetime]:
+        """Run leased items (leased at `now`) and complete them, with follow-up turns if asked.
+
+        Returns how many ran, and the items the completing commits leased, with when.
+        """
         # One lease covers the whole batch, and the items run one after another: give back the
         # items not started before half the lease is gone (another worker would run them again),
         # and report slow activities' results at once instead of holding them for the batch.
         budget = timedelta(seconds=self.activity_lease / 2)
         results: list[tuple[ActivityWork, Message]] = []
+        leased: list[ActivityWork] = []
+        leased_at: datetime | None = None  # the earliest lease of the next batch: its budget
         ran = 0
         for index, work in enumerate(works):
             started = self.clock.now()
@@ -208,11 +241,93 @@ class Worker:
             results.append((work, Message(work.instance_id, event, work.generation)))
             ran += 1
             if self.clock.now() - started >= _SLOW_ACTIVITY:
-                self.store.complete_activities(results)
+                at = self._complete(results, follow, leased)
+                leased_at = leased_at or at
                 results = []
         if results:
+            at = self._complete(results, follow, leased)
+            leased_at = leased_at or at
+        return ran, leased, leased_at or now
+
+    def _complete(
+        self, results: list[tuple[ActivityWork, Message]], follow: bool, leased: list[ActivityWork]
+    ) -> datetime | None:
+        """Complete `results`; with `follow` and a `FollowUpStore`, together with the turns they
+        cause on cached executions. Adds the items the commit leased to `leased`; returns when
+        they were leased (None: none were)."""
+        complete_with_turns = getattr(self.store, "complete_with_turns", None) if follow else None
+        if complete_with_turns is None:
             self.store.complete_activities(results)
-        return ran
+            return None
+        now = self.clock.now()
+        by_instance: dict[str, list[tuple[ActivityWork, Message]]] = {}
+        for item in results:
+            by_instance.setdefault(item[0].instance_id, []).append(item)
+        plain: list[tuple[ActivityWork, Message]] = []
+        turns: list[FollowUpTurn] = []
+        executions: list[Execution] = []
+        for key, items in by_instance.items():
+            prepared = self._follow_up(key, items, now)
+            if prepared is None:
+                plain += items
+            else:
+                turns.append(prepared[0])
+                executions.append(prepared[1])
+        if not turns:
+            self.store.complete_activities(plain)
+            return None
+        applied, more = complete_with_turns(
+            plain, turns, now, limit=self.batch_size, lease=self.activity_lease
+        )
+        try:
+            for turn, exe, ok in zip(turns, executions, applied, strict=True):
+                commit = turn.commit
+                if ok and not exe.done:
+                    self._remember(commit.instance.instance_id, exe, commit.instance)
+                if ok and self.on_commit is not None:
+                    self.on_commit(commit, exe)
+        except BaseException:
+            self.store.release_activities(more)  # leased by a commit whose aftermath failed
+            raise
+        leased += more
+        return now if more else None
+
+    def _follow_up(
+        self, key: str, items: list[tuple[ActivityWork, Message]], now: datetime
+    ) -> tuple[FollowUpTurn, Execution] | None:
+        """The turn `items` (results for instance `key`) cause, run on the cached execution.
+
+        None when the execution is not cached here (or is of another generation), or the turn
+        goes wrong: the results are then completed as messages and an ordinary turn takes them
+        (rebuilding the execution by replay, and reporting any error as usual). The execution
+        leaves the cache meanwhile, so no other thread of this worker runs a turn on it.
+        """
+        with self._cache_lock:
+            entry = self._cache.pop(key, None)
+        if entry is None:
+            return None
+        exe, state = entry
+        generation = state.generation
+        if (
+            exe.done
+            or exe.generation != generation
+            or any(work.generation != generation for work, _ in items)
+        ):
+            self._remember(key, exe, state)
+            return None
+        length = exe.history_len
+        try:
+            exe.begin_turn()
+            exe.process([message.event for _, message in items], now)
+            if exe.nondeterminism is not None:
+                return None
+            base = copy.copy(state)
+            base.history_len = length
+            commit = self._build_commit(base, "", [], exe, now)
+        except Exception:
+            _LOG.exception("follow-up turn of %s crashed; queueing its results instead", key)
+            return None
+        return FollowUpTurn(items, commit, length), exe
 
     def run_activity(self, work: ActivityWork) -> h.Event:
         """Execute one attempt (through `activity_runner` when the testkit set one)."""
@@ -229,18 +344,19 @@ class Worker:
             else:
                 self._cache.pop(instance_id, None)
 
-    def _remember(self, instance_id: str, exe: Execution) -> None:
+    def _remember(self, instance_id: str, exe: Execution, state: InstanceState) -> None:
         with self._cache_lock:
-            self._cache[instance_id] = exe
+            self._cache[instance_id] = (exe, state)
             self._cache.move_to_end(instance_id)
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
 
     def _cached(self, state: InstanceState) -> Execution | None:
         with self._cache_lock:
-            exe = self._cache.pop(state.instance_id, None)
-        if exe is None:
+            entry = self._cache.pop(state.instance_id, None)
+        if entry is None:
             return None
+        exe = entry[0]
         if (
             exe.history_len != state.history_len
             or exe.generation != state.generation  # a reused id starts a later generation

@@ -1,0 +1,273 @@
+"""`SqliteStore.complete_with_turns` (the optional `store.FollowUpStore` capability) and the worker
+rounds that use it: a worker that has an instance's execution cached runs the turn an activity
+result causes at once, and commits result, turn and the next lease together, but only while the
+instance is exactly where that turn was computed; otherwise the result is queued as before."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrate import Client, Registry, Status, Worker
+from orchestrate import history as h
+from orchestrate.memory_store import MemoryStore
+from orchestrate.sqlite_store import SqliteStore
+from orchestrate.state import (
+    ActivityWork,
+    FollowUpTurn,
+    InstanceState,
+    Message,
+    OrchestrationWork,
+    TurnCommit,
+)
+from orchestrate.store import FollowUpStore
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    made = SqliteStore(str(tmp_path / "f.db"))
+    yield made
+    made.close()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.current = T0
+
+    def now(self) -> datetime:
+        return self.current
+
+
+def test_sqlite_store_has_the_capability_and_the_memory_store_does_not(store) -> None:
+    assert isinstance(store, FollowUpStore)
+    assert not isinstance(MemoryStore(), FollowUpStore)
+
+
+# --- the store method ---------------------------------------------------------------------------
+
+
+def started(store: SqliteStore, key: str = "a") -> ActivityWork:
+    """An instance whose first turn scheduled activity 0 (committed), with that item leased."""
+    state = InstanceState(key, "flow", Status.PENDING, None, created_at=T0, updated_at=T0)
+    start = h.OrchestrationStarted(T0, "flow", None, key, 0)
+    store.create_instance(state, Message(key, start, 0))
+    [work] = store.fetch_orchestration_work(T0)
+    running = InstanceState(key, "flow", Status.RUNNING, None, created_at=T0, updated_at=T0)
+    commit = TurnCommit(
+        running,
+        work.lock_token,
+        [start, h.ActivityScheduled(T0, 0, "charge", 5)],
+        [m.id for m in work.messages],
+        activities=[ActivityWork(key, 0, 0, "charge", 5, 1, 0)],
+    )
+    assert store.commit_turns([commit]) == [True]
+    [item] = store.fetch_activity_work(T0, limit=5)
+    return item
+
+
+def follow_up(item: ActivityWork, *, history_len: int = 2, then: int | None = 1) -> FollowUpTurn:
+    """The turn item's result causes: record the result, then schedule task `then` (or finish)."""
+    key = item.instance_id
+    result = h.ActivityCompleted(T0, item.task_id, 6)
+    events: list[h.Event] = [result]
+    activities: list[ActivityWork] = []
+    status = Status.RUNNING
+    if then is None:
+        events.append(h.OrchestrationCompleted(T0, 6))
+        status = Status.COMPLETED
+    else:
+        events.append(h.ActivityScheduled(T0, then, "charge", 6))
+        activities.append(ActivityWork(key, 0, then, "charge", 6, 1, then))
+    state = InstanceState(key, "flow", status, None, created_at=T0, updated_at=T0)
+    commit = TurnCommit(state, "", events, [], activities=activities)
+    return FollowUpTurn([(item, Message(key, result, 0))], commit, history_len)
+
+
+def inbox(store: SqliteStore, key: str) -> list[str]:
+    works = store.fetch_orchestration_work(T0 + timedelta(hours=1), limit=10)
+    return [m.event.kind for w in works if w.instance.instance_id == key for m in w.messages]
+
+
+def test_an_applied_follow_up_writes_the_result_and_the_turn_and_leases_the_next_item(
+    store,
+) -> None:
+    item = started(store)
+    applied, leased = store.complete_with_turns([], [follow_up(item)], T0, limit=10)
+    assert applied == [True]
+    assert [e.kind for e in store.get_history("a")] == [
+        "OrchestrationStarted",
+        "ActivityScheduled",
+        "ActivityCompleted",
+        "ActivityScheduled",
+    ]
+    assert store.get_instance("a").history_len == 4  # type: ignore[union-attr]
+    assert [(w.task_id, w.input) for w in leased] == [(1, 6)]  # the next item, ours already
+    assert store.fetch_activity_work(T0, limit=10) == []  # item 0 gone, item 1 leased
+    assert inbox(store, "a") == []  # no result message, and no lock left behind
+
+
+def test_a_follow_up_that_finishes_the_instance_sets_its_status(store) -> None:
+    item = started(store)
+    applied, leased = store.complete_with_turns([], [follow_up(item, then=None)], T0, limit=10)
+    assert applied == [True] and leased == []
+    state = store.get_instance("a")
+    assert state is not None and state.status == Status.COMPLETED
+
+
+def lock_it(store: SqliteStore) -> None:
+    store.send(Message("a", h.EventRaised(T0, "poke", None)))
+    assert len(store.fetch_orchestration_work(T0)) == 1  # locked by another worker's fetch
+
+
+def hold_it(store: SqliteStore) -> None:
+    """Locked with an empty inbox: a turn kept the lock until a back-off ends (`hold_until`)."""
+    store.send(Message("a", h.EventRaised(T0, "poke", None)))
+    [work] = store.fetch_orchestration_work(T0)
+    hold = T0 + timedelta(minutes=5)
+    consumed = [m.id for m in work.messages]
+    commit = TurnCommit(work.instance, work.lock_token, [], consumed, hold_until=hold)
+    assert store.commit_turns([commit]) == [True]
+
+
+def visible_message(store: SqliteStore) -> None:
+    store.send(Message("a", h.EventRaised(T0, "poke", None)))
+
+
+@pytest.mark.parametrize(
+    ("meanwhile", "history_len"),
+    [
+        pytest.param(None, 3, id="history-moved-on"),
+        pytest.param(lock_it, 2, id="instance-locked"),
+        pytest.param(hold_it, 2, id="instance-held"),
+        pytest.param(visible_message, 2, id="message-waiting"),
+    ],
+)
+def test_a_follow_up_for_an_instance_that_moved_is_refused_and_its_result_queued(
+    store, meanwhile: Any, history_len: int
+) -> None:
+    item = started(store)
+    if meanwhile is not None:
+        meanwhile(store)
+    applied, leased = store.complete_with_turns(
+        [], [follow_up(item, history_len=history_len)], T0, limit=10
+    )
+    assert applied == [False] and leased == []
+    assert len(store.get_history("a")) == 2  # the turn changed nothing
+    assert store.fetch_activity_work(T0, limit=10) == []  # item 0 completed, no item 1
+    assert "ActivityCompleted" in inbox(store, "a")  # the result waits for an ordinary turn
+
+
+def test_a_follow_up_whose_lease_was_lost_is_dropped_with_its_result(store) -> None:
+    item = started(store)
+    stale = ActivityWork(**{**vars(item), "lease_token": "someone-else"})
+    applied, _ = store.complete_with_turns([], [follow_up(stale)], T0, limit=10)
+    assert applied == [False]
+    assert len(store.get_history("a")) == 2
+    assert inbox(store, "a") == []  # not ours to complete: no result either
+    later = T0 + timedelta(minutes=10)  # the real holder's lease runs out: the item is still there
+    assert [w.id for w in store.fetch_activity_work(later, limit=10)] == [item.id]
+
+
+def test_plain_results_and_follow_ups_commit_together(store) -> None:
+    first, second = started(store, "a"), started(store, "b")
+    result = h.ActivityCompleted(T0, 0, 1)
+    applied, _ = store.complete_with_turns(
+        [(second, Message("b", result, 0))], [follow_up(first)], T0, limit=10
+    )
+    assert applied == [True]
+    assert inbox(store, "b") == ["ActivityCompleted"]
+    assert len(store.get_history("a")) == 4
+
+
+# --- the worker ---------------------------------------------------------------------------------
+
+
+def make_registry(client_box: list[Client]) -> Registry:
+    reg = Registry()
+
+    @reg.activity
+    def double(x: int) -> int:
+        return 2 * x
+
+    @reg.activity
+    def double_and_poke(x: int) -> int:
+        """Raises an event to its own instance: at completion a message is waiting."""
+        client_box[0].raise_event("p", "go", 100)
+        return 2 * x
+
+    @reg.orchestration
+    async def chain(ctx, x: int) -> int:
+        for _ in range(3):
+            x = await ctx.activity(double, x)
+        return x
+
+    @reg.orchestration
+    async def fan(ctx, n: int) -> list[int]:
+        return list(await ctx.all([ctx.activity(double, i) for i in range(n)]))
+
+    @reg.orchestration
+    async def poked(ctx, x: int) -> int:
+        doubled = await ctx.activity(double_and_poke, x)
+        extra = await ctx.event("go")
+        return doubled + extra
+
+    return reg
+
+
+def run(store: Any, name: str, value: int, key: str) -> tuple[Worker, list[TurnCommit]]:
+    box: list[Client] = []
+    reg = make_registry(box)
+    client = Client(store, registry=reg)
+    box.append(client)
+    worker = Worker(reg, store, clock=Clock())
+    commits: list[TurnCommit] = []
+    worker.on_commit = lambda commit, exe: commits.append(commit)
+    client.start(name, value, instance_id=key)
+    while worker.poll_once():
+        pass
+    return worker, commits
+
+
+def test_a_chain_runs_in_one_round_and_its_history_matches_a_store_without_follow_ups(
+    store,
+) -> None:
+    fetched: list[int] = []
+    real_fetch = store.fetch_orchestration_work
+
+    def counting_fetch(*args: Any, **kwargs: Any) -> list[OrchestrationWork]:
+        works = real_fetch(*args, **kwargs)
+        fetched.append(len(works))
+        return works
+
+    store.fetch_orchestration_work = counting_fetch  # type: ignore[method-assign]
+    run(store, "chain", 3, "c")
+    memory = MemoryStore()
+    run(memory, "chain", 3, "c")
+    assert store.get_instance("c").output == 24  # type: ignore[union-attr]
+    assert sum(fetched) == 1  # only the start was fetched; three turns followed their results
+    assert store.get_history("c") == memory.get_history("c")
+
+
+def test_results_of_one_instance_in_one_batch_make_one_follow_up_turn(store) -> None:
+    _, commits = run(store, "fan", 4, "f")
+    assert store.get_instance("f").output == [0, 2, 4, 6]  # type: ignore[union-attr]
+    kinds = [e.kind for e in store.get_history("f")]
+    assert kinds[5:] == ["ActivityCompleted"] * 4 + ["OrchestrationCompleted"]
+    assert len(commits) == 2  # the start, then one turn for all four results
+
+
+def test_a_message_waiting_at_completion_sends_the_result_through_an_ordinary_turn(
+    store,
+) -> None:
+    _, commits = run(store, "poked", 1, "p")
+    state = store.get_instance("p")
+    assert state is not None and state.output == 102
+    # The event arrived before the result, so the follow-up was refused; one ordinary turn took
+    # both messages, in arrival order.
+    assert len(commits) == 2
+    assert [e.kind for e in commits[1].new_events][:2] == ["EventRaised", "ActivityCompleted"]
