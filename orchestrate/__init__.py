@@ -34,7 +34,7 @@ from .runtime import Runtime, open_store
 from .saga import Saga
 from .state import InstanceState, Status
 from .state_machine import SagaInstance, StateMachine
-from .store import LeasingStore, Store
+from .store import FollowUpStore, LeasingStore, Store
 from .task import Task
 from .worker import Worker
 
@@ -47,6 +47,7 @@ __all__ = [
     "DuplicateInstance",
     "ErrorInfo",
     "Event",
+    "FollowUpStore",
     "InstanceNotFound",
     "InstanceNotRunning",
     "InstanceState",
