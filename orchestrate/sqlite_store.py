@@ -739,7 +739,6 @@ class SqliteStore:
             turn.commit.lock_token = token
         rows = [TurnRows(turn.commit) for turn in turns]
         encoded = _completions(results)
-        fallback = [_completions(turn.results) for turn in turns]
 
         def apply(conn: sqlite3.Connection) -> tuple[list[bool], list[ActivityWork]]:
             plain = list(encoded)  # a fresh list per attempt: the group may run this again
@@ -748,17 +747,17 @@ class SqliteStore:
             winners: list[TurnRows] = []
             done: list[int] = []
             applied: list[bool] = []
-            for turn, row, completions in zip(turns, rows, fallback, strict=True):
-                if not all(mine.get(w.id, (None,))[0] == w.lease_token for w, _ in turn.results):
-                    plain.extend(completions)  # some lease was lost: each result on its own
-                    applied.append(False)
-                elif turn.commit.instance.instance_id in ready:
-                    ready.discard(turn.commit.instance.instance_id)  # one turn per instance
+            for turn, row in zip(turns, rows, strict=True):
+                key = turn.commit.instance.instance_id
+                if key in ready and all(
+                    mine.get(w.id, (None,))[0] == w.lease_token for w, _ in turn.results
+                ):
+                    ready.discard(key)  # one turn per instance
                     winners.append(row)
                     done.extend(w.id for w, _ in turn.results)
                     applied.append(True)
-                else:
-                    plain.extend(completions)
+                else:  # moved on, or a lease was lost: each result on its own (rare)
+                    plain.extend(_completions(turn.results))
                     applied.append(False)
             delete_in(conn, "DELETE FROM activities WHERE id", done)
             insert_rows(

@@ -308,22 +308,23 @@ class Worker:
             return None
         exe, state = entry
         generation = state.generation
-        if (
-            exe.done
-            or exe.generation != generation
-            or any(work.generation != generation for work, _ in items)
-        ):
+        events: list[h.Event] = []
+        for work, message in items:
+            if work.generation != generation:
+                break
+            events.append(message.event)
+        if exe.done or exe.generation != generation or len(events) != len(items):
             self._remember(key, exe, state)
             return None
         length = exe.history_len
         try:
             exe.begin_turn()
-            exe.process([message.event for _, message in items], now)
+            exe.process(events, now)
             if exe.nondeterminism is not None:
                 return None
-            base = copy.copy(state)
-            base.history_len = length
-            commit = self._build_commit(base, "", [], exe, now)
+            # `state` is the last commit's: its history_len is stale, but the store checks
+            # `length` and counts the history itself, and `_build_commit` only copies it
+            commit = self._build_commit(state, "", [], exe, now)
         except Exception:
             _LOG.exception("follow-up turn of %s crashed; queueing its results instead", key)
             return None
