@@ -25,6 +25,8 @@ from orchestrate.state import (
 )
 from orchestrate.store import FollowUpStore
 
+from .conftest import ManualClock
+
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -33,14 +35,6 @@ def store(tmp_path: Path):
     made = SqliteStore(str(tmp_path / "f.db"))
     yield made
     made.close()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.current = T0
-
-    def now(self) -> datetime:
-        return self.current
 
 
 def test_sqlite_store_has_the_capability_and_the_memory_store_does_not(store) -> None:
@@ -224,7 +218,7 @@ def run(store: Any, name: str, value: int, key: str) -> tuple[Worker, list[TurnC
     reg = make_registry(box)
     client = Client(store, registry=reg)
     box.append(client)
-    worker = Worker(reg, store, clock=Clock())
+    worker = Worker(reg, store, clock=ManualClock(T0))
     commits: list[TurnCommit] = []
     worker.on_commit = lambda commit, exe: commits.append(commit)
     client.start(name, value, instance_id=key)

@@ -17,6 +17,8 @@ from orchestrate.sqlite_store import SqliteStore
 from orchestrate.state import ActivityWork, InstanceState, Message, OrchestrationWork, TurnCommit
 from orchestrate.store import LeasingStore
 
+from .conftest import ManualClock
+
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -205,18 +207,10 @@ def make_registry(calls: list[int]) -> Registry:
     return reg
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.current = T0
-
-    def now(self) -> datetime:
-        return self.current
-
-
 def test_a_round_runs_the_activities_its_commit_leased_without_fetching(store) -> None:
     calls: list[int] = []
     reg = make_registry(calls)
-    worker = Worker(reg, store, clock=Clock())
+    worker = Worker(reg, store, clock=ManualClock(T0))
     fetches: list[int] = []
     real_fetch = store.fetch_activity_work
 
@@ -242,7 +236,7 @@ def test_a_round_runs_the_activities_its_commit_leased_without_fetching(store) -
 def test_activities_leased_by_a_commit_are_given_back_if_the_round_fails(store) -> None:
     calls: list[int] = []
     reg = make_registry(calls)
-    worker = Worker(reg, store, clock=Clock())
+    worker = Worker(reg, store, clock=ManualClock(T0))
 
     def broken(commit: TurnCommit, exe: object) -> None:
         raise RuntimeError("observer failed")
@@ -261,7 +255,7 @@ def test_without_the_capability_a_round_commits_and_fetches_as_before() -> None:
     calls: list[int] = []
     reg = make_registry(calls)
     store = MemoryStore()
-    worker = Worker(reg, store, clock=Clock())
+    worker = Worker(reg, store, clock=ManualClock(T0))
     Client(store, registry=reg).start("chain", 3, instance_id="c")
     while worker.poll_once():
         pass

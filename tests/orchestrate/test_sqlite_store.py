@@ -27,15 +27,9 @@ from orchestrate.sqlite_schema import SCHEMA_VERSION
 from orchestrate.sqlite_store import SqliteStore
 from orchestrate.state import ActivityWork, InstanceState, Message, TurnCommit
 
+from .conftest import ManualClock
+
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.current = T0
-
-    def now(self) -> datetime:
-        return self.current
 
 
 @pytest.fixture
@@ -240,7 +234,7 @@ def test_a_reused_id_continues_the_generation_count_end_to_end(db: str) -> None:
         return "stopped" if won is not first else won.result()
 
     store = SqliteStore(db)
-    clock = Clock()
+    clock = ManualClock(T0)
     client = Client(store, registry=reg, clock=clock)
     worker = Worker(reg, store, clock=clock)
     client.start(parent, 1, instance_id="P")
