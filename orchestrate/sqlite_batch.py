@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-__all__ = ["UPDATE_FROM", "delete_in", "in_lists", "insert_rows", "update_rows"]
+__all__ = ["UPDATE_FROM", "delete_in", "in_lists", "in_sql", "insert_rows", "update_rows"]
 
 _MAX_VALUES = 999
 # UPDATE ... FROM, for updating many rows with different values in one statement, is 3.33+.
@@ -43,6 +43,35 @@ def _values(width: int, rows: int) -> str:
     return ",".join([mark] * rows)
 
 
+@functools.lru_cache(maxsize=512)
+def _statement(head: str, width: int, rows: int) -> str:
+    """``{head} VALUES (...), ...``, one string object per shape: the sqlite3 module finds a
+    prepared statement by its text, and a cached string keeps its hash (a new one would be
+    built and hashed, kilobytes of it, on every call)."""
+    return f"{head} VALUES {_values(width, rows)}"
+
+
+@functools.lru_cache(maxsize=512)
+def _in_statement(head: str, keys: int) -> str:
+    """``{head} IN (?, ?, ...)``, cached like `_statement`."""
+    return f"{head} IN ({_values(0, keys)})"
+
+
+@functools.lru_cache(maxsize=512)
+def _update_statement(table: str, key: str, columns: tuple[str, ...], rows: int) -> str:
+    """``UPDATE {table} SET ... FROM (VALUES ...)`` for `rows` rows, cached like `_statement`."""
+    sets = ", ".join(f"{column} = v.column{i}" for i, column in enumerate(columns, 1))
+    match = f"{table}.{key} = v.column{len(columns) + 1}"
+    values = _values(len(columns) + 1, rows)
+    return f"UPDATE {table} SET {sets} FROM (VALUES {values}) AS v WHERE {match}"
+
+
+@functools.lru_cache(maxsize=512)
+def in_sql(template: str, marks: str) -> str:
+    """`template` with ``{marks}`` replaced by an `in_lists` list, cached like `_statement`."""
+    return template.replace("{marks}", marks)
+
+
 def in_lists(keys: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
     """``?,?,...`` and the parameters of ``IN (...)`` lists for `keys`, 512 keys at most each,
     padded to a power of two with repeats of the last key (which match nothing more), so that
@@ -62,13 +91,13 @@ def insert_rows(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any
     chain = itertools.chain.from_iterable
     for start, size in _chunks(len(rows), _MAX_VALUES // width):
         part = rows[start : start + size]
-        conn.execute(f"{head} VALUES {_values(width, size)}", list(chain(part)))
+        conn.execute(_statement(head, width, size), list(chain(part)))
 
 
 def delete_in(conn: sqlite3.Connection, head: str, keys: Sequence[Any]) -> None:
     """``{head} IN (?, ?, ...)`` for `keys`, e.g. ``DELETE FROM t WHERE id``."""
     for start, size in _chunks(len(keys), _MAX_VALUES):
-        conn.execute(f"{head} IN ({_values(0, size)})", keys[start : start + size])
+        conn.execute(_in_statement(head, size), keys[start : start + size])
 
 
 def update_rows(
@@ -83,13 +112,8 @@ def update_rows(
         sets = ", ".join(f"{column} = ?" for column in columns)
         conn.executemany(f"UPDATE {table} SET {sets} WHERE {key} = ?", rows)
         return
-    sets = ", ".join(f"{column} = v.column{i}" for i, column in enumerate(columns, 1))
-    match = f"{table}.{key} = v.column{len(columns) + 1}"
-    width = len(columns) + 1
+    names = tuple(columns)
     chain = itertools.chain.from_iterable
-    for start, size in _chunks(len(rows), _MAX_VALUES // width):
+    for start, size in _chunks(len(rows), _MAX_VALUES // (len(names) + 1)):
         part = rows[start : start + size]
-        conn.execute(
-            f"UPDATE {table} SET {sets} FROM (VALUES {_values(width, size)}) AS v WHERE {match}",
-            list(chain(part)),
-        )
+        conn.execute(_update_statement(table, key, names, size), list(chain(part)))
