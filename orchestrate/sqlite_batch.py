@@ -3,9 +3,9 @@
 `executemany` runs SQLite's VM once per row, and around each run the sqlite3 module releases and
 takes back the GIL and SQLite enters and leaves its connection mutex per bound value. A batch of
 turns writes hundreds of rows per table: these functions write them with one statement per chunk
-of rows instead (one VM run, one GIL release). Chunks are powers of two, so a few statement
-shapes per table cover every batch size and stay in the connection's statement cache, and a
-statement binds at most 999 values (SQLite's limit before 3.32).
+of rows instead (one VM run, one GIL release). Chunks are powers of two of at most 32 rows, so
+a few small statement shapes per table cover every batch size and stay in the connection's
+statement cache, and a statement binds at most 999 values (SQLite's limit before 3.32).
 """
 
 from __future__ import annotations
@@ -16,9 +16,15 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-__all__ = ["UPDATE_FROM", "delete_in", "in_lists", "insert_rows", "update_rows"]
+__all__ = ["UPDATE_FROM", "delete_in", "in_lists", "in_sql", "insert_rows", "update_rows"]
 
 _MAX_VALUES = 999
+# Rows per INSERT or UPDATE statement at most. Preparing a statement costs about as much as
+# running it once per row, and every pooled connection prepares each shape it meets for itself:
+# shapes of up to 256 rows (511 rows' worth of SQL per kind of statement) cost more to prepare
+# than a short-lived worker saves by running fewer statements. Past 32 rows per statement, the
+# fixed cost of one more statement is lost in the cost of its rows.
+_MAX_ROWS = 32
 # UPDATE ... FROM, for updating many rows with different values in one statement, is 3.33+.
 UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33, 0)
 
@@ -26,7 +32,7 @@ UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33, 0)
 def _chunks(total: int, largest: int) -> Iterator[tuple[int, int]]:
     """(start, size) pieces of `total` rows, each a power of two no larger than `largest`."""
     start = 0
-    size = 1 << max(0, min(largest, 256).bit_length() - 1)
+    size = 1 << max(0, min(largest, _MAX_ROWS).bit_length() - 1)
     while start < total:
         while size > total - start:
             size >>= 1
@@ -41,6 +47,29 @@ def _values(width: int, rows: int) -> str:
         return ",".join("?" * rows)
     mark = "(" + ",".join("?" * width) + ")"
     return ",".join([mark] * rows)
+
+
+@functools.lru_cache(maxsize=512)
+def _statement(head: str, width: int, rows: int) -> str:
+    """``{head} VALUES (...), ...``, one string object per shape: the sqlite3 module finds a
+    prepared statement by its text, and a cached string keeps its hash (a new one would be
+    built and hashed, kilobytes of it, on every call)."""
+    return f"{head} VALUES {_values(width, rows)}"
+
+
+@functools.lru_cache(maxsize=512)
+def _update_statement(table: str, key: str, columns: tuple[str, ...], rows: int) -> str:
+    """``UPDATE {table} SET ... FROM (VALUES ...)`` for `rows` rows, cached like `_statement`."""
+    sets = ", ".join(f"{column} = v.column{i}" for i, column in enumerate(columns, 1))
+    match = f"{table}.{key} = v.column{len(columns) + 1}"
+    values = _values(len(columns) + 1, rows)
+    return f"UPDATE {table} SET {sets} FROM (VALUES {values}) AS v WHERE {match}"
+
+
+@functools.lru_cache(maxsize=512)
+def in_sql(template: str, marks: str) -> str:
+    """`template` with ``{marks}`` replaced by an `in_lists` list, cached like `_statement`."""
+    return template.replace("{marks}", marks)
 
 
 def in_lists(keys: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
@@ -62,13 +91,14 @@ def insert_rows(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any
     chain = itertools.chain.from_iterable
     for start, size in _chunks(len(rows), _MAX_VALUES // width):
         part = rows[start : start + size]
-        conn.execute(f"{head} VALUES {_values(width, size)}", list(chain(part)))
+        conn.execute(_statement(head, width, size), list(chain(part)))
 
 
 def delete_in(conn: sqlite3.Connection, head: str, keys: Sequence[Any]) -> None:
-    """``{head} IN (?, ?, ...)`` for `keys`, e.g. ``DELETE FROM t WHERE id``."""
-    for start, size in _chunks(len(keys), _MAX_VALUES):
-        conn.execute(f"{head} IN ({_values(0, size)})", keys[start : start + size])
+    """``{head} IN (?, ?, ...)`` for `keys`, e.g. ``DELETE FROM t WHERE id``: one statement per
+    512 keys, padded as `in_lists` pads (a repeated key deletes nothing more)."""
+    for marks, part in in_lists(keys):
+        conn.execute(in_sql(head + " IN ({marks})", marks), part)
 
 
 def update_rows(
@@ -83,13 +113,8 @@ def update_rows(
         sets = ", ".join(f"{column} = ?" for column in columns)
         conn.executemany(f"UPDATE {table} SET {sets} WHERE {key} = ?", rows)
         return
-    sets = ", ".join(f"{column} = v.column{i}" for i, column in enumerate(columns, 1))
-    match = f"{table}.{key} = v.column{len(columns) + 1}"
-    width = len(columns) + 1
+    names = tuple(columns)
     chain = itertools.chain.from_iterable
-    for start, size in _chunks(len(rows), _MAX_VALUES // width):
+    for start, size in _chunks(len(rows), _MAX_VALUES // (len(names) + 1)):
         part = rows[start : start + size]
-        conn.execute(
-            f"UPDATE {table} SET {sets} FROM (VALUES {_values(width, size)}) AS v WHERE {match}",
-            list(chain(part)),
-        )
+        conn.execute(_update_statement(table, key, names, size), list(chain(part)))

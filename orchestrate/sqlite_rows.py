@@ -134,7 +134,8 @@ def state_row(state: InstanceState, history_len: int) -> tuple[Any, ...]:
 
 
 def decode_state(row: tuple[Any, ...]) -> InstanceState:
-    key, name, status, input, output, error, custom, created, updated, *rest = row
+    """The `InstanceState` of an `INSTANCE_COLUMNS` row (a fetched turn reads one per instance)."""
+    key, name, status, input, output, error, custom, created, updated = row[:9]
     try:
         return InstanceState(
             key,
@@ -146,7 +147,11 @@ def decode_state(row: tuple[Any, ...]) -> InstanceState:
             None if custom == "null" else _LOADS(custom),
             None if created is None else from_micros(created),
             None if updated is None else from_micros(updated),
-            *rest,  # generation, parent_instance, parent_generation, parent_task, history_len
+            row[9],  # generation
+            row[10],  # parent_instance
+            row[11],  # parent_generation
+            row[12],  # parent_task
+            row[13],  # history_len
         )
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise StoreError(

@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl, unquote
 from . import history as h
 from .errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning, StoreError
 from .memory_store import next_run
-from .sqlite_batch import delete_in, in_lists, insert_rows, update_rows
+from .sqlite_batch import delete_in, in_lists, in_sql, insert_rows, update_rows
 from .sqlite_db import Database
 from .sqlite_rows import (
     INSTANCE_COLUMNS,
@@ -89,6 +89,24 @@ _RENEWED: tuple[str, ...] = ("status", "input", "output", "error", "custom_statu
 _RENEWED += ("updated_at", "generation", "history_len")
 _MOVED = ("status", *_RENEWED[2:])
 _STAYED = _RENEWED[2:]
+
+# Statements over `in_lists` key lists; ``{marks}`` is the list (see `sqlite_batch.in_sql`).
+_SELECT_INSTANCES_IN = f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id IN ({{marks}})"
+_SELECT_INBOXES_IN = (
+    "SELECT id, instance_id, generation, due, event FROM messages "
+    "WHERE instance_id IN ({marks}) AND due <= ?"
+)
+_SELECT_HELD_IN = (
+    "SELECT i.instance_id, l.token, i.history_len, i.status FROM instances AS i "
+    "LEFT JOIN locks AS l ON l.instance_id = i.instance_id WHERE i.instance_id IN ({marks})"
+)
+_SELECT_LEASES_IN = "SELECT id, lease_token, instance_id FROM activities WHERE id IN ({marks})"
+_SELECT_QUIET_IN = (  # instances with no visible message, and their locks (follow-up turns)
+    "SELECT i.instance_id, i.generation, i.history_len, i.status, l.expires FROM instances AS i "
+    "LEFT JOIN locks AS l ON l.instance_id = i.instance_id WHERE i.instance_id IN ({marks}) "
+    "AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.instance_id = i.instance_id "
+    "AND m.due <= ?)"
+)
 
 
 def _message_id(message: Message) -> int:
@@ -355,16 +373,11 @@ class SqliteStore:
             rows: list[Any] = []
             message_rows: list[Any] = []
             for marks, part in in_lists(keys):
-                rows += conn.execute(
-                    f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id IN ({marks})",
-                    part,
-                ).fetchall()
+                rows += conn.execute(in_sql(_SELECT_INSTANCES_IN, marks), part).fetchall()
                 # No ORDER BY: SQLite would sort every row, event text included, in a temporary
                 # B-tree. Each inbox is put in id order below (the index already yields it so).
                 message_rows += conn.execute(
-                    "SELECT id, instance_id, generation, due, event FROM messages "
-                    f"WHERE instance_id IN ({marks}) AND due <= ?",
-                    [*part, moment],
+                    in_sql(_SELECT_INBOXES_IN, marks), [*part, moment]
                 ).fetchall()
         inbox: dict[str, list[Message]] = {key: [] for key in keys}
         broken: dict[str, StoreError] = {}
@@ -468,12 +481,7 @@ class SqliteStore:
         keys = [t.commit.instance.instance_id for t in turns]
         held: dict[str, tuple[str | None, int, str]] = {}
         for marks, part in in_lists(keys):
-            for key, token, length, status in conn.execute(
-                "SELECT i.instance_id, l.token, i.history_len, i.status FROM instances AS i "
-                "LEFT JOIN locks AS l ON l.instance_id = i.instance_id "
-                f"WHERE i.instance_id IN ({marks})",
-                part,
-            ):
+            for key, token, length, status in conn.execute(in_sql(_SELECT_HELD_IN, marks), part):
                 held[key] = (token, length, status)
         applied: list[bool] = []
         consumed: list[int] = []
@@ -717,9 +725,7 @@ class SqliteStore:
         """Lease token and instance of each activity item in `ids` that still exists."""
         leased: dict[int, tuple[str | None, str]] = {}
         for marks, part in in_lists(ids):
-            for item_id, token, key in conn.execute(
-                f"SELECT id, lease_token, instance_id FROM activities WHERE id IN ({marks})", part
-            ):
+            for item_id, token, key in conn.execute(in_sql(_SELECT_LEASES_IN, marks), part):
                 leased[item_id] = (token, key)
         return leased
 
@@ -784,11 +790,7 @@ class SqliteStore:
         ready: set[str] = set()
         for marks, part in in_lists(list(expected)):
             for key, generation, length, status, expires in conn.execute(
-                "SELECT i.instance_id, i.generation, i.history_len, i.status, l.expires "
-                "FROM instances AS i LEFT JOIN locks AS l ON l.instance_id = i.instance_id "
-                f"WHERE i.instance_id IN ({marks}) AND NOT EXISTS (SELECT 1 FROM messages AS m "
-                "WHERE m.instance_id = i.instance_id AND m.due <= ?)",
-                [*part, moment],
+                in_sql(_SELECT_QUIET_IN, marks), [*part, moment]
             ):
                 if (
                     expected[key] == (generation, length)
