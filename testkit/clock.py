@@ -29,6 +29,7 @@ _NAIVE_EPOCH = datetime(1970, 1, 1)  # freezegun keeps naive UTC
 # is freezegun's FakeDatetime, whose isinstance check runs Python code on every clock move.
 _DATETIME = (datetime,)
 _US = timedelta(microseconds=1)
+_ZERO = timedelta(0)
 
 
 def parse_moment(value: datetime | str, what: str = "start") -> datetime:
@@ -61,9 +62,12 @@ class FakeClock:
     """A manual clock: it stands still until moved, and never moves backwards."""
 
     def __init__(self, start: datetime | str = DEFAULT_START) -> None:
-        self._us = _to_us(parse_moment(start))
-        self._now = _EPOCH + self._us * _US  # the datetime for _us, rebuilt only when it moves
+        since = parse_moment(start) - _EPOCH
+        self._us = since // _US
+        self._now = _EPOCH + since  # the datetime for _us, rebuilt only when it moves
+        self._naive = _NAIVE_EPOCH + since  # the same, naive (as freezegun keeps it)
         self._freezers: list[Any] = []  # (freezegun factory, offset) of active freezes, for _set
+        self._wall_shift = _ZERO  # added to every freeze's wall time inside `wall_offset`
 
     def __repr__(self) -> str:
         return f"FakeClock({iso_time(self.now())!r})"
@@ -98,7 +102,7 @@ class FakeClock:
         `offset` shifts the wall time away from virtual time (the replay check uses it so
         wall-clock reads differ on replay). Nested use is cheap: only the outermost one patches.
         """
-        active = freeze(self.now() + offset)
+        active = freeze(self.now() + self._wall_shift + offset)
         entry = (active.factory, offset)
         self._freezers.append(entry)
         try:
@@ -111,46 +115,55 @@ class FakeClock:
         """Move an active freeze's wall time `offset` away from virtual time for a moment.
 
         Much cheaper than a nested `frozen(offset)` (no new freezegun factory); a no-op when the
-        wall clock is not frozen. The replay check enters it on every turn.
+        wall clock is not frozen. The replay check enters it on every turn, so the returned
+        context manager may be kept and entered again (nested too: the offsets add up).
         """
         return _WallOffset(self, offset)
 
     def _set(self, us: int) -> None:
         if us != self._us:
             self._us = us
-            self._now = _EPOCH + us * _US
+            since = us * _US
+            self._now = _EPOCH + since
+            self._naive = _NAIVE_EPOCH + since
         if self._freezers:
-            moment = self.now()
-            naive = _NAIVE_EPOCH + self._us * _US  # moment, naive: 5x cheaper than .replace()
-            for factory, offset in self._freezers:
-                if isinstance(getattr(factory, "time_to_freeze", None), _DATETIME):
-                    factory.time_to_freeze = naive + offset  # what move_to computes, minus parsing
-                else:
-                    factory.move_to(moment + offset)
+            self._sync_wall()
+
+    def _sync_wall(self) -> None:
+        """Set every active freeze's wall time: virtual time plus its offset and `_wall_shift`."""
+        shift = self._wall_shift
+        naive = self._naive + shift
+        for factory, offset in self._freezers:
+            if isinstance(getattr(factory, "time_to_freeze", None), _DATETIME):
+                factory.time_to_freeze = naive + offset  # what move_to computes, minus parsing
+            else:
+                factory.move_to(self._now + shift + offset)
 
 
 class _WallOffset:
-    """`FakeClock.wall_offset`: a plain context manager, a few times cheaper than a generator."""
+    """`FakeClock.wall_offset`: a plain context manager, a few times cheaper than a generator.
 
-    __slots__ = ("_clock", "_offset", "_saved")
+    It keeps no state of its own (the clock's `_wall_shift` does), so one instance can be
+    entered again and again, or nested.
+    """
+
+    __slots__ = ("_clock", "_offset")
 
     def __init__(self, clock: FakeClock, offset: timedelta) -> None:
         self._clock = clock
         self._offset = offset
-        self._saved: list[tuple[Any, timedelta]] | None = None
 
     def __enter__(self) -> None:
         clock = self._clock
+        clock._wall_shift += self._offset
         if clock._freezers:
-            self._saved = saved = clock._freezers
-            clock._freezers = [(factory, shift + self._offset) for factory, shift in saved]
-            clock._set(clock._us)
+            clock._sync_wall()
 
     def __exit__(self, *exc: object) -> None:
-        if self._saved is not None:
-            clock = self._clock
-            clock._freezers, self._saved = self._saved, None
-            clock._set(clock._us)
+        clock = self._clock
+        clock._wall_shift -= self._offset
+        if clock._freezers:
+            clock._sync_wall()
 
 
 def _to_us(moment: datetime) -> int:

@@ -140,6 +140,7 @@ class TestEnv:
         self._touched: set[str] = set()  # instances with turns not yet checked from scratch
         self.evict_every_turn = evict_every_turn
         self.freeze_wall_clock = freeze_wall_clock
+        self._shifted = self.clock.wall_offset(_REPLAY_SHIFT)  # entered by every replay check
         self.max_turns = max_turns
         self.store = _EnvStore()
         self.client = Client(self.store, registry=registry, clock=self.clock)
@@ -456,7 +457,7 @@ class TestEnv:
         self, check: Callable[[Execution], NonDeterminismError | None], exe: Execution
     ) -> NonDeterminismError | None:
         """Run a check with the wall clock (if frozen) moved away, so wall-clock reads differ."""
-        with self.clock.wall_offset(_REPLAY_SHIFT):
+        with self._shifted:
             return check(exe)
 
     def _raise_failure(self) -> None:
