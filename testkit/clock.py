@@ -10,13 +10,12 @@ fakes, see `testkit.wall_clock`) for code such as activities that call `datetime
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orchestrate.history import iso_time
-from testkit.wall_clock import freeze
+from testkit.wall_clock import Freeze, freeze
 
 __all__ = ["DEFAULT_START", "FakeClock", "parse_moment"]
 
@@ -94,22 +93,14 @@ class FakeClock:
             raise ValueError(f"FakeClock.shift({step}) is negative; time only moves forward")
         self._set(self._us + step // _US)
 
-    @contextmanager
-    def frozen(self, offset: timedelta = timedelta(0)) -> Iterator[None]:
+    def frozen(self, offset: timedelta = _ZERO) -> AbstractContextManager[None]:
         """Make the wall clock (``datetime.now()``, ``time.time()``...) read this clock's time.
 
         Through freezegun's fakes (`testkit.wall_clock`), kept in step while the clock moves.
         `offset` shifts the wall time away from virtual time (the replay check uses it so
         wall-clock reads differ on replay). Nested use is cheap: only the outermost one patches.
         """
-        active = freeze(self.now() + self._wall_shift + offset)
-        entry = (active.factory, offset)
-        self._freezers.append(entry)
-        try:
-            yield
-        finally:
-            self._freezers.remove(entry)
-            active.stop()
+        return _Frozen(self, offset)
 
     def wall_offset(self, offset: timedelta) -> AbstractContextManager[None]:
         """Move an active freeze's wall time `offset` away from virtual time for a moment.
@@ -138,6 +129,31 @@ class FakeClock:
                 factory.time_to_freeze = naive + offset  # what move_to computes, minus parsing
             else:
                 factory.move_to(self._now + shift + offset)
+
+
+class _Frozen:
+    """`FakeClock.frozen`: a plain context manager, a few times cheaper than a generator."""
+
+    __slots__ = ("_active", "_clock", "_entry", "_offset")
+
+    def __init__(self, clock: FakeClock, offset: timedelta) -> None:
+        self._clock = clock
+        self._offset = offset
+        self._active: Freeze | None = None
+        self._entry: tuple[Any, timedelta] | None = None
+
+    def __enter__(self) -> None:
+        clock = self._clock
+        self._active = active = freeze(clock._now + clock._wall_shift + self._offset)
+        self._entry = (active.factory, self._offset)
+        clock._freezers.append(self._entry)
+
+    def __exit__(self, *exc: object) -> None:
+        active, entry = self._active, self._entry
+        self._active = self._entry = None
+        if active is not None:
+            self._clock._freezers.remove(entry)
+            active.stop()
 
 
 class _WallOffset:
