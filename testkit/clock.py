@@ -61,10 +61,10 @@ class FakeClock:
     """A manual clock: it stands still until moved, and never moves backwards."""
 
     def __init__(self, start: datetime | str = DEFAULT_START) -> None:
-        since = parse_moment(start) - _EPOCH
-        self._us = since // _US
-        self._now = _EPOCH + since  # the datetime for _us, rebuilt only when it moves
-        self._naive = _NAIVE_EPOCH + since  # the same, naive (as freezegun keeps it)
+        if start is DEFAULT_START:  # most clocks (a TestEnv's): parsed once, at import
+            self._us, self._now, self._naive = _DEFAULT_TIMES
+        else:
+            self._us, self._now, self._naive = _times(parse_moment(start))
         self._freezers: list[Any] = []  # (freezegun factory, offset) of active freezes, for _set
         self._wall_shift = _ZERO  # added to every freeze's wall time inside `wall_offset`
 
@@ -180,6 +180,16 @@ class _WallOffset:
         clock._wall_shift -= self._offset
         if clock._freezers:
             clock._sync_wall()
+
+
+def _times(moment: datetime) -> tuple[int, datetime, datetime]:
+    """`moment` (aware) as a clock keeps it: microseconds since the epoch; aware, real-class
+    datetime for them (rebuilt only when the clock moves); the same naive (as freezegun keeps it)."""
+    since = moment - _EPOCH
+    return since // _US, _EPOCH + since, _NAIVE_EPOCH + since
+
+
+_DEFAULT_TIMES = _times(DEFAULT_START)
 
 
 def _to_us(moment: datetime) -> int:

@@ -132,3 +132,11 @@ def test_repeated_freezes_stay_correct_after_new_imports():
     finally:
         del sys.modules["late_module"]
     assert importlib.import_module("datetime").datetime is datetime
+
+
+def test_the_default_start_and_an_equal_one_make_the_same_clock():
+    default, parsed = FakeClock(), FakeClock("2024-01-01T00:00:00Z")
+    assert default.now() == parsed.now() == DEFAULT_START
+    assert default._naive == parsed._naive == DEFAULT_START.replace(tzinfo=None)
+    default.shift(timedelta(seconds=1))
+    assert FakeClock().now() == DEFAULT_START  # clocks share no state
