@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import itertools
+import math
+import os
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import datetime
@@ -24,15 +25,23 @@ __all__ = ["MemoryStore"]
 
 _R = TypeVar("_R")
 
+# Lock and lease tokens: a random prefix per process and a number per store, so no two stores'
+# tokens are alike (a token one store handed out never matches in another).
+_PROCESS_PREFIX = os.urandom(4).hex()
+_STORE_NUMBERS = itertools.count(1)
+
 
 def _copy(record: _R, **changes: Any) -> _R:
     """A shallow copy of a record with some fields changed (far cheaper than dataclasses.replace).
 
-    Readers get copies so that nothing they change leaks into the store.
+    Readers get copies so that nothing they change leaks into the store. Handing the clone a copy
+    of the record's ``__dict__`` is about twice as fast as filling the clone's own dict.
     """
     clone = object.__new__(type(record))
-    clone.__dict__.update(record.__dict__)
-    clone.__dict__.update(changes)
+    fields = record.__dict__.copy()
+    if changes:
+        fields.update(changes)
+    clone.__dict__ = fields
     return clone
 
 
@@ -92,10 +101,11 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._changed = threading.Condition(self._lock)
+        # Made by the first wait_for_change: a store nobody waits on (a test's) never needs one.
+        self._changed: threading.Condition | None = None
         self._waiting = 0  # threads in wait_for_change: with none, a change notifies nobody
         self._ids = itertools.count(1)
-        self._token_prefix = uuid.uuid4().hex[:8] + "-"
+        self._token_prefix = f"{_PROCESS_PREFIX}{next(_STORE_NUMBERS)}-"
         self._instances: dict[str, InstanceState] = {}
         self._history: dict[str, list[h.Event]] = {}
         self._inbox: dict[str, list[Message]] = {}
@@ -105,6 +115,9 @@ class MemoryStore:
         self._locks: dict[str, tuple[str, float]] = {}
         self._activities: OrderedDict[int, ActivityWork] = OrderedDict()
         self._leases: dict[int, tuple[ActivityWork, float]] = {}
+        # At most the earliest lease expiry (a floor: completed leases do not raise it), so a
+        # fetch scans the leases for expired ones only when one may have expired.
+        self._lease_floor = math.inf
 
     # --- instances ---------------------------------------------------------------------------
 
@@ -356,17 +369,26 @@ class MemoryStore:
         moment = _ts(now)
         out: list[ActivityWork] = []
         with self._lock:
-            for item_id, (work, expires) in list(self._leases.items()):
-                if expires <= moment:
-                    del self._leases[item_id]
-                    self._activities[item_id] = work
-                    self._activities.move_to_end(item_id, last=False)
+            if self._lease_floor <= moment:
+                self._requeue_expired(moment)
+            expires = moment + lease
             while self._activities and len(out) < limit:
                 item_id, work = self._activities.popitem(last=False)
                 work = _copy(work, lease_token=f"{self._token_prefix}{next(self._ids)}")
-                self._leases[item_id] = (work, moment + lease)
+                self._leases[item_id] = (work, expires)
                 out.append(_copy(work))
+            if out and expires < self._lease_floor:
+                self._lease_floor = expires
         return out
+
+    def _requeue_expired(self, moment: float) -> None:
+        """Put the items whose lease expired by `moment` back at the front of the queue."""
+        for item_id, (work, expires) in list(self._leases.items()):
+            if expires <= moment:
+                del self._leases[item_id]
+                self._activities[item_id] = work
+                self._activities.move_to_end(item_id, last=False)
+        self._lease_floor = min((expires for _, expires in self._leases.values()), default=math.inf)
 
     def _take(self, work: ActivityWork) -> ActivityWork | None:
         """Remove and return the item `work` leased, if its lease token still matches.
@@ -421,14 +443,17 @@ class MemoryStore:
 
     def _notify(self) -> None:
         """Wake the waiters (the caller holds the lock); free when nobody waits, as in tests."""
-        if self._waiting:
+        if self._waiting and self._changed is not None:
             self._changed.notify_all()
 
     def wait_for_change(self, timeout: float) -> None:
-        with self._changed:
+        with self._lock:
+            if self._changed is None:
+                self._changed = threading.Condition(self._lock)
+            changed = self._changed
             self._waiting += 1
             try:
-                self._changed.wait(timeout)
+                changed.wait(timeout)
             finally:
                 self._waiting -= 1
 

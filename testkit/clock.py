@@ -10,13 +10,12 @@ fakes, see `testkit.wall_clock`) for code such as activities that call `datetime
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orchestrate.history import iso_time
-from testkit.wall_clock import freeze
+from testkit.wall_clock import Freeze, freeze
 
 __all__ = ["DEFAULT_START", "FakeClock", "parse_moment"]
 
@@ -29,6 +28,7 @@ _NAIVE_EPOCH = datetime(1970, 1, 1)  # freezegun keeps naive UTC
 # is freezegun's FakeDatetime, whose isinstance check runs Python code on every clock move.
 _DATETIME = (datetime,)
 _US = timedelta(microseconds=1)
+_ZERO = timedelta(0)
 
 
 def parse_moment(value: datetime | str, what: str = "start") -> datetime:
@@ -61,9 +61,12 @@ class FakeClock:
     """A manual clock: it stands still until moved, and never moves backwards."""
 
     def __init__(self, start: datetime | str = DEFAULT_START) -> None:
-        self._us = _to_us(parse_moment(start))
-        self._now = _EPOCH + self._us * _US  # the datetime for _us, rebuilt only when it moves
+        if start is DEFAULT_START:  # most clocks (a TestEnv's): parsed once, at import
+            self._us, self._now, self._naive = _DEFAULT_TIMES
+        else:
+            self._us, self._now, self._naive = _times(parse_moment(start))
         self._freezers: list[Any] = []  # (freezegun factory, offset) of active freezes, for _set
+        self._wall_shift = _ZERO  # added to every freeze's wall time inside `wall_offset`
 
     def __repr__(self) -> str:
         return f"FakeClock({iso_time(self.now())!r})"
@@ -90,67 +93,103 @@ class FakeClock:
             raise ValueError(f"FakeClock.shift({step}) is negative; time only moves forward")
         self._set(self._us + step // _US)
 
-    @contextmanager
-    def frozen(self, offset: timedelta = timedelta(0)) -> Iterator[None]:
+    def frozen(self, offset: timedelta = _ZERO) -> AbstractContextManager[None]:
         """Make the wall clock (``datetime.now()``, ``time.time()``...) read this clock's time.
 
         Through freezegun's fakes (`testkit.wall_clock`), kept in step while the clock moves.
         `offset` shifts the wall time away from virtual time (the replay check uses it so
         wall-clock reads differ on replay). Nested use is cheap: only the outermost one patches.
         """
-        active = freeze(self.now() + offset)
-        entry = (active.factory, offset)
-        self._freezers.append(entry)
-        try:
-            yield
-        finally:
-            self._freezers.remove(entry)
-            active.stop()
+        return _Frozen(self, offset)
 
     def wall_offset(self, offset: timedelta) -> AbstractContextManager[None]:
         """Move an active freeze's wall time `offset` away from virtual time for a moment.
 
         Much cheaper than a nested `frozen(offset)` (no new freezegun factory); a no-op when the
-        wall clock is not frozen. The replay check enters it on every turn.
+        wall clock is not frozen. The replay check enters it on every turn, so the returned
+        context manager may be kept and entered again (nested too: the offsets add up).
         """
         return _WallOffset(self, offset)
 
     def _set(self, us: int) -> None:
         if us != self._us:
             self._us = us
-            self._now = _EPOCH + us * _US
+            since = us * _US
+            self._now = _EPOCH + since
+            self._naive = _NAIVE_EPOCH + since
         if self._freezers:
-            moment = self.now()
-            naive = _NAIVE_EPOCH + self._us * _US  # moment, naive: 5x cheaper than .replace()
-            for factory, offset in self._freezers:
-                if isinstance(getattr(factory, "time_to_freeze", None), _DATETIME):
-                    factory.time_to_freeze = naive + offset  # what move_to computes, minus parsing
-                else:
-                    factory.move_to(moment + offset)
+            self._sync_wall()
+
+    def _sync_wall(self) -> None:
+        """Set every active freeze's wall time: virtual time plus its offset and `_wall_shift`."""
+        shift = self._wall_shift
+        naive = self._naive + shift
+        for factory, offset in self._freezers:
+            if isinstance(getattr(factory, "time_to_freeze", None), _DATETIME):
+                factory.time_to_freeze = naive + offset  # what move_to computes, minus parsing
+            else:
+                factory.move_to(self._now + shift + offset)
 
 
-class _WallOffset:
-    """`FakeClock.wall_offset`: a plain context manager, a few times cheaper than a generator."""
+class _Frozen:
+    """`FakeClock.frozen`: a plain context manager, a few times cheaper than a generator."""
 
-    __slots__ = ("_clock", "_offset", "_saved")
+    __slots__ = ("_active", "_clock", "_entry", "_offset")
 
     def __init__(self, clock: FakeClock, offset: timedelta) -> None:
         self._clock = clock
         self._offset = offset
-        self._saved: list[tuple[Any, timedelta]] | None = None
+        self._active: Freeze | None = None
+        self._entry: tuple[Any, timedelta] | None = None
 
     def __enter__(self) -> None:
         clock = self._clock
-        if clock._freezers:
-            self._saved = saved = clock._freezers
-            clock._freezers = [(factory, shift + self._offset) for factory, shift in saved]
-            clock._set(clock._us)
+        self._active = active = freeze(clock._now + clock._wall_shift + self._offset)
+        self._entry = (active.factory, self._offset)
+        clock._freezers.append(self._entry)
 
     def __exit__(self, *exc: object) -> None:
-        if self._saved is not None:
-            clock = self._clock
-            clock._freezers, self._saved = self._saved, None
-            clock._set(clock._us)
+        active, entry = self._active, self._entry
+        self._active = self._entry = None
+        if active is not None:
+            self._clock._freezers.remove(entry)
+            active.stop()
+
+
+class _WallOffset:
+    """`FakeClock.wall_offset`: a plain context manager, a few times cheaper than a generator.
+
+    It keeps no state of its own (the clock's `_wall_shift` does), so one instance can be
+    entered again and again, or nested.
+    """
+
+    __slots__ = ("_clock", "_offset")
+
+    def __init__(self, clock: FakeClock, offset: timedelta) -> None:
+        self._clock = clock
+        self._offset = offset
+
+    def __enter__(self) -> None:
+        clock = self._clock
+        clock._wall_shift += self._offset
+        if clock._freezers:
+            clock._sync_wall()
+
+    def __exit__(self, *exc: object) -> None:
+        clock = self._clock
+        clock._wall_shift -= self._offset
+        if clock._freezers:
+            clock._sync_wall()
+
+
+def _times(moment: datetime) -> tuple[int, datetime, datetime]:
+    """`moment` (aware) as a clock keeps it: microseconds since the epoch; aware, real-class
+    datetime for them (rebuilt only when the clock moves); the same naive (as freezegun keeps it)."""
+    since = moment - _EPOCH
+    return since // _US, _EPOCH + since, _NAIVE_EPOCH + since
+
+
+_DEFAULT_TIMES = _times(DEFAULT_START)
 
 
 def _to_us(moment: datetime) -> int:

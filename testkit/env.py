@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from os import PathLike
@@ -95,6 +95,50 @@ class _EnvStore(MemoryStore):
         return [False] * len(commits)
 
 
+class _Drive:
+    """`TestEnv._driving` as a plain, reusable context manager (a drive call is the env's hot
+    path; a generator and an ExitStack cost more than the rest of an empty drive).
+
+    The outermost entry resets the turn count and freezes the wall clock (if asked); its normal
+    exit replays from scratch what the drive call touched, still frozen. Nested entries (a drive
+    inside a drive) do nothing.
+    """
+
+    __slots__ = ("_depth", "_env", "_frozen")
+
+    def __init__(self, env: TestEnv) -> None:
+        self._env = env
+        self._depth = 0
+        self._frozen: AbstractContextManager[None] | None = None
+
+    def __enter__(self) -> None:
+        self._depth += 1
+        if self._depth > 1:
+            return
+        env = self._env
+        env._turns = 0
+        if env.freeze_wall_clock:
+            try:
+                frozen = env.clock.frozen()
+                frozen.__enter__()
+            except BaseException:
+                self._depth = 0  # not driving after all
+                raise
+            self._frozen = frozen
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        self._depth -= 1
+        if self._depth:
+            return
+        frozen, self._frozen = self._frozen, None
+        try:
+            if kind is None:
+                self._env._check_from_scratch()
+        finally:
+            if frozen is not None:
+                frozen.__exit__(None, None, None)
+
+
 class TestEnv:
     """An in-memory runtime on a `FakeClock`, for tests; see the module docstring and DESIGN.md.
 
@@ -140,6 +184,7 @@ class TestEnv:
         self._touched: set[str] = set()  # instances with turns not yet checked from scratch
         self.evict_every_turn = evict_every_turn
         self.freeze_wall_clock = freeze_wall_clock
+        self._shifted = self.clock.wall_offset(_REPLAY_SHIFT)  # entered by every replay check
         self.max_turns = max_turns
         self.store = _EnvStore()
         self.client = Client(self.store, registry=registry, clock=self.clock)
@@ -157,7 +202,7 @@ class TestEnv:
         self._failures: list[tuple[str, NonDeterminismError, bool]] = []
         self._ids = itertools.count(1)
         self._turns = 0
-        self._stack: ExitStack | None = None
+        self._drive = _Drive(self)
         self._manual = False
         self._crash_after = False
 
@@ -283,25 +328,17 @@ class TestEnv:
             if self.store.get_instance(key) is None:
                 return key
 
-    @contextmanager
-    def _driving(self) -> Iterator[None]:
-        """One drive call: counts turns, and freezes the wall clock for all of it (if asked)."""
-        if self._stack is not None:
-            yield
-            return
-        self._turns = 0
-        with ExitStack() as stack:
-            self._stack = stack
-            if self.freeze_wall_clock:
-                stack.enter_context(self.clock.frozen())
-            try:
-                yield
-                self._check_from_scratch()
-            finally:
-                self._stack = None
+    def _driving(self) -> _Drive:
+        """One drive call: counts turns, and freezes the wall clock for all of it (if asked).
+
+        Entered again inside a drive call (`_complete` from a drive), it does nothing more.
+        """
+        return self._drive
 
     def _check_from_scratch(self) -> None:
         """End of a drive call: replay each running instance touched by it from scratch."""
+        if not self._touched and not self._failures:
+            return
         touched, self._touched = self._touched, set()
         if not self.replay_check:
             return
@@ -456,7 +493,7 @@ class TestEnv:
         self, check: Callable[[Execution], NonDeterminismError | None], exe: Execution
     ) -> NonDeterminismError | None:
         """Run a check with the wall clock (if frozen) moved away, so wall-clock reads differ."""
-        with self.clock.wall_offset(_REPLAY_SHIFT):
+        with self._shifted:
             return check(exe)
 
     def _raise_failure(self) -> None:

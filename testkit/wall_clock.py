@@ -66,6 +66,10 @@ class _Freezegun:
     stacks: tuple[list[Any], list[Any], list[Any], list[Any]]
     factory_class: Any
     fixed: tuple[tuple[dict[str, Any], str, Any], ...]  # (module's dict, name, value while frozen)
+    # `fixed` per module: (its dict, the names, their values while frozen, a _MISSING per name)
+    fixed_groups: tuple[
+        tuple[dict[str, Any], tuple[str, ...], dict[str, Any], tuple[Any, ...]], ...
+    ]
     pickles: tuple[tuple[Any, Any], ...]  # (real class, freezegun's pickle function for its fake)
     fakes: dict[int, Any] = field(default_factory=dict)  # id(real) -> its fake
     reals: dict[int, Any] = field(default_factory=dict)  # id(fake) -> its real
@@ -133,10 +137,24 @@ def _load() -> _Freezegun | None:
         stacks=(stacks[0], stacks[1], stacks[2], stacks[3]),
         factory_class=factory_class,
         fixed=tuple(fixed),
+        fixed_groups=_grouped(fixed),
         pickles=pickles,
         fakes={id(real): fake for _, real, fake in everything},
         reals={id(fake): real for _, real, fake in everything},
         fake_names=frozenset(getattr(fake, "__name__", "") for _, _, fake in everything),
+    )
+
+
+def _grouped(
+    fixed: list[tuple[dict[str, Any], str, Any]],
+) -> tuple[tuple[dict[str, Any], tuple[str, ...], dict[str, Any], tuple[Any, ...]], ...]:
+    """`fixed` grouped per module dict, in first-seen order (see `_Freezegun.fixed_groups`)."""
+    groups: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for namespace, name, value in fixed:
+        groups.setdefault(id(namespace), (namespace, {}))[1][name] = value
+    return tuple(
+        (namespace, tuple(values), values, (_MISSING,) * len(values))
+        for namespace, values in groups.values()
     )
 
 
@@ -152,9 +170,11 @@ class _Scanned:
     size: int
     attributes: tuple[str, ...]
     plain: bool = True  # a plain module: setting an attribute is setting it in its dict
+    reals: tuple[Any, ...] = ()  # what each attribute held when scanned
 
 
-_Target = tuple[object, dict[str, Any], str, bool]  # (module, its dict, attribute, plain module)
+# One binding: (module, its dict, attribute, plain module, the real object when scanned, its fake)
+_Target = tuple[object, dict[str, Any], str, bool, Any, Any]
 
 
 @dataclass(eq=False)
@@ -195,7 +215,10 @@ class _Bindings:
             scans[id(module)] = scan
             modules.append(module)
             if scan.attributes and not self._ignored(name):
-                targets += [(module, scan.namespace, a, scan.plain) for a in scan.attributes]
+                targets += [
+                    (module, scan.namespace, a, scan.plain, real, gun.fakes[id(real)])
+                    for a, real in zip(scan.attributes, scan.reals, strict=True)
+                ]
         self.scans, self.modules, self.targets = scans, modules, targets
         self.namespaces = [scans[id(module)].namespace for module in modules]
         self.sizes = [scans[id(module)].size for module in modules]
@@ -240,10 +263,12 @@ def _scan(gun: _Freezegun, module: object) -> _Scanned:
     while True:
         size = len(namespace)
         try:
-            found = tuple(name for name, value in namespace.items() if id(value) in fakes)
+            found = [(name, value) for name, value in namespace.items() if id(value) in fakes]
         except RuntimeError:  # the dict changed under us (another thread importing): again
             continue
-        return _Scanned(module, namespace, size, found, type(module) is ModuleType)
+        names = tuple(name for name, _ in found)
+        reals = tuple(value for _, value in found)
+        return _Scanned(module, namespace, size, names, type(module) is ModuleType, reals)
 
 
 _BINDINGS = _Bindings()
@@ -258,37 +283,57 @@ class _Patch:
     def __init__(self, gun: _Freezegun) -> None:
         self._gun = gun
         self._modules: list[object] = list(sys.modules.values())  # to spot imports meanwhile
-        self._fixed: list[tuple[dict[str, Any], str, Any]] = []  # (dict, name, value before)
-        self._bound: list[tuple[_Target, Any]] = []  # (binding, value before)
+        self._fixed: list[tuple[Any, ...]] = []  # per fixed group: the values before
+        self._targets: list[_Target] = []  # the bindings patched as scanned (undo: put `real`)
+        self._odd: list[tuple[_Target, Any]] = []  # the others patched: (binding, value before)
         self._pickles: list[tuple[Any, Any]] = []  # (real class, copyreg's entry before)
 
     def apply(self, ignore: tuple[str, ...]) -> None:
         """Put freezegun's fakes in `datetime`, `time`, uuid, copyreg and every module's bindings."""
         gun = self._gun
-        fixed = self._fixed
-        for namespace, attr, value in gun.fixed:
-            fixed.append((namespace, attr, namespace.get(attr, _MISSING)))
-            namespace[attr] = value
+        for namespace, names, values, missing in gun.fixed_groups:
+            self._fixed.append(tuple(map(namespace.get, names, missing)))
+            namespace.update(values)
         uuid._last_timestamp = None  # type: ignore[attr-defined]  # its last uuid1 time: forget it
         table = copyreg.dispatch_table
         for real, pickle in gun.pickles:  # a FakeDatetime pickles as one
             self._pickles.append((real, table.get(real, _MISSING)))
             table[real] = pickle
-        fakes, bound = gun.fakes, self._bound
-        for target in _BINDINGS.current(gun, self._modules, ignore):
-            module, namespace, attr, plain = target
-            before = namespace.get(attr)
-            fake = fakes.get(id(before))
-            if fake is None:  # rebound since the scan, or an alias already patched
-                continue
-            if plain:
+        self._bind(_BINDINGS.current(gun, self._modules, ignore))
+
+    def _bind(self, targets: list[_Target]) -> None:
+        """Patch every binding still holding a real time object (as scanned, the usual case, or
+        another one since); `_odd` keeps what the others held, for `undo`."""
+        odd: list[_Target] = []
+        for target in targets:
+            _, namespace, attr, plain, real, fake = target
+            if plain and namespace.get(attr) is real:
                 namespace[attr] = fake
             else:
-                try:
-                    setattr(module, attr, fake)
-                except (AttributeError, TypeError):  # a read-only module-like object: keeps it
-                    continue
-            bound.append((target, before))
+                odd.append(target)
+        if not odd:
+            self._targets = targets
+            return
+        odd_ids = {id(target) for target in odd}
+        self._targets = [target for target in targets if id(target) not in odd_ids]
+        for target in odd:
+            self._bind_odd(target)
+
+    def _bind_odd(self, target: _Target) -> None:
+        """Patch a binding of a module-like object, or one rebound since the scan (or skip it)."""
+        module, namespace, attr, plain, _, _ = target
+        before = namespace.get(attr)
+        fake = self._gun.fakes.get(id(before))
+        if fake is None:  # rebound since the scan, or an alias already patched
+            return
+        if plain:
+            namespace[attr] = fake
+        else:
+            try:
+                setattr(module, attr, fake)
+            except (AttributeError, TypeError):  # a read-only module-like object: keeps it
+                return
+        self._odd.append((target, before))
 
     def undo(self, keep_pickles: bool = False) -> None:
         """Undo exactly the changes `apply` made, then un-fake the modules imported meanwhile.
@@ -296,17 +341,15 @@ class _Patch:
         `keep_pickles` leaves copyreg's entries for a freezegun freeze still running (one started
         inside ours and stopped after it): its own stop removes them.
         """
-        for (module, namespace, attr, plain), before in reversed(self._bound):
+        for (module, namespace, attr, plain, _, _), before in reversed(self._odd):
             if plain:
                 namespace[attr] = before
             else:
                 setattr(module, attr, before)
-        for namespace, attr, before in reversed(self._fixed):
-            if before is not _MISSING:
-                namespace[attr] = before
-            else:  # uuid._UuidCreate on a Python without it
-                namespace.pop(attr, None)
-        self._bound, self._fixed = [], []
+        for _, namespace, attr, _, real, _ in self._targets:
+            namespace[attr] = real
+        self._restore_fixed()
+        self._targets, self._odd = [], []
         uuid._last_timestamp = None  # type: ignore[attr-defined]
         table = copyreg.dispatch_table
         for real, before in reversed(self._pickles):
@@ -319,6 +362,21 @@ class _Patch:
         self._pickles = []
         if list(sys.modules.values()) != self._modules:
             self._restore_new_modules()
+
+    def _restore_fixed(self) -> None:
+        """Put back the values `apply` found in `datetime`, `time` and uuid."""
+        groups = self._gun.fixed_groups
+        # not strict: an `apply` that failed part-way recorded only the groups it patched
+        for (namespace, names, _, _), before in zip(groups, self._fixed, strict=False):
+            if _MISSING not in before:  # as `apply` found them all: restore them all at once
+                namespace.update(zip(names, before, strict=True))
+                continue
+            for name, value in zip(names, before, strict=True):
+                if value is _MISSING:  # uuid._UuidCreate on a Python without it
+                    namespace.pop(name, None)
+                else:
+                    namespace[name] = value
+        self._fixed = []
 
     def _restore_new_modules(self) -> None:
         """Give modules imported during the freeze the real objects for the fakes they bound."""

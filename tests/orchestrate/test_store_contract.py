@@ -331,6 +331,19 @@ def test_activity_lease_expires_and_redelivers_with_the_same_key(store: Store) -
     assert second[0].lease_token != first[0].lease_token
 
 
+def test_leases_of_different_lengths_each_expire_at_their_own_time(store: Store) -> None:
+    """Every lease is honoured to its own end, whichever was granted first or ran out before."""
+    schedule(store, "a")
+    schedule(store, "b")
+    [long] = store.fetch_activity_work(T0, limit=1, lease=100)
+    [short] = store.fetch_activity_work(at(1), limit=1, lease=10)
+    assert (long.instance_id, short.instance_id) == ("a", "b")
+    assert store.fetch_activity_work(at(10), limit=5) == []
+    assert [w.instance_id for w in store.fetch_activity_work(at(11), limit=5, lease=1000)] == ["b"]
+    assert store.fetch_activity_work(at(99), limit=5) == []  # b's new lease: not until 1011
+    assert [w.instance_id for w in store.fetch_activity_work(at(100), limit=5)] == ["a"]
+
+
 @pytest.mark.parametrize("late_first", [False, True])
 def test_activity_completes_at_most_once(store: Store, late_first: bool) -> None:
     schedule(store)

@@ -91,6 +91,28 @@ def test_wall_offset_moves_an_active_freeze_and_restores_it():
         assert datetime.now(UTC) == datetime(2030, 5, 5, tzinfo=UTC)
 
 
+def test_one_wall_offset_can_be_entered_again_and_nested():
+    clock = FakeClock("2030-05-05T00:00:00Z")
+    day = clock.wall_offset(timedelta(days=1))
+    with clock.frozen():
+        for _ in range(2):
+            with day:
+                assert datetime.now(UTC) == clock.now() + timedelta(days=1)
+                with day:  # nested: the offsets add up
+                    assert datetime.now(UTC) == clock.now() + timedelta(days=2)
+                clock.shift(timedelta(hours=1))  # the offset holds while the clock moves
+                assert datetime.now(UTC) == clock.now() + timedelta(days=1)
+            assert datetime.now(UTC) == clock.now()
+
+
+def test_a_freeze_started_inside_a_wall_offset_is_offset_too():
+    clock = FakeClock("2030-05-05T00:00:00Z")
+    with clock.wall_offset(timedelta(days=1)), clock.frozen():
+        assert datetime.now(UTC) == datetime(2030, 5, 6, tzinfo=UTC)
+        clock.shift(timedelta(hours=1))
+        assert datetime.now(UTC) == datetime(2030, 5, 6, 1, tzinfo=UTC)
+
+
 def test_repeated_freezes_stay_correct_after_new_imports():
     clock = FakeClock("2030-05-05T00:00:00Z")
     with clock.frozen():
@@ -110,3 +132,11 @@ def test_repeated_freezes_stay_correct_after_new_imports():
     finally:
         del sys.modules["late_module"]
     assert importlib.import_module("datetime").datetime is datetime
+
+
+def test_the_default_start_and_an_equal_one_make_the_same_clock():
+    default, parsed = FakeClock(), FakeClock("2024-01-01T00:00:00Z")
+    assert default.now() == parsed.now() == DEFAULT_START
+    assert default._naive == parsed._naive == DEFAULT_START.replace(tzinfo=None)
+    default.shift(timedelta(seconds=1))
+    assert FakeClock().now() == DEFAULT_START  # clocks share no state

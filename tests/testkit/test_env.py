@@ -411,6 +411,23 @@ def test_freezing_can_be_switched_off():
     assert not iso.startswith("2031")
 
 
+def test_a_freeze_that_fails_to_start_leaves_the_next_drive_call_frozen(monkeypatch):
+    env = TestEnv(reg, start="2031-02-03T04:05:06Z")
+    with monkeypatch.context() as patch:
+        patch.setattr(env.clock, "frozen", lambda: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            env.run(stamp)
+    iso, _ = env.run(stamp).output  # not mistaken for a drive call nested in the failed one
+    assert iso == "2031-02-03T04:05:06+00:00"
+
+
+def test_a_failing_drive_call_still_unfreezes_the_wall_clock():
+    env = TestEnv(reg, start="2031-02-03T04:05:06Z", strict=True)
+    with pytest.raises(UnscriptedActivity):
+        env.run(stamp)
+    assert datetime.now(UTC).year < 2031
+
+
 def test_a_shared_clock_object_is_used_as_is():
     clock = FakeClock("2025-01-01T00:00:00Z")
     env = TestEnv(reg, clock=clock)

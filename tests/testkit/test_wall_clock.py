@@ -311,3 +311,21 @@ def test_a_freezegun_without_the_internals_falls_back_to_freeze_time(monkeypatch
         clock.shift(timedelta(minutes=1))
         assert probe.datetime.now(UTC) == MOMENT + timedelta(minutes=1)
     assert probe.datetime is api.real_datetime
+
+
+def test_a_hook_missing_before_the_freeze_is_missing_after(monkeypatch):
+    monkeypatch.delattr(uuid, "_UuidCreate", raising=False)  # as on Pythons without it
+    with FakeClock(MOMENT).frozen():
+        assert uuid._UuidCreate is None
+    assert not hasattr(uuid, "_UuidCreate")
+    assert dt.datetime is api.real_datetime and time.time is api.real_time
+
+
+def test_a_time_function_patched_by_the_test_is_put_back_as_it_was(monkeypatch):
+    def mine() -> float:
+        return 42.0
+
+    monkeypatch.setattr(time, "monotonic", mine)
+    with FakeClock(MOMENT).frozen():
+        assert time.monotonic is api.fake_monotonic
+    assert time.monotonic is mine

@@ -1,0 +1,49 @@
+"""MemoryStore behaviour beyond the shared `Store` contract (see test_store_contract.py)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+from orchestrate import history as h
+from orchestrate.memory_store import MemoryStore
+from orchestrate.state import InstanceState, Message, Status
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def test_wait_for_change_wakes_on_a_change_by_another_thread() -> None:
+    store = MemoryStore()
+    store.create_instance(
+        InstanceState("a", "flow", Status.PENDING),
+        Message("a", h.OrchestrationStarted(T0, "flow", None, "a")),
+    )
+    waiting, woke = threading.Event(), threading.Event()
+
+    def wait() -> None:
+        waiting.set()
+        store.wait_for_change(30)
+        woke.set()
+
+    thread = threading.Thread(target=wait, daemon=True)
+    thread.start()
+    waiting.wait(5)
+    # The waiter may not be blocked yet: send until it notices (each send notifies waiters).
+    for _ in range(100):
+        store.send(Message("a", h.EventRaised(T0, "go", None)))
+        if woke.wait(0.05):
+            break
+    assert woke.is_set(), "wait_for_change did not wake on a send"
+    thread.join()
+
+
+def test_tokens_of_two_stores_never_match() -> None:
+    first, second = MemoryStore(), MemoryStore()
+    for store in (first, second):
+        store.create_instance(
+            InstanceState("a", "flow", Status.PENDING),
+            Message("a", h.OrchestrationStarted(T0, "flow", None, "a")),
+        )
+    [one] = first.fetch_orchestration_work(T0)
+    [two] = second.fetch_orchestration_work(T0)
+    assert one.lock_token != two.lock_token
