@@ -19,7 +19,15 @@ from typing import Any, TypeVar
 
 from . import history as h
 from .errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning
-from .state import ActivityWork, InstanceState, Message, OrchestrationWork, Status, TurnCommit
+from .state import (
+    ActivityWork,
+    FollowUpTurn,
+    InstanceState,
+    Message,
+    OrchestrationWork,
+    Status,
+    TurnCommit,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -391,7 +399,14 @@ class MemoryStore:
         self._lease_floor = min((expires for _, expires in self._leases.values()), default=math.inf)
 
     def _take(self, work: ActivityWork) -> ActivityWork | None:
-        """Remove and return the item `work` leased, if its lease token still matches.
+        """Remove and return the item `work` leased, if its lease token still matches."""
+        item = self._leased_item(work)
+        if item is not None and self._leases.pop(work.id, None) is None:
+            del self._activities[work.id]  # it was back in the queue, not among the leases
+        return item
+
+    def _leased_item(self, work: ActivityWork) -> ActivityWork | None:
+        """The item `work` leased, if its lease token still matches (left in place).
 
         The item is either leased (perhaps expired, not yet re-granted) or back in the queue after
         its lease expired, still carrying that token until a fetch re-grants it. None when the
@@ -401,16 +416,8 @@ class MemoryStore:
         if not token:
             return None  # never leased: nobody may complete or release it
         leased = self._leases.get(work.id)
-        if leased is not None:
-            if leased[0].lease_token != token:
-                return None
-            del self._leases[work.id]
-            return leased[0]
-        queued = self._activities.get(work.id)
-        if queued is None or queued.lease_token != token:
-            return None
-        del self._activities[work.id]
-        return queued
+        item = leased[0] if leased is not None else self._activities.get(work.id)
+        return item if item is not None and item.lease_token == token else None
 
     def complete_activities(self, results: list[tuple[ActivityWork, Message]]) -> None:
         with self._lock:
@@ -419,6 +426,55 @@ class MemoryStore:
                 if self._take(work) is not None:
                     self._enqueue(message)
             self._notify()
+
+    def complete_with_turns(
+        self,
+        results: list[tuple[ActivityWork, Message]],
+        turns: list[FollowUpTurn],
+        now: datetime,
+        *,
+        limit: int,
+        lease: float = 300.0,
+    ) -> tuple[list[bool], list[ActivityWork]]:
+        """See `store.FollowUpStore`: results and the turns they cause, atomically."""
+        moment = _ts(now)
+        applied: list[bool] = []
+        plain = list(results)
+        with self._lock:
+            self._release_due(moment)
+            for turn in turns:
+                if not self._follow_up_ready(turn, moment):
+                    plain += turn.results  # moved on, or a lease was lost: each on its own
+                    applied.append(False)
+                    continue
+                for work, _ in turn.results:
+                    self._take(work)
+                # Lock it as a fetch would, so that `_commit` applies the turn (and unlocks).
+                token = f"{self._token_prefix}{next(self._ids)}"
+                self._locks[turn.commit.instance.instance_id] = (token, moment)
+                turn.commit.lock_token = token
+                applied.append(self._commit(turn.commit))
+            for work, message in plain:
+                if self._take(work) is not None:
+                    self._enqueue(message)
+            self._notify()
+        leased = self.fetch_activity_work(now, limit=limit, lease=lease) if limit else []
+        return applied, leased
+
+    def _follow_up_ready(self, turn: FollowUpTurn, moment: float) -> bool:
+        """Whether `turn`'s instance is still where the turn was computed (see `FollowUpStore`)."""
+        key = turn.commit.instance.instance_id
+        state = self._instances.get(key)
+        held = self._locks.get(key)
+        return (
+            state is not None
+            and not state.finished
+            and state.generation == turn.commit.instance.generation
+            and len(self._history[key]) == turn.history_len
+            and (held is None or held[1] <= moment)
+            and not self._inbox.get(key)
+            and all(self._leased_item(work) is not None for work, _ in turn.results)
+        )
 
     def release_activities(self, works: list[ActivityWork]) -> None:
         with self._lock:

@@ -146,7 +146,8 @@ class FollowUpStore(Protocol):
 
     A worker that has an instance's execution cached can run the turn an activity result causes
     right away, instead of queueing the result, fetching it back and locking the instance in two
-    more transactions. `Worker` uses this method when the store has it (`SqliteStore` does).
+    more transactions. `Worker` uses this method when the store has it (`SqliteStore` and
+    `MemoryStore` do; the testkit's env too, through `Worker.complete_with_follow_ups`).
     """
 
     def complete_with_turns(

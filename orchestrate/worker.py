@@ -249,8 +249,17 @@ class Worker:
             leased_at = leased_at or at
         return ran, leased, leased_at or now
 
+    def complete_with_follow_ups(self, results: list[tuple[ActivityWork, Message]]) -> None:
+        """Complete `results`, running the turns they cause at once where possible (see
+        `_follow_up`); leases nothing. For drivers that run activities themselves (testkit)."""
+        self._complete(results, True, [], limit=0)
+
     def _complete(
-        self, results: list[tuple[ActivityWork, Message]], follow: bool, leased: list[ActivityWork]
+        self,
+        results: list[tuple[ActivityWork, Message]],
+        follow: bool,
+        leased: list[ActivityWork],
+        limit: int | None = None,
     ) -> datetime | None:
         """Complete `results`; with `follow` and a `FollowUpStore`, together with the turns they
         cause on cached executions. Adds the items the commit leased to `leased`; returns when
@@ -277,7 +286,11 @@ class Worker:
             self.store.complete_activities(plain)
             return None
         applied, more = complete_with_turns(
-            plain, turns, now, limit=self.batch_size, lease=self.activity_lease
+            plain,
+            turns,
+            now,
+            limit=self.batch_size if limit is None else limit,
+            lease=self.activity_lease,
         )
         try:
             for turn, exe, ok in zip(turns, executions, applied, strict=True):
@@ -317,6 +330,7 @@ class Worker:
             self._remember(key, exe, state)
             return None
         length = exe.history_len
+        self.cache_hits += 1
         try:
             exe.begin_turn()
             exe.process(events, now)

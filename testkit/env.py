@@ -42,7 +42,7 @@ from orchestrate import history as h
 from orchestrate.context import ActivityTask, TimerTask
 from orchestrate.history import iso_time
 from orchestrate.replay import Execution
-from orchestrate.state import ActivityWork, Message, OrchestrationWork, TurnCommit
+from orchestrate.state import ActivityWork, FollowUpTurn, Message, OrchestrationWork, TurnCommit
 
 from .clock import DEFAULT_START, FakeClock
 from .errors import RunawayOrchestration, UnscriptedActivity
@@ -93,6 +93,23 @@ class _EnvStore(MemoryStore):
         for commit in commits:  # nothing consumed, locks released: the turn will be redone
             self.abandon(OrchestrationWork(commit.instance, [], commit.lock_token))
         return [False] * len(commits)
+
+    def complete_with_turns(
+        self,
+        results: list[tuple[ActivityWork, Message]],
+        turns: list[FollowUpTurn],
+        now: datetime,
+        *,
+        limit: int,
+        lease: float = 300.0,
+    ) -> tuple[list[bool], list[ActivityWork]]:
+        if not self.crash_before_commit or not turns:
+            return super().complete_with_turns(results, turns, now, limit=limit, lease=lease)
+        # The worker died after finishing the activities, before committing the turns they
+        # caused: the results are kept (queued), the turns are lost and will be redone.
+        self.crash_before_commit = False
+        self.complete_activities(results + [item for turn in turns for item in turn.results])
+        return [False] * len(turns), []
 
 
 class _Drive:
@@ -371,7 +388,6 @@ class TestEnv:
         """Run what is workable now (turns, then activities); True if anything ran."""
         released = self._release_delayed()
         turns = self.worker.run_turns()
-        self._turns += turns
         if self._failures:
             self._raise_failure()
         if self._turns > self.max_turns:
@@ -460,6 +476,7 @@ class TestEnv:
     def _on_commit(self, commit: TurnCommit, exe: Execution | None) -> None:
         """Worker seam, after each applied turn: track timers and children, replay-check."""
         key = commit.instance.instance_id
+        self._turns += 1
         for message in commit.messages:
             if message.visible_at is not None:
                 task_id = getattr(message.event, "task_id", None)
@@ -533,7 +550,7 @@ class TestEnv:
             else:
                 results.append((work, self._result(work, outcome)))
         if results:
-            self.store.complete_activities(results)
+            self.worker.complete_with_follow_ups(results)
         return len(works)
 
     def _entry_for(self, work: ActivityWork) -> Entry | None:
@@ -582,7 +599,7 @@ class TestEnv:
             else:
                 results.append((held.work, self._result(held.work, outcome)))
         if results:
-            self.store.complete_activities(results)
+            self.worker.complete_with_follow_ups(results)
         return len(results)
 
     def _held_note(self, instance_id: str, task_id: int) -> str:
@@ -619,7 +636,7 @@ class TestEnv:
             resolved = self._outcome(held.work, entry)
             if isinstance(resolved, (Hang, Delay)):
                 raise ValueError("_complete() needs an outcome that finishes: ok(...) or fail(...)")
-            self.store.complete_activities([(held.work, self._result(held.work, resolved))])
+            self.worker.complete_with_follow_ups([(held.work, self._result(held.work, resolved))])
 
     def _crash_next_commit(self, when: Literal["before", "after"]) -> None:
         """Simulate a worker crash around the next commit: `before` loses the turn (it is redone

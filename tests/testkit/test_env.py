@@ -511,6 +511,40 @@ def test_seam_lists_timers_and_event_waits():
     ]
 
 
+def test_activity_results_are_taken_by_follow_up_turns_not_fetched_back():
+    env = TestEnv(reg)
+    fetched: list[int] = []
+    real_fetch = env.store.fetch_orchestration_work
+
+    def counting_fetch(*args, **kwargs):
+        works = real_fetch(*args, **kwargs)
+        fetched.append(len(works))
+        return works
+
+    env.store.fetch_orchestration_work = counting_fetch
+    run = env.run(chain, 1)
+    assert run.output == 4
+    assert sum(fetched) == 1  # the start; each result's turn ran on the cached execution
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_seam_crashes_around_a_follow_up_commit_without_changing_the_outcome(when):
+    env = TestEnv(reg)
+    env._manual = True  # hold the first activity, so the crash lands on the turn its result causes
+    run = env.run(chain, 1)
+    [item] = env._pending()
+    hits = env.worker.cache_hits
+    env._crash_next_commit(when)
+    env._complete(item.key)  # its real code; the result's turn would follow up at once
+    env._manual = False
+    env.advance(0)
+    assert run.output == 4 and run.calls(add) == [1, 2, 3]
+    # Before: the follow-up was refused, its result queued, and an ordinary turn rebuilt the
+    # execution by replay. After: the follow-up was applied, then the cache was lost.
+    assert env.worker.cache_misses == 2
+    assert env.worker.cache_hits > hits
+
+
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_seam_crashes_around_a_commit_without_changing_the_outcome(when):
     env = TestEnv(reg)

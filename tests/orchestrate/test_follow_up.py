@@ -1,7 +1,8 @@
-"""`SqliteStore.complete_with_turns` (the optional `store.FollowUpStore` capability) and the worker
-rounds that use it: a worker that has an instance's execution cached runs the turn an activity
-result causes at once, and commits result, turn and the next lease together, but only while the
-instance is exactly where that turn was computed; otherwise the result is queued as before."""
+"""Follow-up turns (the optional `store.FollowUpStore` capability, which `SqliteStore` and
+`MemoryStore` both have) and the worker rounds that use them: a worker that has an instance's
+execution cached runs the turn an activity result causes at once, and commits result, turn and
+the next lease together, but only while the instance is exactly where that turn was computed;
+otherwise the result is queued as before."""
 
 from __future__ import annotations
 
@@ -30,22 +31,21 @@ from .conftest import ManualClock
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-@pytest.fixture
-def store(tmp_path: Path):
-    made = SqliteStore(str(tmp_path / "f.db"))
+@pytest.fixture(params=["sqlite", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path):
+    made = SqliteStore(str(tmp_path / "f.db")) if request.param == "sqlite" else MemoryStore()
     yield made
     made.close()
 
 
-def test_sqlite_store_has_the_capability_and_the_memory_store_does_not(store) -> None:
+def test_both_stores_have_the_capability(store) -> None:
     assert isinstance(store, FollowUpStore)
-    assert not isinstance(MemoryStore(), FollowUpStore)
 
 
 # --- the store method ---------------------------------------------------------------------------
 
 
-def started(store: SqliteStore, key: str = "a") -> ActivityWork:
+def started(store: Any, key: str = "a") -> ActivityWork:
     """An instance whose first turn scheduled activity 0 (committed), with that item leased."""
     state = InstanceState(key, "flow", Status.PENDING, None, created_at=T0, updated_at=T0)
     start = h.OrchestrationStarted(T0, "flow", None, key, 0)
@@ -82,7 +82,7 @@ def follow_up(item: ActivityWork, *, history_len: int = 2, then: int | None = 1)
     return FollowUpTurn([(item, Message(key, result, 0))], commit, history_len)
 
 
-def inbox(store: SqliteStore, key: str) -> list[str]:
+def inbox(store: Any, key: str) -> list[str]:
     works = store.fetch_orchestration_work(T0 + timedelta(hours=1), limit=10)
     return [m.event.kind for w in works if w.instance.instance_id == key for m in w.messages]
 
@@ -113,12 +113,12 @@ def test_a_follow_up_that_finishes_the_instance_sets_its_status(store) -> None:
     assert state is not None and state.status == Status.COMPLETED
 
 
-def lock_it(store: SqliteStore) -> None:
+def lock_it(store: Any) -> None:
     store.send(Message("a", h.EventRaised(T0, "poke", None)))
     assert len(store.fetch_orchestration_work(T0)) == 1  # locked by another worker's fetch
 
 
-def hold_it(store: SqliteStore) -> None:
+def hold_it(store: Any) -> None:
     """Locked with an empty inbox: a turn kept the lock until a back-off ends (`hold_until`)."""
     store.send(Message("a", h.EventRaised(T0, "poke", None)))
     [work] = store.fetch_orchestration_work(T0)
@@ -128,7 +128,7 @@ def hold_it(store: SqliteStore) -> None:
     assert store.commit_turns([commit]) == [True]
 
 
-def visible_message(store: SqliteStore) -> None:
+def visible_message(store: Any) -> None:
     store.send(Message("a", h.EventRaised(T0, "poke", None)))
 
 
@@ -213,12 +213,14 @@ def make_registry(client_box: list[Client]) -> Registry:
     return reg
 
 
-def run(store: Any, name: str, value: int, key: str) -> tuple[Worker, list[TurnCommit]]:
+def run(
+    store: Any, name: str, value: int, key: str, **options: Any
+) -> tuple[Worker, list[TurnCommit]]:
     box: list[Client] = []
     reg = make_registry(box)
     client = Client(store, registry=reg)
     box.append(client)
-    worker = Worker(reg, store, clock=ManualClock(T0))
+    worker = Worker(reg, store, clock=ManualClock(T0), **options)
     commits: list[TurnCommit] = []
     worker.on_commit = lambda commit, exe: commits.append(commit)
     client.start(name, value, instance_id=key)
@@ -227,8 +229,8 @@ def run(store: Any, name: str, value: int, key: str) -> tuple[Worker, list[TurnC
     return worker, commits
 
 
-def test_a_chain_runs_in_one_round_and_its_history_matches_a_store_without_follow_ups(
-    store,
+def test_a_chain_runs_in_one_round_and_its_history_matches_a_run_without_follow_ups(
+    store, tmp_path: Path
 ) -> None:
     fetched: list[int] = []
     real_fetch = store.fetch_orchestration_work
@@ -240,11 +242,12 @@ def test_a_chain_runs_in_one_round_and_its_history_matches_a_store_without_follo
 
     store.fetch_orchestration_work = counting_fetch  # type: ignore[method-assign]
     run(store, "chain", 3, "c")
-    memory = MemoryStore()
-    run(memory, "chain", 3, "c")
+    plain = SqliteStore(str(tmp_path / "plain.db"))
+    run(plain, "chain", 3, "c", cache_size=0)  # nothing cached: no follow-up turns
     assert store.get_instance("c").output == 24  # type: ignore[union-attr]
     assert sum(fetched) == 1  # only the start was fetched; three turns followed their results
-    assert store.get_history("c") == memory.get_history("c")
+    assert store.get_history("c") == plain.get_history("c")
+    plain.close()
 
 
 def test_results_of_one_instance_in_one_batch_make_one_follow_up_turn(store) -> None:
