@@ -473,7 +473,7 @@ class MemoryStore:
             and len(self._history[key]) == turn.history_len
             and (held is None or held[1] <= moment)
             and not self._inbox.get(key)
-            and all(self._leased_item(work) is not None for work, _ in turn.results)
+            and None not in [self._leased_item(work) for work, _ in turn.results]
         )
 
     def release_activities(self, works: list[ActivityWork]) -> None:

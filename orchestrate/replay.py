@@ -122,13 +122,14 @@ class Execution:
             self._crash(exc)
 
     def _replay(self, events: list[h.Event]) -> None:
-        self._recorded.extend(
-            (len(self.history) + i, e) for i, e in enumerate(events) if e.is_command
-        )
+        base, recorded, history = len(self.history), self._recorded, self.history
+        for i, event in enumerate(events):
+            if event.is_command:
+                recorded.append((base + i, event))
         self.is_replaying = True
         try:
             for event in events:
-                self.history.append(event)
+                history.append(event)
                 if not event.is_command:
                     self._apply(event, live=False)
                 elif type(event) in _ENDINGS and self.result is None and not self.done:

@@ -58,7 +58,10 @@ class InstanceState:
 
     @property
     def finished(self) -> bool:
-        return self.status.finished
+        return self.status in _ENDED
+
+
+_ENDED = (Status.COMPLETED, Status.FAILED, Status.TERMINATED)
 
 
 @dataclass

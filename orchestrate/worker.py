@@ -117,7 +117,7 @@ class Worker:
         # follow-up turn, see `_follow_up`)
         self._cache: OrderedDict[str, tuple[Execution, InstanceState]] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self._stop = threading.Event()
+        self._stopping = False  # read by the threads between rounds (no Event: nobody waits on it)
         self._threads: list[threading.Thread] = []
         self.cache_hits = 0
         self.cache_misses = 0
@@ -622,7 +622,7 @@ class Worker:
         """Start `threads` background threads that poll until `stop()`."""
         if self._threads:
             return
-        self._stop.clear()
+        self._stopping = False
         for index in range(max(1, self.threads)):
             thread = threading.Thread(
                 target=self._loop, name=f"orchestrate-worker-{index}", daemon=True
@@ -632,20 +632,20 @@ class Worker:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the threads to finish their current round and wait for them."""
-        self._stop.set()
+        self._stopping = True
         self.store.close()
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopping:
             try:
                 busy = self.poll_once()
             except Exception:
                 _LOG.exception("worker round failed; retrying")
                 busy = False
-            if busy or self._stop.is_set():
+            if busy or self._stopping:
                 continue
             wake = self.store.next_wakeup()
             timeout = 0.5
