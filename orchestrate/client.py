@@ -6,8 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import history as h
 from .clock import Clock, SystemClock
@@ -16,6 +15,9 @@ from .payload import to_json_value
 from .registry import Registry
 from .state import InstanceState, Message, Status
 from .store import Store
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 __all__ = ["Client"]
 

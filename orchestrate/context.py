@@ -12,7 +12,7 @@ import logging
 import random as _random
 import uuid as _uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import history as h
@@ -25,6 +25,8 @@ from .retry import RetryPolicy
 from .task import Task
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from .replay import Execution
 
 __all__ = ["ActivityTask", "EventTask", "OrchestrationContext", "SubOrchestrationTask", "TimerTask"]

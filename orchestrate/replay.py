@@ -18,7 +18,6 @@ import sys
 import traceback
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
-from datetime import datetime
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,8 @@ from .registry import OrchestrationDef, Registry
 from .task import Task, _Order
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from .context import EventTask, OrchestrationContext
 
 __all__ = ["ContinueAsNewSignal", "Execution"]

@@ -7,14 +7,16 @@ naming the row, so a damaged row fails its own instance and nothing else.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import history as h
 from .errors import StoreError
 from .memory_store import child_starts
 from .sqlite_schema import from_micros, to_micros
 from .state import InstanceState, Message, Status, TurnCommit
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 __all__ = [
     "INSTANCE_COLUMNS",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import history as h
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 __all__ = [
     "ActivityWork",

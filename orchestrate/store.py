@@ -16,8 +16,7 @@ raised events) and the activity work queue. Its contract, which every implementa
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from . import history as h
 from .state import (
@@ -29,6 +28,9 @@ from .state import (
     Status,
     TurnCommit,
 )
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 __all__ = ["FollowUpStore", "LeasingStore", "Store"]
 

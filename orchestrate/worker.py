@@ -16,7 +16,8 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from . import history as h
 from .activity import execute_activity
@@ -34,6 +35,9 @@ from .state import (
     TurnCommit,
 )
 from .store import Store
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 __all__ = ["Worker"]
 
@@ -74,9 +78,9 @@ class _Leased:
 
     __slots__ = ("at", "works")
 
-    def __init__(self) -> None:
+    def __init__(self, at: datetime) -> None:
         self.works: list[ActivityWork] = []
-        self.at = datetime.min
+        self.at = at  # replaced by the time of the commit that leases
 
 
 class Worker:
@@ -134,7 +138,7 @@ class Worker:
         (`store.LeasingStore`), the turns' commit leases this round's activities too, and the
         activity half runs those instead of fetching.
         """
-        leased = _Leased()
+        leased = _Leased(self.clock.now())
         try:
             turns = self._run_turns(None, leased)
         except BaseException:

@@ -26,9 +26,9 @@ import itertools
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from os import PathLike
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrate import (
     Client,
@@ -49,6 +49,9 @@ from .errors import RunawayOrchestration, UnscriptedActivity
 from .outcomes import Delay, Entry, Fail, Hang, Ok, Outcome, Script, resolve, to_event
 from .replay_check import HINT, ReplayChecker
 from .run import Run, attempt_awaited, describe_waits, timer_awaited
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 __all__ = ["TestEnv"]
 

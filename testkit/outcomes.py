@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrate import history as h
 from orchestrate.payload import to_json_value
 
 from .errors import ScriptExhausted
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 __all__ = [
     "Delay",
