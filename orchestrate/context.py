@@ -56,7 +56,8 @@ class TimerTask(Task[None]):
         self._duration = duration
         self._exe = exe
         task_id = self._task_id = exe.next_id()
-        kept = exe.command(h.TimerCreated(exe._now(), task_id, exe._now() + duration, purpose))
+        now = exe._now()
+        kept = exe.command(h.TimerCreated(now, task_id, now + duration, purpose))
         assert isinstance(kept, h.TimerCreated)
         self.fire_at = kept.fire_at
         exe.handlers[task_id] = self._fired

@@ -109,7 +109,8 @@ class Task(Generic[T]):
         self._state = _DONE
         self._value = value
         self.completed_order = self._order.next()
-        self._fire()
+        if self._callbacks:
+            self._fire()
 
     def _fail(self, error: BaseException) -> None:
         if self._state != _PENDING:
