@@ -8,6 +8,11 @@ at least `--repeat` runs (more, up to 500, while a scenario has used less than 1
 a fresh instance (TestEnv: a fresh env too). Targets: TestEnv at
 least 20x faster than the peer on each scenario; the monitor under 2 s.
 
+TestEnv's scenarios and the monitor are timed before the peer starts (with the peer's modules
+already imported, so both run in the same process state): the peer's gRPC server and worker
+threads keep running in the background, and wind down after it stops, which would slow down
+whatever is timed next.
+
 TestEnv runs with its defaults (replay check on every turn); it is also timed with
 ``freeze_wall_clock=False``, the like-for-like setting, since the peer cannot freeze the wall
 clock (TestEnv freezes it once per drive call, ~0.05-0.1 ms, so that orchestration and activity
@@ -21,6 +26,7 @@ Run: .venv/bin/python bench/testkit_speed.py   (needs the bench extra: pip insta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import socket
 import statistics
@@ -173,6 +179,23 @@ def timed(fn: Callable[[], Any], repeat: int, budget: float = 1.0) -> float:
     return statistics.median(samples)
 
 
+def run_monitor(with_activity: bool) -> tuple[str, bool]:
+    """The 30-day monitor on a fresh TestEnv: its report line, and whether it met the target
+    (only the inline variant has one; the activity variant is shown for comparison)."""
+    env = TestEnv(reg)
+    start = perf_counter()
+    result = env.run(monitor, [0, int(with_activity)])
+    elapsed = perf_counter() - start
+    assert result.output == 8_640, result.timeline(limit=20)
+    fired = sum(1 for e in env.history(result.instance_id) if e.kind == "TimerFired")
+    how = "a check activity per firing" if with_activity else "inline checks"
+    line = (
+        f"30-day monitor ({how}): 8,640 timer firings ({fired} in the last generation), "
+        f"{env.clock.now():%Y-%m-%d} reached in {elapsed:.2f} s (target < 2 s)"
+    )
+    return line, with_activity or elapsed < 2.0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -182,6 +205,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.disable(logging.WARNING)  # the peer logs every connection at INFO/WARNING
 
     default, unfrozen = ours(True), ours(False)
+    if not args.no_peer:
+        with contextlib.suppress(ImportError):  # reported below, when the peer is started
+            import durabletask.testing  # noqa: F401  (same modules loaded for both sides)
+    # TestEnv first: see the module docstring.
+    ours_times = {
+        name: (timed(default[name], args.repeat), timed(unfrozen[name], args.repeat))
+        for name in default
+    }
+    monitors = [run_monitor(with_activity) for with_activity in (False, True)]
     peer_times: dict[str, float | None] = dict.fromkeys(default)
     peer_note = ""
     if not args.no_peer:
@@ -203,8 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ok = True
     for name in default:
-        ours_s = timed(default[name], args.repeat)
-        raw_s = timed(unfrozen[name], args.repeat)
+        ours_s, raw_s = ours_times[name]
         theirs = peer_times[name]
         row = f"{name:<16}{ours_s * 1e3:>9.2f}ms{raw_s * 1e3:>9.2f}ms"
         if theirs is None:
@@ -216,20 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     if peer_note:
         print(peer_note)
 
-    for with_activity in (0, 1):
-        env = TestEnv(reg)
-        start = perf_counter()
-        result = env.run(monitor, [0, with_activity])
-        elapsed = perf_counter() - start
-        assert result.output == 8_640, result.timeline(limit=20)
-        fired = sum(1 for e in env.history(result.instance_id) if e.kind == "TimerFired")
-        how = "a check activity per firing" if with_activity else "inline checks"
-        print(
-            f"30-day monitor ({how}): 8,640 timer firings ({fired} in the last generation), "
-            f"{env.clock.now():%Y-%m-%d} reached in {elapsed:.2f} s (target < 2 s)"
-        )
-        if not with_activity:
-            ok = ok and elapsed < 2.0
+    for line, met in monitors:
+        print(line)
+        ok = ok and met
     print("targets met" if ok else "targets NOT met")
     return 0 if ok else 1
 
