@@ -236,21 +236,27 @@ class Worker:
         leased: list[ActivityWork] = []
         leased_at: datetime | None = None  # the earliest lease of the next batch: its budget
         ran = 0
-        for index, work in enumerate(works):
-            started = self.clock.now()
-            if started - now >= budget:
-                self.store.release_activities(works[index:])
-                break
-            event = self.run_activity(work)
-            results.append((work, Message(work.instance_id, event, work.generation)))
-            ran += 1
-            if self.clock.now() - started >= _SLOW_ACTIVITY:
+        try:
+            for index, work in enumerate(works):
+                started = self.clock.now()
+                if started - now >= budget:
+                    self.store.release_activities(works[index:])
+                    break
+                event = self.run_activity(work)
+                results.append((work, Message(work.instance_id, event, work.generation)))
+                ran += 1
+                if self.clock.now() - started >= _SLOW_ACTIVITY:
+                    at = self._complete(results, follow, leased)
+                    leased_at = leased_at or at
+                    results = []
+            if results:
                 at = self._complete(results, follow, leased)
                 leased_at = leased_at or at
-                results = []
-        if results:
-            at = self._complete(results, follow, leased)
-            leased_at = leased_at or at
+        except BaseException:
+            # Items an earlier commit of this batch leased, and the ones not started yet, would
+            # stay leased to nobody until their lease runs out: give them back unrun.
+            self.store.release_activities(leased + works[ran:])
+            raise
         return ran, leased, leased_at or now
 
     def complete_with_follow_ups(self, results: list[tuple[ActivityWork, Message]]) -> None:

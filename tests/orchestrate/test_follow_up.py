@@ -268,3 +268,38 @@ def test_a_message_waiting_at_completion_sends_the_result_through_an_ordinary_tu
     # both messages, in arrival order.
     assert len(commits) == 2
     assert [e.kind for e in commits[1].new_events][:2] == ["EventRaised", "ActivityCompleted"]
+
+
+def test_a_failed_round_gives_back_what_an_earlier_follow_up_of_its_batch_leased(store) -> None:
+    clock = ManualClock(T0)
+    reg = Registry()
+    calls: list[int] = []
+
+    @reg.activity
+    def slow(x: int) -> int:
+        calls.append(x)
+        clock.advance(2)  # slow: its result (and the turn it causes) is committed at once
+        return x
+
+    @reg.orchestration
+    async def two(ctx, x: int) -> int:
+        return await ctx.activity(slow, x) + await ctx.activity(slow, x + 100)
+
+    worker = Worker(reg, store, clock=clock)
+    client = Client(store, registry=reg)
+    client.start("two", 1, instance_id="a")
+    client.start("two", 2, instance_id="b")
+    commits: list[str] = []
+
+    def observer(commit: TurnCommit, exe: object) -> None:
+        commits.append(commit.instance.instance_id)
+        if len(commits) == 4:  # b's follow-up, after a's leased a's second item
+            raise RuntimeError("observer failed")
+
+    worker.on_commit = observer
+    with pytest.raises(RuntimeError, match="observer failed"):
+        worker.poll_once()
+    assert calls == [1, 2]
+    # Both second items are given back unrun at once, not only the failed commit's own lease.
+    items = store.fetch_activity_work(clock.now(), limit=10)
+    assert sorted((w.instance_id, w.input) for w in items) == [("a", 101), ("b", 102)]
