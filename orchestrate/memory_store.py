@@ -469,7 +469,8 @@ class MemoryStore:
         return (
             state is not None
             and not state.finished
-            and state.generation == turn.commit.instance.generation
+            and state.generation == turn.generation
+            and state.created_at == turn.created_at
             and len(self._history[key]) == turn.history_len
             and (held is None or held[1] <= moment)
             and not self._inbox.get(key)

@@ -102,7 +102,8 @@ _SELECT_HELD_IN = (
 )
 _SELECT_LEASES_IN = "SELECT id, lease_token, instance_id FROM activities WHERE id IN ({marks})"
 _SELECT_QUIET_IN = (  # instances with no visible message, and their locks (follow-up turns)
-    "SELECT i.instance_id, i.generation, i.history_len, i.status, l.expires FROM instances AS i "
+    "SELECT i.instance_id, i.generation, i.created_at, i.history_len, i.status, l.expires "
+    "FROM instances AS i "
     "LEFT JOIN locks AS l ON l.instance_id = i.instance_id WHERE i.instance_id IN ({marks}) "
     "AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.instance_id = i.instance_id "
     "AND m.due <= ?)"
@@ -781,19 +782,24 @@ class SqliteStore:
     def _follow_ups_ready(
         conn: sqlite3.Connection, turns: list[FollowUpTurn], moment: int
     ) -> set[str]:
-        """The instances of `turns` still where their turn was computed: same generation and
-        history length, not finished, unlocked (or lock expired), and no visible message."""
+        """The instances of `turns` still where their turn was computed: same run (creation
+        time), generation and history length, not finished, unlocked (or lock expired), and no
+        visible message."""
         expected = {
-            t.commit.instance.instance_id: (t.commit.instance.generation, t.history_len)
+            t.commit.instance.instance_id: (
+                t.generation,
+                None if t.created_at is None else to_micros(t.created_at),
+                t.history_len,
+            )
             for t in turns
         }
         ready: set[str] = set()
         for marks, part in in_lists(list(expected)):
-            for key, generation, length, status, expires in conn.execute(
+            for key, generation, created, length, status, expires in conn.execute(
                 in_sql(_SELECT_QUIET_IN, marks), [*part, moment]
             ):
                 if (
-                    expected[key] == (generation, length)
+                    expected[key] == (generation, created, length)
                     and status not in _FINISHED
                     and (expires is None or expires <= moment)
                 ):

@@ -140,11 +140,15 @@ class FollowUpTurn:
     """A turn a worker ran straight after its own activities finished, on the cached execution.
 
     `results` are the finished attempts (one instance's, in completion order) whose events the
-    turn applied; `history_len` and `commit.instance.generation` are where the execution stood.
-    A store applies `commit` only if the instance is still exactly there, unlocked, with nothing
-    else waiting in its inbox; otherwise it delivers `results` as ordinary result messages.
+    turn applied. `history_len`, `generation` and `created_at` say where the execution stood: the
+    run (a purged and re-created id has another `created_at`), its generation (the commit's may
+    be the next one, after continue_as_new) and its history length. A store applies `commit`
+    only if the instance is still exactly there, unlocked, with nothing else waiting in its
+    inbox; otherwise it delivers `results` as ordinary result messages.
     """
 
     results: list[tuple[ActivityWork, Message]]
     commit: TurnCommit
     history_len: int
+    generation: int
+    created_at: datetime | None

@@ -352,7 +352,7 @@ class Worker:
         except Exception:
             _LOG.exception("follow-up turn of %s crashed; queueing its results instead", key)
             return None
-        return FollowUpTurn(items, commit, length), exe
+        return FollowUpTurn(items, commit, length, generation, state.created_at), exe
 
     def run_activity(self, work: ActivityWork) -> h.Event:
         """Execute one attempt (through `activity_runner` when the testkit set one)."""
@@ -381,11 +381,12 @@ class Worker:
             entry = self._cache.pop(state.instance_id, None)
         if entry is None:
             return None
-        exe = entry[0]
+        exe, cached = entry
         if (
             exe.history_len != state.history_len
             or exe.generation != state.generation  # a reused id starts a later generation
             or exe.odef.name != state.name
+            or cached.created_at != state.created_at  # purged and started again since
             or exe.done
         ):
             return None  # another worker moved the instance on: rebuild from the store

@@ -64,7 +64,9 @@ def started(store: Any, key: str = "a") -> ActivityWork:
     return item
 
 
-def follow_up(item: ActivityWork, *, history_len: int = 2, then: int | None = 1) -> FollowUpTurn:
+def follow_up(
+    item: ActivityWork, *, history_len: int = 2, then: int | None = 1, created_at: datetime = T0
+) -> FollowUpTurn:
     """The turn item's result causes: record the result, then schedule task `then` (or finish)."""
     key = item.instance_id
     result = h.ActivityCompleted(T0, item.task_id, 6)
@@ -79,7 +81,7 @@ def follow_up(item: ActivityWork, *, history_len: int = 2, then: int | None = 1)
         activities.append(ActivityWork(key, 0, then, "charge", 6, 1, then))
     state = InstanceState(key, "flow", status, None, created_at=T0, updated_at=T0)
     commit = TurnCommit(state, "", events, [], activities=activities)
-    return FollowUpTurn([(item, Message(key, result, 0))], commit, history_len)
+    return FollowUpTurn([(item, Message(key, result, 0))], commit, history_len, 0, created_at)
 
 
 def inbox(store: Any, key: str) -> list[str]:
@@ -132,24 +134,27 @@ def visible_message(store: Any) -> None:
     store.send(Message("a", h.EventRaised(T0, "poke", None)))
 
 
+LATER = T0 + timedelta(seconds=1)
+
+
 @pytest.mark.parametrize(
-    ("meanwhile", "history_len"),
+    ("meanwhile", "history_len", "created_at"),
     [
-        pytest.param(None, 3, id="history-moved-on"),
-        pytest.param(lock_it, 2, id="instance-locked"),
-        pytest.param(hold_it, 2, id="instance-held"),
-        pytest.param(visible_message, 2, id="message-waiting"),
+        pytest.param(None, 3, T0, id="history-moved-on"),
+        pytest.param(None, 2, LATER, id="another-run-of-the-id"),
+        pytest.param(lock_it, 2, T0, id="instance-locked"),
+        pytest.param(hold_it, 2, T0, id="instance-held"),
+        pytest.param(visible_message, 2, T0, id="message-waiting"),
     ],
 )
 def test_a_follow_up_for_an_instance_that_moved_is_refused_and_its_result_queued(
-    store, meanwhile: Any, history_len: int
+    store, meanwhile: Any, history_len: int, created_at: datetime
 ) -> None:
     item = started(store)
     if meanwhile is not None:
         meanwhile(store)
-    applied, leased = store.complete_with_turns(
-        [], [follow_up(item, history_len=history_len)], T0, limit=10
-    )
+    turn = follow_up(item, history_len=history_len, created_at=created_at)
+    applied, leased = store.complete_with_turns([], [turn], T0, limit=10)
     assert applied == [False] and leased == []
     assert len(store.get_history("a")) == 2  # the turn changed nothing
     assert store.fetch_activity_work(T0, limit=10) == []  # item 0 completed, no item 1
@@ -303,3 +308,67 @@ def test_a_failed_round_gives_back_what_an_earlier_follow_up_of_its_batch_leased
     # Both second items are given back unrun at once, not only the failed commit's own lease.
     items = store.fetch_activity_work(clock.now(), limit=10)
     assert sorted((w.instance_id, w.input) for w in items) == [("a", 101), ("b", 102)]
+
+
+def test_a_follow_up_that_continues_as_new_is_applied(store) -> None:
+    reg = Registry()
+
+    @reg.activity
+    def inc(x: int) -> int:
+        return x + 1
+
+    @reg.orchestration
+    async def looper(ctx, n: int) -> int:
+        if n >= 3:
+            return n
+        ctx.continue_as_new(await ctx.activity(inc, n))
+
+    worker = Worker(reg, store, clock=ManualClock(T0))
+    applied: list[bool] = []
+    real = store.complete_with_turns
+
+    def spy(*args: Any, **kwargs: Any) -> tuple[list[bool], list[ActivityWork]]:
+        done, leased = real(*args, **kwargs)
+        applied.extend(done)
+        return done, leased
+
+    store.complete_with_turns = spy  # type: ignore[method-assign]
+    Client(store, registry=reg).start("looper", 0, instance_id="L")
+    while worker.poll_once():
+        pass
+    state = store.get_instance("L")
+    assert state is not None and (state.output, state.generation) == (3, 3)
+    assert applied == [True, True, True]  # each generation's result ended it at once
+
+
+@pytest.mark.parametrize("follow", [True, False], ids=["follow-up", "ordinary-turn"])
+def test_a_purged_and_restarted_id_is_not_run_on_the_old_runs_cached_execution(
+    store, follow: bool
+) -> None:
+    reg = Registry()
+
+    @reg.activity
+    def double(x: int) -> int:
+        return 2 * x
+
+    @reg.orchestration
+    async def f(ctx, x: int) -> int:
+        return await ctx.activity(double, x) + x
+
+    clock = ManualClock(T0)
+    first, second = Worker(reg, store, clock=clock), Worker(reg, store, clock=clock)
+    client = Client(store, registry=reg, clock=clock)
+    client.start("f", 1, instance_id="X")
+    first.run_turns()  # caches run 1, waiting on double(1)
+    client.terminate("X")
+    second.run_turns()  # ends run 1 elsewhere: `first` still caches it
+    store.purge("X")
+    clock.advance(1)
+    client.start("f", 10, instance_id="X")  # run 2: generation 0 and history length as run 1
+    second.run_turns()  # waits on double(10)
+    if not follow:
+        second.run_activities()  # the result is queued; `first` takes the ordinary turn
+    while first.poll_once():
+        pass
+    state = store.get_instance("X")
+    assert state is not None and (state.output, state.input) == (30, 10)

@@ -228,7 +228,7 @@ def test_a_round_runs_the_activities_its_commit_leased_without_fetching(store) -
     assert [client.state(f"c{i}").output for i in range(5)] == [8 * i for i in range(5)]
     assert sorted(calls) == sorted(x * m for x in range(5) for m in (1, 2, 4))  # each once
     # One round ran everything: the activities its turn commit leased, then, through follow-up
-    # turns (test_sqlite_follow_up.py), the ones each result's commit leased. Only the idle
+    # turns (test_follow_up.py), the ones each result's commit leased. Only the idle
     # round after it looked for activities.
     assert rounds == 1 and len(fetches) == 1
 
