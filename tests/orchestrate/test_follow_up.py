@@ -206,6 +206,10 @@ def make_registry(client_box: list[Client]) -> Registry:
         return x
 
     @reg.orchestration
+    async def plus_double(ctx, x: int) -> int:
+        return await ctx.activity(double, x) + x
+
+    @reg.orchestration
     async def fan(ctx, n: int) -> list[int]:
         return list(await ctx.all([ctx.activity(double, i) for i in range(n)]))
 
@@ -345,26 +349,19 @@ def test_a_follow_up_that_continues_as_new_is_applied(store) -> None:
 def test_a_purged_and_restarted_id_is_not_run_on_the_old_runs_cached_execution(
     store, follow: bool
 ) -> None:
-    reg = Registry()
-
-    @reg.activity
-    def double(x: int) -> int:
-        return 2 * x
-
-    @reg.orchestration
-    async def f(ctx, x: int) -> int:
-        return await ctx.activity(double, x) + x
-
+    reg = make_registry([])
     clock = ManualClock(T0)
     first, second = Worker(reg, store, clock=clock), Worker(reg, store, clock=clock)
     client = Client(store, registry=reg, clock=clock)
-    client.start("f", 1, instance_id="X")
+    client.start("plus_double", 1, instance_id="X")
     first.run_turns()  # caches run 1, waiting on double(1)
     client.terminate("X")
     second.run_turns()  # ends run 1 elsewhere: `first` still caches it
     store.purge("X")
     clock.advance(1)
-    client.start("f", 10, instance_id="X")  # run 2: generation 0 and history length as run 1
+    client.start(
+        "plus_double", 10, instance_id="X"
+    )  # run 2: generation 0 and history length as run 1
     second.run_turns()  # waits on double(10)
     if not follow:
         second.run_activities()  # the result is queued; `first` takes the ordinary turn
