@@ -421,11 +421,14 @@ class MemoryStore:
 
     def complete_activities(self, results: list[tuple[ActivityWork, Message]]) -> None:
         with self._lock:
-            for work, message in results:
-                # Gone (completed, purged) or re-leased to another worker: at most one result.
-                if self._take(work) is not None:
-                    self._enqueue(message)
+            self._complete(results)
             self._notify()
+
+    def _complete(self, results: list[tuple[ActivityWork, Message]]) -> None:
+        for work, message in results:
+            # Gone (completed, purged) or re-leased to another worker: at most one result.
+            if self._take(work) is not None:
+                self._enqueue(message)
 
     def complete_with_turns(
         self,
@@ -454,11 +457,9 @@ class MemoryStore:
                 self._locks[turn.commit.instance.instance_id] = (token, moment)
                 turn.commit.lock_token = token
                 applied.append(self._commit(turn.commit))
-            for work, message in plain:
-                if self._take(work) is not None:
-                    self._enqueue(message)
+            self._complete(plain)
+            leased = self.fetch_activity_work(now, limit=limit, lease=lease) if limit else []
             self._notify()
-        leased = self.fetch_activity_work(now, limit=limit, lease=lease) if limit else []
         return applied, leased
 
     def _follow_up_ready(self, turn: FollowUpTurn, moment: float) -> bool:

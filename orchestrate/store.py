@@ -163,8 +163,9 @@ class FollowUpStore(Protocol):
     ) -> tuple[list[bool], list[ActivityWork]]:
         """In one transaction: complete `results` as `complete_activities` does; for each of
         `turns`, complete its results and apply its commit as `commit_turns` would, but only if
-        its instance is unlocked, at `history_len` in the commit's generation, not finished, and
-        has no visible message (its results are then completed as ordinary messages instead);
+        its instance is still the run, generation and history length the turn was computed on
+        (`created_at`, `generation`, `history_len`), not finished, unlocked, and has no visible
+        message (otherwise its results are completed as ordinary messages instead);
         and lease up to `limit` due activity items as `commit_turns_and_lease` does. A result
         whose lease was lost is dropped, with its turn. Returns (applied per turn, leased items).
         """

@@ -184,14 +184,19 @@ class Worker:
                     commits, leased.at, limit=self.batch_size, lease=self.activity_lease
                 )
         for commit, exe, ok in zip(commits, executions, applied, strict=True):
-            key = commit.instance.instance_id
-            if not ok or exe is None or exe.done:
-                self.evict(key)
-            else:
-                self._remember(key, exe, commit.instance)
-            if ok and self.on_commit is not None:
-                self.on_commit(commit, exe)
+            self._after_commit(commit, exe, ok)
         return len(commits)
+
+    def _after_commit(self, commit: TurnCommit, exe: Execution | None, ok: bool) -> None:
+        """Keep the turn's execution cached (with its state) only if the commit was applied and
+        the generation goes on, then tell the testkit's observer about an applied commit."""
+        key = commit.instance.instance_id
+        if not ok or exe is None or exe.done:
+            self.evict(key)
+        else:
+            self._remember(key, exe, commit.instance)
+        if ok and self.on_commit is not None:
+            self.on_commit(commit, exe)
 
     def run_activities(self, limit: int | None = None) -> int:
         """Lease, run and complete up to `limit` activity attempts."""
@@ -272,8 +277,8 @@ class Worker:
         limit: int | None = None,
     ) -> datetime | None:
         """Complete `results`; with `follow` and a `FollowUpStore`, together with the turns they
-        cause on cached executions. Adds the items the commit leased to `leased`; returns when
-        they were leased (None: none were)."""
+        cause on cached executions. Adds the items the commit leased to `leased` (the caller
+        gives them back if anything fails); returns when they were leased (None: none were)."""
         complete_with_turns = getattr(self.store, "complete_with_turns", None) if follow else None
         if complete_with_turns is None:
             self.store.complete_activities(results)
@@ -302,17 +307,9 @@ class Worker:
             limit=self.batch_size if limit is None else limit,
             lease=self.activity_lease,
         )
-        try:
-            for turn, exe, ok in zip(turns, executions, applied, strict=True):
-                commit = turn.commit
-                if ok and not exe.done:
-                    self._remember(commit.instance.instance_id, exe, commit.instance)
-                if ok and self.on_commit is not None:
-                    self.on_commit(commit, exe)
-        except BaseException:
-            self.store.release_activities(more)  # leased by a commit whose aftermath failed
-            raise
-        leased += more
+        leased += more  # before the observer runs: `_run_batch` gives them back if it fails
+        for turn, exe, ok in zip(turns, executions, applied, strict=True):
+            self._after_commit(turn.commit, exe, ok)
         return now if more else None
 
     def _follow_up(
