@@ -8,12 +8,15 @@ projects that never use it pay nothing at start-up; the logic lives in `testkit.
 - ``@pytest.mark.orch(start="2024-01-01T00:00:00Z", strict=True, ...)`` sets the env's options;
 - ``--orch-record-histories DIR`` saves every history produced by passing tests, named by test id;
 - ``--orch-replay DIR`` adds one test item per saved history, replayed against today's code;
-- ``--orch-fuzz-examples N`` is stored for the fuzzer (`fuzz_examples(config)`).
+- ``orch_fuzz`` fuzzes an orchestration of the module's registry (`testkit.fuzz.fuzz`),
+  with ``--orch-fuzz-examples N`` examples when given; a failure's shrunk schedule is shown in
+  its own report section. Hypothesis profiles ``orchestrate-ci`` (derandomized, more examples)
+  and ``orchestrate-dev`` (fast) are registered: ``--hypothesis-profile orchestrate-ci``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,8 +26,16 @@ import pytest
 if TYPE_CHECKING:
     from orchestrate import Registry
     from testkit import FakeClock, TestEnv
+    from testkit.fuzz import FuzzReport
 
-__all__ = ["ReplayItem", "fake_clock", "fuzz_examples", "orch_env", "orch_registry"]
+__all__ = [
+    "ReplayItem",
+    "fake_clock",
+    "fuzz_examples",
+    "orch_env",
+    "orch_fuzz",
+    "orch_registry",
+]
 
 RECORD_OPTION, RECORD_INI = "--orch-record-histories", "orch_record_histories"
 REPLAY_OPTION, REPLAY_INI = "--orch-replay", "orch_replay"
@@ -32,6 +43,7 @@ REGISTRY_OPTION, REGISTRY_INI = "--orch-replay-registry", "orch_replay_registry"
 FUZZ_OPTION, FUZZ_INI = "--orch-fuzz-examples", "orch_fuzz_examples"
 MARKER = "orch"
 SECTION = "orchestrate timelines"
+FUZZ_SECTION = "orchestrate fuzz: shrunk schedule"
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,7 @@ class _Settings:
 _SETTINGS = pytest.StashKey[_Settings]()
 _ENVS = pytest.StashKey[list["TestEnv"]]()
 _CALL_PASSED = pytest.StashKey[bool]()
+_FUZZ_FAILURES = pytest.StashKey[list[Any]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -125,6 +138,7 @@ def _settings(config: pytest.Config) -> _Settings:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before Hypothesis' plugin loads --hypothesis-profile
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
@@ -132,6 +146,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "freeze_wall_clock=..., max_turns=...): options for the orch_env fixture's TestEnv",
     )
     config.stash[_SETTINGS] = _settings(config)
+    try:
+        from testkit.fuzz.profiles import register_profiles
+    except ImportError:  # the testkit extra (Hypothesis) is not installed: no fuzzing anyway
+        return
+    register_profiles()
 
 
 def fuzz_examples(config: pytest.Config) -> int | None:
@@ -217,6 +236,29 @@ def orch_env(
         record_env(env, directory, request.node.nodeid, reference)
 
 
+@pytest.fixture
+def orch_fuzz(
+    request: pytest.FixtureRequest, orch_registry: Registry
+) -> Callable[..., FuzzReport]:
+    """``orch_fuzz(order_saga, input=..., outcomes=..., invariant=...)``: `testkit.fuzz.fuzz`
+    on the module's registry (``registry=`` to pass another), with ``--orch-fuzz-examples``."""
+    from testkit.fuzz import FuzzFailure, fuzz
+
+    examples = fuzz_examples(request.config)
+
+    def run(orchestration: Any, **options: Any) -> FuzzReport:
+        if examples is not None:
+            options.setdefault("max_examples", examples)
+        registry = options.pop("registry", orch_registry)
+        try:
+            return fuzz(registry, orchestration, **options)
+        except FuzzFailure as failure:
+            request.node.stash[_FUZZ_FAILURES] = [failure]
+            raise
+
+    return run
+
+
 # --- reports ------------------------------------------------------------------------------------
 
 
@@ -232,6 +274,10 @@ def pytest_runtest_makereport(
         text = "\n\n".join(env.timelines(limit=60) for env in envs).strip()
         if text:
             report.sections.append((SECTION, text))
+    failures = item.stash.get(_FUZZ_FAILURES, None)
+    if report.failed and report.when == "call" and failures:
+        for failure in failures:
+            report.sections.append((FUZZ_SECTION, failure.schedule.timeline()))
     return report
 
 

@@ -14,15 +14,16 @@ With `freeze_wall_clock` on (the default) each drive call runs under freezegun, 
 and activity code that reads the wall clock sees virtual time, and the replay check shifts it.
 
 Activities are leased from the store by the env itself rather than the worker's activity loop,
-because scripted outcomes may hold a call (`hang`, `delay`) and the fuzzer will pick which call
-finishes next. Everything the fuzzer needs is here behind underscore names (`_pending`,
-`_complete`, `_crash_next_commit`, `_step`), out of the public API until it lands.
+because scripted outcomes may hold a call (`hang`, `delay`) and the fuzzer picks which call
+finishes next. Step-by-step control (what is pending, finish this call, fire that timer, crash
+around the next commit) is `testkit.control.Controller`, the fuzzer's interface to the env.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import random
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -61,6 +62,36 @@ _LEASE = 100 * 365 * 24 * 3600.0
 _REPLAY_SHIFT = timedelta(days=1, seconds=1, microseconds=1)
 
 
+class _Reseeded:
+    """While entered, the `random` module's functions draw from a generator seeded apart from
+    the live one (as in a fresh worker process); the live generator is left untouched. Cheaper
+    than saving and restoring the live state on every check."""
+
+    _NAMES = ("betavariate", "choice", "choices", "expovariate", "gauss", "getrandbits",
+              "lognormvariate", "normalvariate", "paretovariate", "randbytes", "randint",
+              "random", "randrange", "sample", "shuffle", "triangular", "uniform",
+              "vonmisesvariate", "weibullvariate")
+
+    def __init__(self, seed: int) -> None:
+        self._fresh = random.Random(seed)
+        self._start = self._fresh.getstate()
+        self._methods = [getattr(self._fresh, name) for name in self._NAMES]
+        self._kept: list[object] = []
+
+    def __enter__(self) -> None:
+        self._fresh.setstate(self._start)  # every replay draws the same fresh sequence
+        self._kept = [getattr(random, name) for name in self._NAMES]
+        for name, method in zip(self._NAMES, self._methods, strict=True):
+            setattr(random, name, method)
+
+    def __exit__(self, *exc: object) -> None:
+        for name, kept in zip(self._NAMES, self._kept, strict=True):
+            setattr(random, name, kept)
+
+
+_RESEEDED = _Reseeded(0x5EED)
+
+
 @dataclass
 class _Held:
     """An activity attempt the env holds back: hung (`due` None) or finishing at `due`."""
@@ -69,17 +100,6 @@ class _Held:
     due: datetime | None
     then: Entry | None
     manual: bool = False  # held for the fuzzer to complete (`_complete`)
-
-
-@dataclass(frozen=True)
-class _Pending:
-    """One outstanding item, as the fuzzer will see it: what it is, whose, when it is due."""
-
-    kind: Literal["activity", "timer", "event"]
-    instance_id: str
-    name: str
-    due: datetime | None = None
-    key: int | None = None  # activity: the store's work id (for `_complete`)
 
 
 class _EnvStore(MemoryStore):
@@ -225,6 +245,9 @@ class TestEnv:
         self._drive = _Drive(self)
         self._manual = False
         self._crash_after = False
+        # Off under a `Controller`: every step is a drive call, which replays from scratch
+        # anyway, so the per-turn shadow check would only repeat that work.
+        self._check_each_turn = True
 
     def __repr__(self) -> str:
         return f"<TestEnv at {iso_time(self.clock.now())}, {len(self.instances())} instance(s)>"
@@ -499,7 +522,7 @@ class TestEnv:
         if exe is not None:
             if exe.nondeterminism is not None:
                 self._failures.append((key, exe.nondeterminism, False))
-            elif self.replay_check:
+            elif self.replay_check and (self._check_each_turn or exe.done):
                 problem = self._replay_check(self._checker.after_turn, exe)
                 if problem is not None:
                     self._failures.append((key, problem, True))
@@ -512,8 +535,10 @@ class TestEnv:
     def _replay_check(
         self, check: Callable[[Execution], NonDeterminismError | None], exe: Execution
     ) -> NonDeterminismError | None:
-        """Run a check with the wall clock (if frozen) moved away, so wall-clock reads differ."""
-        with self._shifted:
+        """Run a check in a perturbed world: the wall clock (if frozen, and with it the
+        monotonic clocks freezegun fakes) moved away, and the global `random` reseeded, so code
+        that reads either takes other values on replay. The live run's `random` state is kept."""
+        with self._shifted, _RESEEDED:
             return check(exe)
 
     def _raise_failure(self) -> None:
@@ -612,39 +637,3 @@ class TestEnv:
                     return " (held)"
                 return f" (finishes at {iso_time(held.due)})" if held.due else " (scripted to hang)"
         return ""
-
-    # --- the fuzzer's seam (internal until the fuzzer lands) ---------------------------------
-
-    def _pending(self) -> list[_Pending]:
-        """Everything outstanding: held activities, future timers, open event waits."""
-        now = self.clock.now()
-        items = [
-            _Pending("activity", held.work.instance_id, held.work.name, held.due, item_id)
-            for item_id, held in self._held.items()
-        ]
-        items += [
-            _Pending("timer", key, "timer", due)
-            for due, _, key, _, _ in sorted(self._timers)
-            if due > now
-        ]
-        for key, exe in self._executions.items():
-            items += [_Pending("event", key, name) for name in exe.awaited_events()]
-        return items
-
-    def _complete(self, key: int, outcome: Outcome | None = None) -> None:
-        """Finish a held activity now with `outcome` (None: its script, or its real code)."""
-        held = self._held.pop(key)
-        with self._driving():
-            entry = outcome if outcome is not None else self._entry_for(held.work)
-            resolved = self._outcome(held.work, entry)
-            if isinstance(resolved, (Hang, Delay)):
-                raise ValueError("_complete() needs an outcome that finishes: ok(...) or fail(...)")
-            self.worker.complete_with_follow_ups([(held.work, self._result(held.work, resolved))])
-
-    def _crash_next_commit(self, when: Literal["before", "after"]) -> None:
-        """Simulate a worker crash around the next commit: `before` loses the turn (it is redone
-        from the same messages), `after` keeps it but loses every cached execution."""
-        if when == "before":
-            self.store.crash_before_commit = True
-        else:
-            self._crash_after = True

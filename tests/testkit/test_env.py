@@ -486,29 +486,7 @@ def test_a_loop_that_never_blocks_is_stopped():
         env.run(loop_forever, 0)
 
 
-# --- the fuzzer's internal seam -------------------------------------------------------------------
-
-
-def test_seam_lists_pending_items_and_completes_a_chosen_activity():
-    env = TestEnv(reg)
-    env._manual = True
-    run = env.run(race)
-    pending = env._pending()
-    assert [(p.kind, p.name) for p in pending] == [("activity", "add")] * 3
-    for item, value in zip(reversed(pending), ("c", "b", "a"), strict=True):
-        env._complete(item.key, ok(value))
-    env._manual = False
-    env.advance(0)
-    assert run.output == ["c", "b", "a"]
-
-
-def test_seam_lists_timers_and_event_waits():
-    env = TestEnv(reg)
-    env.run(approval, 2)
-    assert [(p.kind, p.name, p.due) for p in env._pending()] == [
-        ("timer", "timer", DEFAULT_START + timedelta(hours=2)),
-        ("event", "Approval", None),
-    ]
+# --- follow-up turns ----------------------------------------------------------------------------
 
 
 def test_activity_results_are_taken_by_follow_up_turns_not_fetched_back():
@@ -525,31 +503,3 @@ def test_activity_results_are_taken_by_follow_up_turns_not_fetched_back():
     run = env.run(chain, 1)
     assert run.output == 4
     assert sum(fetched) == 1  # the start; each result's turn ran on the cached execution
-
-
-@pytest.mark.parametrize("when", ["before", "after"])
-def test_seam_crashes_around_a_follow_up_commit_without_changing_the_outcome(when):
-    env = TestEnv(reg)
-    env._manual = True  # hold the first activity, so the crash lands on the turn its result causes
-    run = env.run(chain, 1)
-    [item] = env._pending()
-    hits = env.worker.cache_hits
-    env._crash_next_commit(when)
-    env._complete(item.key)  # its real code; the result's turn would follow up at once
-    env._manual = False
-    env.advance(0)
-    assert run.output == 4 and run.calls(add) == [1, 2, 3]
-    # Before: the follow-up was refused, its result queued, and an ordinary turn rebuilt the
-    # execution by replay. After: the follow-up was applied, then the cache was lost.
-    assert env.worker.cache_misses == 2
-    assert env.worker.cache_hits > hits
-
-
-@pytest.mark.parametrize("when", ["before", "after"])
-def test_seam_crashes_around_a_commit_without_changing_the_outcome(when):
-    env = TestEnv(reg)
-    env._crash_next_commit(when)
-    run = env.run(chain, 1)
-    assert run.output == 4
-    if when == "before":  # the lost turn was redone, so its activity was not scheduled twice
-        assert run.calls(add) == [1, 2, 3]

@@ -1,0 +1,5 @@
+"""``python -m testkit.fuzz``: the same as ``orch-fuzz``."""
+
+from testkit.fuzz.cli import main
+
+raise SystemExit(main())

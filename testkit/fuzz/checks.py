@@ -1,0 +1,101 @@
+"""Properties that compare trials: crash transparency, and the tally of what a run explored."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..timeline import abridge
+from .choosers import ScheduleChooser, fault_free
+from .config import FuzzConfig
+from .schedule import ScheduleError
+from .trial import Finding, Trial, TrialResult
+
+__all__ = ["Tally", "crash_transparency"]
+
+
+def crash_transparency(config: FuzzConfig, faulty: TrialResult) -> tuple[Finding, TrialResult] | None:
+    """Run `faulty`'s decisions again without its crashes and duplicates (real-code results
+    replaced by the values they gave), and compare: same status, output and history, or a
+    finding (with the trial to report: the twin when the twin itself broke a property)."""
+    schedule = faulty.schedule
+    # The faulty run was replay-checked at every step; the twin only has to be run.
+    twin = Trial(config, schedule.instance_id, schedule.input,
+                 ScheduleChooser(fault_free(schedule.steps)), replay_check=False)
+    try:
+        clean = twin.run()
+    except ScheduleError as exc:
+        return Finding(
+            "crash transparency",
+            f"without the crashes and duplicate deliveries the same decisions take another "
+            f"path: {exc}",
+        ), faulty
+    if clean.finding is not None:
+        return clean.finding, clean
+    problem = _difference(faulty, clean)
+    if problem is None:
+        return None
+    return Finding(
+        "crash transparency",
+        "the crashes and duplicate deliveries in this schedule changed what the orchestration "
+        f"did (the same decisions without them differ): {problem}. Orchestration code must not "
+        "depend on how often or where a worker ran it: keep state in the history (ctx and "
+        "activity results), and make activities idempotent (activity_info().idempotency_key).",
+    ), faulty
+
+
+def _difference(faulty: TrialResult, clean: TrialResult) -> str | None:
+    if faulty.status != clean.status or faulty.output != clean.output:
+        return (f"with them it ended {faulty.status} with {abridge(faulty.output)}, without them "
+                f"{clean.status} with {abridge(clean.output)}")
+    for key in sorted(set(faulty.histories) | set(clean.histories)):
+        ours, theirs = faulty.histories.get(key, []), clean.histories.get(key, [])
+        for index, (a, b) in enumerate(zip(ours, theirs, strict=False)):
+            if a != b:
+                return (f"{key!r}'s history differs at event {index + 1}: with them "
+                        f"{_brief(a)}, without them {_brief(b)}")
+        if len(ours) != len(theirs):
+            return (f"{key!r}'s history has {len(ours)} events with them and {len(theirs)} "
+                    "without them")
+    return None
+
+
+def _brief(event: dict[str, Any]) -> str:
+    return abridge(event, 120)
+
+
+@dataclass
+class Tally:
+    """What a run explored, for the report."""
+
+    examples: int = 0
+    crashes: int = 0
+    duplicates: int = 0
+    longest: int = 0
+    merged: int = 0
+    _seen: set[int] = field(default_factory=set)
+    samples: list[TrialResult] = field(default_factory=list)  # for the hash-seed replays
+
+    def add(self, result: TrialResult, keep: int = 12) -> None:
+        self.examples += 1
+        self.crashes += result.crashes
+        self.duplicates += result.duplicates
+        self.longest = max(self.longest, result.history_length)
+        self.merged += result.merged
+        signature = hash(json.dumps([s.lines() for s in result.schedule.steps]))
+        if signature not in self._seen:
+            self._seen.add(signature)
+            if result.finding is None and not result.merged:
+                self._keep(result, keep)
+
+    def _keep(self, result: TrialResult, keep: int) -> None:
+        """Keep the `keep` samples with the longest histories (they exercise the most code)."""
+        self.samples.append(result)
+        if len(self.samples) > keep:
+            self.samples.sort(key=lambda r: -r.history_length)
+            del self.samples[keep:]
+
+    @property
+    def schedules(self) -> int:
+        return len(self._seen)
