@@ -132,8 +132,8 @@ def _checked(choice: Choice, where: str, *, outcome: bool) -> Choice:
                 raise TypeError(f"{where}: {value!r} is an activity outcome, not an event payload")
             if not isinstance(value, Ok | Fail | Hang):
                 raise ValueError(
-                    f"{where}: {value!r} cannot be fuzzed; the fuzzer decides when calls finish, "
-                    "so use ok(...), fail(...) or hang()"
+                    f"{where}: a {type(value).__name__.lower()}(...) outcome cannot be fuzzed; "
+                    "the fuzzer decides when calls finish, so use ok(...), fail(...) or hang()"
                 )
         elif not callable(value) or not outcome:
             to_json_value(value, where)

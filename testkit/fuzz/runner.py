@@ -33,7 +33,7 @@ from .choosers import DrawChooser, ScheduleChooser
 from .config import FuzzConfig, Invariant
 from .gaps import measure
 from .report import FuzzFailure, FuzzReport
-from .schedule import Schedule
+from .schedule import Schedule, ScheduleError
 from .trial import Finding, Trial, TrialResult
 
 __all__ = ["fuzz", "replay_schedule"]
@@ -145,6 +145,13 @@ def replay_schedule(
     result = Trial(config, loaded.instance_id, loaded.input,
                    ScheduleChooser(loaded.steps)).run()
     finding, shown = result.finding, result
+    left = len(loaded.steps) - len(result.schedule.steps)
+    if finding is None and left > 0:
+        raise ScheduleError(
+            f"{loaded.instance_id!r} ended {result.status} after step "
+            f"{len(result.schedule.steps)}, but the schedule has {left} more; the "
+            "orchestration changed since the schedule was recorded"
+        )
     if finding is None and result.faulty:
         found = crash_transparency(config, result)
         if found is not None:

@@ -145,3 +145,62 @@ def test_bad_values_are_usage_errors_naming_the_fix(pytester: pytest.Pytester, a
     result = _run(pytester, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+FUZZED = """
+from orchestrate import OrchestrationContext, Registry
+from testkit import fail, ok
+
+reg = Registry()
+SEEN = {}
+
+
+@reg.activity
+def add(x: int) -> int:
+    return x + 1
+
+
+@reg.orchestration
+async def memo(ctx: OrchestrationContext, x: int) -> int:
+    SEEN[ctx.instance_id] = SEEN.get(ctx.instance_id, 0) + 1
+    if SEEN[ctx.instance_id] > 1:
+        return await ctx.activity(add, -x)
+    return await ctx.activity(add, x)
+
+
+def test_fuzz_passes(orch_fuzz):
+    report = orch_fuzz("memo_fixed", input=1, hash_seeds=0)
+    assert report.examples == {EXAMPLES}
+
+
+@reg.orchestration(name="memo_fixed")
+async def fixed(ctx: OrchestrationContext, x: int) -> int:
+    return await ctx.activity(add, x)
+
+
+def test_fuzz_finds(orch_fuzz):
+    orch_fuzz(memo, input=1, hash_seeds=0, seed=1)
+"""
+
+
+def test_orch_fuzz_honours_the_examples_option_and_shows_the_shrunk_schedule(
+    pytester: pytest.Pytester,
+):
+    pytester.makepyfile(FUZZED.replace("{EXAMPLES}", "7"))
+    result = pytester.runpytest_inprocess("--orch-fuzz-examples", "7")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*replay safety broke for memo*",
+        "*orchestrate fuzz: shrunk schedule*",
+        "*1. start memo(1) as 'memo-fz*'",
+    ])
+
+
+def test_the_orchestrate_hypothesis_profiles_are_registered(pytester: pytest.Pytester):
+    pytester.makepyfile(
+        "from hypothesis import settings\n"
+        "def test_profile():\n"
+        "    assert settings().derandomize and settings().max_examples == 200\n"
+    )
+    result = pytester.runpytest_inprocess("--hypothesis-profile", "orchestrate-ci")
+    result.assert_outcomes(passed=1)

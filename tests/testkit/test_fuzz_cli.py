@@ -1,0 +1,88 @@
+"""orch-fuzz end to end (in-process): exit codes, output formats, saved and replayed failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from testkit.fuzz.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+CASES = "tests/testkit/fuzz_cases.py"
+
+
+@pytest.fixture(autouse=True)
+def _at_the_root(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def test_a_passing_run_exits_0_with_a_summary(capsys):
+    assert main([f"{CASES}:chain", "--hash-seeds", "0"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("chain: passed: 10 examples")  # FUZZ in the module set 10
+
+
+def test_a_finding_exits_1_and_the_saved_schedule_replays(capsys, tmp_path):
+    saved = tmp_path / "f.json"
+    args = [f"{CASES}:counted", "--seed", "3", "--hash-seeds", "0"]
+    assert main([*args, "--save-failure", str(saved)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("FuzzFailure: replay safety broke for counted")
+    assert f"--replay {saved}" in out
+    assert main([f"{CASES}:counted", "--replay", str(saved)]) == 1
+    assert "replay safety broke" in capsys.readouterr().out
+
+
+def test_json_and_github_formats(capsys):
+    assert main([f"{CASES}:counted", "--seed", "3", "--hash-seeds", "0",
+                 "--format", "json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["result"] == "failed" and data["property"] == "replay safety"
+    assert data["schedule"]["orchestration"] == "counted"
+    assert main([f"{CASES}:counted", "--seed", "3", "--hash-seeds", "0",
+                 "--format", "github"]) == 1
+    assert capsys.readouterr().out.startswith("::error title=orch-fuzz: replay safety broke")
+    assert main([f"{CASES}:chain", "--hash-seeds", "0", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["result"] == "passed"
+
+
+def test_exhaustive_from_the_command_line(capsys):
+    assert main([f"{CASES}:fan_out", "--exhaustive", "--hash-seeds", "0",
+                 "--config", "tests.testkit.test_fuzz_cli:FAN_OUT"]) == 0
+    assert "verified: all 6 schedules" in capsys.readouterr().out
+
+
+FAN_OUT = {"input": 3}
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("nothing-here", "name the orchestration as path/to/module.py:orchestration"),
+        ("missing.py:x", "missing.py: no such file"),
+        (f"{CASES}:nope", "has no orchestration named 'nope'"),
+        ("no.such.module:x", "cannot import no.such.module"),
+    ],
+)
+def test_bad_targets_exit_2_with_one_line(capsys, target, message):
+    assert main([target]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_a_bad_config_or_schedule_exits_2(capsys, tmp_path):
+    assert main([f"{CASES}:chain", "--config", "nocolon"]) == 2
+    assert "write it as module:NAME" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    assert main([f"{CASES}:chain", "--replay", str(bad)]) == 2
+    assert "not an orchestrate fuzz schedule" in capsys.readouterr().err
+
+
+def test_a_syntax_error_in_the_module_is_one_line(capsys, tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("def (:\n")
+    assert main([f"{broken}:x"]) == 2
+    assert "syntax error" in capsys.readouterr().err
