@@ -48,7 +48,7 @@ def controlled() -> tuple[TestEnv, Controller]:
 
 
 def test_attempts_are_held_until_finished_in_any_order_with_any_outcome():
-    env, control = controlled()
+    _env, control = controlled()
     with control:
         run = control.start(race, None, "r")
         held = control.attempts()
@@ -61,7 +61,7 @@ def test_attempts_are_held_until_finished_in_any_order_with_any_outcome():
 
 
 def test_finish_without_outcome_runs_the_real_code_and_records_its_result():
-    env, control = controlled()
+    _env, control = controlled()
     with control:
         run = control.start(chain, 1, "c")
         for _ in range(3):
@@ -71,7 +71,7 @@ def test_finish_without_outcome_runs_the_real_code_and_records_its_result():
 
 
 def test_a_failed_outcome_reaches_the_orchestration():
-    env, control = controlled()
+    _env, control = controlled()
     with control:
         run = control.start(chain, 1, "f")
         [attempt] = control.attempts()
@@ -80,7 +80,7 @@ def test_a_failed_outcome_reaches_the_orchestration():
 
 
 def test_run_extra_executes_again_with_the_same_key_and_keeps_holding_the_attempt():
-    env, control = controlled()
+    _env, control = controlled()
     runs.clear()
     with control:
         run = control.start(chain, 1, "d")
@@ -131,7 +131,7 @@ def test_a_crash_around_a_commit_does_not_change_the_outcome(where):
 
 
 def test_disarm_cancels_a_crash_no_commit_met():
-    env, control = controlled()
+    _env, control = controlled()
     control.crash("before_commit")
     control.disarm()
     with control:

@@ -169,7 +169,7 @@ def test_a_schedule_that_no_longer_fits_the_code_says_so(tmp_path):
 
 
 def test_bad_settings_fail_at_once_with_what_to_do():
-    with pytest.raises(UnknownActivity, match="fuzz\\(outcomes=...\\)"):
+    with pytest.raises(UnknownActivity, match=r"fuzz\(outcomes=\.\.\.\)"):
         fuzz(reg, chain, outcomes={"charge": ok(1)})
     with pytest.raises(ValueError, match="delay"):
         from testkit import delay
