@@ -33,7 +33,7 @@ __all__ = ["DrawChooser", "ScheduleChooser", "build_step", "fault_free"]
 # One draw decides the fault of a step; 0 (what shrinking aims for) and most values mean none.
 _FAULTS: dict[int, str] = {14: "duplicate", 15: "duplicate", 16: "lose", 17: "lose",
                            18: "before_commit", 19: "after_commit"}
-_MODES = st.sampled_from(["uniform", "pct", "swarm"])
+_MODES = ("uniform", "pct", "swarm")
 
 
 def build_step(
@@ -86,19 +86,19 @@ class DrawChooser:
 
     def __init__(self, data: st.DataObject, *, crashes: bool, duplicates: bool) -> None:
         self._draw = data.draw
-        self._int = _Integers(data)
-        self.mode: str = data.draw(_MODES)
+        self._int = draw = _Integers(data)
+        self.mode: str = _MODES[draw(0, len(_MODES) - 1)]
         self.crashes = crashes
         self.duplicates = duplicates
         self.events = True
         if self.mode == "swarm":
-            self.crashes = crashes and data.draw(st.booleans())
-            self.duplicates = duplicates and data.draw(st.booleans())
-            self.events = data.draw(st.booleans())
+            self.crashes = crashes and bool(draw(0, 1))
+            self.duplicates = duplicates and bool(draw(0, 1))
+            self.events = bool(draw(0, 1))
         self._priorities: dict[tuple[Any, ...], int] = {}
         self._change_points: frozenset[int] = frozenset()
         if self.mode == "pct":
-            self._change_points = frozenset(data.draw(st.lists(st.integers(0, 40), max_size=3)))
+            self._change_points = frozenset(draw(0, 40) for _ in range(draw(0, 3)))
 
     def next_step(self, trial: Trial, moves: list[Move]) -> Step | None:
         if not self.events and any(m.kind != "event" and m.kind != "stop_events" for m in moves):

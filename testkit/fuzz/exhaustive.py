@@ -59,11 +59,9 @@ def explore(
             found = crash_transparency(config, result)
         if found is not None:
             finding, shown = found
-            detail = finding.message
-            if shown.timelines and finding.prop != "replay safety":
-                detail += f"\n\nHistories at the end of the schedule:\n{shown.timelines}"
+            timelines = shown.timelines if finding.prop != "replay safety" else ""
             raise FuzzFailure(
-                finding.prop, detail, shown.schedule, timelines=shown.timelines,
+                finding.prop, finding.message, shown.schedule, timelines=timelines,
                 reproduce="  orch-fuzz ... --exhaustive finds it again (the enumeration is "
                           "deterministic); --save-failure F.json and --replay F.json re-run it",
             )

@@ -105,12 +105,15 @@ class FuzzFailure(AssertionError):
         self.flaky = flaky
         schedule.failure = prop
         schedule.seed = seed
+        count = len(schedule.steps)
         parts = [
             f"{prop} broke for {schedule.orchestration}",
             detail.rstrip(),
-            f"Shrunk schedule ({len(schedule.steps)} steps):",
-            schedule.timeline(),
+            f"Shrunk schedule ({count} step{'' if count == 1 else 's'} after the start):\n"
+            + schedule.timeline(),
         ]
+        if timelines:
+            parts.append(f"Histories at the end:\n{timelines}")
         if flaky:
             parts.append(
                 "Note: the shrunk example did not fail again when re-run, so the failure also "

@@ -232,11 +232,10 @@ def _random(
 def _failure(
     finding: Finding, shown: TrialResult, seed: int | None, reproduce: str, *, flaky: bool = False
 ) -> FuzzFailure:
-    detail = finding.message
-    if shown.timelines and finding.prop != "replay safety":  # a divergence shows its timeline
-        detail += f"\n\nHistories at the end of the example:\n{shown.timelines}"
-    return FuzzFailure(finding.prop, detail, shown.schedule, seed=seed,
-                       timelines=shown.timelines, reproduce=reproduce, flaky=flaky)
+    # a divergence's message already shows the history it diverged from
+    timelines = shown.timelines if finding.prop != "replay safety" else ""
+    return FuzzFailure(finding.prop, finding.message, shown.schedule, seed=seed,
+                       timelines=timelines, reproduce=reproduce, flaky=flaky)
 
 
 def _reproduce(config: FuzzConfig, seed: int) -> str:
