@@ -74,6 +74,9 @@ class Tally:
     duplicates: int = 0
     longest: int = 0
     merged: int = 0
+    endings: dict[str, int] = field(default_factory=dict)  # status -> examples that ended so
+    errors: dict[str, int] = field(default_factory=dict)  # failure message -> examples
+    first_turn_failures: int = 0  # failed before scheduling anything: usually a wrong input
     _seen: set[int] = field(default_factory=set)
     samples: list[TrialResult] = field(default_factory=list)  # for the hash-seed replays
 
@@ -83,6 +86,12 @@ class Tally:
         self.duplicates += result.duplicates
         self.longest = max(self.longest, result.history_length)
         self.merged += result.merged
+        status = str(result.status)
+        self.endings[status] = self.endings.get(status, 0) + 1
+        if result.error:
+            self.errors[result.error] = self.errors.get(result.error, 0) + 1
+            if result.history_length <= 2:
+                self.first_turn_failures += 1
         signature = hash(json.dumps([s.lines() for s in result.schedule.steps]))
         if signature not in self._seen:
             self._seen.add(signature)
@@ -99,3 +108,27 @@ class Tally:
     @property
     def schedules(self) -> int:
         return len(self._seen)
+
+    def endings_note(self) -> str:
+        """``ended: 28 completed, 2 failed (most often ActivityFailed: ...)``."""
+        parts = [f"{count} {status}" for status, count in sorted(self.endings.items())]
+        note = "ended: " + ", ".join(parts)
+        if self.errors:
+            common = max(self.errors, key=lambda e: self.errors[e])
+            note += f" (most often {_cut(common)})"
+        return note
+
+    def warning(self, input_given: bool) -> str:
+        """A warning when the examples explored almost nothing (every one failed at once)."""
+        if not self.examples or self.first_turn_failures < self.examples:
+            return ""
+        common = max(self.errors, key=lambda e: self.errors[e])
+        hint = ("pass input=... (or a FUZZ config for orch-fuzz)" if not input_given else
+                "check that input= is what the orchestration expects")
+        return (f"warning: every example failed in its first turn ({_cut(common)}), so almost "
+                f"nothing was explored; {hint}")
+
+
+def _cut(text: str, width: int = 90) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else text
+    return line if len(line) <= width else line[: width - 3] + "..."

@@ -51,6 +51,8 @@ class FuzzReport:
     merged: int = 0  # exhaustive: schedules cut short because their state was explored already
     hash_seeds: list[int] = field(default_factory=list)
     hash_note: str = ""
+    endings: str = ""  # how the examples ended: "ended: 28 completed, 2 failed (...)"
+    warning: str = ""  # what makes this run say less than it seems to
     coverage: CoverageGaps | None = None
 
     @property
@@ -68,6 +70,10 @@ class FuzzReport:
         lines = [f"{self.orchestration}: {self.verdict}",
                  f"  longest history {self.longest_history} events, {self.seconds:.2f} s"
                  + (f", seed {self.seed}" if self.seed is not None else "")]
+        if self.endings:
+            lines.append(f"  {self.endings}")
+        if self.warning:
+            lines.append(f"  {self.warning}")
         if self.hash_seeds:
             lines.append("  replayed again under PYTHONHASHSEED="
                          + ", ".join(map(str, self.hash_seeds)))

@@ -9,6 +9,7 @@ schedule; otherwise it returns a `FuzzReport`.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import random
 import sys
@@ -108,6 +109,13 @@ def fuzz(
         if save_failure is not None:
             failure.schedule.save(save_failure)
         raise
+    report.endings = tally.endings_note()
+    report.warning = tally.warning(input_given=input is not None)
+    if input is None and _needs_input(registry.get_orchestration(config.orchestration).fn):
+        report.warning = report.warning or (
+            "warning: no input= was given, so every example ran with input None; pass a "
+            "value or a strategy (orch-fuzz: a FUZZ config) to explore real paths"
+        )
     report.hash_seeds = replay.seeds
     report.hash_note = replay.note
     report.coverage = gaps.result
@@ -247,6 +255,12 @@ def _reproduce(config: FuzzConfig, seed: int) -> str:
         "then orch-fuzz ... --replay F.json, or testkit.fuzz.replay_schedule(reg, orch, "
         "failure.schedule)"
     )
+
+
+def _needs_input(fn: Callable[..., Any]) -> bool:
+    """Whether the orchestration has an input parameter without a default."""
+    params = list(inspect.signature(fn).parameters.values())[1:2]
+    return bool(params) and params[0].default is inspect.Parameter.empty
 
 
 def fuzz_target(config: FuzzConfig) -> str:

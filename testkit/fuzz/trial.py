@@ -79,6 +79,7 @@ class TrialResult:
     duplicates: int = 0
     merged: bool = False  # ended early: the state was explored already (exhaustive mode)
     timelines: str = ""  # every instance's history, for the failure report
+    error: str = ""  # why the instance failed, if it did: "TypeError: ..."
 
     @property
     def faulty(self) -> bool:
@@ -277,10 +278,11 @@ class Trial:
         }
         schedule = Schedule(self.config.orchestration, self.instance_id, self.input,
                             list(self.steps))
+        error = f"{state.error.type}: {state.error.message}" if state.error is not None else ""
         return TrialResult(
             schedule, finding, state.status, state.output, histories, self.crashes,
             self.duplicates, self.merged,
-            timelines=env.timelines(limit=60) if finding is not None else "",
+            timelines=env.timelines(limit=60) if finding is not None else "", error=error,
         )
 
 

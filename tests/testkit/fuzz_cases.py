@@ -109,6 +109,11 @@ async def partly_reached(ctx: OrchestrationContext, x: int) -> int:
     return await ctx.activity(add, x)
 
 
+@reg.orchestration
+async def first_turn_failure(ctx: OrchestrationContext, x: int) -> int:
+    return x + 1  # a str input fails before anything is scheduled
+
+
 REGIONS = ["eu-west", "us-east", "ap-south", "sa-east", "af-south", "me-central"]
 FUZZ = {
     "chain": {"input": 1, "max_examples": 10},

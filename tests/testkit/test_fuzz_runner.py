@@ -18,6 +18,7 @@ from .fuzz_cases import (
     counted,
     endless,
     fan_out,
+    first_turn_failure,
     generations,
     no_timeout,
     reg,
@@ -181,3 +182,14 @@ def test_bad_settings_fail_at_once_with_what_to_do():
         fuzz(reg, chain, outcomes={add: [ok(1), object()]})
     with pytest.raises(ValueError, match="max_steps"):
         fuzz(reg, chain, max_steps=0)
+
+
+def test_the_report_says_how_examples_ended_and_warns_when_nothing_was_explored():
+    report = fuzz(reg, tolerant, input=2, outcomes={add: [ok(1), fail("no", retryable=False)]},
+                  max_examples=20, seed=2, hash_seeds=0)
+    assert report.endings == "ended: 20 completed" and not report.warning
+    missing = fuzz(reg, chain, max_examples=5, hash_seeds=0)  # chain needs an int
+    assert "no input= was given" in missing.warning
+    assert "failed" in missing.endings and "TypeError" in missing.endings
+    broken = fuzz(reg, first_turn_failure, input="x", max_examples=5, hash_seeds=0)
+    assert broken.warning.startswith("warning: every example failed in its first turn")
