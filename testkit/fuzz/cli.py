@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = _options(module, name, args)
         if args.replay:
             return _replay(registry, name, args, options)
-        progress = _progress if args.format == "text" and sys.stderr.isatty() else None
+        progress = _Progress(sys.stderr.isatty()) if args.format == "text" else None
         report = fuzz(registry, name, progress=progress, **options)
     except FuzzFailure as failure:
         _print_failure(failure, args)
@@ -84,8 +84,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_PASSED
 
 
-def _progress(line: str) -> None:
-    print(f"\r[orch-fuzz] {line}", end="", file=sys.stderr, flush=True)
+class _Progress:
+    """Progress on stderr: one line rewritten in place on a terminal; in a log (CI), a line
+    every few seconds so a long run shows it is alive without flooding the log."""
+
+    def __init__(self, terminal: bool) -> None:
+        self.terminal = terminal
+        self.calls = 0
+
+    def __call__(self, line: str) -> None:
+        self.calls += 1
+        if self.terminal:
+            print(f"\r[orch-fuzz] {line}", end="", file=sys.stderr, flush=True)
+        elif self.calls % 10 == 0:  # the fuzzer reports about twice a second
+            print(f"[orch-fuzz] {line}", file=sys.stderr, flush=True)
 
 
 def _replay(registry: Registry, name: str, args: argparse.Namespace,
