@@ -122,9 +122,10 @@ class FuzzFailure(AssertionError):
             parts.append(f"Histories at the end:\n{timelines}")
         if flaky:
             parts.append(
-                "Note: the shrunk example did not fail again when re-run, so the failure also "
-                "depends on state that earlier examples left behind (module or global state): "
-                "that is usually the bug itself."
+                "Note: this example did not fail again when Hypothesis re-ran it: the failure "
+                "also depends on state that earlier runs left behind in the process (module or "
+                "global state), which is usually the bug itself. In a fresh process, --replay "
+                "with the saved schedule reproduces it."
             )
         if reproduce:
             parts.append(f"Reproduce:\n{reproduce}")

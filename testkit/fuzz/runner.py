@@ -43,6 +43,12 @@ Progress = Callable[[str], None]
 # The real clock, out of reach of the wall-clock freeze (it patches module attributes and
 # module-level names, not a tuple's items): examples run frozen, progress needs real seconds.
 _REAL_CLOCK = (time.perf_counter,)
+# One exception class per property, so Hypothesis sees distinct bugs and shrinks a failure to
+# a smaller example of the same property, not to another property's failure.
+_PROPERTY_ERRORS: dict[str, type[AssertionError]] = {
+    prop: type(f"Broke{prop.title().replace(' ', '')}", (AssertionError,), {})
+    for prop in ("replay safety", "crash transparency", "invariant", "progress")
+}
 
 
 def fuzz(
@@ -216,7 +222,7 @@ def _random(
                      f"{tally.crashes} crashes, {tally.duplicates} duplicates injected")
         if found is not None:
             failures.append(found)
-            raise AssertionError(found[0].prop)
+            raise _PROPERTY_ERRORS[found[0].prop](found[0].prop)
 
     try:
         example()
@@ -224,11 +230,9 @@ def _random(
         if not failures:
             raise
         flaky = isinstance(exc, Flaky)
-        # Hypothesis re-runs the minimal example last; when that did not fail again (flaky),
-        # report the shortest failing example seen.
-        finding, shown = failures[-1] if not flaky else min(
-            failures, key=lambda f: len(f[1].schedule.steps)
-        )
+        # Hypothesis re-runs the minimal example last. When that did not fail again (flaky:
+        # state left by earlier examples decided it), report the example that first failed.
+        finding, shown = failures[0] if flaky else failures[-1]
         raise _failure(finding, shown, seed, _reproduce(config, seed), flaky=flaky) from None
     report = FuzzReport(
         config.orchestration, tally.examples, tally.schedules, tally.crashes, tally.duplicates,
