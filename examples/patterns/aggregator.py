@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from orchestrate import OrchestrationContext, Registry, TaskFailed
+from orchestrate import OrchestrationContext, Registry, Status, TaskFailed
+from orchestrate import history as h
+from testkit import Run, fail
 
 reg = Registry()
 
@@ -116,3 +118,70 @@ async def aggregate_sources(ctx: OrchestrationContext, sources: list[str]) -> di
         raise RuntimeError(f"none of {len(sources)} data sources responded")
     aggregated: dict[str, Any] = await ctx.activity(aggregate_data, valid)
     return aggregated
+
+
+# --- fuzzing: orch-fuzz examples/patterns/aggregator.py:reading_aggregator -----------------------
+
+# Two readings per generation, so a third reading crosses a continue_as_new.
+FUZZ_WINDOW = Window("w-1", window_minutes=60, max_events_per_generation=2)
+
+
+def no_reading_lost_across_generations(run: Run) -> None:
+    """The summary counts every reading: the ones carried in from earlier generations plus
+    each one this generation received before its window closed, with consistent stats."""
+    carried = run.history[0].input  # type: ignore[attr-defined]  # this generation's Window
+    received = 0
+    for e in run.history:
+        if isinstance(e, h.TimerFired):
+            break
+        received += isinstance(e, h.EventRaised) and e.name == "Reading"
+    [summary] = [
+        e.input
+        for e in run.history
+        if isinstance(e, h.ActivityScheduled) and e.name == "publish_summary"
+    ]
+    assert summary["count"] == carried["count"] + received, (
+        f"{carried['count']} carried in + {received} received, summary says {summary['count']}"
+    )
+    assert sum(s["count"] for s in summary["sensors"].values()) == summary["count"], summary
+    for sensor, s in summary["sensors"].items():
+        assert s["min"] <= s["mean"] <= s["max"], f"{sensor}: {s}"
+    assert run.output == f"published {summary['window']} ({summary['count']} readings)"
+
+
+def aggregates_exactly_the_sources_that_answered(run: Run) -> None:
+    """aggregate_sources: the aggregate holds every source that answered in time, in input
+    order, and only those (a late answer is recorded and ignored); no answer at all fails the
+    instance without aggregating."""
+    sources: list[str] = run.history[0].input  # type: ignore[attr-defined]
+    calls = {e.task_id: e for e in run.history if isinstance(e, h.ActivityScheduled)}
+    in_time: list[str] = []
+    for e in run.history:
+        if isinstance(e, h.TimerFired):  # every fetch has the same timeout: the rest are late
+            break
+        if isinstance(e, h.ActivityCompleted) and calls[e.task_id].name == "fetch_data":
+            in_time.append(calls[e.task_id].input)
+    answered = [s for s in sources if s in in_time]
+    if not answered:
+        assert run.status == Status.FAILED and "responded" in str(run.error), run.error
+        assert all(c.name == "fetch_data" for c in calls.values()), "aggregated nothing"
+    else:
+        assert run.status == Status.COMPLETED, run.error
+        assert run.output["sources"] == answered, f"aggregated {run.output}, answered {answered}"
+
+
+FUZZ: dict[str, dict[str, Any]] = {
+    "reading_aggregator": {
+        "input": FUZZ_WINDOW,
+        "events": {
+            "Reading": [{"sensor": "t1", "value": 20.0}, {"sensor": "t2", "value": 18.5}],
+        },
+        "max_event_raises": 3,
+        "invariant": no_reading_lost_across_generations,
+    },
+    "aggregate_sources": {
+        "input": ["crm", "erp", "web"],
+        "outcomes": {fetch_data: [fetch_data, fail(ConnectionError("connection reset"))]},
+        "invariant": aggregates_exactly_the_sources_that_answered,
+    },
+}

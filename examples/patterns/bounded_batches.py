@@ -21,7 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrate import OrchestrationContext, Registry
+from orchestrate import OrchestrationContext, Registry, Status
+from orchestrate import history as h
+from testkit import Run, fail
 
 reg = Registry()
 
@@ -73,3 +75,57 @@ async def process_in_batches(ctx: OrchestrationContext, job: BatchJob) -> dict[s
     if job.done < len(job.items):
         ctx.continue_as_new(job)
     return {"processed": job.done, "total": job.total, "failed": job.failed}
+
+
+# --- fuzzing: orch-fuzz examples/patterns/bounded_batches.py:process_users -----------------------
+
+
+def never_over_the_limit_and_in_input_order(run: Run) -> None:
+    """process_users: at most max_concurrency calls in flight at any point; the mailboxes come
+    back in input order; after a failure no further user is started."""
+    job = run.history[0].input  # type: ignore[attr-defined]
+    limit = job.get("max_concurrency", DEFAULT_MAX_CONCURRENCY)
+    in_flight: set[int] = set()
+    failed = False
+    for e in run.history:
+        if isinstance(e, h.ActivityScheduled):
+            assert not failed, f"started {e.input} after a failure"
+            in_flight.add(e.task_id)
+            assert len(in_flight) <= limit, f"{len(in_flight)} in flight, limit {limit}"
+        elif isinstance(e, h.ActivityCompleted | h.ActivityFailed):
+            in_flight.discard(e.task_id)
+            failed = failed or isinstance(e, h.ActivityFailed)
+    if run.status == Status.COMPLETED:
+        results = {e.task_id: e.result for e in run.history if isinstance(e, h.ActivityCompleted)}
+        started = [e for e in run.history if isinstance(e, h.ActivityScheduled)]
+        assert [s.input for s in started] == job["users"], "a user was skipped or started twice"
+        assert run.output["mailboxes"] == [results[s.task_id]["mailbox"] for s in started]
+    else:
+        assert failed, run.error
+
+
+def every_item_scored_or_listed_as_failed(run: Run) -> None:
+    """process_in_batches: after the last generation every item is accounted for once: its
+    score in the total, or listed as failed; each generation's history holds one batch."""
+    job = run.history[0].input  # type: ignore[attr-defined]  # this generation's BatchJob
+    out = run.output
+    assert out["processed"] == len(job["items"]), out
+    assert set(out["failed"]) <= set(job["items"]), out
+    assert out["total"] == 2 * sum(i for i in job["items"] if i not in out["failed"]), out
+    batch = sum(isinstance(e, h.ActivityScheduled) for e in run.history)
+    assert batch <= job["batch_size"], f"{batch} items in one generation"
+
+
+FUZZ: dict[str, dict[str, Any]] = {
+    "process_users": {
+        "input": {"users": [f"user-{i}" for i in range(6)], "max_concurrency": 2},
+        "outcomes": {process_user: [process_user, process_user, fail("mail server busy")]},
+        "invariant": never_over_the_limit_and_in_input_order,
+    },
+    "process_in_batches": {
+        # 13 is corrupt (the real code rejects it); three batches, three generations
+        "input": BatchJob(items=list(range(1, 16)), batch_size=5),
+        "outcomes": {score_item: [score_item, fail(ConnectionError("scoring service reset"))]},
+        "invariant": every_item_scored_or_listed_as_failed,
+    },
+}

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrate import OrchestrationContext, Registry, SubOrchestrationFailed
+from orchestrate import OrchestrationContext, Registry, Status, SubOrchestrationFailed
+from orchestrate import history as h
+from testkit import Run, fail, ok
 
 reg = Registry()
 
@@ -86,3 +88,80 @@ async def process_regions(ctx: OrchestrationContext, regions: list[str]) -> dict
         return {"status": "partial", "reconciled": len(reconciled), "failed": failed}
     report = await ctx.sub_orchestration(post_process, reconciled)
     return {"status": "done", "reconciled": len(reconciled), "report": report}
+
+
+# --- fuzzing: orch-fuzz examples/patterns/child_workflows.py:process_regions ---------------------
+
+
+def _children(run: Run) -> list[h.SubOrchestrationScheduled]:
+    return [e for e in run.history if isinstance(e, h.SubOrchestrationScheduled)]
+
+
+def every_failed_region_rolled_back_once(run: Run) -> None:
+    """process_regions: one findable child per region; each region is reconciled or failed,
+    every failed one gets exactly one rollback child, and the report runs only when none
+    failed."""
+    regions = run.history[0].input  # type: ignore[attr-defined]
+    children = _children(run)
+    recon = [c for c in children if c.name == "reconcile_region"]
+    assert [c.instance_id for c in recon] == [f"{run.instance_id}:region-{r}" for r in regions]
+    failed_ids = {e.task_id for e in run.history if isinstance(e, h.SubOrchestrationFailed)}
+    failed = [c.input for c in recon if c.task_id in failed_ids]
+    rollbacks = [c.input["region"] for c in children if c.name == "rollback_region"]
+    assert rollbacks == failed, f"failed {failed}, rolled back {rollbacks}"
+    assert sorted(run.output.get("failed", {})) == sorted(failed), run.output
+    assert run.output["reconciled"] == len(regions) - len(failed), run.output
+    reported = any(c.name == "post_process" for c in children)
+    assert reported == (not failed) == (run.output["status"] == "done"), run.output
+
+
+def posts_every_ledger_entry_in_order(run: Run) -> None:
+    """reconcile_region: one adjustment per ledger entry, posted one at a time in ledger
+    order; the balance is the ledger's sum; a failed post stops the region."""
+    calls = {e.task_id: e for e in run.history if isinstance(e, h.ActivityScheduled)}
+    done = [e for e in run.history if isinstance(e, h.ActivityCompleted | h.ActivityFailed)]
+    assert [e.task_id for e in done] == list(calls)[: len(done)], "calls overlapped"
+    if run.status == Status.FAILED:
+        assert isinstance(done[-1], h.ActivityFailed), run.error
+        return
+    ledger = done[0].result  # type: ignore[union-attr]
+    posted = [calls[e.task_id].input["amount"] for e in done[1:]]
+    assert posted == ledger, f"posted {posted} for ledger {ledger}"
+    assert run.output["balance"] == sum(ledger), run.output
+    assert run.output["adjustments"] == [e.result for e in done[1:]], run.output  # type: ignore[union-attr]
+
+
+def returns_what_its_one_activity_did(run: Run) -> None:
+    """rollback_region / post_process: exactly one activity, and the output reports it."""
+    calls = [e for e in run.history if isinstance(e, h.ActivityScheduled)]
+    assert len(calls) == 1, calls
+    if run.status == Status.COMPLETED and calls[0].name == "undo_adjustments":
+        assert run.output == f"rolled back {calls[0].input}", run.output
+    elif run.status == Status.COMPLETED:
+        [result] = [e.result for e in run.history if isinstance(e, h.ActivityCompleted)]
+        assert run.output == result, run.output
+
+
+FUZZ: dict[str, dict[str, Any]] = {
+    "process_regions": {
+        # (with "apac" in the list its child always fails: the real code rejects its entry)
+        "input": ["emea", "us"],
+        "outcomes": {load_ledger: [load_ledger, fail("ledger unavailable")]},
+        "invariant": every_failed_region_rolled_back_once,
+    },
+    "reconcile_region": {
+        "input": "emea",
+        "outcomes": {post_adjustment: [post_adjustment, fail("ledger locked")]},
+        "invariant": posts_every_ledger_entry_in_order,
+    },
+    "rollback_region": {
+        "input": {"region": "apac", "error": "negative adjustment rejected in apac"},
+        "outcomes": {undo_adjustments: [ok(None), fail("ledger locked")]},
+        "invariant": returns_what_its_one_activity_did,
+    },
+    "post_process": {
+        "input": [{"region": "emea", "balance": 42, "adjustments": ["adj-emea-40"]}],
+        "outcomes": {publish_report: [publish_report, fail("report store unavailable")]},
+        "invariant": returns_what_its_one_activity_did,
+    },
+}

@@ -27,6 +27,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from orchestrate import ActivityFailed, OrchestrationContext, Registry
+from orchestrate import history as h
+from testkit import Run, fail, ok
 
 reg = Registry()
 
@@ -97,3 +99,49 @@ async def payment_gateway_breaker(
         _publish(ctx, breaker)
     ctx.continue_as_new(breaker)
     raise AssertionError("unreachable: continue_as_new does not return")
+
+
+# --- fuzzing: orch-fuzz examples/patterns/circuit_breaker.py:payment_gateway_breaker -------------
+
+
+def open_breaker_spares_the_gateway(run: Run) -> None:
+    """Every request gets exactly one reply, in order; after FAILURE_THRESHOLD failures in a
+    row the breaker rejects without calling the gateway (no time passes here, so the cool-down
+    never ends); only requests that reached the gateway can fail or succeed."""
+    requests = [
+        e.input["id"] for e in run.history if isinstance(e, h.EventRaised) and e.name == "Request"
+    ]
+    scheduled = [e for e in run.history if isinstance(e, h.ActivityScheduled)]
+    replies = [e.input for e in scheduled if e.name == "deliver_reply"]
+    gateway = [e for e in scheduled if e.name == "call_payment_gateway"]
+    assert run.output["handled"] == len(replies) <= len(requests), (run.output, replies)
+    assert [r["id"] for r in replies] == requests[: len(replies)], replies
+    outcomes = [r["outcome"] for r in replies]
+    assert len(gateway) == outcomes.count("ok") + outcomes.count("failed"), (gateway, outcomes)
+    streak = 0
+    for outcome in outcomes:
+        if streak >= FAILURE_THRESHOLD:
+            assert outcome == "rejected", f"called the gateway while open: {outcomes}"
+        else:
+            assert outcome != "rejected", f"rejected while closed: {outcomes}"
+            streak = streak + 1 if outcome == "failed" else 0
+    assert run.output["state"] == ("open" if streak >= FAILURE_THRESHOLD else "closed"), run.output
+
+
+FUZZ: dict[str, dict[str, Any]] = {
+    "payment_gateway_breaker": {
+        "input": BreakerState(),
+        "outcomes": {
+            call_payment_gateway: [ok("auth"), fail(ConnectionError("gateway unreachable"))],
+        },
+        "events": {
+            "Request": [
+                {"id": "r-1", "payload": {"order": 1}},
+                {"id": "r-2", "payload": {"order": 2}},
+            ],
+            "Shutdown": None,
+        },
+        "max_event_raises": 5,
+        "invariant": open_breaker_spares_the_gateway,
+    },
+}

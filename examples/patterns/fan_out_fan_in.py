@@ -22,7 +22,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from orchestrate import ActivityFailed, OrchestrationContext, Registry, TaskFailed
+from orchestrate import ActivityFailed, OrchestrationContext, Registry, Status, TaskFailed
+from orchestrate import history as h
+from testkit import Run, fail, ok
 
 reg = Registry()
 
@@ -147,3 +149,94 @@ async def enrich_product(ctx: OrchestrationContext, product_id: str) -> dict[str
         else:
             enriched[name] = result
     return enriched
+
+
+# --- fuzzing: orch-fuzz examples/patterns/fan_out_fan_in.py:batch_processor ----------------------
+
+
+def _results(run: Run) -> list[tuple[str, Any, Any]]:
+    """(activity name, its input, the recorded result event) for every finished call, in order."""
+    calls = {e.task_id: e for e in run.history if isinstance(e, h.ActivityScheduled)}
+    return [
+        (calls[e.task_id].name, calls[e.task_id].input, e)
+        for e in run.history
+        if isinstance(e, h.ActivityCompleted | h.ActivityFailed)
+    ]
+
+
+def one_entry_per_item(run: Run) -> None:
+    """batch_processor: every item is in exactly one of succeeded/failed, as its call ended."""
+    items = run.history[0].input  # type: ignore[attr-defined]
+    succeeded, failed = run.output["succeeded"], run.output["failed"]
+    assert sorted([*succeeded, *failed]) == sorted(items), f"{items} -> {run.output}"
+    for _, item, event in _results(run):
+        if isinstance(event, h.ActivityCompleted):
+            assert succeeded.get(item) == event.result, f"{item}: {run.output}"
+        else:
+            assert failed.get(item) == event.message, f"{item}: {run.output}"
+
+
+def width_from_the_activity(run: Run) -> None:
+    """dynamic_fan_out: exactly one process_task per task the listing returned, none before."""
+    results = _results(run)
+    listed = results[0][2]
+    assert results[0][0] == "list_pending_tasks" and isinstance(listed, h.ActivityCompleted)
+    tasks = [e.input for e in run.history if isinstance(e, h.ActivityScheduled)][1:]
+    assert tasks == listed.result, f"fanned out over {tasks}, the listing said {listed.result}"
+    if run.status == Status.COMPLETED:
+        squares = [e.result for name, _, e in results if name == "process_task"]
+        assert run.output == {"completed": len(tasks), "sum": sum(squares)}, run.output
+    else:
+        assert any(isinstance(e, h.ActivityFailed) for _, _, e in results), run.error
+
+
+def valid_only_if_every_check_passed(run: Run) -> None:
+    """validate_user: True only when all three checks ran and said yes; a failed check fails."""
+    verdicts = {name: e for name, _, e in _results(run)}
+    if run.status == Status.FAILED:
+        assert any(isinstance(e, h.ActivityFailed) for e in verdicts.values()), run.error
+        return
+    assert len(verdicts) == 3 and all(isinstance(e, h.ActivityCompleted) for e in verdicts.values())
+    assert run.output is all(e.result for e in verdicts.values()), (verdicts, run.output)  # type: ignore[union-attr]
+
+
+def every_source_present_or_missing(run: Run) -> None:
+    """enrich_product: each source is kept or noted missing (never both, never neither), and a
+    kept source holds exactly what that source answered."""
+    out = run.output
+    assert run.status == Status.COMPLETED, run.error
+    for name, activity in ENRICHMENT_SOURCES.items():
+        assert (name in out) != (name in out["missing"]), f"{name}: {out}"
+        answered = [e for n, _, e in _results(run) if n == activity.__name__]
+        if name in out:
+            assert answered and out[name] == answered[0].result, f"{name}: {out}"  # type: ignore[union-attr]
+
+
+FUZZ: dict[str, dict[str, Any]] = {
+    "batch_processor": {
+        "input": ["x", "bad-1", "y"],
+        "outcomes": {process_item: [process_item, fail(ConnectionError("worker lost"))]},
+        "invariant": one_entry_per_item,
+    },
+    "dynamic_fan_out": {
+        "input": "nightly-4",
+        "outcomes": {process_task: [process_task, process_task, fail("task queue unavailable")]},
+        "invariant": width_from_the_activity,
+    },
+    "validate_user": {
+        "input": "alice",
+        "outcomes": {
+            check_kyc_completed: [ok(True), ok(False), fail("KYC service down")],
+            check_email_verified: [ok(True), ok(False)],
+        },
+        "invariant": valid_only_if_every_check_passed,
+    },
+    "enrich_product": {
+        "input": "p-1",
+        "outcomes": {
+            fetch_reviews: [fetch_reviews, fail(ConnectionError("reset by peer"))],
+            fetch_inventory: [fetch_inventory, fail("inventory service down")],
+        },
+        "invariant": every_source_present_or_missing,
+    },
+}

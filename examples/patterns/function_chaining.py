@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrate import OrchestrationContext, Registry
+from orchestrate import OrchestrationContext, Registry, Status
+from orchestrate import history as h
+from testkit import Run, fail
 
 reg = Registry()
 
@@ -63,3 +65,50 @@ async def process_order(ctx: OrchestrationContext, order: dict[str, Any]) -> dic
         "payment": payment,
         "tracking": tracking,
     }
+
+
+# --- fuzzing: orch-fuzz examples/patterns/function_chaining.py:process_order ----------------------
+
+STEPS = ["validate_order", "reserve_inventory", "process_payment", "ship_order"]
+
+
+def strictly_in_order(run: Run) -> None:
+    """Each step is scheduled only after the previous one completed, in chain order; a failed
+    step is the last one scheduled; a completed chain returns what its steps returned."""
+    names = {e.task_id: e.name for e in run.history if isinstance(e, h.ActivityScheduled)}
+    events = [
+        e
+        for e in run.history
+        if isinstance(e, h.ActivityScheduled | h.ActivityCompleted | h.ActivityFailed)
+    ]
+    expected_kinds = ["ActivityScheduled", "ActivityCompleted"] * len(STEPS)
+    kinds = [e.kind for e in events]
+    if run.status == Status.FAILED:
+        assert kinds[-1] == "ActivityFailed", f"failed without a failed step: {kinds}"
+        kinds[-1] = "ActivityCompleted"
+    assert kinds == expected_kinds[: len(kinds)], f"steps overlapped or ran out of order: {kinds}"
+    assert list(names.values()) == STEPS[: len(names)], (
+        f"chain order broken: {list(names.values())}"
+    )
+    if run.status == Status.COMPLETED:
+        results = {names[e.task_id]: e.result for e in events if isinstance(e, h.ActivityCompleted)}
+        assert run.output["payment"] == results["process_payment"], run.output
+        assert run.output["tracking"] == results["ship_order"], run.output
+
+
+FUZZ: dict[str, dict[str, Any]] = {
+    "process_order": {
+        "input": {
+            "id": "o-42",
+            "lines": [
+                {"sku": "A1", "qty": 2, "unit_price": 9.5},
+                {"sku": "B7", "qty": 1, "unit_price": 3},
+            ],
+        },
+        "outcomes": {
+            process_payment: [process_payment, fail("card declined")],
+            ship_order: [ship_order, fail(RuntimeError("carrier unavailable"))],
+        },
+        "invariant": strictly_in_order,
+    },
+}

@@ -21,6 +21,8 @@ from datetime import timedelta
 from typing import Any
 
 from orchestrate import OrchestrationContext, Registry
+from orchestrate import history as h
+from testkit import Run
 
 reg = Registry()
 
@@ -81,3 +83,38 @@ async def approval_workflow(ctx: OrchestrationContext, request: dict[str, Any]) 
     ctx.set_status({"stage": "done", "outcome": outcome["outcome"]})
     await ctx.activity(notify_requester, outcome)
     return outcome
+
+
+# --- fuzzing: orch-fuzz examples/patterns/human_in_the_loop.py:approval_workflow -----------------
+
+
+def decided_once_by_the_right_person(run: Run) -> None:
+    """The answer that won decides: provisioning happens only on an approval, by the approver
+    before the deadline or the manager after escalation; silence twice auto-rejects; the
+    requester is told the outcome exactly once, last."""
+    request = run.history[0].input  # type: ignore[attr-defined]
+    out = run.output
+    scheduled = [e for e in run.history if isinstance(e, h.ActivityScheduled)]
+    names = [e.name for e in scheduled]
+    escalated = "escalate_approval" in names
+    fired = sum(isinstance(e, h.TimerFired) for e in run.history)
+    assert fired == (2 if out["outcome"] == "auto-rejected" else int(escalated)), (fired, out)
+    assert ("process_approved_request" in names) == (out["outcome"] == "approved"), (names, out)
+    if out["outcome"] == "auto-rejected":
+        assert escalated and out["by"] is None, out
+    else:
+        assert out["by"] == request["manager" if escalated else "approver"], out
+        answers = [e.input for e in run.history if isinstance(e, h.EventRaised)]
+        assert answers and answers[0]["approved"] == (out["outcome"] == "approved"), answers
+    assert names.count("notify_requester") == 1 and scheduled[-1].input == out, names
+
+
+FUZZ: dict[str, dict[str, Any]] = {
+    "approval_workflow": {
+        "input": {"id": "req-7", "approver": "ann", "manager": "max"},
+        "events": {
+            "ApprovalResponse": [{"approved": True}, {"approved": False, "reason": "budget"}],
+        },
+        "invariant": decided_once_by_the_right_person,
+    },
+}

@@ -21,6 +21,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from orchestrate import OrchestrationContext, Registry
+from orchestrate import history as h
+from testkit import Run, ok
 
 reg = Registry()
 
@@ -78,3 +80,35 @@ def _summary(state: MonitorState, reason: str) -> dict[str, Any]:
         "alerts": state.alerts,
         "last_status": state.last_status,
     }
+
+
+# --- fuzzing: orch-fuzz examples/patterns/monitor.py:monitor_service -----------------------------
+
+# A bounded monitor: one check every 20 minutes for an hour, so three checks, three generations.
+FUZZ_STATE = MonitorState("https://api.example", interval_minutes=20, duration_hours=1)
+
+
+def stops_after_its_checks_with_one_round_of_history(run: Run) -> None:
+    """The monitor ends after duration/interval checks (fewer only when told to stop), alerts
+    at most once per status change, and each generation's history holds a single round."""
+    out = run.output
+    start = run.history[0].input  # type: ignore[attr-defined]  # this generation's state
+    limit = start["duration_hours"] * 60 // start["interval_minutes"]
+    if out["reason"] == "expired":
+        assert out["checks"] == limit, f"expired after {out['checks']} checks, not {limit}"
+    else:
+        assert out["reason"] == "stopped" and 1 <= out["checks"] <= limit, out
+    assert out["alerts"] <= out["checks"] - 1, out
+    assert out["checks"] == start["checks"] + 1, (start, out)  # one check per generation
+    checks = [e for e in run.history if isinstance(e, h.ActivityScheduled)]
+    assert len(checks) <= 2 and checks[0].name == "check_service_health", checks
+
+
+FUZZ: dict[str, dict[str, Any]] = {
+    "monitor_service": {
+        "input": FUZZ_STATE,
+        "outcomes": {check_service_health: [ok("healthy"), ok("degraded")]},
+        "events": {"StopMonitoring": None},
+        "invariant": stops_after_its_checks_with_one_round_of_history,
+    },
+}

@@ -19,7 +19,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from orchestrate import OrchestrationContext, Registry, Task
+from orchestrate import OrchestrationContext, Registry, Status, Task
+from orchestrate import history as h
+from testkit import Run, fail
 
 reg = Registry()
 
@@ -93,3 +95,70 @@ async def first_successful_quote(ctx: OrchestrationContext, amount: int) -> dict
     if chosen is None:
         return {"provider": None, "failures": failures}
     return {**chosen, "failures": failures}
+
+
+# --- fuzzing: orch-fuzz examples/patterns/racing.py:fetch_with_racing ----------------------------
+
+
+def _finishes(run: Run) -> list[tuple[str, h.Event]]:
+    """(what finished, its event) in history order: an activity's name, or "deadline"."""
+    names = {e.task_id: e.name for e in run.history if isinstance(e, h.ActivityScheduled)}
+    return [
+        (names[e.task_id] if not isinstance(e, h.TimerFired) else "deadline", e)
+        for e in run.history
+        if isinstance(e, h.ActivityCompleted | h.ActivityFailed | h.TimerFired)
+    ]
+
+
+def the_first_to_finish_wins(run: Run) -> None:
+    """fetch_with_racing: the outcome is the first recorded finish: a lookup's answer (or its
+    failure, which fails the instance) or the deadline; nothing that finished later counts."""
+    name, first = _finishes(run)[0]
+    if name == "deadline":
+        assert run.output == {"source": None, "timed_out": True}, run.output
+    elif isinstance(first, h.ActivityCompleted):
+        assert run.output == first.result, f"{name} won but the output is {run.output}"
+    else:
+        assert run.status == Status.FAILED and first.message in str(run.error), run.error  # type: ignore[attr-defined]
+
+
+def the_first_success_wins(run: Run) -> None:
+    """first_successful_quote: the chosen quote is the first success recorded, with every
+    failure before it listed in order; no quote only when all failed (then at once) or the
+    deadline came first."""
+    failures: list[str] = []
+    chosen: dict[str, Any] | None = None
+    for name, event in _finishes(run):
+        if name == "deadline":
+            break
+        if isinstance(event, h.ActivityCompleted):
+            chosen = event.result
+            break
+        failures.append(event.message)  # type: ignore[attr-defined]
+        if len(failures) == len(PROVIDERS):
+            break
+    if len(failures) == len(PROVIDERS):  # all failed: it gave up at once, not at the deadline
+        assert not any(isinstance(e, h.TimerFired) for e in run.history), "waited for nothing"
+    reported = run.output["failures"]
+    assert run.output == {**(chosen or {"provider": None}), "failures": reported}, run.output
+    assert len(reported) == len(failures), f"{failures} failed, reported {reported}"
+    assert all(m in r for m, r in zip(failures, reported, strict=True)), (failures, reported)
+
+
+_FLAKY = fail("node evicted")
+FUZZ: dict[str, dict[str, Any]] = {
+    "fetch_with_racing": {
+        "input": "sku=42",
+        "outcomes": {
+            query_primary_db: [query_primary_db, _FLAKY],
+            query_cache: [query_cache, _FLAKY],
+            query_replica: [query_replica, _FLAKY],
+        },
+        "invariant": the_first_to_finish_wins,
+    },
+    "first_successful_quote": {
+        "input": 1000,
+        "outcomes": {p: [p, fail("rate limited")] for p in PROVIDERS},
+        "invariant": the_first_success_wins,
+    },
+}

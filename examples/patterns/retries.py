@@ -21,7 +21,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from orchestrate import ActivityFailed, OrchestrationContext, Registry, RetryPolicy
+from orchestrate import ActivityFailed, OrchestrationContext, Registry, RetryPolicy, Status
+from orchestrate import history as h
+from testkit import Run, fail, ok
 
 reg = Registry()
 
@@ -88,3 +90,79 @@ async def sync_inventory(ctx: OrchestrationContext, update: dict[str, Any]) -> d
             await ctx.sleep(delay)
             delay *= 2
     raise AssertionError("unreachable: the loop returns or raises")
+
+
+# --- fuzzing: orch-fuzz examples/patterns/retries.py:pay_order ------------------------------------
+
+
+def _attempts(run: Run) -> list[h.Event]:
+    """Each attempt's result event, in order."""
+    return [e for e in run.history if isinstance(e, h.ActivityCompleted | h.ActivityFailed)]
+
+
+def retried_by_the_policy_only(run: Run) -> None:
+    """pay_order: at most max_attempts charges, a decline is never retried, the backoff waits
+    are 1 s, 2 s, then capped at 3 s, and the answer is the last attempt's."""
+    attempts = _attempts(run)
+    assert 1 <= len(attempts) <= CHARGE_RETRY.max_attempts, attempts
+    assert all(isinstance(e, h.ActivityFailed) for e in attempts[:-1]), attempts
+    assert all(e.error_type != "CardDeclined" for e in attempts[:-1]), "a decline was retried"  # type: ignore[union-attr]
+    waits = [e.fire_at - e.at for e in run.history if isinstance(e, h.TimerCreated)]
+    assert waits == [timedelta(seconds=s) for s in (1, 2, 3)][: len(attempts) - 1], waits
+    last = attempts[-1]
+    if isinstance(last, h.ActivityCompleted):
+        assert run.output == {"paid": True, "charge": last.result}, run.output
+    else:
+        assert run.output["paid"] is False and run.output["reason"] == last.error_type, run.output
+        assert last.error_type == "CardDeclined" or len(attempts) == CHARGE_RETRY.max_attempts
+
+
+def backs_off_then_escalates(run: Run) -> None:
+    """sync_inventory: transient errors are retried after 1, 2, 4 s, at most MAX_ATTEMPTS
+    times; a permanent error pages the operator once and stops retrying."""
+    tries = sum(
+        isinstance(e, h.ActivityScheduled) and e.name == "push_inventory" for e in run.history
+    )
+    pushes = _attempts(run)[:tries]  # page_operator, if any, comes after the last push
+    assert 1 <= len(pushes) <= MAX_ATTEMPTS, pushes
+    for failure in pushes[:-1]:
+        assert isinstance(failure, h.ActivityFailed) and failure.error_type in TRANSIENT, failure
+    waits = [e.fire_at - e.at for e in run.history if isinstance(e, h.TimerCreated)]
+    assert waits == [timedelta(seconds=2**i) for i in range(len(pushes) - 1)], waits
+    paged = [
+        e for e in run.history if isinstance(e, h.ActivityScheduled) and e.name == "page_operator"
+    ]
+    last = pushes[-1]
+    if isinstance(last, h.ActivityCompleted):
+        assert run.output == {"pushed": last.result, "attempts": len(pushes)} and not paged
+    elif last.error_type in TRANSIENT:  # type: ignore[union-attr]
+        assert run.status == Status.FAILED and len(pushes) == MAX_ATTEMPTS and not paged
+    else:
+        assert len(paged) == 1 and run.output["attempts"] == len(pushes), run.output
+
+
+FUZZ: dict[str, dict[str, Any]] = {
+    "pay_order": {
+        "input": {"order": "o-5", "card": "4242"},
+        "outcomes": {
+            charge_card: [
+                ok("ch-o-5"),
+                fail(ConnectionError("reset")),
+                fail(CardDeclined("card 4242 declined")),
+            ],
+        },
+        "invariant": retried_by_the_policy_only,
+    },
+    "sync_inventory": {
+        "input": {"id": "u-1", "skus": ["a", "b", "c"]},
+        "outcomes": {
+            push_inventory: [
+                ok(3),
+                fail(TimeoutError("slow")),
+                fail(ConnectionError("refused")),
+                fail(PermissionError("bad token")),
+            ],
+        },
+        "invariant": backs_off_then_escalates,
+    },
+}

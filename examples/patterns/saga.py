@@ -31,7 +31,10 @@ from orchestrate import (
     OrchestrationContext,
     Registry,
     Saga,
+    Status,
 )
+from orchestrate import history as h
+from testkit import Run, fail, ok
 
 reg = Registry()
 
@@ -152,3 +155,100 @@ async def transfer_funds(ctx: OrchestrationContext, transfer: dict[str, Any]) ->
         ctx.log.warning("analytics update failed (%s); the transfer stands", exc)
         analytics = "skipped"
     return {"debit": debit, "credit": credit, "analytics": analytics}
+
+
+# --- fuzzing: orch-fuzz examples/patterns/saga.py:order_saga --------------------------------------
+
+_COMPENSATION_OF = {
+    "process_payment": "refund_payment",
+    "reserve_inventory": "release_inventory",
+    "create_shipment": "cancel_shipment",
+}
+
+
+def _activity_results(run: Run) -> list[tuple[str, bool, Any]]:
+    """(activity name, succeeded, result) for every recorded activity result, in order."""
+    names = {e.task_id: e.name for e in run.history if isinstance(e, h.ActivityScheduled)}
+    return [
+        (names[e.task_id], isinstance(e, h.ActivityCompleted), getattr(e, "result", None))
+        for e in run.history
+        if isinstance(e, h.ActivityCompleted | h.ActivityFailed)
+    ]
+
+
+def every_completed_step_compensated_in_reverse(run: Run) -> None:
+    """The saga's guarantee: a completed order compensated nothing; a failed one compensated
+    exactly the steps that completed, newest first, each with what its step returned.
+
+    "Completed" means: the saga saw the result before the failure that ended the forward
+    path. A shipment that answers only after its timeout fired is recorded in the history and
+    ignored, so it is not compensated (see `SHIPPING_TIMEOUT`: the carrier must treat a late
+    create as void, or cancel it by order id)."""
+    names = {e.task_id: e.name for e in run.history if isinstance(e, h.ActivityScheduled)}
+    done: list[tuple[str, Any]] = []
+    for e in run.history:
+        if isinstance(e, h.TimerFired) or (
+            isinstance(e, h.ActivityFailed) and names[e.task_id] in _COMPENSATION_OF
+        ):
+            break
+        if isinstance(e, h.ActivityCompleted) and names[e.task_id] in _COMPENSATION_OF:
+            done.append((names[e.task_id], e.result))
+    expected = [(_COMPENSATION_OF[n], r) for n, r in reversed(done)]
+    undone = [
+        (e.name, e.input)
+        for e in run.history
+        if isinstance(e, h.ActivityScheduled) and e.name in _COMPENSATION_OF.values()
+    ]
+    assert run.status == Status.COMPLETED, f"the saga itself failed: {run.error}"
+    if run.output["status"] == "completed":
+        assert undone == [], f"a completed order was compensated: {undone}"
+    else:
+        assert undone == expected, f"compensated {undone}, expected {expected} (reverse of {done})"
+        flagged = any(
+            isinstance(e, h.ActivityScheduled) and e.name == "flag_for_manual_review"
+            for e in run.history
+        )
+        assert flagged == (run.output["status"] == "compensation_failed"), (
+            f"{run.output['status']} but flag_for_manual_review scheduled: {flagged}"
+        )
+
+
+def money_moved_or_returned(run: Run) -> None:
+    """transfer_funds: a failed transfer credited back exactly a debit that happened; a
+    completed one has both legs and undid nothing, whatever the optional analytics did."""
+    results = {name: succeeded for name, succeeded, _ in _activity_results(run)}
+    credited_back = run.calls(credit_back)
+    if run.status == Status.FAILED:
+        if results.get("debit_account"):
+            assert credited_back, "the debit happened and the transfer failed: no credit back"
+        else:
+            assert not credited_back, f"credited back a debit that never happened: {credited_back}"
+    else:
+        assert results.get("debit_account") and results.get("credit_account"), results
+        assert not credited_back, f"a completed transfer was credited back: {credited_back}"
+        skipped = results.get("update_analytics") is False
+        assert run.output["analytics"] == ("skipped" if skipped else "recorded"), run.output
+
+
+FUZZ: dict[str, dict[str, Any]] = {
+    "order_saga": {
+        "input": {"id": "o-9", "total": 120},
+        "outcomes": {
+            process_payment: [ok("tx-o-9"), fail("card declined")],
+            reserve_inventory: [ok("res-o-9"), fail("out of stock")],
+            create_shipment: [ok("ship-o-9"), fail("carrier rejected the parcel")],
+            confirm_order: [ok("confirmed o-9"), fail("confirmation service down")],
+            release_inventory: [ok(None), fail("warehouse offline", retryable=False)],
+        },
+        "invariant": every_completed_step_compensated_in_reverse,
+    },
+    "transfer_funds": {
+        "input": {"id": "t-1", "from": "acc-1", "to": "acc-2", "amount": 50},
+        "outcomes": {
+            debit_account: [ok("debit-t-1"), fail("ledger locked")],
+            credit_account: [ok("credit-t-1"), fail("ledger locked")],
+            update_analytics: [ok(None), fail("metrics cluster unavailable")],
+        },
+        "invariant": money_moved_or_returned,
+    },
+}

@@ -25,6 +25,8 @@ from datetime import timedelta
 from typing import Any
 
 from orchestrate import OrchestrationContext, Registry, SagaInstance, StateMachine
+from orchestrate import history as h
+from testkit import Run
 
 reg = Registry()
 
@@ -126,3 +128,56 @@ async def order_shipped(
 
 
 run_order_saga = order_saga.register(reg)
+
+
+# --- fuzzing: orch-fuzz examples/patterns/state_machine_saga.py:order_saga -----------------------
+
+
+def failed_saga_compensates_what_succeeded(run: Run) -> None:
+    """The saga ends Completed with nothing undone, or Failed with exactly the succeeded steps
+    compensated, newest first: the reservation released, then the payment refunded."""
+    out = run.output
+    data = out["data"]
+    undone = [
+        (e.name, e.input)
+        for e in run.history
+        if isinstance(e, h.ActivityScheduled) and not e.name.startswith("request_")
+    ]
+    assert out["path"][0] == "Initial" and out["path"][-1] == out["state"], out["path"]
+    if out["state"] == "Completed":
+        assert undone == [] and "tracking_number" in data, (undone, data)
+        return
+    assert out["state"] == "Failed" and "failure" in data, out
+    expected = []
+    if "reservation_id" in data:
+        expected.append(("release_inventory", data["reservation_id"]))
+    if "payment_tx" in data:
+        paid = [
+            e.input["amount"]
+            for e in run.history
+            if isinstance(e, h.EventRaised) and e.name == "PaymentProcessed"
+        ]
+        expected.append(("refund_payment", {"tx": data["payment_tx"], "amount": paid[0]}))
+    assert undone == expected, f"compensated {undone}, expected {expected}"
+
+
+_FAILED = {"reason": "card expired"}
+FUZZ: dict[str, dict[str, Any]] = {
+    "order_saga": {
+        # no input: the saga's data comes from its events; the instance id is the order id
+        "events": {
+            "OrderCreated": {"order_id": "ORDER-123", "customer": "CUST-456", "total": 99.99},
+            "PaymentProcessed": [
+                {"transaction_id": "TXN-789", "amount": 99.99},
+                {"transaction_id": "TXN-790", "amount": 50},
+            ],
+            "PaymentFailed": _FAILED,
+            "InventoryReserved": {"reservation_id": "RES-1"},
+            "InventoryReservationFailed": _FAILED,
+            "OrderShipped": {"tracking_number": "TRK-1"},
+            "ShipmentFailed": _FAILED,
+        },
+        "max_event_raises": 1,
+        "invariant": failed_saga_compensates_what_succeeded,
+    },
+}

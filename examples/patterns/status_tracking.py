@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrate import ActivityFailed, OrchestrationContext, Registry
+from orchestrate import ActivityFailed, OrchestrationContext, Registry, Status
+from orchestrate import history as h
+from testkit import Run, fail
 
 reg = Registry()
 
@@ -78,3 +80,41 @@ async def data_processing_job(ctx: OrchestrationContext, job: dict[str, Any]) ->
         completed.append(phase)
     ctx.set_status({"phase": "done", "progress": 1.0, "completed": completed})
     return {"job": job["id"], "location": results["upload"]}
+
+
+# --- fuzzing: orch-fuzz examples/patterns/status_tracking.py:data_processing_job -----------------
+
+
+def status_tells_where_it_is(run: Run) -> None:
+    """Statuses advance stage by stage with rising progress; the last one says done (with
+    every stage), or names the stage that failed and its error, with the stages before it."""
+    phases = [phase for phase, _, _ in STAGES]
+    published = [e.status for e in run.history if isinstance(e, h.CustomStatusSet)]
+    progress = [s["progress"] for s in published]
+    assert progress == sorted(progress), f"progress went back: {progress}"
+    last = published[-1]
+    assert run.custom_status == last, (run.custom_status, last)
+    if run.status == Status.COMPLETED:
+        assert last == {"phase": "done", "progress": 1.0, "completed": phases}, last
+        return
+    [failure] = [e for e in run.history if isinstance(e, h.ActivityFailed)]
+    stage = phases[len(last["completed"])]
+    names = {e.task_id: e.name for e in run.history if isinstance(e, h.ActivityScheduled)}
+    assert STAGES[phases.index(stage)][2].__name__ == names[failure.task_id], (stage, failure)
+    assert last["error"] == {
+        "stage": stage,
+        "type": failure.error_type,
+        "message": failure.message,
+    }, last
+
+
+FUZZ: dict[str, dict[str, Any]] = {
+    "data_processing_job": {
+        "input": {"id": "job-3", "files": ["a.csv", "b.csv"]},
+        "outcomes": {
+            validate_data: [validate_data, validate_data, fail(ValueError("b.csv: bad header"))],
+            upload_results: [upload_results, fail(OSError("disk full"))],
+        },
+        "invariant": status_tells_where_it_is,
+    },
+}

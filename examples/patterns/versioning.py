@@ -23,6 +23,8 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrate import OrchestrationContext, Registry
+from orchestrate import history as h
+from testkit import Run, ok
 
 reg = Registry()
 
@@ -64,3 +66,33 @@ async def fulfil_order(ctx: OrchestrationContext, order: dict[str, Any]) -> dict
         receipt["fraud_score"] = score
     await ctx.activity(send_receipt, receipt)
     return {"order": order["id"], "status": "fulfilled", "version": 2 if score is not None else 1}
+
+
+# --- fuzzing: orch-fuzz examples/patterns/versioning.py:fulfil_order -----------------------------
+
+
+def new_instances_take_the_patched_path(run: Run) -> None:
+    """A new instance records the patch marker and is fraud-checked before any charge: a risky
+    order is held and never charged, a safe one is charged once, then fulfilled as version 2
+    with the score on its receipt."""
+    assert [e.patch for e in run.history if isinstance(e, h.PatchMarker)] == [FRAUD_PATCH]
+    scheduled = [e for e in run.history if isinstance(e, h.ActivityScheduled)]
+    names = [e.name for e in scheduled]
+    [score] = [e.result for e in run.history if isinstance(e, h.ActivityCompleted)][:1]
+    if score > 0.5:
+        assert names == ["score_fraud", "hold_for_review"], names
+        assert run.output["status"] == "held", run.output
+    else:
+        assert names == ["score_fraud", "charge", "send_receipt"], names
+        assert scheduled[-1].input["fraud_score"] == score, scheduled[-1].input
+        assert run.output["version"] == 2, run.output
+
+
+FUZZ: dict[str, dict[str, Any]] = {
+    "fulfil_order": {
+        "input": {"id": "o-1", "total": 120},
+        "outcomes": {score_fraud: [ok(0.05), ok(0.9)]},
+        "events": {"Packed": [{"parcels": 2}, {"parcels": 1}]},
+        "invariant": new_instances_take_the_patched_path,
+    },
+}

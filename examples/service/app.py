@@ -20,7 +20,7 @@ import threading
 from datetime import timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from orchestrate import (
@@ -31,6 +31,10 @@ from orchestrate import (
     Runtime,
     SerializationError,
 )
+from orchestrate import history as h
+
+if TYPE_CHECKING:
+    from testkit import Run
 
 reg = Registry()
 
@@ -61,6 +65,44 @@ async def order_approval(ctx: OrchestrationContext, order: dict[str, Any]) -> di
     tracking = await ctx.activity(ship, order)
     ctx.set_status({"phase": "shipped", "tracking": tracking})
     return {"approved": True, "by": decision.get("by"), "tracking": tracking}
+
+
+# --- fuzzing: orch-fuzz examples/service/app.py:order_approval ---------------------------------
+
+
+def ships_only_what_a_person_approved(run: Run) -> None:
+    """An order ships (once, after its reservation) only on an approval that arrived before
+    the 24 h deadline; a rejection or the deadline ends it unshipped, and the status agrees."""
+    names = [e.name for e in run.history if isinstance(e, h.ActivityScheduled)]
+    answers = [e.input for e in run.history if isinstance(e, h.EventRaised)]
+    expired = any(isinstance(e, h.TimerFired) for e in run.history)
+    out = run.output
+    assert names[0] == "reserve_stock", names
+    assert (names == ["reserve_stock", "ship"]) == out["approved"], (names, out)
+    if expired:
+        assert out == {"approved": False, "reason": "no approval within 24 hours"}, out
+        assert run.custom_status == {"phase": "expired"}
+    else:
+        decision = answers[0]
+        assert out["approved"] == decision.get("approved", True), (decision, out)
+        assert out["by"] == decision.get("by"), (decision, out)
+        phase = "shipped" if out["approved"] else "rejected"
+        assert run.custom_status["phase"] == phase, run.custom_status
+
+
+FUZZ: dict[str, dict[str, Any]] = {
+    "order_approval": {
+        "input": {"sku": "book", "qty": 2},
+        "events": {
+            "approval": [
+                {"by": "ada"},
+                {"by": "bob", "approved": False},
+                {"by": "cy", "approved": True},
+            ],
+        },
+        "invariant": ships_only_what_a_person_approved,
+    },
+}
 
 
 _ORDER = re.compile(r"^/orders/([^/]+)$")
