@@ -23,7 +23,7 @@ from typing import Any
 from orchestrate import Registry
 from orchestrate import history as h
 
-__all__ = ["HashSeedReplay", "replay_under_hash_seeds"]
+__all__ = ["HashSeedReplay", "home_module", "replay_under_hash_seeds"]
 
 _TIMEOUT = 120.0
 
@@ -43,7 +43,8 @@ def replay_under_hash_seeds(
 ) -> HashSeedReplay:
     """Replay `histories` (event dicts) in `count` child interpreters with other hash seeds."""
     names = {str(events[0].get("name")) for events in histories if events}
-    modules = sorted({registry.get_orchestration(name).fn.__module__ for name in names})
+    modules = sorted({home_module(registry, registry.get_orchestration(name).fn)
+                      for name in names})
     if any(module == "__main__" for module in modules):
         return HashSeedReplay(note="hash-seed replays skipped: the orchestration is defined in "
                                    "__main__, which a fresh interpreter cannot import")
@@ -69,6 +70,20 @@ def replay_under_hash_seeds(
             index, message = answer["diverged"]
             return HashSeedReplay(seeds, "", (int(index), hash_seed, str(message)))
     return HashSeedReplay(seeds)
+
+
+def home_module(registry: Registry, fn: Any) -> str:
+    """The module that holds `registry` at module level: the function's own module when it
+    does (the usual case), else the first imported module that does (an orchestration built by
+    a library, such as a `StateMachine`, has the library's module as its `__module__`)."""
+    own = sys.modules.get(getattr(fn, "__module__", ""))
+    if own is not None and any(v is registry for v in vars(own).values()):
+        return own.__name__
+    for name, module in list(sys.modules.items()):
+        namespace = getattr(module, "__dict__", None)
+        if isinstance(namespace, dict) and any(v is registry for v in list(namespace.values())):
+            return name
+    return str(getattr(fn, "__module__", "__main__"))
 
 
 def _seed_fixed() -> bool:

@@ -113,6 +113,8 @@ class DrawChooser:
             choice = config.outcomes.get(move.name)
             outcome = self._outcome(choice, move.attempt.input)
             duplicate = self._outcome(choice, move.attempt.input) if fault == "duplicate" else None
+            if duplicate is not None and duplicate.get("hang"):
+                duplicate = None  # a duplicate that never returns leaves no trace: no fault
             return build_step(move, outcome=outcome, fault=fault, duplicate=duplicate)
         if move.kind == "event":
             return build_step(move, fault=fault, data=self._value(config.events[move.name]))

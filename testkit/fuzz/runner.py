@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import logging
 import random
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from hypothesis.strategies import SearchStrategy
 from orchestrate import Registry
 
 from ..clock import FakeClock
-from ..hashseed import HashSeedReplay, replay_under_hash_seeds
+from ..hashseed import HashSeedReplay, home_module, replay_under_hash_seeds
 from .checks import Tally, crash_transparency
 from .choosers import DrawChooser, ScheduleChooser
 from .config import FuzzConfig, Invariant
@@ -99,11 +101,11 @@ def fuzz(
     if hash_seeds < 0:
         raise ValueError(f"hash_seeds={hash_seeds} must be 0 (off) or more")
     started = _REAL_CLOCK[0]()
-    module = registry.get_orchestration(config.orchestration).fn.__module__
+    module = home_module(registry, registry.get_orchestration(config.orchestration).fn)
     try:
         # One outer freeze for the whole run: each trial's own freeze then only pushes onto
         # freezegun's stacks instead of patching every module again (~0.1 ms a trial).
-        with measure(module, enabled=coverage) as gaps, FakeClock().frozen():
+        with measure(module, enabled=coverage) as gaps, FakeClock().frozen(), _quiet_logs():
             if exhaustive:
                 from .exhaustive import explore
 
@@ -259,6 +261,19 @@ def _reproduce(config: FuzzConfig, seed: int) -> str:
         "then orch-fuzz ... --replay F.json, or testkit.fuzz.replay_schedule(reg, orch, "
         "failure.schedule)"
     )
+
+
+@contextmanager
+def _quiet_logs() -> Iterator[None]:
+    """Silence ``ctx.log`` while examples run: hundreds of examples would repeat the same
+    lines (a finding still shows the histories and the schedule)."""
+    logger = logging.getLogger("orchestrate.orchestration")
+    was = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = was
 
 
 def _needs_input(fn: Callable[..., Any]) -> bool:

@@ -114,6 +114,18 @@ async def first_turn_failure(ctx: OrchestrationContext, x: int) -> int:
     return x + 1  # a str input fails before anything is scheduled
 
 
+@reg.orchestration
+async def wait_approval_or_call(ctx: OrchestrationContext, _: None = None) -> str:
+    call, timer = ctx.activity(slow, 1, timeout=timedelta(minutes=1)), ctx.timer(timedelta(hours=1))
+    return "call" if await ctx.any([call, timer]) is call else "timer"
+
+
+@reg.orchestration
+async def logged(ctx: OrchestrationContext, x: int) -> int:
+    ctx.log.info("adding to %s", x)
+    return await ctx.activity(add, x)
+
+
 REGIONS = ["eu-west", "us-east", "ap-south", "sa-east", "af-south", "me-central"]
 FUZZ = {
     "chain": {"input": 1, "max_examples": 10},

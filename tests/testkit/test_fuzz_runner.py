@@ -20,11 +20,13 @@ from .fuzz_cases import (
     fan_out,
     first_turn_failure,
     generations,
+    logged,
     no_timeout,
     reg,
     slow,
     tolerant,
     wait_approval,
+    wait_approval_or_call,
     wait_forever,
 )
 
@@ -193,3 +195,16 @@ def test_the_report_says_how_examples_ended_and_warns_when_nothing_was_explored(
     assert "failed" in missing.endings and "TypeError" in missing.endings
     broken = fuzz(reg, first_turn_failure, input="x", max_examples=5, hash_seeds=0)
     assert broken.warning.startswith("warning: every example failed in its first turn")
+
+
+def test_hang_among_the_candidates_works_with_duplicates_on():
+    # a duplicate execution that draws hang() leaves no trace instead of crashing the run
+    report = fuzz(reg, wait_approval_or_call, outcomes={slow: [ok(1), hang()]},
+                  max_examples=100, seed=1, hash_seeds=0)
+    assert report.examples == 100
+
+
+def test_ctx_log_is_quiet_while_examples_run(caplog):
+    with caplog.at_level("INFO", logger="orchestrate.orchestration"):
+        fuzz(reg, logged, input=1, max_examples=5, hash_seeds=0)
+    assert not [r for r in caplog.records if r.name == "orchestrate.orchestration"]
