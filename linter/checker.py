@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from linter.modules import ModuleInfo, ModuleLoader
-from linter.names import LocalBinding, Scope, function_scope, lambda_scope, qualify
-from linter.profiles import Profile
+from linter.names import Binding, LocalBinding, Scope, function_scope, lambda_scope, qualify
+from linter.profiles import Profile, is_framework_module
 from linter.rules import Fixer, Rule, RuleSet
 from linter.rules._base import _written
 from linter.walk import iter_children
@@ -191,11 +191,14 @@ class FunctionChecker:
         self, func: cst.BaseExpression, qualname: str | None
     ) -> tuple[ModuleInfo, cst.FunctionDef, cst.ClassDef | None, Scope] | None:
         if isinstance(func, cst.Name):
-            binding = self.scope.lookup(func.value)
+            binding, where = _lookup(self.scope, func.value)
             if isinstance(binding, LocalBinding) and isinstance(binding.node, cst.FunctionDef):
                 if self.info.functions.get(func.value) is binding.node:
                     return self.info, binding.node, None, self.info.scope
-                return None  # a nested def: checked after the walk unless side-effect only
+                if where is self._function_scope or where is self.scope:
+                    return None  # a nested def: checked after the walk unless side-effect only
+                # a def beside this one in an enclosing function (e.g. in the same test)
+                return self.info, binding.node, None, where or self.info.scope
         elif (
             isinstance(func, cst.Attribute)
             and isinstance(func.value, cst.Name)
@@ -206,7 +209,11 @@ class FunctionChecker:
             if method is not None:
                 return self.info, method, self.cls, self.info.scope
             return None
-        if qualname is not None and not qualname.startswith("builtins."):
+        if (
+            qualname is not None
+            and not qualname.startswith("builtins.")
+            and not is_framework_module(qualname)
+        ):
             found = self.loader.resolve(qualname, self.info.root)
             if found is not None:
                 info, callee, cls = found
@@ -294,6 +301,20 @@ class FunctionChecker:
                 self.info, node, rule, subject, self.chain, self.profile, self.ctx_name, fix, detail
             )
         )
+
+
+def _lookup(scope: Scope, name: str) -> tuple[Binding | None, Scope | None]:
+    """Like ``Scope.lookup``, but also says which scope the name was found in."""
+    current: Scope | None = scope
+    while current is not None:
+        if name in current.globals_:
+            root = current.root()
+            return root.bindings.get(name), root
+        found = current.bindings.get(name)
+        if found is not None:
+            return found, current
+        current = current.parent
+    return None, None
 
 
 def _statements(block: cst.BaseSuite) -> list[cst.SimpleStatementLine]:

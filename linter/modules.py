@@ -83,6 +83,7 @@ class ModuleInfo:
     scope: Scope
     functions: dict[str, cst.FunctionDef] = field(default_factory=dict)
     classes: dict[str, cst.ClassDef] = field(default_factory=dict)
+    star_names: Mapping[str, Iterable[str]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -92,6 +93,7 @@ class ModuleInfo:
         info = cls(
             path, source, module, name, package, root, module_scope(module, package, star_names)
         )
+        info.star_names = star_names
         for statement in _top_level(module.body):
             if isinstance(statement, cst.FunctionDef):
                 info.functions[statement.name.value] = statement
@@ -146,6 +148,12 @@ class ModuleInfo:
                         t.target.value for t in small.targets if isinstance(t.target, cst.Name)
                     )
         return frozenset(names)
+
+
+def _installed(path: str) -> bool:
+    """Inside an installed package (a virtualenv in the project, say): not the project's code."""
+    parts = os.path.abspath(path).split(os.sep)
+    return "site-packages" in parts or "dist-packages" in parts
 
 
 def _top_level(body: Iterable[cst.BaseStatement]) -> list[cst.BaseStatement]:
@@ -214,7 +222,7 @@ class ModuleLoader:
         for base in (root, *self.extra_roots):
             for candidate in (relative + ".py", os.path.join(relative, "__init__.py")):
                 path = os.path.join(base, candidate)
-                if os.path.isfile(path):
+                if os.path.isfile(path) and not _installed(path):
                     found = path
                     break
             if found:

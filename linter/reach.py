@@ -61,7 +61,17 @@ def check_entries(
     for info, entry in entries:
         seen.add(id(entry.func))
         ctx = frozenset({entry.ctx}) if entry.ctx else frozenset()
-        queue.append((info, entry.func, entry.cls, info.scope, (entry.name,), ctx, entry))
+        queue.append(
+            (
+                info,
+                entry.func,
+                entry.cls,
+                entry.parent_scope or info.scope,
+                (entry.name,),
+                ctx,
+                entry,
+            )
+        )
     hits: list[Hit] = []
     while queue:
         info, func, cls, parent, chain, ctx_names, entry = queue.popleft()
