@@ -36,6 +36,7 @@ class Hit:
     ctx_name: str
     fix: Fixer | None = None
     detail: str | None = None
+    is_async: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,6 +171,8 @@ class FunctionChecker:
                     self._side_effect_names.add(arg.value.value)
             return True
         qualname = qualify(func, self.scope)
+        if qualname is not None and self.rules.is_durable(qualname, self.profile):
+            return False  # recorded by the framework: not checked, not followed
         if qualname is not None:
             rule = self.rules.call_rule(qualname, self.profile)
             if rule is not None:
@@ -273,8 +276,10 @@ class FunctionChecker:
 
     def is_flagged_call(self, qualname: str) -> bool:
         """Reported by a call rule already, or explicitly allowed: either way not ORC113's."""
-        return self.rules.call_rule(qualname, self.profile) is not None or self.rules.allowed(
-            qualname, self.profile
+        return (
+            self.rules.call_rule(qualname, self.profile) is not None
+            or self.rules.allowed(qualname, self.profile)
+            or self.rules.is_durable(qualname, self.profile)
         )
 
     def is_project_name(self, qualname: str) -> bool:
@@ -298,7 +303,16 @@ class FunctionChecker:
     ) -> None:
         self.hits.append(
             Hit(
-                self.info, node, rule, subject, self.chain, self.profile, self.ctx_name, fix, detail
+                self.info,
+                node,
+                rule,
+                subject,
+                self.chain,
+                self.profile,
+                self.ctx_name,
+                fix,
+                detail,
+                self.is_async,
             )
         )
 

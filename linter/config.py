@@ -1,7 +1,7 @@
 """``[tool.orch-lint]`` in the nearest pyproject.toml, validated with errors that say the fix.
 
 Keys: select, ignore, per-file-ignores, profiles, orchestration-decorators, extra-banned,
-allowed, exclude. Codes may be given in full (``ORC101``) or as a prefix (``ORC1``).
+allowed, durable-calls, exclude. Codes may be given in full (``ORC101``) or as a prefix (``ORC1``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ __all__ = ["Config", "find_config", "load_config", "parse_codes"]
 KNOWN_CODES: tuple[str, ...] = tuple(r.CODE for r in ALL_RULES)
 _KEYS = (
     "allowed",
+    "durable-calls",
     "exclude",
     "extra-banned",
     "ignore",
@@ -45,6 +46,7 @@ class Config:
     orchestration_decorators: tuple[str, ...] = ()
     extra_banned: tuple[tuple[str, str], ...] = ()
     allowed: tuple[str, ...] = ()
+    durable_calls: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     _cache: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
 
@@ -199,5 +201,6 @@ def _from_table(table: Mapping[str, Any], path: str) -> Config:
         orchestration_decorators=_strings(table, "orchestration-decorators", path),
         extra_banned=tuple(banned.items()),
         allowed=_strings(table, "allowed", path),
+        durable_calls=_strings(table, "durable-calls", path),
         exclude=_strings(table, "exclude", path),
     )

@@ -76,7 +76,9 @@ class Linter:
         self.config = config
         self.fix = fix
         self.codes = config.enabled_codes()
-        self.rules = RuleSet(self.codes, config.allowed, dict(config.extra_banned))
+        self.rules = RuleSet(
+            self.codes, config.allowed, dict(config.extra_banned), config.durable_calls
+        )
         roots = [config.root, os.path.join(config.root, "src")]
         self.loader = ModuleLoader(star_names(), [r for r in roots if os.path.isdir(r)])
         markers = [m for p in config.profiles for m in PROFILES[p].markers]
@@ -176,7 +178,14 @@ class Linter:
                     fixers[id(hit.node)] = hit.fix
                 findings.append(
                     Finding(
-                        shown, line, col, code, _message(hit), hit.rule.HINT, hit.chain, fixable
+                        shown,
+                        line,
+                        col,
+                        code,
+                        _message(hit),
+                        hit.rule.hint(hit.profile, hit.ctx_name),
+                        hit.chain,
+                        fixable,
                     )
                 )
         return findings, fixers
@@ -197,7 +206,9 @@ def _syntax_error(text: str, exc: cst.ParserSyntaxError) -> tuple[int, int, str]
 
 def _message(hit: Hit) -> str:
     text = f"{hit.subject} {hit.detail or hit.rule.MESSAGE}"
-    replacement = "" if hit.detail else hit.rule.replacement(hit.profile, hit.ctx_name)
+    replacement = (
+        "" if hit.detail else hit.rule.replacement(hit.profile, hit.ctx_name, hit.is_async)
+    )
     if replacement:
         text += f"; use {replacement}"
     if len(hit.chain) == 1:

@@ -134,6 +134,24 @@ class ModuleInfo:
         return frozenset(names)
 
     @cached_property
+    def global_values(self) -> dict[str, cst.BaseExpression]:
+        """Module-level names bound once by a plain assignment, with the assigned value."""
+        values: dict[str, cst.BaseExpression] = {}
+        for statement in _top_level(self.module.body):
+            for small in _small_statements(statement):
+                if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                    target = small.targets[0].target
+                    if isinstance(target, cst.Name):
+                        values[target.value] = small.value
+                elif (
+                    isinstance(small, cst.AnnAssign)
+                    and small.value is not None
+                    and isinstance(small.target, cst.Name)
+                ):
+                    values[small.target.value] = small.value
+        return values
+
+    @cached_property
     def loggers(self) -> frozenset[str]:
         """Module-level names bound to ``logging.getLogger(...)``."""
         names: set[str] = set()

@@ -80,6 +80,7 @@ class RuleSet:
         codes: Iterable[str],
         allowed: Iterable[str] = (),
         extra_banned: Mapping[str, str] | None = None,
+        durable: Iterable[str] = (),
     ) -> None:
         enabled = set(codes)
         self.rules: list[Rule] = []
@@ -95,6 +96,7 @@ class RuleSet:
         allowed = tuple(allowed)
         self._allowed_exact = frozenset(a for a in allowed if not a.endswith(".*"))
         self._allowed_prefix = tuple(a[:-1] for a in allowed if a.endswith(".*"))
+        self._durable = tuple(durable)
         self._calls: dict[str, CallRule] = {}
         self._access: dict[str, CallRule] = {}
         self.by_node: dict[type[cst.CSTNode], list[Rule]] = {}
@@ -124,6 +126,14 @@ class RuleSet:
             qualname in self._allowed_exact
             or qualname in profile.allowed
             or qualname.startswith(self._allowed_prefix)
+        )
+
+    def is_durable(self, qualname: str, profile: Profile) -> bool:
+        """Whether ``qualname`` is a call the framework makes durable (``durable-calls`` in
+        the config, plus the profile's own list): recorded, so neither checked nor followed."""
+        return any(
+            qualname == name or (name.endswith(".*") and qualname.startswith(name[:-1]))
+            for name in (*self._durable, *profile.durable)
         )
 
     def call_rule(self, qualname: str, profile: Profile) -> CallRule | None:

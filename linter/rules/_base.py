@@ -93,10 +93,16 @@ class Rule:
     def check_function(self, func: cst.FunctionDef, cx: Context) -> None:
         """Called once for each function checked (the orchestration and every helper)."""
 
-    def replacement(self, profile: Profile, ctx: str) -> str:
+    def replacement(self, profile: Profile, ctx: str, is_async: bool = False) -> str:
         """The replay-safe alternative to suggest, in the profile's own API."""
-        text = profile.replacements.get(self.CODE, "")
+        text = (profile.async_replacements if is_async else {}).get(self.CODE)
+        if text is None:
+            text = profile.replacements.get(self.CODE, "")
         return text.format(ctx=ctx or "ctx")
+
+    def hint(self, profile: Profile, ctx: str = "") -> str:
+        """The finding's hint: the profile's own wording if it has one, else the rule's."""
+        return profile.hints.get(self.CODE, self.HINT).format(ctx=ctx or "ctx")
 
 
 class CallRule(Rule):

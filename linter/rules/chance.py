@@ -40,7 +40,9 @@ class Randomness(CallRule):
     CODE = "ORC102"
     NAME = "randomness"
     MESSAGE = "draws a fresh random value, so a replay takes a different path"
-    HINT = "The context's random source and UUIDs are seeded from the instance id."
+    HINT = (
+        "Draw random values and ids from the framework's replay-safe source, or in a recorded step."
+    )
     RATIONALE = (
         "Random numbers and random UUIDs differ on every run. Used for a branch, an activity "
         "input or an id, they make the replay diverge from the history. `ctx.random()` is a "

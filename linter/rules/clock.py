@@ -13,7 +13,7 @@ class WallClock(CallRule):
     CODE = "ORC101"
     NAME = "wall-clock"
     MESSAGE = "reads the wall clock, which returns a different value on every replay"
-    HINT = "The context's clock is the time the turn started, recorded in the history."
+    HINT = "The framework's workflow clock returns the recorded time, equal on every replay."
     RATIONALE = (
         "An orchestration is re-run from the start every time it resumes. A branch or an "
         "activity input computed from the wall clock takes a different value on replay, so "

@@ -13,7 +13,7 @@ class Concurrency(CallRule):
     CODE = "ORC104"
     NAME = "concurrency"
     MESSAGE = "starts work outside the orchestration's history, in an order replay cannot reproduce"
-    HINT = "Fan out with ctx tasks: created in a fixed order, completed from the history."
+    HINT = "Start concurrent work through the framework, so its order and results are recorded."
     RATIONALE = (
         "asyncio tasks, threads and executors run outside the replay engine: their completion "
         "order depends on timing, and the work they do is not recorded. On replay the "

@@ -3,8 +3,11 @@ directly, awaiting foreign coroutines, and branching on replay."""
 
 from __future__ import annotations
 
+import sys
+
 import libcst as cst
 
+from linter.names import qualify
 from linter.rules._base import Context, Invalid, Rule
 from linter.walk import iter_tree
 
@@ -100,7 +103,8 @@ class DirectActivityCall(Rule):
     NAME = "direct-activity-call"
     MESSAGE = "calls an activity directly: it reruns on every replay and its result is not recorded"
     HINT = (
-        "Schedule activities through the context; the result then comes from the history on replay."
+        "Schedule activities through the framework; the result then comes from the history on "
+        "replay."
     )
     RATIONALE = (
         "An activity does the real I/O. Called as a plain function inside an orchestration it "
@@ -143,21 +147,68 @@ async def saga(ctx: OrchestrationContext, order: dict) -> str:
         cx.report(self, call, f"`{name}()`")
 
 
-_FRAMEWORKS = ("orchestrate", "temporalio", "dbos", "durabletask", "builtins")
+_FRAMEWORKS = ("orchestrate", "temporalio", "dbos", "durabletask", "azure", "builtins")
+# Libraries whose awaitables are network, database or file I/O: known to be I/O wherever
+# they are awaited. Anything else from outside the project is only reported under the
+# orchestrate profile, whose runtime has no event loop to await foreign objects on.
+_IO_PACKAGES = frozenset(
+    {
+        "aioboto3",
+        "aiobotocore",
+        "aiofiles",
+        "aiohttp",
+        "aiokafka",
+        "aiomysql",
+        "aio_pika",
+        "aiosqlite",
+        "anthropic",
+        "asyncpg",
+        "boto3",
+        "databases",
+        "elasticsearch",
+        "httpx",
+        "motor",
+        "nats",
+        "openai",
+        "psycopg",
+        "psycopg2",
+        "pymongo",
+        "redis",
+        "requests",
+        "sqlalchemy",
+        "websockets",
+    }
+)
+_STDLIB = frozenset(sys.stdlib_module_names)
+
+
+def _top(qualname: str) -> str:
+    return qualname.split(".", 1)[0]
 
 
 class AwaitNonTask(Rule):
     CODE = "ORC113"
     NAME = "await-non-task"
-    MESSAGE = "awaits a coroutine from outside the workflow API, whose result is not recorded"
+    MESSAGE = (
+        "awaits something from outside the workflow API (a coroutine, future or task), so the "
+        "work it stands for is not recorded"
+    )
     HINT = (
-        "Only await ctx tasks (or your own helpers that do); wrap other awaitables in an activity."
+        "Await only the framework's tasks (or your own helpers that do); move other I/O into an "
+        "activity."
     )
     RATIONALE = (
         "The replay engine can only reproduce what it recorded. Awaiting a library coroutine "
         "(an HTTP client, a database driver, an SDK) inside an orchestration runs it again on "
         "every replay and suspends the orchestration on something the history does not know. "
-        "Awaiting ctx tasks and your own async helpers (which are checked in turn) is fine."
+        "Awaiting ctx tasks and your own async helpers (which are checked in turn) is fine. "
+        "Under the orchestrate profile every awaitable from outside the project is reported; "
+        "under the other profiles (whose event loops can await more) only awaitables whose "
+        "origin is known I/O: a call into an I/O library (HTTP, database, cloud SDK), or a "
+        "method of a module-level client built by a third-party library "
+        "(`redis = Redis(...)` then `await redis.get(...)`). Calls listed in `durable-calls` "
+        "(by default the OpenAI Agents runner under Temporal) are recorded by the framework "
+        "and never reported."
     )
     NODES = (cst.Await,)
     VALID = (
@@ -170,6 +221,14 @@ async def saga(ctx: OrchestrationContext, order: dict) -> str:
     await s.compensate()
     return rid
 """,
+        """\
+import asyncio
+
+LOCK = asyncio.Lock()
+
+async def saga(ctx: "OrchestrationContext", order: dict) -> None:
+    await LOCK.acquire()  # a stdlib object: not a client of some service
+""",
     )
     INVALID = (
         Invalid("""\
@@ -180,6 +239,17 @@ from orchestrate import OrchestrationContext
 async def saga(ctx: OrchestrationContext, order: dict) -> str:
     return await some_sdk.fetch_price(order["sku"])  # expect: ORC113
 """),
+        Invalid("""\
+import redis.asyncio
+
+from orchestrate import OrchestrationContext
+
+cache = redis.asyncio.Redis(host="cache")
+
+async def saga(ctx: OrchestrationContext, order: dict) -> str:
+    await cache.set(order["id"], "placed")  # expect: ORC113
+    return await cache.get(order["id"])  # expect: ORC113
+"""),
     )
 
     def visit(self, node: cst.CSTNode, cx: Context) -> None:
@@ -188,12 +258,41 @@ async def saga(ctx: OrchestrationContext, order: dict) -> str:
         if not isinstance(call, cst.Call):
             return
         qualname = cx.qualify(call.func)
-        if qualname is None or qualname.startswith(_FRAMEWORKS):
+        if qualname is None:
+            self._client_method(node, call, cx)
             return
-        if cx.is_flagged_call(qualname) or cx.is_project_name(qualname):
+        if qualname.startswith(_FRAMEWORKS) or cx.is_flagged_call(qualname):
             return
+        if cx.is_project_name(qualname):
+            return
+        if cx.profile.name != "orchestrate" and _top(qualname) not in _IO_PACKAGES:
+            return  # unknown origin under a framework with its own event loop: stay quiet
         shown = qualname if len(qualname) < 60 else qualname[:57] + "..."
         cx.report(self, node, f"`await {shown}()`")
+
+    def _client_method(self, node: cst.Await, call: cst.Call, cx: Context) -> None:
+        """``await client.get(...)`` on a module-level object built by a third-party library."""
+        func = call.func
+        if not isinstance(func, cst.Attribute):
+            return
+        root = func.value
+        while isinstance(root, cst.Attribute):
+            root = root.value
+        if not isinstance(root, cst.Name) or not cx.is_module_global(root.value):
+            return
+        value = cx.info.global_values.get(root.value)
+        if not isinstance(value, cst.Call):
+            return
+        maker = qualify(value.func, cx.info.scope)
+        if maker is None or _top(maker) in _STDLIB or maker.startswith(_FRAMEWORKS):
+            return
+        if cx.is_project_name(maker) or cx.is_flagged_call(maker):
+            return
+        cx.report(
+            self,
+            node,
+            f"`await {cx.written(func)}()` (a client made by `{maker}` at module level)",
+        )
 
 
 _LOG_ROOTS = ("logging.", "builtins.print", "temporalio.workflow.logger", "dbos.DBOS.logger")

@@ -18,7 +18,7 @@ class PrintOrLogging(CallRule):
     CODE = "ORC106"
     NAME = "print-or-logging"
     MESSAGE = "writes output again on every replay"
-    HINT = "The context's logger is silent while replaying, so each message appears once."
+    HINT = "Log through a logger that is silent while replaying, so each message appears once."
     RATIONALE = (
         "Replay re-runs the orchestration from the start each time it resumes, so a `print` "
         "or a plain logging call repeats its output once per replay: logs fill with "

@@ -39,7 +39,7 @@ class GlobalStatement(Rule):
     CODE = "ORC110"
     NAME = "global-statement"
     MESSAGE = "rebinds module state that survives between runs and replays of the orchestration"
-    HINT = "Keep state in local variables, the orchestration's input, or continue_as_new(state)."
+    HINT = "Keep state in local variables or the orchestration's input."
     RATIONALE = (
         "A worker process replays many instances, and one instance many times. A global "
         "rebound by one run is seen by the next, so a replay starts from a different state "
