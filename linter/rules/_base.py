@@ -38,6 +38,7 @@ class Context(Protocol):
     """What a rule may ask about the function being checked (implemented by the checker)."""
 
     info: ModuleInfo
+    func: cst.FunctionDef
     scope: Scope
     ctx_names: frozenset[str]
     ctx_name: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from linter.rules._api import api, durable_ctx, module_name
 from linter.rules._base import CallRule, Context, Fixer, Invalid, can_fix, ctx_attr
 
 __all__ = ["HashOrId", "Randomness"]
@@ -129,12 +130,31 @@ async def saga(ctx: OrchestrationContext, order: dict) -> str:
         return True
 
     def fixer(self, call: cst.Call, qualname: str, cx: Context) -> Fixer | None:
+        module, _, method = qualname.partition(".")
+        workflow = api(cx, "temporal")
+        if workflow is not None:
+            if qualname == "uuid.uuid4" and not call.args:
+                return lambda node: node.with_changes(func=ctx_attr(workflow, "uuid4"))
+            if module == "random" and method in _RANDOM_METHODS:
+                return lambda node: node.with_changes(
+                    func=cst.Attribute(cst.Call(ctx_attr(workflow, "random")), cst.Name(method))
+                )
+        ctx_name = durable_ctx(cx)
+        if (
+            ctx_name is not None
+            and qualname == "uuid.uuid4"
+            and not call.args
+            and module_name(cx, "uuid")
+        ):
+            # new_uuid() returns the UUID as a str: wrap it to keep uuid4()'s type.
+            return lambda node: cst.Call(
+                ctx_attr("uuid", "UUID"), [cst.Arg(cst.Call(ctx_attr(ctx_name, "new_uuid")))]
+            )
         if not can_fix(cx):
             return None
         ctx = cx.ctx_name
         if qualname == "uuid.uuid4" and not call.args:
             return lambda node: node.with_changes(func=ctx_attr(ctx, "uuid"))
-        module, _, method = qualname.partition(".")
         if module == "random" and method in _RANDOM_METHODS:
             return lambda node: node.with_changes(
                 func=cst.Attribute(cst.Call(ctx_attr(ctx, "random")), cst.Name(method))
