@@ -342,10 +342,13 @@ class ReplayingBranch(Rule):
     RATIONALE = (
         "By definition `is_replaying` is False on the first run and True on replay. Any "
         "command scheduled, skipped or computed differently under it makes the replay "
-        "diverge from the history. The one legitimate use is to silence logging, which "
-        "`ctx.log` already does for you."
+        "diverge from the history. Reported where it decides control flow: the test of an "
+        "`if`, `while`, conditional expression or comprehension filter, an operand of "
+        "`and`/`or`, or a local variable holding it that such a test reads. Returning it, "
+        "storing it or passing it on is not a branch and is not reported. The one "
+        "legitimate branch is one that only silences logging."
     )
-    NODES = (cst.If, cst.Attribute)
+    NODES = (cst.If, cst.While, cst.IfExp, cst.CompIf, cst.BooleanOperation)
     VALID = (
         """\
 import logging
@@ -356,6 +359,13 @@ async def saga(ctx: OrchestrationContext, order: dict) -> None:
     if not ctx.is_replaying:
         logging.info("first run of %s", order["id"])
 """,
+        """\
+from orchestrate import OrchestrationContext
+
+async def saga(ctx: OrchestrationContext, order: dict) -> dict:
+    status = {"replaying": ctx.is_replaying}
+    return status
+""",
     )
     INVALID = (
         Invalid("""\
@@ -365,27 +375,50 @@ async def saga(ctx: OrchestrationContext, order: dict) -> None:
     if not ctx.is_replaying:  # expect: ORC115
         await ctx.activity("notify", order)
     fresh = ctx.is_replaying or order["force"]  # expect: ORC115
+    replaying = ctx.is_replaying
+    while replaying:  # expect: ORC115
+        break
 """),
     )
 
     def visit(self, node: cst.CSTNode, cx: Context) -> None:
-        if isinstance(node, cst.If):
-            guards = [n for n in iter_tree(node.test) if self._is_replaying(n, cx)]
-            if not guards:
-                return
-            branches: list[cst.BaseSuite] = [node.body]
-            if isinstance(node.orelse, cst.Else):
-                branches.append(node.orelse.body)
-            elif node.orelse is not None:
-                return  # an elif chain: its own If node is checked on its own
-            if all(_is_log_only(b, cx) for b in branches):
-                cx.ok_nodes.update(id(g) for g in guards)
-        elif (
-            isinstance(node, cst.Attribute)
-            and id(node) not in cx.ok_nodes
-            and self._is_replaying(node, cx)
-        ):
-            cx.report(self, node, f"`{cx.written(node)}`")
+        if isinstance(node, cst.BooleanOperation):
+            tests: list[cst.BaseExpression] = [node.left, node.right]
+        else:
+            assert isinstance(node, cst.If | cst.While | cst.IfExp | cst.CompIf)
+            tests = [node.test]
+        guards = [g for test in tests for g in self._guards(test, cx)]
+        if not guards:
+            return
+        if isinstance(node, cst.If) and self._log_only(node, cx):
+            cx.ok_nodes.update(id(g) for g in guards)
+            return
+        for guard in guards:
+            if id(guard) not in cx.ok_nodes:
+                cx.ok_nodes.add(id(guard))  # reported once, by the outermost test
+                cx.report(self, guard, f"`{cx.written(guard)}`")
+
+    def _guards(self, test: cst.BaseExpression, cx: Context) -> list[cst.BaseExpression]:
+        """``is_replaying`` reads in a test, directly or through a local variable."""
+        found: list[cst.BaseExpression] = []
+        for child in iter_tree(test):
+            if self._is_replaying(child, cx):
+                assert isinstance(child, cst.Attribute)
+                found.append(child)
+            elif isinstance(child, cst.Name):
+                value = cx.local_value(child.value)
+                if value is not None and self._is_replaying(value, cx):
+                    found.append(child)
+        return found
+
+    @staticmethod
+    def _log_only(node: cst.If, cx: Context) -> bool:
+        branches: list[cst.BaseSuite] = [node.body]
+        if isinstance(node.orelse, cst.Else):
+            branches.append(node.orelse.body)
+        elif node.orelse is not None:
+            return False  # an elif chain: its own If node is checked on its own
+        return all(_is_log_only(b, cx) for b in branches)
 
     @staticmethod
     def _is_replaying(node: cst.CSTNode, cx: Context) -> bool:

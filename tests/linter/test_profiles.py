@@ -147,3 +147,23 @@ def test_framework_detection_reads_imports_only():
     assert frameworks_used(b"# we could use temporalio here\n") == frozenset()
     assert is_framework_module("temporalio.workflow")
     assert not is_framework_module("temporalio_extras")
+
+
+def test_replaying_read_is_not_a_branch_under_temporal():
+    source = """\
+        from temporalio import workflow
+
+        @workflow.defn
+        class Probe:
+            @workflow.query
+            def replaying(self) -> bool:
+                return workflow.unsafe.is_replaying()
+
+            @workflow.run
+            async def run(self) -> None:
+                self.was = workflow.unsafe.is_replaying()
+                if workflow.unsafe.is_replaying():
+                    await workflow.sleep(1)
+        """
+    found = _lint(source, profiles=("temporal",))
+    assert [(line, code) for line, code, _, _ in found] == [(12, "ORC115")]
