@@ -87,6 +87,7 @@ def test_profiles_key(project, capsys):
         ("select = [1]", "select must be a list of strings"),
         ('[tool.orch-lint.per-file-ignores]\n"x.py" = ["ORC7"]', "per-file-ignores 'x.py'"),
         ("extra-banned = 3", "extra-banned must be a table"),
+        ('outside-findings = "drop"', "outside-findings must be one of 'mark', 'hide', not 'drop'"),
     ],
 )
 def test_config_errors_name_the_file_and_key(project, capsys, table, needle):
