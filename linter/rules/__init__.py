@@ -15,6 +15,7 @@ from linter.rules.effects import IO, Concurrency, HostLookup
 from linter.rules.files import SyntaxErrorRule, UndecodableFile
 from linter.rules.flow import AwaitNonTask, DirectActivityCall, ReplayingBranch, SetIteration
 from linter.rules.output import PrintOrLogging
+from linter.rules.sandbox import TemporalSandbox
 from linter.rules.state import GlobalStatement, ModuleStateMutation, MutableDefault
 
 __all__ = [
@@ -47,6 +48,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     AwaitNonTask,
     MutableDefault,
     ReplayingBranch,
+    TemporalSandbox,
     ExtraBanned,
 )
 
@@ -145,14 +147,14 @@ class RuleSet:
                 rule = self._calls.get(".".join(parts[:cut]) + ".*")
                 if rule is not None:
                     break
-        if rule is None or rule.CODE in profile.disabled or self.allowed(qualname, profile):
+        if rule is None or not rule.applies_under(profile) or self.allowed(qualname, profile):
             return None
         return rule
 
     def access_rule(self, qualname: str, profile: Profile) -> CallRule | None:
         """The rule that bans any use of ``qualname`` (``os.environ``), if any."""
         rule = self._access.get(qualname)
-        if rule is None or rule.CODE in profile.disabled or self.allowed(qualname, profile):
+        if rule is None or not rule.applies_under(profile) or self.allowed(qualname, profile):
             return None
         return rule
 
@@ -161,11 +163,11 @@ class RuleSet:
         table = self._node_cache.get(profile.name)
         if table is None:
             table = {
-                kind: [r for r in rules if r.CODE not in profile.disabled]
+                kind: [r for r in rules if r.applies_under(profile)]
                 for kind, rules in self.by_node.items()
             }
             self._node_cache[profile.name] = table
         return table
 
     def function_rules_for(self, profile: Profile) -> list[Rule]:
-        return [r for r in self.function_rules if r.CODE not in profile.disabled]
+        return [r for r in self.function_rules if r.applies_under(profile)]

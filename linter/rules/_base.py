@@ -87,6 +87,16 @@ class Rule:
     INVALID: ClassVar[tuple[Invalid, ...]] = ()
     NODES: ClassVar[tuple[type[cst.CSTNode], ...]] = ()
     FILE_LEVEL: ClassVar[bool] = False
+    # The profiles this rule applies under (empty: all); its examples use EXAMPLE_PROFILE.
+    ONLY_PROFILES: ClassVar[frozenset[str]] = frozenset()
+    EXAMPLE_PROFILE: ClassVar[str] = "orchestrate"
+
+    @classmethod
+    def applies_under(cls, profile: Profile) -> bool:
+        """Whether this rule checks workflows of ``profile``."""
+        if cls.CODE in profile.disabled:
+            return False
+        return not cls.ONLY_PROFILES or profile.name in cls.ONLY_PROFILES
 
     def visit(self, node: cst.CSTNode, cx: Context) -> None:
         """Called for each node of a type listed in ``NODES``, before its children."""
