@@ -197,6 +197,26 @@ _DBOS = Profile(
         "ORC110": "Keep state in local variables or the workflow's input.",
         "ORC113": "Await steps, DBOS APIs or your own helpers that do; move other I/O into a step.",
     },
+    # DBOS numbers steps as they start, and asyncio starts tasks in creation order, so its
+    # documented pattern of concurrent steps (asyncio.gather / create_task) replays the same.
+    # Waiting with a timeout is not allowed: whether it fires depends on real time.
+    allowed=frozenset(
+        {
+            "asyncio.gather",
+            "asyncio.create_task",
+            "asyncio.ensure_future",
+            "asyncio.TaskGroup",
+            "asyncio.Event",
+            "asyncio.Queue",
+            "asyncio.Lock",
+            "asyncio.Semaphore",
+            "asyncio.Condition",
+            "asyncio.Future",
+            "asyncio.get_running_loop",
+            "asyncio.get_event_loop",
+            "asyncio.current_task",
+        }
+    ),
     # DBOS steps are meant to be called directly from a workflow.
     disabled=frozenset({"ORC112"}),
 )

@@ -167,3 +167,23 @@ def test_replaying_read_is_not_a_branch_under_temporal():
         """
     found = _lint(source, profiles=("temporal",))
     assert [(line, code) for line, code, _, _ in found] == [(12, "ORC115")]
+
+
+def test_dbos_concurrent_steps_are_its_documented_pattern():
+    source = """\
+        import asyncio
+        from dbos import DBOS
+
+        @DBOS.step()
+        async def fetch(i: int) -> int:
+            return i
+
+        @DBOS.workflow()
+        async def fan_out() -> list:
+            first = asyncio.create_task(fetch(0))
+            rest = await asyncio.gather(*[fetch(i) for i in range(3)])
+            late = await asyncio.wait_for(fetch(9), timeout=1)
+            return [await first, *rest, late]
+        """
+    found = _lint(source, profiles=("dbos",))
+    assert [(line, code) for line, code, _, _ in found] == [(12, "ORC104")]
