@@ -141,8 +141,10 @@ def _is_temporal_class(cls: cst.ClassDef, scope: Scope) -> bool:
     )
 
 
-def _is_temporal_method(func: cst.FunctionDef, scope: Scope) -> bool:
-    if func.name.value == "__init__":
+def _is_temporal_method(func: cst.FunctionDef, scope: Scope, in_defn: bool) -> bool:
+    """A handler (``@workflow.run`` ...) in any class (base classes of workflows included),
+    or the ``__init__`` of a ``@workflow.defn`` class."""
+    if func.name.value == "__init__" and in_defn:
         return True
     for text, qualname in decorator_names(func, scope):
         for name in (text, qualname):
@@ -284,8 +286,9 @@ class _Finder:
         temporal: bool,
         registered: str | None,
     ) -> str | None:
-        if temporal and _is_temporal_method(func, scope):
-            return "temporal"
+        if cls is not None and "temporal" in self.enabled:
+            if _is_temporal_method(func, scope, temporal):
+                return "temporal"
         declared = _decorated_profile(func, scope, self.extra) or registered
         annotated = _context_profile(func, scope, in_class=cls is not None)
         if declared == "azure-durable" and annotated == "durabletask":

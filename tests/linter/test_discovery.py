@@ -230,6 +230,27 @@ DECLARATIONS = [
         id="temporal-nested-class",
     ),
     pytest.param(
+        "temporal",
+        """\
+        import time
+        from temporalio import workflow
+
+        class Base:
+            def __init__(self) -> None:
+                self.started = 0.0
+
+            @workflow.query
+            def age(self) -> float:
+                return time.time() - self.started  # expect
+
+        @workflow.defn
+        class Child(Base):
+            @workflow.run
+            async def run(self) -> None: ...
+        """,
+        id="temporal-handler-on-base-class",
+    ),
+    pytest.param(
         "durabletask",
         """\
         import time
