@@ -286,9 +286,9 @@ class _Finder:
         temporal: bool,
         registered: str | None,
     ) -> str | None:
-        if cls is not None and "temporal" in self.enabled:
-            if _is_temporal_method(func, scope, temporal):
-                return "temporal"
+        in_class = cls is not None
+        if in_class and "temporal" in self.enabled and _is_temporal_method(func, scope, temporal):
+            return "temporal"
         declared = _decorated_profile(func, scope, self.extra) or registered
         annotated = _context_profile(func, scope, in_class=cls is not None)
         if declared == "azure-durable" and annotated == "durabletask":
