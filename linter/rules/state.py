@@ -108,8 +108,8 @@ async def saga(ctx: OrchestrationContext, order: dict) -> int:
             targets = [node.target]
         names = [n for t in targets for n in _bound_names(t) if _declared_global(n, cx)]
         if names:
-            shown = ", ".join(dict.fromkeys(names))
-            cx.report(self, node, f"`global {shown}` rebound")
+            shown = ", ".join(f"`{n}`" for n in dict.fromkeys(names))
+            cx.report(self, node, f"{shown} (declared global)")
 
 
 def _bound_names(target: cst.BaseExpression) -> list[str]:
