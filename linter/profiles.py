@@ -11,7 +11,8 @@ temporalio ``workflow.now/time/time_ns/uuid4/random/logger/sleep/wait/as_complet
 durabletask ``OrchestrationContext.current_utc_datetime`` (a property), ``new_uuid()``
 (a str), ``create_timer(datetime | timedelta)``, ``create_replay_safe_logger(logger)``;
 DBOS ``DBOS.sleep`` (sync) and ``DBOS.sleep_async``; Azure Durable Functions
-``DurableOrchestrationContext.current_utc_datetime`` (a property), ``new_uuid()`` (a str),
+``DurableOrchestrationContext.current_utc_datetime`` (a property, timezone-aware unlike
+durabletask's), ``new_uuid()`` (a str),
 ``create_timer(datetime)``, ``task_all``/``task_any``.
 """
 

@@ -132,10 +132,15 @@ async def saga(ctx: OrchestrationContext, order: dict) -> float:
                 name = qualname.rsplit(".", 1)[-1]
                 return lambda node: node.with_changes(func=ctx_attr(workflow, name))
         ctx_name = durable_ctx(cx)
-        if ctx_name is not None and qualname == "datetime.datetime.utcnow" and not call.args:
-            # A property holding the naive UTC time of the orchestration: same type and meaning.
-            return lambda node: ctx_attr(ctx_name, "current_utc_datetime")
-        return None
+        if ctx_name is None:
+            return None
+        # A property: durabletask's holds a naive UTC datetime (like utcnow()), Azure Durable
+        # Functions' an aware one (like now(timezone.utc)). Only the matching call is rewritten.
+        if cx.profile.name == "durabletask":
+            same = qualname == "datetime.datetime.utcnow" and not call.args
+        else:
+            same = qualname == "datetime.datetime.now" and is_utc(call, cx)
+        return (lambda node: ctx_attr(ctx_name, "current_utc_datetime")) if same else None
 
 
 class Sleep(CallRule):

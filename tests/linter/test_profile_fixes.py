@@ -101,23 +101,25 @@ CASES = [
         "azure-durable",
         """\
         import uuid
-        from datetime import datetime
+        from datetime import datetime, timezone
         import azure.durable_functions as df
 
         def orchestrator(context: df.DurableOrchestrationContext):
-            started = datetime.utcnow()
+            started = datetime.now(timezone.utc)
+            naive = datetime.utcnow()
             ident = uuid.uuid4()
-            yield context.call_activity("a", str((started, ident)))
+            yield context.call_activity("a", str((started, naive, ident)))
         """,
         """\
         import uuid
-        from datetime import datetime
+        from datetime import datetime, timezone
         import azure.durable_functions as df
 
         def orchestrator(context: df.DurableOrchestrationContext):
             started = context.current_utc_datetime
+            naive = datetime.utcnow()
             ident = uuid.UUID(context.new_uuid())
-            yield context.call_activity("a", str((started, ident)))
+            yield context.call_activity("a", str((started, naive, ident)))
         """,
         id="azure-durable",
     ),
