@@ -130,10 +130,13 @@ class FunctionChecker:
             assert isinstance(node, cst.Expr)
             if type(node.value) is cst.Call:
                 self._statement_calls.add(id(node.value))
-        elif (kind is cst.Attribute or kind is cst.Name) and self.rules.has_access:
+        elif kind is cst.Attribute or kind is cst.Name:
             assert isinstance(node, cst.Attribute | cst.Name)
-            if id(node) not in self._handled:
+            if self.rules.has_access and id(node) not in self._handled:
                 self._access(node)
+            if kind is cst.Attribute and self.cls is not None:
+                assert isinstance(node, cst.Attribute)
+                self._method_reference(node)
         for child in iter_children(node):
             self._walk(child)
 
@@ -189,6 +192,15 @@ class FunctionChecker:
             else:
                 self.callees.append(Callee(info, callee, cls, parent, self._ctx_args(call, callee)))
         return False
+
+    def _method_reference(self, node: cst.Attribute) -> None:
+        """``self.helper`` handed on (a callback, an agent's tool): it runs in this workflow."""
+        if not (isinstance(node.value, cst.Name) and node.value.value in {"self", "cls"}):
+            return
+        assert self.cls is not None
+        method = self.info.methods(self.cls).get(node.attr.value)
+        if method is not None and not self.info.is_activity(method):
+            self.callees.append(Callee(self.info, method, self.cls, self.info.scope, frozenset()))
 
     def _target(
         self, func: cst.BaseExpression, qualname: str | None

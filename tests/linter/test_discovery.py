@@ -391,3 +391,23 @@ def test_framework_packages_are_trusted(project):
         jobs=1,
     )
     assert [(f.path, f.line, f.code) for f in result.findings] == [("app.py", 7, "ORC103")]
+
+
+def test_a_workflow_method_handed_on_as_a_tool_is_checked():
+    source = """\
+        from agents import Agent, Runner, function_tool
+        from temporalio import workflow
+
+        @workflow.defn
+        class Tools:
+            @workflow.run
+            async def run(self) -> None:
+                agent = Agent(name="a", tools=[function_tool(self.run_tool)])
+                await Runner.run(agent, "hi")
+
+            async def run_tool(self) -> None:
+                print("tool ran")
+        """
+    found = _lint(source, profiles=("temporal",))
+    assert [(line, code) for line, code, _ in found] == [(12, "ORC106")]
+    assert "(via Tools.run -> run_tool)" in found[0][2]
