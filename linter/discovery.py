@@ -16,7 +16,10 @@ inside test functions are the common case in real test suites):
 - durabletask: a first parameter annotated with durabletask's ``OrchestrationContext``, or a
   function registered with ``add_orchestrator(fn)`` / ``add_named_orchestrator(name, fn)``;
 - azure-durable: ``@<app>.orchestration_trigger(...)``, ``Orchestrator.create(fn)``, or a
-  parameter annotated ``DurableOrchestrationContext``.
+  parameter annotated ``DurableOrchestrationContext``;
+- durabletask and azure-durable, undeclared: a generator that yields its first parameter's
+  orchestration API (``yield context.call_activity(...)``), in a module importing the
+  framework (test suites hand such functions to test harnesses without registering them).
 
 Code inside a framework's own package is the framework, not a workflow: it is trusted.
 """
@@ -30,7 +33,7 @@ import libcst as cst
 
 from linter.modules import ModuleInfo, decorator_names
 from linter.names import Scope, dotted, function_scope, qualify
-from linter.profiles import is_framework_module
+from linter.profiles import frameworks_used, is_framework_module
 from linter.walk import iter_children
 
 __all__ = ["Entry", "find_entries"]
@@ -40,6 +43,21 @@ _REGISTRARS = {
     "add_orchestrator": ("durabletask", 0),
     "add_named_orchestrator": ("durabletask", 1),
 }
+# What only an orchestrator yields: tasks from its context.
+_YIELDED_API = frozenset(
+    {
+        "call_activity",
+        "call_activity_with_retry",
+        "call_sub_orchestrator",
+        "call_sub_orchestrator_with_retry",
+        "call_entity",
+        "call_http",
+        "create_timer",
+        "wait_for_external_event",
+        "task_all",
+        "task_any",
+    }
+)
 _REGISTRATION_MARKERS = (
     "add_orchestrator",
     "add_named_orchestrator",
@@ -231,6 +249,30 @@ def _statements(body: Iterable[cst.BaseStatement]) -> Iterator[cst.FunctionDef |
             stack.extend(reversed(_children(node)))
 
 
+def _yields_context_api(func: cst.FunctionDef, skip_self: bool) -> bool:
+    """``yield <first param>.call_activity(...)`` (or another context task) in ``func``."""
+    param = _first_param(func, skip_self)
+    if param is None or param.annotation is not None:
+        return False
+    name = param.name.value
+    stack: list[cst.CSTNode] = [func.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.FunctionDef | cst.ClassDef | cst.Lambda):
+            continue
+        if isinstance(node, cst.Yield) and isinstance(node.value, cst.Call):
+            func_expr = node.value.func
+            if (
+                isinstance(func_expr, cst.Attribute)
+                and func_expr.attr.value in _YIELDED_API
+                and isinstance(func_expr.value, cst.Name)
+                and func_expr.value.value == name
+            ):
+                return True
+        stack.extend(iter_children(node))
+    return False
+
+
 class _Finder:
     """Walks the module's defs and classes (at any depth), collecting entries."""
 
@@ -240,6 +282,12 @@ class _Finder:
         self.extra = extra
         self.entries: list[Entry] = []
         self.wants_registrations = any(m in info.source.text for m in _REGISTRATION_MARKERS)
+        generators = {"durabletask", "azure-durable"} & enabled
+        used = frameworks_used(info.source.text.encode("utf-8")) if generators else frozenset()
+        # The newer Azure package is durabletask underneath: prefer durabletask when both are.
+        self.generator_profile = next(
+            (p for p in ("durabletask", "azure-durable") if p in used and p in enabled), None
+        )
 
     def block(
         self,
@@ -294,7 +342,11 @@ class _Finder:
         if declared == "azure-durable" and annotated == "durabletask":
             # The newer Azure package runs durabletask-style orchestrators: same API.
             return annotated if annotated in self.enabled else declared
-        return declared or annotated
+        if declared or annotated:
+            return declared or annotated
+        if self.generator_profile is not None and _yields_context_api(func, in_class):
+            return self.generator_profile
+        return None
 
     def _entry(
         self,

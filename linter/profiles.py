@@ -226,7 +226,7 @@ _AZURE = Profile(
     name="azure-durable",
     description="Azure Durable Functions: @app.orchestration_trigger and "
     "df.Orchestrator.create generator orchestrators",
-    markers=("orchestration_trigger", "Orchestrator", "DurableOrchestrationContext"),
+    markers=("durable_functions", "orchestration_trigger", "Orchestrator"),
     packages=("azure.durable_functions",),
     replacements={
         "ORC101": "`{ctx}.current_utc_datetime` (a property)",

@@ -307,6 +307,33 @@ DECLARATIONS = [
         """,
         id="azure-trigger-create-annotation",
     ),
+    pytest.param(
+        "azure-durable",
+        """\
+        import time
+        from azure.durable_functions.models import OrchestratorState
+
+        def test_harness_orchestrator() -> None:
+            def generator_function(context):
+                yield context.call_activity("a", time.time())  # expect
+
+            def not_an_orchestrator(items):
+                yield from items
+        """,
+        id="azure-undeclared-generator",
+    ),
+    pytest.param(
+        "durabletask",
+        """\
+        import time
+        from durabletask import task
+
+        def test_child() -> None:
+            def child(ctx, _):
+                yield ctx.create_timer(time.time())  # expect
+        """,
+        id="durabletask-undeclared-generator",
+    ),
 ]
 
 
