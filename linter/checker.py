@@ -78,6 +78,7 @@ class FunctionChecker:
         self._function_scope = self.scope
         self._node_rules = self.rules.node_rules(self.profile)
         self._statement_calls: set[int] = set()
+        self._awaited: set[int] = set()
         self._handled: set[int] = set()
         self._side_effect_names: set[str] = set()
         self._nested: list[cst.FunctionDef] = []
@@ -122,6 +123,10 @@ class FunctionChecker:
                 if node.orelse is not None:
                     self._walk(node.orelse)
                 return
+        if kind is cst.Await:
+            assert isinstance(node, cst.Await)
+            if type(node.expression) is cst.Call:
+                self._awaited.add(id(node.expression))
         if kind is cst.Call:
             assert isinstance(node, cst.Call)
             if self._call(node):
@@ -270,6 +275,9 @@ class FunctionChecker:
 
     def is_statement_call(self, call: cst.Call) -> bool:
         return id(call) in self._statement_calls
+
+    def is_awaited(self, call: cst.Call) -> bool:
+        return id(call) in self._awaited
 
     def local_value(self, name: str) -> cst.BaseExpression | None:
         if self._values is None:

@@ -37,7 +37,8 @@ class Profile:
 
     ``hints`` override a rule's generic hint; ``async_replacements`` override
     ``replacements`` inside ``async def`` workflows; ``durable`` lists calls (qualified
-    names, ``pkg.*`` for a whole package) the framework itself makes durable.
+    names, ``pkg.*`` for a whole package) the framework itself makes durable; ``awaited``
+    lists calls that are safe when awaited at once (so nothing runs beside them).
     """
 
     name: str
@@ -49,6 +50,7 @@ class Profile:
     hints: dict[str, str] = field(default_factory=dict)
     allowed: frozenset[str] = frozenset()
     durable: frozenset[str] = frozenset()
+    awaited: frozenset[str] = frozenset()
     disabled: frozenset[str] = frozenset()
     only: frozenset[str] = frozenset()
 
@@ -218,6 +220,9 @@ _DBOS = Profile(
             "asyncio.current_task",
         }
     ),
+    # DBOS's own advice for a sync function in an async workflow (its context follows the
+    # thread); awaited at once, nothing runs beside it.
+    awaited=frozenset({"asyncio.to_thread"}),
     # DBOS steps are meant to be called directly from a workflow.
     disabled=frozenset({"ORC112"}),
 )

@@ -82,6 +82,11 @@ async def saga(ctx: OrchestrationContext, lines: list, loop: asyncio.AbstractEve
     )
     NODES = (cst.Call,)
 
+    def check_call(self, call: cst.Call, qualname: str, cx: Context) -> None:
+        if qualname in cx.profile.awaited and cx.is_awaited(call):
+            return  # e.g. DBOS: `await asyncio.to_thread(sync_step)` runs alone
+        super().check_call(call, qualname, cx)
+
     def visit(self, node: cst.CSTNode, cx: Context) -> None:
         """``<any loop>.run_in_executor(...)``: a thread or process outside the history."""
         assert isinstance(node, cst.Call)

@@ -187,3 +187,21 @@ def test_dbos_concurrent_steps_are_its_documented_pattern():
         """
     found = _lint(source, profiles=("dbos",))
     assert [(line, code) for line, code, _, _ in found] == [(12, "ORC104")]
+
+
+def test_dbos_allows_a_thread_awaited_at_once():
+    source = """\
+        import asyncio
+        from dbos import DBOS
+
+        def crunch(x: int) -> int:
+            return x * 2
+
+        @DBOS.workflow()
+        async def wf(x: int) -> int:
+            y = await asyncio.to_thread(crunch, x)
+            later = asyncio.to_thread(crunch, y)
+            return await later
+        """
+    found = _lint(source, profiles=("dbos",))
+    assert [(line, code) for line, code, _, _ in found] == [(10, "ORC104")]
