@@ -162,10 +162,10 @@ def _unchecked(unchecked: dict[str, int]) -> list[str]:
     lines = []
     for name, count in unchecked.items():
         package = PROFILES[name].packages[0]
-        files = f"{count} files import" if count != 1 else "1 file imports"
+        files = f"{count} files declare" if count != 1 else "1 file declares"
         lines.append(
-            f"orch-lint: {files} {package} but the {name} profile is off, so their "
-            f'workflows were not checked; add `--profile {name}` (or "{name}" to profiles in '
+            f"orch-lint: {files} {package} workflows but the {name} profile is off, so they "
+            f'were not checked; add `--profile {name}` (or "{name}" to profiles in '
             "[tool.orch-lint])."
         )
     return lines

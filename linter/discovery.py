@@ -33,7 +33,7 @@ import libcst as cst
 
 from linter.modules import ModuleInfo, decorator_names
 from linter.names import Scope, dotted, function_scope, qualify
-from linter.profiles import frameworks_used, is_framework_module
+from linter.profiles import frameworks_imported, is_framework_module
 from linter.walk import iter_children
 
 __all__ = ["Entry", "find_entries"]
@@ -283,7 +283,7 @@ class _Finder:
         self.entries: list[Entry] = []
         self.wants_registrations = any(m in info.source.text for m in _REGISTRATION_MARKERS)
         generators = {"durabletask", "azure-durable"} & enabled
-        used = frameworks_used(info.source.text.encode("utf-8")) if generators else frozenset()
+        used = frameworks_imported(info.source.text.encode()) if generators else frozenset()
         # The newer Azure package is durabletask underneath: prefer durabletask when both are.
         self.generator_profile = next(
             (p for p in ("durabletask", "azure-durable") if p in used and p in enabled), None

@@ -26,6 +26,7 @@ __all__ = [
     "FRAMEWORK_PACKAGES",
     "PROFILES",
     "Profile",
+    "frameworks_imported",
     "frameworks_used",
     "is_framework_module",
 ]
@@ -36,7 +37,8 @@ class Profile:
     """One framework: markers for the prefilter, its packages, replacements and exemptions.
 
     ``hints`` override a rule's generic hint; ``async_replacements`` override
-    ``replacements`` inside ``async def`` workflows; ``durable`` lists calls (qualified
+    ``replacements`` inside ``async def`` workflows; ``declares`` are texts found in a
+    file that declares the framework's workflows (for the profile-off notice); ``durable`` lists calls (qualified
     names, ``pkg.*`` for a whole package) the framework itself makes durable; ``awaited``
     lists calls that are safe when awaited at once (so nothing runs beside them).
     """
@@ -45,6 +47,7 @@ class Profile:
     description: str
     markers: tuple[str, ...]
     packages: tuple[str, ...] = ()
+    declares: tuple[str, ...] = ()
     replacements: dict[str, str] = field(default_factory=dict)
     async_replacements: dict[str, str] = field(default_factory=dict)
     hints: dict[str, str] = field(default_factory=dict)
@@ -89,6 +92,7 @@ _TEMPORAL = Profile(
     description="Temporal: @workflow.defn classes (run/signal/query/update handlers, __init__)",
     markers=("workflow",),
     packages=("temporalio",),
+    declares=("workflow.defn",),
     replacements={
         "ORC101": "`workflow.now()` (or `workflow.time()`)",
         "ORC102": "`workflow.uuid4()` or `workflow.random()`",
@@ -150,6 +154,7 @@ _DURABLETASK = Profile(
     description="durabletask: generator orchestrators taking a durabletask OrchestrationContext",
     markers=("durabletask",),
     packages=("durabletask",),
+    declares=("OrchestrationContext", "add_orchestrator", "add_named_orchestrator"),
     replacements={
         "ORC101": "`{ctx}.current_utc_datetime` (a property)",
         "ORC102": "`{ctx}.new_uuid()` for ids; other random values from an activity",
@@ -178,6 +183,7 @@ _DBOS = Profile(
     description="DBOS: functions and methods decorated @DBOS.workflow()",
     markers=("DBOS",),
     packages=("dbos",),
+    declares=("DBOS.workflow",),
     replacements={
         "ORC101": "a `@DBOS.step()` that reads the clock (its result is checkpointed)",
         "ORC102": "a `@DBOS.step()` that draws the value (its result is checkpointed)",
@@ -233,6 +239,12 @@ _AZURE = Profile(
     "df.Orchestrator.create generator orchestrators",
     markers=("durable_functions", "orchestration_trigger", "Orchestrator"),
     packages=("azure.durable_functions",),
+    declares=(
+        "orchestration_trigger",
+        "Orchestrator.create",
+        "DurableOrchestrationContext",
+        "call_activity",
+    ),
     replacements={
         "ORC101": "`{ctx}.current_utc_datetime` (a property)",
         "ORC102": "`{ctx}.new_uuid()` for ids; other random values from an activity",
@@ -280,6 +292,16 @@ def is_framework_module(qualname: str) -> bool:
     return any(qualname == pkg or qualname.startswith(pkg + ".") for pkg in FRAMEWORK_PACKAGES)
 
 
-def frameworks_used(data: bytes) -> frozenset[str]:
+def frameworks_imported(data: bytes) -> frozenset[str]:
     """The profiles whose framework a file's source imports (a textual check, no parse)."""
     return frozenset(name for name, pattern in _IMPORTS.items() if pattern.search(data))
+
+
+def frameworks_used(data: bytes) -> frozenset[str]:
+    """The profiles whose workflows a file's source declares: it imports the framework and
+    shows one of its declaration markers (a textual check, no parse)."""
+    return frozenset(
+        name
+        for name, pattern in _IMPORTS.items()
+        if any(m.encode() in data for m in PROFILES[name].declares) and pattern.search(data)
+    )

@@ -118,7 +118,7 @@ def test_a_framework_whose_profile_is_off_is_named(project, capsys):
     assert main(["."]) == 0
     err = capsys.readouterr().err
     assert "All checks passed" in err
-    assert "orch-lint: 1 file imports temporalio but the temporal profile is off" in err
+    assert "1 file declares temporalio workflows but the temporal profile is off" in err
     assert "add `--profile temporal`" in err
     assert main([".", "--profile", "temporal"]) == 1
     assert "profile is off" not in capsys.readouterr().err

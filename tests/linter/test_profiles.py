@@ -142,11 +142,14 @@ def test_dbos_sleep_hint_follows_the_workflow_kind():
     assert "`await DBOS.sleep_async(seconds)`" in found[1][2]
 
 
-def test_framework_detection_reads_imports_only():
-    assert frameworks_used(b"from temporalio import workflow\n") == {"temporal"}
-    assert frameworks_used(b"import dbos\nimport durabletask.task\n") == {"dbos", "durabletask"}
-    assert frameworks_used(b"import azure.durable_functions as df\n") == {"azure-durable"}
-    assert frameworks_used(b"# we could use temporalio here\n") == frozenset()
+def test_framework_detection_needs_an_import_and_a_declaration():
+    assert frameworks_used(b"from temporalio import workflow\n@workflow.defn\n") == {"temporal"}
+    assert frameworks_used(b"from temporalio import client\nclient.connect()\n") == frozenset()
+    both = b"import dbos\nimport durabletask.task\nDBOS.workflow\nadd_orchestrator(f)\n"
+    assert frameworks_used(both) == {"dbos", "durabletask"}
+    azure = b"import azure.durable_functions as df\n@app.orchestration_trigger()\n"
+    assert frameworks_used(azure) == {"azure-durable"}
+    assert frameworks_used(b"# we could use temporalio here: workflow.defn\n") == frozenset()
     assert is_framework_module("temporalio.workflow")
     assert not is_framework_module("temporalio_extras")
 
