@@ -302,6 +302,12 @@ class FunctionChecker:
             or self.rules.is_durable(qualname, self.profile)
         )
 
+    def is_trusted_call(self, qualname: str) -> bool:
+        """Allowed by the config or profile, or recorded by the framework (durable)."""
+        return self.rules.allowed(qualname, self.profile) or self.rules.is_durable(
+            qualname, self.profile
+        )
+
     def is_project_name(self, qualname: str) -> bool:
         parts = qualname.split(".")
         return any(

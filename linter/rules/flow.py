@@ -240,14 +240,17 @@ async def saga(ctx: OrchestrationContext, order: dict) -> str:
     return await some_sdk.fetch_price(order["sku"])  # expect: ORC113
 """),
         Invalid("""\
+import httpx
 import redis.asyncio
 
 from orchestrate import OrchestrationContext
 
 cache = redis.asyncio.Redis(host="cache")
+http = httpx.AsyncClient()
 
 async def saga(ctx: OrchestrationContext, order: dict) -> str:
     await cache.set(order["id"], "placed")  # expect: ORC113
+    await http.post("https://example.com/orders", json=order)  # expect: ORC113
     return await cache.get(order["id"])  # expect: ORC113
 """),
     )
@@ -286,7 +289,7 @@ async def saga(ctx: OrchestrationContext, order: dict) -> str:
         maker = qualify(value.func, cx.info.scope)
         if maker is None or _top(maker) in _STDLIB or maker.startswith(_FRAMEWORKS):
             return
-        if cx.is_project_name(maker) or cx.is_flagged_call(maker):
+        if cx.is_project_name(maker) or cx.is_trusted_call(maker):
             return
         cx.report(
             self,
