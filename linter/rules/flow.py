@@ -147,7 +147,14 @@ async def saga(ctx: OrchestrationContext, order: dict) -> str:
         cx.report(self, call, f"`{name}()`")
 
 
-_FRAMEWORKS = ("orchestrate", "temporalio", "dbos", "durabletask", "azure", "builtins")
+_FRAMEWORKS = (
+    "orchestrate.",
+    "temporalio.",
+    "dbos.",
+    "durabletask.",
+    "azure.durable_functions.",
+    "builtins.",
+)
 # Libraries whose awaitables are network, database or file I/O: known to be I/O wherever
 # they are awaited. Anything else from outside the project is only reported under the
 # orchestrate profile, whose runtime has no event loop to await foreign objects on.
@@ -163,6 +170,7 @@ _IO_PACKAGES = frozenset(
         "aiosqlite",
         "anthropic",
         "asyncpg",
+        "azure",
         "boto3",
         "databases",
         "elasticsearch",

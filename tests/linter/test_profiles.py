@@ -210,3 +210,18 @@ def test_dbos_allows_a_thread_awaited_at_once():
         """
     found = _lint(source, profiles=("dbos",))
     assert [(line, code) for line, code, _, _ in found] == [(10, "ORC104")]
+
+
+def test_azure_storage_is_io_not_the_durable_functions_framework():
+    source = """\
+        from azure.storage.blob import aio as blob_aio
+        from temporalio import workflow
+
+        @workflow.defn
+        class Upload:
+            @workflow.run
+            async def run(self, name: str) -> None:
+                await blob_aio.upload_blob(name)
+        """
+    found = _lint(source, profiles=("temporal",))
+    assert [(line, code) for line, code, _, _ in found] == [(8, "ORC113")]
