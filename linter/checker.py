@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from linter.modules import ModuleInfo, ModuleLoader
-from linter.names import LocalBinding, Scope, function_scope, lambda_scope, qualify
-from linter.profiles import Profile
+from linter.names import Binding, LocalBinding, Scope, function_scope, lambda_scope, qualify
+from linter.profiles import Profile, is_framework_module
 from linter.rules import Fixer, Rule, RuleSet
 from linter.rules._base import _written
 from linter.walk import iter_children
@@ -36,6 +36,7 @@ class Hit:
     ctx_name: str
     fix: Fixer | None = None
     detail: str | None = None
+    is_async: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,6 +78,7 @@ class FunctionChecker:
         self._function_scope = self.scope
         self._node_rules = self.rules.node_rules(self.profile)
         self._statement_calls: set[int] = set()
+        self._awaited: set[int] = set()
         self._handled: set[int] = set()
         self._side_effect_names: set[str] = set()
         self._nested: list[cst.FunctionDef] = []
@@ -121,6 +123,10 @@ class FunctionChecker:
                 if node.orelse is not None:
                     self._walk(node.orelse)
                 return
+        if kind is cst.Await:
+            assert isinstance(node, cst.Await)
+            if type(node.expression) is cst.Call:
+                self._awaited.add(id(node.expression))
         if kind is cst.Call:
             assert isinstance(node, cst.Call)
             if self._call(node):
@@ -129,10 +135,13 @@ class FunctionChecker:
             assert isinstance(node, cst.Expr)
             if type(node.value) is cst.Call:
                 self._statement_calls.add(id(node.value))
-        elif (kind is cst.Attribute or kind is cst.Name) and self.rules.has_access:
+        elif kind is cst.Attribute or kind is cst.Name:
             assert isinstance(node, cst.Attribute | cst.Name)
-            if id(node) not in self._handled:
+            if self.rules.has_access and id(node) not in self._handled:
                 self._access(node)
+            if kind is cst.Attribute and self.cls is not None:
+                assert isinstance(node, cst.Attribute)
+                self._method_reference(node)
         for child in iter_children(node):
             self._walk(child)
 
@@ -170,6 +179,8 @@ class FunctionChecker:
                     self._side_effect_names.add(arg.value.value)
             return True
         qualname = qualify(func, self.scope)
+        if qualname is not None and self.rules.is_durable(qualname, self.profile):
+            return False  # recorded by the framework: not checked, not followed
         if qualname is not None:
             rule = self.rules.call_rule(qualname, self.profile)
             if rule is not None:
@@ -187,15 +198,27 @@ class FunctionChecker:
                 self.callees.append(Callee(info, callee, cls, parent, self._ctx_args(call, callee)))
         return False
 
+    def _method_reference(self, node: cst.Attribute) -> None:
+        """``self.helper`` handed on (a callback, an agent's tool): it runs in this workflow."""
+        if not (isinstance(node.value, cst.Name) and node.value.value in {"self", "cls"}):
+            return
+        assert self.cls is not None
+        method = self.info.methods(self.cls).get(node.attr.value)
+        if method is not None and not self.info.is_activity(method):
+            self.callees.append(Callee(self.info, method, self.cls, self.info.scope, frozenset()))
+
     def _target(
         self, func: cst.BaseExpression, qualname: str | None
     ) -> tuple[ModuleInfo, cst.FunctionDef, cst.ClassDef | None, Scope] | None:
         if isinstance(func, cst.Name):
-            binding = self.scope.lookup(func.value)
+            binding, where = _lookup(self.scope, func.value)
             if isinstance(binding, LocalBinding) and isinstance(binding.node, cst.FunctionDef):
                 if self.info.functions.get(func.value) is binding.node:
                     return self.info, binding.node, None, self.info.scope
-                return None  # a nested def: checked after the walk unless side-effect only
+                if where is self._function_scope or where is self.scope:
+                    return None  # a nested def: checked after the walk unless side-effect only
+                # a def beside this one in an enclosing function (e.g. in the same test)
+                return self.info, binding.node, None, where or self.info.scope
         elif (
             isinstance(func, cst.Attribute)
             and isinstance(func.value, cst.Name)
@@ -206,7 +229,11 @@ class FunctionChecker:
             if method is not None:
                 return self.info, method, self.cls, self.info.scope
             return None
-        if qualname is not None and not qualname.startswith("builtins."):
+        if (
+            qualname is not None
+            and not qualname.startswith("builtins.")
+            and not is_framework_module(qualname)
+        ):
             found = self.loader.resolve(qualname, self.info.root)
             if found is not None:
                 info, callee, cls = found
@@ -249,6 +276,9 @@ class FunctionChecker:
     def is_statement_call(self, call: cst.Call) -> bool:
         return id(call) in self._statement_calls
 
+    def is_awaited(self, call: cst.Call) -> bool:
+        return id(call) in self._awaited
+
     def local_value(self, name: str) -> cst.BaseExpression | None:
         if self._values is None:
             self._values = {}
@@ -266,7 +296,15 @@ class FunctionChecker:
 
     def is_flagged_call(self, qualname: str) -> bool:
         """Reported by a call rule already, or explicitly allowed: either way not ORC113's."""
-        return self.rules.call_rule(qualname, self.profile) is not None or self.rules.allowed(
+        return (
+            self.rules.call_rule(qualname, self.profile) is not None
+            or self.rules.allowed(qualname, self.profile)
+            or self.rules.is_durable(qualname, self.profile)
+        )
+
+    def is_trusted_call(self, qualname: str) -> bool:
+        """Allowed by the config or profile, or recorded by the framework (durable)."""
+        return self.rules.allowed(qualname, self.profile) or self.rules.is_durable(
             qualname, self.profile
         )
 
@@ -291,9 +329,32 @@ class FunctionChecker:
     ) -> None:
         self.hits.append(
             Hit(
-                self.info, node, rule, subject, self.chain, self.profile, self.ctx_name, fix, detail
+                self.info,
+                node,
+                rule,
+                subject,
+                self.chain,
+                self.profile,
+                self.ctx_name,
+                fix,
+                detail,
+                self.is_async,
             )
         )
+
+
+def _lookup(scope: Scope, name: str) -> tuple[Binding | None, Scope | None]:
+    """Like ``Scope.lookup``, but also says which scope the name was found in."""
+    current: Scope | None = scope
+    while current is not None:
+        if name in current.globals_:
+            root = current.root()
+            return root.bindings.get(name), root
+        found = current.bindings.get(name)
+        if found is not None:
+            return found, current
+        current = current.parent
+    return None, None
 
 
 def _statements(block: cst.BaseSuite) -> list[cst.SimpleStatementLine]:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
 
-from linter.config import Config, find_config, load_config, parse_codes
+from linter.config import OUTSIDE_MODES, Config, find_config, load_config, parse_codes
 from linter.docs import explain
 from linter.engine import LintResult, display_path, lint_paths
 from linter.errors import LintError, UsageError
 from linter.files import collect_files
+from linter.findings import Finding
 from linter.fix import unified_diff
 from linter.profiles import PROFILES
 from linter.report import FORMATS, format_findings, statistics, summary
@@ -52,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PYPROJECT",
         help="read [tool.orch-lint] from this file instead of searching",
     )
+    parser.add_argument(
+        "--outside-findings",
+        choices=OUTSIDE_MODES,
+        help="findings in files outside the given paths (in helpers reached from them): "
+        "mark them (default) or hide them",
+    )
     parser.add_argument("--explain", metavar="CODE", help="explain a rule and exit")
     parser.add_argument("--jobs", "-j", type=int, help="worker processes (default: CPUs)")
     return parser
@@ -82,6 +90,7 @@ def _config(args: argparse.Namespace, paths: Sequence[str]) -> Config:
         select=select,
         ignore=ignore if select else config.ignore + ignore,
         profiles=profiles,
+        outside_findings=args.outside_findings,
     )
 
 
@@ -117,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
         count = len(diffs)
         sys.stderr.write(f"{count} file{'s' if count != 1 else ''} would be fixed.\n")
         return EXIT_FINDINGS if diffs else EXIT_CLEAN
-    findings = result.findings
+    findings = _outside(result.findings, files, config.outside_findings)
     if args.fix:
         _write_fixes(result)
         fixed = {display_path(path) for path in result.fixes}
@@ -130,7 +139,36 @@ def _run(args: argparse.Namespace) -> int:
     if args.fix and result.fixes:
         message = f"Fixed {len(result.fixes)} file(s). " + message
     sys.stderr.write(message + "\n")
+    for line in _unchecked(result.unchecked):
+        sys.stderr.write(line + "\n")
     return EXIT_FINDINGS if findings else EXIT_CLEAN
+
+
+def _outside(findings: list[Finding], files: Sequence[str], mode: str) -> list[Finding]:
+    """Mark (or drop) findings in files that were not among the files linted."""
+    linted = {display_path(path) for path in files}
+    result = []
+    for finding in findings:
+        if finding.path in linted:
+            result.append(finding)
+        elif mode == "mark":
+            message = f"{finding.message} [outside the paths given]"
+            result.append(dataclasses.replace(finding, message=message))
+    return result
+
+
+def _unchecked(unchecked: dict[str, int]) -> list[str]:
+    """One line per framework used in the files whose profile is off: what to turn on."""
+    lines = []
+    for name, count in unchecked.items():
+        package = PROFILES[name].packages[0]
+        files = f"{count} files declare" if count != 1 else "1 file declares"
+        lines.append(
+            f"orch-lint: {files} {package} workflows but the {name} profile is off, so they "
+            f'were not checked; add `--profile {name}` (or "{name}" to profiles in '
+            "[tool.orch-lint])."
+        )
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:

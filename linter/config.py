@@ -1,7 +1,7 @@
 """``[tool.orch-lint]`` in the nearest pyproject.toml, validated with errors that say the fix.
 
 Keys: select, ignore, per-file-ignores, profiles, orchestration-decorators, extra-banned,
-allowed, exclude. Codes may be given in full (``ORC101``) or as a prefix (``ORC1``).
+allowed, durable-calls, outside-findings, exclude. Codes may be given in full (``ORC101``) or as a prefix (``ORC1``).
 """
 
 from __future__ import annotations
@@ -17,15 +17,22 @@ from linter.errors import ConfigError, UsageError
 from linter.profiles import DEFAULT_PROFILES, PROFILES
 from linter.rules import ALL_RULES
 
-__all__ = ["Config", "find_config", "load_config", "parse_codes"]
+__all__ = ["OUTSIDE_MODES", "Config", "find_config", "load_config", "parse_codes"]
+
+# What to do with findings in files outside the paths given (helpers in other modules
+# reached from a linted workflow): mark them (the default: they are real problems of the
+# linted workflows, but the user did not ask about those files) or hide them.
+OUTSIDE_MODES = ("mark", "hide")
 
 KNOWN_CODES: tuple[str, ...] = tuple(r.CODE for r in ALL_RULES)
 _KEYS = (
     "allowed",
+    "durable-calls",
     "exclude",
     "extra-banned",
     "ignore",
     "orchestration-decorators",
+    "outside-findings",
     "per-file-ignores",
     "profiles",
     "select",
@@ -45,6 +52,8 @@ class Config:
     orchestration_decorators: tuple[str, ...] = ()
     extra_banned: tuple[tuple[str, str], ...] = ()
     allowed: tuple[str, ...] = ()
+    durable_calls: tuple[str, ...] = ()
+    outside_findings: str = "mark"
     exclude: tuple[str, ...] = ()
     _cache: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
 
@@ -189,6 +198,12 @@ def _from_table(table: Mapping[str, Any], path: str) -> Config:
         raise ConfigError(
             f'{path}: [tool.orch-lint] extra-banned must be a table of "qualified.name" = "hint"'
         )
+    outside = table.get("outside-findings", "mark")
+    if outside not in OUTSIDE_MODES:
+        raise ConfigError(
+            f"{path}: [tool.orch-lint] outside-findings must be one of "
+            f"{', '.join(repr(m) for m in OUTSIDE_MODES)}, not {outside!r}"
+        )
     return Config(
         root=os.path.dirname(os.path.abspath(path)),
         path=path,
@@ -199,5 +214,7 @@ def _from_table(table: Mapping[str, Any], path: str) -> Config:
         orchestration_decorators=_strings(table, "orchestration-decorators", path),
         extra_banned=tuple(banned.items()),
         allowed=_strings(table, "allowed", path),
+        durable_calls=_strings(table, "durable-calls", path),
+        outside_findings=outside,
         exclude=_strings(table, "exclude", path),
     )

@@ -74,6 +74,9 @@ def render_rules_markdown() -> str:
             f"Hint: {rule.HINT}",
             "",
         ]
+        if rule.ONLY_PROFILES:
+            names = ", ".join(f"`{p}`" for p in sorted(rule.ONLY_PROFILES))
+            out += [f"Checked only under the {names} profile.", ""]
         replacements = _replacements(rule)
         if replacements:
             out += ["| Profile | Use instead |", "|---|---|"]
@@ -84,9 +87,14 @@ def render_rules_markdown() -> str:
 
 
 def _replacements(rule: type[Rule]) -> list[tuple[str, str]]:
-    """(profile name, what to use instead) for each profile that names a replacement."""
-    return [
-        (p.name, p.replacements[rule.CODE])
-        for p in PROFILES.values()
-        if rule.CODE in p.replacements
-    ]
+    """(profile, what to use instead) for each profile that names a replacement (and its
+    variant for async workflows, where it has one), and the rule applies under."""
+    rows = []
+    for profile in PROFILES.values():
+        if not rule.applies_under(profile):
+            continue
+        if rule.CODE in profile.replacements:
+            rows.append((profile.name, profile.replacements[rule.CODE]))
+        if rule.CODE in profile.async_replacements:
+            rows.append((f"{profile.name} (async)", profile.async_replacements[rule.CODE]))
+    return rows

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +23,7 @@ from linter.findings import Finding
 from linter.fix import apply_fixes
 from linter.modules import ModuleInfo, ModuleLoader
 from linter.positions import locate
-from linter.profiles import PROFILES
+from linter.profiles import PROFILES, frameworks_used
 from linter.reach import check_entries
 from linter.rules import Fixer, RuleSet, rule_by_code, star_names
 from linter.rules.files import SyntaxErrorRule, UndecodableFile
@@ -60,6 +60,7 @@ class LintResult:
     files: int
     parsed: int
     fixes: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # path -> (old, new, enc)
+    unchecked: dict[str, int] = field(default_factory=dict)  # profile off -> files using it
 
 
 def display_path(path: str) -> str:
@@ -76,7 +77,9 @@ class Linter:
         self.config = config
         self.fix = fix
         self.codes = config.enabled_codes()
-        self.rules = RuleSet(self.codes, config.allowed, dict(config.extra_banned))
+        self.rules = RuleSet(
+            self.codes, config.allowed, dict(config.extra_banned), config.durable_calls
+        )
         roots = [config.root, os.path.join(config.root, "src")]
         self.loader = ModuleLoader(star_names(), [r for r in roots if os.path.isdir(r)])
         markers = [m for p in config.profiles for m in PROFILES[p].markers]
@@ -176,7 +179,14 @@ class Linter:
                     fixers[id(hit.node)] = hit.fix
                 findings.append(
                     Finding(
-                        shown, line, col, code, _message(hit), hit.rule.HINT, hit.chain, fixable
+                        shown,
+                        line,
+                        col,
+                        code,
+                        _message(hit),
+                        hit.rule.hint(hit.profile, hit.ctx_name),
+                        hit.chain,
+                        fixable,
                     )
                 )
         return findings, fixers
@@ -197,7 +207,9 @@ def _syntax_error(text: str, exc: cst.ParserSyntaxError) -> tuple[int, int, str]
 
 def _message(hit: Hit) -> str:
     text = f"{hit.subject} {hit.detail or hit.rule.MESSAGE}"
-    replacement = "" if hit.detail else hit.rule.replacement(hit.profile, hit.ctx_name)
+    replacement = (
+        "" if hit.detail else hit.rule.replacement(hit.profile, hit.ctx_name, hit.is_async)
+    )
     if replacement:
         text += f"; use {replacement}"
     if len(hit.chain) == 1:
@@ -238,11 +250,15 @@ def lint_paths(
     """Lint ``files`` (already expanded from directories) under ``config``."""
     linter = Linter(config, fix)
     candidates = []
+    enabled = frozenset(config.profiles)
+    unchecked: Counter[str] = Counter()
     for path in files:
         try:
             with open(path, "rb") as handle:
-                if linter.wants(handle.read()):
-                    candidates.append(path)
+                data = handle.read()
+            unchecked.update(frameworks_used(data) - enabled)
+            if linter.wants(data):
+                candidates.append(path)
         except OSError:
             candidates.append(path)  # reported by lint_file
     workers = min(jobs or os.cpu_count() or 1, 8)
@@ -258,7 +274,8 @@ def lint_paths(
             path, new, encoding = result.fixed
             fixes[path] = (result.original, new, encoding)
     findings = finalize(f for r in results for f in r.findings)
-    return LintResult(findings, len(files), sum(r.parsed for r in results), fixes)
+    parsed = sum(r.parsed for r in results)
+    return LintResult(findings, len(files), parsed, fixes, dict(sorted(unchecked.items())))
 
 
 def lint_source(

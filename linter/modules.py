@@ -83,6 +83,7 @@ class ModuleInfo:
     scope: Scope
     functions: dict[str, cst.FunctionDef] = field(default_factory=dict)
     classes: dict[str, cst.ClassDef] = field(default_factory=dict)
+    star_names: Mapping[str, Iterable[str]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -92,6 +93,7 @@ class ModuleInfo:
         info = cls(
             path, source, module, name, package, root, module_scope(module, package, star_names)
         )
+        info.star_names = star_names
         for statement in _top_level(module.body):
             if isinstance(statement, cst.FunctionDef):
                 info.functions[statement.name.value] = statement
@@ -132,6 +134,24 @@ class ModuleInfo:
         return frozenset(names)
 
     @cached_property
+    def global_values(self) -> dict[str, cst.BaseExpression]:
+        """Module-level names bound once by a plain assignment, with the assigned value."""
+        values: dict[str, cst.BaseExpression] = {}
+        for statement in _top_level(self.module.body):
+            for small in _small_statements(statement):
+                if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                    target = small.targets[0].target
+                    if isinstance(target, cst.Name):
+                        values[target.value] = small.value
+                elif (
+                    isinstance(small, cst.AnnAssign)
+                    and small.value is not None
+                    and isinstance(small.target, cst.Name)
+                ):
+                    values[small.target.value] = small.value
+        return values
+
+    @cached_property
     def loggers(self) -> frozenset[str]:
         """Module-level names bound to ``logging.getLogger(...)``."""
         names: set[str] = set()
@@ -146,6 +166,12 @@ class ModuleInfo:
                         t.target.value for t in small.targets if isinstance(t.target, cst.Name)
                     )
         return frozenset(names)
+
+
+def _installed(path: str) -> bool:
+    """Inside an installed package (a virtualenv in the project, say): not the project's code."""
+    parts = os.path.abspath(path).split(os.sep)
+    return "site-packages" in parts or "dist-packages" in parts
 
 
 def _top_level(body: Iterable[cst.BaseStatement]) -> list[cst.BaseStatement]:
@@ -214,7 +240,7 @@ class ModuleLoader:
         for base in (root, *self.extra_roots):
             for candidate in (relative + ".py", os.path.join(relative, "__init__.py")):
                 path = os.path.join(base, candidate)
-                if os.path.isfile(path):
+                if os.path.isfile(path) and not _installed(path):
                     found = path
                     break
             if found:

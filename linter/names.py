@@ -17,6 +17,7 @@ import libcst as cst
 from linter.walk import iter_children
 
 __all__ = [
+    "Binding",
     "ImportBinding",
     "LocalBinding",
     "Scope",

@@ -1,27 +1,61 @@
 """Frameworks whose workflow code orch-lint can check, and the replay-safe API each offers.
 
 A profile says how to recognise the framework's orchestrations (see ``discovery``), which
-textual markers make a file worth parsing, and what to suggest instead of a banned call.
-Replacements may use ``{ctx}``: the orchestration's own context parameter name.
+textual markers make a file worth parsing, which packages are the framework's own (never
+followed: the framework is trusted), what is deterministic on its event loop, which
+integrations' calls it makes durable, and what to suggest instead of a banned call, in its
+own API. Replacements and hints may use ``{ctx}``: the orchestration's context parameter.
+
+Every replacement named here was checked against the framework's own source:
+temporalio ``workflow.now/time/time_ns/uuid4/random/logger/sleep/wait/as_completed``;
+durabletask ``OrchestrationContext.current_utc_datetime`` (a property), ``new_uuid()``
+(a str), ``create_timer(datetime | timedelta)``, ``create_replay_safe_logger(logger)``;
+DBOS ``DBOS.sleep`` (sync) and ``DBOS.sleep_async``; Azure Durable Functions
+``DurableOrchestrationContext.current_utc_datetime`` (a property, timezone-aware unlike
+durabletask's), ``new_uuid()`` (a str),
+``create_timer(datetime)``, ``task_all``/``task_any``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_PROFILES", "PROFILES", "Profile"]
+__all__ = [
+    "DEFAULT_PROFILES",
+    "FRAMEWORK_PACKAGES",
+    "PROFILES",
+    "Profile",
+    "frameworks_imported",
+    "frameworks_used",
+    "is_framework_module",
+]
 
 
 @dataclass(frozen=True)
 class Profile:
-    """One framework: markers for the prefilter, replacements by rule code, exemptions."""
+    """One framework: markers for the prefilter, its packages, replacements and exemptions.
+
+    ``hints`` override a rule's generic hint; ``async_replacements`` override
+    ``replacements`` inside ``async def`` workflows; ``declares`` are texts found in a
+    file that declares the framework's workflows (for the profile-off notice); ``durable`` lists calls (qualified
+    names, ``pkg.*`` for a whole package) the framework itself makes durable; ``awaited``
+    lists calls that are safe when awaited at once (so nothing runs beside them).
+    """
 
     name: str
     description: str
     markers: tuple[str, ...]
+    packages: tuple[str, ...] = ()
+    declares: tuple[str, ...] = ()
     replacements: dict[str, str] = field(default_factory=dict)
+    async_replacements: dict[str, str] = field(default_factory=dict)
+    hints: dict[str, str] = field(default_factory=dict)
     allowed: frozenset[str] = frozenset()
+    durable: frozenset[str] = frozenset()
+    awaited: frozenset[str] = frozenset()
     disabled: frozenset[str] = frozenset()
+    only: frozenset[str] = frozenset()
 
 
 _ORCHESTRATE = Profile(
@@ -39,38 +73,79 @@ _ORCHESTRATE = Profile(
         "ORC113": "a ctx task such as `{ctx}.activity(...)` or `{ctx}.timer(...)`",
         "ORC112": "`await {ctx}.activity(fn, input)`",
     },
+    hints={
+        "ORC101": "The context's clock is the time the turn started, recorded in the history.",
+        "ORC102": "The context's random source and UUIDs are seeded from the instance id.",
+        "ORC104": "Fan out with ctx tasks: created in a fixed order, completed from the history.",
+        "ORC106": "The context's logger is silent while replaying, so each message appears once.",
+        "ORC110": "Keep state in local variables, the orchestration's input, or "
+        "continue_as_new(state).",
+        "ORC112": "Schedule activities through the context; the result then comes from the "
+        "history on replay.",
+        "ORC113": "Only await ctx tasks (or your own helpers that do); wrap other awaitables in "
+        "an activity.",
+    },
 )
 
 _TEMPORAL = Profile(
     name="temporal",
-    description="Temporal: @workflow.run/signal/query/update methods of @workflow.defn classes",
+    description="Temporal: @workflow.defn classes (run/signal/query/update handlers, __init__)",
     markers=("workflow",),
+    packages=("temporalio",),
+    declares=("workflow.defn",),
     replacements={
-        "ORC101": "`workflow.now()`",
+        "ORC101": "`workflow.now()` (or `workflow.time()`)",
         "ORC102": "`workflow.uuid4()` or `workflow.random()`",
         "ORC103": "`await workflow.sleep(seconds)` (or `asyncio.sleep`, durable in workflows)",
-        "ORC104": "asyncio tasks in the workflow's own event loop (threads never are replay-safe)",
+        "ORC104": "asyncio tasks on the workflow's own event loop, and `workflow.wait(...)` / "
+        "`workflow.as_completed(...)` for `asyncio.wait` / `asyncio.as_completed`",
         "ORC105": "an activity run with `workflow.execute_activity(...)`",
         "ORC106": "`workflow.logger`, which is silent while replaying",
         "ORC107": "an activity, or a value passed in as the workflow's input",
         "ORC113": "a workflow API call such as `workflow.execute_activity(...)`",
         "ORC112": "`await workflow.execute_activity(fn, input, ...)`",
+        "ORC116": "an activity, or a value passed in as the workflow's input",
+    },
+    hints={
+        "ORC101": "`workflow.now()` is the workflow's time, recorded in the history.",
+        "ORC102": "`workflow.random()` and `workflow.uuid4()` are seeded by the workflow and "
+        "replay the same values.",
+        "ORC104": "Temporal runs workflow coroutines on a deterministic event loop; threads "
+        "and executors run outside it.",
+        "ORC106": "`workflow.logger` skips messages while replaying.",
+        "ORC110": "Keep state on the workflow instance (`self`) or in its input; carry it on "
+        "with `workflow.continue_as_new(...)`.",
+        "ORC112": "Run activities with `workflow.execute_activity`; the result then comes "
+        "from the history on replay.",
+        "ORC113": "Await workflow APIs (activities, timers, child workflows) or your own "
+        "helpers that do; move other I/O into an activity.",
     },
     # Temporal runs workflows on a deterministic event loop: these are replay-safe there.
+    # (Its sandbox warns on asyncio.wait and asyncio.as_completed: they stay reported.)
     allowed=frozenset(
         {
             "asyncio.sleep",
             "asyncio.gather",
             "asyncio.create_task",
-            "asyncio.wait",
-            "asyncio.as_completed",
             "asyncio.ensure_future",
             "asyncio.wait_for",
+            "asyncio.shield",
+            "asyncio.timeout",
             "asyncio.TaskGroup",
             "asyncio.Event",
             "asyncio.Queue",
             "asyncio.Lock",
+            "asyncio.Semaphore",
+            "asyncio.Condition",
+            "asyncio.Future",
+            "asyncio.get_running_loop",
+            "asyncio.get_event_loop",
+            "asyncio.current_task",
         }
+    ),
+    # The OpenAI Agents SDK integration runs model calls and tools as activities.
+    durable=frozenset(
+        {"agents.Runner.run", "agents.Runner.run_streamed", "agents.Runner.run_sync"}
     ),
 )
 
@@ -78,23 +153,37 @@ _DURABLETASK = Profile(
     name="durabletask",
     description="durabletask: generator orchestrators taking a durabletask OrchestrationContext",
     markers=("durabletask",),
+    packages=("durabletask",),
+    declares=("OrchestrationContext", "add_orchestrator", "add_named_orchestrator"),
     replacements={
-        "ORC101": "`{ctx}.current_utc_datetime`",
-        "ORC102": "a value computed in an activity (`yield {ctx}.call_activity(...)`)",
-        "ORC103": "`yield {ctx}.create_timer(fire_at)`",
+        "ORC101": "`{ctx}.current_utc_datetime` (a property)",
+        "ORC102": "`{ctx}.new_uuid()` for ids; other random values from an activity",
+        "ORC103": "`yield {ctx}.create_timer(timedelta(seconds=...))`",
         "ORC104": "`yield task.when_all([...])` or `yield task.when_any([...])`",
         "ORC105": "an activity: `yield {ctx}.call_activity(fn, input=...)`",
-        "ORC106": "logging guarded by `if not {ctx}.is_replaying:`",
+        "ORC106": "a logger from `{ctx}.create_replay_safe_logger(logger)`",
         "ORC107": "an activity, or a value passed in as the orchestrator's input",
         "ORC112": "`yield {ctx}.call_activity(fn, input=...)`",
+    },
+    hints={
+        "ORC101": "`current_utc_datetime` is the orchestration's time, recorded in the history.",
+        "ORC102": "`new_uuid()` derives a UUID from the instance id and the orchestration time.",
+        "ORC104": "Tasks from the context are completed from the history; threads are not.",
+        "ORC106": "A replay-safe logger skips messages while the orchestrator is replaying.",
+        "ORC110": "Keep state in local variables or the orchestrator's input; carry it on "
+        "with `continue_as_new(...)`.",
+        "ORC112": "Call activities through the context; the result then comes from the "
+        "history on replay.",
     },
     disabled=frozenset({"ORC113"}),
 )
 
 _DBOS = Profile(
     name="dbos",
-    description="DBOS: functions decorated @DBOS.workflow()",
+    description="DBOS: functions and methods decorated @DBOS.workflow()",
     markers=("DBOS",),
+    packages=("dbos",),
+    declares=("DBOS.workflow",),
     replacements={
         "ORC101": "a `@DBOS.step()` that reads the clock (its result is checkpointed)",
         "ORC102": "a `@DBOS.step()` that draws the value (its result is checkpointed)",
@@ -105,9 +194,114 @@ _DBOS = Profile(
         "ORC107": "a `@DBOS.step()` that does the lookup",
         "ORC113": "a step or `DBOS` API call",
     },
+    async_replacements={
+        "ORC103": "`await DBOS.sleep_async(seconds)` (a durable sleep)",
+        "ORC104": "`DBOS.start_workflow_async(...)` or a queue; threads are never replay-safe",
+    },
+    hints={
+        "ORC101": "A step's result is checkpointed, so the recovered workflow sees the same time.",
+        "ORC102": "A step's result is checkpointed, so the recovered workflow sees the same value.",
+        "ORC104": "Work started through DBOS is recorded; threads are not.",
+        "ORC106": "Workflows re-run on recovery, so plain output repeats.",
+        "ORC110": "Keep state in local variables or the workflow's input.",
+        "ORC113": "Await steps, DBOS APIs or your own helpers that do; move other I/O into a step.",
+    },
+    # DBOS numbers steps as they start, and asyncio starts tasks in creation order, so its
+    # documented pattern of concurrent steps (asyncio.gather / create_task) replays the same.
+    # Waiting with a timeout is not allowed: whether it fires depends on real time.
+    allowed=frozenset(
+        {
+            "asyncio.gather",
+            "asyncio.create_task",
+            "asyncio.ensure_future",
+            "asyncio.TaskGroup",
+            "asyncio.Event",
+            "asyncio.Queue",
+            "asyncio.Lock",
+            "asyncio.Semaphore",
+            "asyncio.Condition",
+            "asyncio.Future",
+            "asyncio.get_running_loop",
+            "asyncio.get_event_loop",
+            "asyncio.current_task",
+        }
+    ),
+    # DBOS's own advice for a sync function in an async workflow (its context follows the
+    # thread); awaited at once, nothing runs beside it.
+    awaited=frozenset({"asyncio.to_thread"}),
     # DBOS steps are meant to be called directly from a workflow.
     disabled=frozenset({"ORC112"}),
 )
 
-PROFILES: dict[str, Profile] = {p.name: p for p in (_ORCHESTRATE, _TEMPORAL, _DURABLETASK, _DBOS)}
+_AZURE = Profile(
+    name="azure-durable",
+    description="Azure Durable Functions: @app.orchestration_trigger and "
+    "df.Orchestrator.create generator orchestrators",
+    markers=("durable_functions", "orchestration_trigger", "Orchestrator"),
+    packages=("azure.durable_functions",),
+    declares=(
+        "orchestration_trigger",
+        "Orchestrator.create",
+        "DurableOrchestrationContext",
+        "call_activity",
+    ),
+    replacements={
+        "ORC101": "`{ctx}.current_utc_datetime` (a property)",
+        "ORC102": "`{ctx}.new_uuid()` for ids; other random values from an activity",
+        "ORC103": "`yield {ctx}.create_timer(fire_at)` with `fire_at` computed from "
+        "`{ctx}.current_utc_datetime`",
+        "ORC104": "`yield {ctx}.task_all([...])` or `yield {ctx}.task_any([...])`",
+        "ORC105": "an activity: `yield {ctx}.call_activity(name, input)`",
+        "ORC106": "logging guarded by `if not {ctx}.is_replaying:`",
+        "ORC107": "an activity, or a value passed in as the orchestrator's input",
+        "ORC112": "`yield {ctx}.call_activity(name, input)`",
+    },
+    hints={
+        "ORC101": "`current_utc_datetime` is the orchestration's time, recorded in the history.",
+        "ORC102": "`new_uuid()` derives a UUID from the instance id and the orchestration time.",
+        "ORC104": "Tasks from the context are completed from the history; threads are not.",
+        "ORC106": "Orchestrators replay from the start, so plain output repeats.",
+        "ORC110": "Keep state in local variables or the orchestrator's input; carry it on "
+        "with `continue_as_new(...)`.",
+        "ORC112": "Call activities through the context; the result then comes from the "
+        "history on replay.",
+    },
+    disabled=frozenset({"ORC113"}),
+)
+
+PROFILES: dict[str, Profile] = {
+    p.name: p for p in (_ORCHESTRATE, _TEMPORAL, _DURABLETASK, _DBOS, _AZURE)
+}
 DEFAULT_PROFILES: tuple[str, ...] = ("orchestrate",)
+FRAMEWORK_PACKAGES: tuple[str, ...] = tuple(pkg for p in PROFILES.values() for pkg in p.packages)
+
+_IMPORTS = {
+    name: re.compile(
+        rb"^[ \t]*(?:from|import)[ \t]+(?:"
+        + b"|".join(re.escape(pkg.encode()) for pkg in profile.packages)
+        + rb")\b",
+        re.MULTILINE,
+    )
+    for name, profile in PROFILES.items()
+    if profile.packages
+}
+
+
+def is_framework_module(qualname: str) -> bool:
+    """Whether ``qualname`` is (inside) a framework's own package: trusted, never followed."""
+    return any(qualname == pkg or qualname.startswith(pkg + ".") for pkg in FRAMEWORK_PACKAGES)
+
+
+def frameworks_imported(data: bytes) -> frozenset[str]:
+    """The profiles whose framework a file's source imports (a textual check, no parse)."""
+    return frozenset(name for name, pattern in _IMPORTS.items() if pattern.search(data))
+
+
+def frameworks_used(data: bytes) -> frozenset[str]:
+    """The profiles whose workflows a file's source declares: it imports the framework and
+    shows one of its declaration markers (a textual check, no parse)."""
+    return frozenset(
+        name
+        for name, pattern in _IMPORTS.items()
+        if any(m.encode() in data for m in PROFILES[name].declares) and pattern.search(data)
+    )

@@ -58,10 +58,24 @@ def check_entries(
         ]
     ] = deque()
     seen: set[int] = set()
+    given: dict[int, set[int]] = {}
     for info, entry in entries:
+        given.setdefault(id(info), set()).add(id(entry.func))
         seen.add(id(entry.func))
         ctx = frozenset({entry.ctx}) if entry.ctx else frozenset()
-        queue.append((info, entry.func, entry.cls, info.scope, (entry.name,), ctx, entry))
+        queue.append(
+            (
+                info,
+                entry.func,
+                entry.cls,
+                entry.parent_scope or info.scope,
+                (entry.name,),
+                ctx,
+                entry,
+            )
+        )
+    # The modules the entries came from were searched already: all their entries are given.
+    entry_cache.update((key, frozenset(ids)) for key, ids in given.items())
     hits: list[Hit] = []
     while queue:
         info, func, cls, parent, chain, ctx_names, entry = queue.popleft()

@@ -15,6 +15,7 @@ from linter.rules.effects import IO, Concurrency, HostLookup
 from linter.rules.files import SyntaxErrorRule, UndecodableFile
 from linter.rules.flow import AwaitNonTask, DirectActivityCall, ReplayingBranch, SetIteration
 from linter.rules.output import PrintOrLogging
+from linter.rules.sandbox import TemporalSandbox
 from linter.rules.state import GlobalStatement, ModuleStateMutation, MutableDefault
 
 __all__ = [
@@ -47,6 +48,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     AwaitNonTask,
     MutableDefault,
     ReplayingBranch,
+    TemporalSandbox,
     ExtraBanned,
 )
 
@@ -80,6 +82,7 @@ class RuleSet:
         codes: Iterable[str],
         allowed: Iterable[str] = (),
         extra_banned: Mapping[str, str] | None = None,
+        durable: Iterable[str] = (),
     ) -> None:
         enabled = set(codes)
         self.rules: list[Rule] = []
@@ -95,6 +98,7 @@ class RuleSet:
         allowed = tuple(allowed)
         self._allowed_exact = frozenset(a for a in allowed if not a.endswith(".*"))
         self._allowed_prefix = tuple(a[:-1] for a in allowed if a.endswith(".*"))
+        self._durable = tuple(durable)
         self._calls: dict[str, CallRule] = {}
         self._access: dict[str, CallRule] = {}
         self.by_node: dict[type[cst.CSTNode], list[Rule]] = {}
@@ -126,6 +130,14 @@ class RuleSet:
             or qualname.startswith(self._allowed_prefix)
         )
 
+    def is_durable(self, qualname: str, profile: Profile) -> bool:
+        """Whether ``qualname`` is a call the framework makes durable (``durable-calls`` in
+        the config, plus the profile's own list): recorded, so neither checked nor followed."""
+        return any(
+            qualname == name or (name.endswith(".*") and qualname.startswith(name[:-1]))
+            for name in (*self._durable, *profile.durable)
+        )
+
     def call_rule(self, qualname: str, profile: Profile) -> CallRule | None:
         """The rule that bans calling ``qualname`` under ``profile``, if any."""
         rule = self._calls.get(qualname)
@@ -135,14 +147,14 @@ class RuleSet:
                 rule = self._calls.get(".".join(parts[:cut]) + ".*")
                 if rule is not None:
                     break
-        if rule is None or rule.CODE in profile.disabled or self.allowed(qualname, profile):
+        if rule is None or not rule.applies_under(profile) or self.allowed(qualname, profile):
             return None
         return rule
 
     def access_rule(self, qualname: str, profile: Profile) -> CallRule | None:
         """The rule that bans any use of ``qualname`` (``os.environ``), if any."""
         rule = self._access.get(qualname)
-        if rule is None or rule.CODE in profile.disabled or self.allowed(qualname, profile):
+        if rule is None or not rule.applies_under(profile) or self.allowed(qualname, profile):
             return None
         return rule
 
@@ -151,11 +163,11 @@ class RuleSet:
         table = self._node_cache.get(profile.name)
         if table is None:
             table = {
-                kind: [r for r in rules if r.CODE not in profile.disabled]
+                kind: [r for r in rules if r.applies_under(profile)]
                 for kind, rules in self.by_node.items()
             }
             self._node_cache[profile.name] = table
         return table
 
     def function_rules_for(self, profile: Profile) -> list[Rule]:
-        return [r for r in self.function_rules if r.CODE not in profile.disabled]
+        return [r for r in self.function_rules if r.applies_under(profile)]

@@ -38,6 +38,7 @@ class Context(Protocol):
     """What a rule may ask about the function being checked (implemented by the checker)."""
 
     info: ModuleInfo
+    func: cst.FunctionDef
     scope: Scope
     ctx_names: frozenset[str]
     ctx_name: str
@@ -55,9 +56,13 @@ class Context(Protocol):
 
     def is_statement_call(self, call: cst.Call) -> bool: ...
 
+    def is_awaited(self, call: cst.Call) -> bool: ...
+
     def local_value(self, name: str) -> cst.BaseExpression | None: ...
 
     def is_flagged_call(self, qualname: str) -> bool: ...
+
+    def is_trusted_call(self, qualname: str) -> bool: ...
 
     def is_project_name(self, qualname: str) -> bool: ...
 
@@ -86,6 +91,16 @@ class Rule:
     INVALID: ClassVar[tuple[Invalid, ...]] = ()
     NODES: ClassVar[tuple[type[cst.CSTNode], ...]] = ()
     FILE_LEVEL: ClassVar[bool] = False
+    # The profiles this rule applies under (empty: all); its examples use EXAMPLE_PROFILE.
+    ONLY_PROFILES: ClassVar[frozenset[str]] = frozenset()
+    EXAMPLE_PROFILE: ClassVar[str] = "orchestrate"
+
+    @classmethod
+    def applies_under(cls, profile: Profile) -> bool:
+        """Whether this rule checks workflows of ``profile``."""
+        if cls.CODE in profile.disabled:
+            return False
+        return not cls.ONLY_PROFILES or profile.name in cls.ONLY_PROFILES
 
     def visit(self, node: cst.CSTNode, cx: Context) -> None:
         """Called for each node of a type listed in ``NODES``, before its children."""
@@ -93,10 +108,16 @@ class Rule:
     def check_function(self, func: cst.FunctionDef, cx: Context) -> None:
         """Called once for each function checked (the orchestration and every helper)."""
 
-    def replacement(self, profile: Profile, ctx: str) -> str:
+    def replacement(self, profile: Profile, ctx: str, is_async: bool = False) -> str:
         """The replay-safe alternative to suggest, in the profile's own API."""
-        text = profile.replacements.get(self.CODE, "")
+        text = (profile.async_replacements if is_async else {}).get(self.CODE)
+        if text is None:
+            text = profile.replacements.get(self.CODE, "")
         return text.format(ctx=ctx or "ctx")
+
+    def hint(self, profile: Profile, ctx: str = "") -> str:
+        """The finding's hint: the profile's own wording if it has one, else the rule's."""
+        return profile.hints.get(self.CODE, self.HINT).format(ctx=ctx or "ctx")
 
 
 class CallRule(Rule):

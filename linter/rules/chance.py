@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from linter.rules._api import api, durable_ctx, module_name
 from linter.rules._base import CallRule, Context, Fixer, Invalid, can_fix, ctx_attr
 
 __all__ = ["HashOrId", "Randomness"]
@@ -40,7 +41,9 @@ class Randomness(CallRule):
     CODE = "ORC102"
     NAME = "randomness"
     MESSAGE = "draws a fresh random value, so a replay takes a different path"
-    HINT = "The context's random source and UUIDs are seeded from the instance id."
+    HINT = (
+        "Draw random values and ids from the framework's replay-safe source, or in a recorded step."
+    )
     RATIONALE = (
         "Random numbers and random UUIDs differ on every run. Used for a branch, an activity "
         "input or an id, they make the replay diverge from the history. `ctx.random()` is a "
@@ -127,12 +130,31 @@ async def saga(ctx: OrchestrationContext, order: dict) -> str:
         return True
 
     def fixer(self, call: cst.Call, qualname: str, cx: Context) -> Fixer | None:
+        module, _, method = qualname.partition(".")
+        workflow = api(cx, "temporal")
+        if workflow is not None:
+            if qualname == "uuid.uuid4" and not call.args:
+                return lambda node: node.with_changes(func=ctx_attr(workflow, "uuid4"))
+            if module == "random" and method in _RANDOM_METHODS:
+                return lambda node: node.with_changes(
+                    func=cst.Attribute(cst.Call(ctx_attr(workflow, "random")), cst.Name(method))
+                )
+        ctx_name = durable_ctx(cx)
+        if (
+            ctx_name is not None
+            and qualname == "uuid.uuid4"
+            and not call.args
+            and module_name(cx, "uuid")
+        ):
+            # new_uuid() returns the UUID as a str: wrap it to keep uuid4()'s type.
+            return lambda node: cst.Call(
+                ctx_attr("uuid", "UUID"), [cst.Arg(cst.Call(ctx_attr(ctx_name, "new_uuid")))]
+            )
         if not can_fix(cx):
             return None
         ctx = cx.ctx_name
         if qualname == "uuid.uuid4" and not call.args:
             return lambda node: node.with_changes(func=ctx_attr(ctx, "uuid"))
-        module, _, method = qualname.partition(".")
         if module == "random" and method in _RANDOM_METHODS:
             return lambda node: node.with_changes(
                 func=cst.Attribute(cst.Call(ctx_attr(ctx, "random")), cst.Name(method))

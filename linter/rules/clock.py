@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from linter.rules._api import api, durable_ctx, is_generator, is_utc
 from linter.rules._base import CallRule, Context, Fixer, Invalid, can_fix, ctx_attr
 
 __all__ = ["Sleep", "WallClock"]
@@ -13,7 +14,7 @@ class WallClock(CallRule):
     CODE = "ORC101"
     NAME = "wall-clock"
     MESSAGE = "reads the wall clock, which returns a different value on every replay"
-    HINT = "The context's clock is the time the turn started, recorded in the history."
+    HINT = "The framework's workflow clock returns the recorded time, equal on every replay."
     RATIONALE = (
         "An orchestration is re-run from the start every time it resumes. A branch or an "
         "activity input computed from the wall clock takes a different value on replay, so "
@@ -119,10 +120,27 @@ async def saga(ctx: OrchestrationContext, order: dict) -> float:
         return True
 
     def fixer(self, call: cst.Call, qualname: str, cx: Context) -> Fixer | None:
-        if qualname != "datetime.datetime.now" or call.args or not can_fix(cx):
+        if qualname == "datetime.datetime.now" and not call.args and can_fix(cx):
+            ctx = cx.ctx_name
+            return lambda node: node.with_changes(func=ctx_attr(ctx, "now"))
+        workflow = api(cx, "temporal")
+        if workflow is not None:
+            # workflow.now() is an aware UTC datetime; workflow.time()/time_ns() match time's.
+            if qualname == "datetime.datetime.now" and is_utc(call, cx):
+                return lambda node: cst.Call(ctx_attr(workflow, "now"))
+            if qualname in {"time.time", "time.time_ns"} and not call.args:
+                name = qualname.rsplit(".", 1)[-1]
+                return lambda node: node.with_changes(func=ctx_attr(workflow, name))
+        ctx_name = durable_ctx(cx)
+        if ctx_name is None:
             return None
-        ctx = cx.ctx_name
-        return lambda node: node.with_changes(func=ctx_attr(ctx, "now"))
+        # A property: durabletask's holds a naive UTC datetime (like utcnow()), Azure Durable
+        # Functions' an aware one (like now(timezone.utc)). Only the matching call is rewritten.
+        if cx.profile.name == "durabletask":
+            same = qualname == "datetime.datetime.utcnow" and not call.args
+        else:
+            same = qualname == "datetime.datetime.now" and is_utc(call, cx)
+        return (lambda node: ctx_attr(ctx_name, "current_utc_datetime")) if same else None
 
 
 class Sleep(CallRule):
@@ -181,9 +199,52 @@ async def saga(ctx: OrchestrationContext, order: dict) -> None:
     )
 
     def fixer(self, call: cst.Call, qualname: str, cx: Context) -> Fixer | None:
-        if qualname != "time.sleep" or not (can_fix(cx) and cx.is_async):
-            return None
-        if not cx.is_statement_call(call):
-            return None
-        ctx = cx.ctx_name
-        return lambda node: cst.Await(node.with_changes(func=ctx_attr(ctx, "sleep")))
+        one_arg = len(call.args) == 1 and call.args[0].keyword is None and not call.args[0].star
+        statement = cx.is_statement_call(call)
+        if qualname == "time.sleep" and statement and cx.is_async:
+            if can_fix(cx):
+                ctx = cx.ctx_name
+                return lambda node: cst.Await(node.with_changes(func=ctx_attr(ctx, "sleep")))
+            workflow = api(cx, "temporal")
+            if workflow is not None:
+                return lambda node: cst.Await(node.with_changes(func=ctx_attr(workflow, "sleep")))
+        dbos = api(cx, "dbos")
+        if dbos is not None and one_arg:
+            if qualname == "time.sleep" and not cx.is_async:
+                return lambda node: node.with_changes(func=ctx_attr(dbos, "sleep"))
+            if qualname == "time.sleep" and statement:
+                return lambda node: cst.Await(node.with_changes(func=ctx_attr(dbos, "sleep_async")))
+            if qualname == "asyncio.sleep" and cx.is_async:
+                return lambda node: node.with_changes(func=ctx_attr(dbos, "sleep_async"))
+        ctx_name = durable_ctx(cx)
+        if (
+            ctx_name is not None
+            and cx.profile.name == "durabletask"
+            and qualname == "time.sleep"
+            and statement
+            and one_arg
+            and cx.qualify(cst.Name("timedelta")) == "datetime.timedelta"
+            and is_generator(cx.func)
+        ):
+            return lambda node: cst.Yield(
+                cst.Call(
+                    ctx_attr(ctx_name, "create_timer"),
+                    [
+                        cst.Arg(
+                            cst.Call(
+                                cst.Name("timedelta"),
+                                [
+                                    cst.Arg(
+                                        node.args[0].value,
+                                        keyword=cst.Name("seconds"),
+                                        equal=cst.AssignEqual(
+                                            cst.SimpleWhitespace(""), cst.SimpleWhitespace("")
+                                        ),
+                                    )
+                                ],
+                            )
+                        )
+                    ],
+                )
+            )
+        return None

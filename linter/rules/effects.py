@@ -13,7 +13,7 @@ class Concurrency(CallRule):
     CODE = "ORC104"
     NAME = "concurrency"
     MESSAGE = "starts work outside the orchestration's history, in an order replay cannot reproduce"
-    HINT = "Fan out with ctx tasks: created in a fixed order, completed from the history."
+    HINT = "Start concurrent work through the framework, so its order and results are recorded."
     RATIONALE = (
         "asyncio tasks, threads and executors run outside the replay engine: their completion "
         "order depends on timing, and the work they do is not recorded. On replay the "
@@ -68,7 +68,31 @@ async def saga(ctx: OrchestrationContext, lines: list) -> list:
     pool = ThreadPoolExecutor()  # expect: ORC104
     return await asyncio.gather(*[ctx.activity("reserve", x) for x in lines])  # expect: ORC104
 """),
+        Invalid("""\
+import asyncio
+
+from orchestrate import OrchestrationContext
+
+def crunch(lines: list) -> int:
+    return len(lines)
+
+async def saga(ctx: OrchestrationContext, lines: list, loop: asyncio.AbstractEventLoop) -> int:
+    return await loop.run_in_executor(None, crunch, lines)  # expect: ORC104
+"""),
     )
+    NODES = (cst.Call,)
+
+    def check_call(self, call: cst.Call, qualname: str, cx: Context) -> None:
+        if qualname in cx.profile.awaited and cx.is_awaited(call):
+            return  # e.g. DBOS: `await asyncio.to_thread(sync_step)` runs alone
+        super().check_call(call, qualname, cx)
+
+    def visit(self, node: cst.CSTNode, cx: Context) -> None:
+        """``<any loop>.run_in_executor(...)``: a thread or process outside the history."""
+        assert isinstance(node, cst.Call)
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "run_in_executor":
+            cx.report(self, node, f"`{cx.written(func)}()`")
 
 
 _PATH_TYPES = frozenset(
@@ -224,6 +248,20 @@ async def saga(ctx: OrchestrationContext, order: dict) -> str:
     subprocess.run(["true"])  # expect: ORC105
     return f"{region}{text}"
 """),
+        Invalid("""\
+from pathlib import Path
+
+from orchestrate import OrchestrationContext
+
+OUT = Path("out")
+LOG = OUT / "orders.log"
+
+async def saga(ctx: OrchestrationContext, order: dict) -> None:
+    LOG.write_text(order["id"])  # expect: ORC105
+    with (OUT / "x").open("w") as fh:  # expect: ORC105
+        fh.write("x")
+    LOG.unlink()  # expect: ORC105
+"""),
     )
 
     def visit(self, node: cst.CSTNode, cx: Context) -> None:
@@ -245,6 +283,8 @@ def _is_path(expr: cst.BaseExpression, cx: Context, depth: int) -> bool:
         return _is_path(expr.left, cx, depth + 1)
     if isinstance(expr, cst.Name):
         value = cx.local_value(expr.value)
+        if value is None and cx.is_module_global(expr.value):
+            value = cx.info.global_values.get(expr.value)  # DATA_DIR = Path(...) at the top
         return value is not None and _is_path(value, cx, depth + 1)
     return False
 

@@ -3,8 +3,11 @@ directly, awaiting foreign coroutines, and branching on replay."""
 
 from __future__ import annotations
 
+import sys
+
 import libcst as cst
 
+from linter.names import qualify
 from linter.rules._base import Context, Invalid, Rule
 from linter.walk import iter_tree
 
@@ -100,7 +103,8 @@ class DirectActivityCall(Rule):
     NAME = "direct-activity-call"
     MESSAGE = "calls an activity directly: it reruns on every replay and its result is not recorded"
     HINT = (
-        "Schedule activities through the context; the result then comes from the history on replay."
+        "Schedule activities through the framework; the result then comes from the history on "
+        "replay."
     )
     RATIONALE = (
         "An activity does the real I/O. Called as a plain function inside an orchestration it "
@@ -143,21 +147,76 @@ async def saga(ctx: OrchestrationContext, order: dict) -> str:
         cx.report(self, call, f"`{name}()`")
 
 
-_FRAMEWORKS = ("orchestrate", "temporalio", "dbos", "durabletask", "builtins")
+_FRAMEWORKS = (
+    "orchestrate.",
+    "temporalio.",
+    "dbos.",
+    "durabletask.",
+    "azure.durable_functions.",
+    "builtins.",
+)
+# Libraries whose awaitables are network, database or file I/O: known to be I/O wherever
+# they are awaited. Anything else from outside the project is only reported under the
+# orchestrate profile, whose runtime has no event loop to await foreign objects on.
+_IO_PACKAGES = frozenset(
+    {
+        "aioboto3",
+        "aiobotocore",
+        "aiofiles",
+        "aiohttp",
+        "aiokafka",
+        "aiomysql",
+        "aio_pika",
+        "aiosqlite",
+        "anthropic",
+        "asyncpg",
+        "azure",
+        "boto3",
+        "databases",
+        "elasticsearch",
+        "httpx",
+        "motor",
+        "nats",
+        "openai",
+        "psycopg",
+        "psycopg2",
+        "pymongo",
+        "redis",
+        "requests",
+        "sqlalchemy",
+        "websockets",
+    }
+)
+_STDLIB = frozenset(sys.stdlib_module_names)
+
+
+def _top(qualname: str) -> str:
+    return qualname.split(".", 1)[0]
 
 
 class AwaitNonTask(Rule):
     CODE = "ORC113"
     NAME = "await-non-task"
-    MESSAGE = "awaits a coroutine from outside the workflow API, whose result is not recorded"
+    MESSAGE = (
+        "awaits something from outside the workflow API (a coroutine, future or task), so the "
+        "work it stands for is not recorded"
+    )
     HINT = (
-        "Only await ctx tasks (or your own helpers that do); wrap other awaitables in an activity."
+        "Await only the framework's tasks (or your own helpers that do); move other I/O into an "
+        "activity."
     )
     RATIONALE = (
         "The replay engine can only reproduce what it recorded. Awaiting a library coroutine "
         "(an HTTP client, a database driver, an SDK) inside an orchestration runs it again on "
         "every replay and suspends the orchestration on something the history does not know. "
-        "Awaiting ctx tasks and your own async helpers (which are checked in turn) is fine."
+        "Awaiting ctx tasks and your own async helpers (which are checked in turn) is fine. "
+        "Under the orchestrate profile every awaitable from outside the project is reported; "
+        "under the other profiles (whose event loops can await more) only awaitables whose "
+        "origin is known I/O: a call into an I/O library (HTTP, database, cloud SDK), or a "
+        "method of a module-level client built by a third-party library "
+        "(`redis = Redis(...)` then `await redis.get(...)`). Calls listed in `durable-calls` "
+        "(by default the OpenAI Agents runner under Temporal) are recorded by the framework "
+        "and never reported."
     )
     NODES = (cst.Await,)
     VALID = (
@@ -170,6 +229,14 @@ async def saga(ctx: OrchestrationContext, order: dict) -> str:
     await s.compensate()
     return rid
 """,
+        """\
+import asyncio
+
+LOCK = asyncio.Lock()
+
+async def saga(ctx: "OrchestrationContext", order: dict) -> None:
+    await LOCK.acquire()  # a stdlib object: not a client of some service
+""",
     )
     INVALID = (
         Invalid("""\
@@ -180,6 +247,20 @@ from orchestrate import OrchestrationContext
 async def saga(ctx: OrchestrationContext, order: dict) -> str:
     return await some_sdk.fetch_price(order["sku"])  # expect: ORC113
 """),
+        Invalid("""\
+import httpx
+import redis.asyncio
+
+from orchestrate import OrchestrationContext
+
+cache = redis.asyncio.Redis(host="cache")
+http = httpx.AsyncClient()
+
+async def saga(ctx: OrchestrationContext, order: dict) -> str:
+    await cache.set(order["id"], "placed")  # expect: ORC113
+    await http.post("https://example.com/orders", json=order)  # expect: ORC113
+    return await cache.get(order["id"])  # expect: ORC113
+"""),
     )
 
     def visit(self, node: cst.CSTNode, cx: Context) -> None:
@@ -188,12 +269,41 @@ async def saga(ctx: OrchestrationContext, order: dict) -> str:
         if not isinstance(call, cst.Call):
             return
         qualname = cx.qualify(call.func)
-        if qualname is None or qualname.startswith(_FRAMEWORKS):
+        if qualname is None:
+            self._client_method(node, call, cx)
             return
-        if cx.is_flagged_call(qualname) or cx.is_project_name(qualname):
+        if qualname.startswith(_FRAMEWORKS) or cx.is_flagged_call(qualname):
             return
+        if cx.is_project_name(qualname):
+            return
+        if cx.profile.name != "orchestrate" and _top(qualname) not in _IO_PACKAGES:
+            return  # unknown origin under a framework with its own event loop: stay quiet
         shown = qualname if len(qualname) < 60 else qualname[:57] + "..."
         cx.report(self, node, f"`await {shown}()`")
+
+    def _client_method(self, node: cst.Await, call: cst.Call, cx: Context) -> None:
+        """``await client.get(...)`` on a module-level object built by a third-party library."""
+        func = call.func
+        if not isinstance(func, cst.Attribute):
+            return
+        root = func.value
+        while isinstance(root, cst.Attribute):
+            root = root.value
+        if not isinstance(root, cst.Name) or not cx.is_module_global(root.value):
+            return
+        value = cx.info.global_values.get(root.value)
+        if not isinstance(value, cst.Call):
+            return
+        maker = qualify(value.func, cx.info.scope)
+        if maker is None or _top(maker) in _STDLIB or maker.startswith(_FRAMEWORKS):
+            return
+        if cx.is_project_name(maker) or cx.is_trusted_call(maker):
+            return
+        cx.report(
+            self,
+            node,
+            f"`await {cx.written(func)}()` (a client made by `{maker}` at module level)",
+        )
 
 
 _LOG_ROOTS = ("logging.", "builtins.print", "temporalio.workflow.logger", "dbos.DBOS.logger")
@@ -243,10 +353,13 @@ class ReplayingBranch(Rule):
     RATIONALE = (
         "By definition `is_replaying` is False on the first run and True on replay. Any "
         "command scheduled, skipped or computed differently under it makes the replay "
-        "diverge from the history. The one legitimate use is to silence logging, which "
-        "`ctx.log` already does for you."
+        "diverge from the history. Reported where it decides control flow: the test of an "
+        "`if`, `while`, conditional expression or comprehension filter, an operand of "
+        "`and`/`or`, or a local variable holding it that such a test reads. Returning it, "
+        "storing it or passing it on is not a branch and is not reported. The one "
+        "legitimate branch is one that only silences logging."
     )
-    NODES = (cst.If, cst.Attribute)
+    NODES = (cst.If, cst.While, cst.IfExp, cst.CompIf, cst.BooleanOperation)
     VALID = (
         """\
 import logging
@@ -257,6 +370,13 @@ async def saga(ctx: OrchestrationContext, order: dict) -> None:
     if not ctx.is_replaying:
         logging.info("first run of %s", order["id"])
 """,
+        """\
+from orchestrate import OrchestrationContext
+
+async def saga(ctx: OrchestrationContext, order: dict) -> dict:
+    status = {"replaying": ctx.is_replaying}
+    return status
+""",
     )
     INVALID = (
         Invalid("""\
@@ -266,27 +386,50 @@ async def saga(ctx: OrchestrationContext, order: dict) -> None:
     if not ctx.is_replaying:  # expect: ORC115
         await ctx.activity("notify", order)
     fresh = ctx.is_replaying or order["force"]  # expect: ORC115
+    replaying = ctx.is_replaying
+    while replaying:  # expect: ORC115
+        break
 """),
     )
 
     def visit(self, node: cst.CSTNode, cx: Context) -> None:
-        if isinstance(node, cst.If):
-            guards = [n for n in iter_tree(node.test) if self._is_replaying(n, cx)]
-            if not guards:
-                return
-            branches: list[cst.BaseSuite] = [node.body]
-            if isinstance(node.orelse, cst.Else):
-                branches.append(node.orelse.body)
-            elif node.orelse is not None:
-                return  # an elif chain: its own If node is checked on its own
-            if all(_is_log_only(b, cx) for b in branches):
-                cx.ok_nodes.update(id(g) for g in guards)
-        elif (
-            isinstance(node, cst.Attribute)
-            and id(node) not in cx.ok_nodes
-            and self._is_replaying(node, cx)
-        ):
-            cx.report(self, node, f"`{cx.written(node)}`")
+        if isinstance(node, cst.BooleanOperation):
+            tests: list[cst.BaseExpression] = [node.left, node.right]
+        else:
+            assert isinstance(node, cst.If | cst.While | cst.IfExp | cst.CompIf)
+            tests = [node.test]
+        guards = [g for test in tests for g in self._guards(test, cx)]
+        if not guards:
+            return
+        if isinstance(node, cst.If) and self._log_only(node, cx):
+            cx.ok_nodes.update(id(g) for g in guards)
+            return
+        for guard in guards:
+            if id(guard) not in cx.ok_nodes:
+                cx.ok_nodes.add(id(guard))  # reported once, by the outermost test
+                cx.report(self, guard, f"`{cx.written(guard)}`")
+
+    def _guards(self, test: cst.BaseExpression, cx: Context) -> list[cst.BaseExpression]:
+        """``is_replaying`` reads in a test, directly or through a local variable."""
+        found: list[cst.BaseExpression] = []
+        for child in iter_tree(test):
+            if self._is_replaying(child, cx):
+                assert isinstance(child, cst.Attribute)
+                found.append(child)
+            elif isinstance(child, cst.Name):
+                value = cx.local_value(child.value)
+                if value is not None and self._is_replaying(value, cx):
+                    found.append(child)
+        return found
+
+    @staticmethod
+    def _log_only(node: cst.If, cx: Context) -> bool:
+        branches: list[cst.BaseSuite] = [node.body]
+        if isinstance(node.orelse, cst.Else):
+            branches.append(node.orelse.body)
+        elif node.orelse is not None:
+            return False  # an elif chain: its own If node is checked on its own
+        return all(_is_log_only(b, cx) for b in branches)
 
     @staticmethod
     def _is_replaying(node: cst.CSTNode, cx: Context) -> bool:

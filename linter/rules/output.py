@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from linter.rules._api import api
 from linter.rules._base import CallRule, Context, Fixer, Invalid, can_fix, ctx_attr
 
 __all__ = ["PrintOrLogging"]
@@ -18,7 +19,7 @@ class PrintOrLogging(CallRule):
     CODE = "ORC106"
     NAME = "print-or-logging"
     MESSAGE = "writes output again on every replay"
-    HINT = "The context's logger is silent while replaying, so each message appears once."
+    HINT = "Log through a logger that is silent while replaying, so each message appears once."
     RATIONALE = (
         "Replay re-runs the orchestration from the start each time it resumes, so a `print` "
         "or a plain logging call repeats its output once per replay: logs fill with "
@@ -106,8 +107,13 @@ async def saga(ctx: OrchestrationContext, order: dict) -> None:
 
     @staticmethod
     def _log_fix(level: str, cx: Context) -> Fixer | None:
-        if not can_fix(cx) or level not in _LOG_LEVELS or level == "fatal":
+        if level not in _LOG_LEVELS or level == "fatal":
+            return None
+        method = "warning" if level == "warn" else level
+        workflow = api(cx, "temporal")
+        if workflow is not None:
+            return lambda node: node.with_changes(func=ctx_attr(workflow, "logger", method))
+        if not can_fix(cx):
             return None
         ctx = cx.ctx_name
-        method = "warning" if level == "warn" else level
         return lambda node: node.with_changes(func=ctx_attr(ctx, "log", method))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import libcst as cst
 
 from linter.modules import is_mutable_value
+from linter.names import Scope
 from linter.rules._base import Context, Invalid, Rule
 
 __all__ = ["GlobalStatement", "ModuleStateMutation", "MutableDefault"]
@@ -39,13 +40,16 @@ class GlobalStatement(Rule):
     CODE = "ORC110"
     NAME = "global-statement"
     MESSAGE = "rebinds module state that survives between runs and replays of the orchestration"
-    HINT = "Keep state in local variables, the orchestration's input, or continue_as_new(state)."
+    HINT = "Keep state in local variables or the orchestration's input."
     RATIONALE = (
         "A worker process replays many instances, and one instance many times. A global "
         "rebound by one run is seen by the next, so a replay starts from a different state "
-        "than the first run did."
+        "than the first run did: a counter bumped through `global _COUNT` numbers the "
+        "replay's work differently. The finding sits where the name is rebound "
+        "(`_COUNT += 1`, `_CACHE = ...`, `del _X`); a `global` statement that only reads "
+        "is not reported."
     )
-    NODES = (cst.Global,)
+    NODES = (cst.Assign, cst.AugAssign, cst.AnnAssign, cst.Del)
     VALID = (
         """\
 from orchestrate import OrchestrationContext
@@ -57,6 +61,15 @@ async def saga(ctx: OrchestrationContext, order: dict) -> int:
     count += 1
     return count
 """,
+        """\
+from orchestrate import OrchestrationContext
+
+LIMIT = 10
+
+async def saga(ctx: OrchestrationContext, order: dict) -> int:
+    global LIMIT
+    return LIMIT
+""",
     )
     INVALID = (
         Invalid("""\
@@ -65,16 +78,58 @@ from orchestrate import OrchestrationContext
 COUNT = 0
 
 async def saga(ctx: OrchestrationContext, order: dict) -> int:
-    global COUNT  # expect: ORC110
-    COUNT += 1
+    global COUNT
+    COUNT += 1  # expect: ORC110
     return COUNT
+"""),
+        Invalid("""\
+from orchestrate import OrchestrationContext
+
+_COUNT = 0
+_LAST = None
+
+def _next_id() -> int:
+    global _COUNT, _LAST
+    _COUNT += 1  # expect: ORC110
+    _LAST, other = _COUNT, 0  # expect: ORC110
+    return _COUNT
+
+async def saga(ctx: OrchestrationContext, order: dict) -> int:
+    return _next_id()
 """),
     )
 
     def visit(self, node: cst.CSTNode, cx: Context) -> None:
-        assert isinstance(node, cst.Global)
-        names = ", ".join(n.name.value for n in node.names)
-        cx.report(self, node, f"`global {names}`")
+        targets: list[cst.BaseExpression]
+        if isinstance(node, cst.Assign):
+            targets = [t.target for t in node.targets]
+        else:
+            assert isinstance(node, cst.AugAssign | cst.AnnAssign | cst.Del)
+            targets = [node.target]
+        names = [n for t in targets for n in _bound_names(t) if _declared_global(n, cx)]
+        if names:
+            shown = ", ".join(f"`{n}`" for n in dict.fromkeys(names))
+            cx.report(self, node, f"{shown} (declared global)")
+
+
+def _bound_names(target: cst.BaseExpression) -> list[str]:
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, cst.Tuple | cst.List):
+        return [n for e in target.elements for n in _bound_names(e.value)]
+    if isinstance(target, cst.StarredElement):
+        return _bound_names(target.value)
+    return []
+
+
+def _declared_global(name: str, cx: Context) -> bool:
+    """``name`` is declared ``global`` in the function being checked."""
+    scope: Scope | None = cx.scope
+    while scope is not None and scope.parent is not None:
+        if name in scope.globals_:
+            return True
+        scope = scope.parent
+    return False
 
 
 def _root_name(expr: cst.BaseExpression) -> cst.Name | None:

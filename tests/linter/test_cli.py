@@ -99,3 +99,60 @@ def test_python_dash_m_linter(project):
         check=False,
     )
     assert (done.returncode, done.stdout) == (0, "")
+
+
+TEMPORAL_FILE = """\
+import time
+from temporalio import workflow
+
+@workflow.defn
+class Greeting:
+    @workflow.run
+    async def run(self) -> float:
+        return time.time()
+"""
+
+
+def test_a_framework_whose_profile_is_off_is_named(project, capsys):
+    project({"wf.py": TEMPORAL_FILE, "other.py": "import os\n"})
+    assert main(["."]) == 0
+    err = capsys.readouterr().err
+    assert "All checks passed" in err
+    assert "1 file declares temporalio workflows but the temporal profile is off" in err
+    assert "add `--profile temporal`" in err
+    assert main([".", "--profile", "temporal"]) == 1
+    assert "profile is off" not in capsys.readouterr().err
+
+
+HELPER = """\
+import time
+
+def stamp() -> float:
+    return time.time()
+"""
+USES_HELPER = """\
+from orchestrate import OrchestrationContext
+from app.helpers import stamp
+
+async def saga(ctx: OrchestrationContext) -> float:
+    return stamp()
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], ["app/helpers.py:4:12: ORC101", "[outside the paths given]"]),
+        (["--outside-findings", "mark"], ["app/helpers.py:4:12: ORC101", "[outside the"]),
+        (["--outside-findings", "hide"], []),
+    ],
+)
+def test_findings_outside_the_given_paths(project, capsys, args, expected):
+    project({"app/__init__.py": "", "app/helpers.py": HELPER, "app/flows.py": USES_HELPER})
+    code = main(["app/flows.py", *args])
+    out = capsys.readouterr().out
+    assert code == (1 if expected else 0)
+    for text in expected:
+        assert text in out
+    assert main(["app"]) == 1
+    assert "[outside" not in capsys.readouterr().out

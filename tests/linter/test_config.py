@@ -79,7 +79,7 @@ def test_profiles_key(project, capsys):
 @pytest.mark.parametrize(
     ("table", "needle"),
     [
-        ('selct = ["ORC1"]', "unknown key 'selct'; valid keys are allowed, exclude, extra-banned"),
+        ('selct = ["ORC1"]', "unknown key 'selct'; valid keys are allowed, durable-calls, exclude"),
         ('select = ["ORC999"]', "select: unknown rule code 'ORC999'; valid codes are ORC001"),
         ('ignore = ["E501"]', "ignore: unknown rule code 'E501'"),
         ('profiles = ["airflow"]', "unknown profile 'airflow'; valid profiles are orchestrate,"),
@@ -87,6 +87,7 @@ def test_profiles_key(project, capsys):
         ("select = [1]", "select must be a list of strings"),
         ('[tool.orch-lint.per-file-ignores]\n"x.py" = ["ORC7"]', "per-file-ignores 'x.py'"),
         ("extra-banned = 3", "extra-banned must be a table"),
+        ('outside-findings = "drop"', "outside-findings must be one of 'mark', 'hide', not 'drop'"),
     ],
 )
 def test_config_errors_name_the_file_and_key(project, capsys, table, needle):

@@ -171,3 +171,15 @@ def test_other_orchestrations_are_not_entered_as_helpers():
 
     findings, _ = lint_source(__import__("textwrap").dedent(source))
     assert [(f.line, f.chain) for f in findings] == [(5, ("child",))]
+
+
+def test_installed_packages_are_never_followed(tmp_path):
+    from linter.modules import ModuleLoader
+
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "vendor.py").write_text("import time\ndef now():\n    return time.time()\n")
+    (tmp_path / "local.py").write_text("def f():\n    return 1\n")
+    loader = ModuleLoader({})
+    assert loader.find("vendor", str(site)) is None
+    assert loader.find("local", str(tmp_path)) is not None

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from linter import ALL_RULES, lint_source
+from linter import ALL_RULES, Config, lint_source
+from linter.rules import CallRule
 
 _EXPECT = re.compile(r"# expect: (ORC\d+)")
 
@@ -20,7 +21,7 @@ def _cases(kind: str):
 
 @pytest.mark.parametrize(("rule", "source"), list(_cases("valid")))
 def test_valid_example_has_no_findings(rule, source):
-    findings, _ = lint_source(source)
+    findings, _ = lint_source(source, config=Config(profiles=(rule.EXAMPLE_PROFILE,)))
     assert [(f.line, f.code) for f in findings] == []
 
 
@@ -33,7 +34,8 @@ def test_invalid_example_flags_exactly_the_marked_lines(rule, example):
         if match
     )
     assert any(code == rule.CODE for _, code in expected), "example must mark this rule's code"
-    findings, fixed = lint_source(example.source, fix=True)
+    config = Config(profiles=(rule.EXAMPLE_PROFILE,))
+    findings, fixed = lint_source(example.source, config=config, fix=True)
     assert sorted((f.line, f.code) for f in findings) == expected
     if example.fixed is not None:
         assert fixed == example.fixed
@@ -55,3 +57,12 @@ def test_rule_declares_its_documentation(rule):
 def test_codes_and_names_are_unique():
     assert len({r.CODE for r in ALL_RULES}) == len(ALL_RULES)
     assert len({r.NAME for r in ALL_RULES}) == len(ALL_RULES)
+
+
+def test_call_tables_do_not_overlap():
+    """One qualified name, one rule: a profile-only rule must not hide another's entry."""
+    seen: dict[str, str] = {}
+    for rule in ALL_RULES:
+        if issubclass(rule, CallRule):
+            for name in rule.CALLS | rule.ACCESS:
+                assert seen.setdefault(name, rule.CODE) == rule.CODE, name
