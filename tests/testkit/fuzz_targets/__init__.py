@@ -5,7 +5,10 @@ One module per bug class (``module_*.py``). Each defines its own ``reg``, the or
 arguments for ``fuzz()``), ``PLAIN`` (an input and the output a plain `TestEnv` run gives, plus
 optional ``scripts``), ``CAUGHT_BY_TESTENV`` (whether the plain `TestEnv` replay check already
 catches ``buggy`` on that input) and ``reset()`` (forgets the module's process state between
-tests). None of the bugs is visible to a static linter looking at the orchestration body alone.
+tests). None of the bugs is visible to `orch-lint` (``orch-lint tests/testkit/fuzz_targets``
+reports nothing, and a test keeps it so): each module's docstring says how the bug hides (state
+inside objects, a clock behind a default argument or a policy object, a set behind an attribute,
+the context wrapped in a helper...) and what a static analysis would need to know to see it.
 """
 
 MODULES = [

@@ -1,21 +1,37 @@
-"""Helpers shared by the fuzz targets: a clock-reading id helper (the bug of
+"""Helpers shared by the fuzz targets: an id helper with an injectable clock (the bug of
 `module_helper_clock`, kept in another module on purpose) and history readers for invariants."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from orchestrate import history as h
 from testkit import Run
 
 
-def request_id(prefix: str) -> str:
+class Clock(Protocol):
+    """Where helpers get the time from (unit tests pass a fake)."""
+
+    def millis(self) -> int: ...
+
+
+class SystemClock:
+    """The process clock, in milliseconds since the epoch."""
+
+    def millis(self) -> int:
+        return int(time.time() * 1000)
+
+
+SYSTEM_CLOCK = SystemClock()
+
+
+def request_id(prefix: str, clock: Clock = SYSTEM_CLOCK) -> str:
     """A request id unique enough for the payment API: `prefix` and the current millisecond.
 
-    Not replay-safe: it reads the process clock, so a replay computes another id.
+    Not replay-safe: by default it reads the process clock, so a replay computes another id.
     """
-    return f"{prefix}-{int(time.time() * 1000)}"
+    return f"{prefix}-{clock.millis()}"
 
 
 def results(run: Run, activity: str) -> list[tuple[int, Any]]:

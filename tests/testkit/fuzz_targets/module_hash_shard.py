@@ -1,14 +1,22 @@
 """Bug class: ``hash()`` of a string used as data (a partition number).
 
-`buggy` routes each line of an order to one of 64 inventory partitions with
-``hash(sku) % PARTITIONS``. String hashes are salted per process (``PYTHONHASHSEED``), so the
-partition is stable inside one process (tests and in-process replays agree) and different in the
-next: a restarted worker replays the history, computes other partitions, issues `reserve` with
-other inputs and fails with a non-determinism error; before that, two workers would have written
-the same sku to different partitions. Only a replay in another interpreter (the fuzzer's
-``hash_seeds``) shows it. Unlike iterating a set, the order is fine; the values are not.
+`buggy` routes each line of an order to one of 64 inventory partitions through the inventory's
+`Partitioner`, whose ``digest`` is the built-in ``hash(key)``. String hashes are salted per
+process (``PYTHONHASHSEED``), so the partition is stable inside one process (tests and
+in-process replays agree) and different in the next: a restarted worker replays the history,
+computes other partitions, issues `reserve` with other inputs and fails with a non-determinism
+error; before that, two workers would have written the same sku to different partitions. Only a
+replay in another interpreter (the fuzzer's ``hash_seeds``) shows it. Unlike iterating a set, the
+order is fine; the values are not.
 
-Fix (`fixed`): a hash that is the same in every process (``zlib.crc32``).
+Why orch-lint cannot see it: the orchestration calls ``INVENTORY.partition(sku)``, a method of a
+module-level object; the linter follows functions and ``Class.method`` calls it can name, not
+methods looked up on an instance, so the ``hash()`` inside `Partitioner` is never checked from
+an orchestration. Static analysis would need the type of `INVENTORY` and dynamic dispatch
+(``partition`` calls ``self.digest``, which a subclass may override) to know which ``digest``
+runs.
+
+Fix (`fixed`): a partitioner whose digest is the same in every process (``zlib.crc32``).
 """
 
 from __future__ import annotations
@@ -25,14 +33,28 @@ reg = Registry()
 PARTITIONS = 64
 
 
-def partition(sku: str) -> int:
-    """The sku's inventory partition (the bug: salted per process)."""
-    return hash(sku) % PARTITIONS
+class Partitioner:
+    """Spreads keys over `count` partitions."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def digest(self, key: str) -> int:
+        return hash(key)  # the bug: salted per process
+
+    def partition(self, key: str) -> int:
+        return self.digest(key) % self.count
 
 
-def stable_partition(sku: str) -> int:
-    """The sku's inventory partition, the same in every process."""
-    return zlib.crc32(sku.encode()) % PARTITIONS
+class StablePartitioner(Partitioner):
+    """Spreads keys over `count` partitions, the same way in every process."""
+
+    def digest(self, key: str) -> int:
+        return zlib.crc32(key.encode())
+
+
+INVENTORY = Partitioner(PARTITIONS)
+STABLE_INVENTORY = StablePartitioner(PARTITIONS)
 
 
 @reg.activity
@@ -42,14 +64,14 @@ def reserve(line: dict[str, Any]) -> str:
 
 @reg.orchestration
 async def buggy(ctx: OrchestrationContext, order: dict[str, Any]) -> dict[str, Any]:
-    lines = [{"sku": sku, "partition": partition(sku)} for sku in order["skus"]]
+    lines = [{"sku": sku, "partition": INVENTORY.partition(sku)} for sku in order["skus"]]
     reserved = await ctx.all([ctx.activity(reserve, line) for line in lines])
     return {"reserved": len(reserved)}
 
 
 @reg.orchestration
 async def fixed(ctx: OrchestrationContext, order: dict[str, Any]) -> dict[str, Any]:
-    lines = [{"sku": sku, "partition": stable_partition(sku)} for sku in order["skus"]]
+    lines = [{"sku": sku, "partition": STABLE_INVENTORY.partition(sku)} for sku in order["skus"]]
     reserved = await ctx.all([ctx.activity(reserve, line) for line in lines])
     return {"reserved": len(reserved)}
 

@@ -1,11 +1,19 @@
 """Bug class: a helper in another module reads the process clock to build an activity input.
 
-`buggy` refunds an order with a request id from `_helpers.request_id`, which stamps it with
-``time.time()``. Nothing in the orchestration body reads a clock, so a linter looking at the
-orchestration (or a reviewer) misses it; but a replay computes a new id, issues `refund` with
-another input than the history recorded, and diverges (the fuzzer compares inputs and shifts the
-wall clock by a day on replay). The id also defeats its own purpose: a retried refund carries a
-new id, so the payment API cannot de-duplicate it.
+`buggy` refunds an order with a request id from `_helpers.request_id`, which stamps it with the
+current millisecond of a clock it takes as a parameter, defaulting to ``SYSTEM_CLOCK`` (the
+usual way to make a helper testable: unit tests pass a fake clock). The orchestration passes no
+clock, so the default, the process clock, is read. A replay computes a new id, issues `refund`
+with another input than the history recorded, and diverges (the fuzzer compares inputs and
+shifts the wall clock by a day on replay). The id also defeats its own purpose: a retried
+refund carries a new id, so the payment API cannot de-duplicate it.
+
+Why orch-lint cannot see it: it follows `request_id` into `_helpers`, but there the time is read
+by ``clock.millis()``, a method call on a parameter typed by a `Clock` protocol. Which code runs
+is decided at run time by the default value; static analysis would need to know that `clock` is
+`SYSTEM_CLOCK`, a `SystemClock`, and that its ``millis`` calls ``time.time()`` (type inference
+through a default argument, then dispatch through a protocol). No line the linter reads calls a
+clock function.
 
 Fix (`fixed`): derive the id from what the history holds: the instance id (or ``ctx.uuid()``).
 """

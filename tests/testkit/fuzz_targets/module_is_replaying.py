@@ -1,12 +1,22 @@
-"""Bug class: a command issued only when ``ctx.is_replaying`` is False.
+"""Bug class: a command issued only when ``is_replaying`` is False.
 
-`buggy` sends the receipt mail only "when not replaying", believing a replay would mail the
-customer again. But replays never run activities (their results come from the history), and
-``is_replaying`` says whether *this execution* is catching up with the history, not whether the
-work was done: an execution that replays past this point skips the command, so it issues other
-commands than the history recorded. The live run, kept in memory, is fine; any replay (the
-next turn's, a restarted worker's, the fuzzer's) diverges, and after a crash the mail is never
-sent.
+The team wraps the context in `ReplaySafe`, a helper for "things that must happen once, not on
+every replay": its ``log`` writes only when the execution is not replaying (the documented use of
+``is_replaying``), and its ``notify`` schedules a customer notice the same way, "so that a replay
+does not mail the customer again". `buggy` mails the receipt through ``once.notify``. But replays
+never run activities (their results come from the history), and ``is_replaying`` says whether
+*this execution* is catching up with the history, not whether the work was done: an execution
+that replays past this point skips the command, so it issues other commands than the history
+recorded. The live run, kept in memory, is fine; any replay (the next turn's, a restarted
+worker's, the fuzzer's) diverges, and after a crash the mail is never sent.
+
+Why orch-lint cannot see it: it reports ``is_replaying`` read on the context itself (a name it
+knows holds the context, in the orchestration or in a helper it is passed to). Here the branch
+is in a method of a wrapper object, on ``self._ctx.is_replaying``, and the orchestration only
+calls ``once.notify(...)`` on a local variable, a call the linter does not follow. Static analysis
+would need to resolve the method through the variable's type and track the context into the
+object's attributes (alias analysis); and ``log`` shows that the same read is fine when it only
+guards output, so it would also need to tell what each branch does.
 
 Fix (`fixed`): schedule the activity unconditionally (the history makes it happen once per
 instance); keep ``is_replaying`` for silencing logs and metrics, never for commands.
@@ -14,6 +24,7 @@ instance); keep ``is_replaying`` for silencing logs and metrics, never for comma
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from orchestrate import OrchestrationContext, Registry, Status
@@ -21,6 +32,23 @@ from orchestrate import OrchestrationContext, Registry, Status
 from ._helpers import scheduled_inputs
 
 reg = Registry()
+logger = logging.getLogger(__name__)
+
+
+class ReplaySafe:
+    """What an orchestration does once, not again on every replay: logs and customer notices."""
+
+    def __init__(self, ctx: OrchestrationContext) -> None:
+        self._ctx = ctx
+
+    def log(self, message: str, *args: Any) -> None:
+        if not self._ctx.is_replaying:
+            logger.info(message, *args)
+
+    async def notify(self, activity: Any, payload: Any) -> None:
+        """Send a notice, "once": not again when replaying (the bug)."""
+        if not self._ctx.is_replaying:
+            await self._ctx.activity(activity, payload)
 
 
 @reg.activity
@@ -40,16 +68,19 @@ def fulfil(order: dict[str, Any]) -> str:
 
 @reg.orchestration
 async def buggy(ctx: OrchestrationContext, order: dict[str, Any]) -> dict[str, Any]:
+    once = ReplaySafe(ctx)
     receipt = await ctx.activity(take_payment, order)
-    if not ctx.is_replaying:  # "do not mail the customer again on replay"
-        await ctx.activity(mail_receipt, receipt)
+    once.log("paid %s: %s", order["id"], receipt)
+    await once.notify(mail_receipt, receipt)
     parcel = await ctx.activity(fulfil, order)
     return {"receipt": receipt, "parcel": parcel}
 
 
 @reg.orchestration
 async def fixed(ctx: OrchestrationContext, order: dict[str, Any]) -> dict[str, Any]:
+    once = ReplaySafe(ctx)
     receipt = await ctx.activity(take_payment, order)
+    once.log("paid %s: %s", order["id"], receipt)
     await ctx.activity(mail_receipt, receipt)
     parcel = await ctx.activity(fulfil, order)
     return {"receipt": receipt, "parcel": parcel}

@@ -1,12 +1,20 @@
-"""Bug class: a module-level memo shared across executions decides whether to call an activity.
+"""Bug class: a process-wide memo shared across executions decides whether to call an activity.
 
-`buggy` remembers in a module set which customers it has welcomed, "so that replays do not send
-the welcome mail again". But the set outlives the execution that filled it: a replay in the same
-process (after a restart, an eviction, or the next turn's replay) finds the customer already in
-it and skips `send_welcome`, so it issues other commands than the history recorded; and a later
-instance for the same customer never welcomes at all. The fuzzer replays with module state as
-the live execution left it, so the first replay diverges, and every later example (the memo
-already full) skips the welcome: the invariant breaks.
+`buggy` asks a `OnceGuard` (a small project utility that remembers which keys it has seen)
+whether this customer was welcomed already, "so that replays do not send the welcome mail
+again". But the guard lives in the module, and outlives the execution that filled it: a replay
+in the same process (after a restart, an eviction, or the next turn's replay) finds the customer
+already seen and skips `send_welcome`, so it issues other commands than the history recorded;
+and a later instance for the same customer never welcomes at all. The fuzzer replays with
+process state as the live execution left it, so the first replay diverges, and every later
+example (the guard already holding the customer) skips the welcome: the invariant breaks.
+
+Why orch-lint cannot see it: the memo is an instance of a project class, not a list, dict or set
+bound at module level, and the orchestration only calls a method on it
+(``WELCOME_MAILS.first_time(...)``), which reads like a pure question. The ``add`` happens on
+``self._seen`` inside the class, where nothing is module-level. Static analysis would need to
+resolve the method through the object's type, see that it mutates the instance, and know that
+the instance is shared by every execution in the process.
 
 Fix (`fixed`): no memo. The history already guarantees the activity is scheduled once per
 instance: a replay finds it recorded and does not run it again.
@@ -22,12 +30,30 @@ from ._helpers import scheduled_inputs
 
 reg = Registry()
 
-_WELCOMED: set[str] = set()  # the bug: per process, not per instance
+
+class OnceGuard:
+    """Remembers keys, so that work keyed by them is done once."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def first_time(self, key: str) -> bool:
+        """True the first time `key` is asked about, False ever after."""
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        return True
+
+    def forget(self) -> None:
+        self._seen.clear()
+
+
+WELCOME_MAILS = OnceGuard()  # the bug: per process, not per instance
 
 
 def reset() -> None:
     """Forget the process state (between tests)."""
-    _WELCOMED.clear()
+    WELCOME_MAILS.forget()
 
 
 @reg.activity
@@ -43,8 +69,7 @@ def send_welcome(account: str) -> str:
 @reg.orchestration
 async def buggy(ctx: OrchestrationContext, signup: dict[str, Any]) -> dict[str, Any]:
     account = await ctx.activity(create_account, signup)
-    if signup["email"] not in _WELCOMED:  # "do not welcome twice on replay"
-        _WELCOMED.add(signup["email"])
+    if WELCOME_MAILS.first_time(signup["email"]):  # "do not welcome twice on replay"
         await ctx.activity(send_welcome, account)
     return {"account": account}
 

@@ -1,13 +1,23 @@
-"""Bug class: a helper with a mutable default argument keeps state across executions.
+"""Bug class: a mutable default created once and shared by every user: a class-level list.
 
-`add_line(item, lines=[])` appends to the one list Python created when the function was defined,
-so every call that relies on the default shares it: the first execution builds the right invoice,
-but any later execution in the process (the replay of the same instance, or the next instance)
-starts from the lines left by the previous ones. The replay then schedules `issue_invoice` with
-a longer line list than the history recorded (the fuzzer compares inputs), and a second order
-is invoiced for the first order's lines too.
+`InvoiceDraft` declares its lines as ``lines: list[...] = []`` in the class body, the way a
+dataclass or pydantic model declares a field; but it is a plain class, so there is one list, made
+when the class was defined, and every draft's ``self.lines.append`` appends to it. The first
+execution builds the right invoice, but any later execution in the process (the replay of the
+same instance, or the next instance) starts from the lines left by the previous ones. The replay
+then schedules `issue_invoice` with a longer line list than the history recorded, and a second
+order is invoiced for the first order's lines too. The fuzzer replay-checks the very first turn
+and compares the inputs of the commands, so the start alone shows it.
 
-Fix (`fixed` with `add_line_fixed`): default to ``None`` and start a new list per call site.
+Why orch-lint cannot see it: it reports mutable default *arguments* (``def f(lines=[])``) and
+mutations of module-level containers. Here the list is a class attribute, the orchestration only
+constructs a draft and calls its methods (which the linter does not follow from a local
+variable), and the append is on ``self.lines``. Static analysis would need to resolve
+``self.lines`` to the class attribute (no method binds an instance attribute that shadows it)
+and know that the class, unlike each draft, lives as long as the process: attribute resolution
+over the class, not a pattern in the orchestration.
+
+Fix (`fixed` with `InvoiceDraftFixed`): create the list per instance, in ``__init__``.
 """
 
 from __future__ import annotations
@@ -21,27 +31,32 @@ from ._helpers import scheduled_inputs
 reg = Registry()
 
 
-def add_line(
-    item: dict[str, Any],
-    lines: list[dict[str, Any]] = [],  # noqa: B006 (the bug)
-) -> list[dict[str, Any]]:
-    """Append the invoice line for `item` to `lines` and return the list."""
-    lines.append({"sku": item["sku"], "amount": item["qty"] * item["price"]})
-    return lines
+class InvoiceDraft:
+    """An invoice being put together, line by line."""
+
+    lines: list[dict[str, Any]] = []  # the bug: one list for every draft
+
+    def __init__(self, order_id: str) -> None:
+        self.order_id = order_id
+
+    def add(self, item: dict[str, Any]) -> None:
+        self.lines.append({"sku": item["sku"], "amount": item["qty"] * item["price"]})
+
+    def request(self) -> dict[str, Any]:
+        return {"order": self.order_id, "lines": list(self.lines)}
 
 
-def add_line_fixed(
-    item: dict[str, Any], lines: list[dict[str, Any]] | None = None
-) -> list[dict[str, Any]]:
-    """Append the invoice line for `item` to `lines` (a new list if None) and return the list."""
-    lines = [] if lines is None else lines
-    lines.append({"sku": item["sku"], "amount": item["qty"] * item["price"]})
-    return lines
+class InvoiceDraftFixed(InvoiceDraft):
+    """An invoice being put together, line by line, with its own list of lines."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(order_id)
+        self.lines = []
 
 
 def reset() -> None:
-    """Forget the process state (between tests): empty the shared default list."""
-    add_line.__defaults__[0].clear()  # type: ignore[index]
+    """Forget the process state (between tests): empty the shared class-level list."""
+    InvoiceDraft.lines.clear()
 
 
 @reg.activity
@@ -51,20 +66,20 @@ def issue_invoice(invoice: dict[str, Any]) -> str:
 
 @reg.orchestration
 async def buggy(ctx: OrchestrationContext, order: dict[str, Any]) -> dict[str, Any]:
-    lines: list[dict[str, Any]] = []
+    draft = InvoiceDraft(order["id"])
     for item in order["items"]:
-        lines = add_line(item)
-    invoice = await ctx.activity(issue_invoice, {"order": order["id"], "lines": lines})
-    return {"invoice": invoice, "lines": len(lines)}
+        draft.add(item)
+    invoice = await ctx.activity(issue_invoice, draft.request())
+    return {"invoice": invoice, "lines": len(draft.lines)}
 
 
 @reg.orchestration
 async def fixed(ctx: OrchestrationContext, order: dict[str, Any]) -> dict[str, Any]:
-    lines: list[dict[str, Any]] = []
+    draft = InvoiceDraftFixed(order["id"])
     for item in order["items"]:
-        lines = add_line_fixed(item, lines)
-    invoice = await ctx.activity(issue_invoice, {"order": order["id"], "lines": lines})
-    return {"invoice": invoice, "lines": len(lines)}
+        draft.add(item)
+    invoice = await ctx.activity(issue_invoice, draft.request())
+    return {"invoice": invoice, "lines": len(draft.lines)}
 
 
 def invoiced_exactly_the_order(run: Any) -> None:

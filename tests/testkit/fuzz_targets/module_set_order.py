@@ -1,19 +1,29 @@
 """Bug class: iterating over a set of strings to schedule work.
 
-`buggy` de-duplicates the regions of a rollout with ``set(...)`` and fans out one `deploy` per
-region in the set's iteration order. String hashes are salted per process (``PYTHONHASHSEED``),
-so that order is stable inside one process (every test and in-process replay agrees) but differs
-in the next one: a worker that restarts replays the history, schedules the deploys in another
-order and fails with a non-determinism error. Only a replay under another hash seed (the
-fuzzer's ``hash_seeds``) shows it; with six distinct regions the orders agree by chance once in
-720 seeds.
+`buggy` parses the rollout request into a `RolloutPlan`, a frozen (hashable) dataclass whose
+regions, de-duplicated, are therefore a ``frozenset``, and fans out one `deploy` per region in the
+plan's iteration order. String hashes are salted per process (``PYTHONHASHSEED``), so that order
+is stable inside one process (every test and in-process replay agrees) but differs in the next
+one: a worker that restarts replays the history, schedules the deploys in another order and
+fails with a non-determinism error. Only a replay under another hash seed (the fuzzer's
+``hash_seeds``) shows it; with six distinct regions the orders agree by chance once in 720
+seeds.
 
-Fix (`fixed`): de-duplicate in a deterministic order (``sorted(set(...))``, or
-``dict.fromkeys(...)`` to keep the input order).
+Why orch-lint cannot see it: it recognises a set by its construction in sight of the loop (a
+set display or comprehension, ``set(...)``/``frozenset(...)``, set operators, or a local bound
+to one). Here the loop runs over ``plan.regions``, an attribute of an object returned by a
+classmethod; that it holds a frozenset is only in the field's annotation and in
+``from_request``. Static analysis would need type inference (the return type of
+``RolloutPlan.from_request`` and the declared type of its field) to know the iteration order is
+the hash order.
+
+Fix (`fixed`): iterate in a deterministic order (``sorted(plan.regions)``; or keep the regions
+in a tuple de-duplicated with ``dict.fromkeys(...)`` to keep the input order).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrate import OrchestrationContext, Registry, Status
@@ -23,6 +33,18 @@ from ._helpers import scheduled_inputs
 reg = Registry()
 
 
+@dataclass(frozen=True)
+class RolloutPlan:
+    """A rollout: one version to the distinct regions asked for."""
+
+    version: str
+    regions: frozenset[str]
+
+    @classmethod
+    def from_request(cls, request: dict[str, Any]) -> RolloutPlan:
+        return cls(request["version"], frozenset(request["regions"]))
+
+
 @reg.activity
 def deploy(target: dict[str, Any]) -> str:
     return f"{target['region']}@{target['version']}"
@@ -30,18 +52,18 @@ def deploy(target: dict[str, Any]) -> str:
 
 @reg.orchestration
 async def buggy(ctx: OrchestrationContext, rollout: dict[str, Any]) -> dict[str, Any]:
-    regions = set(rollout["regions"])  # de-duplicate
+    plan = RolloutPlan.from_request(rollout)
     done = await ctx.all(
-        [ctx.activity(deploy, {"region": r, "version": rollout["version"]}) for r in regions]
+        [ctx.activity(deploy, {"region": r, "version": plan.version}) for r in plan.regions]
     )
     return {"deployed": sorted(done)}
 
 
 @reg.orchestration
 async def fixed(ctx: OrchestrationContext, rollout: dict[str, Any]) -> dict[str, Any]:
-    regions = sorted(set(rollout["regions"]))
+    plan = RolloutPlan.from_request(rollout)
     done = await ctx.all(
-        [ctx.activity(deploy, {"region": r, "version": rollout["version"]}) for r in regions]
+        [ctx.activity(deploy, {"region": r, "version": plan.version}) for r in sorted(plan.regions)]
     )
     return {"deployed": sorted(done)}
 
