@@ -14,7 +14,11 @@ __all__ = ["DEFAULT_PROFILES", "PROFILES", "Profile"]
 
 @dataclass(frozen=True)
 class Profile:
-    """One framework: markers for the prefilter, replacements by rule code, exemptions."""
+    """One framework: markers for the prefilter, replacements by rule code, exemptions.
+
+    The prefilter parses a file when it holds any of ``markers`` and every one of
+    ``required_markers`` (text no workflow of the framework can be declared without).
+    """
 
     name: str
     description: str
@@ -22,6 +26,7 @@ class Profile:
     replacements: dict[str, str] = field(default_factory=dict)
     allowed: frozenset[str] = frozenset()
     disabled: frozenset[str] = frozenset()
+    required_markers: tuple[str, ...] = ()
 
 
 _ORCHESTRATE = Profile(
@@ -72,6 +77,9 @@ _TEMPORAL = Profile(
             "asyncio.Lock",
         }
     ),
+    # Every workflow lives in a ``@workflow.defn`` class (``defn`` however it is imported);
+    # "workflow" alone is in most files of a Temporal project (clients, workers, tests).
+    required_markers=("defn",),
 )
 
 _DURABLETASK = Profile(
