@@ -1,7 +1,7 @@
 """``[tool.orch-lint]`` in the nearest pyproject.toml, validated with errors that say the fix.
 
 Keys: select, ignore, per-file-ignores, profiles, orchestration-decorators, extra-banned,
-allowed, exclude. Codes may be given in full (``ORC101``) or as a prefix (``ORC1``).
+allowed, exclude, cache, cache-dir. Codes may be given in full (``ORC101``) or as a prefix (``ORC1``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ __all__ = ["Config", "find_config", "load_config", "parse_codes"]
 KNOWN_CODES: tuple[str, ...] = tuple(r.CODE for r in ALL_RULES)
 _KEYS = (
     "allowed",
+    "cache",
+    "cache-dir",
     "exclude",
     "extra-banned",
     "ignore",
@@ -46,6 +48,8 @@ class Config:
     extra_banned: tuple[tuple[str, str], ...] = ()
     allowed: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    cache: bool = True
+    cache_dir: str | None = None  # relative to root; see linter.cache.cache_directory
     _cache: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
 
     def enabled_codes(self) -> frozenset[str]:
@@ -189,6 +193,14 @@ def _from_table(table: Mapping[str, Any], path: str) -> Config:
         raise ConfigError(
             f'{path}: [tool.orch-lint] extra-banned must be a table of "qualified.name" = "hint"'
         )
+    cache = table.get("cache", True)
+    if not isinstance(cache, bool):
+        raise ConfigError(f"{path}: [tool.orch-lint] cache must be true or false")
+    cache_dir = table.get("cache-dir")
+    if cache_dir is not None and (not isinstance(cache_dir, str) or not cache_dir):
+        raise ConfigError(
+            f'{path}: [tool.orch-lint] cache-dir must be a directory path, e.g. ".orch_lint_cache"'
+        )
     return Config(
         root=os.path.dirname(os.path.abspath(path)),
         path=path,
@@ -200,4 +212,6 @@ def _from_table(table: Mapping[str, Any], path: str) -> Config:
         extra_banned=tuple(banned.items()),
         allowed=_strings(table, "allowed", path),
         exclude=_strings(table, "exclude", path),
+        cache=cache,
+        cache_dir=cache_dir,
     )

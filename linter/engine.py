@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from linter.cache import Dependencies, ResultCache, dependencies
 from linter.checker import Hit
 from linter.config import Config
 from linter.discovery import find_entries
 from linter.findings import Finding
 from linter.fix import apply_fixes
-from linter.modules import ModuleInfo, ModuleLoader
+from linter.modules import ModuleInfo, ModuleLoader, Reads, content_digest
 from linter.positions import locate
 from linter.profiles import PROFILES
 from linter.reach import check_entries
@@ -51,6 +52,7 @@ class FileResult:
     parsed: bool = False
     fixed: tuple[str, str, str] | None = None  # (path, new text, encoding)
     original: str | None = None
+    deps: Dependencies | None = None  # what the findings depend on (when caching)
 
 
 @dataclass
@@ -61,6 +63,8 @@ class LintResult:
     files: int
     parsed: int
     fixes: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # path -> (old, new, enc)
+    cached: int = 0  # files whose result came from the cache
+    warnings: list[str] = field(default_factory=list)  # e.g. a cache that cannot be written
 
 
 def display_path(path: str) -> str:
@@ -73,9 +77,10 @@ def display_path(path: str) -> str:
 class Linter:
     """The per-process linting state: enabled rules, markers and the module cache."""
 
-    def __init__(self, config: Config, fix: bool = False) -> None:
+    def __init__(self, config: Config, fix: bool = False, track: bool = False) -> None:
         self.config = config
         self.fix = fix
+        self.track = track  # note each file's dependencies for the result cache
         self.codes = config.enabled_codes()
         self.rules = RuleSet(self.codes, config.allowed, dict(config.extra_banned))
         roots = [config.root, os.path.join(config.root, "src")]
@@ -99,7 +104,17 @@ class Linter:
             return FileResult(self._file_finding(UndecodableFile.CODE, path, 1, 1, reason))
         if not self.wants(data):
             return FileResult()
-        return self.lint_bytes(path, data)
+        if not self.track:
+            return self.lint_bytes(path, data)
+        digest = content_digest(data)
+        self.loader.digests[os.path.abspath(path)] = digest
+        self.loader.reads = reads = Reads()
+        try:
+            result = self.lint_bytes(path, data)
+        finally:
+            self.loader.reads = None
+        result.deps = dependencies(self.loader, path, digest, reads)
+        return result
 
     def lint_bytes(self, path: str, data: bytes) -> FileResult:
         source = decode(data)
@@ -239,10 +254,10 @@ def _rare_collections() -> Iterator[None]:
         gc.set_threshold(*old)
 
 
-def _init_worker(config: Config, fix: bool) -> None:
+def _init_worker(config: Config, fix: bool, track: bool) -> None:
     global _WORKER
     gc.set_threshold(*_GC_THRESHOLD)
-    _WORKER = Linter(config, fix)
+    _WORKER = Linter(config, fix, track)
 
 
 def _lint_in_worker(path: str) -> FileResult:
@@ -251,37 +266,68 @@ def _lint_in_worker(path: str) -> FileResult:
 
 
 def lint_paths(
-    files: Sequence[str], config: Config, *, fix: bool = False, jobs: int | None = None
+    files: Sequence[str],
+    config: Config,
+    *,
+    fix: bool = False,
+    jobs: int | None = None,
+    cache_dir: str | None = None,
 ) -> LintResult:
-    """Lint ``files`` (already expanded from directories) under ``config``."""
+    """Lint ``files`` (already expanded from directories) under ``config``.
+
+    With ``cache_dir`` (see ``linter.cache.cache_directory``), results still valid there are
+    reused and fresh ones stored; ``fix`` bypasses the cache, since it needs the trees.
+    """
     with _rare_collections():
-        return _lint_paths(files, config, fix, jobs)
+        return _lint_paths(files, config, fix, jobs, cache_dir)
 
 
-def _lint_paths(files: Sequence[str], config: Config, fix: bool, jobs: int | None) -> LintResult:
-    linter = Linter(config, fix)
-    candidates = []
+def _lint_paths(
+    files: Sequence[str], config: Config, fix: bool, jobs: int | None, cache_dir: str | None
+) -> LintResult:
+    track = cache_dir is not None and not fix
+    linter = Linter(config, fix, track)
+    cache = (
+        ResultCache(cache_dir, config, linter.loader.extra_roots) if cache_dir and track else None
+    )
+    candidates: list[str] = []
+    done: dict[str, FileResult] = {}
     for path in files:
         try:
             with open(path, "rb") as handle:
-                if linter.wants(handle.read()):
-                    candidates.append(path)
+                data = handle.read()
         except OSError:
             candidates.append(path)  # reported by lint_file
+            continue
+        if linter.wants(data):
+            candidates.append(path)
+            hit = cache.get(path, data) if cache is not None else None
+            if hit is not None:
+                done[path] = FileResult(*hit)
+    cached = len(done)
+    todo = [path for path in candidates if path not in done]
     workers = min(jobs or os.cpu_count() or 1, 8)
-    if workers > 1 and len(candidates) >= PARALLEL_THRESHOLD:
-        chunk = max(1, len(candidates) // (workers * 4))
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(config, fix)) as pool:
-            results = list(pool.map(_lint_in_worker, candidates, chunksize=chunk))
+    if workers > 1 and len(todo) >= PARALLEL_THRESHOLD:
+        chunk = max(1, len(todo) // (workers * 4))
+        init = (config, fix, track)
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=init) as pool:
+            fresh = list(pool.map(_lint_in_worker, todo, chunksize=chunk))
     else:
-        results = [linter.lint_file(path) for path in candidates]
+        fresh = [linter.lint_file(path) for path in todo]
+    for path, result in zip(todo, fresh, strict=True):
+        done[path] = result
+        if cache is not None and result.deps is not None:
+            cache.put(path, result.findings, result.parsed, result.deps)
+    results = [done[path] for path in candidates]
     fixes = {}
     for result in results:
         if result.fixed is not None and result.original is not None:
             path, new, encoding = result.fixed
             fixes[path] = (result.original, new, encoding)
     findings = finalize(f for r in results for f in r.findings)
-    return LintResult(findings, len(files), sum(r.parsed for r in results), fixes)
+    parsed = sum(r.parsed for r in results)
+    warnings = cache.warnings if cache is not None else []
+    return LintResult(findings, len(files), parsed, fixes, cached, warnings)
 
 
 def lint_source(
