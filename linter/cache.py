@@ -19,10 +19,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.metadata
+import itertools
 import json
 import os
 import platform
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from functools import lru_cache
@@ -52,10 +52,7 @@ _CACHEDIR_TAG = (
 )
 _NOT_SETTINGS = frozenset({"path", "cache", "cache_dir"})  # do not change any finding
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-_FILE_MODE = 0o666 & ~_UMASK
-
+_SERIAL = itertools.count()
 Identity = tuple[str, str, str]  # (dotted name, package, import root)
 
 
@@ -312,13 +309,15 @@ def _shown(path: str) -> str:
 
 def _write_atomic(path: str, text: str) -> None:
     """Write through a temporary file in the same directory, then rename over ``path``:
-    readers see the old entry or the new one, never half of one."""
-    directory = os.path.dirname(path)
-    fd, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    readers see the old entry or the new one, never half of one. The temporary name is
+    unique to this process and write (only the main process writes)."""
+    temporary = f"{path}.{os.getpid()}-{next(_SERIAL)}.tmp"
     try:
+        # 0o666 less the umask, like any file a tool creates (mkstemp's 0600 would lock
+        # out a CI job running as another user).
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-            os.fchmod(handle.fileno(), _FILE_MODE)  # mkstemp's 0600 would lock out CI peers
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -306,18 +306,20 @@ def _lint_paths(
                 done[path] = FileResult(*hit)
     cached = len(done)
     todo = [path for path in candidates if path not in done]
+    def keep(fresh: Iterable[FileResult]) -> None:
+        for path, result in zip(todo, fresh, strict=True):
+            done[path] = result
+            if cache is not None and result.deps is not None:
+                cache.put(path, result.findings, result.parsed, result.deps)
+
     workers = min(jobs or os.cpu_count() or 1, 8)
     if workers > 1 and len(todo) >= PARALLEL_THRESHOLD:
         chunk = max(1, len(todo) // (workers * 4))
         init = (config, fix, track)
         with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=init) as pool:
-            fresh = list(pool.map(_lint_in_worker, todo, chunksize=chunk))
+            keep(pool.map(_lint_in_worker, todo, chunksize=chunk))  # writes while they lint
     else:
-        fresh = [linter.lint_file(path) for path in todo]
-    for path, result in zip(todo, fresh, strict=True):
-        done[path] = result
-        if cache is not None and result.deps is not None:
-            cache.put(path, result.findings, result.parsed, result.deps)
+        keep(linter.lint_file(path) for path in todo)
     results = [done[path] for path in candidates]
     fixes = {}
     for result in results:

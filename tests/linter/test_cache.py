@@ -195,7 +195,7 @@ def test_entries_are_plain_json(project):
         .read_text(encoding="utf-8")
         .startswith("Signature: 8a477f597d28d172789f06886806bc55")
     )
-    assert not list(cache.rglob(".tmp-*"))  # every write was renamed into place
+    assert not list(cache.rglob("*.tmp"))  # every write was renamed into place
 
 
 @pytest.mark.parametrize(
@@ -231,7 +231,7 @@ def test_cache_that_cannot_be_written_warns_once_and_lints(project, monkeypatch)
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(linter.cache.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(linter.cache.os, "replace", refuse)
     result = _lint(root, cache=root / "ro-cache")
     assert _shape(result) == _shape(
         lint_paths([str(root / n) for n in sorted(FILES)], Config(root=str(root)), jobs=1)
