@@ -306,6 +306,7 @@ def _lint_paths(
                 done[path] = FileResult(*hit)
     cached = len(done)
     todo = [path for path in candidates if path not in done]
+
     def keep(fresh: Iterable[FileResult]) -> None:
         for path, result in zip(todo, fresh, strict=True):
             done[path] = result
