@@ -23,6 +23,8 @@ import itertools
 import json
 import os
 import platform
+import re
+import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from functools import lru_cache
@@ -53,6 +55,8 @@ _CACHEDIR_TAG = (
 _NOT_SETTINGS = frozenset({"path", "cache", "cache_dir"})  # do not change any finding
 
 _SERIAL = itertools.count()
+_SETTINGS_NAME = re.compile(r"[0-9a-f]{20}")
+KEEP_SETTINGS = 8  # settings folders kept, counting the current one
 Identity = tuple[str, str, str]  # (dotted name, package, import root)
 
 
@@ -172,7 +176,9 @@ class ResultCache:
     def _prepare(self) -> None:
         if self._folder_ready:
             return
-        os.makedirs(self._folder, exist_ok=True)
+        if not os.path.isdir(self._folder):
+            os.makedirs(self._folder, exist_ok=True)
+            _prune(self.directory, keep=os.path.basename(self._folder))
         for name, text in ((".gitignore", _GITIGNORE), ("CACHEDIR.TAG", _CACHEDIR_TAG)):
             marker = os.path.join(self.directory, name)
             if not os.path.exists(marker):
@@ -220,6 +226,20 @@ class _Checks:
         if identity is None:
             identity = self._identities[path] = module_identity(path)
         return identity
+
+
+def _prune(directory: str, keep: str) -> None:
+    """Settings change (an upgrade, an edited checkout, another config): when a new settings
+    folder is made, delete all but the ``KEEP_SETTINGS`` most recently written others. Only
+    folders named like ours are touched; failures are ignored (the next run tries again)."""
+    try:
+        names = [n for n in os.listdir(directory) if _SETTINGS_NAME.fullmatch(n) and n != keep]
+        folders = [os.path.join(directory, n) for n in names]
+        folders.sort(key=os.path.getmtime, reverse=True)
+    except OSError:
+        return
+    for folder in folders[KEEP_SETTINGS - 1 :]:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def settings_key(config: Config, roots: Iterable[str]) -> str:

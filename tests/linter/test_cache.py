@@ -4,6 +4,7 @@ the versions are unchanged; never a reason for a run to fail."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import libcst
@@ -342,6 +343,23 @@ def test_bad_cache_settings_are_config_errors(tmp_path, text, message):
 def test_cache_directory_is_ignored_by_git_in_this_repository():
     gitignore = Path(__file__).resolve().parents[2] / ".gitignore"
     assert f"{CACHE_DIR_NAME}/" in gitignore.read_text(encoding="utf-8").splitlines()
+
+
+def test_old_settings_folders_are_pruned_and_nothing_else(project, monkeypatch):
+    root = project(FILES)
+    cache = root / CACHE_DIR_NAME
+    (cache / "mine").mkdir(parents=True)
+    created = []
+    for n in range(linter.cache.KEEP_SETTINGS + 2):
+        monkeypatch.setattr(linter.cache, "_code_fingerprint", lambda n=n: f"edit {n}")
+        before = {p.name for p in cache.iterdir() if p.is_dir()}
+        _lint(root)
+        (new,) = {p.name for p in cache.iterdir() if p.is_dir()} - before
+        os.utime(cache / new, ns=(10**9 * (n + 1),) * 2)  # ordered, whatever the clock
+        created.append(new)
+    settings = {p.name for p in cache.iterdir() if p.is_dir() and p.name != "mine"}
+    assert settings == set(created[-linter.cache.KEEP_SETTINGS :])
+    assert (cache / "mine").is_dir() and (cache / "CACHEDIR.TAG").is_file()
 
 
 def test_entry_name_does_not_depend_on_the_working_directory(project, monkeypatch):
