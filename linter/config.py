@@ -1,7 +1,9 @@
 """``[tool.orch-lint]`` in the nearest pyproject.toml, validated with errors that say the fix.
 
+The result cache is set with ``cache`` (true/false) and ``cache-dir`` (see ``linter.cache``).
+
 Keys: select, ignore, per-file-ignores, profiles, orchestration-decorators, extra-banned,
-allowed, exclude, cache, cache-dir. Codes may be given in full (``ORC101``) or as a prefix (``ORC1``).
+allowed, exclude. Codes may be given in full (``ORC101``) or as a prefix (``ORC1``).
 """
 
 from __future__ import annotations
@@ -165,6 +167,14 @@ def _from_table(table: Mapping[str, Any], path: str) -> Config:
             _strings(table, key, path), f"{path}: [tool.orch-lint] {key}", ConfigError
         )
 
+    cache = table.get("cache", True)
+    if not isinstance(cache, bool):
+        raise ConfigError(f"{path}: [tool.orch-lint] cache must be true or false")
+    cache_dir = table.get("cache-dir")
+    if cache_dir is not None and (not isinstance(cache_dir, str) or not cache_dir):
+        raise ConfigError(
+            f'{path}: [tool.orch-lint] cache-dir must be a directory path, e.g. ".orch_lint_cache"'
+        )
     profiles = _strings(table, "profiles", path) if "profiles" in table else DEFAULT_PROFILES
     for name in profiles:
         if name not in PROFILES:
@@ -192,14 +202,6 @@ def _from_table(table: Mapping[str, Any], path: str) -> Config:
     if not isinstance(banned, dict) or not all(isinstance(v, str) for v in banned.values()):
         raise ConfigError(
             f'{path}: [tool.orch-lint] extra-banned must be a table of "qualified.name" = "hint"'
-        )
-    cache = table.get("cache", True)
-    if not isinstance(cache, bool):
-        raise ConfigError(f"{path}: [tool.orch-lint] cache must be true or false")
-    cache_dir = table.get("cache-dir")
-    if cache_dir is not None and (not isinstance(cache_dir, str) or not cache_dir):
-        raise ConfigError(
-            f'{path}: [tool.orch-lint] cache-dir must be a directory path, e.g. ".orch_lint_cache"'
         )
     return Config(
         root=os.path.dirname(os.path.abspath(path)),

@@ -14,11 +14,7 @@ __all__ = ["DEFAULT_PROFILES", "PROFILES", "Profile"]
 
 @dataclass(frozen=True)
 class Profile:
-    """One framework: markers for the prefilter, replacements by rule code, exemptions.
-
-    The prefilter parses a file when it holds any of ``markers`` and every one of
-    ``required_markers`` (text no workflow of the framework can be declared without).
-    """
+    """One framework: markers for the prefilter, replacements by rule code, exemptions."""
 
     name: str
     description: str
@@ -26,6 +22,8 @@ class Profile:
     replacements: dict[str, str] = field(default_factory=dict)
     allowed: frozenset[str] = frozenset()
     disabled: frozenset[str] = frozenset()
+    # The prefilter parses a file holding any of ``markers`` only if it also holds all of
+    # these: text that no workflow of the framework can be declared without.
     required_markers: tuple[str, ...] = ()
 
 
