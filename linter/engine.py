@@ -25,6 +25,7 @@ from linter.discovery import find_entries
 from linter.findings import Finding
 from linter.fix import apply_fixes
 from linter.modules import ModuleInfo, ModuleLoader, Reads, content_digest
+from linter.parse import parse_module
 from linter.positions import locate
 from linter.profiles import PROFILES
 from linter.reach import check_entries
@@ -127,7 +128,7 @@ class Linter:
 
     def lint_text(self, path: str, source: Source) -> FileResult:
         try:
-            module = cst.parse_module(source.text)
+            module = parse_module(source.text)
         except cst.ParserSyntaxError as exc:
             line, col, reason = _syntax_error(source.text, exc)
             return FileResult(self._file_finding(SyntaxErrorRule.CODE, path, line, col, reason))

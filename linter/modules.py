@@ -17,6 +17,7 @@ from functools import cached_property
 import libcst as cst
 
 from linter.names import ImportBinding, Scope, dotted, module_scope, qualify
+from linter.parse import parse_module
 from linter.source import Source, decode
 
 __all__ = [
@@ -233,9 +234,7 @@ class ModuleLoader:
             self.digests[key] = content_digest(data)
             source = decode(data)
             if isinstance(source, Source):
-                info = ModuleInfo.build(
-                    path, source, cst.parse_module(source.text), self.star_names
-                )
+                info = ModuleInfo.build(path, source, parse_module(source.text), self.star_names)
         except (OSError, cst.ParserSyntaxError):
             info = None
         self._by_path[key] = info
