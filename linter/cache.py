@@ -8,9 +8,9 @@ its import identity, and each module name looked up with what it resolved to (no
 creating ``app/pricing.py`` later changes the findings of a file that imports it). An entry
 is used only if all of these still hold.
 
-Entries are JSON files, one per linted file, under ``<cache dir>/<settings key>/``, written
-by the main process only (never by the pool's workers), each through a temporary file
-renamed into place. Any problem with the cache (missing, corrupt, unreadable, read-only)
+Entries are JSON, in a few shard files under ``<cache dir>/<settings key>/``, written by the
+main process only (never by the pool's workers), each through a temporary file renamed into
+place. Any problem with the cache (missing, corrupt, unreadable, read-only)
 means the file is linted afresh; the run never fails because of it.
 """
 
@@ -45,7 +45,7 @@ __all__ = [
 
 CACHE_DIR_NAME = ".orch_lint_cache"
 CACHE_ENV = "ORCH_LINT_CACHE_DIR"
-FORMAT = 1
+FORMAT = 2  # 2: entries grouped in shard files
 _GITIGNORE = "# Automatically created by orch-lint.\n*\n"
 _CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -57,6 +57,7 @@ _NOT_SETTINGS = frozenset({"path", "cache", "cache_dir"})  # do not change any f
 _SERIAL = itertools.count()
 _SETTINGS_NAME = re.compile(r"[0-9a-f]{20}")
 KEEP_SETTINGS = 8  # settings folders kept, counting the current one
+SHARDS = 16  # entry files per settings folder
 Identity = tuple[str, str, str]  # (dotted name, package, import root)
 
 
@@ -102,26 +103,33 @@ def cache_directory(
 
 
 class ResultCache:
-    """One run's view of the cache: look entries up, check them, store new ones."""
+    """One run's view of the cache: look entries up, check them, store new ones.
+
+    Entries live in ``SHARDS`` JSON files chosen by a hash of the file's path: a cold run
+    writes a handful of files instead of one per linted file (creating a file can cost as
+    much as a millisecond of kernel time), and a warm run opens as few. New entries are kept
+    until ``flush()``, which merges them into what is on disk then.
+    """
 
     def __init__(self, directory: str, config: Config, roots: Iterable[str]) -> None:
         self.directory = directory
         self.roots = tuple(roots)
         self.warnings: list[str] = []
         self._folder = os.path.join(directory, settings_key(config, self.roots)[:20])
-        self._writable = True
-        self._folder_ready = False
+        self._shards: dict[str, dict[str, Any]] = {}  # shard file -> entries by path
+        self._pending: dict[str, dict[str, Any]] = {}
         self._checks = _Checks(self.roots)
 
     def get(self, path: str, data: bytes) -> tuple[list[Finding], bool] | None:
         """The findings and parsed flag stored for ``path`` if still valid for ``data``."""
-        entry = self._read(path)
-        if entry is None:
+        key = os.path.abspath(path)
+        entry = self._shard(self._shard_path(key), warn=True).get(key)
+        if not isinstance(entry, dict):
             return None
         try:
-            if entry["format"] != FORMAT or entry["path"] != os.path.abspath(path):
+            if entry["path"] != key or entry["digest"] != content_digest(data):
                 return None
-            if entry["digest"] != content_digest(data) or not self._checks.hold(entry):
+            if not self._checks.hold(entry):
                 return None
             findings = [_finding(f) for f in entry["findings"]]
             return findings, bool(entry["parsed"])
@@ -129,23 +137,31 @@ class ResultCache:
             return None  # an entry of another shape: lint afresh, rewrite it
 
     def put(self, path: str, findings: Iterable[Finding], parsed: bool, deps: Dependencies) -> None:
-        """Store a fresh result; on any failure warn once and stop writing for this run."""
-        if not self._writable:
-            return
-        entry = {
-            "format": FORMAT,
-            "path": os.path.abspath(path),
+        """Keep a fresh result for ``flush()``."""
+        key = os.path.abspath(path)
+        self._pending.setdefault(self._shard_path(key), {})[key] = {
+            "path": key,
             "digest": deps.digest,
             "parsed": parsed,
             "findings": [_finding_json(f) for f in findings],
             "modules": [[p, d, list(i) if i else None] for p, d, i in deps.modules],
             "lookups": [list(lookup) for lookup in deps.lookups],
         }
+
+    def flush(self) -> None:
+        """Write the new entries, each shard merged with its current content on disk (a
+        concurrent run's entries survive unless it wrote the same shard in between: then
+        some are lost, never wrong). On failure, warn once; the run itself goes on."""
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
         try:
             self._prepare()
-            _write_atomic(self._entry_path(path), json.dumps(entry, separators=(",", ":")))
+            for shard, entries in sorted(pending.items()):
+                merged = {**self._shard(shard, warn=False, fresh=True), **entries}
+                text = json.dumps({"format": FORMAT, "entries": merged}, separators=(",", ":"))
+                _write_atomic(shard, text)
         except OSError as exc:
-            self._writable = False
             self._warn(
                 f"cannot write the cache in {_shown(self.directory)} "
                 f"({exc.strerror or exc}); this run's results are not cached. Make the directory "
@@ -153,29 +169,36 @@ class ResultCache:
                 "or pass --no-cache"
             )
 
-    def _entry_path(self, path: str) -> str:
-        name = hashlib.blake2b(os.path.abspath(path).encode(), digest_size=16).hexdigest()
-        return os.path.join(self._folder, name + ".json")
+    def _shard_path(self, key: str) -> str:
+        number = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=2).digest()) % SHARDS
+        return os.path.join(self._folder, f"{number:02x}.json")
 
-    def _read(self, path: str) -> dict[str, Any] | None:
+    def _shard(self, shard: str, *, warn: bool, fresh: bool = False) -> dict[str, Any]:
+        """The entries in ``shard`` (empty when missing, corrupt or unreadable)."""
+        if not fresh and shard in self._shards:
+            return self._shards[shard]
+        entries: dict[str, Any] = {}
         try:
-            with open(self._entry_path(path), "rb") as handle:
-                entry = json.loads(handle.read())
+            with open(shard, "rb") as handle:
+                data = json.loads(handle.read())
+            if isinstance(data, dict) and data.get("format") == FORMAT:
+                found = data.get("entries")
+                entries = found if isinstance(found, dict) else {}
         except (FileNotFoundError, NotADirectoryError):
-            return None  # no entry yet (a directory in the way is reported when writing)
+            pass  # no entry yet (a directory in the way is reported when writing)
         except OSError as exc:
-            self._warn(
-                f"cannot read the cache in {_shown(self.directory)} ({exc.strerror or exc}); "
-                "linting without it. Fix its permissions, delete it, or pass --no-cache"
-            )
-            return None
+            if warn:
+                self._warn(
+                    f"cannot read the cache in {_shown(self.directory)} "
+                    f"({exc.strerror or exc}); linting without it. Fix its permissions, "
+                    "delete it, or pass --no-cache"
+                )
         except ValueError:  # truncated or corrupt (JSONDecodeError, bad UTF-8)
-            return None
-        return entry if isinstance(entry, dict) else None
+            pass
+        self._shards[shard] = entries
+        return entries
 
     def _prepare(self) -> None:
-        if self._folder_ready:
-            return
         if not os.path.isdir(self._folder):
             os.makedirs(self._folder, exist_ok=True)
             _prune(self.directory, keep=os.path.basename(self._folder))
@@ -183,7 +206,6 @@ class ResultCache:
             marker = os.path.join(self.directory, name)
             if not os.path.exists(marker):
                 _write_atomic(marker, text)
-        self._folder_ready = True
 
     def _warn(self, message: str) -> None:
         if not self.warnings:

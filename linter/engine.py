@@ -319,9 +319,11 @@ def _lint_paths(
         chunk = max(1, len(todo) // (workers * 4))
         init = (config, fix, track)
         with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=init) as pool:
-            keep(pool.map(_lint_in_worker, todo, chunksize=chunk))  # writes while they lint
+            keep(pool.map(_lint_in_worker, todo, chunksize=chunk))
     else:
         keep(linter.lint_file(path) for path in todo)
+    if cache is not None:
+        cache.flush()
     results = [done[path] for path in candidates]
     fixes = {}
     for result in results:

@@ -175,19 +175,31 @@ def test_edited_linter_source_misses(project, monkeypatch):
     assert _lint(root).cached == 0
 
 
-def _entries(cache: Path) -> list[Path]:
+def _shards(cache: Path) -> list[Path]:
     return sorted(cache.glob("*/*.json"))
+
+
+def _entries(cache: Path) -> dict[str, dict]:
+    """Every stored entry, by the absolute path of its file."""
+    entries = {}
+    for shard in _shards(cache):
+        entries.update(json.loads(shard.read_text(encoding="utf-8"))["entries"])
+    return entries
 
 
 def test_entries_are_plain_json(project):
     root = project(FILES)
     _lint(root)
     cache = root / CACHE_DIR_NAME
+    shards = _shards(cache)
+    assert 1 <= len(shards) <= 2
+    for shard in shards:
+        data = json.loads(shard.read_text(encoding="utf-8"))
+        assert set(data) == {"format", "entries"} and data["format"] == linter.cache.FORMAT
     entries = _entries(cache)
-    assert len(entries) == 2
-    loaded = [json.loads(p.read_text(encoding="utf-8")) for p in entries]
-    saga = next(e for e in loaded if e["path"].endswith("saga.py"))
-    assert set(saga) == {"format", "path", "digest", "parsed", "findings", "modules", "lookups"}
+    assert sorted(entries) == [str(root / "app" / "saga.py"), str(root / "other.py")]
+    saga = entries[str(root / "app" / "saga.py")]
+    assert set(saga) == {"path", "digest", "parsed", "findings", "modules", "lookups"}
     assert str(root / "app" / "pricing.py") in {m[0] for m in saga["modules"]}
     assert ["app.pricing", str(root), str(root / "app" / "pricing.py")] in saga["lookups"]
     assert (cache / ".gitignore").read_text(encoding="utf-8").splitlines()[-1] == "*"
@@ -201,14 +213,23 @@ def test_entries_are_plain_json(project):
 
 @pytest.mark.parametrize(
     "damage",
-    [b"", b'{"format": 1, "pa', b"\xff\xfe garbage", b"[]", b'{"format": 1}', b"null"],
-    ids=["empty", "truncated", "binary", "list", "partial", "null"],
+    [
+        b"",
+        b'{"format": 2, "entr',
+        b"\xff\xfe garbage",
+        b"[]",
+        b'{"format": 2}',
+        b'{"format": 2, "entries": []}',
+        b'{"format": 2, "entries": {"x": 1}}',
+        b"null",
+    ],
+    ids=["empty", "truncated", "binary", "list", "partial", "entries-list", "junk-entry", "null"],
 )
-def test_corrupt_entries_are_linted_afresh_and_rewritten(project, damage):
+def test_corrupt_shards_are_linted_afresh_and_rewritten(project, damage):
     root = project(FILES)
     cold = _lint(root)
-    for entry in _entries(root / CACHE_DIR_NAME):
-        entry.write_bytes(damage)
+    for shard in _shards(root / CACHE_DIR_NAME):
+        shard.write_bytes(damage)
     again = _lint(root)
     assert (again.cached, again.warnings) == (0, [])
     assert _shape(again) == _shape(cold)
@@ -218,10 +239,11 @@ def test_corrupt_entries_are_linted_afresh_and_rewritten(project, damage):
 def test_tampered_entry_of_the_right_shape_is_not_trusted(project):
     root = project(FILES)
     cold = _lint(root)
-    for entry in _entries(root / CACHE_DIR_NAME):
-        data = json.loads(entry.read_text(encoding="utf-8"))
-        data["digest"] = "0" * 32
-        entry.write_text(json.dumps(data), encoding="utf-8")
+    for shard in _shards(root / CACHE_DIR_NAME):
+        data = json.loads(shard.read_text(encoding="utf-8"))
+        for entry in data["entries"].values():
+            entry["digest"] = "0" * 32
+        shard.write_text(json.dumps(data), encoding="utf-8")
     again = _lint(root)
     assert again.cached == 0 and _shape(again) == _shape(cold)
 
@@ -255,9 +277,9 @@ def test_cache_path_that_is_a_file_warns_once_and_lints(project, capsys):
 def test_unreadable_entry_warns_once_and_lints(project):
     root = project(FILES)
     cold = _lint(root)
-    for entry in _entries(root / CACHE_DIR_NAME):
-        entry.unlink()
-        entry.mkdir()  # reading it fails with IsADirectoryError, as with bad permissions
+    for shard in _shards(root / CACHE_DIR_NAME):
+        shard.unlink()
+        shard.mkdir()  # reading it fails with IsADirectoryError, as with bad permissions
     again = _lint(root)
     assert again.cached == 0 and _shape(again) == _shape(cold)
     assert len(again.warnings) == 1 and "cannot read the cache" in again.warnings[0]
@@ -370,3 +392,15 @@ def test_entry_name_does_not_depend_on_the_working_directory(project, monkeypatc
     assert warm.cached == 2
     # shown relative to the new working directory, absolute outside it (as when cold)
     assert {f.path for f in warm.findings} == {"pricing.py", "saga.py", str(root / "other.py")}
+
+
+def test_runs_over_different_files_add_to_the_same_cache(project):
+    """As pre-commit does: each run lints a few files; entries of earlier runs are kept."""
+    root = project({**FILES, **{f"extra{i}.py": OTHER for i in range(20)}})
+    config = Config(root=str(root))
+    cache = str(root / CACHE_DIR_NAME)
+    names = ["app/saga.py", "other.py", *(f"extra{i}.py" for i in range(20))]
+    for name in names:
+        lint_paths([str(root / name)], config, jobs=1, cache_dir=cache)
+    assert len(_entries(root / CACHE_DIR_NAME)) == len(names)
+    assert _lint(root).cached == len(names)
