@@ -159,6 +159,7 @@ class ResultCache:
             self._prepare()
             for shard, entries in sorted(pending.items()):
                 merged = {**self._shard(shard, warn=False, fresh=True), **entries}
+                merged = {k: v for k, v in merged.items() if os.path.exists(k)}  # deleted files
                 text = json.dumps({"format": FORMAT, "entries": merged}, separators=(",", ":"))
                 _write_atomic(shard, text)
         except OSError as exc:

@@ -404,3 +404,20 @@ def test_runs_over_different_files_add_to_the_same_cache(project):
         lint_paths([str(root / name)], config, jobs=1, cache_dir=cache)
     assert len(_entries(root / CACHE_DIR_NAME)) == len(names)
     assert _lint(root).cached == len(names)
+
+
+def test_entries_of_deleted_files_are_dropped_when_their_shard_is_rewritten(project):
+    root = project({**FILES, **{f"extra{i}.py": OTHER for i in range(40)}})
+    _lint(root)
+    for i in range(40):
+        (root / f"extra{i}.py").unlink()
+    (root / "other.py").write_text(OTHER + "\n", encoding="utf-8")  # rewrites its shard
+    _lint(root)
+    assert {str(root / "app" / "saga.py"), str(root / "other.py")} <= set(
+        _entries(root / CACHE_DIR_NAME)
+    )
+    for shard in _shards(root / CACHE_DIR_NAME):
+        stored = json.loads(shard.read_text(encoding="utf-8"))["entries"]
+        if str(root / "other.py") in stored:
+            assert all(os.path.exists(path) for path in stored)
+            assert len(stored) < 10  # 42 entries over 16 shards, less those deleted
