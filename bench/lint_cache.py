@@ -6,6 +6,10 @@ pre-commit). Each is timed in-process (``lint_paths``) and, for the cold and war
 the ``orch-lint`` command (what a user waits for, interpreter start and imports included).
 Findings must be identical in every run. Target: warm >= 10x faster than cold, in-process.
 
+``--temporalint PROGRAM`` also times that executable on the real tree (it is not a
+dependency: install it in a throwaway venv, ``python3 -m venv /tmp/tl && /tmp/tl/bin/pip
+install temporalint``).
+
 Trees: 300 generated orchestration modules (``bench/lint_speed.py``'s), and a real tree if
 given with ``--tree PATH`` or ``ORCH_LINT_BENCH_TREE`` (e.g. Temporal's samples, with
 ``--profile temporal``). Timings are the best of ``--repeat`` runs.
@@ -43,18 +47,23 @@ def best(repeat: int, run: Callable[[], LintResult]) -> tuple[float, LintResult]
     return min(times), result
 
 
-def command(args: list[str], cwd: Path, repeat: int) -> float:
-    script = Path(sys.executable).with_name("orch-lint")
+def command(args: list[str], cwd: Path, repeat: int, program: str = "") -> float:
+    script = program or str(Path(sys.executable).with_name("orch-lint"))
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run([str(script), *args], cwd=cwd, capture_output=True, check=False)
+        subprocess.run([script, *args], cwd=cwd, capture_output=True, check=False)
         times.append(time.perf_counter() - start)
     return min(times)
 
 
 def bench_tree(
-    name: str, root: Path, profiles: tuple[str, ...], jobs: int, repeat: int
+    name: str,
+    root: Path,
+    profiles: tuple[str, ...],
+    jobs: int,
+    repeat: int,
+    temporalint: str = "",
 ) -> tuple[str, float]:
     config = Config(root=str(root), profiles=profiles)
     files = collect_files([str(root)], config)
@@ -88,6 +97,7 @@ def bench_tree(
         os.environ["ORCH_LINT_CACHE_DIR"] = filled
         command(flags, root, 1)  # fill the cache used by the command
         cli_warm = command(flags, root, repeat)
+        other = command(["."], root, repeat, temporalint) if temporalint else None
         del os.environ["ORCH_LINT_CACHE_DIR"]
     finally:
         shutil.rmtree(cache, ignore_errors=True)
@@ -104,6 +114,8 @@ def bench_tree(
     print(
         f"  orch-lint command: cold {cli_cold:.3f} s, warm {cli_warm:.3f} s, {cli_cold / cli_warm:.1f}x"
     )
+    if other is not None:
+        print(f"  temporalint command (same tree): {other:.3f} s")
     return name, ratio
 
 
@@ -114,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="append", help="profiles for --tree (repeatable)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--temporalint",
+        metavar="PROGRAM",
+        default="",
+        help="also time this temporalint executable on --tree (install it in a throwaway venv)",
+    )
     args = parser.parse_args(argv)
     ratios = []
     with tempfile.TemporaryDirectory(prefix="orch-lint-bench-") as tmp:
@@ -123,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.tree:
         profiles = tuple(args.profile or ("orchestrate",))
         tree = Path(args.tree).resolve()
-        ratios.append(bench_tree(str(tree), tree, profiles, args.jobs, args.repeat))
+        ratios.append(
+            bench_tree(str(tree), tree, profiles, args.jobs, args.repeat, args.temporalint)
+        )
     failed = [name for name, ratio in ratios if ratio < TARGET]
     print("\n" + ("FAILED: " + ", ".join(failed) if failed else f"all warm runs >= {TARGET:.0f}x"))
     return 1 if failed else 0
