@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from linter.cache import CACHE_ENV, cache_directory
 from linter.config import OUTSIDE_MODES, Config, find_config, load_config, parse_codes
 from linter.docs import explain
 from linter.engine import LintResult, display_path, lint_paths
@@ -62,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--explain", metavar="CODE", help="explain a rule and exit")
     parser.add_argument("--jobs", "-j", type=int, help="worker processes (default: CPUs)")
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help=f"neither read nor write the result cache (.orch_lint_cache; see {CACHE_ENV})",
+    )
     return parser
 
 
@@ -119,7 +125,12 @@ def _run(args: argparse.Namespace) -> int:
     paths = args.paths or ["."]
     config = _config(args, paths)
     files = collect_files(paths, config)
-    result = lint_paths(files, config, fix=args.fix or args.diff, jobs=args.jobs)
+    cache_dir = cache_directory(config, enabled=not args.no_cache)
+    result = lint_paths(
+        files, config, fix=args.fix or args.diff, jobs=args.jobs, cache_dir=cache_dir
+    )
+    for warning in result.warnings:
+        sys.stderr.write(f"orch-lint: warning: {warning}\n")
     if args.diff:
         diffs = [unified_diff(p, old, new) for p, (old, new, _) in sorted(result.fixes.items())]
         sys.stdout.write("".join(diffs))

@@ -1,5 +1,7 @@
 """``[tool.orch-lint]`` in the nearest pyproject.toml, validated with errors that say the fix.
 
+The result cache is set with ``cache`` (true/false) and ``cache-dir`` (see ``linter.cache``).
+
 Keys: select, ignore, per-file-ignores, profiles, orchestration-decorators, extra-banned,
 allowed, durable-calls, outside-findings, exclude. Codes may be given in full (``ORC101``) or as a prefix (``ORC1``).
 """
@@ -27,6 +29,8 @@ OUTSIDE_MODES = ("mark", "hide")
 KNOWN_CODES: tuple[str, ...] = tuple(r.CODE for r in ALL_RULES)
 _KEYS = (
     "allowed",
+    "cache",
+    "cache-dir",
     "durable-calls",
     "exclude",
     "extra-banned",
@@ -55,6 +59,8 @@ class Config:
     durable_calls: tuple[str, ...] = ()
     outside_findings: str = "mark"
     exclude: tuple[str, ...] = ()
+    cache: bool = True
+    cache_dir: str | None = None  # relative to root; see linter.cache.cache_directory
     _cache: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
 
     def enabled_codes(self) -> frozenset[str]:
@@ -170,6 +176,14 @@ def _from_table(table: Mapping[str, Any], path: str) -> Config:
             _strings(table, key, path), f"{path}: [tool.orch-lint] {key}", ConfigError
         )
 
+    cache = table.get("cache", True)
+    if not isinstance(cache, bool):
+        raise ConfigError(f"{path}: [tool.orch-lint] cache must be true or false")
+    cache_dir = table.get("cache-dir")
+    if cache_dir is not None and (not isinstance(cache_dir, str) or not cache_dir):
+        raise ConfigError(
+            f'{path}: [tool.orch-lint] cache-dir must be a directory path, e.g. ".orch_lint_cache"'
+        )
     profiles = _strings(table, "profiles", path) if "profiles" in table else DEFAULT_PROFILES
     for name in profiles:
         if name not in PROFILES:
@@ -217,4 +231,6 @@ def _from_table(table: Mapping[str, Any], path: str) -> Config:
         durable_calls=_strings(table, "durable-calls", path),
         outside_findings=outside,
         exclude=_strings(table, "exclude", path),
+        cache=cache,
+        cache_dir=cache_dir,
     )

@@ -8,20 +8,24 @@ keeping its own cache of parsed helper modules.
 from __future__ import annotations
 
 import ast
+import gc
 import os
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import libcst as cst
 
+from linter.cache import Dependencies, ResultCache, dependencies
 from linter.checker import Hit
 from linter.config import Config
 from linter.discovery import find_entries
 from linter.findings import Finding
 from linter.fix import apply_fixes
-from linter.modules import ModuleInfo, ModuleLoader
+from linter.modules import ModuleInfo, ModuleLoader, Reads, content_digest
+from linter.parse import parse_module
 from linter.positions import locate
 from linter.profiles import PROFILES, frameworks_used
 from linter.reach import check_entries
@@ -29,10 +33,9 @@ from linter.rules import Fixer, RuleSet, rule_by_code, star_names
 from linter.rules.files import SyntaxErrorRule, UndecodableFile
 from linter.source import (
     DecodeProblem,
+    Prefilter,
     Source,
     decode,
-    has_marker,
-    marker_pattern,
     noqa_codes,
     wants_ignore_file,
 )
@@ -50,6 +53,7 @@ class FileResult:
     parsed: bool = False
     fixed: tuple[str, str, str] | None = None  # (path, new text, encoding)
     original: str | None = None
+    deps: Dependencies | None = None  # what the findings depend on (when caching)
 
 
 @dataclass
@@ -61,6 +65,8 @@ class LintResult:
     parsed: int
     fixes: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # path -> (old, new, enc)
     unchecked: dict[str, int] = field(default_factory=dict)  # profile off -> files using it
+    cached: int = 0  # files whose result came from the cache
+    warnings: list[str] = field(default_factory=list)  # e.g. a cache that cannot be written
 
 
 def display_path(path: str) -> str:
@@ -73,22 +79,25 @@ def display_path(path: str) -> str:
 class Linter:
     """The per-process linting state: enabled rules, markers and the module cache."""
 
-    def __init__(self, config: Config, fix: bool = False) -> None:
+    def __init__(self, config: Config, fix: bool = False, track: bool = False) -> None:
         self.config = config
         self.fix = fix
+        self.track = track  # note each file's dependencies for the result cache
         self.codes = config.enabled_codes()
         self.rules = RuleSet(
             self.codes, config.allowed, dict(config.extra_banned), config.durable_calls
         )
         roots = [config.root, os.path.join(config.root, "src")]
         self.loader = ModuleLoader(star_names(), [r for r in roots if os.path.isdir(r)])
-        markers = [m for p in config.profiles for m in PROFILES[p].markers]
-        markers += [d.rsplit(".", 1)[-1] for d in config.orchestration_decorators]
-        self.markers = marker_pattern(markers)
+        groups: list[tuple[Iterable[str], Iterable[str]]] = [
+            (PROFILES[p].markers, PROFILES[p].required_markers) for p in config.profiles
+        ]
+        groups.append(([d.rsplit(".", 1)[-1] for d in config.orchestration_decorators], ()))
+        self.prefilter = Prefilter(groups)
 
     def wants(self, data: bytes) -> bool:
         """The prefilter: could this file hold an orchestration?"""
-        return has_marker(data, self.markers) and not wants_ignore_file(data)
+        return self.prefilter.wants(data)
 
     def lint_file(self, path: str) -> FileResult:
         try:
@@ -99,7 +108,17 @@ class Linter:
             return FileResult(self._file_finding(UndecodableFile.CODE, path, 1, 1, reason))
         if not self.wants(data):
             return FileResult()
-        return self.lint_bytes(path, data)
+        if not self.track:
+            return self.lint_bytes(path, data)
+        digest = content_digest(data)
+        self.loader.digests[os.path.abspath(path)] = digest
+        self.loader.reads = reads = Reads()
+        try:
+            result = self.lint_bytes(path, data)
+        finally:
+            self.loader.reads = None
+        result.deps = dependencies(self.loader, path, digest, reads)
+        return result
 
     def lint_bytes(self, path: str, data: bytes) -> FileResult:
         source = decode(data)
@@ -112,7 +131,7 @@ class Linter:
 
     def lint_text(self, path: str, source: Source) -> FileResult:
         try:
-            module = cst.parse_module(source.text)
+            module = parse_module(source.text)
         except cst.ParserSyntaxError as exc:
             line, col, reason = _syntax_error(source.text, exc)
             return FileResult(self._file_finding(SyntaxErrorRule.CODE, path, line, col, reason))
@@ -232,11 +251,26 @@ def finalize(findings: Iterable[Finding]) -> list[Finding]:
 
 
 _WORKER: Linter | None = None
+# Parsed trees are hundreds of thousands of small objects kept for the whole run (helpers
+# are shared between files), almost none in cycles: at the default pace the cyclic
+# collector re-scans them over and over, about a quarter of a cold run's time.
+_GC_THRESHOLD = (100_000, 50, 100)
 
 
-def _init_worker(config: Config, fix: bool) -> None:
+@contextmanager
+def _rare_collections() -> Iterator[None]:
+    old = gc.get_threshold()
+    gc.set_threshold(*_GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
+def _init_worker(config: Config, fix: bool, track: bool) -> None:
     global _WORKER
-    _WORKER = Linter(config, fix)
+    gc.set_threshold(*_GC_THRESHOLD)
+    _WORKER = Linter(config, fix, track)
 
 
 def _lint_in_worker(path: str) -> FileResult:
@@ -245,29 +279,67 @@ def _lint_in_worker(path: str) -> FileResult:
 
 
 def lint_paths(
-    files: Sequence[str], config: Config, *, fix: bool = False, jobs: int | None = None
+    files: Sequence[str],
+    config: Config,
+    *,
+    fix: bool = False,
+    jobs: int | None = None,
+    cache_dir: str | None = None,
 ) -> LintResult:
-    """Lint ``files`` (already expanded from directories) under ``config``."""
-    linter = Linter(config, fix)
-    candidates = []
+    """Lint ``files`` (already expanded from directories) under ``config``.
+
+    With ``cache_dir`` (see ``linter.cache.cache_directory``), results still valid there are
+    reused and fresh ones stored; ``fix`` bypasses the cache, since it needs the trees.
+    """
+    with _rare_collections():
+        return _lint_paths(files, config, fix, jobs, cache_dir)
+
+
+def _lint_paths(
+    files: Sequence[str], config: Config, fix: bool, jobs: int | None, cache_dir: str | None
+) -> LintResult:
+    track = cache_dir is not None and not fix
+    linter = Linter(config, fix, track)
+    cache = (
+        ResultCache(cache_dir, config, linter.loader.extra_roots) if cache_dir and track else None
+    )
+    candidates: list[str] = []
+    done: dict[str, FileResult] = {}
     enabled = frozenset(config.profiles)
     unchecked: Counter[str] = Counter()
     for path in files:
         try:
             with open(path, "rb") as handle:
                 data = handle.read()
-            unchecked.update(frameworks_used(data) - enabled)
-            if linter.wants(data):
-                candidates.append(path)
         except OSError:
             candidates.append(path)  # reported by lint_file
+            continue
+        unchecked.update(frameworks_used(data) - enabled)
+        if linter.wants(data):
+            candidates.append(path)
+            hit = cache.get(path, data) if cache is not None else None
+            if hit is not None:
+                done[path] = FileResult(*hit)
+    cached = len(done)
+    todo = [path for path in candidates if path not in done]
+
+    def keep(fresh: Iterable[FileResult]) -> None:
+        for path, result in zip(todo, fresh, strict=True):
+            done[path] = result
+            if cache is not None and result.deps is not None:
+                cache.put(path, result.findings, result.parsed, result.deps)
+
     workers = min(jobs or os.cpu_count() or 1, 8)
-    if workers > 1 and len(candidates) >= PARALLEL_THRESHOLD:
-        chunk = max(1, len(candidates) // (workers * 4))
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(config, fix)) as pool:
-            results = list(pool.map(_lint_in_worker, candidates, chunksize=chunk))
+    if workers > 1 and len(todo) >= PARALLEL_THRESHOLD:
+        chunk = max(1, len(todo) // (workers * 4))
+        init = (config, fix, track)
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=init) as pool:
+            keep(pool.map(_lint_in_worker, todo, chunksize=chunk))
     else:
-        results = [linter.lint_file(path) for path in candidates]
+        keep(linter.lint_file(path) for path in todo)
+    if cache is not None:
+        cache.flush()
+    results = [done[path] for path in candidates]
     fixes = {}
     for result in results:
         if result.fixed is not None and result.original is not None:
@@ -275,7 +347,11 @@ def lint_paths(
             fixes[path] = (result.original, new, encoding)
     findings = finalize(f for r in results for f in r.findings)
     parsed = sum(r.parsed for r in results)
-    return LintResult(findings, len(files), parsed, fixes, dict(sorted(unchecked.items())))
+    warnings = cache.warnings if cache is not None else []
+    return LintResult(
+        findings, len(files), parsed, fixes, dict(sorted(unchecked.items())), cached,
+        warnings,
+    )
 
 
 def lint_source(

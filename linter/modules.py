@@ -8,6 +8,7 @@ import roots, so helpers in other modules can be followed without importing anyt
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,9 +17,17 @@ from functools import cached_property
 import libcst as cst
 
 from linter.names import ImportBinding, Scope, dotted, module_scope, qualify
+from linter.parse import parse_module
 from linter.source import Source, decode
 
-__all__ = ["ModuleInfo", "ModuleLoader", "decorator_names", "module_identity"]
+__all__ = [
+    "ModuleInfo",
+    "ModuleLoader",
+    "Reads",
+    "content_digest",
+    "decorator_names",
+    "module_identity",
+]
 
 _MUTABLE_CALLS = frozenset(
     {
@@ -33,6 +42,11 @@ _MUTABLE_CALLS = frozenset(
     }
 )
 _ACTIVITY_SUFFIXES = (".activity", "activity.defn", "DBOS.step", "DBOS.transaction")
+
+
+def content_digest(data: bytes) -> str:
+    """A short, stable fingerprint of a file's bytes (for the result cache)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def module_identity(path: str) -> tuple[str, str, str]:
@@ -198,33 +212,55 @@ def _small_statements(statement: cst.BaseStatement) -> tuple[cst.BaseSmallStatem
     return ()
 
 
+@dataclass
+class Reads:
+    """What one file's analysis looked at through the loader, whether or not the loader had
+    it already: modules (absolute paths) and module names looked up (with their root)."""
+
+    modules: set[str] = field(default_factory=set)
+    lookups: set[tuple[str, str]] = field(default_factory=set)
+
+
 class ModuleLoader:
-    """Parses project modules on demand and caches them for the life of the process."""
+    """Parses project modules on demand and caches them for the life of the process.
+
+    While ``reads`` is set, every module read and every name looked up is noted there, and
+    ``digests`` keeps the fingerprint of each file read: the result cache's dependencies.
+    """
 
     def __init__(
         self, star_names: Mapping[str, Iterable[str]], extra_roots: Iterable[str] = ()
     ) -> None:
         self.star_names = star_names
         self.extra_roots = tuple(extra_roots)
+        self.reads: Reads | None = None
+        self.digests: dict[str, str] = {}  # absolute path -> content digest ("" unreadable)
         self._by_path: dict[str, ModuleInfo | None] = {}
         self._by_name: dict[tuple[str, str], str | None] = {}
 
     def add(self, info: ModuleInfo) -> None:
         self._by_path[os.path.abspath(info.path)] = info
 
+    def loaded(self, path: str) -> ModuleInfo | None:
+        """The module already parsed for ``path`` (None if never loaded or unparsable)."""
+        return self._by_path.get(os.path.abspath(path))
+
     def load(self, path: str) -> ModuleInfo | None:
         """The parsed module at ``path``, or None if it cannot be read, decoded or parsed."""
         key = os.path.abspath(path)
+        if self.reads is not None:
+            self.reads.modules.add(key)
         if key in self._by_path:
             return self._by_path[key]
         info: ModuleInfo | None = None
+        self.digests[key] = ""
         try:
             with open(path, "rb") as handle:
-                source = decode(handle.read())
+                data = handle.read()
+            self.digests[key] = content_digest(data)
+            source = decode(data)
             if isinstance(source, Source):
-                info = ModuleInfo.build(
-                    path, source, cst.parse_module(source.text), self.star_names
-                )
+                info = ModuleInfo.build(path, source, parse_module(source.text), self.star_names)
         except (OSError, cst.ParserSyntaxError):
             info = None
         self._by_path[key] = info
@@ -233,6 +269,8 @@ class ModuleLoader:
     def find(self, name: str, root: str) -> str | None:
         """The file of module ``name`` under ``root`` or the extra roots, if in the project."""
         key = (name, root)
+        if self.reads is not None:
+            self.reads.lookups.add(key)
         if key in self._by_name:
             return self._by_name[key]
         found = None

@@ -56,6 +56,9 @@ class Profile:
     awaited: frozenset[str] = frozenset()
     disabled: frozenset[str] = frozenset()
     only: frozenset[str] = frozenset()
+    # The prefilter parses a file holding any of ``markers`` only if it also holds all of
+    # these: text that no workflow of the framework can be declared without.
+    required_markers: tuple[str, ...] = ()
 
 
 _ORCHESTRATE = Profile(
@@ -147,6 +150,9 @@ _TEMPORAL = Profile(
     durable=frozenset(
         {"agents.Runner.run", "agents.Runner.run_streamed", "agents.Runner.run_sync"}
     ),
+    # Every workflow lives in a ``@workflow.defn`` class (``defn`` however it is imported);
+    # "workflow" alone is in most files of a Temporal project (clients, workers, tests).
+    required_markers=("defn",),
 )
 
 _DURABLETASK = Profile(

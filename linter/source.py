@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "DecodeProblem",
+    "Prefilter",
     "Source",
     "decode",
     "has_marker",
@@ -76,6 +77,27 @@ def marker_pattern(markers: Iterable[str]) -> re.Pattern[bytes]:
 def has_marker(data: bytes, pattern: re.Pattern[bytes]) -> bool:
     """Whether the raw bytes could hold an orchestration: the prefilter before parsing."""
     return pattern.search(data) is not None
+
+
+class Prefilter:
+    """Which files could hold an orchestration, from their bytes alone.
+
+    Each group is a set of markers (any one suffices) with the markers all of which must
+    also be present; a file is wanted when one group matches and it does not opt out.
+    """
+
+    def __init__(self, groups: Iterable[tuple[Iterable[str], Iterable[str]]]) -> None:
+        merged: dict[tuple[bytes, ...], list[str]] = {}
+        for markers, required in groups:
+            key = tuple(sorted({r.encode() for r in required if r}))
+            merged.setdefault(key, []).extend(markers)
+        self._groups = [(marker_pattern(m), key) for key, m in merged.items() if any(m)]
+
+    def wants(self, data: bytes) -> bool:
+        return any(
+            all(r in data for r in required) and has_marker(data, pattern)
+            for pattern, required in self._groups
+        ) and not wants_ignore_file(data)
 
 
 def wants_ignore_file(data: bytes) -> bool:

@@ -63,9 +63,9 @@ def test_explain_unknown_code(capsys):
 def test_parallel_run_matches_serial_run(project, capsys):
     files = {f"m{i}.py": SAGA if i % 2 else CLEAN for i in range(12)}
     project(files)
-    assert main(["--format", "json", "-j", "1", "."]) == 1
+    assert main(["--format", "json", "--no-cache", "-j", "1", "."]) == 1
     serial = capsys.readouterr().out
-    assert main(["--format", "json", "-j", "2", "."]) == 1
+    assert main(["--format", "json", "--no-cache", "-j", "2", "."]) == 1
     assert capsys.readouterr().out == serial
     assert serial.count('"code": "ORC101"') == 6
 

@@ -79,7 +79,7 @@ def test_profiles_key(project, capsys):
 @pytest.mark.parametrize(
     ("table", "needle"),
     [
-        ('selct = ["ORC1"]', "unknown key 'selct'; valid keys are allowed, durable-calls, exclude"),
+        ('selct = ["ORC1"]', "unknown key 'selct'; valid keys are allowed, cache, cache-dir, durable"),
         ('select = ["ORC999"]', "select: unknown rule code 'ORC999'; valid codes are ORC001"),
         ('ignore = ["E501"]', "ignore: unknown rule code 'E501'"),
         ('profiles = ["airflow"]', "unknown profile 'airflow'; valid profiles are orchestrate,"),

@@ -106,3 +106,27 @@ def test_prefilter_never_parses_files_without_markers(project):
     )
     findings, result = _lint_files(root, "plain.py", "broken_plain.py")
     assert findings == [] and result.parsed == 0 and result.files == 2
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "from temporalio import workflow\n\n@workflow.defn\nclass W: ...\n",
+        "import temporalio.workflow as wf\n\n@wf.defn(name='W')\nclass W: ...\n",
+        "from temporalio.workflow import defn, run\n\n@defn\nclass W: ...\n",
+    ],
+)
+def test_temporal_prefilter_wants_every_way_to_declare_a_workflow(header):
+    from linter.engine import Linter
+
+    assert Linter(Config(profiles=("temporal",))).wants(header.encode())
+
+
+def test_temporal_prefilter_skips_files_that_only_use_workflows():
+    """A starter or worker mentions workflows everywhere but cannot declare one."""
+    from linter.engine import Linter
+
+    starter = b"from temporalio.client import Client\nfrom app.workflows import GreetingWorkflow\n"
+    starter += b"async def main(client: Client):\n    await client.execute_workflow(GreetingWorkflow.run)\n"
+    assert not Linter(Config(profiles=("temporal",))).wants(starter)
+    assert Linter(Config(profiles=("temporal", "orchestrate"))).wants(starter + b"# orchestration")
