@@ -27,6 +27,7 @@ from orchestrate.sqlite_schema import SCHEMA_VERSION
 from orchestrate.sqlite_store import SqliteStore
 from orchestrate.state import ActivityWork, InstanceState, Message, TurnCommit
 
+from ..waiting import wait_until
 from .conftest import ManualClock
 from .stores import write_results, write_turns
 
@@ -424,12 +425,14 @@ def test_wait_for_change_wakes_on_a_commit_by_another_connection(db: str) -> Non
     thread = threading.Thread(target=wait, daemon=True)
     thread.start()
     client = Client(writer)
-    # Commit until the watcher notices (it may take its baseline after the first commit).
-    for i in range(20):
-        client.start("flow", None, instance_id=f"x{i}")
-        if woke.wait(0.5):
-            break
-    assert woke.is_set(), "wait_for_change did not notice another connection's commit"
+    starts = iter(range(1000))
+
+    def commit_and_check() -> bool:
+        # Commit until the watcher notices (it may take its baseline after the first commit).
+        client.start("flow", None, instance_id=f"x{next(starts)}")
+        return woke.wait(0.05)
+
+    wait_until(commit_and_check, 10, what="wait_for_change to notice another connection's commit")
     thread.join()
     watcher.close()
     writer.close()
@@ -503,10 +506,7 @@ def test_starts_committed_in_one_group_each_get_their_own_answer(db: str) -> Non
     release = threading.Event()
     leader = threading.Thread(target=lambda: store._db.group(lambda conn: release.wait(10)))
     leader.start()
-    for _ in range(2000):
-        if store._db._leading:
-            break
-        release.wait(0.005)
+    wait_until(lambda: store._db._leading, what="the blocking write to lead its group")
     calls = [("new", False), ("twice", False), ("twice", False), ("running", False)]
     calls += [("done", False), ("done", True), ("other", False)]
     outcome: dict[int, object] = {}
@@ -521,10 +521,9 @@ def test_starts_committed_in_one_group_each_get_their_own_answer(db: str) -> Non
     for index, (key, reuse) in enumerate(calls):
         threads.append(threading.Thread(target=start, args=(index, key, reuse)))
         threads[-1].start()
-        for _ in range(2000):  # queue them in this order
-            if len(store._db._queue) == index + 1:
-                break
-            release.wait(0.005)
+        wait_until(  # queue them in this order
+            lambda n=index + 1: len(store._db._queue) == n, what=f"start {index} ({key!r}) to queue"
+        )
     release.set()
     for thread in [leader, *threads]:
         thread.join(10)
