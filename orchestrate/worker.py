@@ -88,6 +88,7 @@ class Worker:
         self._cache_lock = threading.Lock()
         self._stopping = False  # read by the threads between rounds (no Event: nobody waits on it)
         self._threads: list[threading.Thread] = []
+        self._watching = threading.Lock()  # held by the one idle thread waiting for a change
         self.cache_hits = 0
         self.cache_misses = 0
         # The testkit's seam: observe every applied turn (with its execution, if any).
@@ -399,8 +400,18 @@ class Worker:
                 busy = False
             if busy or self._stopping:
                 continue
-            wake = self.store.next_wakeup()
-            timeout = 0.5
-            if wake is not None:
-                timeout = min(timeout, max(0.0, (wake - self.clock.now()).total_seconds()))
-            self.store.wait_for_change(timeout)
+            # One idle thread at a time waits for a change; the others wait for it to get busy.
+            # Otherwise every commit (each start, each of this worker's own writes) wakes every
+            # idle thread, and all but one find nothing to do, taking the GIL and the store
+            # from the threads that have work.
+            with self._watching:
+                if not self._stopping:  # stop() may have come while this thread queued here
+                    self._wait_for_work()
+
+    def _wait_for_work(self) -> None:
+        """Block until the store changes or its next timer or lease expiry is due (<= 0.5 s)."""
+        wake = self.store.next_wakeup()
+        timeout = 0.5
+        if wake is not None:
+            timeout = min(timeout, max(0.0, (wake - self.clock.now()).total_seconds()))
+        self.store.wait_for_change(timeout)
