@@ -133,17 +133,16 @@ def _guard(
         key = turn.commit.instance.instance_id
         base = turn.commit.cached
         found: tuple[int, str] | None = None
-        if key in won:
-            pass
-        elif base is None:
+        if base is None:
             token, length, status = held.get(key, (None, 0, ""))
-            if token is not None and token == turn.commit.lock_token:
+            if key not in won and token is not None and token == turn.commit.lock_token:
                 found = (length, status)
         else:
             row = quiet.get(key)  # absent: gone, or a message is visible
             created = None if base.created_at is None else to_micros(base.created_at)
             if (
-                row is not None
+                key not in won
+                and row is not None
                 and (row[0], row[1], row[2]) == (base.generation, created, base.history_len)
                 and row[3] not in FINISHED
                 and (row[4] is None or row[4] <= moment)

@@ -4,8 +4,9 @@ A store keeps instances, their histories, the message inbox of each instance (re
 raised events) and the activity work queue. It has one write, `write`, whose contract is stated
 on it below; everything else is a read, a claim (`fetch_orchestration_work`,
 `fetch_activity_work`, giving a claim back with `abandon` / `release_activities`) or an operator
-action (`create_instance`, `send`, `purge`). `tests/orchestrate/test_store_contract.py` checks
-the contract on every implementation.
+action (`create_instance`, `send`, `purge`). The contract suite
+(`tests/orchestrate/test_store_contract.py` and `test_store_write.py`) checks it on every
+implementation.
 
 - `fetch_orchestration_work` locks an instance that has visible messages for `lease` seconds, so
   only one worker runs its turn; timers become visible at their due time.

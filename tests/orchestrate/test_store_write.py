@@ -369,6 +369,21 @@ def test_only_one_turn_per_instance_applies_in_a_batch(store: Store) -> None:
     assert inbox(store, "a") == []  # the second's result was the first's: already completed
 
 
+def test_a_cached_turn_beside_a_fetched_turn_of_its_instance_is_refused_its_result_queued(
+    store: Store,
+) -> None:
+    item = started(store)
+    store.send(Message("a", h.EventRaised(T0, "poke", None)))
+    [work] = store.fetch_orchestration_work(T0)
+    fetched = TurnCommit(
+        work.instance, work.lock_token, [work.messages[0].event], [m.id for m in work.messages]
+    )
+    applied, _ = lease_back(store, [fetched, cached_turn(item)], T0, 10)
+    assert applied == [True, False]
+    assert [e.kind for e in store.get_history("a")][2:] == ["EventRaised"]
+    assert inbox(store, "a") == ["ActivityCompleted"]  # the result waits for the next turn
+
+
 def test_plain_results_and_cached_turns_commit_together(store: Store) -> None:
     first, second = started(store, "a"), started(store, "b")
     result = h.ActivityCompleted(T0, 0, 1)
