@@ -139,10 +139,24 @@ class Worker:
     ) -> tuple[int, list[ActivityWork], datetime]:
         """Fetch, decide and write up to `limit` turns, leasing up to `lease` activity items
         in the same write: (turns written, items leased, when)."""
-        now = self.clock.now()
-        works = self.store.fetch_orchestration_work(
-            now, limit=limit or self.batch_size, lease=self.lease
+        commits, executions = self._fetch_and_decide(limit or self.batch_size)
+        if not commits:
+            return 0, [], self.clock.now()
+        at = self.clock.now()
+        written = self.store.write(
+            Batch(turns=commits, lease=lease, now=at, lease_seconds=self.activity_lease)
         )
+        self._after_write(commits, executions, written)
+        return len(commits), written.leased, at
+
+    def _fetch_and_decide(self, limit: int) -> tuple[list[TurnCommit], list[Execution | None]]:
+        """Lock up to `limit` instances with work and decide their turns (not written yet).
+
+        A turn that crashes (a bug in the runtime, not in the orchestration: that fails the
+        instance) releases its instance unchanged and is logged.
+        """
+        now = self.clock.now()
+        works = self.store.fetch_orchestration_work(now, limit=limit, lease=self.lease)
         commits: list[TurnCommit] = []
         executions: list[Execution | None] = []
         for work in works:
@@ -155,12 +169,7 @@ class Worker:
                 continue
             commits.append(commit)
             executions.append(exe)
-        if not commits:
-            return 0, [], now
-        at = self.clock.now()
-        written = self.store.write(Batch([], commits, lease, at, self.activity_lease))
-        self._after_write(commits, executions, written)
-        return len(commits), written.leased, at
+        return commits, executions
 
     def _after_write(
         self, commits: list[TurnCommit], executions: list[Execution | None], written: Written
@@ -226,8 +235,9 @@ class Worker:
         self, results: list[tuple[ActivityWork, Message]], follow: bool, lease: int
     ) -> tuple[list[ActivityWork], datetime | None]:
         """Write `results`; with `follow`, together with the turns they cause on cached
-        executions, leasing up to `lease` items (only when a turn is written, whose new items
-        are then the head of the queue). Returns the items leased and when (None: none)."""
+        executions; with `lease`, also with the turns due meanwhile, leasing up to `lease`
+        items (only when a turn is written, whose new items are then the head of the queue).
+        Returns the items leased and when (None: none)."""
         now = self.clock.now()
         plain: list[tuple[ActivityWork, Message]] = results
         turns: list[TurnCommit] = []
@@ -244,9 +254,13 @@ class Worker:
                 else:
                     turns.append(prepared[0])
                     executions.append(prepared[1])
-        written = self.store.write(
-            Batch(plain, turns, lease if turns else 0, now, self.activity_lease)
-        )
+        if lease:
+            # A round that leases also takes the turns that became due meanwhile (instances
+            # started, events raised): they ride in this write instead of costing one more.
+            fresh, fresh_executions = self._fetch_and_decide(self.batch_size)
+            turns, executions = fresh + turns, [*fresh_executions, *executions]
+        batch = Batch(plain, turns, lease if turns else 0, now, self.activity_lease)
+        written = self.store.write(batch)
         self._after_write(turns, executions, written)
         return written.leased, now if written.leased else None
 

@@ -178,10 +178,45 @@ def test_a_message_waiting_at_completion_sends_the_result_through_an_ordinary_tu
     _, commits = run(store, "poked", 1, "p")
     state = store.get_instance("p")
     assert state is not None and state.output == 102
-    # The event arrived before the result, so the follow-up was refused; one ordinary turn took
-    # both messages, in arrival order.
-    assert len(commits) == 2
-    assert [e.kind for e in commits[1].new_events][:2] == ["EventRaised", "ActivityCompleted"]
+    # The event arrived before the result, so the follow-up was refused (the same write took
+    # the event's turn, fetched meanwhile); the result was queued and taken by an ordinary turn.
+    # Nothing was applied out of arrival order.
+    assert all(commit.cached is None for commit in commits)
+    kinds = [e.kind for e in store.get_history("p")]
+    assert kinds.index("EventRaised") < kinds.index("ActivityCompleted")
+
+
+def test_turns_due_meanwhile_ride_in_the_follow_up_write(store) -> None:
+    """A round's follow-up write also takes the turns that became due while its activities ran
+    (here: an instance started by one of them), instead of one more write for them."""
+    box: list[Client] = []
+    reg = make_registry(box)
+    client = Client(store, registry=reg)
+    box.append(client)
+
+    @reg.activity
+    def start_another(x: int) -> int:
+        client.start("plus_double", x, instance_id="other")
+        return x
+
+    @reg.orchestration
+    async def starter(ctx, x: int) -> int:
+        return await ctx.activity(start_another, x)
+
+    worker = Worker(reg, store, clock=ManualClock(T0))
+    batches: list[list[tuple[str, bool]]] = []
+    real = store.write
+
+    def spy(batch: Batch) -> Written:
+        batches.append([(t.instance.instance_id, t.cached is not None) for t in batch.turns])
+        return real(batch)
+
+    store.write = spy  # type: ignore[method-assign]
+    client.start("starter", 5, instance_id="s")
+    while worker.poll_once():
+        pass
+    assert batches[:2] == [[("s", False)], [("other", False), ("s", True)]]
+    assert store.get_instance("other").output == 15  # type: ignore[union-attr]
 
 
 def test_a_failed_round_gives_back_what_an_earlier_follow_up_of_its_batch_leased(store) -> None:
