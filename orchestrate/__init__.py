@@ -34,7 +34,7 @@ from .runtime import Runtime, open_store
 from .saga import Saga
 from .state import InstanceState, Status
 from .state_machine import SagaInstance, StateMachine
-from .store import FollowUpStore, LeasingStore, Store
+from .store import Store
 from .task import Task
 from .worker import Worker
 
@@ -47,11 +47,9 @@ __all__ = [
     "DuplicateInstance",
     "ErrorInfo",
     "Event",
-    "FollowUpStore",
     "InstanceNotFound",
     "InstanceNotRunning",
     "InstanceState",
-    "LeasingStore",
     "MemoryStore",
     "NonDeterminismError",
     "NotATaskError",

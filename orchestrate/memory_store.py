@@ -6,7 +6,6 @@ thread; a condition variable wakes waiting workers and clients instead of pollin
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import itertools
 import math
@@ -21,13 +20,16 @@ from . import history as h
 from .errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning
 from .state import (
     ActivityWork,
-    FollowUpTurn,
+    Batch,
+    CachedBase,
     InstanceState,
     Message,
     OrchestrationWork,
     Status,
     TurnCommit,
+    Written,
 )
+from .store import child_starts, next_run
 
 __all__ = ["MemoryStore"]
 
@@ -73,35 +75,6 @@ def _ts(moment: datetime) -> float:
 
 
 _LAST_TS: tuple[datetime | None, float] = (None, 0.0)
-
-
-def child_starts(commit: TurnCommit) -> list[int | None]:
-    """For each of `commit.children`, the index in `commit.messages` of its start message.
-
-    A child's start is the `OrchestrationStarted` addressed to it that names the same parent and
-    parent task, paired in order, each message at most once: two children with one id (in one
-    turn) each get their own, so refusing one drops only that one's start. Both stores use this
-    so they refuse children identically. None when a child has no start message.
-    """
-    waiting: dict[tuple[str, str | None, int | None], list[int]] = {}
-    for index, message in enumerate(commit.messages):
-        event = message.event
-        if isinstance(event, h.OrchestrationStarted):
-            key = (message.instance_id, event.parent_instance, event.parent_task)
-            waiting.setdefault(key, []).append(index)
-    found: list[int | None] = []
-    for child in commit.children:
-        indexes = waiting.get((child.instance_id, child.parent_instance, child.parent_task))
-        found.append(indexes.pop(0) if indexes else None)
-    return found
-
-
-def next_run(start: Message, generation: int) -> Message:
-    """`start` re-addressed to generation `generation` (a reused id continues the count)."""
-    event = start.event
-    if isinstance(event, h.OrchestrationStarted):
-        event = dataclasses.replace(event, generation=generation)
-    return Message(start.instance_id, event, generation, start.visible_at)
 
 
 class MemoryStore:
@@ -294,23 +267,65 @@ class MemoryStore:
                 out.append(OrchestrationWork(state, messages, token))
         return out
 
-    def commit_turns(self, commits: list[TurnCommit]) -> list[bool]:
+    def write(self, batch: Batch) -> Written:
+        """See `Store.write`: turns, completions and the lease-back under one lock."""
+        needs_now = batch.lease > 0 or any(turn.cached is not None for turn in batch.turns)
+        moment = _ts(batch.moment()) if needs_now or batch.now is not None else None
         applied: list[bool] = []
+        completions = list(batch.completions)
         with self._lock:
-            for commit in commits:
-                applied.append(self._commit(commit))
+            if moment is not None:
+                self._release_due(moment)  # timers due now are visible messages
+            done: set[str] = set()  # one applied turn per instance and batch
+            for commit in batch.turns:
+                key = commit.instance.instance_id
+                cached = commit.cached
+                if cached is None:
+                    ok = key not in done and self._locked_by(commit)
+                else:
+                    ok = key not in done and self._still_at(commit, cached, moment or 0.0)
+                    if ok:
+                        for work, _ in cached.results:
+                            self._take(work)
+                    else:  # moved on, or a lease was lost: each result on its own
+                        completions += cached.results
+                applied.append(ok)
+                if ok:
+                    done.add(key)
+                    self._apply(commit)
+            self._complete(completions)
+            leased = self._lease(moment or 0.0, batch.lease, batch.lease_seconds)
             self._notify()
-        return applied
+        return Written(applied, leased)
 
-    def _commit(self, commit: TurnCommit) -> bool:
+    def _locked_by(self, commit: TurnCommit) -> bool:
+        held = self._locks.get(commit.instance.instance_id)
+        return held is not None and held[0] == commit.lock_token
+
+    def _still_at(self, commit: TurnCommit, cached: CachedBase, moment: float) -> bool:
+        """Whether a cached turn's instance is where the turn was computed (see `Store.write`)."""
         key = commit.instance.instance_id
+        state = self._instances.get(key)
         held = self._locks.get(key)
-        if held is None or held[0] != commit.lock_token or key not in self._instances:
-            return False
+        return (
+            state is not None
+            and not state.finished
+            and state.generation == cached.generation
+            and state.created_at == cached.created_at
+            and len(self._history[key]) == cached.history_len
+            and (held is None or held[1] <= moment)
+            and not self._inbox.get(key)
+            and None not in [self._leased_item(work) for work, _ in cached.results]
+        )
+
+    def _apply(self, commit: TurnCommit) -> None:
+        """Apply a turn whose guard held: history, state, work, messages; release the lock."""
+        key = commit.instance.instance_id
         if commit.hold_until is not None:
-            self._locks[key] = (commit.lock_token, _ts(commit.hold_until))
+            token = commit.lock_token or f"{self._token_prefix}{next(self._ids)}"
+            self._locks[key] = (token, _ts(commit.hold_until))
         else:
-            del self._locks[key]
+            self._locks.pop(key, None)
         consumed = set(commit.consumed)
         inbox = self._inbox[key]
         if commit.cancelled_timers:
@@ -347,7 +362,6 @@ class MemoryStore:
         for index, message in enumerate(commit.messages):
             if index not in refused:
                 self._enqueue(message)
-        return True
 
     def _reject_child(self, child: InstanceState, existing: InstanceState) -> None:
         if child.parent_instance is None or child.parent_task is None:
@@ -374,28 +388,34 @@ class MemoryStore:
     def fetch_activity_work(
         self, now: datetime, *, limit: int = 1, lease: float = 300.0
     ) -> list[ActivityWork]:
-        moment = _ts(now)
-        out: list[ActivityWork] = []
         with self._lock:
-            if self._lease_floor <= moment:
-                self._requeue_expired(moment)
-            expires = moment + lease
-            while self._activities and len(out) < limit:
-                item_id, work = self._activities.popitem(last=False)
-                work = _copy(work, lease_token=f"{self._token_prefix}{next(self._ids)}")
-                self._leases[item_id] = (work, expires)
-                out.append(_copy(work))
-            if out and expires < self._lease_floor:
-                self._lease_floor = expires
+            return self._lease(_ts(now), limit, lease)
+
+    def _lease(self, moment: float, limit: int, lease: float) -> list[ActivityWork]:
+        """Lease up to `limit` items at `moment` for `lease` seconds (the caller holds the lock)."""
+        out: list[ActivityWork] = []
+        if limit <= 0:
+            return out
+        if self._lease_floor <= moment:
+            self._requeue_expired(moment)
+        expires = moment + lease
+        while self._activities and len(out) < limit:
+            item_id, work = self._activities.popitem(last=False)
+            work = _copy(work, lease_token=f"{self._token_prefix}{next(self._ids)}")
+            self._leases[item_id] = (work, expires)
+            out.append(_copy(work))
+        if out and expires < self._lease_floor:
+            self._lease_floor = expires
         return out
 
     def _requeue_expired(self, moment: float) -> None:
         """Put the items whose lease expired by `moment` back at the front of the queue."""
-        for item_id, (work, expires) in list(self._leases.items()):
-            if expires <= moment:
-                del self._leases[item_id]
-                self._activities[item_id] = work
-                self._activities.move_to_end(item_id, last=False)
+        expired = [(k, w) for k, (w, expires) in self._leases.items() if expires <= moment]
+        # Reversed, so they go back to the front of the queue in the order they were leased.
+        for item_id, work in reversed(expired):
+            del self._leases[item_id]
+            self._activities[item_id] = work
+            self._activities.move_to_end(item_id, last=False)
         self._lease_floor = min((expires for _, expires in self._leases.values()), default=math.inf)
 
     def _take(self, work: ActivityWork) -> ActivityWork | None:
@@ -410,7 +430,7 @@ class MemoryStore:
 
         The item is either leased (perhaps expired, not yet re-granted) or back in the queue after
         its lease expired, still carrying that token until a fetch re-grants it. None when the
-        item is gone or another lease was granted since (see `Store.complete_activities`).
+        item is gone or another lease was granted since (see `Store.write`).
         """
         token = work.lease_token
         if not token:
@@ -419,64 +439,11 @@ class MemoryStore:
         item = leased[0] if leased is not None else self._activities.get(work.id)
         return item if item is not None and item.lease_token == token else None
 
-    def complete_activities(self, results: list[tuple[ActivityWork, Message]]) -> None:
-        with self._lock:
-            self._complete(results)
-            self._notify()
-
     def _complete(self, results: list[tuple[ActivityWork, Message]]) -> None:
         for work, message in results:
             # Gone (completed, purged) or re-leased to another worker: at most one result.
             if self._take(work) is not None:
                 self._enqueue(message)
-
-    def complete_with_turns(
-        self,
-        results: list[tuple[ActivityWork, Message]],
-        turns: list[FollowUpTurn],
-        now: datetime,
-        *,
-        limit: int,
-        lease: float = 300.0,
-    ) -> tuple[list[bool], list[ActivityWork]]:
-        """See `store.FollowUpStore`: results and the turns they cause, atomically."""
-        moment = _ts(now)
-        applied: list[bool] = []
-        plain = list(results)
-        with self._lock:
-            self._release_due(moment)
-            for turn in turns:
-                if not self._follow_up_ready(turn, moment):
-                    plain += turn.results  # moved on, or a lease was lost: each on its own
-                    applied.append(False)
-                    continue
-                for work, _ in turn.results:
-                    self._take(work)
-                # Lock it as a fetch would, so that `_commit` applies the turn (and unlocks).
-                token = f"{self._token_prefix}{next(self._ids)}"
-                self._locks[turn.commit.instance.instance_id] = (token, moment)
-                turn.commit.lock_token = token
-                applied.append(self._commit(turn.commit))
-            self._complete(plain)
-            leased = self.fetch_activity_work(now, limit=limit, lease=lease) if limit else []
-            self._notify()
-        return applied, leased
-
-    def _follow_up_ready(self, turn: FollowUpTurn, moment: float) -> bool:
-        """Whether `turn`'s instance is still where the turn was computed (see `FollowUpStore`)."""
-        key = turn.commit.instance.instance_id
-        state = self._instances.get(key)
-        held = self._locks.get(key)
-        return (
-            state is not None
-            and not state.finished
-            and state.generation == turn.generation
-            and state.created_at == turn.created_at
-            and len(self._history[key]) == turn.history_len
-            and (held is None or held[1] <= moment)
-            and not self._inbox.get(key)
-            and None not in [self._leased_item(work) for work, _ in turn.results]
-        )
 
     def release_activities(self, works: list[ActivityWork]) -> None:
         with self._lock:

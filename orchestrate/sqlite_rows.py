@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import history as h
 from .errors import StoreError
-from .memory_store import child_starts
 from .sqlite_schema import from_micros, to_micros
 from .state import InstanceState, Message, Status, TurnCommit
+from .store import child_starts
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -111,7 +111,7 @@ class TurnRows:
         ]
         self.children = commit.children
         # Each child's start message, by position in `messages` (None: it has none), so that a
-        # refused child's start is dropped and nothing else (see `memory_store.child_starts`).
+        # refused child's start is dropped and nothing else (see `store.child_starts`).
         self.starts = child_starts(commit) if commit.children else []
         self.messages = [message_row(m) for m in commit.messages] if commit.messages else []
 

@@ -11,8 +11,7 @@ Taking work (locking an instance for a turn, leasing an activity) in a transacti
 written with ``synchronous=NORMAL``: a lock or lease lost in a power cut only makes the work
 available again, which is what an expired lease does anyway, and WAL order guarantees the next
 fsync'd commit carries it. Only non-durable state is written this way. (A worker that leases
-the activities its turns schedule does so inside the turns' durable commit: see
-`commit_turns_and_lease`.)
+the activities its turns schedule does so inside the turns' durable write: see `write`.)
 
 Concurrency: every write is one ``BEGIN IMMEDIATE`` transaction (threads of one process queue on
 a mutex, processes on the busy timeout), instances are locked with a token and an expiry, and a
@@ -26,7 +25,8 @@ committed together in the next transaction, so they share one fsync (see
 
 Files: `sqlite_schema` (format, version check), `sqlite_db` (connections, transactions, group
 commit, change notification), `sqlite_batch` (many rows per statement), `sqlite_rows`
-(encoding), this module (the `Store` operations).
+(encoding), `sqlite_write` (the one write: turns, results, lease-back), this module (the claims,
+reads and operator actions).
 """
 
 from __future__ import annotations
@@ -39,84 +39,41 @@ from urllib.parse import parse_qsl, unquote
 
 from . import history as h
 from .errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning, StoreError
-from .memory_store import next_run
-from .sqlite_batch import delete_in, in_lists, in_sql, insert_rows, update_rows
+from .sqlite_batch import in_lists, in_sql, insert_rows
 from .sqlite_db import Database
 from .sqlite_rows import (
     INSTANCE_COLUMNS,
-    TurnRows,
     decode_event,
     decode_state,
     dumps,
-    loads,
     message_row,
     state_row,
 )
 from .sqlite_schema import from_micros, to_micros
+from .sqlite_write import FINISHED, enqueue_rows, insert_row, lease_due, leased_works, write_batch
 from .state import (
     ActivityWork,
-    FollowUpTurn,
+    Batch,
     InstanceState,
     Message,
     OrchestrationWork,
     Status,
-    TurnCommit,
+    Written,
 )
+from .store import next_run
 
 __all__ = ["SqliteStore"]
 
 
-_INSERT_INSTANCES = (
-    "INSERT INTO instances (name, status, input, output, error, custom_status, created_at, "
-    "updated_at, generation, parent_instance, parent_generation, parent_task, history_len, "
-    "instance_id)"
-)
-_INSERT_INSTANCE_IF_NEW = (
-    _INSERT_INSTANCES.replace("INSERT", "INSERT OR IGNORE", 1)
-    + " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-)
-_INSERT_MESSAGES = "INSERT INTO messages (instance_id, generation, due, event)"
-_INSERT_MESSAGE = _INSERT_MESSAGES + " VALUES (?, ?, ?, ?)"
-_INSERT_ACTIVITIES = (
-    "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, call_id, due)"
-)
-_INSERT_LEASED_ACTIVITIES = (
-    "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, call_id, "
-    "lease_token, due)"
-)
-# The columns a turn's new state writes, in the order of `TurnRows.state` (see `_commit_batch`).
-_RENEWED: tuple[str, ...] = ("status", "input", "output", "error", "custom_status")
-_RENEWED += ("updated_at", "generation", "history_len")
-_MOVED = ("status", *_RENEWED[2:])
-_STAYED = _RENEWED[2:]
-
-# Statements over `in_lists` key lists; ``{marks}`` is the list (see `sqlite_batch.in_sql`).
 _SELECT_INSTANCES_IN = f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id IN ({{marks}})"
 _SELECT_INBOXES_IN = (
     "SELECT id, instance_id, generation, due, event FROM messages "
     "WHERE instance_id IN ({marks}) AND due <= ?"
 )
-_SELECT_HELD_IN = (
-    "SELECT i.instance_id, l.token, i.history_len, i.status FROM instances AS i "
-    "LEFT JOIN locks AS l ON l.instance_id = i.instance_id WHERE i.instance_id IN ({marks})"
-)
-_SELECT_LEASES_IN = "SELECT id, lease_token, instance_id FROM activities WHERE id IN ({marks})"
-_SELECT_QUIET_IN = (  # instances with no visible message, and their locks (follow-up turns)
-    "SELECT i.instance_id, i.generation, i.created_at, i.history_len, i.status, l.expires "
-    "FROM instances AS i "
-    "LEFT JOIN locks AS l ON l.instance_id = i.instance_id WHERE i.instance_id IN ({marks}) "
-    "AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.instance_id = i.instance_id "
-    "AND m.due <= ?)"
-)
 
 
 def _message_id(message: Message) -> int:
     return message.id
-
-
-# Stored status texts of finished instances. Compared as text: a damaged status is unfinished
-# (it takes messages and is quarantined at its next turn), never an error in someone else's call.
-_FINISHED = tuple(s.value for s in Status if s.finished)
 
 
 class SqliteStore:
@@ -185,12 +142,12 @@ class SqliteStore:
     ) -> None:
         """Create one instance whose id may be taken: refuse it, or replace a finished one."""
         message = start_row
-        if not self._insert_row(conn, row):  # the id is taken: a duplicate, or a reuse
+        if not insert_row(conn, row):  # the id is taken: a duplicate, or a reuse
             old = conn.execute(
                 "SELECT status, generation FROM instances WHERE instance_id = ?",
                 (state.instance_id,),
             ).fetchone()
-            status, finished = old[0], old[0] in _FINISHED
+            status, finished = old[0], old[0] in FINISHED
             if not (reuse and finished):
                 hint = (
                     "pass reuse=True to start a new instance under this id"
@@ -205,18 +162,11 @@ class SqliteStore:
             generation = old[1] + 1
             message = message_row(next_run(start, generation))
             self._drop(conn, state.instance_id)
-            self._insert_row(conn, state_row(dataclasses.replace(state, generation=generation), 0))
-        conn.execute(_INSERT_MESSAGE, message[:4])
-
-    @staticmethod
-    def _insert_instance(conn: sqlite3.Connection, state: InstanceState) -> bool:
-        """Insert a new instance row; False (and nothing written) when the id is taken."""
-        return SqliteStore._insert_row(conn, state_row(state, 0))
-
-    @staticmethod
-    def _insert_row(conn: sqlite3.Connection, row: tuple[Any, ...]) -> bool:
-        cursor = conn.execute(_INSERT_INSTANCE_IF_NEW, row)
-        return cursor.rowcount == 1
+            insert_row(conn, state_row(dataclasses.replace(state, generation=generation), 0))
+        conn.execute(
+            "INSERT INTO messages (instance_id, generation, due, event) VALUES (?, ?, ?, ?)",
+            message[:4],
+        )
 
     @staticmethod
     def _drop(conn: sqlite3.Connection, instance_id: str) -> None:
@@ -284,11 +234,11 @@ class SqliteStore:
             ).fetchone()
             if status is None:
                 raise InstanceNotFound(f"no instance with id {key!r}; check the id with `list`")
-            if status[0] in _FINISHED:
+            if status[0] in FINISHED:
                 raise InstanceNotRunning(
                     f"instance {key!r} is {status[0]}; it takes no more messages"
                 )
-            self._enqueue_rows(conn, [row])
+            enqueue_rows(conn, [row])
 
         self._db.group(deliver)
 
@@ -302,15 +252,15 @@ class SqliteStore:
                 ).fetchone()
                 if row is None:
                     raise InstanceNotFound(f"no instance with id {instance_id!r}")
-                if row[0] not in _FINISHED:
+                if row[0] not in FINISHED:
                     raise InstanceNotRunning(
                         f"instance {instance_id!r} is {row[0]}; terminate it before purging"
                     )
                 doomed = [instance_id]
             else:
-                marks = ",".join("?" * len(_FINISHED))
+                marks = ",".join("?" * len(FINISHED))
                 sql = f"SELECT instance_id FROM instances WHERE status IN ({marks})"
-                args: list[Any] = list(_FINISHED)
+                args: list[Any] = list(FINISHED)
                 if finished_before is not None:
                     sql += " AND updated_at IS NOT NULL AND updated_at < ?"
                     args.append(to_micros(finished_before))
@@ -325,16 +275,7 @@ class SqliteStore:
     @staticmethod
     def _enqueue(conn: sqlite3.Connection, messages: list[Message]) -> None:
         """Queue messages; one addressed to an instance that no longer exists is dropped."""
-        SqliteStore._enqueue_rows(conn, [message_row(m) for m in messages])
-
-    @staticmethod
-    def _enqueue_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-        if rows:
-            conn.executemany(
-                "INSERT INTO messages (instance_id, generation, due, event) SELECT ?, ?, ?, ? "
-                "WHERE EXISTS (SELECT 1 FROM instances WHERE instance_id = ?)",
-                rows,
-            )
+        enqueue_rows(conn, [message_row(m) for m in messages])
 
     def fetch_orchestration_work(
         self, now: datetime, *, limit: int = 1, lease: float = 60.0
@@ -427,7 +368,7 @@ class SqliteStore:
                 return
             conn.execute("DELETE FROM messages WHERE instance_id = ?", (key,))
             conn.execute("DELETE FROM locks WHERE instance_id = ?", (key,))
-            if row[4] in _FINISHED:  # a finished instance ignores messages anyway
+            if row[4] in FINISHED:  # a finished instance ignores messages anyway
                 return
             conn.execute(
                 "UPDATE instances SET status = ?, error = ?, updated_at = ? WHERE instance_id = ?",
@@ -439,220 +380,6 @@ class SqliteStore:
                 self._enqueue(conn, [Message(parent, notice, generation)])
         self._db.notify()
 
-    def commit_turns(self, commits: list[TurnCommit]) -> list[bool]:
-        if not commits:
-            return []
-        turns = [TurnRows(commit) for commit in commits]
-        return self._db.group(lambda conn: self._commit_batch(conn, turns, None)[0])
-
-    def commit_turns_and_lease(
-        self, commits: list[TurnCommit], now: datetime, *, limit: int, lease: float = 300.0
-    ) -> tuple[list[bool], list[ActivityWork]]:
-        """`commit_turns`, and lease up to `limit` activity items due at `now` to the caller in the
-        same transaction (see `store.LeasingStore`).
-
-        Items are leased in queue order, as `fetch_activity_work` would lease them. When no item
-        was due before this commit, the first items the turns schedule are the head of the queue:
-        they are inserted already leased, with no second write and no read-back of their input.
-        """
-        if not commits:
-            return [], []
-        turns = [TurnRows(commit) for commit in commits]
-        moment = to_micros(now)
-        terms = (moment, moment + int(lease * 1_000_000), limit)
-        applied, rows, tokens, eager = self._db.group(
-            lambda conn: self._commit_batch(conn, turns, terms)
-        )
-        return applied, eager + _leased(rows, tokens)
-
-    def _commit_batch(
-        self,
-        conn: sqlite3.Connection,
-        turns: list[TurnRows],
-        lease: tuple[int, int, int] | None,
-    ) -> tuple[list[bool], list[Any], list[str], list[ActivityWork]]:
-        """Apply a batch of turns with a few multi-row statements per kind of change.
-
-        A turn whose lock token no longer matches is skipped (False) and changes nothing.
-        Children are created before any message is queued, so a child's start message finds it.
-        With `lease` (now, expiry, limit: integer microseconds), also lease up to `limit` due
-        activity items: (applied, rows and tokens of items leased from the queue, works of items
-        inserted already leased).
-        """
-        keys = [t.commit.instance.instance_id for t in turns]
-        held: dict[str, tuple[str | None, int, str]] = {}
-        for marks, part in in_lists(keys):
-            for key, token, length, status in conn.execute(in_sql(_SELECT_HELD_IN, marks), part):
-                held[key] = (token, length, status)
-        applied: list[bool] = []
-        consumed: list[int] = []
-        resets: list[tuple[str]] = []
-        history: list[tuple[str, int, str]] = []
-        # New states in three shapes: only a new generation writes the input, and the status
-        # (indexed: writing it rewrites an index entry) is written only when it changes.
-        renewed: list[tuple[Any, ...]] = []
-        moved: list[tuple[Any, ...]] = []
-        stayed: list[tuple[Any, ...]] = []
-        activities: list[tuple[Any, ...]] = []
-        scheduled: list[ActivityWork] = []  # the records of `activities`, row for row
-        winners: list[TurnRows] = []
-        for turn, key in zip(turns, keys, strict=True):
-            # pop: a second turn for one instance in the batch is stale
-            token, base, status = held.pop(key, (None, 0, ""))
-            if token is None or token != turn.commit.lock_token:
-                applied.append(False)
-                continue
-            applied.append(True)
-            winners.append(turn)
-            consumed.extend(turn.commit.consumed)
-            row = turn.state
-            if turn.commit.reset_history:
-                resets.append((key,))
-                renewed.append((*row, len(turn.events), key))
-                base = 0
-            elif row[0] == status:
-                stayed.append((*row[2:], base + len(turn.events), key))
-            else:
-                moved.append((row[0], *row[2:], base + len(turn.events), key))
-            if turn.events:
-                history.extend((key, base + i, text) for i, text in enumerate(turn.events))
-            if turn.activities:
-                activities.extend(turn.activities)
-                scheduled.extend(turn.commit.activities)
-        if consumed:
-            delete_in(conn, "DELETE FROM messages WHERE id", consumed)
-        dead = [
-            (t.commit.instance.instance_id, generation, task_id)
-            for t in winners
-            for generation, task_id in t.commit.cancelled_timers
-        ]
-        if dead:  # cancelled timers: drop their TimerFired before it wakes the instance
-            conn.executemany(
-                "DELETE FROM messages WHERE instance_id = ? AND generation = ? "
-                "AND json_extract(event, '$.type') = 'TimerFired' "
-                "AND json_extract(event, '$.task_id') = ?",
-                dead,
-            )
-        if resets:
-            conn.executemany("DELETE FROM history WHERE instance_id = ?", resets)
-        insert_rows(conn, "INSERT INTO history (instance_id, seq, event)", history)
-        update_rows(conn, "instances", "instance_id", _RENEWED, renewed)
-        update_rows(conn, "instances", "instance_id", _MOVED, moved)
-        update_rows(conn, "instances", "instance_id", _STAYED, stayed)
-        if winners:
-            delete_in(
-                conn,
-                "DELETE FROM locks WHERE instance_id",
-                [t.commit.instance.instance_id for t in winners],
-            )
-        holds = [
-            (t.commit.lock_token, to_micros(t.commit.hold_until), t.commit.instance.instance_id)
-            for t in winners
-            if t.commit.hold_until is not None
-        ]
-        if holds:  # a failed turn keeps its instance until the back-off ends
-            conn.executemany(
-                "INSERT OR REPLACE INTO locks (token, expires, instance_id) VALUES (?, ?, ?)", holds
-            )
-        leased_rows: list[Any] = []
-        tokens: list[str] = []
-        eager: list[ActivityWork] = []
-        if lease is not None and activities and not self._activity_due(conn, lease[0]):
-            eager = self._insert_leased(conn, activities, scheduled, lease)
-        elif activities:
-            insert_rows(conn, _INSERT_ACTIVITIES, [(*row, 0) for row in activities])
-        if lease is not None and not eager:
-            leased_rows, tokens = self._lease_due(conn, *lease)
-        # Children are created in commit order (a later turn's child finds an earlier one's), and
-        # messages queued in commit order, each turn's refusal notices before its own messages,
-        # as the memory store does. A refused child's start must not reach the instance holding
-        # its id; only that start is dropped, never the start of another child with the same id.
-        messages: list[tuple[Any, ...]] = []
-        for turn in winners:
-            if not turn.children:
-                messages.extend(turn.messages)
-                continue
-            refused: set[int] = set()
-            for child, start in zip(turn.children, turn.starts, strict=True):
-                if self._insert_instance(conn, child):
-                    continue
-                notice = self._reject_child(conn, child)
-                if notice is not None:
-                    messages.append(notice)
-                if start is not None:
-                    refused.add(start)
-            messages.extend(row for i, row in enumerate(turn.messages) if i not in refused)
-        self._enqueue_rows(conn, messages)
-        return applied, leased_rows, tokens, eager
-
-    @staticmethod
-    def _activity_due(conn: sqlite3.Connection, moment: int) -> bool:
-        return (
-            conn.execute(
-                "SELECT 1 FROM activities INDEXED BY activities_due WHERE due <= ? LIMIT 1",
-                (moment,),
-            ).fetchone()
-            is not None
-        )
-
-    def _insert_leased(
-        self,
-        conn: sqlite3.Connection,
-        rows: list[tuple[Any, ...]],
-        records: list[ActivityWork],
-        lease: tuple[int, int, int],
-    ) -> list[ActivityWork]:
-        """Insert new items, the first `limit` already leased (the queue held nothing due)."""
-        _, expires, limit = lease
-        last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'activities'").fetchone()
-        tokens = self._db.tokens(min(limit, len(rows)))
-        insert_rows(
-            conn,
-            _INSERT_LEASED_ACTIVITIES,
-            [(*row, token, expires) for row, token in zip(rows, tokens, strict=False)],
-        )
-        if len(rows) > limit:
-            insert_rows(conn, _INSERT_ACTIVITIES, [(*row, 0) for row in rows[limit:]])
-        # AUTOINCREMENT ids are above every id used before: the rows past `last` are ours.
-        ids = dict(
-            conn.execute(
-                "SELECT lease_token, id FROM activities WHERE id > ? AND lease_token IS NOT NULL",
-                (0 if last is None else last[0],),
-            ).fetchall()
-        )
-        return [
-            ActivityWork(
-                w.instance_id,
-                w.generation,
-                w.task_id,
-                w.name,
-                w.input,
-                w.attempt,
-                w.call_id,
-                ids[token],
-                token,
-            )
-            for w, token in zip(records, tokens, strict=False)
-        ]
-
-    def _reject_child(
-        self, conn: sqlite3.Connection, child: InstanceState
-    ) -> tuple[Any, ...] | None:
-        """The `SubOrchestrationFailed` row telling a refused child's parent (None: no parent)."""
-        if child.parent_instance is None or child.parent_task is None:
-            return None
-        row = conn.execute(
-            "SELECT name FROM instances WHERE instance_id = ?", (child.instance_id,)
-        ).fetchone()
-        notice = h.SubOrchestrationFailed(
-            child.created_at or datetime.now().astimezone(),
-            child.parent_task,
-            "DuplicateInstance",
-            f"cannot start sub-orchestration {child.name!r}: instance id {child.instance_id!r} is "
-            f"already used by a {row[0]!r} instance; pass a unique instance_id",
-        )
-        return message_row(Message(child.parent_instance, notice, child.parent_generation))
-
     def abandon(self, work: OrchestrationWork) -> None:
         with self._db.write(durable=False) as conn:
             conn.execute(
@@ -663,6 +390,10 @@ class SqliteStore:
 
     # --- activities ------------------------------------------------------------------------------
 
+    def write(self, batch: Batch) -> Written:
+        """See `Store.write`; the transaction is `sqlite_write.write_batch`'s."""
+        return write_batch(self._db, batch)
+
     def fetch_activity_work(
         self, now: datetime, *, limit: int = 1, lease: float = 300.0
     ) -> list[ActivityWork]:
@@ -671,140 +402,8 @@ class SqliteStore:
         if not self.has_ready_work(now, turns=False):
             return []
         with self._db.write(durable=False) as conn:  # a lost lease only frees the item again
-            rows, tokens = self._lease_due(conn, moment, expires, limit)
-        return _leased(rows, tokens)
-
-    def _lease_due(
-        self, conn: sqlite3.Connection, moment: int, expires: int, limit: int
-    ) -> tuple[list[Any], list[str]]:
-        """Lease the first `limit` items due at `moment` (queue order); their rows and tokens."""
-        rows = conn.execute(
-            "SELECT id, instance_id, generation, task_id, name, input, attempt, call_id "
-            "FROM activities INDEXED BY activities_due WHERE due <= ? ORDER BY due, id LIMIT ?",
-            (moment, limit),
-        ).fetchall()
-        tokens = self._db.tokens(len(rows))
-        update_rows(
-            conn,
-            "activities",
-            "id",
-            ("lease_token", "due"),
-            [(token, expires, row[0]) for token, row in zip(tokens, rows, strict=True)],
-        )
-        return rows, tokens
-
-    def complete_activities(self, results: list[tuple[ActivityWork, Message]]) -> None:
-        if not results:
-            return
-        encoded = _completions(results)
-        self._db.group(lambda conn: self._complete(conn, encoded))
-
-    def _complete(self, conn: sqlite3.Connection, encoded: list[_Completion]) -> None:
-        """Remove finished items still leased to us and queue their result messages."""
-        # An item counts as ours only while it still carries our lease token: one completed by
-        # another worker (gone), purged, or leased again since, keeps no result from us. Ids
-        # are never reused (AUTOINCREMENT), so a stale id cannot name a newer item.
-        leased = self._leases(conn, [item_id for item_id, _, _ in encoded])
-        done: list[int] = []
-        owned: list[tuple[Any, ...]] = []
-        other: list[tuple[Any, ...]] = []
-        for item_id, token, row in encoded:
-            found = leased.get(item_id)
-            if found is None or found[0] != token:
-                continue
-            del leased[item_id]  # a second result for one item finds it gone
-            done.append(item_id)
-            # The result of an item still queued goes to that item's instance, which exists
-            # (dropping an instance drops its items in the same transaction): no check.
-            (owned if row[0] == found[1] else other).append(row)
-        delete_in(conn, "DELETE FROM activities WHERE id", done)
-        insert_rows(conn, _INSERT_MESSAGES, [row[:4] for row in owned])
-        self._enqueue_rows(conn, other)
-
-    @staticmethod
-    def _leases(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[str | None, str]]:
-        """Lease token and instance of each activity item in `ids` that still exists."""
-        leased: dict[int, tuple[str | None, str]] = {}
-        for marks, part in in_lists(ids):
-            for item_id, token, key in conn.execute(in_sql(_SELECT_LEASES_IN, marks), part):
-                leased[item_id] = (token, key)
-        return leased
-
-    def complete_with_turns(
-        self,
-        results: list[tuple[ActivityWork, Message]],
-        turns: list[FollowUpTurn],
-        now: datetime,
-        *,
-        limit: int,
-        lease: float = 300.0,
-    ) -> tuple[list[bool], list[ActivityWork]]:
-        """See `store.FollowUpStore`: results, follow-up turns and leases in one transaction."""
-        moment = to_micros(now)
-        terms = (moment, moment + int(lease * 1_000_000), limit)
-        for turn, token in zip(turns, self._db.tokens(len(turns)), strict=True):
-            turn.commit.lock_token = token
-        rows = [TurnRows(turn.commit) for turn in turns]
-        encoded = _completions(results)
-
-        def apply(conn: sqlite3.Connection) -> tuple[list[bool], list[ActivityWork]]:
-            plain = list(encoded)  # a fresh list per attempt: the group may run this again
-            ready = self._follow_ups_ready(conn, turns, moment)
-            mine = self._leases(conn, [w.id for turn in turns for w, _ in turn.results])
-            winners: list[TurnRows] = []
-            done: list[int] = []
-            applied: list[bool] = []
-            for turn, row in zip(turns, rows, strict=True):
-                key = turn.commit.instance.instance_id
-                if key in ready and all(
-                    mine.get(w.id, (None,))[0] == w.lease_token for w, _ in turn.results
-                ):
-                    ready.discard(key)  # one turn per instance
-                    winners.append(row)
-                    done.extend(w.id for w, _ in turn.results)
-                    applied.append(True)
-                else:  # moved on, or a lease was lost: each result on its own (rare)
-                    plain.extend(_completions(turn.results))
-                    applied.append(False)
-            delete_in(conn, "DELETE FROM activities WHERE id", done)
-            insert_rows(
-                conn,
-                "INSERT OR REPLACE INTO locks (token, expires, instance_id)",
-                [(r.commit.lock_token, terms[1], r.commit.instance.instance_id) for r in winners],
-            )
-            _, leased_rows, tokens, eager = self._commit_batch(conn, winners, terms)
-            self._complete(conn, plain)
-            return applied, eager + _leased(leased_rows, tokens)
-
-        return self._db.group(apply)
-
-    @staticmethod
-    def _follow_ups_ready(
-        conn: sqlite3.Connection, turns: list[FollowUpTurn], moment: int
-    ) -> set[str]:
-        """The instances of `turns` still where their turn was computed: same run (creation
-        time), generation and history length, not finished, unlocked (or lock expired), and no
-        visible message."""
-        expected = {
-            t.commit.instance.instance_id: (
-                t.generation,
-                None if t.created_at is None else to_micros(t.created_at),
-                t.history_len,
-            )
-            for t in turns
-        }
-        ready: set[str] = set()
-        for marks, part in in_lists(list(expected)):
-            for key, generation, created, length, status, expires in conn.execute(
-                in_sql(_SELECT_QUIET_IN, marks), [*part, moment]
-            ):
-                if (
-                    expected[key] == (generation, created, length)
-                    and status not in _FINISHED
-                    and (expires is None or expires <= moment)
-                ):
-                    ready.add(key)
-        return ready
+            rows, tokens = lease_due(conn, self._db, moment, expires, limit)
+        return leased_works(rows, tokens)
 
     def release_activities(self, works: list[ActivityWork]) -> None:
         if not works:
@@ -863,24 +462,3 @@ class SqliteStore:
     def close(self) -> None:
         """Close pooled connections and wake waiters (see `Database.close`)."""
         self._db.close()
-
-
-_Completion = tuple[int, str, tuple[Any, ...]]  # (item id, lease token, result message row)
-
-
-def _completions(results: list[tuple[ActivityWork, Message]]) -> list[_Completion]:
-    return [(work.id, work.lease_token, message_row(message)) for work, message in results]
-
-
-def _leased(rows: list[Any], tokens: list[str]) -> list[ActivityWork]:
-    """Activity rows just leased (id, instance, generation, task, name, input, attempt, call)."""
-    out: list[ActivityWork] = []
-    for token, (aid, key, gen, task_id, name, text, attempt, call_id) in zip(
-        tokens, rows, strict=True
-    ):
-        try:
-            value = loads(text)
-        except ValueError:
-            value = text  # the activity sees the raw text and fails on it, visibly
-        out.append(ActivityWork(key, gen, task_id, name, value, attempt, call_id, aid, token))
-    return out

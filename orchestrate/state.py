@@ -13,12 +13,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActivityWork",
-    "FollowUpTurn",
+    "Batch",
+    "CachedBase",
     "InstanceState",
     "Message",
     "OrchestrationWork",
     "Status",
     "TurnCommit",
+    "Written",
 ]
 
 
@@ -111,8 +113,30 @@ class OrchestrationWork:
 
 
 @dataclass
+class CachedBase:
+    """Where a turn computed from a worker's cached execution started, instead of a lock.
+
+    The worker ran the turn straight after its own activities finished, without fetching (and
+    locking) the instance. `created_at` names the run (a purged and re-created id has another),
+    `generation` and `history_len` where the execution stood (the commit's generation may be the
+    next one, after continue_as_new). `results` are the finished attempts (one instance's, in
+    completion order) the turn applied; the store completes them with the turn, or as ordinary
+    result messages if the turn is refused (see `Store.write`).
+    """
+
+    created_at: datetime | None
+    generation: int
+    history_len: int
+    results: list[tuple[ActivityWork, Message]]
+
+
+@dataclass
 class TurnCommit:
     """Everything one turn changes, committed atomically by the store.
+
+    A turn is guarded by `lock_token` (the token of the fetch that locked its instance) or, when
+    `cached` is set, by the run, generation and history length it was computed on (the token is
+    then unused): see `Store.write`.
 
     `reset_history` replaces the history with `new_events` (continue_as_new starts a generation).
     `children` are instances to create (sub-orchestrations) with their start messages in
@@ -133,22 +157,38 @@ class TurnCommit:
     # (generation, task id) of timers the turn cancelled: their pending TimerFired messages may
     # be dropped instead of waking the instance for nothing.
     cancelled_timers: list[tuple[int, int]] = field(default_factory=list)
+    cached: CachedBase | None = None
 
 
 @dataclass
-class FollowUpTurn:
-    """A turn a worker ran straight after its own activities finished, on the cached execution.
+class Batch:
+    """One atomic store write (see `Store.write`): activity results, turns, and a lease-back.
 
-    `results` are the finished attempts (one instance's, in completion order) whose events the
-    turn applied. `history_len`, `generation` and `created_at` say where the execution stood: the
-    run (a purged and re-created id has another `created_at`), its generation (the commit's may
-    be the next one, after continue_as_new) and its history length. A store applies `commit`
-    only if the instance is still exactly there, unlocked, with nothing else waiting in its
-    inbox; otherwise it delivers `results` as ordinary result messages.
+    `completions` are finished activity attempts with their result messages; `turns` are turn
+    commits; `lease` is how many due activity items to lease to the caller in the same
+    transaction, for `lease_seconds` from `now`. `now` is needed when anything is leased or a
+    turn is `cached` (it says which locks have expired and which messages are visible).
     """
 
-    results: list[tuple[ActivityWork, Message]]
-    commit: TurnCommit
-    history_len: int
-    generation: int
-    created_at: datetime | None
+    completions: list[tuple[ActivityWork, Message]] = field(default_factory=list)
+    turns: list[TurnCommit] = field(default_factory=list)
+    lease: int = 0
+    now: datetime | None = None
+    lease_seconds: float = 300.0
+
+    def moment(self) -> datetime:
+        """`now`, which a batch that leases or carries a cached turn must have."""
+        if self.now is None:
+            raise ValueError(
+                "Batch.now is None, but the batch leases activity items or carries a turn "
+                "guarded by `cached`; pass now=<the worker clock's now()> to Batch(...)"
+            )
+        return self.now
+
+
+@dataclass
+class Written:
+    """What a `Store.write` did: `applied` per turn of the batch, and the items it `leased`."""
+
+    applied: list[bool]
+    leased: list[ActivityWork]

@@ -1,38 +1,40 @@
 """The `Store` protocol: the one seam between the runtime and its durable storage.
 
 A store keeps instances, their histories, the message inbox of each instance (results, timers,
-raised events) and the activity work queue. Its contract, which every implementation's tests check:
+raised events) and the activity work queue. It has one write, `write`, whose contract is stated
+on it below; everything else is a read, a claim (`fetch_orchestration_work`,
+`fetch_activity_work`, giving a claim back with `abandon` / `release_activities`) or an operator
+action (`create_instance`, `send`, `purge`). The contract suite
+(`tests/orchestrate/test_store_contract.py` and `test_store_write.py`) checks it on every
+implementation.
 
-- `commit_turns` applies each `TurnCommit` atomically: new history events, the instance's new
-  state, outgoing activity work, outgoing messages (timers, notices to a parent, child starts) and
-  the deletion of the consumed messages happen together or not at all. A commit whose lock was
-  lost (another worker took the instance) is refused and changes nothing.
 - `fetch_orchestration_work` locks an instance that has visible messages for `lease` seconds, so
   only one worker runs its turn; timers become visible at their due time.
 - `fetch_activity_work` leases activity items; an expired lease makes the item available again
-  (at-least-once), and `complete_activities` turns a finished item into a result message at most
-  once (a second completion of the same item is dropped).
+  (at-least-once), and only the holder of an item's current lease can complete it (`write`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from . import history as h
 from .state import (
     ActivityWork,
-    FollowUpTurn,
+    Batch,
     InstanceState,
     Message,
     OrchestrationWork,
     Status,
     TurnCommit,
+    Written,
 )
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-__all__ = ["FollowUpStore", "LeasingStore", "Store"]
+__all__ = ["Store", "child_starts", "next_run"]
 
 
 @runtime_checkable
@@ -76,12 +78,42 @@ class Store(Protocol):
         self, now: datetime, *, limit: int = 1, lease: float = 60.0
     ) -> list[OrchestrationWork]: ...
 
-    def commit_turns(self, commits: list[TurnCommit]) -> list[bool]:
-        """Commit turns; returns per commit whether it was applied (False: the lock was lost).
+    def write(self, batch: Batch) -> Written:
+        """The one write: apply `batch` in one transaction, all of it or (on an error) none.
 
-        An applied commit releases the instance's lock, unless it has `hold_until`: then the
-        lock is kept (with the same token) until that time, and the instance is not fetched
-        before it. Pending `TimerFired` messages of the commit's `cancelled_timers` are dropped.
+        **Turns.** Each of `batch.turns` is applied whole or not at all: its new history events
+        (replacing the history when `reset_history`), the instance's new state, its outgoing
+        activity work, its outgoing messages (timers, notices to a parent, child starts; a
+        child whose id is taken is not created, its start is dropped and its parent gets a
+        `SubOrchestrationFailed`), and the deletion of the messages it `consumed`. Pending
+        `TimerFired` messages of its `cancelled_timers` are dropped. A turn is guarded:
+
+        - by its `lock_token`: applied only while the instance's lock still carries that token
+          (no other worker took the instance since the fetch);
+        - or, when `turn.cached` is set (a turn a worker computed on its cached execution from
+          its own activity results, without fetching), by where it was computed: applied only
+          if the instance is still that run (`created_at`), `generation` and `history_len`, is
+          not finished, is not locked (an expired lock does not count), has no visible message,
+          and every one of `cached.results` still holds its lease. Then those results' items
+          are removed with the turn (their messages are not queued: the turn applied them).
+
+        A refused turn changes nothing, with one exception: the results of a refused cached turn
+        whose leases still hold are completed as ordinary result messages (as `completions`),
+        so an ordinary turn takes them. At most one turn per instance applies in a batch.
+        An applied turn releases the instance's lock, unless it has `hold_until`: then the
+        instance stays locked until that time and is not fetched before it.
+
+        **Completions.** Each of `batch.completions` (an activity item with its result message)
+        removes its item and queues its message, at most once: only while the item still
+        carries the caller's `lease_token`. A result whose lease was lost (expired and granted
+        again) or whose item is gone (completed, purged) is dropped.
+
+        **Lease-back.** After the turns and completions, up to `batch.lease` activity items due
+        at `batch.now` are leased to the caller for `batch.lease_seconds`, in queue order, as
+        `fetch_activity_work` right after the write would (the items the turns just scheduled
+        included), and returned in `Written.leased`.
+
+        Returns `Written(applied, leased)`: `applied[i]` says whether `batch.turns[i]` applied.
         """
         ...
 
@@ -92,14 +124,6 @@ class Store(Protocol):
     def fetch_activity_work(
         self, now: datetime, *, limit: int = 1, lease: float = 300.0
     ) -> list[ActivityWork]: ...
-
-    def complete_activities(self, results: list[tuple[ActivityWork, Message]]) -> None:
-        """Remove finished items and enqueue their result messages, atomically, at most once.
-
-        An item counts as this worker's only while its `lease_token` still matches: a result
-        whose lease was lost and re-granted, or whose item is gone, is dropped.
-        """
-        ...
 
     def release_activities(self, works: list[ActivityWork]) -> None:
         """Give leased items back unrun (their lease token still matching), for other workers."""
@@ -122,51 +146,33 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-@runtime_checkable
-class LeasingStore(Protocol):
-    """An optional store capability: commit turns and lease activity work in one transaction.
+# --- helpers every store shares, so they behave alike ---------------------------------------
 
-    A worker that runs the activities its own turns schedule would otherwise commit, then fetch
-    them back in a second transaction, reading their rows and writing their leases again.
-    `Worker.poll_once` uses this method when the store has it (`SqliteStore` does); a store
-    without it keeps working through `commit_turns` and `fetch_activity_work`.
+
+def child_starts(commit: TurnCommit) -> list[int | None]:
+    """For each of `commit.children`, the index in `commit.messages` of its start message.
+
+    A child's start is the `OrchestrationStarted` addressed to it that names the same parent and
+    parent task, paired in order, each message at most once: two children with one id (in one
+    turn) each get their own, so refusing one drops only that one's start. Both stores use this
+    so they refuse children identically. None when a child has no start message.
     """
+    waiting: dict[tuple[str, str | None, int | None], list[int]] = {}
+    for index, message in enumerate(commit.messages):
+        event = message.event
+        if isinstance(event, h.OrchestrationStarted):
+            key = (message.instance_id, event.parent_instance, event.parent_task)
+            waiting.setdefault(key, []).append(index)
+    found: list[int | None] = []
+    for child in commit.children:
+        indexes = waiting.get((child.instance_id, child.parent_instance, child.parent_task))
+        found.append(indexes.pop(0) if indexes else None)
+    return found
 
-    def commit_turns_and_lease(
-        self, commits: list[TurnCommit], now: datetime, *, limit: int, lease: float = 300.0
-    ) -> tuple[list[bool], list[ActivityWork]]:
-        """Apply `commits` exactly as `commit_turns` does, and in the same transaction lease up
-        to `limit` activity items due at `now` to the caller, as `fetch_activity_work(now,
-        limit=limit, lease=lease)` right after the commit would (queue order; the items the
-        commits just scheduled included). Returns (applied per commit, leased items)."""
-        ...
 
-
-@runtime_checkable
-class FollowUpStore(Protocol):
-    """An optional store capability: complete activities together with the turns they cause.
-
-    A worker that has an instance's execution cached can run the turn an activity result causes
-    right away, instead of queueing the result, fetching it back and locking the instance in two
-    more transactions. `Worker` uses this method when the store has it (`SqliteStore` and
-    `MemoryStore` do; the testkit's env too, through `Worker.complete_with_follow_ups`).
-    """
-
-    def complete_with_turns(
-        self,
-        results: list[tuple[ActivityWork, Message]],
-        turns: list[FollowUpTurn],
-        now: datetime,
-        *,
-        limit: int,
-        lease: float = 300.0,
-    ) -> tuple[list[bool], list[ActivityWork]]:
-        """In one transaction: complete `results` as `complete_activities` does; for each of
-        `turns`, complete its results and apply its commit as `commit_turns` would, but only if
-        its instance is still the run, generation and history length the turn was computed on
-        (`created_at`, `generation`, `history_len`), not finished, unlocked, and has no visible
-        message (otherwise its results are completed as ordinary messages instead);
-        and lease up to `limit` due activity items as `commit_turns_and_lease` does. A result
-        whose lease was lost is dropped, with its turn. Returns (applied per turn, leased items).
-        """
-        ...
+def next_run(start: Message, generation: int) -> Message:
+    """`start` re-addressed to generation `generation` (a reused id continues the count)."""
+    event = start.event
+    if isinstance(event, h.OrchestrationStarted):
+        event = dataclasses.replace(event, generation=generation)
+    return Message(start.instance_id, event, generation, start.visible_at)

@@ -43,7 +43,14 @@ from orchestrate import history as h
 from orchestrate.context import ActivityTask, TimerTask
 from orchestrate.history import iso_time
 from orchestrate.replay import Execution
-from orchestrate.state import ActivityWork, FollowUpTurn, Message, OrchestrationWork, TurnCommit
+from orchestrate.state import (
+    ActivityWork,
+    Batch,
+    Message,
+    OrchestrationWork,
+    TurnCommit,
+    Written,
+)
 
 from .clock import DEFAULT_START, FakeClock
 from .errors import RunawayOrchestration, UnscriptedActivity
@@ -103,36 +110,31 @@ class _Held:
 
 
 class _EnvStore(MemoryStore):
-    """The memory store plus one fault: drop the next commit as if the worker crashed first."""
+    """The memory store plus one fault: the next write that carries turns is lost, as if the
+    worker crashed just before it (`Controller.crash("before_commit")`).
+
+    Nothing of the turns is applied and their locks are released, so they are redone; activity
+    results the worker had already finished (the batch's completions and the results a cached
+    turn carries) are kept, completed as ordinary messages, and nothing is leased.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.crash_before_commit = False
 
-    def commit_turns(self, commits: list[TurnCommit]) -> list[bool]:
-        if not self.crash_before_commit:
-            return super().commit_turns(commits)
+    def write(self, batch: Batch) -> Written:
+        if not self.crash_before_commit or not batch.turns:
+            return super().write(batch)
         self.crash_before_commit = False
-        for commit in commits:  # nothing consumed, locks released: the turn will be redone
-            self.abandon(OrchestrationWork(commit.instance, [], commit.lock_token))
-        return [False] * len(commits)
-
-    def complete_with_turns(
-        self,
-        results: list[tuple[ActivityWork, Message]],
-        turns: list[FollowUpTurn],
-        now: datetime,
-        *,
-        limit: int,
-        lease: float = 300.0,
-    ) -> tuple[list[bool], list[ActivityWork]]:
-        if not self.crash_before_commit or not turns:
-            return super().complete_with_turns(results, turns, now, limit=limit, lease=lease)
-        # The worker died after finishing the activities, before committing the turns they
-        # caused: the results are kept (queued), the turns are lost and will be redone.
-        self.crash_before_commit = False
-        self.complete_activities(results + [item for turn in turns for item in turn.results])
-        return [False] * len(turns), []
+        results = list(batch.completions)
+        for commit in batch.turns:
+            if commit.cached is not None:
+                results += commit.cached.results
+            else:  # nothing consumed, the lock released: the turn will be redone
+                self.abandon(OrchestrationWork(commit.instance, [], commit.lock_token))
+        if results:
+            super().write(Batch(results))
+        return Written([False] * len(batch.turns), [])
 
 
 class _Drive:

@@ -9,6 +9,8 @@ from orchestrate import history as h
 from orchestrate.memory_store import MemoryStore
 from orchestrate.state import InstanceState, Message, Status
 
+from ..waiting import wait_until
+
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -27,13 +29,14 @@ def test_wait_for_change_wakes_on_a_change_by_another_thread() -> None:
 
     thread = threading.Thread(target=wait, daemon=True)
     thread.start()
-    waiting.wait(5)
-    # The waiter may not be blocked yet: send until it notices (each send notifies waiters).
-    for _ in range(100):
+    wait_until(waiting.is_set, what="the waiter thread to start")
+
+    def send_and_check() -> bool:
+        # The waiter may not be blocked yet: send until it notices (each send notifies waiters).
         store.send(Message("a", h.EventRaised(T0, "go", None)))
-        if woke.wait(0.05):
-            break
-    assert woke.is_set(), "wait_for_change did not wake on a send"
+        return woke.wait(0.05)
+
+    wait_until(send_and_check, what="wait_for_change to wake on a send")
     thread.join()
 
 

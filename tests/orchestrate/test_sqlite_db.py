@@ -11,18 +11,11 @@ import pytest
 from orchestrate import StoreError
 from orchestrate.sqlite_db import Database
 
+from ..waiting import wait_until
+
 
 class Interrupted(BaseException):
     """Stands in for KeyboardInterrupt raised in one thread."""
-
-
-def wait_until(condition: Any) -> None:
-    changed = threading.Event()
-    for _ in range(2000):  # bounded: each round waits at most 5 ms
-        if condition():
-            return
-        changed.wait(0.005)
-    raise AssertionError("condition never became true")
 
 
 def test_an_interrupted_waiter_neither_blocks_the_others_nor_commits(tmp_path: Path) -> None:
@@ -36,7 +29,7 @@ def test_an_interrupted_waiter_neither_blocks_the_others_nor_commits(tmp_path: P
 
     leader = threading.Thread(target=lambda: results.setdefault("A", db.group(slow)))
     leader.start()
-    wait_until(lambda: db._leading)
+    wait_until(lambda: db._leading, what="the first write to lead its group")
     ran: list[str] = []
 
     import orchestrate.sqlite_db as module
@@ -88,7 +81,7 @@ def test_a_leader_interrupted_before_committing_fails_its_batch_loudly(tmp_path:
 
     first = threading.Thread(target=record, args=("A", slow))
     first.start()
-    wait_until(lambda: db._leading)
+    wait_until(lambda: db._leading, what="the first write to lead its group")
     # Two more writers queue behind A; the one that leads next is interrupted on the write lock.
     real_lock = db._write_lock
     victim: list[threading.Thread] = []
@@ -106,10 +99,10 @@ def test_a_leader_interrupted_before_committing_fails_its_batch_loudly(tmp_path:
     second = threading.Thread(target=record, args=("B", lambda conn: "B"))
     victim.append(second)
     second.start()
-    wait_until(lambda: len(db._queue) == 1)
+    wait_until(lambda: len(db._queue) == 1, what="the second write to queue")
     third = threading.Thread(target=record, args=("C", lambda conn: "C"))
     third.start()
-    wait_until(lambda: len(db._queue) == 2)
+    wait_until(lambda: len(db._queue) == 2, what="the third write to queue")
     release.set()
     for thread in (first, second, third):
         thread.join(10)

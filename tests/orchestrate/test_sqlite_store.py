@@ -27,7 +27,9 @@ from orchestrate.sqlite_schema import SCHEMA_VERSION
 from orchestrate.sqlite_store import SqliteStore
 from orchestrate.state import ActivityWork, InstanceState, Message, TurnCommit
 
+from ..waiting import wait_until
 from .conftest import ManualClock
+from .stores import write_results, write_turns
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -202,15 +204,15 @@ def test_queue_ids_are_never_reused_after_the_highest_row_is_deleted(db: str) ->
     [start] = work.messages
     item = ActivityWork("a", 0, 1, "step", 1, call_id=1)
     commit = TurnCommit(work.instance, work.lock_token, [], [start.id], activities=[item])
-    assert store.commit_turns([commit]) == [True]  # consumes the highest (only) message
+    assert write_turns(store, [commit]) == [True]  # consumes the highest (only) message
     [leased] = store.fetch_activity_work(T0)
     done = Message("a", h.ActivityCompleted(T0, 1, 2), 0)
-    store.complete_activities([(leased, done)])  # deletes the highest (only) activity
+    write_results(store, [(leased, done)])  # deletes the highest (only) activity
     [work] = store.fetch_orchestration_work(T0)
     [result] = work.messages
     again = ActivityWork("a", 0, 2, "step", 2, call_id=2)
     commit = TurnCommit(work.instance, work.lock_token, [], [result.id], activities=[again])
-    assert store.commit_turns([commit]) == [True]
+    assert write_turns(store, [commit]) == [True]
     [next_item] = store.fetch_activity_work(T0)
     assert next_item.id > leased.id
     assert result.id > start.id
@@ -270,9 +272,9 @@ def test_a_failure_inside_a_batch_rolls_back_every_turn_of_it(db: str) -> None:
     )
     bad.new_events.append(h.SideEffectRecorded(T0, 1, object()))  # not JSON: fails mid-batch
     with pytest.raises(TypeError):
-        store.commit_turns([good, bad])
+        write_turns(store, [good, bad])
     assert store.get_history("a") == [] and store.get_history("b") == []
-    assert store.commit_turns([good]) == [True]  # nothing was consumed; the lock still holds
+    assert write_turns(store, [good]) == [True]  # nothing was consumed; the lock still holds
     store.close()
 
 
@@ -395,7 +397,7 @@ def test_two_connections_never_lock_the_same_instance(db: str) -> None:
     assert len(ids_a) == 6 and len(ids_b) == 4 and not ids_a & ids_b
     # A commit carrying the other connection's token is refused there too.
     forged = TurnCommit(taken_a[0].instance, taken_b[0].lock_token, [], [])
-    assert second.commit_turns([forged]) == [False]
+    assert write_turns(second, [forged]) == [False]
     first.close()
     second.close()
 
@@ -423,12 +425,14 @@ def test_wait_for_change_wakes_on_a_commit_by_another_connection(db: str) -> Non
     thread = threading.Thread(target=wait, daemon=True)
     thread.start()
     client = Client(writer)
-    # Commit until the watcher notices (it may take its baseline after the first commit).
-    for i in range(20):
-        client.start("flow", None, instance_id=f"x{i}")
-        if woke.wait(0.5):
-            break
-    assert woke.is_set(), "wait_for_change did not notice another connection's commit"
+    starts = iter(range(1000))
+
+    def commit_and_check() -> bool:
+        # Commit until the watcher notices (it may take its baseline after the first commit).
+        client.start("flow", None, instance_id=f"x{next(starts)}")
+        return woke.wait(0.05)
+
+    wait_until(commit_and_check, 10, what="wait_for_change to notice another connection's commit")
     thread.join()
     watcher.close()
     writer.close()
@@ -442,7 +446,7 @@ def test_next_wakeup_skips_the_timer_of_a_locked_instance(db: str) -> None:
     timer = Message("t", h.TimerFired(due, 0), 0, visible_at=due)
     commit = TurnCommit(work.instance, work.lock_token, [], [m.id for m in work.messages])
     commit.messages.append(timer)
-    store.commit_turns([commit])
+    write_turns(store, [commit])
     assert store.next_wakeup() == due
     store.fetch_orchestration_work(due, lease=60)  # locked until due + 60 s
     assert store.next_wakeup() == due + timedelta(seconds=60)
@@ -498,14 +502,11 @@ def test_starts_committed_in_one_group_each_get_their_own_answer(db: str) -> Non
     [done] = [w for w in work if w.instance.instance_id == "done"]
     finished = InstanceState("done", "flow", Status.COMPLETED, 0, output="ok", updated_at=T0)
     consumed = [m.id for m in done.messages]
-    assert store.commit_turns([TurnCommit(finished, done.lock_token, [], consumed)]) == [True]
+    assert write_turns(store, [TurnCommit(finished, done.lock_token, [], consumed)]) == [True]
     release = threading.Event()
     leader = threading.Thread(target=lambda: store._db.group(lambda conn: release.wait(10)))
     leader.start()
-    for _ in range(2000):
-        if store._db._leading:
-            break
-        release.wait(0.005)
+    wait_until(lambda: store._db._leading, what="the blocking write to lead its group")
     calls = [("new", False), ("twice", False), ("twice", False), ("running", False)]
     calls += [("done", False), ("done", True), ("other", False)]
     outcome: dict[int, object] = {}
@@ -520,10 +521,9 @@ def test_starts_committed_in_one_group_each_get_their_own_answer(db: str) -> Non
     for index, (key, reuse) in enumerate(calls):
         threads.append(threading.Thread(target=start, args=(index, key, reuse)))
         threads[-1].start()
-        for _ in range(2000):  # queue them in this order
-            if len(store._db._queue) == index + 1:
-                break
-            release.wait(0.005)
+        wait_until(  # queue them in this order
+            lambda n=index + 1: len(store._db._queue) == n, what=f"start {index} ({key!r}) to queue"
+        )
     release.set()
     for thread in [leader, *threads]:
         thread.join(10)

@@ -1,21 +1,22 @@
 """The `Store` contract (see `orchestrate/store.py`), checked on every implementation.
 
 Each test drives a store directly with hand-built records, the way the worker does, so a store
-that breaks the contract fails here before it corrupts a real run.
+that breaks the contract fails here before it corrupts a real run. This file covers instances,
+claims, turns and completions; `test_store_write.py` the rest of the one write (lease-back and
+turns computed on a cached execution).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 
 from orchestrate import history as h
 from orchestrate.errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning
-from orchestrate.memory_store import MemoryStore
-from orchestrate.sqlite_store import SqliteStore
 from orchestrate.state import (
     ActivityWork,
     InstanceState,
@@ -26,52 +27,24 @@ from orchestrate.state import (
 )
 from orchestrate.store import Store
 
-T0 = datetime(2024, 1, 1, tzinfo=UTC)
+from .stores import (
+    T0,
+    at,
+    commit_for,
+    create,
+    fetch_one,
+    finish,
+    make_store,
+    write_results,
+    write_turns,
+)
 
 
 @pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:
-    made: Store = (
-        MemoryStore() if request.param == "memory" else SqliteStore(str(tmp_path / "c.db"))
-    )
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    made = make_store(request.param, tmp_path)
     yield made
     made.close()
-
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
-
-
-def create(store: Store, key: str, name: str = "flow", *, when: datetime = T0, **kw) -> None:
-    state = InstanceState(key, name, Status.PENDING, {"n": 1}, created_at=when, updated_at=when)
-    start = Message(key, h.OrchestrationStarted(when, name, {"n": 1}, key, 0), 0)
-    store.create_instance(state, start, **kw)
-
-
-def fetch_one(store: Store, now: datetime = T0, **kw) -> OrchestrationWork:
-    works = store.fetch_orchestration_work(now, **kw)
-    assert len(works) == 1, works
-    return works[0]
-
-
-def commit_for(work: OrchestrationWork, *events: h.Event, **changes) -> TurnCommit:
-    """A turn that consumes every fetched message and appends `events`."""
-    state = dataclasses.replace(work.instance, **changes.pop("state", {}))
-    return TurnCommit(
-        state, work.lock_token, list(events), [m.id for m in work.messages], **changes
-    )
-
-
-def finish(store: Store, key: str, now: datetime = T0) -> None:
-    """Complete instance `key` in one turn (other fetched instances are released untouched)."""
-    works = store.fetch_orchestration_work(now, limit=100)
-    [work] = [w for w in works if w.instance.instance_id == key]
-    for other in works:
-        if other is not work:
-            store.abandon(other)
-    done = h.OrchestrationCompleted(now, "ok")
-    state = {"status": Status.COMPLETED, "output": "ok", "updated_at": now}
-    assert store.commit_turns([commit_for(work, done, state=state)]) == [True]
 
 
 # --- instances -------------------------------------------------------------------------------
@@ -136,13 +109,13 @@ def test_reuse_drops_everything_of_the_old_run(store: Store) -> None:
     timer = Message("a", h.TimerFired(at(30), 0), 0, visible_at=at(30))
     item = ActivityWork("a", 0, 1, "charge", 5, call_id=1)
     events = [h.TimerCreated(T0, 0, at(30)), h.ActivityScheduled(T0, 1, "charge", 5)]
-    store.commit_turns([commit_for(work, *events, messages=[timer], activities=[item])])
+    write_turns(store, [commit_for(work, *events, messages=[timer], activities=[item])])
     [leased] = store.fetch_activity_work(T0, lease=60)
     store.send(Message("a", h.EventRaised(T0, "left", 1)))
     finish(store, "a")
     create(store, "b")  # a message reaches the finished "a", and a worker locks "a" for it
     sender = fetch_one(store)
-    store.commit_turns([commit_for(sender, messages=[Message("a", h.EventRaised(T0, "x", 2))])])
+    write_turns(store, [commit_for(sender, messages=[Message("a", h.EventRaised(T0, "x", 2))])])
     [old_turn] = store.fetch_orchestration_work(T0, limit=5)
     assert old_turn.instance.instance_id == "a"
 
@@ -150,9 +123,9 @@ def test_reuse_drops_everything_of_the_old_run(store: Store) -> None:
 
     assert store.get_history("a") == []
     assert store.next_wakeup() is None  # no held timer, no lease, no lock of the old run
-    store.complete_activities([result_for(leased, "late")])  # the old run's lease is gone
+    write_results(store, [result_for(leased, "late")])  # the old run's lease is gone
     assert store.fetch_activity_work(at(1000), limit=5) == []
-    assert store.commit_turns([commit_for(old_turn)]) == [False]
+    assert write_turns(store, [commit_for(old_turn)]) == [False]
     [work] = store.fetch_orchestration_work(at(1000), limit=5)
     assert [(m.event.kind, m.generation) for m in work.messages] == [("OrchestrationStarted", 1)]
 
@@ -203,7 +176,7 @@ def test_commit_applies_events_state_and_consumes_messages(store: Store) -> None
     commit = commit_for(
         work, started, status, state={"status": Status.RUNNING, "custom_status": {"phase": 1}}
     )
-    assert store.commit_turns([commit]) == [True]
+    assert write_turns(store, [commit]) == [True]
     state = store.get_instance("a")
     assert state is not None
     assert state.status == Status.RUNNING and state.custom_status == {"phase": 1}
@@ -223,7 +196,7 @@ def test_commit_with_a_lost_lock_is_refused_and_changes_nothing(store: Store) ->
     lost = commit_for(stale[0], started, state={"status": Status.RUNNING})
     fresh_work = by_id[stale[1].instance.instance_id]
     fresh = commit_for(fresh_work, fresh_work.messages[0].event, state={"status": Status.RUNNING})
-    assert store.commit_turns([lost, fresh]) == [False, True]
+    assert write_turns(store, [lost, fresh]) == [False, True]
     key = stale[0].instance.instance_id
     assert store.get_history(key) == []
     state = store.get_instance(key)
@@ -231,7 +204,7 @@ def test_commit_with_a_lost_lock_is_refused_and_changes_nothing(store: Store) ->
     # The holder of the current lock can still commit, and sees the unconsumed start message.
     current = by_id[key]
     assert [m.event.kind for m in current.messages] == ["OrchestrationStarted"]
-    assert store.commit_turns([commit_for(current)]) == [True]
+    assert write_turns(store, [commit_for(current)]) == [True]
 
 
 def test_a_held_commit_keeps_the_instance_locked_until_its_back_off_ends(store: Store) -> None:
@@ -239,7 +212,7 @@ def test_a_held_commit_keeps_the_instance_locked_until_its_back_off_ends(store: 
     work = fetch_one(store)
     failed = dataclasses.replace(work.instance, error=h.ErrorInfo("NonDeterminismError", "x"))
     turn = TurnCommit(failed, work.lock_token, [], [], hold_until=at(60))
-    assert store.commit_turns([turn]) == [True]
+    assert write_turns(store, [turn]) == [True]
     state = store.get_instance("a")
     assert state is not None and state.error == h.ErrorInfo("NonDeterminismError", "x")
     assert store.fetch_orchestration_work(at(59)) == []  # still backing off
@@ -253,7 +226,7 @@ def test_abandon_releases_the_lock_and_keeps_the_messages(store: Store) -> None:
     store.abandon(work)
     again = fetch_one(store)
     assert [m.id for m in again.messages] == [m.id for m in work.messages]
-    assert store.commit_turns([commit_for(work)]) == [False]
+    assert write_turns(store, [commit_for(work)]) == [False]
 
 
 def test_timer_becomes_visible_at_its_due_time(store: Store) -> None:
@@ -262,7 +235,7 @@ def test_timer_becomes_visible_at_its_due_time(store: Store) -> None:
     fired = h.TimerFired(at(30), 0)
     timer = Message("a", fired, 0, visible_at=at(30))
     created = h.TimerCreated(T0, 0, at(30))
-    store.commit_turns([commit_for(work, created, messages=[timer])])
+    write_turns(store, [commit_for(work, created, messages=[timer])])
     assert store.next_wakeup() == at(30)
     assert store.fetch_orchestration_work(at(29.999), limit=5) == []
     due = fetch_one(store, at(30))
@@ -276,13 +249,13 @@ def test_a_cancelled_timer_is_dropped_held_or_due(store: Store, due_when_cancell
     work = fetch_one(store)
     timers = [Message("a", h.TimerFired(at(30), task), 0, visible_at=at(30)) for task in (0, 1)]
     created = [h.TimerCreated(T0, task, at(30)) for task in (0, 1)]
-    store.commit_turns([commit_for(work, *created, messages=timers)])
+    write_turns(store, [commit_for(work, *created, messages=timers)])
     store.send(Message("a", h.EventRaised(at(10), "go", None)))
     moment = at(40) if due_when_cancelled else at(10)
     work = fetch_one(store, moment)
     cancel = commit_for(work, cancelled_timers=[(0, 0)])
     cancel.consumed = [m.id for m in work.messages if isinstance(m.event, h.EventRaised)]
-    assert store.commit_turns([cancel]) == [True]
+    assert write_turns(store, [cancel]) == [True]
     due = fetch_one(store, at(50))
     assert [m.event for m in due.messages] == [timers[1].event]  # timer 0 never arrives
 
@@ -295,7 +268,7 @@ def schedule(store: Store, key: str = "a") -> ActivityWork:
     work = fetch_one(store)
     item = ActivityWork(key, 0, 1, "charge", {"amount": 5}, attempt=1, call_id=1)
     scheduled = h.ActivityScheduled(T0, 1, "charge", {"amount": 5})
-    store.commit_turns([commit_for(work, scheduled, activities=[item])])
+    write_turns(store, [commit_for(work, scheduled, activities=[item])])
     return item
 
 
@@ -310,7 +283,7 @@ def test_a_result_goes_to_the_instance_its_message_names_if_it_exists(store: Sto
     create(store, "b")
     first, second = store.fetch_activity_work(T0, limit=5)
     done = h.ActivityCompleted(T0, first.task_id, "for b")
-    store.complete_activities([(first, Message("b", done, 0)), (second, Message("gone", done))])
+    write_results(store, [(first, Message("b", done, 0)), (second, Message("gone", done))])
     works = {w.instance.instance_id: w for w in store.fetch_orchestration_work(T0, limit=5)}
     assert set(works) == {"b"}
     assert [m.event for m in works["b"].messages][-1] == done
@@ -350,9 +323,9 @@ def test_activity_completes_at_most_once(store: Store, late_first: bool) -> None
     first = store.fetch_activity_work(T0, lease=30)[0]
     second = store.fetch_activity_work(at(31), lease=30)[0]
     order = [first, second] if late_first else [second, first]
-    store.complete_activities([result_for(order[0], "one")])
-    store.complete_activities([result_for(order[1], "two")])
-    store.complete_activities([result_for(order[1], "three")])
+    write_results(store, [result_for(order[0], "one")])
+    write_results(store, [result_for(order[1], "two")])
+    write_results(store, [result_for(order[1], "three")])
     assert store.fetch_activity_work(at(1000), limit=5) == []
     work = fetch_one(store, at(1000))
     # Only the current lease holder's result counts: the first worker lost its lease to the
@@ -365,7 +338,7 @@ def test_activity_completes_at_most_once(store: Store, late_first: bool) -> None
 def test_an_expired_lease_not_yet_granted_again_still_completes(store: Store) -> None:
     schedule(store)
     [leased] = store.fetch_activity_work(T0, lease=30)
-    store.complete_activities([result_for(leased, "late but first")])
+    write_results(store, [result_for(leased, "late but first")])
     assert store.fetch_activity_work(at(1000), limit=5) == []
     work = fetch_one(store, at(1000))
     assert [m.event for m in work.messages] == [h.ActivityCompleted(T0, 1, "late but first")]
@@ -377,14 +350,14 @@ def test_a_stale_completion_never_removes_a_newer_item(store: Store) -> None:
     schedule(store)
     [stale] = store.fetch_activity_work(T0, lease=10)
     [fresh] = store.fetch_activity_work(at(11), lease=10)
-    store.complete_activities([result_for(fresh, "fresh")])
+    write_results(store, [result_for(fresh, "fresh")])
     work = fetch_one(store, at(11))
     assert [m.event for m in work.messages] == [h.ActivityCompleted(T0, 1, "fresh")]
     following = ActivityWork("a", 0, 2, "ship", None, call_id=2)
     scheduled = h.ActivityScheduled(at(11), 2, "ship", None)
-    assert store.commit_turns([commit_for(work, scheduled, activities=[following])]) == [True]
+    assert write_turns(store, [commit_for(work, scheduled, activities=[following])]) == [True]
 
-    store.complete_activities([result_for(stale, "stale")])  # the first worker wakes up
+    write_results(store, [result_for(stale, "stale")])  # the first worker wakes up
 
     assert store.fetch_orchestration_work(at(12), limit=5) == []  # no result delivered
     [leased] = store.fetch_activity_work(at(12), limit=5)
@@ -396,7 +369,7 @@ def test_released_items_go_back_unrun_and_only_by_their_lease_holder(store: Stor
     create(store, "a")
     work = fetch_one(store)
     items = [ActivityWork("a", 0, n, f"step{n}", n, call_id=n) for n in (1, 2, 3)]
-    store.commit_turns([commit_for(work, activities=items)])
+    write_turns(store, [commit_for(work, activities=items)])
     leased = store.fetch_activity_work(T0, limit=2, lease=300)
     assert [w.name for w in leased] == ["step1", "step2"]
 
@@ -408,11 +381,11 @@ def test_released_items_go_back_unrun_and_only_by_their_lease_holder(store: Stor
     assert {w.lease_token for w in again}.isdisjoint(w.lease_token for w in leased)
     # A release or a result under a token no longer held changes nothing.
     store.release_activities(leased)
-    store.complete_activities([result_for(w, "stale") for w in leased])
+    write_results(store, [result_for(w, "stale") for w in leased])
     assert store.fetch_activity_work(at(2), limit=5) == []
     assert store.fetch_orchestration_work(at(2), limit=5) == []
     # The current holder's release of a finished item is a no-op too.
-    store.complete_activities([result_for(again[0], "done")])
+    write_results(store, [result_for(again[0], "done")])
     store.release_activities([again[0]])
     assert store.fetch_activity_work(at(3), limit=5) == []
     assert [m.event for m in fetch_one(store, at(3)).messages] == [
@@ -442,7 +415,7 @@ def child_commit(work: OrchestrationWork, child_id: str) -> TurnCommit:
 
 def test_child_is_created_with_its_start_message_in_the_same_commit(store: Store) -> None:
     create(store, "p")
-    assert store.commit_turns([child_commit(fetch_one(store), "p:c")]) == [True]
+    assert write_turns(store, [child_commit(fetch_one(store), "p:c")]) == [True]
     child = store.get_instance("p:c")
     assert child is not None
     assert (child.parent_instance, child.parent_task, child.input) == ("p", 3, 7)
@@ -455,7 +428,7 @@ def test_duplicate_child_id_fails_the_call_and_leaves_the_holder_alone(store: St
     create(store, "taken", "other")
     finish(store, "taken")
     create(store, "p")
-    assert store.commit_turns([child_commit(fetch_one(store), "taken")]) == [True]
+    assert write_turns(store, [child_commit(fetch_one(store), "taken")]) == [True]
     notice = fetch_one(store)
     assert notice.instance.instance_id == "p"
     [message] = notice.messages
@@ -463,7 +436,7 @@ def test_duplicate_child_id_fails_the_call_and_leaves_the_holder_alone(store: St
     assert message.event.error_type == "DuplicateInstance" and "'taken'" in message.event.message
     holder = store.get_instance("taken")
     assert holder is not None and holder.name == "other" and holder.status == Status.COMPLETED
-    store.commit_turns([commit_for(notice)])
+    write_turns(store, [commit_for(notice)])
     assert store.fetch_orchestration_work(at(100), limit=5) == []
 
 
@@ -488,7 +461,7 @@ def test_one_turn_starting_two_children_with_one_id_starts_the_first(store: Stor
     work = fetch_one(store)
     (one, one_start), (two, two_start) = child_of("p", "c", 3), child_of("p", "c", 4)
     commit = commit_for(work, children=[one, two], messages=[one_start, two_start])
-    assert store.commit_turns([commit]) == [True]
+    assert write_turns(store, [commit]) == [True]
 
     works = {w.instance.instance_id: w for w in store.fetch_orchestration_work(T0, limit=5)}
     assert sorted(works) == ["c", "p"]
@@ -508,7 +481,7 @@ def test_two_turns_of_one_batch_starting_one_child_id_start_it_once(store: Store
     for key, task in (("p1", 3), ("p2", 4)):
         child, start = child_of(key, "shared", task)
         commits.append(commit_for(works[key], children=[child], messages=[start]))
-    assert store.commit_turns(commits) == [True, True]
+    assert write_turns(store, commits) == [True, True]
 
     works = {w.instance.instance_id: w for w in store.fetch_orchestration_work(T0, limit=5)}
     assert sorted(works) == ["p2", "shared"]  # p1 waits for its child; p2 hears of the refusal
@@ -526,7 +499,7 @@ def test_continue_as_new_resets_the_history(store: Store) -> None:
     create(store, "a")
     work = fetch_one(store)
     started = work.messages[0].event
-    store.commit_turns([commit_for(work, started, state={"status": Status.RUNNING})])
+    write_turns(store, [commit_for(work, started, state={"status": Status.RUNNING})])
     assert len(store.get_history("a")) == 1
     store.send(Message("a", h.EventRaised(T0, "next", 1)))
     work = fetch_one(store)
@@ -537,13 +510,13 @@ def test_continue_as_new_resets_the_history(store: Store) -> None:
         state={"generation": 1, "input": 2},
         messages=[Message("a", restart, 1)],
     )
-    assert store.commit_turns([commit]) == [True]
+    assert write_turns(store, [commit]) == [True]
     assert store.get_history("a") == []
     state = store.get_instance("a")
     assert state is not None and state.generation == 1 and state.history_len == 0
     work = fetch_one(store)
     assert [(m.event, m.generation) for m in work.messages] == [(restart, 1)]
-    store.commit_turns([commit_for(work, work.messages[0].event)])
+    write_turns(store, [commit_for(work, work.messages[0].event)])
     assert store.get_history("a") == [restart]
 
 
@@ -564,7 +537,7 @@ def test_every_state_field_follows_each_commit(store: Store) -> None:
     def turn(now: datetime, **changes) -> None:
         work = fetch_a(now)
         commit = commit_for(work, h.TimerFired(now, 0), state={"updated_at": now, **changes})
-        assert store.commit_turns([commit]) == [True]
+        assert write_turns(store, [commit]) == [True]
 
     def current() -> tuple:
         state = store.get_instance("a")
@@ -585,7 +558,7 @@ def test_every_state_field_follows_each_commit(store: Store) -> None:
     work = fetch_a(at(3))
     renewed = {"generation": 1, "input": {"n": 2}, "output": None, "error": None}
     commit = commit_for(work, reset_history=True, state={"updated_at": at(3), **renewed})
-    assert store.commit_turns([commit]) == [True]
+    assert write_turns(store, [commit]) == [True]
     state = store.get_instance("a")
     assert state is not None
     assert (state.generation, state.input, state.history_len) == (1, {"n": 2}, 0)
@@ -620,9 +593,9 @@ def test_results_for_a_purged_instance_are_dropped(store: Store) -> None:
     store.send(Message("a", h.OrchestrationTerminated(T0, "stop")))
     term = fetch_one(store)
     state = {"status": Status.TERMINATED}
-    store.commit_turns([commit_for(term, h.OrchestrationTerminated(T0, "stop"), state=state)])
+    write_turns(store, [commit_for(term, h.OrchestrationTerminated(T0, "stop"), state=state)])
     assert store.purge("a") == 1
-    store.complete_activities([result_for(leased, "late")])
+    write_results(store, [result_for(leased, "late")])
     assert item.idempotency_key == leased.idempotency_key
     assert store.fetch_orchestration_work(at(1000), limit=5) == []
     assert store.fetch_activity_work(at(1000), limit=5) == []

@@ -362,15 +362,15 @@ def test_events_carried_over_continue_as_new_stay_ahead_of_later_ones() -> None:
     iid = hx.start(two_gens, 0)
     hx.client.raise_event(iid, "item", "first")
     hx.client.raise_event(iid, "go")
-    real = hx.store.commit_turns
+    real = hx.store.write
 
-    def commit_while_an_event_arrives(commits: Any) -> Any:
+    def write_while_an_event_arrives(batch: Any) -> Any:
         hx.client.raise_event(iid, "item", "second")  # raised while the CAN turn runs
-        return real(commits)
+        return real(batch)
 
-    hx.store.commit_turns = commit_while_an_event_arrives  # type: ignore[method-assign]
+    hx.store.write = write_while_an_event_arrives  # type: ignore[method-assign]
     hx.worker.run_turns()
-    hx.store.commit_turns = real  # type: ignore[method-assign]
+    hx.store.write = real  # type: ignore[method-assign]
     hx.settle()
     assert hx.state(iid).output == ["first", "second"]
 

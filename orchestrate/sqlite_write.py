@@ -1,0 +1,433 @@
+"""`SqliteStore.write`: the one atomic write of the SQLite store (see `Store.write`).
+
+A batch is applied in one transaction with a few multi-row statements per kind of change: first
+every turn's guard is read (the lock token of a fetched turn; run, generation, history length,
+lock and inbox of a turn computed on a cached execution), then the winning turns are written
+together, then activity results are completed, then the lease-back is taken. When no activity
+item was due before the write, the first items the turns schedule are the head of the queue:
+they are inserted already leased, with no second write and no read-back of their input.
+
+The functions here take an open connection inside ``BEGIN IMMEDIATE``; `sqlite_store` calls
+them through `Database.group` (group commit) and reuses the queue helpers for its claims.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from . import history as h
+from .sqlite_batch import delete_in, in_lists, in_sql, insert_rows, update_rows
+from .sqlite_db import Database
+from .sqlite_rows import TurnRows, loads, message_row, state_row
+from .sqlite_schema import to_micros
+from .state import ActivityWork, Batch, InstanceState, Message, Status, Written
+
+__all__ = [
+    "FINISHED",
+    "enqueue_rows",
+    "insert_row",
+    "lease_due",
+    "leased_works",
+    "write_batch",
+]
+
+# Stored status texts of finished instances. Compared as text: a damaged status is unfinished
+# (it takes messages and is quarantined at its next turn), never an error in someone else's call.
+FINISHED = tuple(s.value for s in Status if s.finished)
+
+_INSERT_INSTANCES = (
+    "INSERT INTO instances (name, status, input, output, error, custom_status, created_at, "
+    "updated_at, generation, parent_instance, parent_generation, parent_task, history_len, "
+    "instance_id)"
+)
+_INSERT_INSTANCE_IF_NEW = (
+    _INSERT_INSTANCES.replace("INSERT", "INSERT OR IGNORE", 1)
+    + " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_INSERT_MESSAGES = "INSERT INTO messages (instance_id, generation, due, event)"
+_INSERT_ACTIVITIES = (
+    "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, call_id, due)"
+)
+_INSERT_LEASED_ACTIVITIES = (
+    "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, call_id, "
+    "lease_token, due)"
+)
+# The columns a turn's new state writes, in the order of `TurnRows.state` (see `_apply_turns`).
+_RENEWED: tuple[str, ...] = ("status", "input", "output", "error", "custom_status")
+_RENEWED += ("updated_at", "generation", "history_len")
+_MOVED = ("status", *_RENEWED[2:])
+_STAYED = _RENEWED[2:]
+
+# Statements over `in_lists` key lists; ``{marks}`` is the list (see `sqlite_batch.in_sql`).
+_SELECT_HELD_IN = (
+    "SELECT i.instance_id, l.token, i.history_len, i.status FROM instances AS i "
+    "LEFT JOIN locks AS l ON l.instance_id = i.instance_id WHERE i.instance_id IN ({marks})"
+)
+_SELECT_LEASES_IN = "SELECT id, lease_token, instance_id FROM activities WHERE id IN ({marks})"
+_SELECT_QUIET_IN = (  # instances with no visible message, and their locks (cached turns)
+    "SELECT i.instance_id, i.generation, i.created_at, i.history_len, i.status, l.expires "
+    "FROM instances AS i "
+    "LEFT JOIN locks AS l ON l.instance_id = i.instance_id WHERE i.instance_id IN ({marks}) "
+    "AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.instance_id = i.instance_id "
+    "AND m.due <= ?)"
+)
+
+_Completion = tuple[int, str, tuple[Any, ...]]  # (item id, lease token, result message row)
+_Won = tuple[TurnRows, int, str]  # a turn whose guard held, its history length and stored status
+
+
+def write_batch(db: Database, batch: Batch) -> Written:
+    """Apply `batch` in one group-committed transaction (see `Store.write` for the contract)."""
+    if not (batch.turns or batch.completions or batch.lease > 0):
+        return Written([], [])
+    needs_now = batch.lease > 0 or any(turn.cached is not None for turn in batch.turns)
+    moment = to_micros(batch.moment()) if needs_now else 0
+    expires = moment + int(batch.lease_seconds * 1_000_000)
+    turns = [TurnRows(commit) for commit in batch.turns]  # encoded before taking the lock
+    encoded = _completions(batch.completions)
+    hold_tokens = db.tokens(sum(1 for c in batch.turns if c.cached and c.hold_until))
+
+    def apply(conn: sqlite3.Connection) -> Written:
+        applied, winners, refused, taken = _guard(conn, turns, moment)
+        delete_in(conn, "DELETE FROM activities WHERE id", taken)  # applied cached results
+        new = _apply_turns(conn, db, winners, list(hold_tokens))
+        _complete(conn, encoded + refused if refused else encoded)
+        leased: list[ActivityWork] = []
+        if batch.lease > 0:
+            leased = _lease_back(conn, db, (moment, expires, batch.lease), new)
+        elif new is not None:
+            insert_rows(conn, _INSERT_ACTIVITIES, [(*row, 0) for row in new[0]])
+        return Written(applied, leased)
+
+    return db.group(apply)
+
+
+def _guard(
+    conn: sqlite3.Connection, turns: list[TurnRows], moment: int
+) -> tuple[list[bool], list[_Won], list[_Completion], list[int]]:
+    """Which turns apply: (applied per turn, the winners, refused cached turns' results to
+    complete as messages, activity ids of applied cached turns' results)."""
+    locked = [t.commit.instance.instance_id for t in turns if t.commit.cached is None]
+    held: dict[str, tuple[str | None, int, str]] = {}
+    for marks, part in in_lists(locked):
+        for key, token, length, status in conn.execute(in_sql(_SELECT_HELD_IN, marks), part):
+            held[key] = (token, length, status)
+    cached = [t.commit.instance.instance_id for t in turns if t.commit.cached is not None]
+    quiet: dict[str, tuple[Any, ...]] = {}
+    mine: dict[int, tuple[str | None, str]] = {}
+    if cached:
+        for marks, part in in_lists(cached):
+            for row in conn.execute(in_sql(_SELECT_QUIET_IN, marks), [*part, moment]):
+                quiet[row[0]] = row[1:]
+        mine = _leases(
+            conn, [w.id for t in turns if t.commit.cached for w, _ in t.commit.cached.results]
+        )
+    applied: list[bool] = []
+    winners: list[_Won] = []
+    refused: list[_Completion] = []
+    taken: list[int] = []
+    won: set[str] = set()  # one applied turn per instance and batch
+    for turn in turns:
+        key = turn.commit.instance.instance_id
+        base = turn.commit.cached
+        found: tuple[int, str] | None = None
+        if base is None:
+            token, length, status = held.get(key, (None, 0, ""))
+            if key not in won and token is not None and token == turn.commit.lock_token:
+                found = (length, status)
+        else:
+            row = quiet.get(key)  # absent: gone, or a message is visible
+            created = None if base.created_at is None else to_micros(base.created_at)
+            if (
+                key not in won
+                and row is not None
+                and (row[0], row[1], row[2]) == (base.generation, created, base.history_len)
+                and row[3] not in FINISHED
+                and (row[4] is None or row[4] <= moment)
+                and all(mine.get(w.id, (None,))[0] == w.lease_token for w, _ in base.results)
+            ):
+                found = (base.history_len, row[3])
+                taken.extend(w.id for w, _ in base.results)
+            else:  # moved on, or a lease was lost: each result on its own (rare)
+                refused.extend(_completions(base.results))
+        applied.append(found is not None)
+        if found is not None:
+            won.add(key)
+            winners.append((turn, found[0], found[1]))
+    return applied, winners, refused, taken
+
+
+def _apply_turns(
+    conn: sqlite3.Connection, db: Database, winners: list[_Won], hold_tokens: list[str]
+) -> tuple[list[tuple[Any, ...]], list[ActivityWork]] | None:
+    """Write the winning turns; returns their new activity items (rows and records), not yet
+    inserted (the lease-back may insert them already leased), or None when there are none.
+
+    Children are created before any message is queued, so a child's start message finds it.
+    """
+    consumed: list[int] = []
+    resets: list[tuple[str]] = []
+    history: list[tuple[str, int, str]] = []
+    # New states in three shapes: only a new generation writes the input, and the status
+    # (indexed: writing it rewrites an index entry) is written only when it changes.
+    renewed: list[tuple[Any, ...]] = []
+    moved: list[tuple[Any, ...]] = []
+    stayed: list[tuple[Any, ...]] = []
+    activities: list[tuple[Any, ...]] = []
+    scheduled: list[ActivityWork] = []  # the records of `activities`, row for row
+    for turn, base, status in winners:
+        key = turn.commit.instance.instance_id
+        consumed.extend(turn.commit.consumed)
+        row = turn.state
+        if turn.commit.reset_history:
+            resets.append((key,))
+            renewed.append((*row, len(turn.events), key))
+            base = 0
+        elif row[0] == status:
+            stayed.append((*row[2:], base + len(turn.events), key))
+        else:
+            moved.append((row[0], *row[2:], base + len(turn.events), key))
+        if turn.events:
+            history.extend((key, base + i, text) for i, text in enumerate(turn.events))
+        if turn.activities:
+            activities.extend(turn.activities)
+            scheduled.extend(turn.commit.activities)
+    if consumed:
+        delete_in(conn, "DELETE FROM messages WHERE id", consumed)
+    dead = [
+        (t.commit.instance.instance_id, generation, task_id)
+        for t, _, _ in winners
+        for generation, task_id in t.commit.cancelled_timers
+    ]
+    if dead:  # cancelled timers: drop their TimerFired before it wakes the instance
+        conn.executemany(
+            "DELETE FROM messages WHERE instance_id = ? AND generation = ? "
+            "AND json_extract(event, '$.type') = 'TimerFired' "
+            "AND json_extract(event, '$.task_id') = ?",
+            dead,
+        )
+    if resets:
+        conn.executemany("DELETE FROM history WHERE instance_id = ?", resets)
+    insert_rows(conn, "INSERT INTO history (instance_id, seq, event)", history)
+    update_rows(conn, "instances", "instance_id", _RENEWED, renewed)
+    update_rows(conn, "instances", "instance_id", _MOVED, moved)
+    update_rows(conn, "instances", "instance_id", _STAYED, stayed)
+    if winners:
+        delete_in(
+            conn,
+            "DELETE FROM locks WHERE instance_id",
+            [t.commit.instance.instance_id for t, _, _ in winners],
+        )
+    holds = [
+        (
+            t.commit.lock_token if t.commit.cached is None else hold_tokens.pop(),
+            to_micros(t.commit.hold_until),
+            t.commit.instance.instance_id,
+        )
+        for t, _, _ in winners
+        if t.commit.hold_until is not None
+    ]
+    if holds:  # a failed turn keeps its instance until the back-off ends
+        conn.executemany(
+            "INSERT OR REPLACE INTO locks (token, expires, instance_id) VALUES (?, ?, ?)", holds
+        )
+    # Children are created in commit order (a later turn's child finds an earlier one's), and
+    # messages queued in commit order, each turn's refusal notices before its own messages,
+    # as the memory store does. A refused child's start must not reach the instance holding
+    # its id; only that start is dropped, never the start of another child with the same id.
+    messages: list[tuple[Any, ...]] = []
+    for turn, _, _ in winners:
+        if not turn.children:
+            messages.extend(turn.messages)
+            continue
+        refused: set[int] = set()
+        for child, start in zip(turn.children, turn.starts, strict=True):
+            if insert_row(conn, state_row(child, 0)):
+                continue
+            notice = _reject_child(conn, child)
+            if notice is not None:
+                messages.append(notice)
+            if start is not None:
+                refused.add(start)
+        messages.extend(row for i, row in enumerate(turn.messages) if i not in refused)
+    enqueue_rows(conn, messages)
+    return (activities, scheduled) if activities else None
+
+
+def _lease_back(
+    conn: sqlite3.Connection,
+    db: Database,
+    lease: tuple[int, int, int],
+    new: tuple[list[tuple[Any, ...]], list[ActivityWork]] | None,
+) -> list[ActivityWork]:
+    """Insert the turns' new items and lease up to `limit` due ones (`lease`: now, expiry,
+    limit, in integer microseconds), in queue order."""
+    moment, expires, limit = lease
+    if new is not None and not _activity_due(conn, moment):
+        return _insert_leased(conn, db, *new, lease)
+    if new is not None:
+        insert_rows(conn, _INSERT_ACTIVITIES, [(*row, 0) for row in new[0]])
+    rows, tokens = lease_due(conn, db, moment, expires, limit)
+    return leased_works(rows, tokens)
+
+
+def _activity_due(conn: sqlite3.Connection, moment: int) -> bool:
+    return (
+        conn.execute(
+            "SELECT 1 FROM activities INDEXED BY activities_due WHERE due <= ? LIMIT 1",
+            (moment,),
+        ).fetchone()
+        is not None
+    )
+
+
+def _insert_leased(
+    conn: sqlite3.Connection,
+    db: Database,
+    rows: list[tuple[Any, ...]],
+    records: list[ActivityWork],
+    lease: tuple[int, int, int],
+) -> list[ActivityWork]:
+    """Insert new items, the first `limit` already leased (the queue held nothing due)."""
+    _, expires, limit = lease
+    last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'activities'").fetchone()
+    tokens = db.tokens(min(limit, len(rows)))
+    insert_rows(
+        conn,
+        _INSERT_LEASED_ACTIVITIES,
+        [(*row, token, expires) for row, token in zip(rows, tokens, strict=False)],
+    )
+    if len(rows) > limit:
+        insert_rows(conn, _INSERT_ACTIVITIES, [(*row, 0) for row in rows[limit:]])
+    # AUTOINCREMENT ids are above every id used before: the rows past `last` are ours.
+    ids = dict(
+        conn.execute(
+            "SELECT lease_token, id FROM activities WHERE id > ? AND lease_token IS NOT NULL",
+            (0 if last is None else last[0],),
+        ).fetchall()
+    )
+    return [
+        ActivityWork(
+            w.instance_id,
+            w.generation,
+            w.task_id,
+            w.name,
+            w.input,
+            w.attempt,
+            w.call_id,
+            ids[token],
+            token,
+        )
+        for w, token in zip(records, tokens, strict=False)
+    ]
+
+
+def _reject_child(conn: sqlite3.Connection, child: InstanceState) -> tuple[Any, ...] | None:
+    """The `SubOrchestrationFailed` row telling a refused child's parent (None: no parent)."""
+    if child.parent_instance is None or child.parent_task is None:
+        return None
+    row = conn.execute(
+        "SELECT name FROM instances WHERE instance_id = ?", (child.instance_id,)
+    ).fetchone()
+    notice = h.SubOrchestrationFailed(
+        child.created_at or datetime.now().astimezone(),
+        child.parent_task,
+        "DuplicateInstance",
+        f"cannot start sub-orchestration {child.name!r}: instance id {child.instance_id!r} is "
+        f"already used by a {row[0]!r} instance; pass a unique instance_id",
+    )
+    return message_row(Message(child.parent_instance, notice, child.parent_generation))
+
+
+def _complete(conn: sqlite3.Connection, encoded: list[_Completion]) -> None:
+    """Remove finished items still leased to us and queue their result messages."""
+    if not encoded:
+        return
+    # An item counts as ours only while it still carries our lease token: one completed by
+    # another worker (gone), purged, or leased again since, keeps no result from us. Ids
+    # are never reused (AUTOINCREMENT), so a stale id cannot name a newer item.
+    leased = _leases(conn, [item_id for item_id, _, _ in encoded])
+    done: list[int] = []
+    owned: list[tuple[Any, ...]] = []
+    other: list[tuple[Any, ...]] = []
+    for item_id, token, row in encoded:
+        found = leased.get(item_id)
+        if found is None or found[0] != token:
+            continue
+        del leased[item_id]  # a second result for one item finds it gone
+        done.append(item_id)
+        # The result of an item still queued goes to that item's instance, which exists
+        # (dropping an instance drops its items in the same transaction): no check.
+        (owned if row[0] == found[1] else other).append(row)
+    delete_in(conn, "DELETE FROM activities WHERE id", done)
+    insert_rows(conn, _INSERT_MESSAGES, [row[:4] for row in owned])
+    enqueue_rows(conn, other)
+
+
+def _leases(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[str | None, str]]:
+    """Lease token and instance of each activity item in `ids` that still exists."""
+    leased: dict[int, tuple[str | None, str]] = {}
+    for marks, part in in_lists(ids):
+        for item_id, token, key in conn.execute(in_sql(_SELECT_LEASES_IN, marks), part):
+            leased[item_id] = (token, key)
+    return leased
+
+
+def _completions(results: list[tuple[ActivityWork, Message]]) -> list[_Completion]:
+    return [(work.id, work.lease_token, message_row(message)) for work, message in results]
+
+
+# --- queue helpers shared with `sqlite_store` --------------------------------------------------
+
+
+def insert_row(conn: sqlite3.Connection, row: tuple[Any, ...]) -> bool:
+    """Insert a new instance row (a `state_row`); False (and nothing written) when the id is
+    taken."""
+    cursor = conn.execute(_INSERT_INSTANCE_IF_NEW, row)
+    return cursor.rowcount == 1
+
+
+def enqueue_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Queue message rows; one addressed to an instance that no longer exists is dropped."""
+    if rows:
+        conn.executemany(
+            "INSERT INTO messages (instance_id, generation, due, event) SELECT ?, ?, ?, ? "
+            "WHERE EXISTS (SELECT 1 FROM instances WHERE instance_id = ?)",
+            rows,
+        )
+
+
+def lease_due(
+    conn: sqlite3.Connection, db: Database, moment: int, expires: int, limit: int
+) -> tuple[list[Any], list[str]]:
+    """Lease the first `limit` items due at `moment` (queue order); their rows and tokens."""
+    rows = conn.execute(
+        "SELECT id, instance_id, generation, task_id, name, input, attempt, call_id "
+        "FROM activities INDEXED BY activities_due WHERE due <= ? ORDER BY due, id LIMIT ?",
+        (moment, limit),
+    ).fetchall()
+    tokens = db.tokens(len(rows))
+    update_rows(
+        conn,
+        "activities",
+        "id",
+        ("lease_token", "due"),
+        [(token, expires, row[0]) for token, row in zip(tokens, rows, strict=True)],
+    )
+    return rows, tokens
+
+
+def leased_works(rows: list[Any], tokens: list[str]) -> list[ActivityWork]:
+    """Activity rows just leased (id, instance, generation, task, name, input, attempt, call)."""
+    out: list[ActivityWork] = []
+    for token, (aid, key, gen, task_id, name, text, attempt, call_id) in zip(
+        tokens, rows, strict=True
+    ):
+        try:
+            value = loads(text)
+        except ValueError:
+            value = text  # the activity sees the raw text and fails on it, visibly
+        out.append(ActivityWork(key, gen, task_id, name, value, attempt, call_id, aid, token))
+    return out
