@@ -10,16 +10,33 @@ from typing import TYPE_CHECKING, Any
 
 from . import history as h
 from .clock import Clock, SystemClock
-from .errors import InstanceNotFound, UnknownOrchestration
+from .errors import InstanceNotFound, InvalidInstanceId, UnknownOrchestration
 from .payload import to_json_value
 from .registry import Registry
 from .state import InstanceState, Message, Status
 from .store import Store
+from .store_url import store_or_url
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-__all__ = ["Client"]
+__all__ = ["Client", "check_instance_id"]
+
+
+def check_instance_id(instance_id: object) -> str:
+    """`instance_id` if it is a non-empty string; else a `ValueError`/`TypeError` saying so (an
+    empty id must not silently become a random one, nor a number a string)."""
+    if not isinstance(instance_id, str):
+        raise InvalidInstanceId(
+            f"instance_id must be a non-empty string, got {type(instance_id).__name__} "
+            f"{instance_id!r}; pass str(...) of it, or leave it out for a new random id"
+        )
+    if not instance_id:
+        raise InvalidInstanceId(
+            "instance_id is the empty string; pass a non-empty id, or leave it out "
+            "(None) for a new random id"
+        )
+    return instance_id
 
 
 class Client:
@@ -30,9 +47,9 @@ class Client:
     """
 
     def __init__(
-        self, store: Store, *, registry: Registry | None = None, clock: Clock | None = None
+        self, store: Store | str, *, registry: Registry | None = None, clock: Clock | None = None
     ) -> None:
-        self.store = store
+        self.store: Store = store_or_url(store, "Client")
         self.registry = registry
         self.clock: Clock = clock or SystemClock()
 
@@ -61,7 +78,7 @@ class Client:
         """
         name = self._name(orchestration)
         payload = to_json_value(input, "input")
-        key = instance_id or uuid.uuid4().hex
+        key = uuid.uuid4().hex if instance_id is None else check_instance_id(instance_id)
         now = self.clock.now()
         state = InstanceState(key, name, Status.PENDING, payload, created_at=now, updated_at=now)
         start = Message(key, h.OrchestrationStarted(now, name, payload, key, 0), 0)
@@ -70,11 +87,13 @@ class Client:
 
     def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
         """Deliver an external event (FIFO per name; buffered until the instance waits for it)."""
+        check_instance_id(instance_id)
         payload = to_json_value(data, "event data")
         self.store.send(Message(instance_id, h.EventRaised(self.clock.now(), name, payload)))
 
     def terminate(self, instance_id: str, reason: str = "") -> None:
         """Stop a running instance at its next turn; its status becomes `terminated`."""
+        check_instance_id(instance_id)
         self.store.send(Message(instance_id, h.OrchestrationTerminated(self.clock.now(), reason)))
 
     def state(self, instance_id: str) -> InstanceState:

@@ -12,6 +12,7 @@ __all__ = [
     "DuplicateInstance",
     "InstanceNotFound",
     "InstanceNotRunning",
+    "InvalidInstanceId",
     "NonDeterminismError",
     "NotATaskError",
     "OrchestrateError",
@@ -67,6 +68,13 @@ class InstanceNotFound(_LookupError):
 
 class InstanceNotRunning(OrchestrateError):
     """The instance has already finished, so it cannot take events."""
+
+
+class InvalidInstanceId(OrchestrateError, ValueError, TypeError):
+    """An instance id is not a non-empty string (an empty id would silently become a random one).
+
+    A `ValueError` (the empty string) and a `TypeError` (not a string) alike.
+    """
 
 
 class DuplicateInstance(OrchestrateError, ValueError):
