@@ -20,7 +20,13 @@ from .store_url import store_or_url
 if TYPE_CHECKING:
     from datetime import datetime
 
-__all__ = ["Client", "check_instance_id"]
+__all__ = ["Client", "check_instance_id", "is_stuck"]
+
+
+def is_stuck(state: InstanceState) -> bool:
+    """An unfinished instance whose last turn failed (its code no longer replays its history):
+    it keeps its status and its turn is retried later, so only its `error` tells it apart."""
+    return not state.finished and state.error is not None
 
 
 def check_instance_id(instance_id: object) -> str:
@@ -113,8 +119,13 @@ class Client:
         status: Status | str | None = None,
         name: str | None = None,
         limit: int | None = None,
+        stuck: bool = False,
     ) -> list[InstanceState]:
-        return self.store.list_instances(status=status, name=name, limit=limit)
+        """Instances, oldest first; `stuck` keeps only those whose last turn failed (`is_stuck`)."""
+        if not stuck:
+            return self.store.list_instances(status=status, name=name, limit=limit)
+        found = [s for s in self.store.list_instances(status=status, name=name) if is_stuck(s)]
+        return found if limit is None else found[:limit]
 
     def purge(
         self, instance_id: str | None = None, *, finished_before: datetime | None = None
