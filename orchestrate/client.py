@@ -16,11 +16,14 @@ from .registry import Registry
 from .state import InstanceState, Message, Status
 from .store import Store
 from .store_url import store_or_url
+from .waits import describe_timeout
 
 if TYPE_CHECKING:
     from datetime import datetime
 
 __all__ = ["Client", "check_instance_id", "is_stuck"]
+
+_FIRST_POLL, _LAST_POLL = 0.005, 0.25  # seconds between state reads of `wait_async`
 
 
 def is_stuck(state: InstanceState) -> bool:
@@ -134,7 +137,11 @@ class Client:
         return self.store.purge(instance_id, finished_before=finished_before)
 
     def wait(self, instance_id: str, timeout: float | None = None) -> InstanceState:
-        """Block until the instance finishes and return its final state; `TimeoutError` after `timeout` s."""
+        """Block until the instance finishes and return its final state.
+
+        After `timeout` s, `TimeoutError` saying what the instance still waits for (a timer, an
+        event, an activity...), and asking whether a worker runs only when work is untaken.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             state = self.state(instance_id)
@@ -142,15 +149,16 @@ class Client:
                 return state
             remaining = 1.0 if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
-                why = (
-                    f"its last turn failed: {state.error.type}: {state.error.message}"
-                    if state.error is not None
-                    else "is a worker running? (`Runtime` runs one; `orchestrate worker` starts one)"
-                )
-                raise TimeoutError(
-                    f"instance {instance_id!r} is still {state.status} after {timeout} s; {why}"
-                )
+                raise self._timed_out(state, timeout)
             self.store.wait_for_change(min(remaining, 0.25))
+
+    def _timed_out(self, state: InstanceState, timeout: float | None) -> TimeoutError:
+        try:
+            history = self.history(state.instance_id)
+        except InstanceNotFound:  # purged meanwhile
+            history = []
+        message = describe_timeout(state, history, timeout, self.clock.now(), self.registry)
+        return TimeoutError(message)
 
     # --- asyncio variants ---------------------------------------------------------------------
 
@@ -166,7 +174,26 @@ class Client:
         return await asyncio.to_thread(self.state, instance_id)
 
     async def wait_async(self, instance_id: str, timeout: float | None = None) -> InstanceState:
-        return await asyncio.to_thread(self.wait, instance_id, timeout)
+        """`wait` for asyncio: holds no thread while waiting.
+
+        Polls the instance's state (each read a short trip to a worker thread) with
+        `asyncio.sleep` between reads, backing off from 5 ms to 250 ms, so any number of waits
+        leave the default executor free for `start_async`, `raise_event_async`... and the rest
+        of the application.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        pause = _FIRST_POLL
+        while True:
+            state = await asyncio.to_thread(self.state, instance_id)
+            if state.finished:
+                return state
+            if deadline is not None and loop.time() >= deadline:
+                raise await asyncio.to_thread(self._timed_out, state, timeout)
+            if deadline is not None:
+                pause = min(pause, max(0.0, deadline - loop.time()))
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _LAST_POLL)
 
     async def terminate_async(self, instance_id: str, reason: str = "") -> None:
         await asyncio.to_thread(self.terminate, instance_id, reason)
