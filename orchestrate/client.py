@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from . import history as h
 from .clock import Clock, SystemClock
 from .errors import InstanceNotFound, InvalidInstanceId, UnknownOrchestration
-from .payload import to_json_value
+from .payload import DEFAULT_MAX_PAYLOAD_BYTES, check_payload_size, to_json_value
 from .registry import Registry
 from .state import InstanceState, Message, Status
 from .store import Store
@@ -53,14 +53,29 @@ class Client:
 
     With a `registry`, orchestrations can be named by function and unknown names are refused at
     start; without one, a function's `__name__` is used and the worker reports unknown names.
+    `store` is a `Store` or a store URL (see `open_store`). Inputs and event data that encode
+    to more than `max_payload_bytes` (2 MiB by default; None: no limit) raise `PayloadTooLarge`.
     """
 
     def __init__(
-        self, store: Store | str, *, registry: Registry | None = None, clock: Clock | None = None
+        self,
+        store: Store | str,
+        *,
+        registry: Registry | None = None,
+        clock: Clock | None = None,
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
         self.store: Store = store_or_url(store, "Client")
         self.registry = registry
         self.clock: Clock = clock or SystemClock()
+        if max_payload_bytes is not None and (
+            not isinstance(max_payload_bytes, int) or max_payload_bytes < 1
+        ):
+            raise ValueError(
+                f"max_payload_bytes={max_payload_bytes!r}: give a positive number of bytes, "
+                "or None for no limit"
+            )
+        self.max_payload_bytes = max_payload_bytes
 
     def _name(self, orchestration: Callable[..., Any] | str) -> str:
         if self.registry is not None:
@@ -87,6 +102,7 @@ class Client:
         """
         name = self._name(orchestration)
         payload = to_json_value(input, "input")
+        check_payload_size(payload, f"input of {name!r}", self.max_payload_bytes)
         key = uuid.uuid4().hex if instance_id is None else check_instance_id(instance_id)
         now = self.clock.now()
         state = InstanceState(key, name, Status.PENDING, payload, created_at=now, updated_at=now)
@@ -98,6 +114,7 @@ class Client:
         """Deliver an external event (FIFO per name; buffered until the instance waits for it)."""
         check_instance_id(instance_id)
         payload = to_json_value(data, "event data")
+        check_payload_size(payload, f"data of event {name!r}", self.max_payload_bytes)
         self.store.send(Message(instance_id, h.EventRaised(self.clock.now(), name, payload)))
 
     def terminate(self, instance_id: str, reason: str = "") -> None:

@@ -16,6 +16,7 @@ __all__ = [
     "NonDeterminismError",
     "NotATaskError",
     "OrchestrateError",
+    "PayloadTooLarge",
     "RegistrationError",
     "SerializationError",
     "StoreError",
@@ -52,6 +53,10 @@ class UnknownOrchestration(_LookupError):
 
 class SerializationError(OrchestrateError, TypeError):
     """A payload is not JSON-serializable; the message names the offending path."""
+
+
+class PayloadTooLarge(OrchestrateError, ValueError):
+    """A payload (input, result, event data, status) encodes to more bytes than the limit."""
 
 
 class NonDeterminismError(OrchestrateError):

@@ -7,6 +7,7 @@ from typing import Any
 
 from .client import Client
 from .clock import Clock
+from .payload import DEFAULT_MAX_PAYLOAD_BYTES
 from .registry import Registry
 from .store import Store
 from .store_url import open_store, store_or_url
@@ -27,10 +28,13 @@ class Runtime(Client):
         *,
         clock: Clock | None = None,
         threads: int = 2,
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
         **worker_options: Any,
     ) -> None:
         opened = store_or_url(store, "Runtime")
-        super().__init__(opened, registry=registry, clock=clock)
+        super().__init__(
+            opened, registry=registry, clock=clock, max_payload_bytes=max_payload_bytes
+        )
         self.worker = Worker(registry, opened, clock=self.clock, threads=threads, **worker_options)
 
     def __enter__(self) -> Runtime:

@@ -214,3 +214,13 @@ def test_worker_takes_on_nondeterminism(
     assert (made[0].on_nondeterminism, made[0].nondeterminism_retry) == (policy, 5.0)
     err = usage(capsys, *argv, "--on-nondeterminism", "ignore")
     assert "invalid choice: 'ignore'" in err
+
+
+def test_an_input_over_the_payload_limit_is_one_line_exit_1(
+    capsys, db: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps("x" * 3_000_000), encoding="utf-8")
+    code, out, err = run(capsys, "start", "parked", "--input-file", str(path), "--db", db)
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "the input of 'parked' is 3,000,002 bytes of JSON, over the payload limit" in err
