@@ -61,8 +61,12 @@ def waits_of(
     }
     replayed = _replay(state, history, registry)
     if replayed is not None:
+        # An open attempt is work in flight even if nobody awaits it any more; a timer or a
+        # child the replay does not wait on lost a race or was cancelled.
         open_ids, events = replayed
-        commands = {k: v for k, v in commands.items() if k in open_ids}
+        commands = {
+            k: v for k, v in commands.items() if k in open_ids or isinstance(v, h.ActivityScheduled)
+        }
     else:
         events = []
     retried: dict[int, str] = {}  # task id of a retry timer -> the activity it retries

@@ -50,6 +50,11 @@ async def payer(ctx: OrchestrationContext) -> str:
 
 
 @reg.orchestration
+async def bounded(ctx: OrchestrationContext) -> str:
+    return await ctx.activity("charge", 1, timeout=timedelta(minutes=1))  # type: ignore[no-any-return]
+
+
+@reg.orchestration
 async def parent(ctx: OrchestrationContext) -> object:
     return await ctx.sub_orchestration(approval, instance_id="kid")
 
@@ -121,6 +126,15 @@ def test_activities_and_their_retries_are_named() -> None:
     hx.clock.advance(30)
     hx.worker.run_turns()
     assert "activity 'charge' (attempt 2" in timeout_message(hx.client, iid)
+
+
+def test_an_activity_with_a_timeout_is_named_not_its_timeout_timer() -> None:
+    hx = Harness(reg)
+    iid = hx.client.start(bounded)
+    hx.worker.run_turns()
+    message = timeout_message(hx.client, iid)
+    assert "waiting for activity 'charge' (attempt 1" in message
+    assert "timer" not in message and "is a worker running" not in message
 
 
 def test_a_child_is_named() -> None:
