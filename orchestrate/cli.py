@@ -248,6 +248,13 @@ def _cmd_worker(args: argparse.Namespace) -> None:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():  # the second signal: the operator will not wait for the grace period
+            os.write(
+                2,
+                b"orchestrate worker: second signal: exiting at once; activities it was running "
+                b"run again once their leases expire\n",
+            )
+            os._exit(128 + signum)
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -262,8 +269,14 @@ def _cmd_worker(args: argparse.Namespace) -> None:
     try:
         while not stop.wait(1.0):
             pass
+        print(
+            f"orchestrate worker: stopping; running work has up to {args.grace:g} s to finish "
+            "(signal again to exit at once)",
+            file=sys.stderr,
+            flush=True,
+        )
     finally:
-        worker.stop()
+        worker.stop(timeout=args.grace)
         client.store.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -314,6 +327,14 @@ def _parser() -> argparse.ArgumentParser:
         help="visibility timeout of an activity; longer than your slowest activity (default 300)",
     )
 
+    worker.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="after SIGINT/SIGTERM, how long running work may take to finish before the worker "
+        "exits (default 30); a second signal exits at once",
+    )
     worker.add_argument(
         "--on-nondeterminism",
         choices=("retry", "fail"),

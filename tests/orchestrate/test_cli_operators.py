@@ -8,6 +8,10 @@ import io
 import json
 import os
 import signal
+import subprocess
+import sys
+import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -224,3 +228,64 @@ def test_an_input_over_the_payload_limit_is_one_line_exit_1(
     code, out, err = run(capsys, "start", "parked", "--input-file", str(path), "--db", db)
     assert code == 1 and out == "" and err.count("\n") == 1
     assert "the input of 'parked' is 3,000,002 bytes of JSON, over the payload limit" in err
+
+
+def test_a_second_signal_stops_the_worker_at_once(tmp_path: Path, db: str) -> None:
+    """The first SIGTERM waits for the running activity (grace 600 s); the second exits now."""
+    marker = tmp_path / "started"
+    (tmp_path / "stuckflows.py").write_text(
+        textwrap.dedent(
+            f"""
+            import pathlib, threading
+            from orchestrate import Registry
+            reg = Registry()
+
+            @reg.activity
+            def forever(_: object) -> None:
+                pathlib.Path({str(marker)!r}).touch()
+                threading.Event().wait()  # never finishes on its own
+
+            @reg.orchestration
+            async def hang(ctx) -> None:
+                await ctx.activity(forever, None)
+            """
+        )
+    )
+    store = SqliteStore(db)
+    Client(store).start("hang", None, instance_id="h")
+    store.close()
+    argv = ["worker", "stuckflows:reg", "--db", db, "--threads", "1", "--grace", "600"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrate", *argv],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    try:
+        wait_until(marker.exists)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.stderr is not None
+        line = ""
+        while "stopping" not in line:  # the first signal was handled: the grace period runs
+            line = proc.stderr.readline()
+            assert line, "the worker ended without saying it was stopping"
+        assert "up to 600 s" in line and "signal again to exit at once" in line
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "second signal: exiting at once" in err
+
+
+def wait_until(condition: Any, timeout: float = 60.0) -> None:
+    """Bounded wait for something another process does."""
+    pause = threading.Event()
+    for _ in range(int(timeout / 0.01)):
+        if condition():
+            return
+        pause.wait(0.01)
+    raise AssertionError("condition never became true")
