@@ -65,9 +65,6 @@ class Client:
         clock: Clock | None = None,
         max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
-        self.store: Store = store_or_url(store, "Client")
-        self.registry = registry
-        self.clock: Clock = clock or SystemClock()
         if max_payload_bytes is not None and (
             not isinstance(max_payload_bytes, int) or max_payload_bytes < 1
         ):
@@ -76,6 +73,9 @@ class Client:
                 "or None for no limit"
             )
         self.max_payload_bytes = max_payload_bytes
+        self.store: Store = store_or_url(store, "Client")  # last: a refused call opens nothing
+        self.registry = registry
+        self.clock: Clock = clock or SystemClock()
 
     def _name(self, orchestration: Callable[..., Any] | str) -> str:
         if self.registry is not None:
