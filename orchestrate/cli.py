@@ -22,16 +22,16 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from . import history as h
+from .cli_text import abridge, safe, state_dict, table, timeline
 from .client import Client
 from .errors import OrchestrateError
 from .registry import Registry
-from .state import InstanceState, Status
+from .state import Status
 from .worker import Worker
 
 __all__ = ["main"]
 
 DEFAULT_DB = "./orchestrate.db"
-_ABRIDGE = 60
 
 
 class _UsageError(Exception):
@@ -42,117 +42,57 @@ class _Failure(Exception):
     """The command could not do its job (exit 1)."""
 
 
-# --- formatting ------------------------------------------------------------------------------
-
-
-def _when(moment: datetime | None) -> str:
-    if moment is None:
-        return "-"
-    text = moment.astimezone(UTC).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def _abridge(value: Any, width: int = _ABRIDGE) -> str:
-    text = value if isinstance(value, str) else _compact(value)
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _state_dict(state: InstanceState) -> dict[str, Any]:
-    return {
-        "instance_id": state.instance_id,
-        "name": state.name,
-        "status": str(state.status),
-        "input": state.input,
-        "output": state.output,
-        "error": None if state.error is None else state.error.to_dict(),
-        "custom_status": state.custom_status,
-        "created_at": _when(state.created_at),
-        "updated_at": _when(state.updated_at),
-        "generation": state.generation,
-        "parent_instance": state.parent_instance,
-        "history_len": state.history_len,
-    }
-
-
-def _detail(event: h.Event) -> str:
-    """One line of what an event says: names and task ids first, then abridged payloads."""
-    data = h.event_to_dict(event)
-    parts: list[str] = []
-    if "name" in data:
-        parts.append(str(data.pop("name")))
-    if "task_id" in data:
-        parts.append(f"#{data.pop('task_id')}")
-    for key in ("type", "at", "instance_id", "generation", "parent_instance", "parent_task"):
-        data.pop(key, None)
-    if data.get("call_id") is None:
-        data.pop("call_id", None)
-    if not data.get("carried_events"):
-        data.pop("carried_events", None)
-    if data.get("attempt") == 1:
-        data.pop("attempt", None)
-    error = data.pop("error", None)
-    if isinstance(error, dict):
-        parts.append(f"{error['type']}: {_abridge(error['message'])}")
-    if "error_type" in data:
-        parts.append(f"{data.pop('error_type')}: {_abridge(data.pop('message', ''))}")
-    for key, value in data.items():
-        parts.append(f"{key}={_abridge(value)}")
-    return " ".join(parts)
-
-
-def _timeline(state: InstanceState, events: list[h.Event]) -> str:
-    lines = [
-        f"instance   {state.instance_id}  ({state.name})",
-        f"status     {state.status}    generation {state.generation}",
-        f"created    {_when(state.created_at)}    updated {_when(state.updated_at)}",
-    ]
-    if state.parent_instance:
-        lines.append(f"parent     {state.parent_instance} (task #{state.parent_task})")
-    lines.append(f"input      {_abridge(state.input, 100)}")
-    if state.custom_status is not None:
-        lines.append(f"custom     {_abridge(state.custom_status, 100)}")
-    if state.status == Status.COMPLETED:
-        lines.append(f"output     {_abridge(state.output, 100)}")
-    if state.error is not None:
-        lines.append(f"error      {state.error.type}: {_abridge(state.error.message, 200)}")
-    lines.append("")
-    lines.append(f"{'TIME':<25} {'EVENT':<26} DETAIL")
-    for event in events:
-        lines.append(f"{_when(event.at):<25} {event.kind:<26} {_detail(event)}".rstrip())
-    if not events:
-        lines.append("(no events yet: no worker has taken the first turn)")
-    return "\n".join(lines)
-
-
-def _table(states: list[InstanceState]) -> str:
-    rows = [("INSTANCE", "NAME", "STATUS", "UPDATED", "CUSTOM STATUS")]
-    for s in states:
-        custom = "" if s.custom_status is None else _abridge(s.custom_status, 40)
-        rows.append((s.instance_id, s.name, str(s.status), _when(s.updated_at), custom))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
-
-
 # --- commands ----------------------------------------------------------------------------------
 
 
 def _json_arg(text: str | None, what: str) -> Any:
+    """Parse JSON from the command line: one clear line (exit 2) for anything it cannot take."""
     if text is None:
         return None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise _UsageError(
-            f"{what} is not valid JSON ({exc.msg}): {text!r}; quote it for the shell, "
-            """e.g. '{"id": 1}' or '"text"'"""
+            f"{what} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): "
+            f"{abridge(text)!r}; quote it for the shell, e.g. '{{\"id\": 1}}' or '\"text\"'"
         ) from None
+    except RecursionError:
+        raise _UsageError(
+            f"{what} is nested too deeply to parse ({len(text)} characters); "
+            "flatten the data (payloads are limited in depth anyway)"
+        ) from None
+    except ValueError as exc:  # an int of more digits than Python converts (4,300 by default)
+        raise _UsageError(
+            f"{what} holds a number Python will not convert ({exc}); "
+            "pass a very large number as a string"
+        ) from None
+
+
+def _input_arg(text: str | None, path: str | None, what: str, file_option: str) -> Any:
+    """The JSON value given inline, as ``-`` (read stdin) or with ``--input-file PATH``."""
+    if text is not None and path is not None:
+        raise _UsageError(f"give {what} inline or with {file_option}, not both")
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+        except OSError as exc:
+            raise _UsageError(
+                f"cannot read {file_option} {path!r}: {exc.strerror or exc}; check the path"
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise _UsageError(
+                f"{file_option} {path!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                "save it as UTF-8 JSON"
+            ) from None
+        return _json_arg(text, f"the JSON in {path!r}")
+    if text == "-":
+        try:
+            text = sys.stdin.read()
+        except UnicodeDecodeError as exc:
+            raise _UsageError(f"stdin is not UTF-8 text ({exc.reason}); send UTF-8 JSON") from None
+        return _json_arg(text, f"{what} read from stdin")
+    return _json_arg(text, what)
 
 
 def _date_arg(text: str) -> datetime:
@@ -183,17 +123,18 @@ def _out(args: argparse.Namespace, data: Any, text: str) -> None:
 
 def _cmd_start(args: argparse.Namespace) -> None:
     client = _open(args, create=True)
-    value = _json_arg(args.input, "--input")
+    value = _input_arg(args.input, args.input_file, "--input", "--input-file")
     key = client.start(args.name, value, instance_id=args.id)
-    _out(args, {"instance_id": key}, key)
+    _out(args, {"instance_id": key}, safe(key))
     client.store.close()
 
 
 def _cmd_list(args: argparse.Namespace) -> None:
     status = args.status
     client = _open(args)
-    states = client.list(status=status, name=args.name, limit=args.limit)
-    _out(args, [_state_dict(s) for s in states], _table(states) if states else "(no instances)")
+    states = client.list(status=status, name=args.name, limit=args.limit, stuck=args.stuck)
+    empty = "(no stuck instances)" if args.stuck else "(no instances)"
+    _out(args, [state_dict(s) for s in states], table(states) if states else empty)
     client.store.close()
 
 
@@ -201,22 +142,23 @@ def _cmd_show(args: argparse.Namespace) -> None:
     client = _open(args)
     state = client.state(args.instance_id)
     events = client.history(args.instance_id)
-    data = {"instance": _state_dict(state), "history": [h.event_to_dict(e) for e in events]}
-    _out(args, data, _timeline(state, events))
+    data = {"instance": state_dict(state), "history": [h.event_to_dict(e) for e in events]}
+    _out(args, data, timeline(state, events))
     client.store.close()
 
 
 def _cmd_raise_event(args: argparse.Namespace) -> None:
     client = _open(args)
-    client.raise_event(args.instance_id, args.event, _json_arg(args.data, "the event data"))
-    _out(args, {"ok": True}, f"raised {args.event!r} on {args.instance_id}")
+    data = _input_arg(args.data, args.input_file, "the event data", "--input-file")
+    client.raise_event(args.instance_id, args.event, data)
+    _out(args, {"ok": True}, f"raised {safe(repr(args.event))} on {safe(args.instance_id)}")
     client.store.close()
 
 
 def _cmd_terminate(args: argparse.Namespace) -> None:
     client = _open(args)
     client.terminate(args.instance_id, args.reason)
-    text = f"terminating {args.instance_id} (takes effect at its next turn, run by a worker)"
+    text = f"terminating {safe(args.instance_id)} (takes effect at its next turn, run by a worker)"
     _out(args, {"ok": True}, text)
     client.store.close()
 
@@ -300,10 +242,19 @@ def _cmd_worker(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         lease=args.lease,
         activity_lease=args.activity_lease,
+        on_nondeterminism=args.on_nondeterminism,
+        nondeterminism_retry=args.nondeterminism_retry,
     )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():  # the second signal: the operator will not wait for the grace period
+            os.write(
+                2,
+                b"orchestrate worker: second signal: exiting at once; activities it was running "
+                b"run again once their leases expire\n",
+            )
+            os._exit(128 + signum)
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -318,8 +269,14 @@ def _cmd_worker(args: argparse.Namespace) -> None:
     try:
         while not stop.wait(1.0):
             pass
+        print(
+            f"orchestrate worker: stopping; running work has up to {args.grace:g} s to finish "
+            "(signal again to exit at once)",
+            file=sys.stderr,
+            flush=True,
+        )
     finally:
-        worker.stop()
+        worker.stop(timeout=args.grace)
         client.store.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -370,15 +327,44 @@ def _parser() -> argparse.ArgumentParser:
         help="visibility timeout of an activity; longer than your slowest activity (default 300)",
     )
 
+    worker.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="after SIGINT/SIGTERM, how long running work may take to finish before the worker "
+        "exits (default 30); a second signal exits at once",
+    )
+    worker.add_argument(
+        "--on-nondeterminism",
+        choices=("retry", "fail"),
+        default="retry",
+        help="when the code no longer replays an instance's history: retry the turn later "
+        "(the instance shows as stuck in `list`; default) or fail the instance",
+    )
+    worker.add_argument(
+        "--nondeterminism-retry",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long a stuck instance waits before its turn is tried again (default 60)",
+    )
+
     start = add("start", _cmd_start, "start an instance and print its id")
     start.add_argument("name", help="the orchestration's registered name")
-    start.add_argument("--input", help="input as JSON, e.g. '{\"id\": 1}'")
+    start.add_argument("--input", help="input as JSON, e.g. '{\"id\": 1}'; '-' reads stdin")
+    start.add_argument("--input-file", metavar="PATH", help="read the input JSON from a file")
     start.add_argument("--id", help="instance id (default: a new UUID)")
 
     listing = add("list", _cmd_list, "list instances, oldest first")
     listing.add_argument("--status", choices=[s.value for s in Status])
     listing.add_argument("--name", help="only instances of this orchestration")
     listing.add_argument("--limit", type=int)
+    listing.add_argument(
+        "--stuck",
+        action="store_true",
+        help="only unfinished instances whose last turn failed (e.g. on non-determinism)",
+    )
 
     show = add("show", _cmd_show, "show an instance's state and timeline")
     show.add_argument("instance_id", metavar="ID")
@@ -386,7 +372,12 @@ def _parser() -> argparse.ArgumentParser:
     raise_event = add("raise-event", _cmd_raise_event, "deliver an external event")
     raise_event.add_argument("instance_id", metavar="ID")
     raise_event.add_argument("event", metavar="NAME")
-    raise_event.add_argument("data", metavar="JSON", nargs="?", help="event data as JSON")
+    raise_event.add_argument(
+        "data", metavar="JSON", nargs="?", help="event data as JSON; '-' reads stdin"
+    )
+    raise_event.add_argument(
+        "--input-file", metavar="PATH", help="read the event data JSON from a file"
+    )
 
     terminate = add("terminate", _cmd_terminate, "stop a running instance at its next turn")
     terminate.add_argument("instance_id", metavar="ID")
@@ -416,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as exc:
         _usage(parser, str(exc))
     except (_Failure, OrchestrateError) as exc:
-        print(f"orchestrate: error: {exc}", file=sys.stderr)
+        print(f"orchestrate: error: {safe(str(exc))}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `orchestrate list | head`
         return 0
@@ -424,4 +415,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _usage(parser: argparse.ArgumentParser, message: str) -> NoReturn:
-    parser.exit(2, f"orchestrate: error: {message}\n")
+    parser.exit(2, f"orchestrate: error: {safe(message)}\n")

@@ -10,16 +10,42 @@ from typing import TYPE_CHECKING, Any
 
 from . import history as h
 from .clock import Clock, SystemClock
-from .errors import InstanceNotFound, UnknownOrchestration
-from .payload import to_json_value
+from .errors import InstanceNotFound, InvalidInstanceId, UnknownOrchestration
+from .payload import DEFAULT_MAX_PAYLOAD_BYTES, check_payload_size, to_json_value
 from .registry import Registry
 from .state import InstanceState, Message, Status
 from .store import Store
+from .store_url import store_or_url
+from .waits import describe_timeout
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-__all__ = ["Client"]
+__all__ = ["Client", "check_instance_id", "is_stuck"]
+
+_FIRST_POLL, _LAST_POLL = 0.005, 0.25  # seconds between state reads of `wait_async`
+
+
+def is_stuck(state: InstanceState) -> bool:
+    """An unfinished instance whose last turn failed (its code no longer replays its history):
+    it keeps its status and its turn is retried later, so only its `error` tells it apart."""
+    return not state.finished and state.error is not None
+
+
+def check_instance_id(instance_id: object) -> str:
+    """`instance_id` if it is a non-empty string; else a `ValueError`/`TypeError` saying so (an
+    empty id must not silently become a random one, nor a number a string)."""
+    if not isinstance(instance_id, str):
+        raise InvalidInstanceId(
+            f"instance_id must be a non-empty string, got {type(instance_id).__name__} "
+            f"{instance_id!r}; pass str(...) of it, or leave it out for a new random id"
+        )
+    if not instance_id:
+        raise InvalidInstanceId(
+            "instance_id is the empty string; pass a non-empty id, or leave it out "
+            "(None) for a new random id"
+        )
+    return instance_id
 
 
 class Client:
@@ -27,12 +53,27 @@ class Client:
 
     With a `registry`, orchestrations can be named by function and unknown names are refused at
     start; without one, a function's `__name__` is used and the worker reports unknown names.
+    `store` is a `Store` or a store URL (see `open_store`). Inputs and event data that encode
+    to more than `max_payload_bytes` (2 MiB by default; None: no limit) raise `PayloadTooLarge`.
     """
 
     def __init__(
-        self, store: Store, *, registry: Registry | None = None, clock: Clock | None = None
+        self,
+        store: Store | str,
+        *,
+        registry: Registry | None = None,
+        clock: Clock | None = None,
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
-        self.store = store
+        if max_payload_bytes is not None and (
+            not isinstance(max_payload_bytes, int) or max_payload_bytes < 1
+        ):
+            raise ValueError(
+                f"max_payload_bytes={max_payload_bytes!r}: give a positive number of bytes, "
+                "or None for no limit"
+            )
+        self.max_payload_bytes = max_payload_bytes
+        self.store: Store = store_or_url(store, "Client")  # last: a refused call opens nothing
         self.registry = registry
         self.clock: Clock = clock or SystemClock()
 
@@ -61,7 +102,8 @@ class Client:
         """
         name = self._name(orchestration)
         payload = to_json_value(input, "input")
-        key = instance_id or uuid.uuid4().hex
+        check_payload_size(payload, f"input of {name!r}", self.max_payload_bytes)
+        key = uuid.uuid4().hex if instance_id is None else check_instance_id(instance_id)
         now = self.clock.now()
         state = InstanceState(key, name, Status.PENDING, payload, created_at=now, updated_at=now)
         start = Message(key, h.OrchestrationStarted(now, name, payload, key, 0), 0)
@@ -70,11 +112,14 @@ class Client:
 
     def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
         """Deliver an external event (FIFO per name; buffered until the instance waits for it)."""
+        check_instance_id(instance_id)
         payload = to_json_value(data, "event data")
+        check_payload_size(payload, f"data of event {name!r}", self.max_payload_bytes)
         self.store.send(Message(instance_id, h.EventRaised(self.clock.now(), name, payload)))
 
     def terminate(self, instance_id: str, reason: str = "") -> None:
         """Stop a running instance at its next turn; its status becomes `terminated`."""
+        check_instance_id(instance_id)
         self.store.send(Message(instance_id, h.OrchestrationTerminated(self.clock.now(), reason)))
 
     def state(self, instance_id: str) -> InstanceState:
@@ -94,8 +139,13 @@ class Client:
         status: Status | str | None = None,
         name: str | None = None,
         limit: int | None = None,
+        stuck: bool = False,
     ) -> list[InstanceState]:
-        return self.store.list_instances(status=status, name=name, limit=limit)
+        """Instances, oldest first; `stuck` keeps only those whose last turn failed (`is_stuck`)."""
+        if not stuck:
+            return self.store.list_instances(status=status, name=name, limit=limit)
+        found = [s for s in self.store.list_instances(status=status, name=name) if is_stuck(s)]
+        return found if limit is None else found[:limit]
 
     def purge(
         self, instance_id: str | None = None, *, finished_before: datetime | None = None
@@ -104,7 +154,11 @@ class Client:
         return self.store.purge(instance_id, finished_before=finished_before)
 
     def wait(self, instance_id: str, timeout: float | None = None) -> InstanceState:
-        """Block until the instance finishes and return its final state; `TimeoutError` after `timeout` s."""
+        """Block until the instance finishes and return its final state.
+
+        After `timeout` s, `TimeoutError` saying what the instance still waits for (a timer, an
+        event, an activity...), and asking whether a worker runs only when work is untaken.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             state = self.state(instance_id)
@@ -112,15 +166,16 @@ class Client:
                 return state
             remaining = 1.0 if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
-                why = (
-                    f"its last turn failed: {state.error.type}: {state.error.message}"
-                    if state.error is not None
-                    else "is a worker running? (`Runtime` runs one; `orchestrate worker` starts one)"
-                )
-                raise TimeoutError(
-                    f"instance {instance_id!r} is still {state.status} after {timeout} s; {why}"
-                )
+                raise self._timed_out(state, timeout)
             self.store.wait_for_change(min(remaining, 0.25))
+
+    def _timed_out(self, state: InstanceState, timeout: float | None) -> TimeoutError:
+        try:
+            history = self.history(state.instance_id)
+        except InstanceNotFound:  # purged meanwhile
+            history = []
+        message = describe_timeout(state, history, timeout, self.clock.now(), self.registry)
+        return TimeoutError(message)
 
     # --- asyncio variants ---------------------------------------------------------------------
 
@@ -136,7 +191,26 @@ class Client:
         return await asyncio.to_thread(self.state, instance_id)
 
     async def wait_async(self, instance_id: str, timeout: float | None = None) -> InstanceState:
-        return await asyncio.to_thread(self.wait, instance_id, timeout)
+        """`wait` for asyncio: holds no thread while waiting.
+
+        Polls the instance's state (each read a short trip to a worker thread) with
+        `asyncio.sleep` between reads, backing off from 5 ms to 250 ms, so any number of waits
+        leave the default executor free for `start_async`, `raise_event_async`... and the rest
+        of the application.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        pause = _FIRST_POLL
+        while True:
+            state = await asyncio.to_thread(self.state, instance_id)
+            if state.finished:
+                return state
+            if deadline is not None and loop.time() >= deadline:
+                raise await asyncio.to_thread(self._timed_out, state, timeout)
+            if deadline is not None:
+                pause = min(pause, max(0.0, deadline - loop.time()))
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _LAST_POLL)
 
     async def terminate_async(self, instance_id: str, reason: str = "") -> None:
         await asyncio.to_thread(self.terminate, instance_id, reason)

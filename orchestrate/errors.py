@@ -12,9 +12,11 @@ __all__ = [
     "DuplicateInstance",
     "InstanceNotFound",
     "InstanceNotRunning",
+    "InvalidInstanceId",
     "NonDeterminismError",
     "NotATaskError",
     "OrchestrateError",
+    "PayloadTooLarge",
     "RegistrationError",
     "SerializationError",
     "StoreError",
@@ -53,6 +55,10 @@ class SerializationError(OrchestrateError, TypeError):
     """A payload is not JSON-serializable; the message names the offending path."""
 
 
+class PayloadTooLarge(OrchestrateError, ValueError):
+    """A payload (input, result, event data, status) encodes to more bytes than the limit."""
+
+
 class NonDeterminismError(OrchestrateError):
     """Replaying the history produced different commands than the recorded ones."""
 
@@ -67,6 +73,13 @@ class InstanceNotFound(_LookupError):
 
 class InstanceNotRunning(OrchestrateError):
     """The instance has already finished, so it cannot take events."""
+
+
+class InvalidInstanceId(OrchestrateError, ValueError, TypeError):
+    """An instance id is not a non-empty string (an empty id would silently become a random one).
+
+    A `ValueError` (the empty string) and a `TypeError` (not a string) alike.
+    """
 
 
 class DuplicateInstance(OrchestrateError, ValueError):

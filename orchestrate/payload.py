@@ -9,22 +9,48 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
 import typing
 from collections.abc import Callable
 from typing import Any
 
-from .errors import SerializationError
+from .errors import PayloadTooLarge, SerializationError
 
-__all__ = ["first_param_annotation", "from_json_value", "return_annotation", "to_json_value"]
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD_BYTES",
+    "MAX_DEPTH",
+    "check_payload_size",
+    "first_param_annotation",
+    "from_json_value",
+    "payload_size",
+    "return_annotation",
+    "to_json_value",
+]
+
+# Payloads are stored in the history, read back at every replay and copied into every turn, so
+# they stay small: keep large data elsewhere (a file, a blob store) and pass its key.
+DEFAULT_MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
+# Deeper values overflow the stack somewhere between the caller, the encoder and a replay.
+MAX_DEPTH = 200
+# ints wider than this print with more digits than Python converts by default (4,300).
+_MAX_INT_BITS = 14_000
 
 
-def to_json_value(value: Any, path: str = "value") -> Any:
+def to_json_value(value: Any, path: str = "value", _depth: int = 0) -> Any:
     """Return `value` as plain JSON data (dataclasses become dicts, tuples lists).
 
-    Raises `SerializationError` naming the first offending path, e.g. ``input['items'][3]``.
+    Raises `SerializationError` naming the first offending path, e.g. ``input['items'][3]``,
+    also for values nested deeper than `MAX_DEPTH` and ints too long to print as JSON.
     """
-    if value is None or isinstance(value, (bool, str, int)):
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        if value.bit_length() > _MAX_INT_BITS:
+            raise SerializationError(
+                f"{path} is an int of over 4,000 digits, which JSON readers (and Python's own "
+                "int parsing) refuse; send it as a string"
+            )
         return value
     if isinstance(value, float):
         if math.isfinite(value):
@@ -32,6 +58,12 @@ def to_json_value(value: Any, path: str = "value") -> Any:
         raise SerializationError(
             f"{path} is {value!r}, which JSON cannot represent; use None or a string instead"
         )
+    if _depth >= MAX_DEPTH and isinstance(value, (dict, list, tuple)):
+        raise SerializationError(
+            f"{path} is nested more than {MAX_DEPTH} levels deep; payloads are limited to "
+            f"{MAX_DEPTH} levels of lists and dicts: flatten the data"
+        )
+    depth = _depth + 1
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
@@ -40,19 +72,42 @@ def to_json_value(value: Any, path: str = "value") -> Any:
                     f"{path} has the key {key!r} of type {type(key).__name__}; JSON object keys "
                     "must be strings: convert the keys with str() first"
                 )
-            out[key] = to_json_value(item, f"{path}[{key!r}]")
+            out[key] = to_json_value(item, f"{path}[{key!r}]", depth)
         return out
     if isinstance(value, (list, tuple)):
-        return [to_json_value(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        return [to_json_value(item, f"{path}[{i}]", depth) for i, item in enumerate(value)]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
-            f.name: to_json_value(getattr(value, f.name), f"{path}.{f.name}")
+            f.name: to_json_value(getattr(value, f.name), f"{path}.{f.name}", depth)
             for f in dataclasses.fields(value)
         }
     raise SerializationError(
         f"{path} is a {type(value).__name__} ({_abridge(value)}), which is not JSON-serializable; "
         "payloads must be JSON (dict, list, str, int, float, bool, None) or dataclasses of those"
     )
+
+
+def payload_size(value: Any) -> int:
+    """The size in bytes of `value` (plain JSON data) as the stores keep it: compact JSON with
+    non-ASCII characters escaped."""
+    return len(json.dumps(value, separators=(",", ":")))
+
+
+def check_payload_size(value: Any, what: str, limit: int | None) -> None:
+    """Raise `PayloadTooLarge` if `value` (plain JSON data) encodes to more than `limit` bytes.
+
+    `what` names the payload for the message (``input of 'order_saga'``); `limit` None means no
+    limit.
+    """
+    if limit is None or value is None or isinstance(value, (bool, int, float)):
+        return
+    size = payload_size(value)
+    if size > limit:
+        raise PayloadTooLarge(
+            f"the {what} is {size:,} bytes of JSON, over the payload limit of {limit:,} bytes; "
+            "keep large data elsewhere (a file, a blob store) and pass its key, or raise the "
+            "limit with max_payload_bytes=..."
+        )
 
 
 def from_json_value(value: Any, annotation: Any) -> Any:

@@ -2,47 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
-import os
 from types import TracebackType
 from typing import Any
 
 from .client import Client
 from .clock import Clock
-from .memory_store import MemoryStore
+from .payload import DEFAULT_MAX_PAYLOAD_BYTES
 from .registry import Registry
 from .store import Store
+from .store_url import open_store, store_or_url
 from .worker import Worker
 
 __all__ = ["Runtime", "open_store"]
 
 DEFAULT_STORE = "sqlite:///orchestrate.db"
-
-
-def open_store(url: str | Store) -> Store:
-    """Open a store from a URL: ``memory:``, ``sqlite:///rel.db``, ``sqlite:////abs.db``, a bare
-    ``*.db`` path, or ``postgresql://...``. A `Store` object is returned as is."""
-    if not isinstance(url, str):
-        return url
-    if url in ("memory:", "memory://", ":memory:"):
-        return MemoryStore()
-    # Stores are imported lazily: a memory-only user never pays for sqlite3 or psycopg.
-    is_path = "://" not in url and (url.endswith((".db", ".sqlite", ".sqlite3")) or os.sep in url)
-    if url.startswith("sqlite:") or is_path:
-        return _store_class("sqlite_store", "SqliteStore").from_url(url)  # type: ignore[no-any-return]
-    if url.startswith(("postgresql:", "postgres:")):
-        return _store_class("postgres_store", "PostgresStore").from_url(url)  # type: ignore[no-any-return]
-    raise ValueError(
-        f"unknown store URL {url!r}; use 'memory:', 'sqlite:///path.db' or 'postgresql://...'"
-    )
-
-
-def _store_class(module: str, name: str) -> Any:
-    try:
-        loaded = importlib.import_module(f"orchestrate.{module}")
-    except ImportError as exc:
-        raise ValueError(f"the {name} is not available: {exc}") from exc
-    return getattr(loaded, name)
 
 
 class Runtime(Client):
@@ -55,10 +28,13 @@ class Runtime(Client):
         *,
         clock: Clock | None = None,
         threads: int = 2,
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
         **worker_options: Any,
     ) -> None:
-        opened = open_store(store)
-        super().__init__(opened, registry=registry, clock=clock)
+        opened = store_or_url(store, "Runtime")
+        super().__init__(
+            opened, registry=registry, clock=clock, max_payload_bytes=max_payload_bytes
+        )
         self.worker = Worker(registry, opened, clock=self.clock, threads=threads, **worker_options)
 
     def __enter__(self) -> Runtime:

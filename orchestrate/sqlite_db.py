@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import sqlite3
 import threading
 import time
@@ -24,6 +25,9 @@ __all__ = ["Database"]
 
 _T = TypeVar("_T")
 _POLL = 0.05  # seconds between checks for commits by other processes in `wait_for_change`
+_FILE_MODE = 0o600  # a new database holds every payload: readable by its owner only
+# SQLite's primary result codes (``exc.sqlite_errorcode & 0xFF``) that are no damage to the file.
+_BUSY, _LOCKED, _READONLY = 5, 6, 8
 
 
 class _Conn:
@@ -62,6 +66,55 @@ class _Op:
         self.lead = False  # this op's thread commits the next group
 
 
+_NOT_DAMAGE = (_BUSY, _LOCKED, _READONLY)
+
+
+def _code(exc: sqlite3.Error) -> int:
+    """SQLite's primary result code of `exc` (0 when the driver did not say)."""
+    return int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+def _read_only(path: str, cause: str) -> StoreError:
+    return StoreError(
+        f"{path!r} is read-only: {cause}. Orchestrate writes to its database (and to the "
+        f"{os.path.basename(path)}-wal and -shm files beside it): fix the file's permissions (it "
+        "and its directory must be writable by this user) or point --db / the store URL at a "
+        "writable copy"
+    )
+
+
+def _create_private(path: str) -> None:
+    """Create a new database file readable and writable by its owner only (0600).
+
+    SQLite would create it with the umask's mode (usually 0644: world-readable payloads); its
+    -wal and -shm files copy the database file's mode. An existing file is left as it is, and a
+    missing directory is reported by `prepare`.
+    """
+    if os.path.exists(path) or not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE))
+    except FileExistsError:
+        return  # another process created it first
+    except PermissionError as exc:
+        directory = os.path.dirname(os.path.abspath(path))
+        raise StoreError(
+            f"cannot create the database {path!r}: the directory {directory!r} is read-only for "
+            f"this user ({exc.strerror}); fix its permissions or choose a writable directory"
+        ) from None
+
+
+def _check_writable(path: str) -> None:
+    """Refuse a database this process may not write, before SQLite calls it corrupt."""
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise _read_only(path, "this user may not write the file")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        return  # `prepare` names the missing directory
+    if not os.path.exists(f"{path}-shm") and not os.access(directory, os.W_OK | os.X_OK):
+        raise _read_only(path, f"this user may not create its -shm and -wal files in {directory!r}")
+
+
 class Database:
     """The file at `path`, opened (and created or checked) on construction."""
 
@@ -80,7 +133,16 @@ class Database:
         self.path = path
         self.synchronous = mode
         self.busy_timeout = busy_timeout
-        prepare(path, busy_timeout=busy_timeout)
+        _create_private(path)
+        _check_writable(path)
+        try:
+            prepare(path, busy_timeout=busy_timeout)
+        except StoreError as exc:
+            # `prepare` reads every SQLite error as damage; a lock or a permission is none.
+            cause = exc.__context__
+            if isinstance(cause, sqlite3.Error) and _code(cause) in _NOT_DAMAGE:
+                raise self.error(cause) from None
+            raise
         self._pool: list[_Conn] = []
         self._pool_lock = threading.Lock()
         # Writers of this process queue on a mutex: SQLite's busy handler would put a blocked
@@ -121,12 +183,18 @@ class Database:
         pooled.conn.close()
 
     def error(self, exc: sqlite3.Error) -> StoreError:
+        """`exc` as a `StoreError` that names the file, the cause and the fix."""
         text = str(exc)
-        if "locked" in text or "busy" in text:
+        code = _code(exc)
+        if code in (_BUSY, _LOCKED) or "locked" in text or "busy" in text:
             return StoreError(
-                f"{self.path!r} stayed locked for {self.busy_timeout} s ({text}): another "
-                "process holds a long write transaction. Retry, or raise busy_timeout"
+                f"{self.path!r} is locked: it stayed locked for {self.busy_timeout} s ({text}); "
+                "another process holds a long write transaction or an exclusive lock (a copy tool, "
+                "an sqlite3 shell). Retry when it is done, or raise busy_timeout "
+                "(e.g. sqlite:///FILE?busy_timeout=60)"
             )
+        if code == _READONLY or "readonly" in text:
+            return _read_only(self.path, text)
         return StoreError(
             f"SQLite error on {self.path!r}: {text}. If the file is corrupt, stop the workers and "
             "restore it from a backup (`sqlite3 FILE .recover` can salvage rows)"

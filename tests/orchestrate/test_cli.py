@@ -77,6 +77,7 @@ def test_list_shows_a_table_and_json_filtered_by_status(capsys, db: str) -> None
         "INSTANCE",
         "NAME",
         "STATUS",
+        "ERROR",
         "UPDATED",
         "CUSTOM",
         "STATUS",

@@ -1,0 +1,61 @@
+"""`open_store`: a store from a URL, shared by `Client`, `Runtime` and the CLI.
+
+Its own module so that `client` can open URLs without importing `runtime` (which imports
+`client`); `runtime` re-exports it, where users have always found it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from .memory_store import MemoryStore
+from .store import Store
+
+__all__ = ["open_store"]
+
+
+def open_store(url: str | Store) -> Store:
+    """Open a store from a URL: ``memory:``, ``sqlite:///rel.db``, ``sqlite:////abs.db``, a bare
+    ``*.db`` path, or ``postgresql://...``. A `Store` object is returned as is."""
+    if not isinstance(url, str):
+        return url
+    if url in ("memory:", "memory://", ":memory:"):
+        return MemoryStore()
+    # Stores are imported lazily: a memory-only user never pays for sqlite3 or psycopg.
+    is_path = "://" not in url and (url.endswith((".db", ".sqlite", ".sqlite3")) or os.sep in url)
+    if url.startswith("sqlite:") or is_path:
+        return _store_class("sqlite_store", "SqliteStore").from_url(url)  # type: ignore[no-any-return]
+    if url.startswith(("postgresql:", "postgres:")):
+        return _store_class("postgres_store", "PostgresStore").from_url(url)  # type: ignore[no-any-return]
+    raise ValueError(
+        f"unknown store URL {url!r}; use 'memory:', 'sqlite:///path.db' or 'postgresql://...'"
+    )
+
+
+def _store_class(module: str, name: str) -> Any:
+    try:
+        loaded = importlib.import_module(f"orchestrate.{module}")
+    except ImportError as exc:
+        raise ValueError(f"the {name} is not available: {exc}") from exc
+    return getattr(loaded, name)
+
+
+def store_or_url(store: object, owner: str) -> Store:
+    """`store` itself when it is a `Store`, the store a URL string opens, else a `TypeError`
+    naming what `owner` got and what it takes (a wrong argument fails here, not at first use)."""
+    if isinstance(store, str):
+        return open_store(store)
+    if isinstance(store, Store):
+        return store
+    raise TypeError(
+        f"{owner} got {type(store).__name__} {_abridge(store)} as its store; pass a Store object "
+        "(MemoryStore(), SqliteStore('app.db'), ...) or a store URL such as 'sqlite:///app.db' "
+        "or 'memory:'"
+    )
+
+
+def _abridge(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
