@@ -7,7 +7,8 @@ projects that never use it pay nothing at start-up; the logic lives in `testkit.
   ``orch_registry`` (the test module's ``registry`` or ``reg``; override it to supply another);
 - ``@pytest.mark.orch(start="2024-01-01T00:00:00Z", strict=True, ...)`` sets the env's options;
 - ``--orch-record-histories DIR`` saves every history produced by passing tests, named by test id;
-- ``--orch-replay DIR`` adds one test item per saved history, replayed against today's code;
+- ``--orch-replay DIR`` adds one test item per saved history, replayed against today's code
+  with the registry named by ``--orch-replay-registry MODULE:ATTR`` (never by the files);
 - ``orch_fuzz`` fuzzes an orchestration of the module's registry (`testkit.fuzz.fuzz`),
   with ``--orch-fuzz-examples N`` examples when given; a failure's shrunk schedule is shown in
   its own report section. Hypothesis profiles ``orchestrate-ci`` (derandomized, more examples)
@@ -80,8 +81,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         REGISTRY_OPTION,
         dest=REGISTRY_INI,
         metavar="MODULE:ATTR",
-        help="the Registry to replay histories with, when a file does not name one "
-        f"(ini: {REGISTRY_INI})",
+        help="the Registry to replay --orch-replay histories with; required with it, since a "
+        f"history file is data and never names code to import (ini: {REGISTRY_INI})",
     )
     group.addoption(
         FUZZ_OPTION,
@@ -121,6 +122,12 @@ def _settings(config: pytest.Config) -> _Settings:
     if registry is not None and ":" not in registry:
         raise pytest.UsageError(
             f"{REGISTRY_OPTION} {registry!r}: expected MODULE:ATTR, e.g. myapp.workflows:registry"
+        )
+    if replay is not None and registry is None:
+        raise pytest.UsageError(
+            f"{REPLAY_OPTION} {replay}: name the Registry to replay with, e.g. "
+            f"{REGISTRY_OPTION} myapp.workflows:registry (ini: {REGISTRY_INI}); it is never "
+            "taken from the history files, which are data"
         )
     fuzz = _value(config, FUZZ_INI)
     examples: int | None = None
