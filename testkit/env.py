@@ -40,7 +40,6 @@ from orchestrate import (
     Worker,
 )
 from orchestrate import history as h
-from orchestrate.context import ActivityTask, TimerTask
 from orchestrate.history import iso_time
 from orchestrate.replay import Execution
 from orchestrate.state import ActivityWork, FollowUpTurn, Message, OrchestrationWork, TurnCommit
@@ -49,7 +48,7 @@ from .clock import DEFAULT_START, FakeClock
 from .errors import RunawayOrchestration, UnscriptedActivity
 from .outcomes import Delay, Entry, Fail, Hang, Ok, Outcome, Script, resolve, to_event
 from .replay_check import HINT, ReplayChecker
-from .run import Run, attempt_awaited, describe_waits, timer_awaited
+from .run import Run, describe_waits
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -470,28 +469,19 @@ class TestEnv:
         return min(dues, default=None)
 
     def _still_awaited(self, instance_id: str, task_id: int | None, generation: int | None) -> bool:
-        """Whether the instance still waits on the timer or activity attempt `task_id`.
-
-        Not when its generation or instance ended, the task finished or was cancelled, or it is
-        an activity's timeout or backoff, or an attempt, that no longer counts. Unsure: True.
-        """
-        exe = self._executions.get(instance_id)
+        """Whether the instance still waits on the timer or activity attempt `task_id`
+        (`Execution.is_awaited`): not when its generation or instance ended, the task finished
+        or was cancelled, or it is an activity's timeout or backoff, or an attempt, that no
+        longer counts. Without a cached execution: while the instance runs."""
         if task_id is None:
             return True
+        exe = self._executions.get(instance_id)
         if exe is None:
             state = self.store.get_instance(instance_id)
             return state is not None and not state.finished
         if generation is not None and generation != exe.generation:
             return False
-        handler = exe.handlers.get(task_id)
-        if handler is None:
-            return False  # its result was applied already
-        task = getattr(handler, "__self__", None)
-        if isinstance(task, TimerTask):
-            return timer_awaited(task)
-        if isinstance(task, ActivityTask):
-            return attempt_awaited(task, task_id)
-        return True
+        return exe.is_awaited(task_id)
 
     def _move_to(self, moment: datetime) -> None:
         if moment > self.clock.now():
