@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any, NoReturn
 
+from . import codec
 from . import history as h
 from .client import Client
 from .errors import OrchestrateError
@@ -80,7 +81,7 @@ def _state_dict(state: InstanceState) -> dict[str, Any]:
 
 def _detail(event: h.Event) -> str:
     """One line of what an event says: names and task ids first, then abridged payloads."""
-    data = h.event_to_dict(event)
+    data = codec.event_to_dict(event)
     parts: list[str] = []
     if "name" in data:
         parts.append(str(data.pop("name")))
@@ -201,7 +202,7 @@ def _cmd_show(args: argparse.Namespace) -> None:
     client = _open(args)
     state = client.state(args.instance_id)
     events = client.history(args.instance_id)
-    data = {"instance": _state_dict(state), "history": [h.event_to_dict(e) for e in events]}
+    data = {"instance": _state_dict(state), "history": [codec.event_to_dict(e) for e in events]}
     _out(args, data, _timeline(state, events))
     client.store.close()
 
@@ -225,7 +226,7 @@ def _cmd_export_history(args: argparse.Namespace) -> None:
     client = _open(args)
     state = client.state(args.instance_id)
     events = client.history(args.instance_id)
-    print(h.history_to_json(events, state.instance_id, state.name))
+    print(codec.history_to_json(events, state.instance_id, state.name))
     client.store.close()
 
 
