@@ -3,6 +3,7 @@
 Thin on purpose (like Hypothesis' plugin): hooks and fixtures only, importing `testkit` lazily so
 projects that never use it pay nothing at start-up; the logic lives in `testkit.recording`.
 
+- after every test the wall-clock freeze a `TestEnv` holds is released (the real clock is back);
 - fixtures ``orch_env`` (a fresh `TestEnv`), ``fake_clock`` (its `FakeClock`) and
   ``orch_registry`` (the test module's ``registry`` or ``reg``; override it to supply another);
 - ``@pytest.mark.orch(start="2024-01-01T00:00:00Z", strict=True, ...)`` sets the env's options;
@@ -17,6 +18,7 @@ projects that never use it pay nothing at start-up; the logic lives in `testkit.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,6 +239,7 @@ def orch_env(
     env = make_env(orch_registry, fake_clock, _marker_options(request.node))
     request.node.stash.setdefault(_ENVS, []).append(env)
     yield env
+    env.close()
     directory = request.config.stash[_SETTINGS].record
     if directory is not None and request.node.stash.get(_CALL_PASSED, False):
         reference = registry_reference(orch_registry, request.module)
@@ -264,6 +267,18 @@ def orch_fuzz(
             raise
 
     return run
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+    """After every test, give the wall clock back: a `TestEnv` holds its freeze between drive
+    calls (see `testkit.wall_clock`), and a test may not have closed its envs."""
+    try:
+        return (yield)
+    finally:
+        loaded = sys.modules.get("testkit.wall_clock")  # never imported here just for this
+        if loaded is not None:
+            loaded.release()
 
 
 # --- reports ------------------------------------------------------------------------------------

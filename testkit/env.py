@@ -10,8 +10,10 @@ activity that already finished, or the backoff of a cancelled call, never moves 
 runtime drops cancelled timers; one that is merely ignored is still delivered, in due order, when
 time passes it for another reason).
 
-With `freeze_wall_clock` on (the default) each drive call runs under freezegun, so orchestration
-and activity code that reads the wall clock sees virtual time, and the replay check shifts it.
+With `freeze_wall_clock` on (the default) the wall clock reads virtual time (one freezegun freeze,
+started by the first drive call and moved since, see `testkit.wall_clock`), so orchestration and
+activity code that reads it sees virtual time, and the replay check shifts it. The freeze is held
+between drive calls until `close()` (the pytest plugin releases it after every test).
 
 Activities are leased from the store by the env itself rather than the worker's activity loop,
 because scripted outcomes may hold a call (`hang`, `delay`) and the fuzzer picks which call
@@ -44,7 +46,8 @@ from orchestrate.history import iso_time
 from orchestrate.replay import Execution
 from orchestrate.state import ActivityWork, FollowUpTurn, Message, OrchestrationWork, TurnCommit
 
-from .clock import DEFAULT_START, FakeClock
+from . import wall_clock
+from .clock import DEFAULT_START, FakeClock, held_scope
 from .errors import RunawayOrchestration, UnscriptedActivity
 from .outcomes import Delay, Entry, Fail, Hang, Ok, Outcome, Script, resolve, to_event
 from .replay_check import HINT, ReplayChecker
@@ -158,7 +161,7 @@ class _Drive:
         env._turns = 0
         if env.freeze_wall_clock:
             try:
-                frozen = env.clock.frozen()
+                frozen = held_scope(env.clock)
                 frozen.__enter__()
             except BaseException:
                 self._depth = 0  # not driving after all
@@ -188,9 +191,10 @@ class TestEnv:
     turn, O(n^2); ``False``: off; see `testkit.replay_check`); `evict_every_turn`
     drops the cached execution after each turn so every turn resumes by replay;
     `freeze_wall_clock` (on by default) makes orchestration and activity code see virtual time
-    through freezegun for the whole of each drive call, so the replay check can shift the wall
-    clock and catch orchestrations that read it; with ``freeze_wall_clock=False`` both see the
-    real time and wall-clock reads in orchestrations are not caught (other differences still are);
+    through freezegun from the first drive call until `close()`, so the replay check can shift
+    the wall clock and catch orchestrations that read it; with ``freeze_wall_clock=False`` both
+    see the real time and wall-clock reads in orchestrations are not caught (other differences
+    still are);
     `max_turns` bounds one drive call, so an orchestration that never blocks fails instead of
     hanging the test.
     """
@@ -250,6 +254,19 @@ class TestEnv:
 
     def __repr__(self) -> str:
         return f"<TestEnv at {iso_time(self.clock.now())}, {len(self.instances())} instance(s)>"
+
+    def __enter__(self) -> TestEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Give the wall clock back: release the freeze the drive calls hold (the real clock is
+        back unless a `FakeClock.frozen()` scope is active). A later drive call freezes again.
+        The pytest plugin does this after every test; elsewhere use ``with TestEnv(reg) as env``.
+        """
+        wall_clock.release()
 
     # --- scripting ---------------------------------------------------------------------------
 

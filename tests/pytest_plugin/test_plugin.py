@@ -227,3 +227,26 @@ def test_the_orchestrate_hypothesis_profiles_are_registered(pytester: pytest.Pyt
     )
     result = pytester.runpytest_inprocess("--hypothesis-profile", "orchestrate-ci")
     result.assert_outcomes(passed=1)
+
+
+def test_the_wall_clock_is_real_again_after_a_test_that_left_its_env_open(
+    pytester: pytest.Pytester,
+):
+    _write_flow(
+        pytester,
+        tests="""
+from datetime import UTC, datetime
+from testkit import TestEnv
+
+
+def test_leaves_env_open():
+    env = TestEnv(registry, start="2031-01-01T00:00:00Z")
+    env.run(order, ["a"])
+    assert datetime.now(UTC).year == 2031  # held between drive calls
+
+
+def test_next_sees_real_time():
+    assert datetime.now(UTC).year < 2031
+""",
+    )
+    _run(pytester).assert_outcomes(passed=2)
