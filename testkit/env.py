@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import random
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -50,7 +49,7 @@ from . import wall_clock
 from .clock import DEFAULT_START, FakeClock, held_scope
 from .errors import RunawayOrchestration, UnscriptedActivity
 from .outcomes import Delay, Entry, Fail, Hang, Ok, Outcome, Script, resolve, to_event
-from .replay_check import HINT, ReplayChecker
+from .replay_check import HINT, RESEEDED, ReplayChecker
 from .run import Run, describe_waits
 
 if TYPE_CHECKING:
@@ -62,36 +61,6 @@ __all__ = ["TestEnv"]
 _LEASE = 100 * 365 * 24 * 3600.0
 # Wall-clock offset during the replay check, so code that reads the wall clock sees another time.
 _REPLAY_SHIFT = timedelta(days=1, seconds=1, microseconds=1)
-
-
-class _Reseeded:
-    """While entered, the `random` module's functions draw from a generator seeded apart from
-    the live one (as in a fresh worker process); the live generator is left untouched. Cheaper
-    than saving and restoring the live state on every check."""
-
-    _NAMES = ("betavariate", "choice", "choices", "expovariate", "gauss", "getrandbits",
-              "lognormvariate", "normalvariate", "paretovariate", "randbytes", "randint",
-              "random", "randrange", "sample", "shuffle", "triangular", "uniform",
-              "vonmisesvariate", "weibullvariate")
-
-    def __init__(self, seed: int) -> None:
-        self._fresh = random.Random(seed)
-        self._start = self._fresh.getstate()
-        self._methods = [getattr(self._fresh, name) for name in self._NAMES]
-        self._kept: list[object] = []
-
-    def __enter__(self) -> None:
-        self._fresh.setstate(self._start)  # every replay draws the same fresh sequence
-        self._kept = [getattr(random, name) for name in self._NAMES]
-        for name, method in zip(self._NAMES, self._methods, strict=True):
-            setattr(random, name, method)
-
-    def __exit__(self, *exc: object) -> None:
-        for name, kept in zip(self._NAMES, self._kept, strict=True):
-            setattr(random, name, kept)
-
-
-_RESEEDED = _Reseeded(0x5EED)
 
 
 @dataclass
@@ -545,7 +514,7 @@ class TestEnv:
         """Run a check in a perturbed world: the wall clock (if frozen, and with it the
         monotonic clocks freezegun fakes) moved away, and the global `random` reseeded, so code
         that reads either takes other values on replay. The live run's `random` state is kept."""
-        with self._shifted, _RESEEDED:
+        with self._shifted, RESEEDED:
             return check(exe)
 
     def _raise_failure(self) -> None:
