@@ -136,6 +136,8 @@ class _Drive:
                 self._depth = 0  # not driving after all
                 raise
             self._frozen = frozen
+        else:
+            wall_clock.release()  # another env's held freeze: this one runs on the real clock
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         self._depth -= 1

@@ -24,7 +24,7 @@ duration only, as a scope that owns its freeze.
 from __future__ import annotations
 
 import datetime as _datetime
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import freezegun
@@ -44,22 +44,31 @@ class WallSource(Protocol):
         """The wall time to show, naive UTC (as freezegun keeps it)."""
 
 
-class _Scope:
-    __slots__ = ("offset", "owns", "source")
+class _Layer:
+    """One freezegun freeze of ours: the base one, or one started above someone else's."""
 
-    def __init__(self, source: WallSource, offset: timedelta, owns: bool) -> None:
+    __slots__ = ("factory", "freezer", "shown")
+
+    def __init__(self, shown: datetime) -> None:
+        self.freezer: Any = freezegun.freeze_time(shown)
+        self.factory: Any = self.freezer.start()  # its tick() moves the frozen time
+        self.shown = shown  # naive UTC: what the factory reads
+
+
+class _Scope:
+    __slots__ = ("layer", "offset", "source")
+
+    def __init__(self, source: WallSource, offset: timedelta, layer: _Layer | None) -> None:
         self.source = source
         self.offset = offset
-        self.owns = owns  # started the freeze, and stops it when the last scope exits
+        self.layer = layer  # a layer this scope started above someone else's freeze
 
 
 class _Freeze:
-    """The process's one freeze, while there is one: freezegun's freezer and its factory."""
+    """The process's freeze, while there is one: its layers (the base first) and scopes."""
 
     def __init__(self) -> None:
-        self.freezer: Any = None  # what freezegun.freeze_time() returned
-        self.factory: Any = None  # what its start() returned: tick() moves the frozen time
-        self.shown: datetime = _REAL[0](1970, 1, 1)  # naive UTC: what the factory reads
+        self.layers: list[_Layer] = []
         self.scopes: list[_Scope] = []
         self.held = False  # stays frozen with no scope, until release()
 
@@ -69,27 +78,28 @@ _FREEZE = _Freeze()
 
 def frozen() -> bool:
     """Whether this module's freeze is active (the wall clock reads a virtual time)."""
-    return _FREEZE.freezer is not None
+    return bool(_FREEZE.layers)
 
 
 def scope_enter(source: WallSource, offset: timedelta = _ZERO, *, hold: bool = False) -> object:
     """Show `source`'s wall time plus `offset` until `scope_exit` of the returned token.
 
     Starts the freeze if there is none. With `hold`, a freeze started here outlives the scope
-    (see the module docstring) unless another freeze is already active, which it must not
-    outlive.
+    (see the module docstring) unless someone else's freeze is already active, which it must
+    not outlive. If someone else's freeze was started after ours (freezegun shows the newest),
+    the scope starts a freeze of its own above it, for its duration (cheap: freezegun only
+    patches modules for the first of nested freezes).
     """
     state = _FREEZE
-    owns = False
-    if state.freezer is None:
+    layer = None
+    if not state.layers:
         foreign = _datetime.datetime is not _REAL[0]  # someone else's freeze is active
-        shown = source.wall_naive() + offset
-        freezer = freezegun.freeze_time(shown)
-        state.factory = freezer.start()
-        state.freezer, state.shown = freezer, shown
+        state.layers.append(_Layer(source.wall_naive() + offset))
         state.held = hold and not foreign
-        owns = not state.held
-    scope = _Scope(source, offset, owns)
+    elif not _shows(state.layers[-1]):
+        layer = _Layer(source.wall_naive() + offset)
+        state.layers.append(layer)
+    scope = _Scope(source, offset, layer)
     state.scopes.append(scope)
     sync()
     return scope
@@ -102,6 +112,11 @@ def scope_exit(token: object) -> None:
     assert isinstance(token, _Scope)
     if token in state.scopes:
         state.scopes.remove(token)
+    if token.layer is not None and token.layer in state.layers:
+        state.layers.remove(token.layer)
+        token.layer.freezer.stop()
+        if state.layers:  # the layer below missed the moves: catch it up with the last time
+            _move(state.layers[-1], token.source.wall_naive() + token.offset)
     if state.scopes:
         sync()
     elif not state.held:
@@ -111,14 +126,17 @@ def scope_exit(token: object) -> None:
 def sync() -> None:
     """Move the frozen time to the innermost scope's source (call after the source moved)."""
     state = _FREEZE
-    if not state.scopes or state.factory is None:
+    if not state.scopes or not state.layers:
         return
     top = state.scopes[-1]
-    shown = top.source.wall_naive() + top.offset
-    delta = shown - state.shown
+    _move(state.layers[-1], top.source.wall_naive() + top.offset)
+
+
+def _move(layer: _Layer, shown: datetime) -> None:
+    delta = shown - layer.shown
     if delta:
-        state.factory.tick(delta)  # a timedelta: freezegun adds it, exactly, without parsing
-        state.shown = shown
+        layer.factory.tick(delta)  # a timedelta: freezegun adds it, exactly, without parsing
+        layer.shown = shown
 
 
 def release() -> None:
@@ -133,11 +151,15 @@ def release() -> None:
         _stop()
 
 
+def _shows(layer: _Layer) -> bool:
+    """Whether the wall clock reads `layer`'s time: no freeze of someone else's is above it."""
+    return _datetime.datetime.now(UTC) == layer.shown.replace(tzinfo=UTC)
+
+
 def _stop() -> None:
     state = _FREEZE
-    freezer, state.freezer, state.factory = state.freezer, None, None
+    layers, state.layers = state.layers, []
     state.scopes.clear()
     state.held = False
-    if freezer is not None:
-        freezer.stop()
-
+    for layer in reversed(layers):
+        layer.freezer.stop()

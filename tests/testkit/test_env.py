@@ -537,3 +537,9 @@ def test_activity_results_are_taken_by_follow_up_turns_not_fetched_back():
     run = env.run(chain, 1)
     assert run.output == 4
     assert sum(fetched) == 1  # the start; each result's turn ran on the cached execution
+
+
+def test_an_env_without_freezing_runs_on_the_real_clock_even_after_a_frozen_one():
+    TestEnv(reg, start="2031-02-03T04:05:06Z").run(stamp)
+    iso, _ = TestEnv(reg, start="2031-02-03T04:05:06Z", freeze_wall_clock=False).run(stamp).output
+    assert not iso.startswith("2031")

@@ -178,3 +178,18 @@ def test_the_module_uses_only_freezegun_public_api():
     text = Path(source).read_text(encoding="utf-8")
     assert "freezegun.api" not in text and "freezegun.config" not in text
     assert "time_to_freeze" not in text and "freeze_factories" not in text
+
+
+def test_a_users_freezegun_started_above_a_held_freeze_does_not_hide_virtual_time():
+    clock = FakeClock(MOMENT)
+    with held_scope(clock):
+        pass
+    with freezegun.freeze_time("2001-02-03"):
+        with held_scope(clock):  # a drive call inside the user's freeze
+            assert datetime.now(UTC) == MOMENT
+            clock.shift(timedelta(minutes=5))
+            assert datetime.now(UTC) == MOMENT + timedelta(minutes=5)
+        assert datetime.now(UTC) == datetime(2001, 2, 3, tzinfo=UTC)
+    assert datetime.now(UTC) == MOMENT + timedelta(minutes=5)  # still held
+    wall_clock.release()
+    assert is_real()
