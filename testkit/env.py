@@ -136,6 +136,7 @@ class _Drive:
                 self._depth = 0  # not driving after all
                 raise
             self._frozen = frozen
+            wall_clock.hold_for(env)
         else:
             wall_clock.release()  # another env's held freeze: this one runs on the real clock
 

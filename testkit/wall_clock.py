@@ -12,9 +12,9 @@ Who reads the wall clock is a stack of *scopes*: each names a source (a `FakeClo
 follows its source as it moves. `FakeClock.frozen()` is a scope that also owns the freeze it
 starts: when the last scope exits, the real clock is back. A `TestEnv`'s drive call is a scope
 that *holds* the freeze it starts: the wall clock stays frozen (at the last virtual time)
-between drive calls, until `release()`: `TestEnv.close()`, or the pytest plugin at the end of
-every test. Outside pytest, close the env (``with TestEnv(reg) as env:``) to get the real
-clock back.
+between drive calls, until `release()`: `TestEnv.close()`, the pytest plugin at the end of
+every test, or the garbage collection of the env that drove last. Outside pytest, close the env
+(``with TestEnv(reg) as env:``) to get the real clock back at a known point.
 
 freezegun stops its freezes last-in first-out, so a held freeze is never started inside a
 freeze of someone else's (a test's own ``freeze_time``): there a drive call freezes for its own
@@ -24,12 +24,13 @@ duration only, as a scope that owns its freeze.
 from __future__ import annotations
 
 import datetime as _datetime
+import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import freezegun
 
-__all__ = ["WallSource", "frozen", "release", "scope_enter", "scope_exit", "sync"]
+__all__ = ["WallSource", "frozen", "hold_for", "release", "scope_enter", "scope_exit", "sync"]
 
 _ZERO = timedelta(0)
 # The real class (even if this module is first imported while a freeze is active), in a tuple:
@@ -71,6 +72,7 @@ class _Freeze:
         self.layers: list[_Layer] = []
         self.scopes: list[_Scope] = []
         self.held = False  # stays frozen with no scope, until release()
+        self.holder: weakref.ref[object] | None = None  # the last to drive on the held freeze
 
 
 _FREEZE = _Freeze()
@@ -139,6 +141,22 @@ def _move(layer: _Layer, shown: datetime) -> None:
         layer.shown = shown
 
 
+def hold_for(owner: object) -> None:
+    """Note `owner` (a `TestEnv`) as the last to drive on the held freeze: if it is garbage
+    collected while still the last, the hold is released, as by `release()`."""
+    state = _FREEZE
+    if not state.held:
+        return
+    holder = state.holder
+    if holder is None or holder() is not owner:
+        state.holder = weakref.ref(owner, _holder_collected)
+
+
+def _holder_collected(ref: weakref.ref[object]) -> None:
+    if _FREEZE.holder is ref:
+        release()
+
+
 def release() -> None:
     """Stop holding the freeze: the real clock is back once no scope is active.
 
@@ -147,6 +165,7 @@ def release() -> None:
     """
     state = _FREEZE
     state.held = False
+    state.holder = None
     if not state.scopes:
         _stop()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -543,3 +544,16 @@ def test_an_env_without_freezing_runs_on_the_real_clock_even_after_a_frozen_one(
     TestEnv(reg, start="2031-02-03T04:05:06Z").run(stamp)
     iso, _ = TestEnv(reg, start="2031-02-03T04:05:06Z", freeze_wall_clock=False).run(stamp).output
     assert not iso.startswith("2031")
+
+
+def test_the_hold_ends_when_the_env_that_drove_last_is_collected():
+    first = TestEnv(reg, start="2031-02-03T04:05:06Z")
+    first.run(stamp)
+    second = TestEnv(reg, start="2032-02-03T04:05:06Z")
+    second.run(stamp)
+    del first
+    gc.collect()
+    assert datetime.now(UTC).year == 2032  # the env that drove last still holds it
+    del second
+    gc.collect()
+    assert datetime.now(UTC).year < 2031
