@@ -24,6 +24,7 @@ duration only, as a scope that owns its freeze.
 from __future__ import annotations
 
 import datetime as _datetime
+import sys
 import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -153,7 +154,8 @@ def hold_for(owner: object) -> None:
 
 
 def _holder_collected(ref: weakref.ref[object]) -> None:
-    if _FREEZE.holder is ref:
+    # At interpreter exit modules are being torn down: nothing is left to give the clock back to.
+    if _FREEZE.holder is ref and not sys.is_finalizing():
         release()
 
 
