@@ -7,6 +7,7 @@ internal.
 from .activity import ActivityInfo, activity_info
 from .client import Client
 from .clock import Clock, SystemClock
+from .codec import history_from_json, history_to_json
 from .context import OrchestrationContext
 from .errors import (
     ActivityFailed,
@@ -28,7 +29,7 @@ from .errors import (
     UnknownActivity,
     UnknownOrchestration,
 )
-from .history import ErrorInfo, Event, history_from_json, history_to_json
+from .history import ErrorInfo, Event
 from .memory_store import MemoryStore
 from .registry import Registry
 from .retry import RetryPolicy

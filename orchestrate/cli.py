@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any, NoReturn
 
-from . import history as h
+from . import codec
 from .cli_text import abridge, safe, state_dict, table, timeline
 from .client import Client
 from .errors import OrchestrateError
@@ -142,7 +142,7 @@ def _cmd_show(args: argparse.Namespace) -> None:
     client = _open(args)
     state = client.state(args.instance_id)
     events = client.history(args.instance_id)
-    data = {"instance": state_dict(state), "history": [h.event_to_dict(e) for e in events]}
+    data = {"instance": state_dict(state), "history": [codec.event_to_dict(e) for e in events]}
     _out(args, data, timeline(state, events))
     client.store.close()
 
@@ -167,7 +167,7 @@ def _cmd_export_history(args: argparse.Namespace) -> None:
     client = _open(args)
     state = client.state(args.instance_id)
     events = client.history(args.instance_id)
-    print(h.history_to_json(events, state.instance_id, state.name))
+    print(codec.history_to_json(events, state.instance_id, state.name))
     client.store.close()
 
 

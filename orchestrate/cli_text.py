@@ -12,6 +12,7 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
+from . import codec
 from . import history as h
 from .client import is_stuck as stuck
 from .state import InstanceState, Status
@@ -93,7 +94,7 @@ def state_dict(state: InstanceState) -> dict[str, Any]:
 
 def _detail(event: h.Event) -> str:
     """One line of what an event says: names and task ids first, then abridged payloads."""
-    data = h.event_to_dict(event)
+    data = codec.event_to_dict(event)
     parts: list[str] = []
     if "name" in data:
         parts.append(safe(str(data.pop("name"))))

@@ -22,36 +22,27 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from . import history as h
+from .context import OrchestrationContext
 from .errors import NonDeterminismError, NotATaskError, SerializationError
 from .payload import from_json_value, to_json_value
 from .registry import OrchestrationDef, Registry
-from .task import Task, _Order
+from .task import ContinueAsNewSignal, Task, Wait, _Order
+from .tasks import Awaiting, EventTask
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from .context import EventTask, OrchestrationContext
-
-__all__ = ["ContinueAsNewSignal", "Execution"]
+__all__ = ["ContinueAsNewSignal", "Execution", "Wait"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-
-Handler = Callable[[h.Event], None]
-
-
-class ContinueAsNewSignal(BaseException):
-    """Raised by `ctx.continue_as_new` to stop the function at once (not an `Exception`)."""
-
-    def __init__(self, new_input: Any) -> None:
-        super().__init__("continue_as_new")
-        self.new_input = new_input
 
 
 class Execution:
     """One generation of one instance: its coroutine, its tasks and its position in the history.
 
     `strict` also compares command payloads (inputs, timer due times, statuses), as the testkit
-    does: production replay only requires kinds and names to match.
+    does: production replay only requires kinds and names to match. It is the `Host` the tasks
+    of `orchestrate.tasks` run on; `is_awaited` and `waits` answer the testkit's questions.
     """
 
     def __init__(
@@ -71,7 +62,7 @@ class Execution:
         self.history: list[h.Event] = []
         self.new_events: list[h.Event] = []
         self.cancelled_timers: list[int] = []  # task ids of timers cancelled in this turn
-        self.now: datetime | None = None
+        self._time: datetime | None = None  # the time of the event being applied
         self.is_replaying = False
         self.result: h.Event | None = None  # the terminal event once the generation ended
         self.terminated = False
@@ -79,7 +70,7 @@ class Execution:
         self.carry_over: list[
             h.Event
         ] = []  # raised events (and a terminate) for the next generation
-        self.handlers: dict[int, Handler] = {}
+        self.expected: dict[int, Awaiting] = {}  # task id -> the task its result goes to
         self._recorded: list[tuple[int, h.Event]] = []  # (history index, command) to match
         self._cursor = 0
         self._next_id = 0
@@ -157,7 +148,7 @@ class Execution:
         return self.new_events
 
     def _process(self, events: Iterable[h.Event], now: datetime) -> None:
-        history, new_events, handlers = self.history, self.new_events, self.handlers
+        history, new_events, expected = self.history, self.new_events, self.expected
         for event in events:
             if self.result is not None or self.terminated:  # done
                 if isinstance(event, (h.EventRaised, h.OrchestrationTerminated)) and isinstance(
@@ -166,7 +157,7 @@ class Execution:
                     self.carry_over.append(event)  # for the next generation, in arrival order
                 continue
             task_id = getattr(event, "task_id", None)
-            if task_id is not None and task_id not in handlers:
+            if task_id is not None and task_id not in expected:
                 continue  # a duplicate, or a result from an older generation: nothing to do
             # A copy: the store's own object must not change if the turn is lost.
             event = _restamped(event, now)
@@ -231,42 +222,60 @@ class Execution:
             return []
         return [name for name, waits in self._waits.items() for t in waits if not t.done()]
 
-    def outstanding(self) -> list[tuple[int | None, Task[Any]]]:
-        """What this generation waits on: unfinished tasks, each with the task id of its latest
-        command (timers, activity attempts, sub-orchestrations) in id order, then open event
-        waits (id None). Empty once the generation ended.
+    def is_awaited(self, task_id: int) -> bool:
+        """Whether delivering the result of command `task_id` (a timer firing, an activity
+        attempt finishing) would still change anything.
 
-        Read by the testkit (`run.waiting_for`) and the fuzzer (which item completes next); it
-        walks every task of the generation, so it is meant for inspection, not the turn path.
+        False once the generation ended or the result was applied, for a cancelled timer (a
+        race's loser), a timeout of an attempt that already finished, a retry backoff of a call
+        that finished or was cancelled, and an attempt that timed out or lost a race. The
+        testkit asks it before skipping virtual time to a due timer or delayed activity.
+        """
+        if self.done:
+            return False
+        task = self.expected.get(task_id)
+        return task is not None and task.awaits(task_id)
+
+    def waits(self) -> list[Wait]:
+        """What this generation waits on, as plain data: pending timers, activity attempts and
+        sub-orchestrations that still matter (see `is_awaited`), in task id order, then open
+        event waits in creation order per name. Empty once the generation ended.
+
+        Read by the testkit (`run.waiting_for`) and the fuzzer; it walks every pending task, so
+        it is meant for inspection, not the turn path.
         """
         if self.done:
             return []
-        latest: dict[int, tuple[int | None, Task[Any]]] = {}
-        for task_id, handler in self.handlers.items():
-            task = getattr(handler, "__self__", None)
-            if isinstance(task, Task) and not task.done():
-                latest[id(task)] = (task_id, task)
-        found = sorted(latest.values(), key=lambda pair: pair[0] or 0)
-        for waits in self._waits.values():
-            found.extend((None, t) for t in waits if not t.done())
+        found = [
+            wait
+            for task_id, task in sorted(self.expected.items())
+            if (wait := task.wait(task_id)) is not None
+        ]
+        for tasks in self._waits.values():
+            found.extend(wait for task in tasks if (wait := task.wait()) is not None)
         return found
+
+    def now(self) -> datetime:
+        """The recorded time of the event being applied: the current turn's time (UTC)."""
+        assert self._time is not None, "now() is only meaningful while events are applied"
+        return self._time
 
     # --- internals --------------------------------------------------------------------------------
 
     def _apply(self, event: h.Event, live: bool) -> None:
-        self.now = event.at
+        self._time = event.at
         task_id: int | None = getattr(event, "task_id", None)
         if task_id is not None:
-            # A result: its handler runs once (a later duplicate finds none and is dropped live).
-            handler = self.handlers.pop(task_id, None)
-            if handler is None:
+            # A result: delivered once (a later duplicate finds no task and is dropped live).
+            task = self.expected.pop(task_id, None)
+            if task is None:
                 if not live:
                     self._fail_replay(
                         f"the history has {event.kind} for task {task_id}, but the code had not "
                         "scheduled that task at this point"
                     )
                 return
-            handler(event)
+            task.deliver(event)
         elif isinstance(event, h.EventRaised):
             waits = self._waits.get(event.name)
             while waits and waits[0].done():
@@ -284,8 +293,6 @@ class Execution:
         self._run()
 
     def _start(self, event: h.OrchestrationStarted) -> None:
-        from .context import OrchestrationContext
-
         self.generation = event.generation
         self.ctx = OrchestrationContext(self)
         self._next_id = 0
@@ -324,7 +331,7 @@ class Execution:
                 self._finish_ok(stop.value)
                 return
             except ContinueAsNewSignal as signal:
-                self._finish(h.ContinuedAsNew(self._now(), signal.new_input))
+                self._finish(h.ContinuedAsNew(self.now(), signal.new_input))
                 return
             except BaseException as exc:
                 if isinstance(exc, (KeyboardInterrupt, SystemExit)):
@@ -352,7 +359,7 @@ class Execution:
         except SerializationError as exc:
             self._finish_error(exc)
             return
-        self._finish(h.OrchestrationCompleted(self._now(), output))
+        self._finish(h.OrchestrationCompleted(self.now(), output))
 
     def _finish_error(self, exc: BaseException) -> None:
         info = h.ErrorInfo(type(exc).__name__, str(exc), _user_traceback(exc))
@@ -364,7 +371,7 @@ class Execution:
                 "without an event loop and may only await ctx tasks (ctx.activity, ctx.timer, "
                 "ctx.sleep, ctx.event, ctx.all, ...); move I/O and asyncio calls into an activity."
             )
-        self._finish(h.OrchestrationFailed(self._now(), info))
+        self._finish(h.OrchestrationFailed(self.now(), info))
 
     def _finish(self, event: h.Event) -> None:
         if isinstance(event, h.ContinuedAsNew):
@@ -380,12 +387,12 @@ class Execution:
         self._coro = None
         if isinstance(kept, h.ContinuedAsNew):
             for name, value in self.buffered_events():
-                self.carry_over.append(h.EventRaised(self._now(), name, value))
+                self.carry_over.append(h.EventRaised(self.now(), name, value))
 
     def _crash(self, exc: Exception) -> None:
         """Something other than the orchestration's code failed (bad data, a bug): fail visibly."""
         self._close()
-        if self.result is not None or self.now is None:
+        if self.result is not None or self._time is None:
             raise exc  # nothing to record it on: let the worker log and release the turn
         info = h.ErrorInfo(
             type(exc).__name__,
@@ -393,7 +400,7 @@ class Execution:
             "continue)",
             "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
         )
-        failed = h.OrchestrationFailed(self.now, info)
+        failed = h.OrchestrationFailed(self._time, info)
         self.history.append(failed)
         self.new_events.append(failed)
         self.result = failed
@@ -403,10 +410,6 @@ class Execution:
             coro, self._coro = self._coro, None
             with contextlib.suppress(BaseException):
                 coro.close()
-
-    def _now(self) -> datetime:
-        assert self.now is not None
-        return self.now
 
     def _matches(self, recorded: h.Event, new: h.Event) -> bool:
         kind = type(recorded)
@@ -449,7 +452,7 @@ class Execution:
         if self.nondeterminism is None:
             self.nondeterminism = error
             info = h.ErrorInfo("NonDeterminismError", str(error))
-            when = self.now or (self.history[0].at if self.history else None)
+            when = self._time or (self.history[0].at if self.history else None)
             assert when is not None
             failed = h.OrchestrationFailed(when, info)
             self.history.append(failed)

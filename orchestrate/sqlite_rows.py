@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import codec
 from . import history as h
 from .errors import StoreError
 from .sqlite_schema import from_micros, to_micros
@@ -35,8 +36,8 @@ INSTANCE_COLUMNS = (
     "generation, parent_instance, parent_generation, parent_task, history_len"
 )
 
-_ENCODE = h.compact_json(allow_nan=True)  # one encoder, not one per call
-_LOADS = h.json_loads
+_ENCODE = codec.compact_json(allow_nan=True)  # one encoder, not one per call
+_LOADS = codec.json_loads
 _STATUS = {status.value: status for status in Status}  # a dict lookup, not an enum call
 _STATUS_TEXT = {status: status.value for status in Status}  # and back, without Status.__str__
 
@@ -59,7 +60,7 @@ def decode_event(text: str, where: str, number: int, key: str) -> h.Event:
     """Decode one stored event; `where` (formatted with the row's number and instance id)
     names the row in errors, and is only formatted when there is one."""
     try:
-        return h.event_from_json(text)
+        return codec.event_from_json(text)
     except StoreError as exc:
         detail = str(exc).removeprefix("event")
         raise StoreError(f"{where.format(number, key)}{detail}") from None
@@ -69,7 +70,7 @@ def message_row(m: Message) -> tuple[Any, ...]:
     """A message as the parameters of the queueing INSERT (encoded before taking the lock)."""
     due = 0 if m.visible_at is None else to_micros(m.visible_at)
     key = m.instance_id
-    return (key, m.generation, due, h.event_to_json(m.event), key)
+    return (key, m.generation, due, codec.event_to_json(m.event), key)
 
 
 class TurnRows:
@@ -92,7 +93,7 @@ class TurnRows:
     def __init__(self, commit: TurnCommit) -> None:
         state = commit.instance
         self.commit = commit
-        self.events = h.events_to_json(commit.new_events)
+        self.events = codec.events_to_json(commit.new_events)
         output, custom, updated = state.output, state.custom_status, state.updated_at
         # status, input (None: kept as stored; it changes only with a new generation, and only
         # then is it written), output, error, custom_status, updated_at, generation

@@ -17,8 +17,12 @@ __all__ = ["open_store"]
 
 
 def open_store(url: str | Store) -> Store:
-    """Open a store from a URL: ``memory:``, ``sqlite:///rel.db``, ``sqlite:////abs.db``, a bare
-    ``*.db`` path, or ``postgresql://...``. A `Store` object is returned as is."""
+    """Open a store from a URL: ``memory:``, ``sqlite:///rel.db``, ``sqlite:////abs.db`` or a bare
+    ``*.db`` path. A `Store` object is returned as is.
+
+    ``postgresql://...`` is reserved for the PostgreSQL store, which this version does not have
+    yet: it raises `ValueError` saying so, rather than failing on a module that does not exist.
+    """
     if not isinstance(url, str):
         return url
     if url in ("memory:", "memory://", ":memory:"):
@@ -28,10 +32,11 @@ def open_store(url: str | Store) -> Store:
     if url.startswith("sqlite:") or is_path:
         return _store_class("sqlite_store", "SqliteStore").from_url(url)  # type: ignore[no-any-return]
     if url.startswith(("postgresql:", "postgres:")):
-        return _store_class("postgres_store", "PostgresStore").from_url(url)  # type: ignore[no-any-return]
-    raise ValueError(
-        f"unknown store URL {url!r}; use 'memory:', 'sqlite:///path.db' or 'postgresql://...'"
-    )
+        raise ValueError(
+            f"store URL {url!r} names the PostgreSQL store, which is not available in this "
+            "version of orchestrate; use 'memory:' or 'sqlite:///path.db' (a SQLite file) instead"
+        )
+    raise ValueError(f"unknown store URL {url!r}; use 'memory:' or 'sqlite:///path.db'")
 
 
 def _store_class(module: str, name: str) -> Any:

@@ -4,20 +4,53 @@ A task is created (and its command scheduled) when the orchestration calls `ctx.
 `ctx.timer`, ... and finishes when the replay executor feeds it a result from the history.
 Awaiting a pending task yields it to the executor, which resumes the coroutine once it is done;
 awaiting a finished task returns its value (or raises its error) at once.
+
+The bottom of the executor's stack, with `Wait` (what an instance waits on, as plain data) and
+`ContinueAsNewSignal`: the context raises the signal and the executor catches it, so both import
+it from here and not from each other.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
 
 from .errors import TaskCancelled
 
-__all__ = ["Task"]
+__all__ = ["ContinueAsNewSignal", "Task", "Wait"]
 
 T = TypeVar("T")
 
 _PENDING, _DONE, _FAILED, _CANCELLED = range(4)
+
+
+class ContinueAsNewSignal(BaseException):
+    """Raised by `ctx.continue_as_new` to stop the function at once (not an `Exception`)."""
+
+    def __init__(self, new_input: Any) -> None:
+        super().__init__("continue_as_new")
+        self.new_input = new_input
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """One thing an instance waits on, as plain data (`Execution.waits`).
+
+    `kind` is ``"activity"``, ``"timer"``, ``"event"`` or ``"sub-orchestration"``; `name` the
+    activity, event or orchestration name (empty for a timer); `task_id` the id of the latest
+    command it waits on (an activity's current attempt; None for an event wait); a timer has its
+    `fire_at` and `purpose` (``"timer"``, ``"retry"`` before an attempt, ``"timeout"``); a
+    sub-orchestration its child's `instance_id`.
+    """
+
+    kind: Literal["activity", "timer", "event", "sub-orchestration"]
+    name: str
+    task_id: int | None
+    fire_at: datetime | None = None
+    purpose: str = ""
+    instance_id: str | None = None
 
 
 class _Order:

@@ -116,8 +116,9 @@ def _replay(
         return None
     if exe.nondeterminism is not None or exe.done:
         return None
-    ids = {task_id for task_id, _ in exe.outstanding() if task_id is not None}
-    return ids, exe.awaited_events()
+    waits = exe.waits()
+    ids = {w.task_id for w in waits if w.task_id is not None and w.kind != "event"}
+    return ids, [w.name for w in waits if w.kind == "event"]
 
 
 def describe_timeout(

@@ -3,11 +3,13 @@
 Thin on purpose (like Hypothesis' plugin): hooks and fixtures only, importing `testkit` lazily so
 projects that never use it pay nothing at start-up; the logic lives in `testkit.recording`.
 
+- after every test the wall-clock freeze a `TestEnv` holds is released (the real clock is back);
 - fixtures ``orch_env`` (a fresh `TestEnv`), ``fake_clock`` (its `FakeClock`) and
   ``orch_registry`` (the test module's ``registry`` or ``reg``; override it to supply another);
 - ``@pytest.mark.orch(start="2024-01-01T00:00:00Z", strict=True, ...)`` sets the env's options;
 - ``--orch-record-histories DIR`` saves every history produced by passing tests, named by test id;
-- ``--orch-replay DIR`` adds one test item per saved history, replayed against today's code;
+- ``--orch-replay DIR`` adds one test item per saved history, replayed against today's code
+  with the registry named by ``--orch-replay-registry MODULE:ATTR`` (never by the files);
 - ``orch_fuzz`` fuzzes an orchestration of the module's registry (`testkit.fuzz.fuzz`),
   with ``--orch-fuzz-examples N`` examples when given; a failure's shrunk schedule is shown in
   its own report section. Hypothesis profiles ``orchestrate-ci`` (derandomized, more examples)
@@ -16,6 +18,7 @@ projects that never use it pay nothing at start-up; the logic lives in `testkit.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,8 +83,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         REGISTRY_OPTION,
         dest=REGISTRY_INI,
         metavar="MODULE:ATTR",
-        help="the Registry to replay histories with, when a file does not name one "
-        f"(ini: {REGISTRY_INI})",
+        help="the Registry to replay --orch-replay histories with; required with it, since a "
+        f"history file is data and never names code to import (ini: {REGISTRY_INI})",
     )
     group.addoption(
         FUZZ_OPTION,
@@ -121,6 +124,12 @@ def _settings(config: pytest.Config) -> _Settings:
     if registry is not None and ":" not in registry:
         raise pytest.UsageError(
             f"{REGISTRY_OPTION} {registry!r}: expected MODULE:ATTR, e.g. myapp.workflows:registry"
+        )
+    if replay is not None and registry is None:
+        raise pytest.UsageError(
+            f"{REPLAY_OPTION} {replay}: name the Registry to replay with, e.g. "
+            f"{REGISTRY_OPTION} myapp.workflows:registry (ini: {REGISTRY_INI}); it is never "
+            "taken from the history files, which are data"
         )
     fuzz = _value(config, FUZZ_INI)
     examples: int | None = None
@@ -230,6 +239,7 @@ def orch_env(
     env = make_env(orch_registry, fake_clock, _marker_options(request.node))
     request.node.stash.setdefault(_ENVS, []).append(env)
     yield env
+    env.close()
     directory = request.config.stash[_SETTINGS].record
     if directory is not None and request.node.stash.get(_CALL_PASSED, False):
         reference = registry_reference(orch_registry, request.module)
@@ -257,6 +267,18 @@ def orch_fuzz(
             raise
 
     return run
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+    """After every test, give the wall clock back: a `TestEnv` holds its freeze between drive
+    calls (see `testkit.wall_clock`), and a test may not have closed its envs."""
+    try:
+        return (yield)
+    finally:
+        loaded = sys.modules.get("testkit.wall_clock")  # never imported here just for this
+        if loaded is not None:
+            loaded.release()
 
 
 # --- reports ------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 One small interface: `now()`, `move_to()`, `shift()`. Time is kept as integer microseconds since
 the epoch (a datetime's resolution), always timezone-aware UTC, and only moves forward: a durable
 timer that was due must never become not-due again. The worker reads it through the `Clock`
-protocol, so `ctx.now()` is virtual time; `frozen()` extends it to the wall clock (freezegun's
-fakes, see `testkit.wall_clock`) for code such as activities that call `datetime.now()` or
+protocol, so `ctx.now()` is virtual time; `frozen()` extends it to the wall clock (a freezegun
+freeze, see `testkit.wall_clock`) for code such as activities that call `datetime.now()` or
 `time.time()` directly.
 """
 
@@ -12,21 +12,18 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from orchestrate.history import iso_time
-from testkit.wall_clock import Freeze, freeze
 
-__all__ = ["DEFAULT_START", "FakeClock", "parse_moment"]
+from . import wall_clock
+
+__all__ = ["DEFAULT_START", "FakeClock", "held_scope", "parse_moment"]
 
 DEFAULT_START = datetime(2024, 1, 1, tzinfo=UTC)
 """Where a `FakeClock` (and so every `TestEnv`) starts unless told: 2024-01-01T00:00:00Z."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)  # freezegun keeps naive UTC
-# The real class, in a tuple the freeze does not patch: while frozen, this module's `datetime`
-# is freezegun's FakeDatetime, whose isinstance check runs Python code on every clock move.
-_DATETIME = (datetime,)
 _US = timedelta(microseconds=1)
 _ZERO = timedelta(0)
 
@@ -65,8 +62,8 @@ class FakeClock:
             self._us, self._now, self._naive = _DEFAULT_TIMES
         else:
             self._us, self._now, self._naive = _times(parse_moment(start))
-        self._freezers: list[Any] = []  # (freezegun factory, offset) of active freezes, for _set
-        self._wall_shift = _ZERO  # added to every freeze's wall time inside `wall_offset`
+        self._scopes = 0  # active wall-clock scopes following this clock (`frozen`, drives)
+        self._wall_shift = _ZERO  # added to the wall time inside `wall_offset`
 
     def __repr__(self) -> str:
         return f"FakeClock({iso_time(self.now())!r})"
@@ -96,20 +93,25 @@ class FakeClock:
     def frozen(self, offset: timedelta = _ZERO) -> AbstractContextManager[None]:
         """Make the wall clock (``datetime.now()``, ``time.time()``...) read this clock's time.
 
-        Through freezegun's fakes (`testkit.wall_clock`), kept in step while the clock moves.
-        `offset` shifts the wall time away from virtual time (the replay check uses it so
-        wall-clock reads differ on replay). Nested use is cheap: only the outermost one patches.
+        Kept in step while the clock moves. `offset` shifts the wall time away from virtual
+        time. The outermost `frozen()` starts a freezegun freeze (~1 ms: freezegun patches every
+        loaded module) and its exit brings the real clock back, unless a `TestEnv` holds the
+        freeze (see `testkit.wall_clock`); nested ones, and any inside a held freeze, only move
+        the frozen time, and the innermost one wins.
         """
         return _Frozen(self, offset)
 
     def wall_offset(self, offset: timedelta) -> AbstractContextManager[None]:
-        """Move an active freeze's wall time `offset` away from virtual time for a moment.
-
-        Much cheaper than a nested `frozen(offset)` (no new freezegun factory); a no-op when the
-        wall clock is not frozen. The replay check enters it on every turn, so the returned
-        context manager may be kept and entered again (nested too: the offsets add up).
-        """
+        """Move the wall time `offset` away from virtual time while entered, if this clock is
+        what the wall clock shows; a no-op otherwise. The replay check enters it on every turn,
+        so the returned context manager may be kept and entered again (nested too: the
+        offsets add up)."""
         return _WallOffset(self, offset)
+
+    def wall_naive(self) -> datetime:
+        """The wall time this clock shows while frozen: virtual time plus the `wall_offset`
+        shift, naive UTC (`testkit.wall_clock.WallSource`)."""
+        return self._naive + self._wall_shift
 
     def _set(self, us: int) -> None:
         if us != self._us:
@@ -117,43 +119,37 @@ class FakeClock:
             since = us * _US
             self._now = _EPOCH + since
             self._naive = _NAIVE_EPOCH + since
-        if self._freezers:
-            self._sync_wall()
-
-    def _sync_wall(self) -> None:
-        """Set every active freeze's wall time: virtual time plus its offset and `_wall_shift`."""
-        shift = self._wall_shift
-        naive = self._naive + shift
-        for factory, offset in self._freezers:
-            if isinstance(getattr(factory, "time_to_freeze", None), _DATETIME):
-                factory.time_to_freeze = naive + offset  # what move_to computes, minus parsing
-            else:
-                factory.move_to(self._now + shift + offset)
+        if self._scopes:
+            wall_clock.sync()
 
 
 class _Frozen:
-    """`FakeClock.frozen`: a plain context manager, a few times cheaper than a generator."""
+    """`FakeClock.frozen` (and a `TestEnv` drive call, with `hold`): one wall-clock scope."""
 
-    __slots__ = ("_active", "_clock", "_entry", "_offset")
+    __slots__ = ("_clock", "_hold", "_offset", "_token")
 
-    def __init__(self, clock: FakeClock, offset: timedelta) -> None:
+    def __init__(self, clock: FakeClock, offset: timedelta, hold: bool = False) -> None:
         self._clock = clock
         self._offset = offset
-        self._active: Freeze | None = None
-        self._entry: tuple[Any, timedelta] | None = None
+        self._hold = hold
+        self._token: object | None = None
 
     def __enter__(self) -> None:
         clock = self._clock
-        self._active = active = freeze(clock._now + clock._wall_shift + self._offset)
-        self._entry = (active.factory, self._offset)
-        clock._freezers.append(self._entry)
+        self._token = wall_clock.scope_enter(clock, self._offset, hold=self._hold)
+        clock._scopes += 1
 
     def __exit__(self, *exc: object) -> None:
-        active, entry = self._active, self._entry
-        self._active = self._entry = None
-        if active is not None:
-            self._clock._freezers.remove(entry)
-            active.stop()
+        token, self._token = self._token, None
+        if token is not None:
+            self._clock._scopes -= 1
+            wall_clock.scope_exit(token)
+
+
+def held_scope(clock: FakeClock) -> AbstractContextManager[None]:
+    """A `TestEnv` drive call's scope: like `clock.frozen()`, but a freeze it starts is held
+    after it exits, until `testkit.wall_clock.release()` (see there)."""
+    return _Frozen(clock, _ZERO, hold=True)
 
 
 class _WallOffset:
@@ -172,14 +168,14 @@ class _WallOffset:
     def __enter__(self) -> None:
         clock = self._clock
         clock._wall_shift += self._offset
-        if clock._freezers:
-            clock._sync_wall()
+        if clock._scopes:
+            wall_clock.sync()
 
     def __exit__(self, *exc: object) -> None:
         clock = self._clock
         clock._wall_shift -= self._offset
-        if clock._freezers:
-            clock._sync_wall()
+        if clock._scopes:
+            wall_clock.sync()
 
 
 def _times(moment: datetime) -> tuple[int, datetime, datetime]:

@@ -10,8 +10,10 @@ activity that already finished, or the backoff of a cancelled call, never moves 
 runtime drops cancelled timers; one that is merely ignored is still delivered, in due order, when
 time passes it for another reason).
 
-With `freeze_wall_clock` on (the default) each drive call runs under freezegun, so orchestration
-and activity code that reads the wall clock sees virtual time, and the replay check shifts it.
+With `freeze_wall_clock` on (the default) the wall clock reads virtual time (one freezegun freeze,
+started by the first drive call and moved since, see `testkit.wall_clock`), so orchestration and
+activity code that reads it sees virtual time, and the replay check shifts it. The freeze is held
+between drive calls until `close()` (the pytest plugin releases it after every test).
 
 Activities are leased from the store by the env itself rather than the worker's activity loop,
 because scripted outcomes may hold a call (`hang`, `delay`) and the fuzzer picks which call
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import random
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -40,7 +41,6 @@ from orchestrate import (
     Worker,
 )
 from orchestrate import history as h
-from orchestrate.context import ActivityTask, TimerTask
 from orchestrate.history import iso_time
 from orchestrate.replay import Execution
 from orchestrate.state import (
@@ -52,11 +52,12 @@ from orchestrate.state import (
     Written,
 )
 
-from .clock import DEFAULT_START, FakeClock
+from . import wall_clock
+from .clock import DEFAULT_START, FakeClock, held_scope
 from .errors import RunawayOrchestration, UnscriptedActivity
 from .outcomes import Delay, Entry, Fail, Hang, Ok, Outcome, Script, resolve, to_event
-from .replay_check import HINT, ReplayChecker
-from .run import Run, attempt_awaited, describe_waits, timer_awaited
+from .replay_check import HINT, RESEEDED, ReplayChecker
+from .run import Run, describe_waits
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -67,36 +68,6 @@ __all__ = ["TestEnv"]
 _LEASE = 100 * 365 * 24 * 3600.0
 # Wall-clock offset during the replay check, so code that reads the wall clock sees another time.
 _REPLAY_SHIFT = timedelta(days=1, seconds=1, microseconds=1)
-
-
-class _Reseeded:
-    """While entered, the `random` module's functions draw from a generator seeded apart from
-    the live one (as in a fresh worker process); the live generator is left untouched. Cheaper
-    than saving and restoring the live state on every check."""
-
-    _NAMES = ("betavariate", "choice", "choices", "expovariate", "gauss", "getrandbits",
-              "lognormvariate", "normalvariate", "paretovariate", "randbytes", "randint",
-              "random", "randrange", "sample", "shuffle", "triangular", "uniform",
-              "vonmisesvariate", "weibullvariate")
-
-    def __init__(self, seed: int) -> None:
-        self._fresh = random.Random(seed)
-        self._start = self._fresh.getstate()
-        self._methods = [getattr(self._fresh, name) for name in self._NAMES]
-        self._kept: list[object] = []
-
-    def __enter__(self) -> None:
-        self._fresh.setstate(self._start)  # every replay draws the same fresh sequence
-        self._kept = [getattr(random, name) for name in self._NAMES]
-        for name, method in zip(self._NAMES, self._methods, strict=True):
-            setattr(random, name, method)
-
-    def __exit__(self, *exc: object) -> None:
-        for name, kept in zip(self._NAMES, self._kept, strict=True):
-            setattr(random, name, kept)
-
-
-_RESEEDED = _Reseeded(0x5EED)
 
 
 @dataclass
@@ -161,12 +132,15 @@ class _Drive:
         env._turns = 0
         if env.freeze_wall_clock:
             try:
-                frozen = env.clock.frozen()
+                frozen = held_scope(env.clock)
                 frozen.__enter__()
             except BaseException:
                 self._depth = 0  # not driving after all
                 raise
             self._frozen = frozen
+            wall_clock.hold_for(env)
+        else:
+            wall_clock.release()  # another env's held freeze: this one runs on the real clock
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         self._depth -= 1
@@ -191,9 +165,10 @@ class TestEnv:
     turn, O(n^2); ``False``: off; see `testkit.replay_check`); `evict_every_turn`
     drops the cached execution after each turn so every turn resumes by replay;
     `freeze_wall_clock` (on by default) makes orchestration and activity code see virtual time
-    through freezegun for the whole of each drive call, so the replay check can shift the wall
-    clock and catch orchestrations that read it; with ``freeze_wall_clock=False`` both see the
-    real time and wall-clock reads in orchestrations are not caught (other differences still are);
+    through freezegun from the first drive call until `close()`, so the replay check can shift
+    the wall clock and catch orchestrations that read it; with ``freeze_wall_clock=False`` both
+    see the real time and wall-clock reads in orchestrations are not caught (other differences
+    still are);
     `max_turns` bounds one drive call, so an orchestration that never blocks fails instead of
     hanging the test.
     """
@@ -253,6 +228,19 @@ class TestEnv:
 
     def __repr__(self) -> str:
         return f"<TestEnv at {iso_time(self.clock.now())}, {len(self.instances())} instance(s)>"
+
+    def __enter__(self) -> TestEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Give the wall clock back: release the freeze the drive calls hold (the real clock is
+        back unless a `FakeClock.frozen()` scope is active). A later drive call freezes again.
+        The pytest plugin does this after every test; elsewhere use ``with TestEnv(reg) as env``.
+        """
+        wall_clock.release()
 
     # --- scripting ---------------------------------------------------------------------------
 
@@ -472,28 +460,19 @@ class TestEnv:
         return min(dues, default=None)
 
     def _still_awaited(self, instance_id: str, task_id: int | None, generation: int | None) -> bool:
-        """Whether the instance still waits on the timer or activity attempt `task_id`.
-
-        Not when its generation or instance ended, the task finished or was cancelled, or it is
-        an activity's timeout or backoff, or an attempt, that no longer counts. Unsure: True.
-        """
-        exe = self._executions.get(instance_id)
+        """Whether the instance still waits on the timer or activity attempt `task_id`
+        (`Execution.is_awaited`): not when its generation or instance ended, the task finished
+        or was cancelled, or it is an activity's timeout or backoff, or an attempt, that no
+        longer counts. Without a cached execution: while the instance runs."""
         if task_id is None:
             return True
+        exe = self._executions.get(instance_id)
         if exe is None:
             state = self.store.get_instance(instance_id)
             return state is not None and not state.finished
         if generation is not None and generation != exe.generation:
             return False
-        handler = exe.handlers.get(task_id)
-        if handler is None:
-            return False  # its result was applied already
-        task = getattr(handler, "__self__", None)
-        if isinstance(task, TimerTask):
-            return timer_awaited(task)
-        if isinstance(task, ActivityTask):
-            return attempt_awaited(task, task_id)
-        return True
+        return exe.is_awaited(task_id)
 
     def _move_to(self, moment: datetime) -> None:
         if moment > self.clock.now():
@@ -540,7 +519,7 @@ class TestEnv:
         """Run a check in a perturbed world: the wall clock (if frozen, and with it the
         monotonic clocks freezegun fakes) moved away, and the global `random` reseeded, so code
         that reads either takes other values on replay. The live run's `random` state is kept."""
-        with self._shifted, _RESEEDED:
+        with self._shifted, RESEEDED:
             return check(exe)
 
     def _raise_failure(self) -> None:

@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrate import Registry
+from orchestrate import Registry, codec
 from orchestrate import history as h
 
 __all__ = ["HashSeedReplay", "home_module", "replay_under_hash_seeds"]
@@ -109,7 +109,7 @@ def _child() -> int:
         module = import_module(name)
         registries += [v for v in vars(module).values() if isinstance(v, Registry)]
     for index, events in enumerate(request["histories"]):
-        history = [h.event_from_dict(e, f"history {index}") for e in events]
+        history = [codec.event_from_dict(e, f"history {index}") for e in events]
         start = history[0]
         assert isinstance(start, h.OrchestrationStarted)
         registry = next(r for r in registries if start.name in r.orchestrations)

@@ -71,8 +71,9 @@ def find_module_registry(module: ModuleType | None) -> Registry | None:
 
 
 def registry_reference(registry: Registry, module: ModuleType | None) -> dict[str, str] | None:
-    """Where `registry` can be imported from again: the test module, or the module of one of its
-    orchestrations. None if it is not a module attribute anywhere we look."""
+    """Where `registry` lives (the test module, or the module of one of its orchestrations), as
+    ``{"module": ..., "attribute": ...}`` for a history file's provenance note. None if it is not
+    a module attribute anywhere we look."""
     candidates: list[ModuleType | None] = [module]
     for odef in registry.orchestrations.values():
         candidates.append(sys.modules.get(odef.fn.__module__))
@@ -81,11 +82,7 @@ def registry_reference(registry: Registry, module: ModuleType | None) -> dict[st
             continue
         for name, value in vars(candidate).items():
             if value is registry:
-                return {
-                    "module": candidate.__name__,
-                    "file": str(getattr(candidate, "__file__", "") or ""),
-                    "attribute": name,
-                }
+                return {"module": candidate.__name__, "attribute": name}
     return None
 
 
@@ -113,20 +110,27 @@ def history_files(root: Path) -> list[Path]:
     return [root] if root.is_file() else sorted(root.rglob("*.json"))
 
 
-def registry_for_history(path: Path, override: str | None = None) -> Registry:
-    """The registry to replay `path` with: `override` (``module:attribute``) or the file's
-    ``recorded_by`` note. `LookupError` says how to name one when neither works."""
-    if override:
-        return load_registry(override)
+def registry_for_history(path: Path, configured: str | None = None) -> Registry:
+    """The registry to replay `path` with: `configured` (``module:attribute``, from
+    ``--orch-replay-registry`` or the ``orch_replay_registry`` ini key).
+
+    Never taken from the file: a history file is data, and one added in a pull request must not
+    choose code to import in CI. Without `configured`, `LookupError` says how to name one (and
+    quotes the file's ``recorded_by`` note, if any, as a hint).
+    """
+    if configured:
+        return load_registry(configured)
     note = recorded_registry(path)
-    if not note or not note.get("module") or not note.get("attribute"):
-        raise LookupError(
-            f"{path} does not say which registry recorded it; pass --orch-replay-registry "
-            "package.module:registry (or set orch_replay_registry in the ini file)"
-        )
-    return load_registry(f"{note['module']}:{note['attribute']}", note.get("file") or None)
+    hint = ""
+    if note and note.get("module") and note.get("attribute"):
+        hint = f" (the file says it was recorded with {note['module']}:{note['attribute']})"
+    raise LookupError(
+        f"no registry to replay {path} with{hint}; pass --orch-replay-registry "
+        "package.module:registry (or set orch_replay_registry in the ini file). History files "
+        "are data: the registry is never loaded from a name inside one"
+    )
 
 
-def replay_saved(path: Path, override: str | None = None) -> None:
+def replay_saved(path: Path, configured: str | None = None) -> None:
     """Replay one saved history against today's code; raises on divergence or a bad file."""
-    replay_history(registry_for_history(path, override), path)
+    replay_history(registry_for_history(path, configured), path)

@@ -3,16 +3,15 @@
 This is the backwards-compatibility guard: histories exported from production (`orchestrate
 export-history`) or recorded by tests (`--orch-record-histories`) must still replay after a code
 change, or running instances would break on the next deploy. Files use the runtime's versioned
-history JSON (`orchestrate.history.history_to_json`); the recorder adds a ``"recorded_by"`` key
-naming the registry, which readers of the format ignore.
+history JSON (`orchestrate.codec.history_to_json`); the recorder adds a ``"recorded_by"`` key
+naming the registry, which readers of the format ignore. History files are data: the registry to
+replay them with comes from the project's configuration, never from a file.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -200,7 +199,11 @@ def replay_dir(
 def save_history(
     path: Path, events: list[h.Event], instance_id: str, name: str, recorded_by: dict[str, str]
 ) -> None:
-    """Write a history file in the runtime's format plus a ``"recorded_by"`` registry note."""
+    """Write a history file in the runtime's format plus a ``"recorded_by"`` provenance note.
+
+    The note (module and attribute of the registry) is for people reading the file; replaying
+    never acts on it (see `load_registry`).
+    """
     doc = json.loads(history_to_json(events, instance_id, name))
     doc["recorded_by"] = recorded_by
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -208,19 +211,27 @@ def save_history(
 
 
 def recorded_registry(path: Path) -> dict[str, str] | None:
-    """The ``"recorded_by"`` note of a history file (module, file, attribute), if it has one."""
+    """The ``"recorded_by"`` note of a history file, as plain strings, if it has one.
+
+    Data only, for messages: a history file may come from anyone (a pull request, production),
+    so nothing named in it is ever imported or executed.
+    """
     try:
         doc = json.loads(path.read_bytes())
     except (OSError, ValueError):
         return None
     note = doc.get("recorded_by") if isinstance(doc, dict) else None
-    return note if isinstance(note, dict) else None
+    if not isinstance(note, dict):
+        return None
+    return {str(k): str(v) for k, v in note.items() if isinstance(v, str)}
 
 
-def load_registry(ref: str, file: str | None = None) -> Registry:
-    """The `Registry` named by ``"module:attribute"`` (importing the module, or `file`).
+def load_registry(ref: str) -> Registry:
+    """The `Registry` named by ``"module:attribute"``, importing the module by name.
 
-    Raises `LookupError` naming what is missing and how to point at the right object.
+    `ref` must come from the project's own configuration (``--orch-replay-registry``, the
+    ``orch_replay_registry`` ini key), never from a history file. Raises `LookupError` naming
+    what is missing and how to point at the right object.
     """
     module_name, _, attr = ref.partition(":")
     if not module_name or not attr:
@@ -229,21 +240,16 @@ def load_registry(ref: str, file: str | None = None) -> Registry:
     if module is None:
         try:
             module = importlib.import_module(module_name)
-        except ImportError:
-            if not file or not os.path.exists(file):
-                raise LookupError(
-                    f"cannot import {module_name!r} to find the registry {ref!r}; run from the "
-                    "project root or pass --orch-registry module:attribute"
-                ) from None
-            spec = importlib.util.spec_from_file_location(module_name, file)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            spec.loader.exec_module(module)
+        except ImportError as exc:
+            raise LookupError(
+                f"cannot import {module_name!r} to find the registry {ref!r} ({exc}); run from "
+                "the project root, or pass --orch-replay-registry module:attribute naming an "
+                "importable module"
+            ) from None
     found = getattr(module, attr, None)
     if not isinstance(found, Registry):
         raise LookupError(
             f"{module_name}.{attr} is {type(found).__name__}, not an orchestrate Registry; "
-            "pass --orch-registry module:attribute naming the registry"
+            "pass --orch-replay-registry module:attribute naming the registry"
         )
     return found

@@ -6,84 +6,38 @@ object shows what changed; tests never need to re-fetch it.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from orchestrate import ErrorInfo, InstanceState, Status
 from orchestrate import history as h
-from orchestrate.context import ActivityTask, EventTask, SubOrchestrationTask, TimerTask
 from orchestrate.history import iso_time
 from orchestrate.replay import Execution
 
 from .timeline import format_timeline
 
-__all__ = ["Run", "RunSource", "attempt_awaited", "describe_waits", "timer_awaited"]
-
-
-def timer_awaited(timer: TimerTask) -> bool:
-    """Whether firing `timer` can still change anything: False once it fired or was cancelled
-    (a race's losing timer), and for an activity's own timers that no longer matter (the
-    timeout of an attempt that already finished, a retry backoff of a call that finished or
-    was cancelled). The orchestration never sees those two kinds, so nobody else waits on them.
-
-    A timer from ``ctx.timer``/``ctx.sleep`` counts while pending: the code may hold it to await
-    later. Reads the executor's task internals; anything unrecognised counts as awaited.
-    """
-    if timer.done():
-        return False
-    callbacks = timer._callbacks
-    if not callbacks:
-        return True
-    for callback in callbacks:
-        func: Any = callback
-        args: tuple[Any, ...] = ()
-        if isinstance(callback, functools.partial):
-            func, args = callback.func, callback.args
-        owner = getattr(func, "__self__", None)
-        method = getattr(func, "__func__", None)
-        if not isinstance(owner, ActivityTask):
-            return True  # the code's own timer, in a combinator or elsewhere
-        if method is ActivityTask._on_timeout:
-            if args and attempt_awaited(owner, args[0]):
-                return True
-        elif method is ActivityTask._next_attempt:
-            if not owner.done():
-                return True
-        else:
-            return True
-    return False
-
-
-def attempt_awaited(activity: ActivityTask, task_id: int) -> bool:
-    """Whether the result of the attempt with `task_id` would still count for `activity`."""
-    return not activity.done() and activity._current == task_id
+__all__ = ["Run", "RunSource", "describe_waits"]
 
 
 def describe_waits(exe: Execution, note: Callable[[int], str] | None = None) -> list[str]:
     """What `exe` waits on, readable: ``event 'Approval'``, ``timer at 2024-01-02T00:00:00Z``.
 
-    `note(task_id)` may add a remark to an activity (the testkit says which ones are scripted
-    to hang or finish later).
+    Built from `Execution.waits` alone. `note(task_id)` may add a remark to an activity (the
+    testkit says which ones are scripted to hang or finish later).
     """
-    purposes = {e.task_id: e.purpose for e in exe.history if isinstance(e, h.TimerCreated)}
     found: list[str] = []
-    for task_id, task in exe.outstanding():
-        if isinstance(task, EventTask):
-            found.append(f"event {task.name!r}")
-        elif isinstance(task, TimerTask):
-            if not timer_awaited(task):
-                continue  # an activity's timeout or backoff that no longer matters
-            purpose = purposes.get(task_id, "timer") if task_id is not None else "timer"
-            extra = "" if purpose == "timer" else f" ({purpose})"
-            found.append(f"timer at {iso_time(task.fire_at)}{extra}")
-        elif isinstance(task, ActivityTask):
-            remark = note(task_id) if note is not None and task_id is not None else ""
-            found.append(f"activity {task.defn.name!r}{remark}")
-        elif isinstance(task, SubOrchestrationTask):
-            found.append(f"sub-orchestration {task.name!r} ({task.child_id})")
+    for wait in exe.waits():
+        if wait.kind == "event":
+            found.append(f"event {wait.name!r}")
+        elif wait.kind == "timer":
+            assert wait.fire_at is not None
+            extra = "" if wait.purpose == "timer" else f" ({wait.purpose})"
+            found.append(f"timer at {iso_time(wait.fire_at)}{extra}")
+        elif wait.kind == "activity":
+            remark = note(wait.task_id) if note is not None and wait.task_id is not None else ""
+            found.append(f"activity {wait.name!r}{remark}")
         else:
-            found.append(task.label)
+            found.append(f"{wait.kind} {wait.name!r} ({wait.instance_id})")
     return found
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from orchestrate import NonDeterminismError, Status
+from orchestrate import NonDeterminismError, Status, codec
 from orchestrate import history as h
 from orchestrate.history import iso_time
 
@@ -273,7 +273,7 @@ class Trial:
         env = self.env
         state = env.state(self.instance_id)
         histories = {
-            s.instance_id: [h.event_to_dict(e) for e in env.history(s.instance_id)]
+            s.instance_id: [codec.event_to_dict(e) for e in env.history(s.instance_id)]
             for s in env.instances()
         }
         schedule = Schedule(self.config.orchestration, self.instance_id, self.input,

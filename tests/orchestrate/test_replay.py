@@ -215,7 +215,7 @@ def test_duplicate_results_are_ignored() -> None:
     assert replayed.nondeterminism is None and replayed.result == exe.result
 
 
-@pytest.mark.parametrize("kind", list(h._TYPES.values()), ids=lambda kind: kind.__name__)
+@pytest.mark.parametrize("kind", list(h.EVENT_TYPES.values()), ids=lambda kind: kind.__name__)
 def test_restamped_copies_every_event_class_with_tuple_values(kind: type[h.Event]) -> None:
     # A single-field class whose value is a tuple (a terminate reason, an output) must not have
     # the tuple spread into its constructor's arguments.

@@ -17,7 +17,7 @@ from orchestrate import (
     Status,
     activity_info,
 )
-from orchestrate.history import event_to_dict
+from orchestrate.codec import event_to_dict
 
 from .conftest import Harness
 

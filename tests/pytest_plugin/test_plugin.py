@@ -95,10 +95,11 @@ def test_record_then_replay_and_a_changed_orchestration_fails(pytester: pytest.P
     ]
     assert json.loads((saved / files[0]).read_text())["recorded_by"]["attribute"] == "registry"
 
-    _run(pytester, "--orch-replay", str(saved)).assert_outcomes(passed=4)
+    registry = ("--orch-replay-registry", "test_flow:registry")
+    _run(pytester, "--orch-replay", str(saved), *registry).assert_outcomes(passed=4)
 
     _write_flow(pytester, order="reversed(items)")  # changed without ctx.patched()
-    result = _run(pytester, "--orch-replay", str(saved))
+    result = _run(pytester, "--orch-replay", str(saved), *registry)
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -122,6 +123,27 @@ def test_ini_equivalents_and_a_malformed_history_fails_its_own_item(pytester: py
     result.stdout.fnmatch_lines(["*broken.json: StoreError: *broken.json is not valid JSON*"])
 
 
+def test_replay_never_imports_or_executes_what_a_history_file_names(pytester: pytest.Pytester):
+    _write_flow(pytester)
+    saved = pytester.path / "histories"
+    _run(pytester, "--orch-record-histories", str(saved)).assert_outcomes(passed=2)
+    marker = pytester.path / "marker"
+    pytester.makepyfile(  # importable from the test directory, and a file at a known path
+        hostile=f"import pathlib\npathlib.Path({str(marker)!r}).write_text('executed')\n"
+    )
+    for path in saved.iterdir():
+        doc = json.loads(path.read_text())
+        doc["recorded_by"] = {"module": "hostile", "file": str(pytester.path / "hostile.py"),
+                              "attribute": "registry"}
+        path.write_text(json.dumps(doc))
+    args = ("--orch-replay", str(saved), "--orch-replay-registry", "test_flow:registry")
+    _run(pytester, *args).assert_outcomes(passed=4)
+    assert not marker.exists()
+    result = _run(pytester, "--orch-replay", str(saved))  # no registry configured: refused
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert not marker.exists()
+
+
 def test_missing_registry_is_a_clear_per_test_failure(pytester: pytest.Pytester):
     pytester.makepyfile("def test_x(orch_env):\n    pass\n")
     result = _run(pytester)
@@ -135,6 +157,7 @@ def test_missing_registry_is_a_clear_per_test_failure(pytester: pytest.Pytester)
         (["--orch-replay", "nowhere"], "*--orch-replay nowhere: no such directory or file*"),
         (["--orch-fuzz-examples", "lots"], "*--orch-fuzz-examples 'lots': expected a positive*"),
         (["--orch-replay-registry", "flat"], "*expected MODULE:ATTR*"),
+        (["--orch-replay", "."], "*--orch-replay .: name the Registry to replay with*"),
         (["-k", "marked"], "*unknown option(s) colour; valid options are evict_every_turn*"),
     ],
 )
@@ -204,3 +227,26 @@ def test_the_orchestrate_hypothesis_profiles_are_registered(pytester: pytest.Pyt
     )
     result = pytester.runpytest_inprocess("--hypothesis-profile", "orchestrate-ci")
     result.assert_outcomes(passed=1)
+
+
+def test_the_wall_clock_is_real_again_after_a_test_that_left_its_env_open(
+    pytester: pytest.Pytester,
+):
+    _write_flow(
+        pytester,
+        tests="""
+from datetime import UTC, datetime
+from testkit import TestEnv
+
+
+def test_leaves_env_open():
+    env = TestEnv(registry, start="2031-01-01T00:00:00Z")
+    env.run(order, ["a"])
+    assert datetime.now(UTC).year == 2031  # held between drive calls
+
+
+def test_next_sees_real_time():
+    assert datetime.now(UTC).year < 2031
+""",
+    )
+    _run(pytester).assert_outcomes(passed=2)

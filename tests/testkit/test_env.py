@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import time
 from datetime import UTC, datetime, timedelta
 
+import freezegun
 import pytest
 
 from orchestrate import (
@@ -414,18 +416,51 @@ def test_freezing_can_be_switched_off():
 def test_a_freeze_that_fails_to_start_leaves_the_next_drive_call_frozen(monkeypatch):
     env = TestEnv(reg, start="2031-02-03T04:05:06Z")
     with monkeypatch.context() as patch:
-        patch.setattr(env.clock, "frozen", lambda: 1 / 0)
+        patch.setattr("testkit.env.held_scope", lambda clock: 1 / 0)
         with pytest.raises(ZeroDivisionError):
             env.run(stamp)
     iso, _ = env.run(stamp).output  # not mistaken for a drive call nested in the failed one
     assert iso == "2031-02-03T04:05:06+00:00"
 
 
-def test_a_failing_drive_call_still_unfreezes_the_wall_clock():
+def test_the_wall_clock_stays_virtual_between_drive_calls_until_close():
     env = TestEnv(reg, start="2031-02-03T04:05:06Z", strict=True)
     with pytest.raises(UnscriptedActivity):
         env.run(stamp)
+    assert datetime.now(UTC) == datetime(2031, 2, 3, 4, 5, 6, tzinfo=UTC)  # held, not stuck
+    env.script(wall_clock, ok(["scripted", 0]))
+    env.run(sleeper, [1])
+    assert datetime.now(UTC) == datetime(2031, 2, 4, 4, 5, 6, tzinfo=UTC)  # followed the run
+    env.close()
     assert datetime.now(UTC).year < 2031
+    assert env.run(stamp).output == ["scripted", 0]  # a closed env freezes again when driven
+    assert datetime.now(UTC).year == 2031
+    env.close()
+
+
+def test_an_env_used_as_a_context_manager_gives_the_wall_clock_back():
+    with TestEnv(reg, start="2031-02-03T04:05:06Z") as env:
+        iso, _ = env.run(stamp).output
+        assert time.time() == datetime(2031, 2, 3, 4, 5, 6, tzinfo=UTC).timestamp()
+    assert iso.startswith("2031") and datetime.now(UTC).year < 2031
+
+
+def test_two_envs_each_show_their_own_time_while_driven():
+    early = TestEnv(reg, start="2031-01-01T00:00:00Z")
+    late = TestEnv(reg, start="2032-01-01T00:00:00Z")
+    assert early.run(stamp).output[0].startswith("2031")
+    assert late.run(stamp).output[0].startswith("2032")
+    assert early.run(stamp).output[0].startswith("2031")
+    early.close()
+    assert datetime.now(UTC).year < 2031
+
+
+def test_inside_a_tests_own_freezegun_freeze_drive_calls_freeze_only_while_they_run():
+    with freezegun.freeze_time("2020-06-01T00:00:00Z"):
+        env = TestEnv(reg, start="2031-02-03T04:05:06Z")
+        assert env.run(stamp).output[0].startswith("2031")
+        assert datetime.now(UTC) == datetime(2020, 6, 1, tzinfo=UTC)  # the test's freeze
+    assert datetime.now(UTC).year > 2020  # and nothing of ours left behind
 
 
 def test_a_shared_clock_object_is_used_as_is():
@@ -503,3 +538,22 @@ def test_activity_results_are_taken_by_follow_up_turns_not_fetched_back():
     run = env.run(chain, 1)
     assert run.output == 4
     assert sum(fetched) == 1  # the start; each result's turn ran on the cached execution
+
+
+def test_an_env_without_freezing_runs_on_the_real_clock_even_after_a_frozen_one():
+    TestEnv(reg, start="2031-02-03T04:05:06Z").run(stamp)
+    iso, _ = TestEnv(reg, start="2031-02-03T04:05:06Z", freeze_wall_clock=False).run(stamp).output
+    assert not iso.startswith("2031")
+
+
+def test_the_hold_ends_when_the_env_that_drove_last_is_collected():
+    first = TestEnv(reg, start="2031-02-03T04:05:06Z")
+    first.run(stamp)
+    second = TestEnv(reg, start="2032-02-03T04:05:06Z")
+    second.run(stamp)
+    del first
+    gc.collect()
+    assert datetime.now(UTC).year == 2032  # the env that drove last still holds it
+    del second
+    gc.collect()
+    assert datetime.now(UTC).year < 2031

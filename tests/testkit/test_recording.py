@@ -62,7 +62,7 @@ def test_find_module_registry_by_conventional_name(name):
 
 def test_registry_reference_falls_back_to_the_orchestrations_module():
     this = sys.modules[__name__]
-    expected = {"module": __name__, "file": __file__, "attribute": "registry"}
+    expected = {"module": __name__, "attribute": "registry"}
     assert registry_reference(registry, this) == expected
     assert registry_reference(registry, types.ModuleType("unrelated")) == expected
     assert registry_reference(Registry(), None) is None
@@ -76,15 +76,17 @@ def test_record_env_then_replay_saved(tmp_path: Path):
     assert [p.name for p in written] == ["t.py_test__hello-1.json"]
     assert history_files(tmp_path / "out") == written
     assert history_files(written[0]) == written
-    assert registry_for_history(written[0]) is registry
-    replay_saved(written[0])
+    assert registry_for_history(written[0], f"{__name__}:registry") is registry
+    replay_saved(written[0], f"{__name__}:registry")
+    with pytest.raises(LookupError, match=f"recorded with {__name__}:registry"):
+        registry_for_history(written[0])  # the note is a hint in the message, never loaded
 
 
 def test_replay_saved_with_an_override_registry(tmp_path: Path):
     env = make_env(registry, FakeClock(), {})
     env.run(hello, "bo")
     [path] = record_env(env, tmp_path, "t", None)
-    with pytest.raises(LookupError, match="does not say which registry recorded it"):
+    with pytest.raises(LookupError, match=r"no registry to replay .* --orch-replay-registry"):
         registry_for_history(path)
     replay_saved(path, f"{__name__}:registry")
     module = types.ModuleType("changed_registry_module")
@@ -101,3 +103,39 @@ def test_replay_saved_with_an_override_registry(tmp_path: Path):
             replay_saved(path, "changed_registry_module:registry")
     finally:
         del sys.modules["changed_registry_module"]
+
+
+EVIL = """
+import pathlib
+pathlib.Path({marker!r}).write_text("executed")
+from orchestrate import Registry
+registry = Registry()
+"""
+
+
+def _hostile_history(tmp_path: Path, module: str) -> tuple[Path, Path]:
+    """A valid history whose ``recorded_by`` names an importable module and a file that would
+    create `marker` if imported or executed."""
+    marker = tmp_path / "marker"
+    source = tmp_path / f"{module}.py"
+    source.write_text(EVIL.format(marker=str(marker)))
+    env = make_env(registry, FakeClock(), {})
+    env.run(hello, "eve")
+    [path] = record_env(
+        env, tmp_path / "histories", "t", {"module": module, "file": str(source),
+                                             "attribute": "registry"}
+    )
+    return path, marker
+
+
+def test_a_history_file_naming_a_module_and_file_never_runs_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    module = "hostile_history_module"
+    monkeypatch.syspath_prepend(str(tmp_path))  # importable, so only policy keeps it out
+    path, marker = _hostile_history(tmp_path, module)
+    with pytest.raises(LookupError, match="never loaded from a name inside one"):
+        replay_saved(path)
+    replay_saved(path, f"{__name__}:registry")  # the configured registry replays it
+    assert not marker.exists()
+    assert module not in sys.modules
