@@ -30,14 +30,14 @@ from .errors import (
     UnknownOrchestration,
 )
 from .history import ErrorInfo, Event
-from .memory_store import MemoryStore
 from .registry import Registry
 from .retry import RetryPolicy
 from .runtime import Runtime, open_store
 from .saga import Saga
 from .state import InstanceState, Status
 from .state_machine import SagaInstance, StateMachine
-from .store import Store
+from .stores.contract import Store
+from .stores.memory import MemoryStore
 from .task import Task
 from .worker import Worker
 

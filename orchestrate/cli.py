@@ -112,7 +112,7 @@ def _open(args: argparse.Namespace, *, create: bool = False) -> Client:
         raise _Failure(
             f"no database at {path!r}; pass --db PATH, or start an instance or a worker to create it"
         )
-    from .sqlite_store import SqliteStore  # imported here: `--help` never touches sqlite3
+    from .stores.sqlite import SqliteStore  # imported here: `--help` never touches sqlite3
 
     return Client(SqliteStore(path))
 

@@ -14,8 +14,8 @@ from .errors import InstanceNotFound, InvalidInstanceId, UnknownOrchestration
 from .payload import DEFAULT_MAX_PAYLOAD_BYTES, check_payload_size, to_json_value
 from .registry import Registry
 from .state import InstanceState, Message, Status
-from .store import Store
-from .store_url import store_or_url
+from .stores.contract import Store
+from .stores.url import store_or_url
 from .waits import describe_timeout
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ from .client import Client
 from .clock import Clock
 from .payload import DEFAULT_MAX_PAYLOAD_BYTES
 from .registry import Registry
-from .store import Store
-from .store_url import open_store, store_or_url
+from .stores.contract import Store
+from .stores.url import open_store, store_or_url
 from .worker import Worker
 
 __all__ = ["Runtime", "open_store"]

@@ -36,7 +36,7 @@ from .state import (
     TurnCommit,
     Written,
 )
-from .store import Store
+from .stores.contract import Store
 
 if TYPE_CHECKING:
     from datetime import datetime

@@ -8,8 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from orchestrate import history as h
-from orchestrate.memory_store import MemoryStore
-from orchestrate.sqlite_store import SqliteStore
 from orchestrate.state import (
     ActivityWork,
     Batch,
@@ -19,7 +17,9 @@ from orchestrate.state import (
     Status,
     TurnCommit,
 )
-from orchestrate.store import Store
+from orchestrate.stores.contract import Store
+from orchestrate.stores.memory import MemoryStore
+from orchestrate.stores.sqlite import SqliteStore
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -16,7 +16,7 @@ import pytest
 from orchestrate import Client, Registry, Status, Worker
 from orchestrate.cli import main
 from orchestrate.codec import history_from_json, history_to_json
-from orchestrate.sqlite_store import SqliteStore
+from orchestrate.stores.sqlite import SqliteStore
 
 reg = Registry()
 

@@ -21,7 +21,7 @@ from orchestrate import Client, OrchestrationContext, Registry, Status, Worker
 from orchestrate import cli as cli_module
 from orchestrate.cli import main
 from orchestrate.cli_text import safe
-from orchestrate.sqlite_store import SqliteStore
+from orchestrate.stores.sqlite import SqliteStore
 
 reg = Registry()
 changed = [False]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from orchestrate import Client, InvalidInstanceId, MemoryStore, Registry, Runtime, Status
-from orchestrate.sqlite_store import SqliteStore
+from orchestrate.stores.sqlite import SqliteStore
 
 reg = Registry()
 

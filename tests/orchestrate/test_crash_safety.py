@@ -24,7 +24,7 @@ from pathlib import Path
 
 import orchestrate
 from orchestrate import Client, Registry, Status
-from orchestrate.sqlite_store import SqliteStore
+from orchestrate.stores.sqlite import SqliteStore
 
 reg = Registry()
 LOG_ENV = "ORCHESTRATE_CRASH_LOG"

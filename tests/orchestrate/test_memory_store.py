@@ -6,8 +6,8 @@ import threading
 from datetime import UTC, datetime
 
 from orchestrate import history as h
-from orchestrate.memory_store import MemoryStore
 from orchestrate.state import InstanceState, Message, Status
+from orchestrate.stores.memory import MemoryStore
 
 from ..waiting import wait_until
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrate import sqlite_batch
-from orchestrate.sqlite_db import Database
+from orchestrate.stores import sqlite_batch
+from orchestrate.stores.sqlite_db import Database
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 7, 128, 333, 1000])

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from orchestrate import StoreError
-from orchestrate.sqlite_db import Database
+from orchestrate.stores.sqlite_db import Database
 
 from ..waiting import wait_until
 
@@ -32,7 +32,7 @@ def test_an_interrupted_waiter_neither_blocks_the_others_nor_commits(tmp_path: P
     wait_until(lambda: db._leading, what="the first write to lead its group")
     ran: list[str] = []
 
-    import orchestrate.sqlite_db as module
+    import orchestrate.stores.sqlite_db as module
 
     real_wake = module._wake_lock
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from orchestrate import Client, StoreError
-from orchestrate.sqlite_db import Database
-from orchestrate.sqlite_store import SqliteStore
+from orchestrate.stores.sqlite import SqliteStore
+from orchestrate.stores.sqlite_db import Database
 
 
 def mode(path: Path) -> int:
@@ -53,7 +53,7 @@ def deny_writes(monkeypatch: pytest.MonkeyPatch, *paths: Path) -> None:
             return False
         return real(path, mode, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("orchestrate.sqlite_db.os.access", access)
+    monkeypatch.setattr("orchestrate.stores.sqlite_db.os.access", access)
 
 
 def test_a_read_only_file_is_reported_as_read_only_not_corrupt(

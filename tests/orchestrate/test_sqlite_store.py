@@ -23,9 +23,9 @@ from orchestrate import (
     open_store,
 )
 from orchestrate import history as h
-from orchestrate.sqlite_schema import SCHEMA_VERSION
-from orchestrate.sqlite_store import SqliteStore
 from orchestrate.state import ActivityWork, InstanceState, Message, TurnCommit
+from orchestrate.stores.sqlite import SqliteStore
+from orchestrate.stores.sqlite_schema import SCHEMA_VERSION
 
 from ..waiting import wait_until
 from .conftest import ManualClock

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from orchestrate import sqlite_schema
-from orchestrate.sqlite_schema import from_micros, to_micros
+from orchestrate.stores import sqlite_schema
+from orchestrate.stores.sqlite_schema import from_micros, to_micros
 
 
 def test_times_round_trip_exactly_and_equal_instants_encode_alike() -> None:

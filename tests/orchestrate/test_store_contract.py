@@ -25,7 +25,7 @@ from orchestrate.state import (
     Status,
     TurnCommit,
 )
-from orchestrate.store import Store
+from orchestrate.stores.contract import Store
 
 from .stores import (
     T0,

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from orchestrate import history as h
-from orchestrate.sqlite_store import SqliteStore
 from orchestrate.state import (
     ActivityWork,
     Batch,
@@ -24,7 +23,8 @@ from orchestrate.state import (
     Status,
     TurnCommit,
 )
-from orchestrate.store import Store
+from orchestrate.stores.contract import Store
+from orchestrate.stores.sqlite import SqliteStore
 
 from .stores import T0, at, make_store, write_results, write_turns
 

@@ -485,7 +485,7 @@ def harness_on(kind: str, registry: Registry, tmp_path: Any) -> Harness:
     hx = Harness(registry)
     if kind == "sqlite":
         from orchestrate import Client, Worker
-        from orchestrate.sqlite_store import SqliteStore
+        from orchestrate.stores.sqlite import SqliteStore
 
         hx.store = SqliteStore(str(tmp_path / "w.db"))  # type: ignore[assignment]
         hx.client = Client(hx.store, registry=registry, clock=hx.clock)

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from orchestrate import Client, Registry, Worker
-from orchestrate.sqlite_store import SqliteStore
 from orchestrate.state import Batch, OrchestrationWork, TurnCommit, Written
-from orchestrate.store import Store
+from orchestrate.stores.contract import Store
+from orchestrate.stores.sqlite import SqliteStore
 
 from .conftest import ManualClock
 from .stores import make_store
@@ -314,7 +314,7 @@ def test_a_purged_and_restarted_id_is_not_run_on_the_old_runs_cached_execution(
 def test_only_one_idle_thread_waits_for_a_change_at_a_time() -> None:
     """Each commit wakes the waiting threads; with all of them waiting, all but one would wake to
     find nothing to do. The idle threads take turns instead."""
-    from orchestrate.memory_store import MemoryStore
+    from orchestrate.stores.memory import MemoryStore
 
     from ..waiting import wait_until
 

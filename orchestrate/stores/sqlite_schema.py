@@ -15,7 +15,7 @@ import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
-from .errors import StoreError
+from ..errors import StoreError
 
 __all__ = [
     "APPLICATION_ID",

@@ -19,8 +19,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from . import history as h
-from .state import (
+from .. import history as h
+from ..state import (
     ActivityWork,
     Batch,
     InstanceState,

@@ -17,12 +17,12 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from . import history as h
+from .. import history as h
+from ..state import ActivityWork, Batch, InstanceState, Message, Status, Written
 from .sqlite_batch import delete_in, in_lists, in_sql, insert_rows, update_rows
 from .sqlite_db import Database
 from .sqlite_rows import TurnRows, loads, message_row, state_row
 from .sqlite_schema import to_micros
-from .state import ActivityWork, Batch, InstanceState, Message, Status, Written
 
 __all__ = [
     "FINISHED",

@@ -10,8 +10,8 @@ import importlib
 import os
 from typing import Any
 
-from .memory_store import MemoryStore
-from .store import Store
+from .contract import Store
+from .memory import MemoryStore
 
 __all__ = ["open_store"]
 
@@ -30,7 +30,7 @@ def open_store(url: str | Store) -> Store:
     # Stores are imported lazily: a memory-only user never pays for sqlite3 or psycopg.
     is_path = "://" not in url and (url.endswith((".db", ".sqlite", ".sqlite3")) or os.sep in url)
     if url.startswith("sqlite:") or is_path:
-        return _store_class("sqlite_store", "SqliteStore").from_url(url)  # type: ignore[no-any-return]
+        return _store_class("stores.sqlite", "SqliteStore").from_url(url)  # type: ignore[no-any-return]
     if url.startswith(("postgresql:", "postgres:")):
         raise ValueError(
             f"store URL {url!r} names the PostgreSQL store, which is not available in this "

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
-from .errors import OrchestrateError, StoreError
+from ..errors import OrchestrateError, StoreError
 from .sqlite_schema import SYNCHRONOUS_MODES, connect, prepare
 
 __all__ = ["Database"]

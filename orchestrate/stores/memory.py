@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from . import history as h
-from .errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning
-from .state import (
+from .. import history as h
+from ..errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning
+from ..state import (
     ActivityWork,
     Batch,
     CachedBase,
@@ -29,7 +29,7 @@ from .state import (
     TurnCommit,
     Written,
 )
-from .store import child_starts, next_run
+from .contract import child_starts, next_run
 
 __all__ = ["MemoryStore"]
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import codec
-from . import history as h
-from .errors import StoreError
+from .. import codec
+from .. import history as h
+from ..errors import StoreError
+from ..state import InstanceState, Message, Status, TurnCommit
+from .contract import child_starts
 from .sqlite_schema import from_micros, to_micros
-from .state import InstanceState, Message, Status, TurnCommit
-from .store import child_starts
 
 if TYPE_CHECKING:
     from datetime import datetime

@@ -37,8 +37,18 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from . import history as h
-from .errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning, StoreError
+from .. import history as h
+from ..errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning, StoreError
+from ..state import (
+    ActivityWork,
+    Batch,
+    InstanceState,
+    Message,
+    OrchestrationWork,
+    Status,
+    Written,
+)
+from .contract import next_run
 from .sqlite_batch import in_lists, in_sql, insert_rows
 from .sqlite_db import Database
 from .sqlite_rows import (
@@ -51,16 +61,6 @@ from .sqlite_rows import (
 )
 from .sqlite_schema import from_micros, to_micros
 from .sqlite_write import FINISHED, enqueue_rows, insert_row, lease_due, leased_works, write_batch
-from .state import (
-    ActivityWork,
-    Batch,
-    InstanceState,
-    Message,
-    OrchestrationWork,
-    Status,
-    Written,
-)
-from .store import next_run
 
 __all__ = ["SqliteStore"]
 
