@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from orchestrate import (
     Client,
     InstanceState,
-    MemoryStore,
     NonDeterminismError,
     Registry,
     Worker,
@@ -45,16 +44,14 @@ from orchestrate.history import iso_time
 from orchestrate.replay import Execution
 from orchestrate.state import (
     ActivityWork,
-    Batch,
     Message,
-    OrchestrationWork,
     TurnCommit,
-    Written,
 )
 
 from . import wall_clock
 from .clock import DEFAULT_START, FakeClock, held_scope
 from .errors import RunawayOrchestration, UnscriptedActivity
+from .faults import CrashingStore
 from .outcomes import Delay, Entry, Fail, Hang, Ok, Outcome, Script, resolve, to_event
 from .replay_check import HINT, RESEEDED, ReplayChecker
 from .run import Run, describe_waits
@@ -78,34 +75,6 @@ class _Held:
     due: datetime | None
     then: Entry | None
     manual: bool = False  # held for the fuzzer to complete (`_complete`)
-
-
-class _EnvStore(MemoryStore):
-    """The memory store plus one fault: the next write that carries turns is lost, as if the
-    worker crashed just before it (`Controller.crash("before_commit")`).
-
-    Nothing of the turns is applied and their locks are released, so they are redone; activity
-    results the worker had already finished (the batch's completions and the results a cached
-    turn carries) are kept, completed as ordinary messages, and nothing is leased.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.crash_before_commit = False
-
-    def write(self, batch: Batch) -> Written:
-        if not self.crash_before_commit or not batch.turns:
-            return super().write(batch)
-        self.crash_before_commit = False
-        results = list(batch.completions)
-        for commit in batch.turns:
-            if commit.cached is not None:
-                results += commit.cached.results
-            else:  # nothing consumed, the lock released: the turn will be redone
-                self.abandon(OrchestrationWork(commit.instance, [], commit.lock_token))
-        if results:
-            super().write(Batch(results))
-        return Written([False] * len(batch.turns), [])
 
 
 class _Drive:
@@ -203,7 +172,7 @@ class TestEnv:
         self.freeze_wall_clock = freeze_wall_clock
         self._shifted = self.clock.wall_offset(_REPLAY_SHIFT)  # entered by every replay check
         self.max_turns = max_turns
-        self.store = _EnvStore()
+        self.store = CrashingStore()
         self.client = Client(self.store, registry=registry, clock=self.clock)
         self.worker = Worker(registry, self.store, clock=self.clock, strict=True, batch_size=256)
         self.worker.on_commit = self._on_commit
