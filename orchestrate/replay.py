@@ -427,14 +427,21 @@ class Execution:
             for field in ("input", "fire_at", "status", "value", "output"):
                 old_value, new_value = getattr(recorded, field, None), getattr(new, field, None)
                 if old_value != new_value:
-                    detail = f" with {field} {_abridge(new_value)} instead of {_abridge(old_value)}"
+                    now_text, then_text = _contrast(new_value, old_value)
+                    detail = f" with {field} {now_text} instead of {then_text}"
                     break
             what = f"the code issued the same command{detail}"
         else:
             what = f"the code {_describe_new(new)}"
+        if isinstance(new, h.OrchestrationCompleted | h.OrchestrationFailed):
+            # the coroutine has returned: no frame of it is left to point at
+            code = self.odef.fn.__code__
+            where = f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}, its function"
+        else:
+            where = _caller_location()
         self._fail_replay(
             f"at step {index + 1} the history has {h.describe(recorded)}, but {what} "
-            f"({_caller_location()}). Did the code change without ctx.patched()? "
+            f"({where}). Did the code change without ctx.patched()? "
             "Guard new behaviour with `if ctx.patched('change-id'):` so running instances keep the "
             "old path."
         )
@@ -555,6 +562,25 @@ def _user_traceback(exc: BaseException) -> str:
     lines += traceback.format_list(frames)
     lines += traceback.format_exception_only(type(exc), exc)
     return "".join(lines)
+
+
+def _contrast(new: Any, old: Any, limit: int = 80) -> tuple[str, str]:
+    """Both values abridged so the difference shows: when they share a long prefix, both start
+    a little before the first character where they differ."""
+    a, b = repr(new), repr(old)
+    if len(a) <= limit and len(b) <= limit:
+        return a, b
+    pairs = enumerate(zip(a, b, strict=False))
+    first = next((i for i, (x, y) in pairs if x != y), min(len(a), len(b)))
+    start = max(0, first - 20)
+    if start == 0:
+        return _abridge(new, limit), _abridge(old, limit)
+
+    def window(text: str) -> str:
+        text = "..." + text[start:]
+        return text if len(text) <= limit else text[: limit - 3] + "..."
+
+    return window(a), window(b)
 
 
 def _abridge(value: Any, limit: int = 80) -> str:

@@ -224,3 +224,13 @@ def test_restamped_copies_every_event_class_with_tuple_values(kind: type[h.Event
     copy = _restamped(event, T1)
     assert copy == dataclasses.replace(event, at=T1)
     assert copy is not event and event.at == T0
+
+
+def test_a_divergence_deep_in_a_long_input_shows_where_they_differ():
+    from orchestrate.replay import _contrast
+
+    lines = [{"sku": "ink", "amount": 1}] * 4
+    new, old = _contrast({"lines": [*lines, 2]}, {"lines": [*lines, 3]})
+    assert new != old and new.endswith("2]}") and old.endswith("3]}")
+    assert new.startswith("...")
+    assert _contrast(1, 2) == ("1", "2")
