@@ -125,10 +125,18 @@ class OrchestrationContext:
         input: Any = None,
         *,
         instance_id: str | None = None,
+        on_parent_close: str = "terminate",
     ) -> SubOrchestrationTask:
-        """Start a child orchestration instance and wait for its output."""
+        """Start a child orchestration instance and wait for its output.
+
+        `on_parent_close`: when this orchestration finishes, fails, is terminated or continues
+        as new while the child still runs, "terminate" (default) ends the child, "abandon"
+        lets it run on. Cancelling the task (a race loser, ``task.cancel()``) terminates the
+        child whatever the policy. Purging the parent purges its children too, except
+        abandoned ones still running.
+        """
         name = self._exe.registry.get_orchestration(orchestration).name
-        return SubOrchestrationTask(self._exe, name, input, instance_id)
+        return SubOrchestrationTask(self._exe, name, input, instance_id, on_parent_close)
 
     def all(self, tasks: Sequence[Task[Any]], *, return_exceptions: bool = False) -> WhenAll:
         """Fan-in: every task's value in order; fails fast unless `return_exceptions=True`."""

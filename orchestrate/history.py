@@ -131,6 +131,10 @@ class SubOrchestrationFailed(Event):
 @dataclass(slots=True)
 class OrchestrationTerminated(Event):
     reason: str
+    # Set when a parent ends its child (`on_parent_close="terminate"`, or the child's task was
+    # cancelled): the parent's id. The child ignores it unless that is its parent, so the notice
+    # never reaches an unrelated instance that holds the id the parent asked for.
+    parent: str | None = None
 
 
 # --- commands: what the orchestration code did ------------------------------------------------
@@ -160,6 +164,9 @@ class SubOrchestrationScheduled(Event):
     name: str
     input: Any
     instance_id: str
+    # What happens to the child when the parent's generation ends while the child runs
+    # ("terminate" or "abandon"); see `OrchestrationContext.sub_orchestration`.
+    on_parent_close: str = "terminate"
     is_command: ClassVar[bool] = True
 
 

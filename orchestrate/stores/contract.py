@@ -17,6 +17,7 @@ implementation.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .. import history as h
@@ -34,7 +35,7 @@ from ..state import (
 if TYPE_CHECKING:
     from datetime import datetime
 
-__all__ = ["Store", "child_starts", "next_run"]
+__all__ = ["Store", "child_starts", "next_run", "purged_family"]
 
 
 @runtime_checkable
@@ -140,7 +141,13 @@ class Store(Protocol):
     def purge(
         self, instance_id: str | None = None, *, finished_before: datetime | None = None
     ) -> int:
-        """Delete a finished instance (or all finished before a time); returns how many."""
+        """Delete a finished instance (or all finished before a time); returns how many.
+
+        Each purged instance takes its children with it (and theirs, see `purged_family`):
+        finished ones, and running ones started with ``on_parent_close="terminate"`` (their
+        terminate may still be on its way); a running child started with "abandon" is left
+        alone. The count includes the children.
+        """
         ...
 
     def close(self) -> None: ...
@@ -176,3 +183,39 @@ def next_run(start: Message, generation: int) -> Message:
     if isinstance(event, h.OrchestrationStarted):
         event = dataclasses.replace(event, generation=generation)
     return Message(start.instance_id, event, generation, start.visible_at)
+
+
+def purged_family(
+    roots: list[str],
+    children_of: Callable[[str], list[InstanceState]],
+    history_of: Callable[[str], list[h.Event]],
+) -> list[str]:
+    """The ids `purge` deletes for `roots` (finished instances): each root, then its children
+    that are finished or that the parent started with ``on_parent_close="terminate"``, and
+    theirs, parents before children. A running child whose policy is "abandon" stays, with
+    everything below it. The policy is read from the parent's history (only asked for a
+    parent with a running child); a child the history no longer names (an earlier generation)
+    counts as "terminate", the default. Both stores use this, so they purge alike.
+    """
+    doomed: list[str] = []
+    seen: set[str] = set()
+    pending = list(roots)
+    while pending:
+        key = pending.pop(0)
+        if key in seen:
+            continue
+        seen.add(key)
+        doomed.append(key)
+        children = [c for c in children_of(key) if c.instance_id not in seen]
+        running = [c for c in children if not c.finished]
+        abandoned: set[str] = set()
+        if running:
+            abandoned = {
+                e.instance_id
+                for e in history_of(key)
+                if isinstance(e, h.SubOrchestrationScheduled) and e.on_parent_close == "abandon"
+            }
+        pending.extend(
+            c.instance_id for c in children if c.finished or c.instance_id not in abandoned
+        )
+    return doomed

@@ -29,7 +29,7 @@ from ..state import (
     TurnCommit,
     Written,
 )
-from .contract import child_starts, next_run
+from .contract import child_starts, next_run, purged_family
 
 __all__ = ["MemoryStore"]
 
@@ -183,8 +183,9 @@ class MemoryStore:
                     raise InstanceNotRunning(
                         f"instance {instance_id!r} is {state.status}; terminate it before purging"
                     )
-                self._drop([instance_id])
-                return 1
+                family = self._family([instance_id])
+                self._drop(family)
+                return len(family)
             doomed = [
                 s.instance_id
                 for s in self._instances.values()
@@ -194,8 +195,19 @@ class MemoryStore:
                     or (s.updated_at is not None and s.updated_at < finished_before)
                 )
             ]
-            self._drop(doomed)
-            return len(doomed)
+            family = self._family(doomed)
+            self._drop(family)
+            return len(family)
+
+    def _family(self, roots: list[str]) -> list[str]:
+        """`roots` and the children purged with them (see `contract.purged_family`)."""
+        children: dict[str, list[InstanceState]] = {}
+        for state in self._instances.values():
+            if state.parent_instance is not None:
+                children.setdefault(state.parent_instance, []).append(state)
+        return purged_family(
+            roots, lambda key: children.get(key, []), lambda key: self._history.get(key, [])
+        )
 
     def _drop(self, instance_ids: Iterable[str]) -> None:
         """Forget instances and everything of theirs: inbox, held timers, activity work, leases."""

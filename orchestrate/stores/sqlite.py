@@ -48,7 +48,7 @@ from ..state import (
     Status,
     Written,
 )
-from .contract import next_run
+from .contract import next_run, purged_family
 from .sqlite_batch import in_lists, in_sql, insert_rows
 from .sqlite_db import Database
 from .sqlite_rows import (
@@ -265,10 +265,36 @@ class SqliteStore:
                     sql += " AND updated_at IS NOT NULL AND updated_at < ?"
                     args.append(to_micros(finished_before))
                 doomed = [row[0] for row in conn.execute(sql, args)]
+            doomed = self._family(conn, doomed)
             for key in doomed:
                 self._drop(conn, key)
         self._db.notify()
         return len(doomed)
+
+    @staticmethod
+    def _family(conn: sqlite3.Connection, roots: list[str]) -> list[str]:
+        """`roots` and the children purged with them (see `contract.purged_family`); one scan
+        for the parent links (there is no index on them: purge is an operator's action)."""
+        if not roots:
+            return roots
+        children: dict[str, list[InstanceState]] = {}
+        rows = conn.execute(
+            f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE parent_instance IS NOT NULL"
+        )
+        for row in rows:
+            child = decode_state(row)
+            children.setdefault(str(child.parent_instance), []).append(child)
+        if not children:
+            return roots
+
+        def history_of(key: str) -> list[h.Event]:
+            found = conn.execute(
+                "SELECT seq, event FROM history WHERE instance_id = ? ORDER BY seq", (key,)
+            )
+            where = "history event {} of instance {!r}"
+            return [decode_event(text, where, seq, key) for seq, text in found]
+
+        return purged_family(roots, lambda key: children.get(key, []), history_of)
 
     # --- orchestration turns -------------------------------------------------------------------
 
