@@ -42,8 +42,21 @@ __all__ = ["Store", "child_starts", "next_run", "purged_family"]
 class Store(Protocol):
     """Durable storage for instances, histories, inboxes and the activity queue."""
 
-    def create_instance(self, state: InstanceState, start: Message, *, reuse: bool = False) -> None:
-        """Insert a new instance and its start message.
+    def create_instance(
+        self,
+        state: InstanceState,
+        start: Message,
+        *,
+        reuse: bool = False,
+        event: Message | None = None,
+    ) -> bool:
+        """Insert a new instance and its start message; True when it was created.
+
+        With `event` (signal-with-start, an `EventRaised` for `state.instance_id`): the event is
+        queued after the start of a created instance; and when the id is held by an instance
+        that has not finished, the event is queued to that one instead of raising, and False is
+        returned. Both in one transaction: of two callers racing on one id, one creates the
+        instance and the other's event reaches it.
 
         Raises `DuplicateInstance` if the id exists, unless `reuse` is set and the old instance
         finished. Then the old one is replaced (its history, inbox, timers and activity work are

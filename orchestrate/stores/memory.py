@@ -102,14 +102,28 @@ class MemoryStore:
 
     # --- instances ---------------------------------------------------------------------------
 
-    def create_instance(self, state: InstanceState, start: Message, *, reuse: bool = False) -> None:
+    def create_instance(
+        self,
+        state: InstanceState,
+        start: Message,
+        *,
+        reuse: bool = False,
+        event: Message | None = None,
+    ) -> bool:
         with self._lock:
-            self._create(state, start, reuse)
+            created = self._create(state, start, reuse, event)
+            if event is not None:
+                self._enqueue(_copy(event))
             self._notify()
+            return created
 
-    def _create(self, state: InstanceState, start: Message, reuse: bool) -> None:
+    def _create(
+        self, state: InstanceState, start: Message, reuse: bool, event: Message | None = None
+    ) -> bool:
         old = self._instances.get(state.instance_id)
         if old is not None:
+            if event is not None and not old.finished:
+                return False  # signal-with-start: the running instance takes the event
             if not (reuse and old.finished):
                 hint = (
                     "it is still running; wait for it or terminate it first"
@@ -129,6 +143,7 @@ class MemoryStore:
         self._history[state.instance_id] = []
         self._inbox[state.instance_id] = []
         self._enqueue(start)
+        return True
 
     def get_instance(self, instance_id: str) -> InstanceState | None:
         with self._lock:

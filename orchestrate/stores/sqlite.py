@@ -127,9 +127,24 @@ class SqliteStore:
 
     # --- instances -------------------------------------------------------------------------------
 
-    def create_instance(self, state: InstanceState, start: Message, *, reuse: bool = False) -> None:
+    def create_instance(
+        self,
+        state: InstanceState,
+        start: Message,
+        *,
+        reuse: bool = False,
+        event: Message | None = None,
+    ) -> bool:
         item = (state, state_row(state, 0), message_row(start), start, reuse)  # encoded here
-        self._db.group(lambda conn: self._create(conn, *item))
+        signal = None if event is None else message_row(event)
+
+        def create(conn: sqlite3.Connection) -> bool:
+            created = self._create(conn, *item, signal is not None)
+            if signal is not None:
+                enqueue_rows(conn, [signal])
+            return created
+
+        return self._db.group(create)
 
     def _create(
         self,
@@ -139,8 +154,10 @@ class SqliteStore:
         start_row: tuple[Any, ...],
         start: Message,
         reuse: bool,
-    ) -> None:
-        """Create one instance whose id may be taken: refuse it, or replace a finished one."""
+        signal: bool = False,
+    ) -> bool:
+        """Create one instance whose id may be taken: refuse it, or replace a finished one;
+        with `signal`, leave a running holder alone (False: its caller queues the event)."""
         message = start_row
         if not insert_row(conn, row):  # the id is taken: a duplicate, or a reuse
             old = conn.execute(
@@ -148,6 +165,8 @@ class SqliteStore:
                 (state.instance_id,),
             ).fetchone()
             status, finished = old[0], old[0] in FINISHED
+            if signal and not finished:
+                return False
             if not (reuse and finished):
                 hint = (
                     "pass reuse=True to start a new instance under this id"
@@ -167,6 +186,7 @@ class SqliteStore:
             "INSERT INTO messages (instance_id, generation, due, event) VALUES (?, ?, ?, ?)",
             message[:4],
         )
+        return True
 
     @staticmethod
     def _drop(conn: sqlite3.Connection, instance_id: str) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from orchestrate import history as h
-from orchestrate.state import Message, OrchestrationWork, Status, TurnCommit
+from orchestrate.errors import DuplicateInstance
+from orchestrate.state import InstanceState, Message, OrchestrationWork, Status, TurnCommit
 from orchestrate.stores.contract import Store
 
 from .stores import T0, at, commit_for, create, fetch_one, finish, make_store, write_turns
@@ -93,3 +94,48 @@ def test_purge_by_time_takes_the_children_of_what_it_purges(store: Store) -> Non
     end(store, "p:c", 50)  # finished after the cut-off, purged with its parent
     assert store.purge(finished_before=at(10)) == 2
     assert ids(store) == []
+
+
+# --- signal-with-start (create_instance with an event) -----------------------------------------
+
+
+def signal(key: str, data: object) -> Message:
+    return Message(key, h.EventRaised(T0, "go", data))
+
+
+def start_with(store: Store, key: str, data: object, **kw: object) -> bool:
+    state = InstanceState(key, "flow", Status.PENDING, None, created_at=T0, updated_at=T0)
+    start = Message(key, h.OrchestrationStarted(T0, "flow", None, key, 0), 0)
+    return store.create_instance(state, start, event=signal(key, data), **kw)  # type: ignore[arg-type]
+
+
+def test_signal_with_start_creates_the_instance_and_queues_the_event_after_its_start(
+    store: Store,
+) -> None:
+    assert start_with(store, "a", 1) is True
+    work = fetch_one(store)
+    assert [m.event.kind for m in work.messages] == ["OrchestrationStarted", "EventRaised"]
+
+
+def test_signal_with_start_on_a_running_instance_only_queues_the_event(store: Store) -> None:
+    create(store, "a")
+    write_turns(store, [commit_for(fetch_one(store), state={"status": Status.RUNNING})])
+    assert start_with(store, "a", 2) is False
+    work = fetch_one(store)
+    assert [(m.event.kind, getattr(m.event, "input", None)) for m in work.messages] == [
+        ("EventRaised", 2)
+    ]
+    assert work.instance.generation == 0 and len(store.list_instances()) == 1
+
+
+def test_signal_with_start_on_a_finished_instance_is_a_duplicate_unless_reused(
+    store: Store,
+) -> None:
+    create(store, "a")
+    finish(store, "a")
+    with pytest.raises(DuplicateInstance, match="reuse=True"):
+        start_with(store, "a", 3)
+    assert store.fetch_orchestration_work(at(1)) == []  # nothing was queued
+    assert start_with(store, "a", 3, reuse=True) is True
+    state = store.get_instance("a")
+    assert state is not None and state.generation == 1 and state.status == Status.PENDING
