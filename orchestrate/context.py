@@ -19,7 +19,15 @@ from .combinators import MapTask, WhenAll, WhenAny
 from .errors import SerializationError
 from .payload import from_json_value, to_json_value
 from .task import ContinueAsNewSignal, Task
-from .tasks import ActivityTask, EventTask, Host, SubOrchestrationTask, TimerTask, seconds
+from .tasks import (
+    ActivityTask,
+    EventTask,
+    Host,
+    RaiseEventTask,
+    SubOrchestrationTask,
+    TimerTask,
+    seconds,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -137,6 +145,21 @@ class OrchestrationContext:
         """
         name = self._exe.registry.get_orchestration(orchestration).name
         return SubOrchestrationTask(self._exe, name, input, instance_id, on_parent_close)
+
+    def raise_event(self, instance_id: str, name: str, data: Any = None) -> RaiseEventTask:
+        """Raise event `name` with `data` to instance `instance_id`, exactly once.
+
+        Recorded in the history (`EventSent`) and delivered when this turn commits. Awaiting
+        the task returns None once the event is in the instance's inbox, or raises
+        `RaiseEventFailed` whose ``error_type`` is ``"InstanceNotFound"`` (no such instance)
+        or ``"InstanceNotRunning"`` (it finished). Not awaiting it is fire-and-forget.
+        """
+        if not isinstance(instance_id, str) or not instance_id:
+            raise ValueError(
+                f"ctx.raise_event: instance_id {instance_id!r} is not a non-empty string; pass "
+                "the id of the instance to signal"
+            )
+        return RaiseEventTask(self._exe, instance_id, name, data)
 
     def all(self, tasks: Sequence[Task[Any]], *, return_exceptions: bool = False) -> WhenAll:
         """Fan-in: every task's value in order; fails fast unless `return_exceptions=True`."""

@@ -25,7 +25,10 @@ __all__ = [
     "CustomStatusSet",
     "ErrorInfo",
     "Event",
+    "EventDelivered",
+    "EventDeliveryFailed",
     "EventRaised",
+    "EventSent",
     "OrchestrationCompleted",
     "OrchestrationFailed",
     "OrchestrationStarted",
@@ -116,6 +119,23 @@ class EventRaised(Event):
 
 
 @dataclass(slots=True)
+class EventDelivered(Event):
+    """The event of `EventSent` `task_id` reached its running instance's inbox."""
+
+    task_id: int
+
+
+@dataclass(slots=True)
+class EventDeliveryFailed(Event):
+    """The event of `EventSent` `task_id` was not delivered: `error_type` is
+    ``InstanceNotFound`` (no such instance) or ``InstanceNotRunning`` (it finished)."""
+
+    task_id: int
+    error_type: str
+    message: str
+
+
+@dataclass(slots=True)
 class SubOrchestrationCompleted(Event):
     task_id: int
     result: Any
@@ -171,6 +191,17 @@ class SubOrchestrationScheduled(Event):
 
 
 @dataclass(slots=True)
+class EventSent(Event):
+    """`ctx.raise_event(instance_id, name, input)`: delivered when the turn commits."""
+
+    task_id: int
+    instance_id: str
+    name: str
+    input: Any
+    is_command: ClassVar[bool] = True
+
+
+@dataclass(slots=True)
 class SideEffectRecorded(Event):
     task_id: int
     value: Any
@@ -217,12 +248,15 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ActivityFailed,
         TimerFired,
         EventRaised,
+        EventDelivered,
+        EventDeliveryFailed,
         SubOrchestrationCompleted,
         SubOrchestrationFailed,
         OrchestrationTerminated,
         ActivityScheduled,
         TimerCreated,
         SubOrchestrationScheduled,
+        EventSent,
         SideEffectRecorded,
         PatchMarker,
         CustomStatusSet,
@@ -242,6 +276,8 @@ def describe(event: Event) -> str:
         return f"TimerCreated(fire_at={iso_time(event.fire_at)}, {event.purpose})"
     if isinstance(event, PatchMarker):
         return f"PatchMarker({event.patch!r})"
+    if isinstance(event, EventSent):
+        return f"EventSent({event.name!r} to {event.instance_id!r})"
     if name is not None:
         return f"{event.kind}({name!r})"
     return f"{event.kind}()"

@@ -441,7 +441,7 @@ class Execution:
         if type(recorded) is type(new) and getattr(recorded, "name", None) == getattr(
             new, "name", None
         ):
-            for field in ("input", "fire_at", "status", "value", "output"):
+            for field in _STRICT_FIELDS:
                 old_value, new_value = getattr(recorded, field, None), getattr(new, field, None)
                 if old_value != new_value:
                     detail = f" with {field} {_abridge(new_value)} instead of {_abridge(old_value)}"
@@ -480,7 +480,7 @@ class Execution:
 
 _ENDINGS = (h.OrchestrationCompleted, h.OrchestrationFailed, h.ContinuedAsNew)
 _LOOSE_FIELDS = ("name", "patch")  # must match in every replay
-_STRICT_FIELDS = ("input", "fire_at", "status", "value", "output")  # also in strict replays
+_STRICT_FIELDS = ("input", "fire_at", "status", "value", "output", "instance_id")  # strict too
 _Fields = Callable[[h.Event], object]
 _COMPARED: dict[type[h.Event], tuple[_Fields, _Fields]] = {}
 _RESTAMP: dict[type[h.Event], Callable[[h.Event], tuple[Any, ...]]] = {}
@@ -530,6 +530,8 @@ def _describe_new(event: h.Event) -> str:
         return f"started sub-orchestration {name!r}"
     if isinstance(event, h.PatchMarker):
         return f"checked patch {event.patch!r}"
+    if isinstance(event, h.EventSent):
+        return f"raised event {name!r} to {event.instance_id!r}"
     return {
         "SideEffectRecorded": "recorded a side effect",
         "CustomStatusSet": "set a custom status",

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import history as h
-from .errors import ActivityFailed, SerializationError, SubOrchestrationFailed
+from .errors import ActivityFailed, RaiseEventFailed, SerializationError, SubOrchestrationFailed
 from .payload import from_json_value, to_json_value
 from .retry import RetryPolicy
 from .task import Task, Wait, _Order
@@ -28,6 +28,7 @@ __all__ = [
     "Awaiting",
     "EventTask",
     "Host",
+    "RaiseEventTask",
     "SubOrchestrationTask",
     "TimerTask",
 ]
@@ -349,3 +350,37 @@ class SubOrchestrationTask(Task[Any]):
 
     def _on_cancel(self) -> None:
         self._exe.child_cancelled(self.child_id)  # the turn sends the child a terminate
+
+
+class RaiseEventTask(Task[None]):
+    """``ctx.raise_event``: an event raised to another instance when the turn commits.
+
+    Finishes (with None) once the store delivered it, or fails with `RaiseEventFailed` when no
+    instance has the id (``InstanceNotFound``) or it finished (``InstanceNotRunning``).
+    """
+
+    __slots__ = ("instance_id", "name")
+
+    def __init__(self, exe: Host, instance_id: str, name: str, value: Any) -> None:
+        super().__init__(exe.order, f"raise_event {name!r} to {instance_id!r}")
+        self.instance_id = instance_id
+        self.name = name
+        task_id = exe.next_id()
+        try:
+            payload = to_json_value(value, "event data")
+        except SerializationError as exc:
+            raise SerializationError(f"raise_event {name!r}: {exc}") from None
+        exe.command(h.EventSent(exe.now(), task_id, instance_id, name, payload))
+        exe.expected[task_id] = self
+
+    def awaits(self, task_id: int) -> bool:
+        return not self.done()
+
+    def wait(self, task_id: int) -> Wait | None:
+        return None  # the store answers with the turn's commit: nothing to wait for
+
+    def deliver(self, event: h.Event) -> None:
+        if isinstance(event, h.EventDelivered):
+            self._resolve(None)
+        elif isinstance(event, h.EventDeliveryFailed):
+            self._fail(RaiseEventFailed(self.name, event.error_type, event.message))

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from . import history as h
 from .errors import StoreError
-from .state import ActivityWork, InstanceState, Message, Status, TurnCommit
+from .state import ActivityWork, InstanceState, Message, Signal, Status, TurnCommit
 
 __all__ = [
     "Executed",
@@ -236,6 +236,9 @@ def build_commit(
             commit.messages.append(Message(key, fired, gen, visible_at=event.fire_at))
         elif isinstance(event, h.SubOrchestrationScheduled):
             _start_child(commit, state, event, now)
+        elif isinstance(event, h.EventSent):
+            raised = Message(event.instance_id, h.EventRaised(now, event.name, event.input))
+            commit.signals.append(Signal(raised, key, gen, event.task_id))
         elif isinstance(event, h.CustomStatusSet):
             next_state.custom_status = event.status
     if next_state.error is not None and next_state.error.type == "NonDeterminismError":

@@ -27,6 +27,7 @@ from ..state import (
     InstanceState,
     Message,
     OrchestrationWork,
+    Signal,
     Status,
     TurnCommit,
     Written,
@@ -35,7 +36,7 @@ from ..state import (
 if TYPE_CHECKING:
     from datetime import datetime
 
-__all__ = ["Store", "child_starts", "next_run", "purged_family"]
+__all__ = ["Store", "child_starts", "next_run", "purged_family", "signal_outcome"]
 
 
 @runtime_checkable
@@ -110,6 +111,10 @@ class Store(Protocol):
           not finished, is not locked (an expired lock does not count), has no visible message,
           and every one of `cached.results` still holds its lease. Then those results' items
           are removed with the turn (their messages are not queued: the turn applied them).
+
+        Its `signals` (events raised to other instances) are checked after all that, against
+        the instances as the turn left them: each is queued if its instance exists and has not
+        finished, and the sender gets the answer (`signal_outcome`).
 
         A refused turn changes nothing, with one exception: the results of a refused cached turn
         whose leases still hold are completed as ordinary result messages (as `completions`),
@@ -232,3 +237,37 @@ def purged_family(
             c.instance_id for c in children if c.finished or c.instance_id not in abandoned
         )
     return doomed
+
+
+def signal_outcome(signal: Signal, target: Status | str | None) -> tuple[bool, Message]:
+    """Whether to queue `signal.message` to an instance whose status is `target` (None: no such
+    instance), and the answer for the sender: `EventDelivered` or `EventDeliveryFailed` naming
+    ``InstanceNotFound`` / ``InstanceNotRunning``. Both stores use this, so they answer alike."""
+    event = signal.message.event
+    assert isinstance(event, h.EventRaised)
+    key = signal.message.instance_id
+    answer: h.Event
+    if target is None:
+        answer = h.EventDeliveryFailed(
+            event.at,
+            signal.task_id,
+            "InstanceNotFound",
+            f"cannot raise event {event.name!r} to {key!r}: no instance has that id; check "
+            "the id, or start the instance first (client.start with if_running='raise_event' "
+            "starts it and delivers the event in one step)",
+        )
+    elif str(target) in _FINISHED:
+        answer = h.EventDeliveryFailed(
+            event.at,
+            signal.task_id,
+            "InstanceNotRunning",
+            f"cannot raise event {event.name!r} to {key!r}: that instance is {target} and takes "
+            "no more events; catch RaiseEventFailed if it may end first",
+        )
+    else:
+        answer = h.EventDelivered(event.at, signal.task_id)
+    reply = Message(signal.sender, answer, signal.generation)
+    return isinstance(answer, h.EventDelivered), reply
+
+
+_FINISHED = frozenset(s.value for s in Status if s.finished)

@@ -29,7 +29,7 @@ from ..state import (
     TurnCommit,
     Written,
 )
-from .contract import child_starts, next_run, purged_family
+from .contract import child_starts, next_run, purged_family, signal_outcome
 
 __all__ = ["MemoryStore"]
 
@@ -389,6 +389,12 @@ class MemoryStore:
         for index, message in enumerate(commit.messages):
             if index not in refused:
                 self._enqueue(message)
+        for signal in commit.signals:
+            target = self._instances.get(signal.message.instance_id)
+            deliver, reply = signal_outcome(signal, None if target is None else target.status)
+            if deliver:
+                self._enqueue(_copy(signal.message))
+            self._enqueue(reply)
 
     def _reject_child(self, child: InstanceState, existing: InstanceState) -> None:
         if child.parent_instance is None or child.parent_task is None:

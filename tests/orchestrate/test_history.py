@@ -13,7 +13,7 @@ from .conftest import START
 
 def test_event_types_name_every_event_class_and_commands_are_marked() -> None:
     assert all(name == cls.__name__ for name, cls in h.EVENT_TYPES.items())
-    assert len(h.EVENT_TYPES) == 17
+    assert len(h.EVENT_TYPES) == 20
     commands = {name for name, cls in h.EVENT_TYPES.items() if cls.is_command}
     assert commands == h.COMMAND_TYPES
     assert "ActivityScheduled" in commands and "TimerFired" not in commands
@@ -29,6 +29,7 @@ def test_event_types_name_every_event_class_and_commands_are_marked() -> None:
             "TimerCreated(fire_at=2024-01-31T00:00:00Z, retry)",
         ),
         (h.OrchestrationCompleted(START, "done"), "OrchestrationCompleted()"),
+        (h.EventSent(START, 4, "order-7", "Restock", 1), "EventSent('Restock' to 'order-7')"),
     ],
 )
 def test_describe_is_short_and_names_the_command(event: h.Event, text: str) -> None:

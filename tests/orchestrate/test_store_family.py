@@ -10,7 +10,14 @@ import pytest
 
 from orchestrate import history as h
 from orchestrate.errors import DuplicateInstance
-from orchestrate.state import InstanceState, Message, OrchestrationWork, Status, TurnCommit
+from orchestrate.state import (
+    InstanceState,
+    Message,
+    OrchestrationWork,
+    Signal,
+    Status,
+    TurnCommit,
+)
 from orchestrate.stores.contract import Store
 
 from .stores import T0, at, commit_for, create, fetch_one, finish, make_store, write_turns
@@ -139,3 +146,58 @@ def test_signal_with_start_on_a_finished_instance_is_a_duplicate_unless_reused(
     assert start_with(store, "a", 3, reuse=True) is True
     state = store.get_instance("a")
     assert state is not None and state.generation == 1 and state.status == Status.PENDING
+
+
+# --- events raised by turns (TurnCommit.signals) --------------------------------------------------
+
+
+def raising(work: OrchestrationWork, target: str, task: int = 0) -> TurnCommit:
+    """A turn of `work` raising event "go" to `target` as command `task`."""
+    commit = commit_for(work, h.EventSent(T0, task, target, "go", {"n": task}))
+    raised = Message(target, h.EventRaised(T0, "go", {"n": task}))
+    commit.signals.append(Signal(raised, work.instance.instance_id, 0, task))
+    return commit
+
+
+def inbox(store: Store, key: str) -> list[h.Event]:
+    works = store.fetch_orchestration_work(at(1), limit=10)
+    for work in works:
+        store.abandon(work)
+    return [m.event for w in works if w.instance.instance_id == key for m in w.messages]
+
+
+def test_a_raised_event_reaches_a_running_instance_and_the_sender_hears_so(store: Store) -> None:
+    create(store, "t")
+    create(store, "s")
+    works = {w.instance.instance_id: w for w in store.fetch_orchestration_work(T0, limit=5)}
+    write_turns(store, [commit_for(works["t"]), raising(works["s"], "t", 3)])
+    assert inbox(store, "t") == [h.EventRaised(T0, "go", {"n": 3})]
+    assert inbox(store, "s") == [h.EventDelivered(T0, 3)]
+
+
+def test_a_raised_event_to_a_missing_or_finished_instance_is_answered_with_the_cause(
+    store: Store,
+) -> None:
+    create(store, "done")
+    finish(store, "done")
+    create(store, "s")
+    write_turns(store, [raising(fetch_one(store), "nobody", 1)])
+    [answer] = inbox(store, "s")
+    assert isinstance(answer, h.EventDeliveryFailed) and answer.task_id == 1
+    assert answer.error_type == "InstanceNotFound" and "'nobody'" in answer.message
+    work = fetch_one(store, at(1))
+    write_turns(store, [raising(work, "done", 2)])
+    [answer] = inbox(store, "s")
+    assert isinstance(answer, h.EventDeliveryFailed) and answer.error_type == "InstanceNotRunning"
+    assert inbox(store, "done") == []
+
+
+def test_a_refused_turn_raises_nothing(store: Store) -> None:
+    create(store, "t")
+    create(store, "s")
+    works = {w.instance.instance_id: w for w in store.fetch_orchestration_work(T0, limit=5)}
+    write_turns(store, [commit_for(works["t"])])
+    stale = raising(works["s"], "t")
+    stale.lock_token = "not-the-lock"
+    assert write_turns(store, [stale]) == [False]
+    assert inbox(store, "t") == []
