@@ -137,7 +137,10 @@ def decide(
     if exe.nondeterminism is not None and nondeterminism_retry is not None:
         stop = next((e for e in events if isinstance(e, h.OrchestrationTerminated)), None)
         if stop is not None:  # an operator may always end an instance stuck this way
-            return _terminate_stuck(state, token, consumed, stop, now)
+            commit = _terminate_stuck(state, token, consumed, stop, now)
+            # the children the replay reached before it diverged follow their policy
+            _close_children(commit, exe, None, now, terminated=True)
+            return commit
         return _failed_turn(state, token, exe.nondeterminism, now, nondeterminism_retry)
     return build_commit(state, token, consumed, exe, now)
 
@@ -309,10 +312,18 @@ _ENDED_AS: dict[type[h.Event], str] = {
 
 
 def _close_children(
-    commit: TurnCommit, exe: Executed, result: h.Event | None, now: datetime
+    commit: TurnCommit,
+    exe: Executed,
+    result: h.Event | None,
+    now: datetime,
+    *,
+    terminated: bool = False,
 ) -> None:
     """The generation ended: terminate its running children whose policy says so."""
-    ended = "was terminated" if exe.terminated or result is None else _ENDED_AS[type(result)]
+    if terminated or exe.terminated or result is None:
+        ended = "was terminated"
+    else:
+        ended = _ENDED_AS[type(result)]
     for child_id, policy in exe.open_children:
         if policy == "terminate":
             why = f"it {ended} (the child was started with on_parent_close='terminate')"

@@ -316,3 +316,12 @@ def test_a_parents_terminate_only_reaches_its_own_child() -> None:
     operator = message(h.OrchestrationTerminated(NOW, "x"), 3, None)
     events = turn.current_events(child_state(), [mine, other, operator])
     assert events == [mine.event, operator.event]
+
+
+def test_terminating_a_stuck_parent_terminates_the_children_its_replay_reached() -> None:
+    stop = h.OrchestrationTerminated(at(30), "give up")
+    ran = Ran(nondeterminism=NonDeterminismError("diverged"), open_children=[("k", "terminate")])
+    commit = turn.decide(state(), "token", [4], [stop], ran, NOW)
+    assert commit.instance.status == Status.TERMINATED
+    assert terminates(commit) == [("k", "a")]
+    assert "it was terminated" in commit.messages[0].event.reason
