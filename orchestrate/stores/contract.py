@@ -113,7 +113,7 @@ class Store(Protocol):
           are removed with the turn (their messages are not queued: the turn applied them).
 
         Its `signals` (events raised to other instances) are checked after all that, against
-        the instances as the turn left them: each is queued if its instance exists and has not
+        the instances as the batch's turns left them (after every applied turn): each is queued if its instance exists and has not
         finished, and the sender gets the answer (`signal_outcome`).
 
         A refused turn changes nothing, with one exception: the results of a refused cached turn

@@ -320,6 +320,7 @@ class MemoryStore:
                 if ok:
                     done.add(key)
                     self._apply(commit)
+            self._signal([c for c, ok in zip(batch.turns, applied, strict=True) if ok])
             self._complete(completions)
             leased = self._lease(moment or 0.0, batch.lease, batch.lease_seconds)
             self._notify()
@@ -389,12 +390,18 @@ class MemoryStore:
         for index, message in enumerate(commit.messages):
             if index not in refused:
                 self._enqueue(message)
-        for signal in commit.signals:
-            target = self._instances.get(signal.message.instance_id)
-            deliver, reply = signal_outcome(signal, None if target is None else target.status)
-            if deliver:
-                self._enqueue(_copy(signal.message))
-            self._enqueue(reply)
+
+    def _signal(self, commits: list[TurnCommit]) -> None:
+        """Deliver the events the applied turns raised, checked against the instances as the
+        whole batch left them (as the SQLite store does), and answer their senders."""
+        for commit in commits:
+            for signal in commit.signals:
+                target = self._instances.get(signal.message.instance_id)
+                status = None if target is None else target.status
+                deliver, reply = signal_outcome(signal, status)
+                if deliver:
+                    self._enqueue(_copy(signal.message))
+                self._enqueue(reply)
 
     def _reject_child(self, child: InstanceState, existing: InstanceState) -> None:
         if child.parent_instance is None or child.parent_task is None:

@@ -201,3 +201,16 @@ def test_a_refused_turn_raises_nothing(store: Store) -> None:
     stale.lock_token = "not-the-lock"
     assert write_turns(store, [stale]) == [False]
     assert inbox(store, "t") == []
+
+
+def test_a_raised_event_is_checked_against_the_instances_as_the_whole_batch_left_them(
+    store: Store,
+) -> None:
+    create(store, "t")
+    create(store, "s")
+    works = {w.instance.instance_id: w for w in store.fetch_orchestration_work(T0, limit=5)}
+    done = h.OrchestrationCompleted(T0, "ok")
+    ended = commit_for(works["t"], done, state={"status": Status.COMPLETED})
+    assert write_turns(store, [raising(works["s"], "t", 5), ended]) == [True, True]
+    [answer] = inbox(store, "s")
+    assert isinstance(answer, h.EventDeliveryFailed) and answer.error_type == "InstanceNotRunning"
