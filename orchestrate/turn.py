@@ -258,6 +258,10 @@ def build_commit(
         reason = next((e.reason for e in new if isinstance(e, h.OrchestrationTerminated)), "")
         next_state.status = Status.TERMINATED
         next_state.error = h.ErrorInfo("Terminated", reason or "terminated")
+        # Work this very turn scheduled before the terminate (a child started and ended by its
+        # parent at once) would only run for nobody: not dispatched; the history keeps it.
+        commit.activities = []
+        commit.messages = [m for m in commit.messages if m.instance_id != state.instance_id]
         _notify_parent(commit, state, None, now)
     elif isinstance(result, h.OrchestrationCompleted) and is_new:
         next_state.status = Status.COMPLETED

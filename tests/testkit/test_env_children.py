@@ -162,3 +162,28 @@ def test_an_unknown_policy_is_refused_naming_the_choices(env: TestEnv) -> None:
     assert run.error is not None and "on_parent_close='detach'" in run.error.message
     assert "'abandon'" in run.error.message
     assert SubOrchestrationFailed  # the error type a cancelled child's parent would see
+
+
+@reg.activity
+def charge(order: str) -> str:
+    return f"charged {order}"
+
+
+@reg.orchestration
+async def charger(ctx: OrchestrationContext, order: str) -> str:
+    return await ctx.activity(charge, order)
+
+
+@reg.orchestration
+async def quick_parent(ctx: OrchestrationContext) -> str:
+    ctx.sub_orchestration(charger, "o-1", instance_id="kid")  # never awaited
+    return "gone"
+
+
+def test_a_child_ended_in_its_first_turn_dispatches_no_activity(env: TestEnv) -> None:
+    run = env.run(quick_parent, instance_id="p")
+    assert run.output == "gone"
+    kid = env.state("kid")
+    assert kid.status == Status.TERMINATED
+    assert [e.kind for e in env.history("kid")][-1] == "OrchestrationTerminated"
+    assert env.calls("kid", charge) == []  # scheduled by the code, never run
