@@ -127,3 +127,40 @@ def test_a_changed_target_or_event_name_is_a_nondeterminism_error(env: TestEnv) 
 
     with pytest.raises(NonDeterminismError, match="raised event 'remove' to 'c'"):
         TestEnv(changed).replay(history)
+
+
+# --- the fuzzer explores children and raised events --------------------------------------------
+
+
+@reg.activity
+def double(x: int) -> int:
+    return 2 * x
+
+
+@reg.orchestration
+async def poked(ctx: OrchestrationContext, x: int) -> int:
+    extra = await ctx.event("poke")
+    return await ctx.activity(double, x + extra)
+
+
+@reg.orchestration
+async def family(ctx: OrchestrationContext, x: int) -> str:
+    child = ctx.sub_orchestration(poked, x, instance_id=f"{ctx.instance_id}:kid")
+    free = f"{ctx.instance_id}:free"
+    ctx.sub_orchestration(poked, x, instance_id=free, on_parent_close="abandon")
+    await ctx.raise_event(f"{ctx.instance_id}:kid", "poke", 1)
+    winner = await ctx.any([child, ctx.event("stop")])
+    if winner is child:
+        return f"child {winner.result()}"
+    await ctx.raise_event(free, "poke", 2)
+    return "stopped"
+
+
+def test_the_fuzzer_verifies_every_schedule_of_children_and_raised_events() -> None:
+    from testkit.fuzz import fuzz
+
+    report = fuzz(
+        reg, family, input=1, events={"stop": None}, exhaustive=True, hash_seeds=0
+    )
+    text = str(report)
+    assert text.startswith("family: verified: all") and "replay-safe" in text
