@@ -28,8 +28,10 @@ def test_parent_end_terminates_children_and_purge_lets_the_id_start_again(tmp_pa
     with Runtime(reg, store=f"sqlite:///{tmp_path / 'rt.db'}") as rt:
         rt.start(parent, instance_id="p")
         wait_until(
-            lambda: rt.store.get_instance("p:free") is not None
-            and rt.state("p:kid").status == Status.RUNNING,
+            lambda: (
+                rt.store.get_instance("p:free") is not None
+                and rt.state("p:kid").status == Status.RUNNING
+            ),
             10,
             what="the children to start",
         )
@@ -42,8 +44,10 @@ def test_parent_end_terminates_children_and_purge_lets_the_id_start_again(tmp_pa
         assert rt.purge("p") == 3
         rt.start(parent, instance_id="p")
         wait_until(
-            lambda: rt.store.get_instance("p:kid") is not None
-            and rt.state("p:kid").status == Status.RUNNING,
+            lambda: (
+                rt.store.get_instance("p:kid") is not None
+                and rt.state("p:kid").status == Status.RUNNING
+            ),
             10,
             what="the new run's child to start",
         )

@@ -35,7 +35,9 @@ def test_racing_callers_start_one_instance_and_all_their_events_arrive(tmp_path:
     def call(n: int) -> None:
         ready.wait()
         try:
-            client.start(collect, callers, instance_id="c", if_running="raise_event", event=("item", n))
+            client.start(
+                collect, callers, instance_id="c", if_running="raise_event", event=("item", n)
+            )
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

@@ -159,8 +159,6 @@ async def family(ctx: OrchestrationContext, x: int) -> str:
 def test_the_fuzzer_verifies_every_schedule_of_children_and_raised_events() -> None:
     from testkit.fuzz import fuzz
 
-    report = fuzz(
-        reg, family, input=1, events={"stop": None}, exhaustive=True, hash_seeds=0
-    )
+    report = fuzz(reg, family, input=1, events={"stop": None}, exhaustive=True, hash_seeds=0)
     text = str(report)
     assert text.startswith("family: verified: all") and "replay-safe" in text
