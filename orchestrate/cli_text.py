@@ -100,8 +100,14 @@ def _detail(event: h.Event) -> str:
         parts.append(safe(str(data.pop("name"))))
     if "task_id" in data:
         parts.append(f"#{data.pop('task_id')}")
+    if isinstance(event, h.EventSent):  # the target is what this event is about
+        parts.append(f"-> {safe(event.instance_id)}")
     for key in ("type", "at", "instance_id", "generation", "parent_instance", "parent_task"):
         data.pop(key, None)
+    if data.get("on_parent_close") == "terminate":
+        data.pop("on_parent_close")  # the default
+    if "parent" in data and data["parent"] is None:
+        data.pop("parent")
     if data.get("call_id") is None:
         data.pop("call_id", None)
     if not data.get("carried_events"):

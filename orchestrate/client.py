@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Client", "check_instance_id", "is_stuck"]
 
-_FIRST_POLL, _LAST_POLL = 0.005, 0.25  # seconds between state reads of `wait_async`
+_FIRST_POLL, _LAST_POLL = 0.005, 0.25
+_IF_RUNNING = ("raise", "raise_event")  # seconds between state reads of `wait_async`
 
 
 def is_stuck(state: InstanceState) -> bool:
@@ -94,12 +95,30 @@ class Client:
         *,
         instance_id: str | None = None,
         reuse: bool = False,
+        if_running: str = "raise",
+        event: tuple[str, Any] | None = None,
     ) -> str:
         """Create an instance and return its id (a new UUID when none is given).
 
         Raises `DuplicateInstance` when the id is taken, unless the old instance finished and
         `reuse=True`; `SerializationError` naming the path when the input is not JSON.
+
+        Signal-with-start: ``if_running="raise_event", event=(name, data)`` starts the instance
+        and raises the event to it, or, when an instance with this id is running (or pending),
+        only raises the event to that one. One store operation: of two callers racing on one
+        id, one starts it and both events reach it. A finished holder of the id is treated as
+        with ``if_running="raise"`` (`DuplicateInstance` unless `reuse=True`).
         """
+        if if_running not in _IF_RUNNING:
+            raise ValueError(
+                f"if_running={if_running!r}: pass 'raise' (DuplicateInstance when the id runs) "
+                "or 'raise_event' (deliver `event` to the running instance instead)"
+            )
+        if (if_running == "raise_event") != (event is not None):
+            raise ValueError(
+                "signal-with-start needs both: pass if_running='raise_event' together with "
+                "event=(name, data), or neither"
+            )
         name = self._name(orchestration)
         payload = to_json_value(input, "input")
         check_payload_size(payload, f"input of {name!r}", self.max_payload_bytes)
@@ -107,15 +126,22 @@ class Client:
         now = self.clock.now()
         state = InstanceState(key, name, Status.PENDING, payload, created_at=now, updated_at=now)
         start = Message(key, h.OrchestrationStarted(now, name, payload, key, 0), 0)
-        self.store.create_instance(state, start, reuse=reuse)
+        signal = None if event is None else self._event_message(key, *event, now=now)
+        self.store.create_instance(state, start, reuse=reuse, event=signal)
         return key
+
+    def _event_message(
+        self, instance_id: str, name: str, data: Any, *, now: datetime | None = None
+    ) -> Message:
+        payload = to_json_value(data, "event data")
+        check_payload_size(payload, f"data of event {name!r}", self.max_payload_bytes)
+        moment = self.clock.now() if now is None else now
+        return Message(instance_id, h.EventRaised(moment, name, payload))
 
     def raise_event(self, instance_id: str, name: str, data: Any = None) -> None:
         """Deliver an external event (FIFO per name; buffered until the instance waits for it)."""
         check_instance_id(instance_id)
-        payload = to_json_value(data, "event data")
-        check_payload_size(payload, f"data of event {name!r}", self.max_payload_bytes)
-        self.store.send(Message(instance_id, h.EventRaised(self.clock.now(), name, payload)))
+        self.store.send(self._event_message(instance_id, name, data))
 
     def terminate(self, instance_id: str, reason: str = "") -> None:
         """Stop a running instance at its next turn; its status becomes `terminated`."""

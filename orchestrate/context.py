@@ -19,7 +19,15 @@ from .combinators import MapTask, WhenAll, WhenAny
 from .errors import SerializationError
 from .payload import from_json_value, to_json_value
 from .task import ContinueAsNewSignal, Task
-from .tasks import ActivityTask, EventTask, Host, SubOrchestrationTask, TimerTask, seconds
+from .tasks import (
+    ActivityTask,
+    EventTask,
+    Host,
+    RaiseEventTask,
+    SubOrchestrationTask,
+    TimerTask,
+    seconds,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -125,10 +133,33 @@ class OrchestrationContext:
         input: Any = None,
         *,
         instance_id: str | None = None,
+        on_parent_close: str = "terminate",
     ) -> SubOrchestrationTask:
-        """Start a child orchestration instance and wait for its output."""
+        """Start a child orchestration instance and wait for its output.
+
+        `on_parent_close`: when this orchestration finishes, fails, is terminated or continues
+        as new while the child still runs, "terminate" (default) ends the child, "abandon"
+        lets it run on. Cancelling the task (a race loser, ``task.cancel()``) terminates the
+        child whatever the policy. Purging the parent purges its children too, except
+        abandoned ones still running.
+        """
         name = self._exe.registry.get_orchestration(orchestration).name
-        return SubOrchestrationTask(self._exe, name, input, instance_id)
+        return SubOrchestrationTask(self._exe, name, input, instance_id, on_parent_close)
+
+    def raise_event(self, instance_id: str, name: str, data: Any = None) -> RaiseEventTask:
+        """Raise event `name` with `data` to instance `instance_id`, exactly once.
+
+        Recorded in the history (`EventSent`) and delivered when this turn commits. Awaiting
+        the task returns None once the event is in the instance's inbox, or raises
+        `RaiseEventFailed` whose ``error_type`` is ``"InstanceNotFound"`` (no such instance)
+        or ``"InstanceNotRunning"`` (it finished). Not awaiting it is fire-and-forget.
+        """
+        if not isinstance(instance_id, str) or not instance_id:
+            raise ValueError(
+                f"ctx.raise_event: instance_id {instance_id!r} is not a non-empty string; pass "
+                "the id of the instance to signal"
+            )
+        return RaiseEventTask(self._exe, instance_id, name, data)
 
     def all(self, tasks: Sequence[Task[Any]], *, return_exceptions: bool = False) -> WhenAll:
         """Fan-in: every task's value in order; fails fast unless `return_exceptions=True`."""

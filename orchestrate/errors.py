@@ -17,6 +17,7 @@ __all__ = [
     "NotATaskError",
     "OrchestrateError",
     "PayloadTooLarge",
+    "RaiseEventFailed",
     "RegistrationError",
     "SerializationError",
     "StoreError",
@@ -113,6 +114,11 @@ class ActivityFailed(TaskFailed):
 
 class SubOrchestrationFailed(TaskFailed):
     """A sub-orchestration ended failed or terminated."""
+
+
+class RaiseEventFailed(TaskFailed):
+    """``ctx.raise_event`` could not deliver: ``error_type`` is ``"InstanceNotFound"`` (no
+    instance has the id) or ``"InstanceNotRunning"`` (it finished); `name` is the event's."""
 
 
 class CompensationFailed(OrchestrateError):

@@ -25,7 +25,10 @@ __all__ = [
     "CustomStatusSet",
     "ErrorInfo",
     "Event",
+    "EventDelivered",
+    "EventDeliveryFailed",
     "EventRaised",
+    "EventSent",
     "OrchestrationCompleted",
     "OrchestrationFailed",
     "OrchestrationStarted",
@@ -116,6 +119,23 @@ class EventRaised(Event):
 
 
 @dataclass(slots=True)
+class EventDelivered(Event):
+    """The event of `EventSent` `task_id` reached its running instance's inbox."""
+
+    task_id: int
+
+
+@dataclass(slots=True)
+class EventDeliveryFailed(Event):
+    """The event of `EventSent` `task_id` was not delivered: `error_type` is
+    ``InstanceNotFound`` (no such instance) or ``InstanceNotRunning`` (it finished)."""
+
+    task_id: int
+    error_type: str
+    message: str
+
+
+@dataclass(slots=True)
 class SubOrchestrationCompleted(Event):
     task_id: int
     result: Any
@@ -131,6 +151,10 @@ class SubOrchestrationFailed(Event):
 @dataclass(slots=True)
 class OrchestrationTerminated(Event):
     reason: str
+    # Set when a parent ends its child (`on_parent_close="terminate"`, or the child's task was
+    # cancelled): the parent's id. The child ignores it unless that is its parent, so the notice
+    # never reaches an unrelated instance that holds the id the parent asked for.
+    parent: str | None = None
 
 
 # --- commands: what the orchestration code did ------------------------------------------------
@@ -160,6 +184,20 @@ class SubOrchestrationScheduled(Event):
     name: str
     input: Any
     instance_id: str
+    # What happens to the child when the parent's generation ends while the child runs
+    # ("terminate" or "abandon"); see `OrchestrationContext.sub_orchestration`.
+    on_parent_close: str = "terminate"
+    is_command: ClassVar[bool] = True
+
+
+@dataclass(slots=True)
+class EventSent(Event):
+    """`ctx.raise_event(instance_id, name, input)`: delivered when the turn commits."""
+
+    task_id: int
+    instance_id: str
+    name: str
+    input: Any
     is_command: ClassVar[bool] = True
 
 
@@ -210,12 +248,15 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ActivityFailed,
         TimerFired,
         EventRaised,
+        EventDelivered,
+        EventDeliveryFailed,
         SubOrchestrationCompleted,
         SubOrchestrationFailed,
         OrchestrationTerminated,
         ActivityScheduled,
         TimerCreated,
         SubOrchestrationScheduled,
+        EventSent,
         SideEffectRecorded,
         PatchMarker,
         CustomStatusSet,
@@ -235,6 +276,8 @@ def describe(event: Event) -> str:
         return f"TimerCreated(fire_at={iso_time(event.fire_at)}, {event.purpose})"
     if isinstance(event, PatchMarker):
         return f"PatchMarker({event.patch!r})"
+    if isinstance(event, EventSent):
+        return f"EventSent({event.name!r} to {event.instance_id!r})"
     if name is not None:
         return f"{event.kind}({name!r})"
     return f"{event.kind}()"

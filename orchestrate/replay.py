@@ -27,7 +27,7 @@ from .errors import NonDeterminismError, NotATaskError, SerializationError
 from .payload import from_json_value, to_json_value
 from .registry import OrchestrationDef, Registry
 from .task import ContinueAsNewSignal, Task, Wait, _Order
-from .tasks import Awaiting, EventTask
+from .tasks import Awaiting, EventTask, SubOrchestrationTask
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -62,6 +62,7 @@ class Execution:
         self.history: list[h.Event] = []
         self.new_events: list[h.Event] = []
         self.cancelled_timers: list[int] = []  # task ids of timers cancelled in this turn
+        self.cancelled_children: list[str] = []  # child ids of sub-orchestrations cancelled
         self._time: datetime | None = None  # the time of the event being applied
         self.is_replaying = False
         self.result: h.Event | None = None  # the terminal event once the generation ended
@@ -95,11 +96,27 @@ class Execution:
         """Start collecting the events of a new turn in `new_events`."""
         self.new_events = []
         self.cancelled_timers = []
+        self.cancelled_children = []
 
     def timer_cancelled(self, task_id: int) -> None:
         """A timer was cancelled live: the turn tells the store its TimerFired is not needed."""
         if not self.is_replaying:
             self.cancelled_timers.append(task_id)
+
+    def child_cancelled(self, instance_id: str) -> None:
+        """A sub-orchestration task was cancelled live: the turn terminates the child."""
+        if not self.is_replaying:
+            self.cancelled_children.append(instance_id)
+
+    @property
+    def open_children(self) -> list[tuple[str, str]]:
+        """(child id, on_parent_close policy) of the sub-orchestrations still running: started,
+        no result applied, not cancelled. The turn that ends the generation applies the policy."""
+        return [
+            (task.child_id, task.on_parent_close)
+            for task in self.expected.values()
+            if isinstance(task, SubOrchestrationTask) and not task.done()
+        ]
 
     def replay(self, events: Iterable[h.Event]) -> None:
         """Rebuild state from a stored history (a cold start); new commands land in `new_events`.
@@ -424,7 +441,7 @@ class Execution:
         if type(recorded) is type(new) and getattr(recorded, "name", None) == getattr(
             new, "name", None
         ):
-            for field in ("input", "fire_at", "status", "value", "output"):
+            for field in _STRICT_FIELDS:
                 old_value, new_value = getattr(recorded, field, None), getattr(new, field, None)
                 if old_value != new_value:
                     now_text, then_text = _contrast(new_value, old_value)
@@ -470,7 +487,7 @@ class Execution:
 
 _ENDINGS = (h.OrchestrationCompleted, h.OrchestrationFailed, h.ContinuedAsNew)
 _LOOSE_FIELDS = ("name", "patch")  # must match in every replay
-_STRICT_FIELDS = ("input", "fire_at", "status", "value", "output")  # also in strict replays
+_STRICT_FIELDS = ("input", "fire_at", "status", "value", "output", "instance_id")  # strict too
 _Fields = Callable[[h.Event], object]
 _COMPARED: dict[type[h.Event], tuple[_Fields, _Fields]] = {}
 _RESTAMP: dict[type[h.Event], Callable[[h.Event], tuple[Any, ...]]] = {}
@@ -520,6 +537,8 @@ def _describe_new(event: h.Event) -> str:
         return f"started sub-orchestration {name!r}"
     if isinstance(event, h.PatchMarker):
         return f"checked patch {event.patch!r}"
+    if isinstance(event, h.EventSent):
+        return f"raised event {name!r} to {event.instance_id!r}"
     return {
         "SideEffectRecorded": "recorded a side effect",
         "CustomStatusSet": "set a custom status",

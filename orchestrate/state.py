@@ -18,6 +18,7 @@ __all__ = [
     "InstanceState",
     "Message",
     "OrchestrationWork",
+    "Signal",
     "Status",
     "TurnCommit",
     "Written",
@@ -81,6 +82,21 @@ class Message:
     generation: int | None = None
     visible_at: datetime | None = None
     id: int = 0
+
+
+@dataclass
+class Signal:
+    """An event one instance raises to another (`ctx.raise_event`), delivered with the turn.
+
+    The store queues `message` (an `EventRaised`) if its instance exists and has not finished,
+    and answers the sender (`sender`, generation `generation`) for command `task_id` with
+    `EventDelivered` or `EventDeliveryFailed` (see `stores.contract.signal_outcome`).
+    """
+
+    message: Message
+    sender: str
+    generation: int
+    task_id: int
 
 
 @dataclass
@@ -158,6 +174,9 @@ class TurnCommit:
     # be dropped instead of waking the instance for nothing.
     cancelled_timers: list[tuple[int, int]] = field(default_factory=list)
     cached: CachedBase | None = None
+    # Events raised to other instances (`ctx.raise_event`), checked and queued by the store
+    # after the turn's own state, children and messages.
+    signals: list[Signal] = field(default_factory=list)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import history as h
-from .errors import ActivityFailed, SerializationError, SubOrchestrationFailed
+from .errors import ActivityFailed, RaiseEventFailed, SerializationError, SubOrchestrationFailed
 from .payload import from_json_value, to_json_value
 from .retry import RetryPolicy
 from .task import Task, Wait, _Order
@@ -28,6 +28,7 @@ __all__ = [
     "Awaiting",
     "EventTask",
     "Host",
+    "RaiseEventTask",
     "SubOrchestrationTask",
     "TimerTask",
 ]
@@ -70,6 +71,9 @@ class Host(Protocol):
 
     def timer_cancelled(self, task_id: int) -> None:
         """A timer was cancelled: its TimerFired is no longer needed."""
+
+    def child_cancelled(self, instance_id: str) -> None:
+        """A sub-orchestration task was cancelled: the turn terminates the child."""
 
     def wait_event(self, task: EventTask) -> None:
         """Register an event wait (a buffered event completes it at once)."""
@@ -285,13 +289,34 @@ class EventTask(Task[Any]):
         self._exe.withdraw(self)
 
 
+PARENT_CLOSE_POLICIES = ("terminate", "abandon")
+
+
 class SubOrchestrationTask(Task[Any]):
-    """A child orchestration instance; finishes with its output or `SubOrchestrationFailed`."""
+    """A child orchestration instance; finishes with its output or `SubOrchestrationFailed`.
 
-    __slots__ = ("child_id", "name")
+    `on_parent_close` says what happens to a child still running when the parent's generation
+    ends: "terminate" (the default) or "abandon". Cancelling the task terminates the child.
+    """
 
-    def __init__(self, exe: Host, name: str, value: Any, instance_id: str | None) -> None:
+    __slots__ = ("_exe", "child_id", "name", "on_parent_close")
+
+    def __init__(
+        self,
+        exe: Host,
+        name: str,
+        value: Any,
+        instance_id: str | None,
+        on_parent_close: str = "terminate",
+    ) -> None:
         super().__init__(exe.order, f"sub-orchestration {name!r}")
+        if on_parent_close not in PARENT_CLOSE_POLICIES:
+            raise ValueError(
+                f"sub-orchestration {name!r}: on_parent_close={on_parent_close!r} is not a "
+                "policy; pass on_parent_close='terminate' (end the child with its parent) or "
+                "'abandon' (let it run on)"
+            )
+        self._exe = exe
         self.name = name
         task_id = exe.next_id()
         try:
@@ -300,10 +325,13 @@ class SubOrchestrationTask(Task[Any]):
             raise SerializationError(f"sub-orchestration {name!r}: {exc}") from None
         child_id = instance_id or f"{exe.instance_id}:{exe.generation}:{task_id}"
         kept = exe.command(
-            h.SubOrchestrationScheduled(exe.now(), task_id, name, payload, child_id)
+            h.SubOrchestrationScheduled(
+                exe.now(), task_id, name, payload, child_id, on_parent_close
+            )
         )
         assert isinstance(kept, h.SubOrchestrationScheduled)
         self.child_id = kept.instance_id
+        self.on_parent_close = kept.on_parent_close  # as recorded: replay keeps the old policy
         exe.expected[task_id] = self
 
     def awaits(self, task_id: int) -> bool:
@@ -319,3 +347,40 @@ class SubOrchestrationTask(Task[Any]):
             self._resolve(from_json_value(event.result, None))
         elif isinstance(event, h.SubOrchestrationFailed):
             self._fail(SubOrchestrationFailed(self.name, event.error_type, event.message))
+
+    def _on_cancel(self) -> None:
+        self._exe.child_cancelled(self.child_id)  # the turn sends the child a terminate
+
+
+class RaiseEventTask(Task[None]):
+    """``ctx.raise_event``: an event raised to another instance when the turn commits.
+
+    Finishes (with None) once the store delivered it, or fails with `RaiseEventFailed` when no
+    instance has the id (``InstanceNotFound``) or it finished (``InstanceNotRunning``).
+    """
+
+    __slots__ = ("instance_id", "name")
+
+    def __init__(self, exe: Host, instance_id: str, name: str, value: Any) -> None:
+        super().__init__(exe.order, f"raise_event {name!r} to {instance_id!r}")
+        self.instance_id = instance_id
+        self.name = name
+        task_id = exe.next_id()
+        try:
+            payload = to_json_value(value, "event data")
+        except SerializationError as exc:
+            raise SerializationError(f"raise_event {name!r}: {exc}") from None
+        exe.command(h.EventSent(exe.now(), task_id, instance_id, name, payload))
+        exe.expected[task_id] = self
+
+    def awaits(self, task_id: int) -> bool:
+        return not self.done()
+
+    def wait(self, task_id: int) -> Wait | None:
+        return None  # the store answers with the turn's commit: nothing to wait for
+
+    def deliver(self, event: h.Event) -> None:
+        if isinstance(event, h.EventDelivered):
+            self._resolve(None)
+        elif isinstance(event, h.EventDeliveryFailed):
+            self._fail(RaiseEventFailed(self.name, event.error_type, event.message))

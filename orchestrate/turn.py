@@ -23,7 +23,7 @@ from typing import Protocol
 
 from . import history as h
 from .errors import StoreError
-from .state import ActivityWork, InstanceState, Message, Status, TurnCommit
+from .state import ActivityWork, InstanceState, Message, Signal, Status, TurnCommit
 
 __all__ = [
     "Executed",
@@ -43,7 +43,9 @@ class Executed(Protocol):
     `cancelled_timers` the task ids of timers it cancelled; `result` the terminal event once the
     generation ended (possibly recorded by an earlier turn); `terminated` whether an operator
     ended it; `carry_over` the raised events (and a terminate) left for the next generation;
-    `nondeterminism` the error when the code no longer replays the history.
+    `nondeterminism` the error when the code no longer replays the history;
+    `cancelled_children` the ids of children whose tasks this turn cancelled, and
+    `open_children` (child id, `on_parent_close` policy) of the children still running.
     """
 
     @property
@@ -58,6 +60,10 @@ class Executed(Protocol):
     def carry_over(self) -> list[h.Event]: ...
     @property
     def nondeterminism(self) -> Exception | None: ...
+    @property
+    def cancelled_children(self) -> list[str]: ...
+    @property
+    def open_children(self) -> list[tuple[str, str]]: ...
 
 
 def apply_order(messages: list[Message]) -> list[Message]:
@@ -91,7 +97,19 @@ def current_events(state: InstanceState, messages: list[Message]) -> list[h.Even
     """The events of `messages` meant for the instance's current generation (a late result of
     an earlier generation, or of an earlier run of a reused id, is consumed and ignored)."""
     generation = state.generation
-    return [m.event for m in messages if m.generation is None or m.generation == generation]
+    return [
+        m.event
+        for m in messages
+        if (m.generation is None or m.generation == generation) and _addressed_to(state, m.event)
+    ]
+
+
+def _addressed_to(state: InstanceState, event: h.Event) -> bool:
+    """False for a parent's terminate that reached an instance that is not its child (the id
+    it asked for was already held by another instance): that one must not be ended."""
+    if isinstance(event, h.OrchestrationTerminated) and event.parent is not None:
+        return event.parent == state.parent_instance
+    return True
 
 
 def finished_turn(state: InstanceState, token: str, consumed: list[int]) -> TurnCommit:
@@ -119,7 +137,10 @@ def decide(
     if exe.nondeterminism is not None and nondeterminism_retry is not None:
         stop = next((e for e in events if isinstance(e, h.OrchestrationTerminated)), None)
         if stop is not None:  # an operator may always end an instance stuck this way
-            return _terminate_stuck(state, token, consumed, stop, now)
+            commit = _terminate_stuck(state, token, consumed, stop, now)
+            # the children the replay reached before it diverged follow their policy
+            _close_children(commit, exe, None, now, terminated=True)
+            return commit
         return _failed_turn(state, token, exe.nondeterminism, now, nondeterminism_retry)
     return build_commit(state, token, consumed, exe, now)
 
@@ -218,18 +239,29 @@ def build_commit(
             commit.messages.append(Message(key, fired, gen, visible_at=event.fire_at))
         elif isinstance(event, h.SubOrchestrationScheduled):
             _start_child(commit, state, event, now)
+        elif isinstance(event, h.EventSent):
+            raised = Message(event.instance_id, h.EventRaised(now, event.name, event.input))
+            commit.signals.append(Signal(raised, key, gen, event.task_id))
         elif isinstance(event, h.CustomStatusSet):
             next_state.custom_status = event.status
     if next_state.error is not None and next_state.error.type == "NonDeterminismError":
         next_state.error = None  # an earlier failed turn: this one replayed fine
+    for child_id in exe.cancelled_children:
+        _stop_child(commit, child_id, "its sub-orchestration task was cancelled", now)
     result = exe.result
     if result is None and not exe.terminated:
         return commit  # the generation goes on
     is_new = result is not None and any(e is result for e in reversed(new))
+    if exe.terminated or is_new:
+        _close_children(commit, exe, result, now)
     if exe.terminated:
         reason = next((e.reason for e in new if isinstance(e, h.OrchestrationTerminated)), "")
         next_state.status = Status.TERMINATED
         next_state.error = h.ErrorInfo("Terminated", reason or "terminated")
+        # Work this very turn scheduled before the terminate (a child started and ended by its
+        # parent at once) would only run for nobody: not dispatched; the history keeps it.
+        commit.activities = []
+        commit.messages = [m for m in commit.messages if m.instance_id != state.instance_id]
         _notify_parent(commit, state, None, now)
     elif isinstance(result, h.OrchestrationCompleted) and is_new:
         next_state.status = Status.COMPLETED
@@ -274,6 +306,39 @@ def _continue_as_new(
     for event in carry_over:
         if isinstance(event, h.OrchestrationTerminated):  # it arrived as the generation ended
             commit.messages.append(Message(state.instance_id, event))
+
+
+_ENDED_AS: dict[type[h.Event], str] = {
+    h.OrchestrationCompleted: "completed",
+    h.OrchestrationFailed: "failed",
+    h.ContinuedAsNew: "continued as new",
+}
+
+
+def _close_children(
+    commit: TurnCommit,
+    exe: Executed,
+    result: h.Event | None,
+    now: datetime,
+    *,
+    terminated: bool = False,
+) -> None:
+    """The generation ended: terminate its running children whose policy says so."""
+    if terminated or exe.terminated or result is None:
+        ended = "was terminated"
+    else:
+        ended = _ENDED_AS[type(result)]
+    for child_id, policy in exe.open_children:
+        if policy == "terminate":
+            why = f"it {ended} (the child was started with on_parent_close='terminate')"
+            _stop_child(commit, child_id, why, now)
+
+
+def _stop_child(commit: TurnCommit, child_id: str, why: str, now: datetime) -> None:
+    """Queue a terminate for child `child_id` of the commit's instance, naming the cause."""
+    parent = commit.instance.instance_id
+    reason = f"parent {parent!r}: {why}"
+    commit.messages.append(Message(child_id, h.OrchestrationTerminated(now, reason, parent)))
 
 
 def _start_child(

@@ -236,15 +236,18 @@ class TestEnv:
         input: Any = None,
         *,
         instance_id: str | None = None,
+        if_running: str = "raise",
+        event: tuple[str, Any] | None = None,
     ) -> Run:
         """Start an instance and drive it until it finishes or waits for the test.
 
         The id defaults to ``<orchestration>-<n>``, stable from run to run (``ctx.uuid()`` and
-        ``ctx.random()`` are seeded from it). Returns a live `Run` handle.
+        ``ctx.random()`` are seeded from it). Returns a live `Run` handle. `if_running` and
+        `event` are `Client.start`'s (signal-with-start).
         """
         name = self.registry.get_orchestration(orchestration).name
         key = instance_id or self._new_id(name)
-        self.client.start(name, input, instance_id=key)
+        self.client.start(name, input, instance_id=key, if_running=if_running, event=event)
         self._settle([key])
         return Run(self, key)
 

@@ -42,15 +42,17 @@ def _row(event: h.Event, names: dict[int, str]) -> tuple[str, str]:
         return event.name + attempt, abridge(event.input)
     if isinstance(event, (h.ActivityCompleted, h.SubOrchestrationCompleted)):
         return known, abridge(event.result)
-    if isinstance(event, (h.ActivityFailed, h.SubOrchestrationFailed)):
+    if isinstance(event, (h.ActivityFailed, h.SubOrchestrationFailed, h.EventDeliveryFailed)):
         return known, abridge(f"{event.error_type}: {event.message}")[1:-1]
     if isinstance(event, h.TimerCreated):
         return event.purpose, f"fires at {h.iso_time(event.fire_at)}"
-    if isinstance(event, h.TimerFired):
+    if isinstance(event, (h.TimerFired, h.EventDelivered)):
         return known, ""
     if isinstance(event, h.EventRaised):
         return event.name, abridge(event.input)
     if isinstance(event, h.SubOrchestrationScheduled):
+        return event.name, f"{abridge(event.input, 40)} -> {event.instance_id}"
+    if isinstance(event, h.EventSent):
         return event.name, f"{abridge(event.input, 40)} -> {event.instance_id}"
     if isinstance(event, h.SideEffectRecorded):
         return "side_effect", abridge(event.value)
@@ -77,6 +79,8 @@ def _task_names(events: list[h.Event]) -> dict[int, str]:
             names[event.task_id] = event.name
         elif isinstance(event, h.TimerCreated):
             names[event.task_id] = event.purpose
+        elif isinstance(event, h.EventSent):
+            names[event.task_id] = f"{event.name} -> {event.instance_id}"
     return names
 
 

@@ -91,3 +91,20 @@ def test_no_source_answering_fails_the_instance() -> None:
     assert run.status == Status.FAILED
     assert run.error is not None and "none of 2 data sources responded" in run.error.message
     assert run.calls(aggregate_data) == []
+
+
+def test_sensors_signal_with_start_the_first_reading_opens_the_window() -> None:
+    """Each sensor sends `start(..., if_running="raise_event")`: whichever comes first starts
+    the window, the others' readings go to the running instance; none is lost or doubled."""
+    env = TestEnv(reg)
+    for sensor, value in [("t1", 20.0), ("t2", 18.5), ("t1", 22.0)]:
+        env.run(
+            reading_aggregator,
+            Window("w-2", window_minutes=60),
+            instance_id="w-2",
+            if_running="raise_event",
+            event=("Reading", {"sensor": sensor, "value": value}),
+        )
+    assert env.state("w-2").custom_status == {"count": 3, "sensors": ["t1", "t2"]}
+    env.advance(timedelta(hours=1))
+    assert env.state("w-2").output == "published w-2 (3 readings)"

@@ -17,6 +17,7 @@ implementation.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .. import history as h
@@ -26,6 +27,7 @@ from ..state import (
     InstanceState,
     Message,
     OrchestrationWork,
+    Signal,
     Status,
     TurnCommit,
     Written,
@@ -34,15 +36,28 @@ from ..state import (
 if TYPE_CHECKING:
     from datetime import datetime
 
-__all__ = ["Store", "child_starts", "next_run"]
+__all__ = ["Store", "child_starts", "next_run", "purged_family", "signal_outcome"]
 
 
 @runtime_checkable
 class Store(Protocol):
     """Durable storage for instances, histories, inboxes and the activity queue."""
 
-    def create_instance(self, state: InstanceState, start: Message, *, reuse: bool = False) -> None:
-        """Insert a new instance and its start message.
+    def create_instance(
+        self,
+        state: InstanceState,
+        start: Message,
+        *,
+        reuse: bool = False,
+        event: Message | None = None,
+    ) -> bool:
+        """Insert a new instance and its start message; True when it was created.
+
+        With `event` (signal-with-start, an `EventRaised` for `state.instance_id`): the event is
+        queued after the start of a created instance; and when the id is held by an instance
+        that has not finished, the event is queued to that one instead of raising, and False is
+        returned. Both in one transaction: of two callers racing on one id, one creates the
+        instance and the other's event reaches it.
 
         Raises `DuplicateInstance` if the id exists, unless `reuse` is set and the old instance
         finished. Then the old one is replaced (its history, inbox, timers and activity work are
@@ -97,6 +112,10 @@ class Store(Protocol):
           and every one of `cached.results` still holds its lease. Then those results' items
           are removed with the turn (their messages are not queued: the turn applied them).
 
+        Its `signals` (events raised to other instances) are checked after all that, against
+        the instances as the batch's turns left them (after every applied turn): each is queued if its instance exists and has not
+        finished, and the sender gets the answer (`signal_outcome`).
+
         A refused turn changes nothing, with one exception: the results of a refused cached turn
         whose leases still hold are completed as ordinary result messages (as `completions`),
         so an ordinary turn takes them. At most one turn per instance applies in a batch.
@@ -140,7 +159,13 @@ class Store(Protocol):
     def purge(
         self, instance_id: str | None = None, *, finished_before: datetime | None = None
     ) -> int:
-        """Delete a finished instance (or all finished before a time); returns how many."""
+        """Delete a finished instance (or all finished before a time); returns how many.
+
+        Each purged instance takes its children with it (and theirs, see `purged_family`):
+        finished ones, and running ones started with ``on_parent_close="terminate"`` (their
+        terminate may still be on its way); a running child started with "abandon" is left
+        alone. The count includes the children.
+        """
         ...
 
     def close(self) -> None: ...
@@ -176,3 +201,73 @@ def next_run(start: Message, generation: int) -> Message:
     if isinstance(event, h.OrchestrationStarted):
         event = dataclasses.replace(event, generation=generation)
     return Message(start.instance_id, event, generation, start.visible_at)
+
+
+def purged_family(
+    roots: list[str],
+    children_of: Callable[[str], list[InstanceState]],
+    history_of: Callable[[str], list[h.Event]],
+) -> list[str]:
+    """The ids `purge` deletes for `roots` (finished instances): each root, then its children
+    that are finished or that the parent started with ``on_parent_close="terminate"``, and
+    theirs, parents before children. A running child whose policy is "abandon" stays, with
+    everything below it. The policy is read from the parent's history (only asked for a
+    parent with a running child); a child the history no longer names (an earlier generation)
+    counts as "terminate", the default. Both stores use this, so they purge alike.
+    """
+    doomed: list[str] = []
+    seen: set[str] = set()
+    pending = list(roots)
+    while pending:
+        key = pending.pop(0)
+        if key in seen:
+            continue
+        seen.add(key)
+        doomed.append(key)
+        children = [c for c in children_of(key) if c.instance_id not in seen]
+        running = [c for c in children if not c.finished]
+        abandoned: set[str] = set()
+        if running:
+            abandoned = {
+                e.instance_id
+                for e in history_of(key)
+                if isinstance(e, h.SubOrchestrationScheduled) and e.on_parent_close == "abandon"
+            }
+        pending.extend(
+            c.instance_id for c in children if c.finished or c.instance_id not in abandoned
+        )
+    return doomed
+
+
+def signal_outcome(signal: Signal, target: Status | str | None) -> tuple[bool, Message]:
+    """Whether to queue `signal.message` to an instance whose status is `target` (None: no such
+    instance), and the answer for the sender: `EventDelivered` or `EventDeliveryFailed` naming
+    ``InstanceNotFound`` / ``InstanceNotRunning``. Both stores use this, so they answer alike."""
+    event = signal.message.event
+    assert isinstance(event, h.EventRaised)
+    key = signal.message.instance_id
+    answer: h.Event
+    if target is None:
+        answer = h.EventDeliveryFailed(
+            event.at,
+            signal.task_id,
+            "InstanceNotFound",
+            f"cannot raise event {event.name!r} to {key!r}: no instance has that id; check "
+            "the id, or start the instance first (client.start with if_running='raise_event' "
+            "starts it and delivers the event in one step)",
+        )
+    elif str(target) in _FINISHED:
+        answer = h.EventDeliveryFailed(
+            event.at,
+            signal.task_id,
+            "InstanceNotRunning",
+            f"cannot raise event {event.name!r} to {key!r}: that instance is {target} and takes "
+            "no more events; catch RaiseEventFailed if it may end first",
+        )
+    else:
+        answer = h.EventDelivered(event.at, signal.task_id)
+    reply = Message(signal.sender, answer, signal.generation)
+    return isinstance(answer, h.EventDelivered), reply
+
+
+_FINISHED = frozenset(s.value for s in Status if s.finished)

@@ -29,7 +29,7 @@ from ..state import (
     TurnCommit,
     Written,
 )
-from .contract import child_starts, next_run
+from .contract import child_starts, next_run, purged_family, signal_outcome
 
 __all__ = ["MemoryStore"]
 
@@ -102,14 +102,28 @@ class MemoryStore:
 
     # --- instances ---------------------------------------------------------------------------
 
-    def create_instance(self, state: InstanceState, start: Message, *, reuse: bool = False) -> None:
+    def create_instance(
+        self,
+        state: InstanceState,
+        start: Message,
+        *,
+        reuse: bool = False,
+        event: Message | None = None,
+    ) -> bool:
         with self._lock:
-            self._create(state, start, reuse)
+            created = self._create(state, start, reuse, event)
+            if event is not None:
+                self._enqueue(_copy(event))
             self._notify()
+            return created
 
-    def _create(self, state: InstanceState, start: Message, reuse: bool) -> None:
+    def _create(
+        self, state: InstanceState, start: Message, reuse: bool, event: Message | None = None
+    ) -> bool:
         old = self._instances.get(state.instance_id)
         if old is not None:
+            if event is not None and not old.finished:
+                return False  # signal-with-start: the running instance takes the event
             if not (reuse and old.finished):
                 hint = (
                     "it is still running; wait for it or terminate it first"
@@ -129,6 +143,7 @@ class MemoryStore:
         self._history[state.instance_id] = []
         self._inbox[state.instance_id] = []
         self._enqueue(start)
+        return True
 
     def get_instance(self, instance_id: str) -> InstanceState | None:
         with self._lock:
@@ -183,8 +198,9 @@ class MemoryStore:
                     raise InstanceNotRunning(
                         f"instance {instance_id!r} is {state.status}; terminate it before purging"
                     )
-                self._drop([instance_id])
-                return 1
+                family = self._family([instance_id])
+                self._drop(family)
+                return len(family)
             doomed = [
                 s.instance_id
                 for s in self._instances.values()
@@ -194,8 +210,19 @@ class MemoryStore:
                     or (s.updated_at is not None and s.updated_at < finished_before)
                 )
             ]
-            self._drop(doomed)
-            return len(doomed)
+            family = self._family(doomed)
+            self._drop(family)
+            return len(family)
+
+    def _family(self, roots: list[str]) -> list[str]:
+        """`roots` and the children purged with them (see `contract.purged_family`)."""
+        children: dict[str, list[InstanceState]] = {}
+        for state in self._instances.values():
+            if state.parent_instance is not None:
+                children.setdefault(state.parent_instance, []).append(state)
+        return purged_family(
+            roots, lambda key: children.get(key, []), lambda key: self._history.get(key, [])
+        )
 
     def _drop(self, instance_ids: Iterable[str]) -> None:
         """Forget instances and everything of theirs: inbox, held timers, activity work, leases."""
@@ -293,6 +320,7 @@ class MemoryStore:
                 if ok:
                     done.add(key)
                     self._apply(commit)
+            self._signal([c for c, ok in zip(batch.turns, applied, strict=True) if ok])
             self._complete(completions)
             leased = self._lease(moment or 0.0, batch.lease, batch.lease_seconds)
             self._notify()
@@ -362,6 +390,18 @@ class MemoryStore:
         for index, message in enumerate(commit.messages):
             if index not in refused:
                 self._enqueue(message)
+
+    def _signal(self, commits: list[TurnCommit]) -> None:
+        """Deliver the events the applied turns raised, checked against the instances as the
+        whole batch left them (as the SQLite store does), and answer their senders."""
+        for commit in commits:
+            for signal in commit.signals:
+                target = self._instances.get(signal.message.instance_id)
+                status = None if target is None else target.status
+                deliver, reply = signal_outcome(signal, status)
+                if deliver:
+                    self._enqueue(_copy(signal.message))
+                self._enqueue(reply)
 
     def _reject_child(self, child: InstanceState, existing: InstanceState) -> None:
         if child.parent_instance is None or child.parent_task is None:

@@ -48,7 +48,7 @@ from ..state import (
     Status,
     Written,
 )
-from .contract import next_run
+from .contract import next_run, purged_family
 from .sqlite_batch import in_lists, in_sql, insert_rows
 from .sqlite_db import Database
 from .sqlite_rows import (
@@ -127,9 +127,24 @@ class SqliteStore:
 
     # --- instances -------------------------------------------------------------------------------
 
-    def create_instance(self, state: InstanceState, start: Message, *, reuse: bool = False) -> None:
+    def create_instance(
+        self,
+        state: InstanceState,
+        start: Message,
+        *,
+        reuse: bool = False,
+        event: Message | None = None,
+    ) -> bool:
         item = (state, state_row(state, 0), message_row(start), start, reuse)  # encoded here
-        self._db.group(lambda conn: self._create(conn, *item))
+        signal = None if event is None else message_row(event)
+
+        def create(conn: sqlite3.Connection) -> bool:
+            created = self._create(conn, *item, signal is not None)
+            if signal is not None:
+                enqueue_rows(conn, [signal])
+            return created
+
+        return self._db.group(create)
 
     def _create(
         self,
@@ -139,8 +154,10 @@ class SqliteStore:
         start_row: tuple[Any, ...],
         start: Message,
         reuse: bool,
-    ) -> None:
-        """Create one instance whose id may be taken: refuse it, or replace a finished one."""
+        signal: bool = False,
+    ) -> bool:
+        """Create one instance whose id may be taken: refuse it, or replace a finished one;
+        with `signal`, leave a running holder alone (False: its caller queues the event)."""
         message = start_row
         if not insert_row(conn, row):  # the id is taken: a duplicate, or a reuse
             old = conn.execute(
@@ -148,6 +165,8 @@ class SqliteStore:
                 (state.instance_id,),
             ).fetchone()
             status, finished = old[0], old[0] in FINISHED
+            if signal and not finished:
+                return False
             if not (reuse and finished):
                 hint = (
                     "pass reuse=True to start a new instance under this id"
@@ -167,6 +186,7 @@ class SqliteStore:
             "INSERT INTO messages (instance_id, generation, due, event) VALUES (?, ?, ?, ?)",
             message[:4],
         )
+        return True
 
     @staticmethod
     def _drop(conn: sqlite3.Connection, instance_id: str) -> None:
@@ -265,10 +285,36 @@ class SqliteStore:
                     sql += " AND updated_at IS NOT NULL AND updated_at < ?"
                     args.append(to_micros(finished_before))
                 doomed = [row[0] for row in conn.execute(sql, args)]
+            doomed = self._family(conn, doomed)
             for key in doomed:
                 self._drop(conn, key)
         self._db.notify()
         return len(doomed)
+
+    @staticmethod
+    def _family(conn: sqlite3.Connection, roots: list[str]) -> list[str]:
+        """`roots` and the children purged with them (see `contract.purged_family`); one scan
+        for the parent links (there is no index on them: purge is an operator's action)."""
+        if not roots:
+            return roots
+        children: dict[str, list[InstanceState]] = {}
+        rows = conn.execute(
+            f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE parent_instance IS NOT NULL"
+        )
+        for row in rows:
+            child = decode_state(row)
+            children.setdefault(str(child.parent_instance), []).append(child)
+        if not children:
+            return roots
+
+        def history_of(key: str) -> list[h.Event]:
+            found = conn.execute(
+                "SELECT seq, event FROM history WHERE instance_id = ? ORDER BY seq", (key,)
+            )
+            where = "history event {} of instance {!r}"
+            return [decode_event(text, where, seq, key) for seq, text in found]
+
+        return purged_family(roots, lambda key: children.get(key, []), history_of)
 
     # --- orchestration turns -------------------------------------------------------------------
 

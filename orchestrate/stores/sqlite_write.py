@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from .. import history as h
-from ..state import ActivityWork, Batch, InstanceState, Message, Status, Written
+from ..state import ActivityWork, Batch, InstanceState, Message, Signal, Status, Written
+from .contract import signal_outcome
 from .sqlite_batch import delete_in, in_lists, in_sql, insert_rows, update_rows
 from .sqlite_db import Database
 from .sqlite_rows import TurnRows, loads, message_row, state_row
@@ -253,6 +254,9 @@ def _apply_turns(
                 refused.add(start)
         messages.extend(row for i, row in enumerate(turn.messages) if i not in refused)
     enqueue_rows(conn, messages)
+    signals = [signal for t, _, _ in winners for signal in t.commit.signals]
+    if signals:  # after every state and child of the batch: checked as the turns left them
+        enqueue_rows(conn, _signal_rows(conn, signals))
     return (activities, scheduled) if activities else None
 
 
@@ -322,6 +326,20 @@ def _insert_leased(
         )
         for w, token in zip(records, tokens, strict=False)
     ]
+
+
+def _signal_rows(conn: sqlite3.Connection, signals: list[Signal]) -> list[tuple[Any, ...]]:
+    """The rows of `signals` (events raised by turns) and their answers to the senders."""
+    rows: list[tuple[Any, ...]] = []
+    for signal in signals:
+        found = conn.execute(
+            "SELECT status FROM instances WHERE instance_id = ?", (signal.message.instance_id,)
+        ).fetchone()
+        deliver, reply = signal_outcome(signal, None if found is None else found[0])
+        if deliver:
+            rows.append(message_row(signal.message))
+        rows.append(message_row(reply))
+    return rows
 
 
 def _reject_child(conn: sqlite3.Connection, child: InstanceState) -> tuple[Any, ...] | None:

@@ -28,6 +28,11 @@ EXAMPLES: list[h.Event] = [
     h.ActivityScheduled(START, 5, "charge", {"amount": 3.5}, 2, 1),
     h.TimerCreated(START, 6, START + timedelta(days=30), "retry"),
     h.SubOrchestrationScheduled(START, 7, "ship", "o-1", "i-1:ship"),
+    h.SubOrchestrationScheduled(START, 8, "ship", "o-2", "i-1:ship2", "abandon"),
+    h.EventSent(START, 9, "order-7", "Restock", {"sku": 1}),
+    h.EventDelivered(START, 9),
+    h.EventDeliveryFailed(START, 9, "InstanceNotFound", "no instance 'order-7'"),
+    h.OrchestrationTerminated(START, "parent 'p' completed", "p"),
     h.SideEffectRecorded(START, 8, {"flag": True}),
     h.PatchMarker(START, 9, "new-pricing"),
     h.CustomStatusSet(START, 10, {"phase": "paid"}),
@@ -242,3 +247,14 @@ def test_the_codec_is_plain_code_without_exec_or_generated_source() -> None:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
     }
     assert not calls & {"exec", "eval", "compile"}
+
+
+def test_records_written_before_parent_close_policies_read_with_the_defaults() -> None:
+    from orchestrate.codec import event_from_dict
+
+    old = {"type": "SubOrchestrationScheduled", "at": "2024-01-01T00:00:00Z", "task_id": 1}
+    old |= {"name": "ship", "input": None, "instance_id": "p:ship"}
+    event = event_from_dict(old)
+    assert isinstance(event, h.SubOrchestrationScheduled) and event.on_parent_close == "terminate"
+    stop = event_from_dict({"type": "OrchestrationTerminated", "at": old["at"], "reason": "x"})
+    assert isinstance(stop, h.OrchestrationTerminated) and stop.parent is None

@@ -234,3 +234,65 @@ def test_a_divergence_deep_in_a_long_input_shows_where_they_differ():
     assert new != old and new.endswith("2]}") and old.endswith("3]}")
     assert new.startswith("...")
     assert _contrast(1, 2) == ("1", "2")
+
+
+# --- ctx.raise_event and children as commands --------------------------------------------------
+
+
+@reg.orchestration
+async def signal(ctx: OrchestrationContext, target: str) -> str:
+    await ctx.raise_event(target, "Restock", {"sku": 1})
+    return "sent"
+
+
+@reg.orchestration(name="signal_renamed")
+async def signal_renamed(ctx: OrchestrationContext, target: str) -> str:
+    await ctx.raise_event(target, "Refill", {"sku": 1})
+    return "sent"
+
+
+def signal_history(name: str, answer: h.Event) -> list[h.Event]:
+    return [
+        started(name, "order-7"),
+        h.EventSent(T0, 0, "order-7", "Restock", {"sku": 1}),
+        answer,
+    ]
+
+
+def test_a_raised_event_replays_as_a_command_and_is_not_sent_again() -> None:
+    exe = execution(signal)
+    *recorded, answer = signal_history("signal", h.EventDelivered(T1, 0))
+    exe.replay(recorded)
+    assert exe.nondeterminism is None and exe.new_events == []  # not sent again
+    exe.begin_turn()
+    exe.process([answer], T1)
+    assert [e.kind for e in exe.new_events] == ["EventDelivered", "OrchestrationCompleted"]
+
+
+def test_a_failed_delivery_raises_raise_event_failed_in_the_orchestration() -> None:
+    failed = h.EventDeliveryFailed(T1, 0, "InstanceNotFound", "no instance 'order-7'")
+    exe = execution(signal)
+    exe.replay(signal_history("signal", failed)[:2])
+    exe.process([failed], T1)
+    assert isinstance(exe.result, h.OrchestrationFailed)
+    assert exe.result.error.type == "RaiseEventFailed"
+    assert "Restock failed with InstanceNotFound: no instance 'order-7'" in exe.result.error.message
+
+
+def test_raising_another_event_name_than_recorded_is_non_deterministic_in_production() -> None:
+    exe = execution(signal_renamed)
+    exe.replay(signal_history("signal_renamed", h.EventDelivered(T1, 0)))
+    text = str(exe.nondeterminism)
+    assert "at step 2 the history has EventSent('Restock' to 'order-7')" in text
+    assert "but the code raised event 'Refill' to 'order-7'" in text
+
+
+@pytest.mark.parametrize(("strict", "diverges"), [(False, False), (True, True)])
+def test_strict_replay_also_compares_the_target(strict: bool, diverges: bool) -> None:
+    exe = execution(signal, strict=strict)
+    history = signal_history("signal", h.EventDelivered(T1, 0))[:2]
+    history[0] = started("signal", "order-8")  # the code now raises to order-8
+    exe.replay(history)
+    assert (exe.nondeterminism is not None) == diverges
+    if diverges:
+        assert "with instance_id 'order-8' instead of 'order-7'" in str(exe.nondeterminism)

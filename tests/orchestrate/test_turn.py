@@ -31,6 +31,8 @@ class Ran:
     terminated: bool = False
     carry_over: list[h.Event] = field(default_factory=list)
     nondeterminism: Exception | None = None
+    cancelled_children: list[str] = field(default_factory=list)
+    open_children: list[tuple[str, str]] = field(default_factory=list)
 
 
 def state(**changes: Any) -> InstanceState:
@@ -276,3 +278,50 @@ def test_a_finished_instance_only_consumes_what_arrived_late() -> None:
     commit = turn.finished_turn(done, "token", [5, 6])
     assert commit.instance is done and commit.consumed == [5, 6]
     assert commit.new_events == [] and commit.messages == [] and commit.activities == []
+
+
+# --- children follow their parent -----------------------------------------------------------------
+
+
+def terminates(commit: Any) -> list[tuple[str, str | None]]:
+    return [
+        (m.instance_id, m.event.parent)
+        for m in commit.messages
+        if isinstance(m.event, h.OrchestrationTerminated)
+    ]
+
+
+def test_an_ending_generation_terminates_its_open_children_by_policy() -> None:
+    done = h.OrchestrationCompleted(NOW, 1)
+    ran = Ran([done], result=done, open_children=[("k1", "terminate"), ("k2", "abandon")])
+    commit = decide(ran)
+    assert terminates(commit) == [("k1", "a")]
+    [stop] = [m for m in commit.messages if m.instance_id == "k1"]
+    assert stop.generation is None and "parent 'a': it completed" in stop.event.reason
+
+
+def test_a_generation_that_goes_on_leaves_open_children_alone() -> None:
+    assert terminates(decide(Ran(open_children=[("k1", "terminate")]))) == []
+
+
+def test_a_cancelled_child_is_terminated_whatever_its_policy() -> None:
+    commit = decide(Ran(cancelled_children=["k1"]))
+    assert terminates(commit) == [("k1", "a")]
+    assert "task was cancelled" in commit.messages[0].event.reason
+
+
+def test_a_parents_terminate_only_reaches_its_own_child() -> None:
+    mine = message(h.OrchestrationTerminated(NOW, "x", "p"), 1, None)
+    other = message(h.OrchestrationTerminated(NOW, "x", "q"), 2, None)
+    operator = message(h.OrchestrationTerminated(NOW, "x"), 3, None)
+    events = turn.current_events(child_state(), [mine, other, operator])
+    assert events == [mine.event, operator.event]
+
+
+def test_terminating_a_stuck_parent_terminates_the_children_its_replay_reached() -> None:
+    stop = h.OrchestrationTerminated(at(30), "give up")
+    ran = Ran(nondeterminism=NonDeterminismError("diverged"), open_children=[("k", "terminate")])
+    commit = turn.decide(state(), "token", [4], [stop], ran, NOW)
+    assert commit.instance.status == Status.TERMINATED
+    assert terminates(commit) == [("k", "a")]
+    assert "it was terminated" in commit.messages[0].event.reason
