@@ -113,7 +113,15 @@ class Store(Protocol):
         `fetch_activity_work` right after the write would (the items the turns just scheduled
         included), and returned in `Written.leased`.
 
-        Returns `Written(applied, leased)`: `applied[i]` says whether `batch.turns[i]` applied.
+        **Renewals.** Each of `batch.renewals` (an item the caller holds and still runs) has its
+        lease extended to `batch.now + batch.lease_seconds`, only while the item still carries
+        the caller's `lease_token` (an expired lease not yet granted again still counts). This is
+        how a worker keeps short leases on long activities; an item nobody renews comes back
+        within one lease. Renewals are applied after the turns and completions, so an item a
+        turn of the same batch withdrew is not renewed.
+
+        Returns `Written(applied, leased, renewed)`: `applied[i]` says whether `batch.turns[i]`
+        applied, `renewed[i]` whether `batch.renewals[i]` still holds its lease.
         """
         ...
 

@@ -269,7 +269,8 @@ class MemoryStore:
 
     def write(self, batch: Batch) -> Written:
         """See `Store.write`: turns, completions and the lease-back under one lock."""
-        needs_now = batch.lease > 0 or any(turn.cached is not None for turn in batch.turns)
+        needs_now = batch.lease > 0 or bool(batch.renewals)
+        needs_now = needs_now or any(turn.cached is not None for turn in batch.turns)
         moment = _ts(batch.moment()) if needs_now or batch.now is not None else None
         applied: list[bool] = []
         completions = list(batch.completions)
@@ -294,9 +295,10 @@ class MemoryStore:
                     done.add(key)
                     self._apply(commit)
             self._complete(completions)
+            renewed = self._renew(batch.renewals, moment or 0.0, batch.lease_seconds)
             leased = self._lease(moment or 0.0, batch.lease, batch.lease_seconds)
             self._notify()
-        return Written(applied, leased)
+        return Written(applied, leased, renewed)
 
     def _locked_by(self, commit: TurnCommit) -> bool:
         held = self._locks.get(commit.instance.instance_id)
@@ -407,6 +409,20 @@ class MemoryStore:
         if out and expires < self._lease_floor:
             self._lease_floor = expires
         return out
+
+    def _renew(self, works: list[ActivityWork], moment: float, lease: float) -> list[bool]:
+        """Extend the leases of `works` still held with their tokens to `moment + lease`."""
+        renewed: list[bool] = []
+        expires = moment + lease
+        for work in works:
+            item = self._leased_item(work)
+            if item is not None and self._leases.pop(work.id, None) is None:
+                del self._activities[work.id]  # expired and requeued, not granted again: ours
+            if item is not None:
+                self._leases[work.id] = (item, expires)
+                self._lease_floor = min(self._lease_floor, expires)
+            renewed.append(item is not None)
+        return renewed
 
     def _requeue_expired(self, moment: float) -> None:
         """Put the items whose lease expired by `moment` back at the front of the queue."""

@@ -80,9 +80,10 @@ _Won = tuple[TurnRows, int, str]  # a turn whose guard held, its history length 
 
 def write_batch(db: Database, batch: Batch) -> Written:
     """Apply `batch` in one group-committed transaction (see `Store.write` for the contract)."""
-    if not (batch.turns or batch.completions or batch.lease > 0):
+    if not (batch.turns or batch.completions or batch.lease > 0 or batch.renewals):
         return Written([], [])
-    needs_now = batch.lease > 0 or any(turn.cached is not None for turn in batch.turns)
+    needs_now = batch.lease > 0 or bool(batch.renewals)
+    needs_now = needs_now or any(turn.cached is not None for turn in batch.turns)
     moment = to_micros(batch.moment()) if needs_now else 0
     expires = moment + int(batch.lease_seconds * 1_000_000)
     turns = [TurnRows(commit) for commit in batch.turns]  # encoded before taking the lock
@@ -94,12 +95,13 @@ def write_batch(db: Database, batch: Batch) -> Written:
         delete_in(conn, "DELETE FROM activities WHERE id", taken)  # applied cached results
         new = _apply_turns(conn, db, winners, list(hold_tokens))
         _complete(conn, encoded + refused if refused else encoded)
+        renewed = [_renew(conn, work, expires) for work in batch.renewals]
         leased: list[ActivityWork] = []
         if batch.lease > 0:
             leased = _lease_back(conn, db, (moment, expires, batch.lease), new)
         elif new is not None:
             insert_rows(conn, _INSERT_ACTIVITIES, [(*row, 0) for row in new[0]])
-        return Written(applied, leased)
+        return Written(applied, leased, renewed)
 
     return db.group(apply)
 
@@ -364,6 +366,18 @@ def _complete(conn: sqlite3.Connection, encoded: list[_Completion]) -> None:
     delete_in(conn, "DELETE FROM activities WHERE id", done)
     insert_rows(conn, _INSERT_MESSAGES, [row[:4] for row in owned])
     enqueue_rows(conn, other)
+
+
+def _renew(conn: sqlite3.Connection, work: ActivityWork, expires: int) -> bool:
+    """Extend the lease of `work` to `expires` if the item still carries its token. A leased
+    item's `due` is its lease's expiry; an expired one not granted again still has the token."""
+    if not work.lease_token:
+        return False
+    cursor = conn.execute(
+        "UPDATE activities SET due = ? WHERE id = ? AND lease_token = ?",
+        (expires, work.id, work.lease_token),
+    )
+    return cursor.rowcount == 1
 
 
 def _leases(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[str | None, str]]:
