@@ -315,16 +315,18 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--lease",
         type=float,
-        default=60.0,
+        default=20.0,
         metavar="SECONDS",
-        help="how long a turn holds its instance; a crashed worker's instances wait this long",
+        help="how long a turn holds its instance; a crashed worker's instances wait this long "
+        "(default 20)",
     )
     worker.add_argument(
         "--activity-lease",
         type=float,
-        default=300.0,
+        default=20.0,
         metavar="SECONDS",
-        help="visibility timeout of an activity; longer than your slowest activity (default 300)",
+        help="activity lease, renewed every quarter of it while the activity runs; a killed "
+        "worker's activities run again elsewhere this long after its last renewal (default 20)",
     )
 
     worker.add_argument(

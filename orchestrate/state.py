@@ -96,6 +96,9 @@ class ActivityWork:
     call_id: int = 0
     id: int = 0
     lease_token: str = ""
+    # The details of the last heartbeat recorded for this item (see `activity_info()`): set
+    # by a lease renewal, handed to whoever leases the item next.
+    heartbeat_details: Any = None
 
     @property
     def idempotency_key(self) -> str:

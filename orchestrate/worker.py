@@ -24,6 +24,7 @@ from . import turn
 from .activity import execute_activity
 from .clock import Clock, SystemClock
 from .errors import StoreError, UnknownOrchestration
+from .leases import Holdings
 from .registry import Registry
 from .replay import Execution
 from .state import (
@@ -60,8 +61,8 @@ class Worker:
         threads: int = 2,
         cache_size: int = 10_000,
         batch_size: int = 32,
-        lease: float = 60.0,
-        activity_lease: float = 300.0,
+        lease: float = 20.0,
+        activity_lease: float = 20.0,
         strict: bool = False,
         on_nondeterminism: str = "retry",
         nondeterminism_retry: float = 60.0,
@@ -79,6 +80,9 @@ class Worker:
         self.batch_size = batch_size
         self.lease = lease
         self.activity_lease = activity_lease
+        # The items this worker holds, renewed every `renew_every` seconds while it runs them.
+        self.holdings = Holdings(store, self.clock, activity_lease)
+        self.renew_every = activity_lease / 4
         self.strict = strict
         self.on_nondeterminism = on_nondeterminism
         self.nondeterminism_retry = nondeterminism_retry
@@ -87,6 +91,7 @@ class Worker:
         self._cache: OrderedDict[str, tuple[Execution, InstanceState]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._stopping = False  # read by the threads between rounds (no Event: nobody waits on it)
+        self._renewing = threading.Event()  # set: the renewer thread stops
         self._threads: list[threading.Thread] = []
         self._watching = threading.Lock()  # held by the one idle thread waiting for a change
         self.cache_hits = 0
@@ -206,6 +211,7 @@ class Worker:
         leased: list[ActivityWork] = []
         leased_at: datetime | None = None  # the earliest lease of the next batch: its budget
         ran = 0
+        self.holdings.hold(works)
         try:
             for index, work in enumerate(works):
                 started = self.clock.now()
@@ -217,6 +223,7 @@ class Worker:
                 ran += 1
                 if self.clock.now() - started >= _SLOW_ACTIVITY:
                     more, at = self._complete(results, follow, lease)
+                    self.holdings.let_go(work for work, _ in results)
                     leased += more
                     leased_at = leased_at or at
                     results = []
@@ -229,6 +236,8 @@ class Worker:
             # stay leased to nobody until their lease runs out: give them back unrun.
             self.store.release_activities(leased + works[ran:])
             raise
+        finally:
+            self.holdings.let_go(works)
         return ran, leased, leased_at or now
 
     def _complete(
@@ -307,7 +316,15 @@ class Worker:
 
     def run_activity(self, work: ActivityWork) -> h.Event:
         """Execute one attempt of `work` now, returning its result event."""
-        return execute_activity(self.registry, work, self.clock.now())
+        attempt = self.holdings.attempt(work)
+        return execute_activity(self.registry, work, self.clock.now(), attempt)
+
+    def renew_leases(self) -> int:
+        """Renew the leases of every activity item this worker holds, in one store write (the
+        background renewer does this every `renew_every` seconds; see `leases`). Attempts past
+        their heartbeat timeout fail with TimeoutError in the same write; attempts whose item
+        the store no longer holds for us are cancelled. Returns how many were renewed."""
+        return self.holdings.renew()
 
     def evict(self, instance_id: str | None = None) -> None:
         """Drop one cached execution (or all): the next turn rebuilds it by replay."""
@@ -390,6 +407,12 @@ class Worker:
         if self._threads:
             return
         self._stopping = False
+        self._renewing.clear()
+        renewer = threading.Thread(
+            target=self._renew_loop, name="orchestrate-worker-leases", daemon=True
+        )
+        renewer.start()
+        self._threads.append(renewer)
         for index in range(max(1, self.threads)):
             thread = threading.Thread(
                 target=self._loop, name=f"orchestrate-worker-{index}", daemon=True
@@ -400,10 +423,18 @@ class Worker:
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the threads to finish their current round and wait for them."""
         self._stopping = True
+        self._renewing.set()
         self.store.close()
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+
+    def _renew_loop(self) -> None:
+        while not self._renewing.wait(self.renew_every):
+            try:
+                self.renew_leases()
+            except Exception:
+                _LOG.exception("renewing activity leases failed; retrying in %g s", self.renew_every)
 
     def _loop(self) -> None:
         while not self._stopping:

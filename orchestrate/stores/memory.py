@@ -416,9 +416,11 @@ class MemoryStore:
         expires = moment + lease
         for work in works:
             item = self._leased_item(work)
-            if item is not None and self._leases.pop(work.id, None) is None:
-                del self._activities[work.id]  # expired and requeued, not granted again: ours
             if item is not None:
+                self._leases.pop(work.id, None)  # or expired and requeued, not granted again
+            if item is not None:
+                item = _copy(item, heartbeat_details=work.heartbeat_details)
+                self._activities.pop(work.id, None)
                 self._leases[work.id] = (item, expires)
                 self._lease_floor = min(self._lease_floor, expires)
             renewed.append(item is not None)

@@ -21,7 +21,7 @@ from .. import history as h
 from ..state import ActivityWork, Batch, InstanceState, Message, Status, Written
 from .sqlite_batch import delete_in, in_lists, in_sql, insert_rows, update_rows
 from .sqlite_db import Database
-from .sqlite_rows import TurnRows, loads, message_row, state_row
+from .sqlite_rows import TurnRows, dumps, loads, message_row, state_row
 from .sqlite_schema import to_micros
 
 __all__ = [
@@ -373,9 +373,10 @@ def _renew(conn: sqlite3.Connection, work: ActivityWork, expires: int) -> bool:
     item's `due` is its lease's expiry; an expired one not granted again still has the token."""
     if not work.lease_token:
         return False
+    details = None if work.heartbeat_details is None else dumps(work.heartbeat_details)
     cursor = conn.execute(
-        "UPDATE activities SET due = ? WHERE id = ? AND lease_token = ?",
-        (expires, work.id, work.lease_token),
+        "UPDATE activities SET due = ?, heartbeat = ? WHERE id = ? AND lease_token = ?",
+        (expires, details, work.id, work.lease_token),
     )
     return cursor.rowcount == 1
 
@@ -418,7 +419,7 @@ def lease_due(
 ) -> tuple[list[Any], list[str]]:
     """Lease the first `limit` items due at `moment` (queue order); their rows and tokens."""
     rows = conn.execute(
-        "SELECT id, instance_id, generation, task_id, name, input, attempt, call_id "
+        "SELECT id, instance_id, generation, task_id, name, input, attempt, call_id, heartbeat "
         "FROM activities INDEXED BY activities_due WHERE due <= ? ORDER BY due, id LIMIT ?",
         (moment, limit),
     ).fetchall()
@@ -434,14 +435,21 @@ def lease_due(
 
 
 def leased_works(rows: list[Any], tokens: list[str]) -> list[ActivityWork]:
-    """Activity rows just leased (id, instance, generation, task, name, input, attempt, call)."""
+    """Activity rows just leased (id, instance, generation, task, name, input, attempt, call,
+    heartbeat details)."""
     out: list[ActivityWork] = []
-    for token, (aid, key, gen, task_id, name, text, attempt, call_id) in zip(
+    for token, (aid, key, gen, task_id, name, text, attempt, call_id, beat) in zip(
         tokens, rows, strict=True
     ):
         try:
             value = loads(text)
         except ValueError:
             value = text  # the activity sees the raw text and fails on it, visibly
-        out.append(ActivityWork(key, gen, task_id, name, value, attempt, call_id, aid, token))
+        work = ActivityWork(key, gen, task_id, name, value, attempt, call_id, aid, token)
+        if beat is not None:
+            try:
+                work.heartbeat_details = loads(beat)
+            except ValueError:
+                work.heartbeat_details = beat
+        out.append(work)
     return out

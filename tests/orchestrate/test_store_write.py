@@ -444,3 +444,17 @@ def test_completed_released_or_unleased_items_are_not_renewed(store: Store) -> N
 def test_a_renewal_needs_now(store: Store) -> None:
     with pytest.raises(ValueError, match=r"Batch\.now"):
         store.write(Batch(renewals=[ActivityWork("a", 0, 1, "x", None, 1, 1, 1, "t")]))
+
+
+def test_a_renewal_stores_heartbeat_details_for_whoever_leases_the_item_next(store: Store) -> None:
+    create(store, "a")
+    [a] = fetch(store, "a")
+    _, [held] = lease_back(store, [scheduling(a, 1)], T0, 5, 30)
+    assert held.heartbeat_details is None
+    beat = ActivityWork(**{**held.__dict__, "heartbeat_details": {"done": [1, 2], "at": "x"}})
+    assert renew(store, [beat], at(10)) == [True]
+    [again] = store.fetch_activity_work(at(40), limit=5)  # the holder died
+    assert again.heartbeat_details == {"done": [1, 2], "at": "x"}
+    store.release_activities([again])  # given back unrun: the details stay
+    [third] = store.fetch_activity_work(at(40), limit=5)
+    assert third.heartbeat_details == {"done": [1, 2], "at": "x"}
