@@ -62,6 +62,7 @@ class Execution:
         self.history: list[h.Event] = []
         self.new_events: list[h.Event] = []
         self.cancelled_timers: list[int] = []  # task ids of timers cancelled in this turn
+        self.withdrawn: list[int] = []  # task ids of activity attempts cancelled in this turn
         self._time: datetime | None = None  # the time of the event being applied
         self.is_replaying = False
         self.result: h.Event | None = None  # the terminal event once the generation ended
@@ -95,11 +96,17 @@ class Execution:
         """Start collecting the events of a new turn in `new_events`."""
         self.new_events = []
         self.cancelled_timers = []
+        self.withdrawn = []
 
     def timer_cancelled(self, task_id: int) -> None:
         """A timer was cancelled live: the turn tells the store its TimerFired is not needed."""
         if not self.is_replaying:
             self.cancelled_timers.append(task_id)
+
+    def activity_withdrawn(self, task_id: int) -> None:
+        """An attempt was cancelled live: the turn withdraws its work item from the store."""
+        if not self.is_replaying:
+            self.withdrawn.append(task_id)
 
     def replay(self, events: Iterable[h.Event]) -> None:
         """Rebuild state from a stored history (a cold start); new commands land in `new_events`.

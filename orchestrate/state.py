@@ -161,6 +161,10 @@ class TurnCommit:
     # be dropped instead of waking the instance for nothing.
     cancelled_timers: list[tuple[int, int]] = field(default_factory=list)
     cached: CachedBase | None = None
+    # (generation, task id) of activity attempts the turn cancelled (a lost race, task.cancel(),
+    # a timeout): their items are withdrawn, queued or leased (a running one learns it at its
+    # worker's next lease renewal).
+    withdrawn: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass

@@ -86,7 +86,9 @@ class Store(Protocol):
         activity work, its outgoing messages (timers, notices to a parent, child starts; a
         child whose id is taken is not created, its start is dropped and its parent gets a
         `SubOrchestrationFailed`), and the deletion of the messages it `consumed`. Pending
-        `TimerFired` messages of its `cancelled_timers` are dropped. A turn is guarded:
+        `TimerFired` messages of its `cancelled_timers` are dropped, and the activity items of
+        its `withdrawn` attempts are removed, queued or leased (their holders' renewals and
+        results then find them gone). A turn is guarded:
 
         - by its `lock_token`: applied only while the instance's lock still carries that token
           (no other worker took the instance since the fetch);

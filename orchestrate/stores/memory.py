@@ -328,6 +328,8 @@ class MemoryStore:
             self._locks[key] = (token, _ts(commit.hold_until))
         else:
             self._locks.pop(key, None)
+        if commit.withdrawn:
+            self._withdraw(key, commit.withdrawn)
         consumed = set(commit.consumed)
         inbox = self._inbox[key]
         if commit.cancelled_timers:
@@ -425,6 +427,16 @@ class MemoryStore:
                 self._lease_floor = min(self._lease_floor, expires)
             renewed.append(item is not None)
         return renewed
+
+    def _withdraw(self, key: str, attempts: list[tuple[int, int]]) -> None:
+        """Remove the items of cancelled attempts of `key`, queued or leased."""
+        wanted = set(attempts)
+        for item_id, work in list(self._activities.items()):
+            if work.instance_id == key and (work.generation, work.task_id) in wanted:
+                del self._activities[item_id]
+        for item_id, (work, _) in list(self._leases.items()):
+            if work.instance_id == key and (work.generation, work.task_id) in wanted:
+                del self._leases[item_id]
 
     def _requeue_expired(self, moment: float) -> None:
         """Put the items whose lease expired by `moment` back at the front of the queue."""

@@ -210,6 +210,16 @@ def _apply_turns(
             "AND json_extract(event, '$.task_id') = ?",
             dead,
         )
+    withdrawn = [
+        (t.commit.instance.instance_id, generation, task_id)
+        for t, _, _ in winners
+        for generation, task_id in t.commit.withdrawn
+    ]
+    if withdrawn:  # cancelled attempts: not run if queued, cancelled at renewal if running
+        conn.executemany(
+            "DELETE FROM activities WHERE instance_id = ? AND generation = ? AND task_id = ?",
+            withdrawn,
+        )
     if resets:
         conn.executemany("DELETE FROM history WHERE instance_id = ?", resets)
     insert_rows(conn, "INSERT INTO history (instance_id, seq, event)", history)
