@@ -244,6 +244,7 @@ def _cmd_worker(args: argparse.Namespace) -> None:
         activity_lease=args.activity_lease,
         on_nondeterminism=args.on_nondeterminism,
         nondeterminism_retry=args.nondeterminism_retry,
+        grace=args.grace,
     )
     stop = threading.Event()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
@@ -66,6 +67,7 @@ class Worker:
         strict: bool = False,
         on_nondeterminism: str = "retry",
         nondeterminism_retry: float = 60.0,
+        grace: float = 30.0,
     ) -> None:
         if on_nondeterminism not in ("retry", "fail"):
             raise ValueError(
@@ -86,12 +88,14 @@ class Worker:
         self.strict = strict
         self.on_nondeterminism = on_nondeterminism
         self.nondeterminism_retry = nondeterminism_retry
+        self.grace = grace  # how long `stop()` lets running activities finish
         # instance id -> its execution and the state its last turn committed (the base of a
         # follow-up turn, see `_follow_up`)
         self._cache: OrderedDict[str, tuple[Execution, InstanceState]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._stopping = False  # read by the threads between rounds (no Event: nobody waits on it)
         self._renewing = threading.Event()  # set: the renewer thread stops
+        self._renewer: threading.Thread | None = None
         self._threads: list[threading.Thread] = []
         self._watching = threading.Lock()  # held by the one idle thread waiting for a change
         self.cache_hits = 0
@@ -117,6 +121,9 @@ class Worker:
         ran = 0
         for round_ in range(1, _FOLLOW_UP_ROUNDS + 1):
             if not works:
+                break
+            if self._stopping:  # stop(): leased and not started, so back to the queue at once
+                self._give_back(works)
                 break
             count, works, at = self._run_batch(works, at, follow=round_ < _FOLLOW_UP_ROUNDS)
             ran += count
@@ -215,6 +222,9 @@ class Worker:
         try:
             for index, work in enumerate(works):
                 started = self.clock.now()
+                if self._stopping:
+                    self._give_back(works[index:])
+                    break
                 if started - now >= budget:
                     self.store.release_activities(works[index:])
                     break
@@ -240,6 +250,12 @@ class Worker:
             self.holdings.let_go(works)
         return ran, leased, leased_at or now
 
+    def _give_back(self, works: list[ActivityWork]) -> None:
+        """Release items not started because the worker is stopping, and say so."""
+        self.store.release_activities(works)
+        self.holdings.let_go(works)
+        _LOG.info("stopping: gave back %d activity item(s) not started", len(works))
+
     def _complete(
         self, results: list[tuple[ActivityWork, Message]], follow: bool, lease: int
     ) -> tuple[list[ActivityWork], datetime | None]:
@@ -247,6 +263,8 @@ class Worker:
         executions; with `lease`, also with the turns due meanwhile, leasing up to `lease`
         items (only when a turn is written, whose new items are then the head of the queue).
         Returns the items leased and when (None: none)."""
+        if self._stopping:
+            lease = 0  # stop(): take no new turns, lease nothing more
         now = self.clock.now()
         plain: list[tuple[ActivityWork, Message]] = results
         turns: list[TurnCommit] = []
@@ -412,7 +430,7 @@ class Worker:
             target=self._renew_loop, name="orchestrate-worker-leases", daemon=True
         )
         renewer.start()
-        self._threads.append(renewer)
+        self._renewer = renewer
         for index in range(max(1, self.threads)):
             thread = threading.Thread(
                 target=self._loop, name=f"orchestrate-worker-{index}", daemon=True
@@ -420,14 +438,46 @@ class Worker:
             thread.start()
             self._threads.append(thread)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Ask the threads to finish their current round and wait for them."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop gracefully, then close the store.
+
+        The threads stop fetching at once and give back the activity items they leased and
+        have not started; running activities get `timeout` seconds (default `grace`) to finish,
+        their leases renewed meanwhile, and their results are written. What still runs after
+        that is logged as abandoned and its lease given back, so another worker runs it again
+        at once instead of after the lease.
+        """
+        grace = self.grace if timeout is None else timeout
         self._stopping = True
-        self._renewing.set()
-        self.store.close()
+        deadline = time.monotonic() + grace
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if any(thread.is_alive() for thread in self._threads):
+            self._abandon(grace)
+        self._renewing.set()
+        if self._renewer is not None:
+            self._renewer.join(grace)
+            self._renewer = None
+        self.store.close()
         self._threads.clear()
+
+    def _abandon(self, grace: float) -> None:
+        """Give back the items threads still hold after the grace period, logging them."""
+        running = self.holdings.running()
+        held = self.holdings.held()
+        if running:
+            _LOG.warning(
+                "stopping after the %g s grace period: abandoned %d running activit%s (%s); "
+                "%s run again on another worker",
+                grace,
+                len(running),
+                "y" if len(running) == 1 else "ies",
+                ", ".join(f"{w.name} {w.idempotency_key}" for w in running),
+                "it will" if len(running) == 1 else "they will",
+            )
+        if held:
+            self.store.release_activities(held)
+            self.holdings.let_go(held)
 
     def _renew_loop(self) -> None:
         while not self._renewing.wait(self.renew_every):
