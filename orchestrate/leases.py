@@ -82,7 +82,7 @@ class Holdings:
         many leases were renewed."""
         now = self.clock.now()
         with self._lock:
-            attempts = list(self._items.values())
+            attempts = [a for a in self._items.values() if not a.cancelled]
         if not attempts:
             return 0
         keep: list[Attempt] = []
@@ -114,11 +114,14 @@ class Holdings:
                 "its orchestration no longer needs it (a lost race, task.cancel(), a timeout), "
                 "or this worker lost its lease"
             )
-        gone = late + lost
-        if gone:
-            self.let_go(a.work for a in gone)
-            for attempt in gone:
-                if attempt.running:
-                    _LOG.info("activity %s (%s): %s", attempt.work.name,
-                              attempt.work.idempotency_key, attempt.reason)
+        # Cancelled attempts stay held (not renewed) until their batch lets them go: one not
+        # started yet is then skipped, not run.
+        for attempt in late + lost:
+            if attempt.running:
+                _LOG.info(
+                    "activity %s (%s) cancelled: %s",
+                    attempt.work.name,
+                    attempt.work.idempotency_key,
+                    attempt.reason,
+                )
         return len(keep) - len(lost)

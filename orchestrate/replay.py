@@ -295,6 +295,10 @@ class Execution:
             self._start(event)
         elif isinstance(event, h.OrchestrationTerminated):
             self.terminated = True
+            for task_id, task in self.expected.items():  # its pending attempts are withdrawn
+                wait = task.wait(task_id)
+                if wait is not None and wait.kind == "activity":
+                    self.activity_withdrawn(task_id)
             self._close()
             return
         self._run()

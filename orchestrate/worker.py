@@ -217,7 +217,7 @@ class Worker:
         results: list[tuple[ActivityWork, Message]] = []
         leased: list[ActivityWork] = []
         leased_at: datetime | None = None  # the earliest lease of the next batch: its budget
-        ran = 0
+        ran = tried = 0  # attempts run; items run or skipped
         self.holdings.hold(works)
         try:
             for index, work in enumerate(works):
@@ -228,9 +228,13 @@ class Worker:
                 if started - now >= budget:
                     self.store.release_activities(works[index:])
                     break
+                if self.holdings.attempt(work).cancelled:
+                    tried += 1  # withdrawn while it waited in the batch: nothing to run or write
+                    continue
                 event = self.run_activity(work)
                 results.append((work, Message(work.instance_id, event, work.generation)))
                 ran += 1
+                tried += 1
                 if self.clock.now() - started >= _SLOW_ACTIVITY:
                     more, at = self._complete(results, follow, lease)
                     self.holdings.let_go(work for work, _ in results)
@@ -244,7 +248,7 @@ class Worker:
         except BaseException:
             # Items an earlier write of this batch leased, and the ones not started yet, would
             # stay leased to nobody until their lease runs out: give them back unrun.
-            self.store.release_activities(leased + works[ran:])
+            self.store.release_activities(leased + works[tried:])
             raise
         finally:
             self.holdings.let_go(works)

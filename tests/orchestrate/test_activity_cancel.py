@@ -111,3 +111,31 @@ def test_a_running_race_loser_sees_cancelled_and_its_heartbeat_raises() -> None:
     iid = hx.start(race)
     assert seen == [True]
     assert hx.state(iid).output == "stopped"
+
+
+def test_terminating_an_instance_withdraws_its_queued_and_running_attempts() -> None:
+    reg = Registry()
+    hx = Harness(reg)
+    turns = Worker(reg, hx.store, clock=hx.clock)
+    runs: list[str] = []
+    seen: list[bool] = []
+
+    @reg.activity
+    def job(tag: str) -> str:
+        runs.append(tag)
+        info = activity_info()
+        if tag == "running":
+            hx.client.terminate(info.instance_id, "operator")
+            assert turns.run_turns() == 1
+            assert hx.worker.renew_leases() == 0  # the other attempt, leased with it, too
+            seen.append(info.cancelled)
+        return tag
+
+    @reg.orchestration
+    async def flow(ctx: OrchestrationContext) -> list[str]:
+        return await ctx.all([ctx.activity(job, "running"), ctx.activity(job, "queued")])
+
+    iid = hx.start(flow)
+    assert runs == ["running"] and seen == [True]
+    assert hx.state(iid).status == "terminated"
+    assert hx.store.fetch_activity_work(hx.clock.now(), limit=10) == []
