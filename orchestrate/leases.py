@@ -9,7 +9,9 @@ A renewal also carries each running attempt's last heartbeat details, and is whe
 learns it is no longer wanted: an item the store no longer holds for us (its orchestration
 withdrew it, it was purged, or its lease ran out and another worker took it) is cancelled, and
 an attempt that missed its `heartbeat_timeout` is failed with ``error_type="TimeoutError"`` in
-the same write (the retry policy decides what follows) and cancelled.
+the same write (the retry policy decides what follows) and cancelled. The store keeps the last
+details per activity call, so the call's next attempt (the item leased again after a crash, or
+a retry) starts from them.
 """
 
 from __future__ import annotations
@@ -102,11 +104,15 @@ class Holdings:
                 "activity_info().heartbeat() more often than that, or raise heartbeat_timeout",
             )
             timeouts.append((work, Message(work.instance_id, error, work.generation)))
-        renewals = [dataclasses.replace(a.work, heartbeat_details=a.details) for a in keep]
+        # The late ones are renewed too, before the write fails them: their last details stay
+        # for the next attempt (renewals apply before completions).
+        renewals = [
+            dataclasses.replace(a.work, heartbeat_details=a.details) for a in keep + late
+        ]
         written = self.store.write(
             Batch(timeouts, now=now, lease_seconds=self.lease_seconds, renewals=renewals)
         )
-        lost = [a for a, ok in zip(keep, written.renewed, strict=True) if not ok]
+        lost = [a for a, ok in zip(keep, written.renewed, strict=False) if not ok]
         for attempt in late:
             attempt.cancel("it sent no heartbeat within its heartbeat_timeout")
         for attempt in lost:

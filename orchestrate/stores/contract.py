@@ -119,8 +119,11 @@ class Store(Protocol):
         lease extended to `batch.now + batch.lease_seconds`, only while the item still carries
         the caller's `lease_token` (an expired lease not yet granted again still counts). This is
         how a worker keeps short leases on long activities; an item nobody renews comes back
-        within one lease. Renewals are applied after the turns and completions, so an item a
-        turn of the same batch withdrew is not renewed.
+        within one lease. Renewals are applied after the turns (an item a turn of the same
+        batch withdrew is not renewed) and before the completions (an attempt failed in the
+        batch, e.g. for a missed heartbeat, still leaves its last details for the next one).
+        A renewal with `heartbeat_details` stores them for the item's call: whoever leases
+        that call's next attempt (the item again, or a retry) gets them.
 
         Returns `Written(applied, leased, renewed)`: `applied[i]` says whether `batch.turns[i]`
         applied, `renewed[i]` whether `batch.renewals[i]` still holds its lease.

@@ -99,6 +99,9 @@ class MemoryStore:
         # At most the earliest lease expiry (a floor: completed leases do not raise it), so a
         # fetch scans the leases for expired ones only when one may have expired.
         self._lease_floor = math.inf
+        # (instance, generation, call id) -> the last heartbeat details of that activity call,
+        # for its next attempt (a re-lease or a retry); dropped with the instance.
+        self._beats: dict[tuple[str, int, int], Any] = {}
 
     # --- instances ---------------------------------------------------------------------------
 
@@ -215,6 +218,8 @@ class MemoryStore:
             self._dead_ids.intersection_update(entry[1] for entry in held)
         for item_id in [k for k, w in self._activities.items() if w.instance_id in keys]:
             del self._activities[item_id]
+        for beat in [k for k in self._beats if k[0] in keys]:
+            del self._beats[beat]
         for item_id in [k for k, (w, _) in self._leases.items() if w.instance_id in keys]:
             del self._leases[item_id]
 
@@ -294,8 +299,8 @@ class MemoryStore:
                 if ok:
                     done.add(key)
                     self._apply(commit)
-            self._complete(completions)
             renewed = self._renew(batch.renewals, moment or 0.0, batch.lease_seconds)
+            self._complete(completions)
             leased = self._lease(moment or 0.0, batch.lease, batch.lease_seconds)
             self._notify()
         return Written(applied, leased, renewed)
@@ -406,6 +411,10 @@ class MemoryStore:
         while self._activities and len(out) < limit:
             item_id, work = self._activities.popitem(last=False)
             work = _copy(work, lease_token=f"{self._token_prefix}{next(self._ids)}")
+            if self._beats:
+                beat = self._beats.get((work.instance_id, work.generation, work.call_id))
+                if beat is not None:
+                    work.heartbeat_details = beat
             self._leases[item_id] = (work, expires)
             out.append(_copy(work))
         if out and expires < self._lease_floor:
@@ -421,7 +430,9 @@ class MemoryStore:
             if item is not None:
                 self._leases.pop(work.id, None)  # or expired and requeued, not granted again
             if item is not None:
-                item = _copy(item, heartbeat_details=work.heartbeat_details)
+                if work.heartbeat_details is not None:
+                    key = (work.instance_id, work.generation, work.call_id)
+                    self._beats[key] = work.heartbeat_details
                 self._activities.pop(work.id, None)
                 self._leases[work.id] = (item, expires)
                 self._lease_floor = min(self._lease_floor, expires)

@@ -96,18 +96,31 @@ CREATE TABLE activities (
     attempt     INTEGER NOT NULL,
     call_id     INTEGER NOT NULL,
     lease_token TEXT,
-    due         INTEGER NOT NULL,
-    heartbeat   TEXT
+    due         INTEGER NOT NULL
 );
 CREATE INDEX activities_due ON activities (due, id);
+CREATE TABLE heartbeats (
+    instance_id TEXT NOT NULL,
+    generation  INTEGER NOT NULL,
+    call_id     INTEGER NOT NULL,
+    details     TEXT NOT NULL,
+    PRIMARY KEY (instance_id, generation, call_id)
+) WITHOUT ROWID;
 """
 
 # How a file of an older version is brought to the next: `_MIGRATIONS[v]` takes version v to
 # v + 1. A file is migrated in place when this code opens it, in one transaction per step; an
 # older orchestrate then refuses it (its version is newer than that code reads).
 _MIGRATIONS: dict[int, list[str]] = {
-    # 2: the last heartbeat details of an activity item (`ActivityWork.heartbeat_details`)
-    1: ["ALTER TABLE activities ADD COLUMN heartbeat TEXT"],
+    # 2: the last heartbeat details of each activity call, for its next attempt (a re-lease
+    # after a crash, or a retry): `ActivityWork.heartbeat_details`
+    1: ["""CREATE TABLE heartbeats (
+    instance_id TEXT NOT NULL,
+    generation  INTEGER NOT NULL,
+    call_id     INTEGER NOT NULL,
+    details     TEXT NOT NULL,
+    PRIMARY KEY (instance_id, generation, call_id)
+) WITHOUT ROWID"""],
 }
 
 

@@ -94,8 +94,8 @@ def write_batch(db: Database, batch: Batch) -> Written:
         applied, winners, refused, taken = _guard(conn, turns, moment)
         delete_in(conn, "DELETE FROM activities WHERE id", taken)  # applied cached results
         new = _apply_turns(conn, db, winners, list(hold_tokens))
-        _complete(conn, encoded + refused if refused else encoded)
         renewed = [_renew(conn, work, expires) for work in batch.renewals]
+        _complete(conn, encoded + refused if refused else encoded)
         leased: list[ActivityWork] = []
         if batch.lease > 0:
             leased = _lease_back(conn, db, (moment, expires, batch.lease), new)
@@ -320,7 +320,7 @@ def _insert_leased(
             (0 if last is None else last[0],),
         ).fetchall()
     )
-    return [
+    works = [
         ActivityWork(
             w.instance_id,
             w.generation,
@@ -334,6 +334,16 @@ def _insert_leased(
         )
         for w, token in zip(records, tokens, strict=False)
     ]
+    for work in works:
+        if work.attempt > 1:  # a retry: the last details of the call's earlier attempts
+            found = conn.execute(
+                "SELECT details FROM heartbeats WHERE instance_id = ? AND generation = ? "
+                "AND call_id = ?",
+                (work.instance_id, work.generation, work.call_id),
+            ).fetchone()
+            if found is not None:
+                work.heartbeat_details = loads(found[0])
+    return works
 
 
 def _reject_child(conn: sqlite3.Connection, child: InstanceState) -> tuple[Any, ...] | None:
@@ -383,12 +393,19 @@ def _renew(conn: sqlite3.Connection, work: ActivityWork, expires: int) -> bool:
     item's `due` is its lease's expiry; an expired one not granted again still has the token."""
     if not work.lease_token:
         return False
-    details = None if work.heartbeat_details is None else dumps(work.heartbeat_details)
     cursor = conn.execute(
-        "UPDATE activities SET due = ?, heartbeat = ? WHERE id = ? AND lease_token = ?",
-        (expires, details, work.id, work.lease_token),
+        "UPDATE activities SET due = ? WHERE id = ? AND lease_token = ?",
+        (expires, work.id, work.lease_token),
     )
-    return cursor.rowcount == 1
+    if cursor.rowcount != 1:
+        return False
+    if work.heartbeat_details is not None:
+        conn.execute(
+            "INSERT INTO heartbeats (instance_id, generation, call_id, details) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET details = excluded.details",
+            (work.instance_id, work.generation, work.call_id, dumps(work.heartbeat_details)),
+        )
+    return True
 
 
 def _leases(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[str | None, str]]:
@@ -429,7 +446,9 @@ def lease_due(
 ) -> tuple[list[Any], list[str]]:
     """Lease the first `limit` items due at `moment` (queue order); their rows and tokens."""
     rows = conn.execute(
-        "SELECT id, instance_id, generation, task_id, name, input, attempt, call_id, heartbeat "
+        "SELECT id, instance_id, generation, task_id, name, input, attempt, call_id, "
+        "(SELECT details FROM heartbeats AS b WHERE b.instance_id = activities.instance_id "
+        "AND b.generation = activities.generation AND b.call_id = activities.call_id) "
         "FROM activities INDEXED BY activities_due WHERE due <= ? ORDER BY due, id LIMIT ?",
         (moment, limit),
     ).fetchall()

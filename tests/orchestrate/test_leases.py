@@ -5,6 +5,7 @@ test calls `renew_leases()` where the worker's renewer thread would (every `rene
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from orchestrate import (
     ActivityFailed,
     OrchestrationContext,
     Registry,
+    RetryPolicy,
     Worker,
     activity_info,
 )
@@ -162,3 +164,30 @@ def test_heartbeat_details_must_be_json() -> None:
 
     iid = hx.start(one_call(reg, "bad_details"))
     assert "SerializationError" in hx.state(iid).output
+
+
+def test_a_retry_after_a_heartbeat_timeout_resumes_from_the_last_details() -> None:
+    reg = Registry()
+    hx = Harness(reg)
+    seen: list[tuple[int, Any]] = []
+
+    @reg.activity(
+        name="resumes",
+        heartbeat_timeout=10,
+        retry=RetryPolicy(max_attempts=2, initial_interval=timedelta(seconds=1)),
+    )
+    def resumes(total: int) -> int:
+        info = activity_info()
+        seen.append((info.attempt, info.heartbeat_details))
+        if info.attempt == 1:
+            info.heartbeat({"done": 4})
+            hx.clock.advance(11)  # then hangs past its heartbeat timeout
+            assert hx.worker.renew_leases() == 0
+            return -1  # dropped: the attempt already failed with TimeoutError
+        return total
+
+    iid = hx.client.start(one_call(reg, "resumes"), 9)
+    hx.settle()
+    hx.advance(1)  # the retry backoff
+    assert seen == [(1, None), (2, {"done": 4})]
+    assert hx.state(iid).output == 9

@@ -549,7 +549,7 @@ def test_a_version_1_file_is_migrated_in_place_and_keeps_its_data(db: str) -> No
     Client(store, registry=reg).start("waits", 4, instance_id="w")
     store.close()
     conn = sqlite3.connect(db)
-    conn.execute("ALTER TABLE activities DROP COLUMN heartbeat")  # as version 1 made it
+    conn.execute("DROP TABLE heartbeats")  # as version 1 made it
     conn.execute("UPDATE orchestrate_meta SET value = '1' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()

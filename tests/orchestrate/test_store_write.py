@@ -436,9 +436,10 @@ def test_completed_released_or_unleased_items_are_not_renewed(store: Store) -> N
     unleased = ActivityWork("a", 0, 3, "charge", None, 1, 3, three.id, "")
     assert renew(store, [one, two, three, unleased], at(10)) == [False, False, True, False]
     assert [w.task_id for w in store.fetch_activity_work(at(10), limit=5)] == [2]
-    # Renewals ride with completions in one write: the completed one is not renewed.
+    # Renewals ride with completions in one write, before them: renewed, then completed.
     written = store.write(Batch([done(three)], now=at(11), lease_seconds=30, renewals=[three]))
-    assert written.renewed == [False]
+    assert written.renewed == [True]
+    assert renew(store, [three], at(12)) == [False]
 
 
 def test_a_renewal_needs_now(store: Store) -> None:
@@ -458,3 +459,23 @@ def test_a_renewal_stores_heartbeat_details_for_whoever_leases_the_item_next(sto
     store.release_activities([again])  # given back unrun: the details stay
     [third] = store.fetch_activity_work(at(40), limit=5)
     assert third.heartbeat_details == {"done": [1, 2], "at": "x"}
+
+
+def test_heartbeat_details_reach_a_retry_of_the_same_call_and_no_other(store: Store) -> None:
+    create(store, "a")
+    [a] = fetch(store, "a")
+    _, [first, other] = lease_back(store, [scheduling(a, 1, 2)], T0, 5, 30)
+    beat = ActivityWork(**{**first.__dict__, "heartbeat_details": {"done": 7}})
+    assert renew(store, [beat], at(1)) == [True]
+    failed = h.ActivityFailed(at(2), 1, "TimeoutError", "no heartbeat")
+    write_results(store, [(first, Message("a", failed, 0)), done(other)])
+    [work] = fetch(store, "a", now=at(3))
+    retry = ActivityWork("a", 0, 3, "charge", {"task": 1}, attempt=2, call_id=first.call_id)
+    event = h.ActivityScheduled(at(3), 3, "charge", {"task": 1}, 2, first.call_id)
+    turn = TurnCommit(work.instance, work.lock_token, [event], [m.id for m in work.messages])
+    turn.activities = [retry]
+    _, [again] = lease_back(store, [turn], at(3), 5, 30)  # inserted already leased
+    assert (again.attempt, again.heartbeat_details) == (2, {"done": 7})
+    store.release_activities([again])
+    [queued] = store.fetch_activity_work(at(4), limit=5)  # or leased from the queue
+    assert queued.heartbeat_details == {"done": 7}
