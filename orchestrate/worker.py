@@ -443,7 +443,7 @@ class Worker:
             self._threads.append(thread)
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop gracefully, then close the store.
+        """Stop gracefully and close the store.
 
         The threads stop fetching at once and give back the activity items they leased and
         have not started; running activities get `timeout` seconds (default `grace`) to finish,
@@ -453,6 +453,9 @@ class Worker:
         """
         grace = self.grace if timeout is None else timeout
         self._stopping = True
+        # Closing wakes the idle threads at once; a store stays usable after `close` (calls
+        # made after it open short-lived connections), so running work still writes its results.
+        self.store.close()
         deadline = time.monotonic() + grace
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -462,7 +465,6 @@ class Worker:
         if self._renewer is not None:
             self._renewer.join(grace)
             self._renewer = None
-        self.store.close()
         self._threads.clear()
 
     def _abandon(self, grace: float) -> None:

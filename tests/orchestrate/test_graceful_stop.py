@@ -105,3 +105,38 @@ def test_a_stopping_worker_leases_nothing_more_with_its_results() -> None:
     assert started == [0]
     leases = store.fetch_activity_work(rt.clock.now(), limit=10)
     assert len(leases) == 3  # one of the first instance's, both of the second's: none leased
+
+
+class CountingStore(MemoryStore):
+    """A memory store that records what each lease renewal said."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.renewed: list[list[bool]] = []
+
+    def write(self, batch: Any) -> Any:
+        written = super().write(batch)
+        if batch.renewals:
+            self.renewed.append(written.renewed)
+        return written
+
+
+def test_the_renewer_thread_renews_a_running_activity_and_stops_with_the_worker() -> None:
+    reg, started, release = Registry(), [], threading.Event()
+    flow = fan_out(reg, started, release)
+    store = CountingStore()
+    worker = Worker(reg, store, threads=1, activity_lease=0.2)  # renewed every 0.05 s
+    rt = Runtime(reg, store)
+    iid = rt.start(flow, 1)
+    worker.start()
+    try:
+        wait_until(lambda: len(store.renewed) >= 3, what="three renewals of the running lease")
+        assert all(renewed == [True] for renewed in store.renewed[:3])
+        release.set()
+        assert rt.wait(iid, timeout=10).output == [0]
+    finally:
+        release.set()
+        worker.stop()
+    count = len(store.renewed)
+    assert worker._renewer is None  # stopped and joined
+    assert len(store.renewed) == count
