@@ -78,6 +78,18 @@ class Holdings:
         with self._lock:
             return [a.work for a in self._items.values() if a.running]
 
+    def next_check(self, interval: float) -> float:
+        """Seconds until the next renewal is due: `interval`, or less when a running attempt's
+        heartbeat timeout expires sooner (just after it, so the renewal sees it missed)."""
+        now = self.clock.now()
+        wait = interval
+        with self._lock:
+            for attempt in self._items.values():
+                if attempt.running and attempt.timeout is not None and attempt.beat_at:
+                    due = (attempt.beat_at + attempt.timeout - now).total_seconds() + 0.01
+                    wait = min(wait, max(0.01, due))
+        return wait
+
     def renew(self) -> int:
         """Renew every held lease in one write; fail the attempts that missed their heartbeat
         timeout in the same write; cancel what the store no longer holds for us. Returns how

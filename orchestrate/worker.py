@@ -74,6 +74,17 @@ class Worker:
                 f"on_nondeterminism={on_nondeterminism!r}: use 'retry' (the turn fails and is "
                 "retried later, e.g. after the deploy is rolled back) or 'fail' (the instance fails)"
             )
+        if not activity_lease > 0 or not lease > 0:
+            raise ValueError(
+                f"Worker(lease={lease!r}, activity_lease={activity_lease!r}): leases must be "
+                "positive numbers of seconds; the worker renews activity leases while they run, "
+                "so a short one (the default 20) is safe for long activities"
+            )
+        if not grace >= 0:
+            raise ValueError(
+                f"Worker(grace={grace!r}): the grace period is how many seconds stop() lets "
+                "running activities finish; use 0 or more"
+            )
         self.registry = registry
         self.store = store
         self.clock: Clock = clock or SystemClock()
@@ -486,7 +497,9 @@ class Worker:
             self.holdings.let_go(held)
 
     def _renew_loop(self) -> None:
-        while not self._renewing.wait(self.renew_every):
+        # Every `renew_every` seconds, or sooner when a running attempt's heartbeat timeout
+        # falls due first (a timeout shorter than the renewal interval is still caught on time).
+        while not self._renewing.wait(self.holdings.next_check(self.renew_every)):
             try:
                 self.renew_leases()
             except Exception:

@@ -191,3 +191,27 @@ def test_a_retry_after_a_heartbeat_timeout_resumes_from_the_last_details() -> No
     hx.advance(1)  # the retry backoff
     assert seen == [(1, None), (2, {"done": 4})]
     assert hx.state(iid).output == 9
+
+
+def test_the_renewer_wakes_for_a_heartbeat_timeout_shorter_than_its_interval() -> None:
+    reg = Registry()
+    hx = Harness(reg)
+    checks: list[float] = []
+
+    @reg.activity(name="quick_beats", heartbeat_timeout=2)
+    def quick_beats(_: Any) -> None:
+        checks.append(hx.worker.holdings.next_check(hx.worker.renew_every))
+        hx.clock.advance(1.5)
+        checks.append(hx.worker.holdings.next_check(hx.worker.renew_every))
+
+    hx.start(one_call(reg, "quick_beats"))
+    assert checks == [pytest.approx(2.01), pytest.approx(0.51)]
+    assert hx.worker.holdings.next_check(5.0) == 5.0  # nothing running
+
+
+def test_leases_and_grace_are_checked_at_construction() -> None:
+    store = Harness(Registry()).store
+    with pytest.raises(ValueError, match=r"activity_lease=0\b.*positive"):
+        Worker(Registry(), store, activity_lease=0)
+    with pytest.raises(ValueError, match=r"grace=-1.*0 or more"):
+        Worker(Registry(), store, grace=-1)
