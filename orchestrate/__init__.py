@@ -10,6 +10,7 @@ from .clock import Clock, SystemClock
 from .codec import history_from_json, history_to_json
 from .context import OrchestrationContext
 from .errors import (
+    ActivityCancelled,
     ActivityFailed,
     CompensationFailed,
     DuplicateInstance,
@@ -43,6 +44,7 @@ from .task import Task
 from .worker import Worker
 
 __all__ = [
+    "ActivityCancelled",
     "ActivityFailed",
     "ActivityInfo",
     "Client",

@@ -5,16 +5,69 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from . import history as h
-from .errors import SerializationError, UnknownActivity
+from .errors import ActivityCancelled, SerializationError, UnknownActivity
 from .payload import from_json_value, to_json_value
 from .registry import Registry
 from .state import ActivityWork
 
-__all__ = ["ActivityInfo", "activity_info", "execute_activity"]
+__all__ = ["ActivityInfo", "Attempt", "activity_info", "execute_activity"]
+
+
+class Attempt:
+    """One attempt of an activity as its worker sees it: heartbeats in, cancellation out.
+
+    The worker's lease keeper (`leases.Holdings`) reads `beat_at` and `details` when it renews
+    the item's lease, and sets `cancelled` (with a `reason`) when the attempt is no longer
+    wanted; the activity learns it through `ActivityInfo.cancelled` or `heartbeat()`.
+    """
+
+    __slots__ = ("beat_at", "cancelled", "details", "now", "reason", "running", "timeout", "work")
+
+    def __init__(self, work: ActivityWork, now: Callable[[], datetime]) -> None:
+        self.work = work
+        self.now = now
+        self.details: Any = work.heartbeat_details
+        self.beat_at: datetime | None = None  # the start, then the last heartbeat
+        self.timeout: timedelta | None = None  # the activity's heartbeat_timeout
+        self.running = False
+        self.cancelled = False
+        self.reason = ""
+
+    def begin(self, heartbeat_timeout: timedelta | None) -> None:
+        self.timeout = heartbeat_timeout
+        self.beat_at = self.now()
+        self.running = True
+
+    def cancel(self, reason: str) -> None:
+        if not self.cancelled:
+            self.reason = reason
+            self.cancelled = True
+
+    def missed_heartbeat(self, now: datetime) -> bool:
+        """Running with a heartbeat timeout, and no heartbeat for longer than it."""
+        return (
+            self.running
+            and self.timeout is not None
+            and self.beat_at is not None
+            and now - self.beat_at > self.timeout
+        )
+
+    def heartbeat(self, details: Any = None) -> None:
+        if self.cancelled:
+            raise ActivityCancelled(
+                f"activity {self.work.name!r} (call {self.work.idempotency_key}) was cancelled: "
+                f"{self.reason}. Stop its work and return (or let this error propagate); "
+                "nothing it returns now is recorded"
+            )
+        if details is not None:
+            self.details = to_json_value(details, "heartbeat details")
+        self.beat_at = self.now()
 
 
 @dataclass(frozen=True)
@@ -23,6 +76,8 @@ class ActivityInfo:
 
     `idempotency_key` is the same for every execution and retry of one call, so an activity that
     charges a card can pass it to the payment API and be safe against being run twice.
+    `heartbeat_details` are the details of the last `heartbeat()` a previous attempt of this
+    item recorded (None if none), so a long activity can resume where a dead worker stopped.
     """
 
     instance_id: str
@@ -30,10 +85,26 @@ class ActivityInfo:
     task_id: int
     attempt: int
     idempotency_key: str
+    heartbeat_details: Any = None
+    _attempt: Attempt | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the attempt is no longer wanted (see `heartbeat`); stop and return."""
+        return self._attempt is not None and self._attempt.cancelled
+
+    def heartbeat(self, details: Any = None) -> None:
+        """Report progress: keeps the attempt alive past its `heartbeat_timeout`, and records
+        `details` (JSON; None keeps the last ones) for a later attempt of this item to resume
+        from. Raises `ActivityCancelled` once the orchestration cancelled the call (a lost
+        race, `task.cancel()`, a timeout), the attempt missed its heartbeat timeout, or the
+        worker lost the item's lease."""
+        if self._attempt is not None:
+            self._attempt.heartbeat(details)
 
 
-# The work item being served; its `ActivityInfo` is built only if the activity asks for it.
-_CURRENT: contextvars.ContextVar[ActivityWork] = contextvars.ContextVar("orchestrate_activity")
+# The attempt being served; its `ActivityInfo` is built only if the activity asks for it.
+_CURRENT: contextvars.ContextVar[Attempt] = contextvars.ContextVar("orchestrate_activity")
 _PLAIN = frozenset({type(None), bool, int, float, str, list, dict})  # never awaitable
 _LOOPS = threading.local()
 
@@ -41,14 +112,21 @@ _LOOPS = threading.local()
 def activity_info() -> ActivityInfo:
     """The `ActivityInfo` of the activity running in this thread (RuntimeError outside one)."""
     try:
-        work = _CURRENT.get()
+        attempt = _CURRENT.get()
     except LookupError:
         raise RuntimeError(
             "activity_info() was called outside an activity; only code running as an activity "
             "(registered with @reg.activity and scheduled through ctx.activity) has one"
         ) from None
+    work = attempt.work
     return ActivityInfo(
-        work.instance_id, work.name, work.task_id, work.attempt, work.idempotency_key
+        work.instance_id,
+        work.name,
+        work.task_id,
+        work.attempt,
+        work.idempotency_key,
+        work.heartbeat_details,
+        attempt,
     )
 
 
@@ -60,13 +138,22 @@ def _loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-def execute_activity(registry: Registry, work: ActivityWork, at: Any) -> h.Event:
-    """Run one attempt and return its result event (never raises for the activity's errors)."""
+def execute_activity(
+    registry: Registry, work: ActivityWork, at: Any, attempt: Attempt | None = None
+) -> h.Event:
+    """Run one attempt and return its result event (never raises for the activity's errors).
+
+    `attempt` links the run to its worker's lease keeper (heartbeats, cancellation); without
+    one the attempt stands alone (heartbeats are recorded nowhere, it is never cancelled).
+    """
     try:
         defn = registry.get_activity(work.name)
     except UnknownActivity as exc:
         return h.ActivityFailed(at, work.task_id, "UnknownActivity", str(exc), retryable=False)
-    token = _CURRENT.set(work)
+    if attempt is None:
+        attempt = Attempt(work, lambda: at)
+    attempt.begin(defn.heartbeat_timeout)
+    token = _CURRENT.set(attempt)
     try:
         if defn.takes_input:
             value = defn.fn(from_json_value(work.input, defn.input_type))
@@ -77,6 +164,7 @@ def execute_activity(registry: Registry, work: ActivityWork, at: Any) -> h.Event
     except Exception as exc:
         return h.ActivityFailed(at, work.task_id, type(exc).__name__, str(exc))
     finally:
+        attempt.running = False
         _CURRENT.reset(token)
     try:
         payload = to_json_value(value, "result")

@@ -244,6 +244,7 @@ def _cmd_worker(args: argparse.Namespace) -> None:
         activity_lease=args.activity_lease,
         on_nondeterminism=args.on_nondeterminism,
         nondeterminism_retry=args.nondeterminism_retry,
+        grace=args.grace,
     )
     stop = threading.Event()
 
@@ -315,16 +316,18 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--lease",
         type=float,
-        default=60.0,
+        default=20.0,
         metavar="SECONDS",
-        help="how long a turn holds its instance; a crashed worker's instances wait this long",
+        help="how long a turn holds its instance; a crashed worker's instances wait this long "
+        "(default 20)",
     )
     worker.add_argument(
         "--activity-lease",
         type=float,
-        default=300.0,
+        default=20.0,
         metavar="SECONDS",
-        help="visibility timeout of an activity; longer than your slowest activity (default 300)",
+        help="activity lease, renewed every quarter of it while the activity runs; a killed "
+        "worker's activities run again elsewhere this long after its last renewal (default 20)",
     )
 
     worker.add_argument(

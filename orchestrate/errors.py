@@ -7,6 +7,7 @@ ordinary ``except`` clauses keep working.
 from __future__ import annotations
 
 __all__ = [
+    "ActivityCancelled",
     "ActivityFailed",
     "CompensationFailed",
     "DuplicateInstance",
@@ -31,6 +32,16 @@ __all__ = [
 
 class OrchestrateError(Exception):
     """Root of every error raised by orchestrate."""
+
+
+class ActivityCancelled(OrchestrateError):
+    """Raised by `activity_info().heartbeat()` when the attempt is no longer wanted.
+
+    Its orchestration cancelled the call (a lost race, `task.cancel()`, a timeout), the attempt
+    missed its `heartbeat_timeout`, or this worker lost the item's lease; the attempt's result
+    would be dropped. Let it propagate (or return early): nothing the activity returns now is
+    recorded.
+    """
 
 
 class RegistrationError(OrchestrateError, ValueError):

@@ -26,6 +26,7 @@ class ActivityDef:
     fn: Callable[..., Any]
     retry: RetryPolicy | None = None
     timeout: timedelta | None = None
+    heartbeat_timeout: timedelta | None = None
 
     @functools.cached_property
     def is_async(self) -> bool:
@@ -93,6 +94,7 @@ class Registry:
         name: str | None = None,
         retry: RetryPolicy | None = None,
         timeout: timedelta | float | None = None,
+        heartbeat_timeout: timedelta | float | None = None,
     ) -> Callable[[F], F]: ...
 
     def activity(
@@ -103,15 +105,24 @@ class Registry:
         name: str | None = None,
         retry: RetryPolicy | None = None,
         timeout: timedelta | float | None = None,
+        heartbeat_timeout: timedelta | float | None = None,
     ) -> F | Callable[[F], F]:
-        """Register an activity: ``@reg.activity`` or ``@reg.activity(name=..., retry=..., timeout=...)``."""
+        """Register an activity: ``@reg.activity`` or ``@reg.activity(name=..., retry=..., timeout=...)``.
+
+        `heartbeat_timeout`: an attempt that goes longer than this without calling
+        `activity_info().heartbeat()` (counted from its start) is treated as lost: it fails
+        with ``error_type="TimeoutError"`` (the retry policy decides what follows) and its
+        heartbeat raises `ActivityCancelled` from then on.
+        """
 
         def register(f: F) -> F:
             if not callable(f):
                 raise RegistrationError(f"@activity needs a function, got {f!r}")
             key = name or f.__name__
             self._check_free(key, f)
-            defn = self._activities[key] = ActivityDef(key, f, retry, _as_timedelta(timeout))
+            defn = self._activities[key] = ActivityDef(
+                key, f, retry, _as_timedelta(timeout), _as_timedelta(heartbeat_timeout)
+            )
             self._by_fn[f] = key
             self._activity_lookup[key] = self._activity_lookup[f] = defn
             return f

@@ -63,6 +63,7 @@ class Execution:
         self.new_events: list[h.Event] = []
         self.cancelled_timers: list[int] = []  # task ids of timers cancelled in this turn
         self.cancelled_children: list[str] = []  # child ids of sub-orchestrations cancelled
+        self.withdrawn: list[int] = []  # task ids of activity attempts cancelled in this turn
         self._time: datetime | None = None  # the time of the event being applied
         self.is_replaying = False
         self.result: h.Event | None = None  # the terminal event once the generation ended
@@ -97,6 +98,7 @@ class Execution:
         self.new_events = []
         self.cancelled_timers = []
         self.cancelled_children = []
+        self.withdrawn = []
 
     def timer_cancelled(self, task_id: int) -> None:
         """A timer was cancelled live: the turn tells the store its TimerFired is not needed."""
@@ -117,6 +119,11 @@ class Execution:
             for task in self.expected.values()
             if isinstance(task, SubOrchestrationTask) and not task.done()
         ]
+
+    def activity_withdrawn(self, task_id: int) -> None:
+        """An attempt was cancelled live: the turn withdraws its work item from the store."""
+        if not self.is_replaying:
+            self.withdrawn.append(task_id)
 
     def replay(self, events: Iterable[h.Event]) -> None:
         """Rebuild state from a stored history (a cold start); new commands land in `new_events`.
@@ -305,6 +312,10 @@ class Execution:
             self._start(event)
         elif isinstance(event, h.OrchestrationTerminated):
             self.terminated = True
+            for task_id, task in self.expected.items():  # its pending attempts are withdrawn
+                wait = task.wait(task_id)
+                if wait is not None and wait.kind == "activity":
+                    self.activity_withdrawn(task_id)
             self._close()
             return
         self._run()

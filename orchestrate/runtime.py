@@ -64,7 +64,8 @@ class Runtime(Client):
         self.worker.start()
 
     def close(self) -> None:
-        """Stop the worker threads and close the store."""
+        """Stop the worker threads gracefully (see `Worker.stop`: running activities get the
+        worker's `grace` seconds, `Runtime(reg, grace=...)`) and close the store."""
         self.worker.stop()
         self.store.close()
 

@@ -112,6 +112,9 @@ class ActivityWork:
     call_id: int = 0
     id: int = 0
     lease_token: str = ""
+    # The details of the last heartbeat recorded for this item (see `activity_info()`): set
+    # by a lease renewal, handed to whoever leases the item next.
+    heartbeat_details: Any = None
 
     @property
     def idempotency_key(self) -> str:
@@ -177,6 +180,10 @@ class TurnCommit:
     # Events raised to other instances (`ctx.raise_event`), checked and queued by the store
     # after the turn's own state, children and messages.
     signals: list[Signal] = field(default_factory=list)
+    # (generation, task id) of activity attempts the turn cancelled (a lost race, task.cancel(),
+    # a timeout): their items are withdrawn, queued or leased (a running one learns it at its
+    # worker's next lease renewal).
+    withdrawn: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -185,8 +192,10 @@ class Batch:
 
     `completions` are finished activity attempts with their result messages; `turns` are turn
     commits; `lease` is how many due activity items to lease to the caller in the same
-    transaction, for `lease_seconds` from `now`. `now` is needed when anything is leased or a
-    turn is `cached` (it says which locks have expired and which messages are visible).
+    transaction, for `lease_seconds` from `now`. `renewals` are items the caller holds and is
+    still running: each lease is extended to `now + lease_seconds` while it still carries the
+    caller's token. `now` is needed when anything is leased or renewed or a turn is `cached`
+    (it says which locks have expired and which messages are visible).
     """
 
     completions: list[tuple[ActivityWork, Message]] = field(default_factory=list)
@@ -194,12 +203,13 @@ class Batch:
     lease: int = 0
     now: datetime | None = None
     lease_seconds: float = 300.0
+    renewals: list[ActivityWork] = field(default_factory=list)
 
     def moment(self) -> datetime:
         """`now`, which a batch that leases or carries a cached turn must have."""
         if self.now is None:
             raise ValueError(
-                "Batch.now is None, but the batch leases activity items or carries a turn "
+                "Batch.now is None, but the batch leases or renews activity items or carries a turn "
                 "guarded by `cached`; pass now=<the worker clock's now()> to Batch(...)"
             )
         return self.now
@@ -207,7 +217,10 @@ class Batch:
 
 @dataclass
 class Written:
-    """What a `Store.write` did: `applied` per turn of the batch, and the items it `leased`."""
+    """What a `Store.write` did: `applied` per turn of the batch, the items it `leased`, and
+    `renewed` per item of `Batch.renewals` (False: the lease is lost, the item was completed,
+    withdrawn by its orchestration, purged, or leased to someone else; stop renewing it)."""
 
     applied: list[bool]
     leased: list[ActivityWork]
+    renewed: list[bool] = field(default_factory=list)

@@ -75,6 +75,9 @@ class Host(Protocol):
     def child_cancelled(self, instance_id: str) -> None:
         """A sub-orchestration task was cancelled: the turn terminates the child."""
 
+    def activity_withdrawn(self, task_id: int) -> None:
+        """An activity attempt was cancelled or timed out: its work item is no longer needed."""
+
     def wait_event(self, task: EventTask) -> None:
         """Register an event wait (a buffered event completes it at once)."""
 
@@ -235,6 +238,7 @@ class ActivityTask(Task[Any]):
         if self.done() or self._current != attempt_id:
             return
         self._current = None
+        self._exe.activity_withdrawn(attempt_id)  # not run if queued; cancelled if running
         message = f"activity {self.defn.name!r} did not finish within {self.timeout}"
         self._attempt_failed("TimeoutError", message, True)
 
@@ -250,6 +254,8 @@ class ActivityTask(Task[Any]):
 
     def _on_cancel(self) -> None:
         self._stop_timers()
+        if self._current is not None:  # a lost race or task.cancel(): withdraw the attempt
+            self._exe.activity_withdrawn(self._current)
 
     def _attempt_failed(self, error_type: str, message: str, retryable: bool) -> None:
         self._current = None

@@ -53,6 +53,8 @@ class Executed(Protocol):
     @property
     def cancelled_timers(self) -> list[int]: ...
     @property
+    def withdrawn(self) -> list[int]: ...
+    @property
     def result(self) -> h.Event | None: ...
     @property
     def terminated(self) -> bool: ...
@@ -222,10 +224,16 @@ def build_commit(
     if exe.cancelled_timers:
         commit.cancelled_timers = [(gen, task_id) for task_id in exe.cancelled_timers]
         dead.update(exe.cancelled_timers)
+    withdrawn: set[int] = set()  # activity attempts cancelled: scheduled this turn or before
+    if exe.withdrawn:
+        withdrawn.update(exe.withdrawn)
     for event in new:
         if not event.is_command:
             continue
         if isinstance(event, h.ActivityScheduled):
+            if event.task_id in withdrawn:
+                withdrawn.discard(event.task_id)  # cancelled in the turn that scheduled it
+                continue
             call_id = event.call_id if event.call_id is not None else event.task_id
             commit.activities.append(
                 ActivityWork(
@@ -244,6 +252,8 @@ def build_commit(
             commit.signals.append(Signal(raised, key, gen, event.task_id))
         elif isinstance(event, h.CustomStatusSet):
             next_state.custom_status = event.status
+    if withdrawn:
+        commit.withdrawn = [(gen, task_id) for task_id in sorted(withdrawn)]
     if next_state.error is not None and next_state.error.type == "NonDeterminismError":
         next_state.error = None  # an earlier failed turn: this one replayed fine
     for child_id in exe.cancelled_children:

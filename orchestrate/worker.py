@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
@@ -24,6 +25,7 @@ from . import turn
 from .activity import execute_activity
 from .clock import Clock, SystemClock
 from .errors import StoreError, UnknownOrchestration
+from .leases import Holdings
 from .registry import Registry
 from .replay import Execution
 from .state import (
@@ -60,16 +62,28 @@ class Worker:
         threads: int = 2,
         cache_size: int = 10_000,
         batch_size: int = 32,
-        lease: float = 60.0,
-        activity_lease: float = 300.0,
+        lease: float = 20.0,
+        activity_lease: float = 20.0,
         strict: bool = False,
         on_nondeterminism: str = "retry",
         nondeterminism_retry: float = 60.0,
+        grace: float = 30.0,
     ) -> None:
         if on_nondeterminism not in ("retry", "fail"):
             raise ValueError(
                 f"on_nondeterminism={on_nondeterminism!r}: use 'retry' (the turn fails and is "
                 "retried later, e.g. after the deploy is rolled back) or 'fail' (the instance fails)"
+            )
+        if not activity_lease > 0 or not lease > 0:
+            raise ValueError(
+                f"Worker(lease={lease!r}, activity_lease={activity_lease!r}): leases must be "
+                "positive numbers of seconds; the worker renews activity leases while they run, "
+                "so a short one (the default 20) is safe for long activities"
+            )
+        if not grace >= 0:
+            raise ValueError(
+                f"Worker(grace={grace!r}): the grace period is how many seconds stop() lets "
+                "running activities finish; use 0 or more"
             )
         self.registry = registry
         self.store = store
@@ -79,14 +93,20 @@ class Worker:
         self.batch_size = batch_size
         self.lease = lease
         self.activity_lease = activity_lease
+        # The items this worker holds, renewed every `renew_every` seconds while it runs them.
+        self.holdings = Holdings(store, self.clock, activity_lease)
+        self.renew_every = activity_lease / 4
         self.strict = strict
         self.on_nondeterminism = on_nondeterminism
         self.nondeterminism_retry = nondeterminism_retry
+        self.grace = grace  # how long `stop()` lets running activities finish
         # instance id -> its execution and the state its last turn committed (the base of a
         # follow-up turn, see `_follow_up`)
         self._cache: OrderedDict[str, tuple[Execution, InstanceState]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._stopping = False  # read by the threads between rounds (no Event: nobody waits on it)
+        self._renewing = threading.Event()  # set: the renewer thread stops
+        self._renewer: threading.Thread | None = None
         self._threads: list[threading.Thread] = []
         self._watching = threading.Lock()  # held by the one idle thread waiting for a change
         self.cache_hits = 0
@@ -112,6 +132,9 @@ class Worker:
         ran = 0
         for round_ in range(1, _FOLLOW_UP_ROUNDS + 1):
             if not works:
+                break
+            if self._stopping:  # stop(): leased and not started, so back to the queue at once
+                self._give_back(works)
                 break
             count, works, at = self._run_batch(works, at, follow=round_ < _FOLLOW_UP_ROUNDS)
             ran += count
@@ -205,18 +228,27 @@ class Worker:
         results: list[tuple[ActivityWork, Message]] = []
         leased: list[ActivityWork] = []
         leased_at: datetime | None = None  # the earliest lease of the next batch: its budget
-        ran = 0
+        ran = tried = 0  # attempts run; items run or skipped
+        self.holdings.hold(works)
         try:
             for index, work in enumerate(works):
                 started = self.clock.now()
+                if self._stopping:
+                    self._give_back(works[index:])
+                    break
                 if started - now >= budget:
                     self.store.release_activities(works[index:])
                     break
+                if self.holdings.attempt(work).cancelled:
+                    tried += 1  # withdrawn while it waited in the batch: nothing to run or write
+                    continue
                 event = self.run_activity(work)
                 results.append((work, Message(work.instance_id, event, work.generation)))
                 ran += 1
+                tried += 1
                 if self.clock.now() - started >= _SLOW_ACTIVITY:
                     more, at = self._complete(results, follow, lease)
+                    self.holdings.let_go(work for work, _ in results)
                     leased += more
                     leased_at = leased_at or at
                     results = []
@@ -227,9 +259,17 @@ class Worker:
         except BaseException:
             # Items an earlier write of this batch leased, and the ones not started yet, would
             # stay leased to nobody until their lease runs out: give them back unrun.
-            self.store.release_activities(leased + works[ran:])
+            self.store.release_activities(leased + works[tried:])
             raise
+        finally:
+            self.holdings.let_go(works)
         return ran, leased, leased_at or now
+
+    def _give_back(self, works: list[ActivityWork]) -> None:
+        """Release items not started because the worker is stopping, and say so."""
+        self.store.release_activities(works)
+        self.holdings.let_go(works)
+        _LOG.info("stopping: gave back %d activity item(s) not started", len(works))
 
     def _complete(
         self, results: list[tuple[ActivityWork, Message]], follow: bool, lease: int
@@ -238,6 +278,8 @@ class Worker:
         executions; with `lease`, also with the turns due meanwhile, leasing up to `lease`
         items (only when a turn is written, whose new items are then the head of the queue).
         Returns the items leased and when (None: none)."""
+        if self._stopping:
+            lease = 0  # stop(): take no new turns, lease nothing more
         now = self.clock.now()
         plain: list[tuple[ActivityWork, Message]] = results
         turns: list[TurnCommit] = []
@@ -307,7 +349,15 @@ class Worker:
 
     def run_activity(self, work: ActivityWork) -> h.Event:
         """Execute one attempt of `work` now, returning its result event."""
-        return execute_activity(self.registry, work, self.clock.now())
+        attempt = self.holdings.attempt(work)
+        return execute_activity(self.registry, work, self.clock.now(), attempt)
+
+    def renew_leases(self) -> int:
+        """Renew the leases of every activity item this worker holds, in one store write (the
+        background renewer does this every `renew_every` seconds; see `leases`). Attempts past
+        their heartbeat timeout fail with TimeoutError in the same write; attempts whose item
+        the store no longer holds for us are cancelled. Returns how many were renewed."""
+        return self.holdings.renew()
 
     def evict(self, instance_id: str | None = None) -> None:
         """Drop one cached execution (or all): the next turn rebuilds it by replay."""
@@ -390,6 +440,12 @@ class Worker:
         if self._threads:
             return
         self._stopping = False
+        self._renewing.clear()
+        renewer = threading.Thread(
+            target=self._renew_loop, name="orchestrate-worker-leases", daemon=True
+        )
+        renewer.start()
+        self._renewer = renewer
         for index in range(max(1, self.threads)):
             thread = threading.Thread(
                 target=self._loop, name=f"orchestrate-worker-{index}", daemon=True
@@ -397,13 +453,57 @@ class Worker:
             thread.start()
             self._threads.append(thread)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Ask the threads to finish their current round and wait for them."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop gracefully and close the store.
+
+        The threads stop fetching at once and give back the activity items they leased and
+        have not started; running activities get `timeout` seconds (default `grace`) to finish,
+        their leases renewed meanwhile, and their results are written. What still runs after
+        that is logged as abandoned and its lease given back, so another worker runs it again
+        at once instead of after the lease.
+        """
+        grace = self.grace if timeout is None else timeout
         self._stopping = True
+        # Closing wakes the idle threads at once; a store stays usable after `close` (calls
+        # made after it open short-lived connections), so running work still writes its results.
         self.store.close()
+        deadline = time.monotonic() + grace
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if any(thread.is_alive() for thread in self._threads):
+            self._abandon(grace)
+        self._renewing.set()
+        if self._renewer is not None:
+            self._renewer.join(grace)
+            self._renewer = None
         self._threads.clear()
+
+    def _abandon(self, grace: float) -> None:
+        """Give back the items threads still hold after the grace period, logging them."""
+        running = self.holdings.running()
+        held = self.holdings.held()
+        if running:
+            _LOG.warning(
+                "stopping after the %g s grace period: abandoned %d running activit%s (%s); "
+                "%s run again on another worker",
+                grace,
+                len(running),
+                "y" if len(running) == 1 else "ies",
+                ", ".join(f"{w.name} {w.idempotency_key}" for w in running),
+                "it will" if len(running) == 1 else "they will",
+            )
+        if held:
+            self.store.release_activities(held)
+            self.holdings.let_go(held)
+
+    def _renew_loop(self) -> None:
+        # Every `renew_every` seconds, or sooner when a running attempt's heartbeat timeout
+        # falls due first (a timeout shorter than the renewal interval is still caught on time).
+        while not self._renewing.wait(self.holdings.next_check(self.renew_every)):
+            try:
+                self.renew_leases()
+            except Exception:
+                _LOG.exception("renewing activity leases failed; retrying in %g s", self.renew_every)
 
     def _loop(self) -> None:
         while not self._stopping:

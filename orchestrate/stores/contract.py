@@ -101,7 +101,9 @@ class Store(Protocol):
         activity work, its outgoing messages (timers, notices to a parent, child starts; a
         child whose id is taken is not created, its start is dropped and its parent gets a
         `SubOrchestrationFailed`), and the deletion of the messages it `consumed`. Pending
-        `TimerFired` messages of its `cancelled_timers` are dropped. A turn is guarded:
+        `TimerFired` messages of its `cancelled_timers` are dropped, and the activity items of
+        its `withdrawn` attempts are removed, queued or leased (their holders' renewals and
+        results then find them gone). A turn is guarded:
 
         - by its `lock_token`: applied only while the instance's lock still carries that token
           (no other worker took the instance since the fetch);
@@ -132,7 +134,18 @@ class Store(Protocol):
         `fetch_activity_work` right after the write would (the items the turns just scheduled
         included), and returned in `Written.leased`.
 
-        Returns `Written(applied, leased)`: `applied[i]` says whether `batch.turns[i]` applied.
+        **Renewals.** Each of `batch.renewals` (an item the caller holds and still runs) has its
+        lease extended to `batch.now + batch.lease_seconds`, only while the item still carries
+        the caller's `lease_token` (an expired lease not yet granted again still counts). This is
+        how a worker keeps short leases on long activities; an item nobody renews comes back
+        within one lease. Renewals are applied after the turns (an item a turn of the same
+        batch withdrew is not renewed) and before the completions (an attempt failed in the
+        batch, e.g. for a missed heartbeat, still leaves its last details for the next one).
+        A renewal with `heartbeat_details` stores them for the item's call: whoever leases
+        that call's next attempt (the item again, or a retry) gets them.
+
+        Returns `Written(applied, leased, renewed)`: `applied[i]` says whether `batch.turns[i]`
+        applied, `renewed[i]` whether `batch.renewals[i]` still holds its lease.
         """
         ...
 

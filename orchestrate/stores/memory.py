@@ -99,6 +99,9 @@ class MemoryStore:
         # At most the earliest lease expiry (a floor: completed leases do not raise it), so a
         # fetch scans the leases for expired ones only when one may have expired.
         self._lease_floor = math.inf
+        # (instance, generation, call id) -> the last heartbeat details of that activity call,
+        # for its next attempt (a re-lease or a retry); dropped with the instance.
+        self._beats: dict[tuple[str, int, int], Any] = {}
 
     # --- instances ---------------------------------------------------------------------------
 
@@ -242,6 +245,8 @@ class MemoryStore:
             self._dead_ids.intersection_update(entry[1] for entry in held)
         for item_id in [k for k, w in self._activities.items() if w.instance_id in keys]:
             del self._activities[item_id]
+        for beat in [k for k in self._beats if k[0] in keys]:
+            del self._beats[beat]
         for item_id in [k for k, (w, _) in self._leases.items() if w.instance_id in keys]:
             del self._leases[item_id]
 
@@ -296,7 +301,8 @@ class MemoryStore:
 
     def write(self, batch: Batch) -> Written:
         """See `Store.write`: turns, completions and the lease-back under one lock."""
-        needs_now = batch.lease > 0 or any(turn.cached is not None for turn in batch.turns)
+        needs_now = batch.lease > 0 or bool(batch.renewals)
+        needs_now = needs_now or any(turn.cached is not None for turn in batch.turns)
         moment = _ts(batch.moment()) if needs_now or batch.now is not None else None
         applied: list[bool] = []
         completions = list(batch.completions)
@@ -321,10 +327,11 @@ class MemoryStore:
                     done.add(key)
                     self._apply(commit)
             self._signal([c for c, ok in zip(batch.turns, applied, strict=True) if ok])
+            renewed = self._renew(batch.renewals, moment or 0.0, batch.lease_seconds)
             self._complete(completions)
             leased = self._lease(moment or 0.0, batch.lease, batch.lease_seconds)
             self._notify()
-        return Written(applied, leased)
+        return Written(applied, leased, renewed)
 
     def _locked_by(self, commit: TurnCommit) -> bool:
         held = self._locks.get(commit.instance.instance_id)
@@ -354,6 +361,8 @@ class MemoryStore:
             self._locks[key] = (token, _ts(commit.hold_until))
         else:
             self._locks.pop(key, None)
+        if commit.withdrawn:
+            self._withdraw(key, commit.withdrawn)
         consumed = set(commit.consumed)
         inbox = self._inbox[key]
         if commit.cancelled_timers:
@@ -442,11 +451,43 @@ class MemoryStore:
         while self._activities and len(out) < limit:
             item_id, work = self._activities.popitem(last=False)
             work = _copy(work, lease_token=f"{self._token_prefix}{next(self._ids)}")
+            if self._beats:
+                beat = self._beats.get((work.instance_id, work.generation, work.call_id))
+                if beat is not None:
+                    work.heartbeat_details = beat
             self._leases[item_id] = (work, expires)
             out.append(_copy(work))
         if out and expires < self._lease_floor:
             self._lease_floor = expires
         return out
+
+    def _renew(self, works: list[ActivityWork], moment: float, lease: float) -> list[bool]:
+        """Extend the leases of `works` still held with their tokens to `moment + lease`."""
+        renewed: list[bool] = []
+        expires = moment + lease
+        for work in works:
+            item = self._leased_item(work)
+            if item is not None:
+                self._leases.pop(work.id, None)  # or expired and requeued, not granted again
+            if item is not None:
+                if work.heartbeat_details is not None:
+                    key = (work.instance_id, work.generation, work.call_id)
+                    self._beats[key] = work.heartbeat_details
+                self._activities.pop(work.id, None)
+                self._leases[work.id] = (item, expires)
+                self._lease_floor = min(self._lease_floor, expires)
+            renewed.append(item is not None)
+        return renewed
+
+    def _withdraw(self, key: str, attempts: list[tuple[int, int]]) -> None:
+        """Remove the items of cancelled attempts of `key`, queued or leased."""
+        wanted = set(attempts)
+        for item_id, work in list(self._activities.items()):
+            if work.instance_id == key and (work.generation, work.task_id) in wanted:
+                del self._activities[item_id]
+        for item_id, (work, _) in list(self._leases.items()):
+            if work.instance_id == key and (work.generation, work.task_id) in wanted:
+                del self._leases[item_id]
 
     def _requeue_expired(self, moment: float) -> None:
         """Put the items whose lease expired by `moment` back at the front of the queue."""

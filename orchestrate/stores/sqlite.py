@@ -190,7 +190,7 @@ class SqliteStore:
 
     @staticmethod
     def _drop(conn: sqlite3.Connection, instance_id: str) -> None:
-        for table in ("instances", "history", "messages", "activities", "locks"):
+        for table in ("instances", "history", "messages", "activities", "locks", "heartbeats"):
             conn.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))
 
     def get_instance(self, instance_id: str) -> InstanceState | None:

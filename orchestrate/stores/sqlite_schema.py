@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 APPLICATION_ID = 0x4F524348  # "ORCH": marks the file as ours for `file(1)` and for `prepare`
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SYNCHRONOUS_MODES = ("FULL", "NORMAL")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -99,7 +99,29 @@ CREATE TABLE activities (
     due         INTEGER NOT NULL
 );
 CREATE INDEX activities_due ON activities (due, id);
+CREATE TABLE heartbeats (
+    instance_id TEXT NOT NULL,
+    generation  INTEGER NOT NULL,
+    call_id     INTEGER NOT NULL,
+    details     TEXT NOT NULL,
+    PRIMARY KEY (instance_id, generation, call_id)
+) WITHOUT ROWID;
 """
+
+# How a file of an older version is brought to the next: `_MIGRATIONS[v]` takes version v to
+# v + 1. A file is migrated in place when this code opens it, in one transaction per step; an
+# older orchestrate then refuses it (its version is newer than that code reads).
+_MIGRATIONS: dict[int, list[str]] = {
+    # 2: the last heartbeat details of each activity call, for its next attempt (a re-lease
+    # after a crash, or a retry): `ActivityWork.heartbeat_details`
+    1: ["""CREATE TABLE heartbeats (
+    instance_id TEXT NOT NULL,
+    generation  INTEGER NOT NULL,
+    call_id     INTEGER NOT NULL,
+    details     TEXT NOT NULL,
+    PRIMARY KEY (instance_id, generation, call_id)
+) WITHOUT ROWID"""],
+}
 
 
 # Both conversions are timedelta arithmetic on Python ints, thousands of instructions each, and
@@ -187,14 +209,19 @@ def prepare(path: str, *, busy_timeout: float) -> None:
     except sqlite3.Error as exc:
         raise _describe_failure(path, exc) from None
     try:
-        if _check(conn, path):
+        version = _check(conn, path)
+        if version == SCHEMA_VERSION:
+            return
+        if version is not None:
+            _migrate(conn, path)
             return
         # A new, empty file: create the schema. BEGIN IMMEDIATE serializes two processes that
         # open the same new file at once; the loser re-checks and finds the schema in place.
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("BEGIN IMMEDIATE")
-        if _check(conn, path):
+        if _check(conn, path) is not None:
             conn.execute("ROLLBACK")
+            _migrate(conn, path)
             return
         for statement in _DDL.split(";"):
             if statement.strip():
@@ -214,12 +241,31 @@ def prepare(path: str, *, busy_timeout: float) -> None:
         conn.close()
 
 
-def _check(conn: sqlite3.Connection, path: str) -> bool:
-    """True when the file holds our schema at a readable version; False when it is empty."""
+def _migrate(conn: sqlite3.Connection, path: str) -> None:
+    """Bring our file at an older schema version up to `SCHEMA_VERSION`, one step per
+    transaction (two processes opening it at once: the second finds the step done)."""
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        version = _check(conn, path)
+        if version is None or version >= SCHEMA_VERSION:
+            conn.execute("ROLLBACK")
+            return
+        for statement in _MIGRATIONS[version]:
+            conn.execute(statement)
+        conn.execute(
+            "UPDATE orchestrate_meta SET value = ? WHERE key = 'schema_version'",
+            (str(version + 1),),
+        )
+        conn.execute("COMMIT")
+
+
+def _check(conn: sqlite3.Connection, path: str) -> int | None:
+    """Our schema version when the file holds our schema at a readable version; None when it
+    is empty."""
     app_id = conn.execute("PRAGMA application_id").fetchone()[0]
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if app_id == 0 and not tables:
-        return False
+        return None
     if app_id != APPLICATION_ID or "orchestrate_meta" not in tables:
         raise StoreError(
             f"{path!r} is an SQLite database of another application (application_id {app_id:#x}, "
@@ -228,7 +274,7 @@ def _check(conn: sqlite3.Connection, path: str) -> bool:
         )
     row = conn.execute("SELECT value FROM orchestrate_meta WHERE key = 'schema_version'").fetchone()
     version = int(row[0]) if row is not None and str(row[0]).isdigit() else None
-    if version is None or version > SCHEMA_VERSION:
+    if version is None or version > SCHEMA_VERSION or version < 1:
         raise StoreError(
             f"{path!r} has orchestrate schema version {version!r}, but this orchestrate reads up "
             f"to version {SCHEMA_VERSION}; it was left untouched. Upgrade orchestrate to open it"
@@ -236,4 +282,4 @@ def _check(conn: sqlite3.Connection, path: str) -> bool:
     mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     if str(mode).lower() != "wal":
         conn.execute("PRAGMA journal_mode = WAL")
-    return True
+    return version

@@ -22,7 +22,7 @@ from ..state import ActivityWork, Batch, InstanceState, Message, Signal, Status,
 from .contract import signal_outcome
 from .sqlite_batch import delete_in, in_lists, in_sql, insert_rows, update_rows
 from .sqlite_db import Database
-from .sqlite_rows import TurnRows, loads, message_row, state_row
+from .sqlite_rows import TurnRows, dumps, loads, message_row, state_row
 from .sqlite_schema import to_micros
 
 __all__ = [
@@ -81,9 +81,10 @@ _Won = tuple[TurnRows, int, str]  # a turn whose guard held, its history length 
 
 def write_batch(db: Database, batch: Batch) -> Written:
     """Apply `batch` in one group-committed transaction (see `Store.write` for the contract)."""
-    if not (batch.turns or batch.completions or batch.lease > 0):
+    if not (batch.turns or batch.completions or batch.lease > 0 or batch.renewals):
         return Written([], [])
-    needs_now = batch.lease > 0 or any(turn.cached is not None for turn in batch.turns)
+    needs_now = batch.lease > 0 or bool(batch.renewals)
+    needs_now = needs_now or any(turn.cached is not None for turn in batch.turns)
     moment = to_micros(batch.moment()) if needs_now else 0
     expires = moment + int(batch.lease_seconds * 1_000_000)
     turns = [TurnRows(commit) for commit in batch.turns]  # encoded before taking the lock
@@ -94,13 +95,14 @@ def write_batch(db: Database, batch: Batch) -> Written:
         applied, winners, refused, taken = _guard(conn, turns, moment)
         delete_in(conn, "DELETE FROM activities WHERE id", taken)  # applied cached results
         new = _apply_turns(conn, db, winners, list(hold_tokens))
+        renewed = [_renew(conn, work, expires) for work in batch.renewals]
         _complete(conn, encoded + refused if refused else encoded)
         leased: list[ActivityWork] = []
         if batch.lease > 0:
             leased = _lease_back(conn, db, (moment, expires, batch.lease), new)
         elif new is not None:
             insert_rows(conn, _INSERT_ACTIVITIES, [(*row, 0) for row in new[0]])
-        return Written(applied, leased)
+        return Written(applied, leased, renewed)
 
     return db.group(apply)
 
@@ -209,6 +211,16 @@ def _apply_turns(
             "AND json_extract(event, '$.task_id') = ?",
             dead,
         )
+    withdrawn = [
+        (t.commit.instance.instance_id, generation, task_id)
+        for t, _, _ in winners
+        for generation, task_id in t.commit.withdrawn
+    ]
+    if withdrawn:  # cancelled attempts: not run if queued, cancelled at renewal if running
+        conn.executemany(
+            "DELETE FROM activities WHERE instance_id = ? AND generation = ? AND task_id = ?",
+            withdrawn,
+        )
     if resets:
         conn.executemany("DELETE FROM history WHERE instance_id = ?", resets)
     insert_rows(conn, "INSERT INTO history (instance_id, seq, event)", history)
@@ -312,7 +324,7 @@ def _insert_leased(
             (0 if last is None else last[0],),
         ).fetchall()
     )
-    return [
+    works = [
         ActivityWork(
             w.instance_id,
             w.generation,
@@ -326,6 +338,16 @@ def _insert_leased(
         )
         for w, token in zip(records, tokens, strict=False)
     ]
+    for work in works:
+        if work.attempt > 1:  # a retry: the last details of the call's earlier attempts
+            found = conn.execute(
+                "SELECT details FROM heartbeats WHERE instance_id = ? AND generation = ? "
+                "AND call_id = ?",
+                (work.instance_id, work.generation, work.call_id),
+            ).fetchone()
+            if found is not None:
+                work.heartbeat_details = loads(found[0])
+    return works
 
 
 def _signal_rows(conn: sqlite3.Connection, signals: list[Signal]) -> list[tuple[Any, ...]]:
@@ -384,6 +406,26 @@ def _complete(conn: sqlite3.Connection, encoded: list[_Completion]) -> None:
     enqueue_rows(conn, other)
 
 
+def _renew(conn: sqlite3.Connection, work: ActivityWork, expires: int) -> bool:
+    """Extend the lease of `work` to `expires` if the item still carries its token. A leased
+    item's `due` is its lease's expiry; an expired one not granted again still has the token."""
+    if not work.lease_token:
+        return False
+    cursor = conn.execute(
+        "UPDATE activities SET due = ? WHERE id = ? AND lease_token = ?",
+        (expires, work.id, work.lease_token),
+    )
+    if cursor.rowcount != 1:
+        return False
+    if work.heartbeat_details is not None:
+        conn.execute(
+            "INSERT INTO heartbeats (instance_id, generation, call_id, details) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET details = excluded.details",
+            (work.instance_id, work.generation, work.call_id, dumps(work.heartbeat_details)),
+        )
+    return True
+
+
 def _leases(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[str | None, str]]:
     """Lease token and instance of each activity item in `ids` that still exists."""
     leased: dict[int, tuple[str | None, str]] = {}
@@ -422,7 +464,9 @@ def lease_due(
 ) -> tuple[list[Any], list[str]]:
     """Lease the first `limit` items due at `moment` (queue order); their rows and tokens."""
     rows = conn.execute(
-        "SELECT id, instance_id, generation, task_id, name, input, attempt, call_id "
+        "SELECT id, instance_id, generation, task_id, name, input, attempt, call_id, "
+        "(SELECT details FROM heartbeats AS b WHERE b.instance_id = activities.instance_id "
+        "AND b.generation = activities.generation AND b.call_id = activities.call_id) "
         "FROM activities INDEXED BY activities_due WHERE due <= ? ORDER BY due, id LIMIT ?",
         (moment, limit),
     ).fetchall()
@@ -438,14 +482,21 @@ def lease_due(
 
 
 def leased_works(rows: list[Any], tokens: list[str]) -> list[ActivityWork]:
-    """Activity rows just leased (id, instance, generation, task, name, input, attempt, call)."""
+    """Activity rows just leased (id, instance, generation, task, name, input, attempt, call,
+    heartbeat details)."""
     out: list[ActivityWork] = []
-    for token, (aid, key, gen, task_id, name, text, attempt, call_id) in zip(
+    for token, (aid, key, gen, task_id, name, text, attempt, call_id, beat) in zip(
         tokens, rows, strict=True
     ):
         try:
             value = loads(text)
         except ValueError:
             value = text  # the activity sees the raw text and fails on it, visibly
-        out.append(ActivityWork(key, gen, task_id, name, value, attempt, call_id, aid, token))
+        work = ActivityWork(key, gen, task_id, name, value, attempt, call_id, aid, token)
+        if beat is not None:
+            try:
+                work.heartbeat_details = loads(beat)
+            except ValueError:
+                work.heartbeat_details = beat
+        out.append(work)
     return out

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -289,3 +290,66 @@ def wait_until(condition: Any, timeout: float = 60.0) -> None:
             return
         pause.wait(0.01)
     raise AssertionError("condition never became true")
+
+
+def test_sigterm_lets_the_running_activity_finish_and_gives_back_the_rest(
+    tmp_path: Path, db: str
+) -> None:
+    """The first SIGTERM: no more fetching, the running activity finishes and its result is
+    written, the item leased with it and not started is back in the queue at once."""
+    started, go = tmp_path / "started", tmp_path / "go"
+    (tmp_path / "graceflows.py").write_text(
+        textwrap.dedent(
+            f"""
+            import pathlib, time
+            from orchestrate import Registry
+            reg = Registry()
+
+            @reg.activity
+            def step(n: int) -> int:
+                pathlib.Path({str(started)!r}).touch()
+                while not pathlib.Path({str(go)!r}).exists():
+                    time.sleep(0.01)
+                return n
+
+            @reg.orchestration
+            async def pair(ctx) -> list:
+                return await ctx.all([ctx.activity(step, 0), ctx.activity(step, 1)])
+            """
+        )
+    )
+    store = SqliteStore(db)
+    Client(store).start("pair", None, instance_id="p")
+    store.close()
+    argv = ["worker", "graceflows:reg", "--db", db, "--threads", "1", "--grace", "600"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrate", *argv],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    try:
+        wait_until(started.exists)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.stderr is not None
+        line = ""
+        while "stopping" not in line:
+            line = proc.stderr.readline()
+            assert line, "the worker ended without saying it was stopping"
+        go.touch()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "gave back 1 activity item(s) not started" in err
+    store = SqliteStore(db)
+    try:
+        kinds = [e.kind for e in store.get_history("p")]
+        assert kinds.count("ActivityCompleted") == 1
+        queued = store.fetch_activity_work(datetime.now(UTC), limit=5)
+        assert [w.input for w in queued] == [1]  # not leased: another worker takes it now
+    finally:
+        store.close()

@@ -544,3 +544,35 @@ def test_starts_committed_in_one_group_each_get_their_own_answer(db: str) -> Non
         assert start_message.event.kind == "OrchestrationStarted"
         assert start_message.generation == (1 if key == "done" else 0)
     store.close()
+
+
+def test_a_version_1_file_is_migrated_in_place_and_keeps_its_data(db: str) -> None:
+    reg = make_registry()
+    store = SqliteStore(db)
+    Client(store, registry=reg).start("waits", 4, instance_id="w")
+    store.close()
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE heartbeats")  # as version 1 made it
+    conn.execute("UPDATE orchestrate_meta SET value = '1' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    store = SqliteStore(db)
+    try:
+        version = store_version(db)
+        assert version == SCHEMA_VERSION == 2
+        settle(Worker(reg, store))
+        Client(store).raise_event("w", "go", 1)
+        settle(Worker(reg, store))
+        final = store.get_instance("w")
+        assert final is not None and final.output == 9
+    finally:
+        store.close()
+
+
+def store_version(path: str) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        row = conn.execute("SELECT value FROM orchestrate_meta WHERE key = 'schema_version'")
+        return int(row.fetchone()[0])
+    finally:
+        conn.close()

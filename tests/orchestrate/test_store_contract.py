@@ -19,6 +19,7 @@ from orchestrate import history as h
 from orchestrate.errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning
 from orchestrate.state import (
     ActivityWork,
+    Batch,
     InstanceState,
     Message,
     OrchestrationWork,
@@ -599,3 +600,20 @@ def test_results_for_a_purged_instance_are_dropped(store: Store) -> None:
     assert item.idempotency_key == leased.idempotency_key
     assert store.fetch_orchestration_work(at(1000), limit=5) == []
     assert store.fetch_activity_work(at(1000), limit=5) == []
+
+
+def test_withdrawn_attempts_are_removed_queued_or_leased(store: Store) -> None:
+    create(store, "a")
+    work = fetch_one(store)
+    items = [ActivityWork("a", 0, t, "charge", {"t": t}, attempt=1, call_id=t) for t in (1, 2, 3)]
+    events = [h.ActivityScheduled(T0, t, "charge", {"t": t}) for t in (1, 2, 3)]
+    write_turns(store, [commit_for(work, *events, activities=items)])
+    [running] = store.fetch_activity_work(T0, limit=1, lease=30)  # task 1 runs somewhere
+    store.send(Message("a", h.EventRaised(at(1), "go", None)))
+    work = fetch_one(store, at(1))
+    assert write_turns(store, [commit_for(work, withdrawn=[(0, 1), (0, 2)])]) == [True]
+    # The queued one is never leased, the running one's holder loses it (renewal, result).
+    assert [w.task_id for w in store.fetch_activity_work(at(100), limit=5)] == [3]
+    assert store.write(Batch(now=at(2), renewals=[running])).renewed == [False]
+    write_results(store, [result_for(running, "late")])
+    assert store.fetch_orchestration_work(at(2)) == []

@@ -391,3 +391,91 @@ def test_plain_results_and_cached_turns_commit_together(store: Store) -> None:
     assert written.applied == [True]
     assert inbox(store, "b") == ["ActivityCompleted"]
     assert len(store.get_history("a")) == 4
+
+
+# --- lease renewals -------------------------------------------------------------------------------
+
+
+def renew(store: Store, works: list[ActivityWork], now: datetime, lease: float = 30) -> list[bool]:
+    return store.write(Batch(now=now, lease_seconds=lease, renewals=works)).renewed
+
+
+def test_a_renewed_lease_is_not_taken_until_the_renewal_runs_out(store: Store) -> None:
+    create(store, "a")
+    [a] = fetch(store, "a")
+    _, [held] = lease_back(store, [scheduling(a, 1)], T0, 5, 30)
+    assert renew(store, [held], at(20)) == [True]
+    assert store.fetch_activity_work(at(45), limit=5) == []  # past the first lease, renewed
+    assert renew(store, [held], at(45)) == [True]
+    assert store.fetch_activity_work(at(74), limit=5) == []
+    # Nobody renews it any more (its worker died): it comes back within one lease.
+    [again] = store.fetch_activity_work(at(75), limit=5)
+    assert again.id == held.id and again.lease_token != held.lease_token
+    assert renew(store, [held], at(76)) == [False]  # the dead holder lost it
+    write_results(store, [done(held)])  # and its late result is dropped
+    write_results(store, [done(again)])
+    [work] = fetch(store, "a", now=at(76))
+    assert [m.event.task_id for m in work.messages] == [1]
+
+
+def test_an_expired_lease_not_granted_again_can_still_be_renewed(store: Store) -> None:
+    create(store, "a")
+    [a] = fetch(store, "a")
+    _, [held] = lease_back(store, [scheduling(a, 1)], T0, 5, 10)
+    assert renew(store, [held], at(15)) == [True]  # late, but nobody took it meanwhile
+    assert store.fetch_activity_work(at(40), limit=5) == []
+    assert [w.id for w in store.fetch_activity_work(at(45), limit=5)] == [held.id]
+
+
+def test_completed_released_or_unleased_items_are_not_renewed(store: Store) -> None:
+    create(store, "a")
+    [a] = fetch(store, "a")
+    _, [one, two, three] = lease_back(store, [scheduling(a, 1, 2, 3)], T0, 5, 30)
+    write_results(store, [done(one)])
+    store.release_activities([two])
+    unleased = ActivityWork("a", 0, 3, "charge", None, 1, 3, three.id, "")
+    assert renew(store, [one, two, three, unleased], at(10)) == [False, False, True, False]
+    assert [w.task_id for w in store.fetch_activity_work(at(10), limit=5)] == [2]
+    # Renewals ride with completions in one write, before them: renewed, then completed.
+    written = store.write(Batch([done(three)], now=at(11), lease_seconds=30, renewals=[three]))
+    assert written.renewed == [True]
+    assert renew(store, [three], at(12)) == [False]
+
+
+def test_a_renewal_needs_now(store: Store) -> None:
+    with pytest.raises(ValueError, match=r"Batch\.now"):
+        store.write(Batch(renewals=[ActivityWork("a", 0, 1, "x", None, 1, 1, 1, "t")]))
+
+
+def test_a_renewal_stores_heartbeat_details_for_whoever_leases_the_item_next(store: Store) -> None:
+    create(store, "a")
+    [a] = fetch(store, "a")
+    _, [held] = lease_back(store, [scheduling(a, 1)], T0, 5, 30)
+    assert held.heartbeat_details is None
+    beat = ActivityWork(**{**held.__dict__, "heartbeat_details": {"done": [1, 2], "at": "x"}})
+    assert renew(store, [beat], at(10)) == [True]
+    [again] = store.fetch_activity_work(at(40), limit=5)  # the holder died
+    assert again.heartbeat_details == {"done": [1, 2], "at": "x"}
+    store.release_activities([again])  # given back unrun: the details stay
+    [third] = store.fetch_activity_work(at(40), limit=5)
+    assert third.heartbeat_details == {"done": [1, 2], "at": "x"}
+
+
+def test_heartbeat_details_reach_a_retry_of_the_same_call_and_no_other(store: Store) -> None:
+    create(store, "a")
+    [a] = fetch(store, "a")
+    _, [first, other] = lease_back(store, [scheduling(a, 1, 2)], T0, 5, 30)
+    beat = ActivityWork(**{**first.__dict__, "heartbeat_details": {"done": 7}})
+    assert renew(store, [beat], at(1)) == [True]
+    failed = h.ActivityFailed(at(2), 1, "TimeoutError", "no heartbeat")
+    write_results(store, [(first, Message("a", failed, 0)), done(other)])
+    [work] = fetch(store, "a", now=at(3))
+    retry = ActivityWork("a", 0, 3, "charge", {"task": 1}, attempt=2, call_id=first.call_id)
+    event = h.ActivityScheduled(at(3), 3, "charge", {"task": 1}, 2, first.call_id)
+    turn = TurnCommit(work.instance, work.lock_token, [event], [m.id for m in work.messages])
+    turn.activities = [retry]
+    _, [again] = lease_back(store, [turn], at(3), 5, 30)  # inserted already leased
+    assert (again.attempt, again.heartbeat_details) == (2, {"done": 7})
+    store.release_activities([again])
+    [queued] = store.fetch_activity_work(at(4), limit=5)  # or leased from the queue
+    assert queued.heartbeat_details == {"done": 7}

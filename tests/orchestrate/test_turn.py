@@ -27,6 +27,7 @@ class Ran:
 
     new_events: list[h.Event] = field(default_factory=list)
     cancelled_timers: list[int] = field(default_factory=list)
+    withdrawn: list[int] = field(default_factory=list)
     result: h.Event | None = None
     terminated: bool = False
     carry_over: list[h.Event] = field(default_factory=list)
