@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from linter.codes import KNOWN_CODES
 from linter.errors import ConfigError, UsageError
 from linter.profiles import DEFAULT_PROFILES, PROFILES
-from linter.rules import ALL_RULES
 
 __all__ = ["OUTSIDE_MODES", "Config", "find_config", "load_config", "parse_codes"]
 
@@ -26,7 +26,6 @@ __all__ = ["OUTSIDE_MODES", "Config", "find_config", "load_config", "parse_codes
 # linted workflows, but the user did not ask about those files) or hide them.
 OUTSIDE_MODES = ("mark", "hide")
 
-KNOWN_CODES: tuple[str, ...] = tuple(r.CODE for r in ALL_RULES)
 _KEYS = (
     "allowed",
     "cache",
