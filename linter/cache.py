@@ -17,22 +17,24 @@ means the file is linted afresh; the run never fails because of it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.metadata
 import itertools
 import json
 import os
-import platform
 import re
-import shutil
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from functools import lru_cache
-from typing import Any
 
 from linter.config import Config
+from linter.finder import ModuleFinder, blake2b, content_digest, module_identity
 from linter.findings import Finding
-from linter.modules import ModuleLoader, Reads, content_digest, module_identity
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a cost on every run)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from linter.modules import ModuleLoader, Reads  # they parse: a cached run has none
 
 __all__ = [
     "CACHE_DIR_NAME",
@@ -127,8 +129,10 @@ class ResultCache:
         if not isinstance(entry, dict):
             return None
         try:
-            if entry["path"] != key or entry["digest"] != content_digest(data):
+            digest = content_digest(data)
+            if entry["path"] != key or entry["digest"] != digest:
                 return None
+            self._checks.know(key, digest)
             if not self._checks.hold(entry):
                 return None
             findings = [_finding(f) for f in entry["findings"]]
@@ -171,7 +175,7 @@ class ResultCache:
             )
 
     def _shard_path(self, key: str) -> str:
-        number = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=2).digest()) % SHARDS
+        number = int.from_bytes(blake2b(key.encode(), digest_size=2).digest()) % SHARDS
         return os.path.join(self._folder, f"{number:02x}.json")
 
     def _shard(self, shard: str, *, warn: bool, fresh: bool = False) -> dict[str, Any]:
@@ -218,9 +222,13 @@ class _Checks:
     at most once per run."""
 
     def __init__(self, roots: tuple[str, ...]) -> None:
-        self._finder = ModuleLoader({}, roots)
+        self._finder = ModuleFinder(roots)
         self._digests: dict[str, str] = {}
-        self._identities: dict[str, Identity] = {}
+        self._chains: dict[str, tuple[tuple[str, ...], str]] = {}
+
+    def know(self, path: str, digest: str) -> None:
+        """The digest of a file the run has read already (absolute path)."""
+        self._digests[path] = digest
 
     def hold(self, entry: Mapping[str, Any]) -> bool:
         for path, digest, identity in entry["modules"]:
@@ -245,10 +253,7 @@ class _Checks:
         return digest
 
     def _identity(self, path: str) -> Identity:
-        identity = self._identities.get(path)
-        if identity is None:
-            identity = self._identities[path] = module_identity(path)
-        return identity
+        return module_identity(path, self._chains)
 
 
 def _prune(directory: str, keep: str) -> None:
@@ -261,6 +266,10 @@ def _prune(directory: str, keep: str) -> None:
         folders.sort(key=os.path.getmtime, reverse=True)
     except OSError:
         return
+    if len(folders) < KEEP_SETTINGS:
+        return
+    import shutil  # rarely needed: not worth its import on every run
+
     for folder in folders[KEEP_SETTINGS - 1 :]:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -278,12 +287,12 @@ def settings_key(config: Config, roots: Iterable[str]) -> str:
         "orch-lint": _version("orchestrate"),
         "code": _code_fingerprint(),
         "libcst": _version("libcst"),
-        "python": platform.python_version(),
+        "python": sys.version.split()[0],
         "config": settings,
         "roots": [os.path.abspath(r) for r in roots],
     }
     text = json.dumps(payload, sort_keys=True, default=_canonical)
-    return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
+    return blake2b(text.encode(), digest_size=20).hexdigest()
 
 
 def _canonical(value: Any) -> Any:
@@ -300,10 +309,32 @@ def _canonical(value: Any) -> Any:
 
 
 def _version(distribution: str) -> str:
+    """The installed version of ``distribution``: from the name of its ``.dist-info``
+    directory on ``sys.path`` (first match wins, as for imports), which costs a directory
+    listing or two instead of importing ``importlib.metadata`` (tens of milliseconds, on
+    every run); through ``importlib.metadata`` only when there is no such directory."""
+    wanted = _normalized(distribution)
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".dist-info"):
+                project, _, version = name[: -len(".dist-info")].partition("-")
+                if version and _normalized(project) == wanted:
+                    return version
+    import importlib.metadata
+
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
+
+
+def _normalized(name: str) -> str:
+    """A project name as compared across spellings (``Foo.Bar`` is ``foo_bar``)."""
+    return name.replace("-", "_").replace(".", "_").lower()
 
 
 @lru_cache(maxsize=1)
@@ -318,7 +349,7 @@ def _code_fingerprint() -> str:
                 stat = os.stat(os.path.join(directory, name))
                 relative = os.path.relpath(os.path.join(directory, name), package)
                 parts.append(f"{relative}:{stat.st_size}:{stat.st_mtime_ns}")
-    return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
+    return blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
 
 
 def _finding_json(finding: Finding) -> dict[str, object]:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from linter.codes import KNOWN_CODES
 from linter.errors import ConfigError, UsageError
 from linter.profiles import DEFAULT_PROFILES, PROFILES
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a cost on every run)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["OUTSIDE_MODES", "Config", "find_config", "load_config", "parse_codes"]
 
@@ -72,8 +74,7 @@ class Config:
         cached = self._cache.get(path)
         if cached is not None:
             return cached
-        relative = os.path.relpath(os.path.abspath(path), os.path.abspath(self.root))
-        relative = relative.replace(os.sep, "/")
+        relative = self._relative(path)
         codes: set[str] = set()
         for pattern, prefixes in self.per_file_ignores:
             if fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(
@@ -85,12 +86,22 @@ class Config:
         return result
 
     def is_excluded(self, path: str) -> bool:
-        relative = os.path.relpath(os.path.abspath(path), os.path.abspath(self.root))
-        relative = relative.replace(os.sep, "/")
+        if not self.exclude:
+            return False
+        relative = self._relative(path)
         return any(
             fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(relative, p.rstrip("/") + "/*")
             for p in self.exclude
         )
+
+    def _relative(self, path: str) -> str:
+        """``path`` relative to the root, with ``/`` separators (for the globs)."""
+        root, absolute = os.path.abspath(self.root), os.path.abspath(path)
+        if absolute.startswith(root + os.sep) and root != os.sep:
+            relative = absolute[len(root) + 1 :]
+        else:
+            relative = os.path.relpath(absolute, root)
+        return relative.replace(os.sep, "/")
 
     def with_overrides(self, **changes: Any) -> Config:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -140,6 +151,8 @@ def load_config(path: str | None, root: str = ".") -> Config:
     """Read and validate ``[tool.orch-lint]`` from ``path``; defaults when ``path`` is None."""
     if path is None:
         return Config(root=root)
+    import tomllib  # only when there is a config file to read
+
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)

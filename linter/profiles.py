@@ -281,16 +281,29 @@ PROFILES: dict[str, Profile] = {
 DEFAULT_PROFILES: tuple[str, ...] = ("orchestrate",)
 FRAMEWORK_PACKAGES: tuple[str, ...] = tuple(pkg for p in PROFILES.values() for pkg in p.packages)
 
-_IMPORTS = {
-    name: re.compile(
-        rb"^[ \t]*(?:from|import)[ \t]+(?:"
-        + b"|".join(re.escape(pkg.encode()) for pkg in profile.packages)
-        + rb")\b",
-        re.MULTILINE,
-    )
+# A file imports a framework when a line starts with ``from``/``import`` and one of its
+# packages. A plain substring search for the package comes first: it is many times faster
+# than the line-anchored pattern over a file without a match, and most files have none (the
+# patterns are compiled on first need, which a run over such files never reaches).
+_PACKAGES = {
+    name: tuple(pkg.encode() for pkg in profile.packages)
     for name, profile in PROFILES.items()
     if profile.packages
 }
+_DECLARES = {name: tuple(d.encode() for d in PROFILES[name].declares) for name in _PACKAGES}
+_IMPORTS: dict[str, re.Pattern[bytes]] = {}
+
+
+def _import_pattern(name: str) -> re.Pattern[bytes]:
+    pattern = _IMPORTS.get(name)
+    if pattern is None:
+        pattern = _IMPORTS[name] = re.compile(
+            rb"^[ \t]*(?:from|import)[ \t]+(?:"
+            + b"|".join(re.escape(pkg) for pkg in _PACKAGES[name])
+            + rb")\b",
+            re.MULTILINE,
+        )
+    return pattern
 
 
 def is_framework_module(qualname: str) -> bool:
@@ -298,16 +311,21 @@ def is_framework_module(qualname: str) -> bool:
     return any(qualname == pkg or qualname.startswith(pkg + ".") for pkg in FRAMEWORK_PACKAGES)
 
 
+def _imports(name: str, data: bytes) -> bool:
+    return any(p in data for p in _PACKAGES[name]) and bool(_import_pattern(name).search(data))
+
+
 def frameworks_imported(data: bytes) -> frozenset[str]:
     """The profiles whose framework a file's source imports (a textual check, no parse)."""
-    return frozenset(name for name, pattern in _IMPORTS.items() if pattern.search(data))
+    return frozenset(name for name in _PACKAGES if _imports(name, data))
 
 
-def frameworks_used(data: bytes) -> frozenset[str]:
-    """The profiles whose workflows a file's source declares: it imports the framework and
-    shows one of its declaration markers (a textual check, no parse)."""
+def frameworks_used(data: bytes, besides: frozenset[str] = frozenset()) -> frozenset[str]:
+    """The profiles (other than ``besides``) whose workflows a file's source declares: it
+    imports the framework and shows one of its declaration markers (a textual check, no
+    parse)."""
     return frozenset(
         name
-        for name, pattern in _IMPORTS.items()
-        if any(m.encode() in data for m in PROFILES[name].declares) and pattern.search(data)
+        for name in _PACKAGES
+        if name not in besides and any(m in data for m in _DECLARES[name]) and _imports(name, data)
     )
