@@ -27,7 +27,7 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 
 from linter.config import Config
-from linter.finder import ModuleFinder, blake2b, content_digest, module_identity
+from linter.finder import ModuleFinder, blake2b, content_digest, module_identity, read_bytes
 from linter.findings import Finding
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a cost on every run)
@@ -245,8 +245,7 @@ class _Checks:
         digest = self._digests.get(path)
         if digest is None:
             try:
-                with open(path, "rb") as handle:
-                    digest = content_digest(handle.read())
+                digest = content_digest(read_bytes(path))
             except OSError:
                 digest = ""
             self._digests[path] = digest

@@ -21,12 +21,26 @@ __all__ = [
     "import_roots",
     "module_identity",
     "package_chain",
+    "read_bytes",
 ]
 
 
 def content_digest(data: bytes) -> str:
     """A short, stable fingerprint of a file's bytes (for the result cache)."""
     return blake2b(data, digest_size=16).hexdigest()
+
+
+def read_bytes(path: str) -> bytes:
+    """A file's bytes, through the file descriptor alone: a run reads every file of the
+    tree, and ``open()``'s buffered file object costs more than the read of a small file."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def import_roots(root: str) -> tuple[str, ...]:

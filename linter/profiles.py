@@ -311,8 +311,12 @@ def is_framework_module(qualname: str) -> bool:
     return any(qualname == pkg or qualname.startswith(pkg + ".") for pkg in FRAMEWORK_PACKAGES)
 
 
+def _mentions(name: str, data: bytes) -> bool:
+    return any(p in data for p in _PACKAGES[name])
+
+
 def _imports(name: str, data: bytes) -> bool:
-    return any(p in data for p in _PACKAGES[name]) and bool(_import_pattern(name).search(data))
+    return _mentions(name, data) and bool(_import_pattern(name).search(data))
 
 
 def frameworks_imported(data: bytes) -> frozenset[str]:
@@ -327,5 +331,8 @@ def frameworks_used(data: bytes, besides: frozenset[str] = frozenset()) -> froze
     return frozenset(
         name
         for name in _PACKAGES
-        if name not in besides and any(m in data for m in _DECLARES[name]) and _imports(name, data)
+        if name not in besides
+        and _mentions(name, data)  # the cheapest test first: most files name no framework
+        and any(m in data for m in _DECLARES[name])
+        and _imports(name, data)
     )

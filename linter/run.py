@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from linter.cache import Dependencies, ResultCache
 from linter.config import Config
-from linter.finder import import_roots
+from linter.finder import import_roots, read_bytes
 from linter.findings import Finding
 from linter.prefilter import Prefilter
 from linter.profiles import PROFILES, frameworks_used
@@ -101,8 +101,7 @@ def lint_paths(
     unchecked: Counter[str] = Counter()
     for path in files:
         try:
-            with open(path, "rb") as handle:
-                data = handle.read()
+            data = read_bytes(path)
         except OSError:
             candidates.append(path)  # reported by the engine
             continue
