@@ -185,7 +185,13 @@ def _outside(findings: list[Finding], files: Sequence[str], mode: str) -> list[F
     """Mark (or drop) findings in files that were not among the files linted."""
     if not findings:
         return findings
-    linted = {os.path.abspath(path) for path in files}  # as display paths, compared cheaper
+    # Compared as absolute paths (a display path is one form of it), built without
+    # os.path.abspath's getcwd() per file: the run may have thousands.
+    here = os.path.join(os.getcwd(), "")
+    linted = {
+        os.path.abspath(path) if os.path.isabs(path) else os.path.normpath(here + path)
+        for path in files
+    }
     result = []
     for finding in findings:
         if os.path.abspath(finding.path) in linted:
