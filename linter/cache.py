@@ -23,7 +23,6 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
 from functools import lru_cache
 
 from linter.config import Config
@@ -63,13 +62,36 @@ SHARDS = 16  # entry files per settings folder
 Identity = tuple[str, str, str]  # (dotted name, package, import root)
 
 
-@dataclass(frozen=True)
 class Dependencies:
-    """What one file's findings were computed from, besides the run's settings."""
+    """What one file's findings were computed from, besides the run's settings: the digest
+    of its own bytes as linted, each module its analysis read ``(path, digest, identity)``
+    and each module name it looked up ``(name, root, file found)``."""
 
-    digest: str  # of the file's own bytes, as linted
-    modules: tuple[tuple[str, str, Identity | None], ...]  # (path, digest, identity)
-    lookups: tuple[tuple[str, str, str | None], ...]  # (module name, root, file found)
+    __slots__ = ("digest", "lookups", "modules")
+
+    def __init__(
+        self,
+        digest: str,
+        modules: tuple[tuple[str, str, Identity | None], ...],
+        lookups: tuple[tuple[str, str, str | None], ...],
+    ) -> None:
+        self.digest = digest
+        self.modules = modules
+        self.lookups = lookups
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Dependencies):
+            return NotImplemented
+        return (self.digest, self.modules, self.lookups) == (
+            other.digest,
+            other.modules,
+            other.lookups,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[type[Dependencies], tuple[object, ...]]:
+        return Dependencies, (self.digest, self.modules, self.lookups)
 
 
 def dependencies(loader: ModuleLoader, path: str, digest: str, reads: Reads) -> Dependencies:
@@ -276,9 +298,9 @@ def _prune(directory: str, keep: str) -> None:
 def settings_key(config: Config, roots: Iterable[str]) -> str:
     """A digest of everything besides the files that can change a finding."""
     settings = {
-        f.name: _canonical(getattr(config, f.name))
-        for f in fields(config)
-        if not f.name.startswith("_") and f.name not in _NOT_SETTINGS
+        name: _canonical(getattr(config, name))
+        for name in config.FIELDS
+        if name not in _NOT_SETTINGS
     }
     settings["root"] = os.path.abspath(config.root)
     payload = {

@@ -7,7 +7,6 @@ rule classes (the engine, ``--explain``, ``--diff``, SARIF output) is imported w
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -198,7 +197,7 @@ def _outside(findings: list[Finding], files: Sequence[str], mode: str) -> list[F
             result.append(finding)
         elif mode == "mark":
             message = f"{finding.message} [outside the paths given]"
-            result.append(dataclasses.replace(finding, message=message))
+            result.append(finding.replace(message=message))
     return result
 
 

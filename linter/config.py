@@ -11,7 +11,6 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
 
 from linter.codes import KNOWN_CODES
 from linter.errors import ConfigError, UsageError
@@ -44,25 +43,107 @@ _KEYS = (
 )
 
 
-@dataclass(frozen=True)
-class Config:
-    """The settings of one run, after the file and the command line are combined."""
+_FIELDS = (
+    "root",
+    "path",
+    "select",
+    "ignore",
+    "per_file_ignores",
+    "profiles",
+    "orchestration_decorators",
+    "extra_banned",
+    "allowed",
+    "durable_calls",
+    "outside_findings",
+    "exclude",
+    "cache",
+    "cache_dir",
+)
 
-    root: str = "."
-    path: str | None = None
-    select: tuple[str, ...] = ("ORC",)
-    ignore: tuple[str, ...] = ()
-    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    profiles: tuple[str, ...] = DEFAULT_PROFILES
-    orchestration_decorators: tuple[str, ...] = ()
-    extra_banned: tuple[tuple[str, str], ...] = ()
-    allowed: tuple[str, ...] = ()
-    durable_calls: tuple[str, ...] = ()
-    outside_findings: str = "mark"
-    exclude: tuple[str, ...] = ()
-    cache: bool = True
-    cache_dir: str | None = None  # relative to root; see linter.cache.cache_directory
-    _cache: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+
+class Config:
+    """The settings of one run, after the file and the command line are combined.
+
+    Immutable, equal when all of ``FIELDS`` are. Written out rather than a dataclass (see
+    ``linter.findings``): every run builds one before it knows whether it will parse.
+    """
+
+    FIELDS = _FIELDS
+    __slots__ = (*_FIELDS, "_cache")
+
+    root: str
+    path: str | None
+    select: tuple[str, ...]
+    ignore: tuple[str, ...]
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...]
+    profiles: tuple[str, ...]
+    orchestration_decorators: tuple[str, ...]
+    extra_banned: tuple[tuple[str, str], ...]
+    allowed: tuple[str, ...]
+    durable_calls: tuple[str, ...]
+    outside_findings: str
+    exclude: tuple[str, ...]
+    cache: bool
+    cache_dir: str | None  # relative to root; see linter.cache.cache_directory
+    _cache: dict[str, frozenset[str]]
+
+    def __init__(
+        self,
+        root: str = ".",
+        path: str | None = None,
+        select: tuple[str, ...] = ("ORC",),
+        ignore: tuple[str, ...] = (),
+        per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = (),
+        profiles: tuple[str, ...] = DEFAULT_PROFILES,
+        orchestration_decorators: tuple[str, ...] = (),
+        extra_banned: tuple[tuple[str, str], ...] = (),
+        allowed: tuple[str, ...] = (),
+        durable_calls: tuple[str, ...] = (),
+        outside_findings: str = "mark",
+        exclude: tuple[str, ...] = (),
+        cache: bool = True,
+        cache_dir: str | None = None,
+    ) -> None:
+        values = (
+            root,
+            path,
+            select,
+            ignore,
+            per_file_ignores,
+            profiles,
+            orchestration_decorators,
+            extra_banned,
+            allowed,
+            durable_calls,
+            outside_findings,
+            exclude,
+            cache,
+            cache_dir,
+        )
+        for name, value in zip(_FIELDS, values, strict=True):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_cache", {})
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a Config is immutable; use .with_overrides({name}=...)")
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Config:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"Config({fields})"
+
+    def __reduce__(self) -> tuple[type[Config], tuple[object, ...]]:
+        return Config, self._values()
 
     def enabled_codes(self) -> frozenset[str]:
         """The codes selected and not ignored."""
@@ -104,7 +185,10 @@ class Config:
         return relative.replace(os.sep, "/")
 
     def with_overrides(self, **changes: Any) -> Config:
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with the given settings changed (those given as None are kept)."""
+        values = {name: getattr(self, name) for name in _FIELDS}
+        values.update({k: v for k, v in changes.items() if v is not None})
+        return Config(**values)
 
 
 def _matches(code: str, prefixes: Iterable[str]) -> bool:

@@ -19,7 +19,6 @@ durabletask's), ``new_uuid()`` (a str),
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 __all__ = [
     "DEFAULT_PROFILES",
@@ -32,7 +31,6 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
 class Profile:
     """One framework: markers for the prefilter, its packages, replacements and exemptions.
 
@@ -43,22 +41,62 @@ class Profile:
     lists calls that are safe when awaited at once (so nothing runs beside them).
     """
 
-    name: str
-    description: str
-    markers: tuple[str, ...]
-    packages: tuple[str, ...] = ()
-    declares: tuple[str, ...] = ()
-    replacements: dict[str, str] = field(default_factory=dict)
-    async_replacements: dict[str, str] = field(default_factory=dict)
-    hints: dict[str, str] = field(default_factory=dict)
-    allowed: frozenset[str] = frozenset()
-    durable: frozenset[str] = frozenset()
-    awaited: frozenset[str] = frozenset()
-    disabled: frozenset[str] = frozenset()
-    only: frozenset[str] = frozenset()
-    # The prefilter parses a file holding any of ``markers`` only if it also holds all of
-    # these: text that no workflow of the framework can be declared without.
-    required_markers: tuple[str, ...] = ()
+    __slots__ = (
+        "allowed",
+        "async_replacements",
+        "awaited",
+        "declares",
+        "description",
+        "disabled",
+        "durable",
+        "hints",
+        "markers",
+        "name",
+        "only",
+        "packages",
+        "replacements",
+        "required_markers",
+    )
+
+    # Written out rather than a dataclass (see linter.findings): built on every run. The
+    # attributes are set once here and never changed; profiles compare by identity.
+    def __init__(
+        self,
+        *,
+        name: str,
+        description: str,
+        markers: tuple[str, ...],
+        packages: tuple[str, ...] = (),
+        declares: tuple[str, ...] = (),
+        replacements: dict[str, str] | None = None,
+        async_replacements: dict[str, str] | None = None,
+        hints: dict[str, str] | None = None,
+        allowed: frozenset[str] = frozenset(),
+        durable: frozenset[str] = frozenset(),
+        awaited: frozenset[str] = frozenset(),
+        disabled: frozenset[str] = frozenset(),
+        only: frozenset[str] = frozenset(),
+        required_markers: tuple[str, ...] = (),
+    ) -> None:
+        self.name = name
+        self.description = description
+        self.markers = markers
+        self.packages = packages
+        self.declares = declares
+        self.replacements = replacements or {}
+        self.async_replacements = async_replacements or {}
+        self.hints = hints or {}
+        self.allowed = allowed
+        self.durable = durable
+        self.awaited = awaited
+        self.disabled = disabled
+        self.only = only
+        # The prefilter parses a file holding any of ``markers`` only if it also holds all
+        # of these: text that no workflow of the framework can be declared without.
+        self.required_markers = required_markers
+
+    def __repr__(self) -> str:
+        return f"<Profile {self.name}>"
 
 
 _ORCHESTRATE = Profile(

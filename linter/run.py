@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 from linter.cache import Dependencies, ResultCache
 from linter.config import Config
@@ -23,28 +22,60 @@ from linter.profiles import PROFILES, frameworks_used
 __all__ = ["FileResult", "LintResult", "display_path", "finalize", "lint_paths", "prefilter_for"]
 
 
-@dataclass
+# Written out rather than dataclasses (see linter.findings): built on every run.
 class FileResult:
-    """What linting one file produced: findings (possibly in helper modules) and a fix."""
+    """What linting one file produced: findings (possibly in helper modules), whether it
+    parsed, its fix ``(path, new text, encoding)`` with the original text, and what the
+    findings depend on (when caching)."""
 
-    findings: list[Finding] = field(default_factory=list)
-    parsed: bool = False
-    fixed: tuple[str, str, str] | None = None  # (path, new text, encoding)
-    original: str | None = None
-    deps: Dependencies | None = None  # what the findings depend on (when caching)
+    __slots__ = ("deps", "findings", "fixed", "original", "parsed")
+
+    def __init__(
+        self,
+        findings: list[Finding] | None = None,
+        parsed: bool = False,
+        fixed: tuple[str, str, str] | None = None,
+        original: str | None = None,
+        deps: Dependencies | None = None,
+    ) -> None:
+        self.findings = [] if findings is None else findings
+        self.parsed = parsed
+        self.fixed = fixed
+        self.original = original
+        self.deps = deps
+
+    def __reduce__(self) -> tuple[type[FileResult], tuple[object, ...]]:
+        return FileResult, (self.findings, self.parsed, self.fixed, self.original, self.deps)
 
 
-@dataclass
 class LintResult:
-    """The outcome of a run over many files."""
+    """The outcome of a run over many files: the findings, files seen and parsed, fixes
+    (path -> old, new, encoding), frameworks used in files whose profile is off (profile ->
+    files), files whose result came from the cache, and warnings (a cache not written)."""
 
-    findings: list[Finding]
-    files: int
-    parsed: int
-    fixes: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # path -> (old, new, enc)
-    unchecked: dict[str, int] = field(default_factory=dict)  # profile off -> files using it
-    cached: int = 0  # files whose result came from the cache
-    warnings: list[str] = field(default_factory=list)  # e.g. a cache that cannot be written
+    def __init__(
+        self,
+        findings: list[Finding],
+        files: int,
+        parsed: int,
+        fixes: dict[str, tuple[str, str, str]] | None = None,
+        unchecked: dict[str, int] | None = None,
+        cached: int = 0,
+        warnings: list[str] | None = None,
+    ) -> None:
+        self.findings = findings
+        self.files = files
+        self.parsed = parsed
+        self.fixes = {} if fixes is None else fixes
+        self.unchecked = {} if unchecked is None else unchecked
+        self.cached = cached
+        self.warnings = [] if warnings is None else warnings
+
+    def __repr__(self) -> str:
+        return (
+            f"LintResult({len(self.findings)} findings, files={self.files}, "
+            f"parsed={self.parsed}, cached={self.cached})"
+        )
 
 
 def display_path(path: str) -> str:
