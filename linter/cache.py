@@ -79,19 +79,19 @@ class Dependencies:
         self.modules = modules
         self.lookups = lookups
 
+    def _values(self) -> tuple[object, ...]:
+        return (self.digest, self.modules, self.lookups)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Dependencies):
             return NotImplemented
-        return (self.digest, self.modules, self.lookups) == (
-            other.digest,
-            other.modules,
-            other.lookups,
-        )
+        return self._values() == other._values()
 
-    __hash__ = None  # type: ignore[assignment]
+    def __hash__(self) -> int:
+        return hash(self._values())
 
     def __reduce__(self) -> tuple[type[Dependencies], tuple[object, ...]]:
-        return Dependencies, (self.digest, self.modules, self.lookups)
+        return Dependencies, self._values()
 
 
 def dependencies(loader: ModuleLoader, path: str, digest: str, reads: Reads) -> Dependencies:
