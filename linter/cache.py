@@ -17,22 +17,23 @@ means the file is linted afresh; the run never fails because of it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.metadata
 import itertools
 import json
 import os
-import platform
 import re
-import shutil
+import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
 from functools import lru_cache
-from typing import Any
 
 from linter.config import Config
+from linter.finder import ModuleFinder, blake2b, content_digest, module_identity, read_bytes
 from linter.findings import Finding
-from linter.modules import ModuleLoader, Reads, content_digest, module_identity
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a cost on every run)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from linter.modules import ModuleLoader, Reads  # they parse: a cached run has none
 
 __all__ = [
     "CACHE_DIR_NAME",
@@ -61,13 +62,36 @@ SHARDS = 16  # entry files per settings folder
 Identity = tuple[str, str, str]  # (dotted name, package, import root)
 
 
-@dataclass(frozen=True)
 class Dependencies:
-    """What one file's findings were computed from, besides the run's settings."""
+    """What one file's findings were computed from, besides the run's settings: the digest
+    of its own bytes as linted, each module its analysis read ``(path, digest, identity)``
+    and each module name it looked up ``(name, root, file found)``."""
 
-    digest: str  # of the file's own bytes, as linted
-    modules: tuple[tuple[str, str, Identity | None], ...]  # (path, digest, identity)
-    lookups: tuple[tuple[str, str, str | None], ...]  # (module name, root, file found)
+    __slots__ = ("digest", "lookups", "modules")
+
+    def __init__(
+        self,
+        digest: str,
+        modules: tuple[tuple[str, str, Identity | None], ...],
+        lookups: tuple[tuple[str, str, str | None], ...],
+    ) -> None:
+        self.digest = digest
+        self.modules = modules
+        self.lookups = lookups
+
+    def _values(self) -> tuple[object, ...]:
+        return (self.digest, self.modules, self.lookups)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Dependencies):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __reduce__(self) -> tuple[type[Dependencies], tuple[object, ...]]:
+        return Dependencies, self._values()
 
 
 def dependencies(loader: ModuleLoader, path: str, digest: str, reads: Reads) -> Dependencies:
@@ -127,8 +151,10 @@ class ResultCache:
         if not isinstance(entry, dict):
             return None
         try:
-            if entry["path"] != key or entry["digest"] != content_digest(data):
+            digest = content_digest(data)
+            if entry["path"] != key or entry["digest"] != digest:
                 return None
+            self._checks.know(key, digest)
             if not self._checks.hold(entry):
                 return None
             findings = [_finding(f) for f in entry["findings"]]
@@ -171,7 +197,7 @@ class ResultCache:
             )
 
     def _shard_path(self, key: str) -> str:
-        number = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=2).digest()) % SHARDS
+        number = int.from_bytes(blake2b(key.encode(), digest_size=2).digest()) % SHARDS
         return os.path.join(self._folder, f"{number:02x}.json")
 
     def _shard(self, shard: str, *, warn: bool, fresh: bool = False) -> dict[str, Any]:
@@ -218,9 +244,13 @@ class _Checks:
     at most once per run."""
 
     def __init__(self, roots: tuple[str, ...]) -> None:
-        self._finder = ModuleLoader({}, roots)
+        self._finder = ModuleFinder(roots)
         self._digests: dict[str, str] = {}
-        self._identities: dict[str, Identity] = {}
+        self._chains: dict[str, tuple[tuple[str, ...], str]] = {}
+
+    def know(self, path: str, digest: str) -> None:
+        """The digest of a file the run has read already (absolute path)."""
+        self._digests[path] = digest
 
     def hold(self, entry: Mapping[str, Any]) -> bool:
         for path, digest, identity in entry["modules"]:
@@ -237,18 +267,14 @@ class _Checks:
         digest = self._digests.get(path)
         if digest is None:
             try:
-                with open(path, "rb") as handle:
-                    digest = content_digest(handle.read())
+                digest = content_digest(read_bytes(path))
             except OSError:
                 digest = ""
             self._digests[path] = digest
         return digest
 
     def _identity(self, path: str) -> Identity:
-        identity = self._identities.get(path)
-        if identity is None:
-            identity = self._identities[path] = module_identity(path)
-        return identity
+        return module_identity(path, self._chains)
 
 
 def _prune(directory: str, keep: str) -> None:
@@ -261,6 +287,10 @@ def _prune(directory: str, keep: str) -> None:
         folders.sort(key=os.path.getmtime, reverse=True)
     except OSError:
         return
+    if len(folders) < KEEP_SETTINGS:
+        return
+    import shutil  # rarely needed: not worth its import on every run
+
     for folder in folders[KEEP_SETTINGS - 1 :]:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -268,9 +298,9 @@ def _prune(directory: str, keep: str) -> None:
 def settings_key(config: Config, roots: Iterable[str]) -> str:
     """A digest of everything besides the files that can change a finding."""
     settings = {
-        f.name: _canonical(getattr(config, f.name))
-        for f in fields(config)
-        if not f.name.startswith("_") and f.name not in _NOT_SETTINGS
+        name: _canonical(getattr(config, name))
+        for name in config.FIELDS
+        if name not in _NOT_SETTINGS
     }
     settings["root"] = os.path.abspath(config.root)
     payload = {
@@ -278,12 +308,12 @@ def settings_key(config: Config, roots: Iterable[str]) -> str:
         "orch-lint": _version("orchestrate"),
         "code": _code_fingerprint(),
         "libcst": _version("libcst"),
-        "python": platform.python_version(),
+        "python": sys.version.split()[0],
         "config": settings,
         "roots": [os.path.abspath(r) for r in roots],
     }
     text = json.dumps(payload, sort_keys=True, default=_canonical)
-    return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
+    return blake2b(text.encode(), digest_size=20).hexdigest()
 
 
 def _canonical(value: Any) -> Any:
@@ -300,10 +330,32 @@ def _canonical(value: Any) -> Any:
 
 
 def _version(distribution: str) -> str:
+    """The installed version of ``distribution``: from the name of its ``.dist-info``
+    directory on ``sys.path`` (first match wins, as for imports), which costs a directory
+    listing or two instead of importing ``importlib.metadata`` (tens of milliseconds, on
+    every run); through ``importlib.metadata`` only when there is no such directory."""
+    wanted = _normalized(distribution)
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".dist-info"):
+                project, _, version = name[: -len(".dist-info")].partition("-")
+                if version and _normalized(project) == wanted:
+                    return version
+    import importlib.metadata
+
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
+
+
+def _normalized(name: str) -> str:
+    """A project name as compared across spellings (``Foo.Bar`` is ``foo_bar``)."""
+    return name.replace("-", "_").replace(".", "_").lower()
 
 
 @lru_cache(maxsize=1)
@@ -318,7 +370,7 @@ def _code_fingerprint() -> str:
                 stat = os.stat(os.path.join(directory, name))
                 relative = os.path.relpath(os.path.join(directory, name), package)
                 parts.append(f"{relative}:{stat.st_size}:{stat.st_mtime_ns}")
-    return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
+    return blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
 
 
 def _finding_json(finding: Finding) -> dict[str, object]:

@@ -1,33 +1,53 @@
-"""The ``orch-lint`` command: ``main(argv) -> int`` with exit codes 0 clean, 1 findings, 2 error."""
+"""The ``orch-lint`` command: ``main(argv) -> int`` with exit codes 0 clean, 1 findings, 2 error.
+
+A run whose results all come from the cache never imports libcst: what parses or needs the
+rule classes (the engine, ``--explain``, ``--diff``, SARIF output) is imported where used.
+"""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from collections.abc import Sequence
 
 from linter.cache import CACHE_ENV, cache_directory
 from linter.config import OUTSIDE_MODES, Config, find_config, load_config, parse_codes
-from linter.docs import explain
-from linter.engine import LintResult, display_path, lint_paths
 from linter.errors import LintError, UsageError
 from linter.files import collect_files
 from linter.findings import Finding
-from linter.fix import unified_diff
 from linter.profiles import PROFILES
 from linter.report import FORMATS, format_findings, statistics, summary
-from linter.rules import rule_by_code
+from linter.run import LintResult, display_path, lint_paths
 
 __all__ = ["main"]
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
+def _columns() -> int:
+    """``shutil.get_terminal_size().columns``, without importing shutil (and the compression
+    modules it pulls in): argparse asks for it each time an option is added."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+def _formatter(*, prog: str) -> argparse.HelpFormatter:
+    return argparse.HelpFormatter(prog, width=_columns() - 2)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orch-lint",
+        formatter_class=_formatter,
         description="Find non-deterministic code in durable orchestrations before it "
         "breaks replay.",
     )
@@ -101,6 +121,9 @@ def _config(args: argparse.Namespace, paths: Sequence[str]) -> Config:
 
 
 def _explain(code: str) -> int:
+    from linter.docs import explain
+    from linter.rules import rule_by_code
+
     rule = rule_by_code(code.strip().upper())
     if rule is None:
         raise UsageError(
@@ -132,6 +155,8 @@ def _run(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         sys.stderr.write(f"orch-lint: warning: {warning}\n")
     if args.diff:
+        from linter.fix import unified_diff
+
         diffs = [unified_diff(p, old, new) for p, (old, new, _) in sorted(result.fixes.items())]
         sys.stdout.write("".join(diffs))
         count = len(diffs)
@@ -157,14 +182,22 @@ def _run(args: argparse.Namespace) -> int:
 
 def _outside(findings: list[Finding], files: Sequence[str], mode: str) -> list[Finding]:
     """Mark (or drop) findings in files that were not among the files linted."""
-    linted = {display_path(path) for path in files}
+    if not findings:
+        return findings
+    # Compared as absolute paths (a display path is one form of it), built without
+    # os.path.abspath's getcwd() per file: the run may have thousands.
+    here = os.path.join(os.getcwd(), "")
+    linted = {
+        os.path.abspath(path) if os.path.isabs(path) else os.path.normpath(here + path)
+        for path in files
+    }
     result = []
     for finding in findings:
-        if finding.path in linted:
+        if os.path.abspath(finding.path) in linted:
             result.append(finding)
         elif mode == "mark":
             message = f"{finding.message} [outside the paths given]"
-            result.append(dataclasses.replace(finding, message=message))
+            result.append(finding.replace(message=message))
     return result
 
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
 
+from linter.codes import KNOWN_CODES
 from linter.errors import ConfigError, UsageError
 from linter.profiles import DEFAULT_PROFILES, PROFILES
-from linter.rules import ALL_RULES
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a cost on every run)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["OUTSIDE_MODES", "Config", "find_config", "load_config", "parse_codes"]
 
@@ -26,7 +27,6 @@ __all__ = ["OUTSIDE_MODES", "Config", "find_config", "load_config", "parse_codes
 # linted workflows, but the user did not ask about those files) or hide them.
 OUTSIDE_MODES = ("mark", "hide")
 
-KNOWN_CODES: tuple[str, ...] = tuple(r.CODE for r in ALL_RULES)
 _KEYS = (
     "allowed",
     "cache",
@@ -43,25 +43,107 @@ _KEYS = (
 )
 
 
-@dataclass(frozen=True)
-class Config:
-    """The settings of one run, after the file and the command line are combined."""
+_FIELDS = (
+    "root",
+    "path",
+    "select",
+    "ignore",
+    "per_file_ignores",
+    "profiles",
+    "orchestration_decorators",
+    "extra_banned",
+    "allowed",
+    "durable_calls",
+    "outside_findings",
+    "exclude",
+    "cache",
+    "cache_dir",
+)
 
-    root: str = "."
-    path: str | None = None
-    select: tuple[str, ...] = ("ORC",)
-    ignore: tuple[str, ...] = ()
-    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    profiles: tuple[str, ...] = DEFAULT_PROFILES
-    orchestration_decorators: tuple[str, ...] = ()
-    extra_banned: tuple[tuple[str, str], ...] = ()
-    allowed: tuple[str, ...] = ()
-    durable_calls: tuple[str, ...] = ()
-    outside_findings: str = "mark"
-    exclude: tuple[str, ...] = ()
-    cache: bool = True
-    cache_dir: str | None = None  # relative to root; see linter.cache.cache_directory
-    _cache: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+
+class Config:
+    """The settings of one run, after the file and the command line are combined.
+
+    Immutable, equal when all of ``FIELDS`` are. Written out rather than a dataclass (see
+    ``linter.findings``): every run builds one before it knows whether it will parse.
+    """
+
+    FIELDS = _FIELDS
+    __slots__ = (*_FIELDS, "_cache")
+
+    root: str
+    path: str | None
+    select: tuple[str, ...]
+    ignore: tuple[str, ...]
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...]
+    profiles: tuple[str, ...]
+    orchestration_decorators: tuple[str, ...]
+    extra_banned: tuple[tuple[str, str], ...]
+    allowed: tuple[str, ...]
+    durable_calls: tuple[str, ...]
+    outside_findings: str
+    exclude: tuple[str, ...]
+    cache: bool
+    cache_dir: str | None  # relative to root; see linter.cache.cache_directory
+    _cache: dict[str, frozenset[str]]
+
+    def __init__(
+        self,
+        root: str = ".",
+        path: str | None = None,
+        select: tuple[str, ...] = ("ORC",),
+        ignore: tuple[str, ...] = (),
+        per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = (),
+        profiles: tuple[str, ...] = DEFAULT_PROFILES,
+        orchestration_decorators: tuple[str, ...] = (),
+        extra_banned: tuple[tuple[str, str], ...] = (),
+        allowed: tuple[str, ...] = (),
+        durable_calls: tuple[str, ...] = (),
+        outside_findings: str = "mark",
+        exclude: tuple[str, ...] = (),
+        cache: bool = True,
+        cache_dir: str | None = None,
+    ) -> None:
+        values = (
+            root,
+            path,
+            select,
+            ignore,
+            per_file_ignores,
+            profiles,
+            orchestration_decorators,
+            extra_banned,
+            allowed,
+            durable_calls,
+            outside_findings,
+            exclude,
+            cache,
+            cache_dir,
+        )
+        for name, value in zip(_FIELDS, values, strict=True):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_cache", {})
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a Config is immutable; use .with_overrides({name}=...)")
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Config:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"Config({fields})"
+
+    def __reduce__(self) -> tuple[type[Config], tuple[object, ...]]:
+        return Config, self._values()
 
     def enabled_codes(self) -> frozenset[str]:
         """The codes selected and not ignored."""
@@ -73,8 +155,7 @@ class Config:
         cached = self._cache.get(path)
         if cached is not None:
             return cached
-        relative = os.path.relpath(os.path.abspath(path), os.path.abspath(self.root))
-        relative = relative.replace(os.sep, "/")
+        relative = self._relative(path)
         codes: set[str] = set()
         for pattern, prefixes in self.per_file_ignores:
             if fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(
@@ -86,15 +167,28 @@ class Config:
         return result
 
     def is_excluded(self, path: str) -> bool:
-        relative = os.path.relpath(os.path.abspath(path), os.path.abspath(self.root))
-        relative = relative.replace(os.sep, "/")
+        if not self.exclude:
+            return False
+        relative = self._relative(path)
         return any(
             fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(relative, p.rstrip("/") + "/*")
             for p in self.exclude
         )
 
+    def _relative(self, path: str) -> str:
+        """``path`` relative to the root, with ``/`` separators (for the globs)."""
+        root, absolute = os.path.abspath(self.root), os.path.abspath(path)
+        if absolute.startswith(root + os.sep) and root != os.sep:
+            relative = absolute[len(root) + 1 :]
+        else:
+            relative = os.path.relpath(absolute, root)
+        return relative.replace(os.sep, "/")
+
     def with_overrides(self, **changes: Any) -> Config:
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with the given settings changed (those given as None are kept)."""
+        values = {name: getattr(self, name) for name in _FIELDS}
+        values.update({k: v for k, v in changes.items() if v is not None})
+        return Config(**values)
 
 
 def _matches(code: str, prefixes: Iterable[str]) -> bool:
@@ -141,6 +235,8 @@ def load_config(path: str | None, root: str = ".") -> Config:
     """Read and validate ``[tool.orch-lint]`` from ``path``; defaults when ``path`` is None."""
     if path is None:
         return Config(root=root)
+    import tomllib  # only when there is a config file to read
+
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)

@@ -1,5 +1,6 @@
-"""Linting files: prefilter, parse, find orchestrations, follow helpers, turn hits into
-findings (located, suppressed by ``# noqa``, deduplicated) and collect safe fixes.
+"""Linting the files the cheap pass (``linter.run``) leaves: parse, find orchestrations,
+follow helpers, turn hits into findings (located, suppressed by ``# noqa``, deduplicated) and
+collect safe fixes.
 
 Few files are linted in this process; many are spread over a process pool, each worker
 keeping its own cache of parsed helper modules.
@@ -10,70 +11,32 @@ from __future__ import annotations
 import ast
 import gc
 import os
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import libcst as cst
 
-from linter.cache import Dependencies, ResultCache, dependencies
+from linter.cache import dependencies
 from linter.checker import Hit
 from linter.config import Config
 from linter.discovery import find_entries
+from linter.finder import content_digest, import_roots
 from linter.findings import Finding
 from linter.fix import apply_fixes
-from linter.modules import ModuleInfo, ModuleLoader, Reads, content_digest
+from linter.modules import ModuleInfo, ModuleLoader, Reads
 from linter.parse import parse_module
 from linter.positions import locate
-from linter.profiles import PROFILES, frameworks_used
+from linter.prefilter import wants_ignore_file
 from linter.reach import check_entries
 from linter.rules import Fixer, RuleSet, rule_by_code, star_names
 from linter.rules.files import SyntaxErrorRule, UndecodableFile
-from linter.source import (
-    DecodeProblem,
-    Prefilter,
-    Source,
-    decode,
-    noqa_codes,
-    wants_ignore_file,
-)
+from linter.run import FileResult, display_path, finalize, prefilter_for
+from linter.source import DecodeProblem, Source, decode, noqa_codes
 
-__all__ = ["FileResult", "LintResult", "Linter", "lint_paths", "lint_source"]
+__all__ = ["Linter", "lint_files", "lint_source"]
 
 PARALLEL_THRESHOLD = 8
-
-
-@dataclass
-class FileResult:
-    """What linting one file produced: findings (possibly in helper modules) and a fix."""
-
-    findings: list[Finding] = field(default_factory=list)
-    parsed: bool = False
-    fixed: tuple[str, str, str] | None = None  # (path, new text, encoding)
-    original: str | None = None
-    deps: Dependencies | None = None  # what the findings depend on (when caching)
-
-
-@dataclass
-class LintResult:
-    """The outcome of a run over many files."""
-
-    findings: list[Finding]
-    files: int
-    parsed: int
-    fixes: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # path -> (old, new, enc)
-    unchecked: dict[str, int] = field(default_factory=dict)  # profile off -> files using it
-    cached: int = 0  # files whose result came from the cache
-    warnings: list[str] = field(default_factory=list)  # e.g. a cache that cannot be written
-
-
-def display_path(path: str) -> str:
-    """A path as users typed it: relative to the working directory when under it."""
-    absolute = os.path.abspath(path)
-    relative = os.path.relpath(absolute)
-    return absolute if relative.startswith("..") else relative
 
 
 class Linter:
@@ -87,13 +50,8 @@ class Linter:
         self.rules = RuleSet(
             self.codes, config.allowed, dict(config.extra_banned), config.durable_calls
         )
-        roots = [config.root, os.path.join(config.root, "src")]
-        self.loader = ModuleLoader(star_names(), [r for r in roots if os.path.isdir(r)])
-        groups: list[tuple[Iterable[str], Iterable[str]]] = [
-            (PROFILES[p].markers, PROFILES[p].required_markers) for p in config.profiles
-        ]
-        groups.append(([d.rsplit(".", 1)[-1] for d in config.orchestration_decorators], ()))
-        self.prefilter = Prefilter(groups)
+        self.loader = ModuleLoader(star_names(), import_roots(config.root))
+        self.prefilter = prefilter_for(config)
 
     def wants(self, data: bytes) -> bool:
         """The prefilter: could this file hold an orchestration?"""
@@ -236,20 +194,6 @@ def _message(hit: Hit) -> str:
     return f"{text} (via {' -> '.join(hit.chain)})"
 
 
-def finalize(findings: Iterable[Finding]) -> list[Finding]:
-    """Sort, and keep one finding per place and code (the one with the shortest chain)."""
-    best: dict[tuple[str, int, int, str], Finding] = {}
-    for finding in findings:
-        key = (finding.path, finding.line, finding.col, finding.code)
-        current = best.get(key)
-        if current is None or (len(finding.chain), finding.chain) < (
-            len(current.chain),
-            current.chain,
-        ):
-            best[key] = finding
-    return sorted(best.values())
-
-
 _WORKER: Linter | None = None
 # Parsed trees are hundreds of thousands of small objects kept for the whole run (helpers
 # are shared between files), almost none in cycles: at the default pace the cyclic
@@ -278,80 +222,23 @@ def _lint_in_worker(path: str) -> FileResult:
     return _WORKER.lint_file(path)
 
 
-def lint_paths(
-    files: Sequence[str],
-    config: Config,
-    *,
-    fix: bool = False,
-    jobs: int | None = None,
-    cache_dir: str | None = None,
-) -> LintResult:
-    """Lint ``files`` (already expanded from directories) under ``config``.
-
-    With ``cache_dir`` (see ``linter.cache.cache_directory``), results still valid there are
-    reused and fresh ones stored; ``fix`` bypasses the cache, since it needs the trees.
-    """
+def lint_files(
+    paths: Sequence[str], config: Config, fix: bool, jobs: int | None, track: bool
+) -> list[FileResult]:
+    """Lint each of ``paths`` (all past the prefilter): in this process when they are few,
+    else spread over a pool of ``jobs`` workers (default: the CPUs, at most 8). With
+    ``track``, each result carries its dependencies for the result cache."""
     with _rare_collections():
-        return _lint_paths(files, config, fix, jobs, cache_dir)
+        workers = min(jobs or os.cpu_count() or 1, 8)
+        if workers > 1 and len(paths) >= PARALLEL_THRESHOLD:
+            from concurrent.futures import ProcessPoolExecutor
 
-
-def _lint_paths(
-    files: Sequence[str], config: Config, fix: bool, jobs: int | None, cache_dir: str | None
-) -> LintResult:
-    track = cache_dir is not None and not fix
-    linter = Linter(config, fix, track)
-    cache = (
-        ResultCache(cache_dir, config, linter.loader.extra_roots) if cache_dir and track else None
-    )
-    candidates: list[str] = []
-    done: dict[str, FileResult] = {}
-    enabled = frozenset(config.profiles)
-    unchecked: Counter[str] = Counter()
-    for path in files:
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except OSError:
-            candidates.append(path)  # reported by lint_file
-            continue
-        unchecked.update(frameworks_used(data) - enabled)
-        if linter.wants(data):
-            candidates.append(path)
-            hit = cache.get(path, data) if cache is not None else None
-            if hit is not None:
-                done[path] = FileResult(*hit)
-    cached = len(done)
-    todo = [path for path in candidates if path not in done]
-
-    def keep(fresh: Iterable[FileResult]) -> None:
-        for path, result in zip(todo, fresh, strict=True):
-            done[path] = result
-            if cache is not None and result.deps is not None:
-                cache.put(path, result.findings, result.parsed, result.deps)
-
-    workers = min(jobs or os.cpu_count() or 1, 8)
-    if workers > 1 and len(todo) >= PARALLEL_THRESHOLD:
-        chunk = max(1, len(todo) // (workers * 4))
-        init = (config, fix, track)
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=init) as pool:
-            keep(pool.map(_lint_in_worker, todo, chunksize=chunk))
-    else:
-        keep(linter.lint_file(path) for path in todo)
-    if cache is not None:
-        cache.flush()
-    results = [done[path] for path in candidates]
-    fixes = {}
-    for result in results:
-        if result.fixed is not None and result.original is not None:
-            path, new, encoding = result.fixed
-            fixes[path] = (result.original, new, encoding)
-    findings = finalize(f for r in results for f in r.findings)
-    parsed = sum(r.parsed for r in results)
-    warnings = cache.warnings if cache is not None else []
-    return LintResult(
-        findings, len(files), parsed, fixes, dict(sorted(unchecked.items())), cached,
-        warnings,
-    )
+            chunk = max(1, len(paths) // (workers * 4))
+            init = (config, fix, track)
+            with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=init) as pool:
+                return list(pool.map(_lint_in_worker, paths, chunksize=chunk))
+        linter = Linter(config, fix, track)
+        return [linter.lint_file(path) for path in paths]
 
 
 def lint_source(

@@ -19,6 +19,7 @@ def collect_files(paths: Iterable[str], config: Config) -> list[str]:
     """Files named directly, plus ``*.py`` under directories (hidden, virtualenv and build
     directories and ``exclude`` globs skipped), sorted and without duplicates."""
     found: dict[str, None] = {}
+    excluded = config.is_excluded if config.exclude else _never
     for path in paths:
         if os.path.isfile(path):
             found[path] = None
@@ -29,15 +30,19 @@ def collect_files(paths: Iterable[str], config: Config) -> list[str]:
                     for d in dirs
                     if not d.startswith(".")
                     and d not in _SKIP_DIRS
-                    and not config.is_excluded(os.path.join(directory, d))
+                    and not excluded(os.path.join(directory, d))
                 )
                 for name in sorted(names):
                     if name.endswith(".py"):
                         full = os.path.join(directory, name)
-                        if not config.is_excluded(full):
+                        if not excluded(full):
                             found[os.path.normpath(full)] = None
         else:
             raise UsageError(
                 f"{path}: no such file or directory; pass files or directories to lint"
             )
     return list(found)
+
+
+def _never(path: str) -> bool:
+    return False

@@ -8,7 +8,6 @@ import roots, so helpers in other modules can be followed without importing anyt
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from functools import cached_property
 
 import libcst as cst
 
+from linter.finder import ModuleFinder, content_digest, module_identity
 from linter.names import ImportBinding, Scope, dotted, module_scope, qualify
 from linter.parse import parse_module
 from linter.source import Source, decode
@@ -24,9 +24,7 @@ __all__ = [
     "ModuleInfo",
     "ModuleLoader",
     "Reads",
-    "content_digest",
     "decorator_names",
-    "module_identity",
 ]
 
 _MUTABLE_CALLS = frozenset(
@@ -42,24 +40,6 @@ _MUTABLE_CALLS = frozenset(
     }
 )
 _ACTIVITY_SUFFIXES = (".activity", "activity.defn", "DBOS.step", "DBOS.transaction")
-
-
-def content_digest(data: bytes) -> str:
-    """A short, stable fingerprint of a file's bytes (for the result cache)."""
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def module_identity(path: str) -> tuple[str, str, str]:
-    """``(dotted name, package, import root)`` of a file, from the ``__init__.py`` chain."""
-    directory, filename = os.path.split(os.path.abspath(path))
-    stem = filename.rsplit(".", 1)[0]
-    parts = [] if stem == "__init__" else [stem]
-    while os.path.isfile(os.path.join(directory, "__init__.py")):
-        directory, name = os.path.split(directory)
-        parts.insert(0, name)
-    dotted_name = ".".join(parts)
-    package = dotted_name if stem == "__init__" else dotted_name.rpartition(".")[0]
-    return dotted_name, package, directory
 
 
 def decorator_names(
@@ -182,12 +162,6 @@ class ModuleInfo:
         return frozenset(names)
 
 
-def _installed(path: str) -> bool:
-    """Inside an installed package (a virtualenv in the project, say): not the project's code."""
-    parts = os.path.abspath(path).split(os.sep)
-    return "site-packages" in parts or "dist-packages" in parts
-
-
 def _top_level(body: Iterable[cst.BaseStatement]) -> list[cst.BaseStatement]:
     """Top-level statements, looking inside module-level ``if``/``try`` blocks."""
     result: list[cst.BaseStatement] = []
@@ -221,7 +195,7 @@ class Reads:
     lookups: set[tuple[str, str]] = field(default_factory=set)
 
 
-class ModuleLoader:
+class ModuleLoader(ModuleFinder):
     """Parses project modules on demand and caches them for the life of the process.
 
     While ``reads`` is set, every module read and every name looked up is noted there, and
@@ -231,12 +205,11 @@ class ModuleLoader:
     def __init__(
         self, star_names: Mapping[str, Iterable[str]], extra_roots: Iterable[str] = ()
     ) -> None:
+        super().__init__(extra_roots)
         self.star_names = star_names
-        self.extra_roots = tuple(extra_roots)
         self.reads: Reads | None = None
         self.digests: dict[str, str] = {}  # absolute path -> content digest ("" unreadable)
         self._by_path: dict[str, ModuleInfo | None] = {}
-        self._by_name: dict[tuple[str, str], str | None] = {}
 
     def add(self, info: ModuleInfo) -> None:
         self._by_path[os.path.abspath(info.path)] = info
@@ -268,23 +241,9 @@ class ModuleLoader:
 
     def find(self, name: str, root: str) -> str | None:
         """The file of module ``name`` under ``root`` or the extra roots, if in the project."""
-        key = (name, root)
         if self.reads is not None:
-            self.reads.lookups.add(key)
-        if key in self._by_name:
-            return self._by_name[key]
-        found = None
-        relative = name.replace(".", os.sep)
-        for base in (root, *self.extra_roots):
-            for candidate in (relative + ".py", os.path.join(relative, "__init__.py")):
-                path = os.path.join(base, candidate)
-                if os.path.isfile(path) and not _installed(path):
-                    found = path
-                    break
-            if found:
-                break
-        self._by_name[key] = found
-        return found
+            self.reads.lookups.add((name, root))
+        return super().find(name, root)
 
     def resolve(
         self, qualname: str, root: str, depth: int = 0

@@ -10,8 +10,8 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 
+from linter.codes import RULE_NAMES
 from linter.findings import Finding
-from linter.rules import rule_by_code
 
 __all__ = ["FORMATS", "format_findings", "statistics", "summary"]
 
@@ -66,10 +66,9 @@ def statistics(findings: Sequence[Finding]) -> str:
     counts = Counter(f.code for f in findings)
     lines = []
     for code, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
-        rule = rule_by_code(code)
         fixable = sum(1 for f in findings if f.code == code and f.fixable)
         mark = f"  ({fixable} fixable)" if fixable else ""
-        lines.append(f"{count:5d}  {code}  {rule.NAME if rule else ''}{mark}")
+        lines.append(f"{count:5d}  {code}  {RULE_NAMES.get(code, '')}{mark}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 

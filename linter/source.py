@@ -1,4 +1,4 @@
-"""Reading a file's text the way Python does, and the cheap textual checks made before parsing.
+"""Reading a file's text the way Python does, and ``# noqa`` comments.
 
 Decoding follows PEP 263 (a BOM or a ``coding:`` cookie, else UTF-8) so that a Latin-1
 module with a cookie lints like any other; a file that Python itself could not decode is
@@ -10,22 +10,16 @@ from __future__ import annotations
 import io
 import re
 import tokenize
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
     "DecodeProblem",
-    "Prefilter",
     "Source",
     "decode",
-    "has_marker",
-    "marker_pattern",
     "noqa_codes",
-    "wants_ignore_file",
 ]
 
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*))?", re.I)
-_IGNORE_FILE = re.compile(rb"#\s*orch-lint:\s*ignore-file\b")
 
 
 @dataclass(frozen=True)
@@ -66,43 +60,6 @@ def decode(data: bytes) -> Source | DecodeProblem:
     if text.startswith("\ufeff"):
         text = text[1:]
     return Source(text, "utf-8-sig" if encoding == "utf-8-sig" else encoding)
-
-
-def marker_pattern(markers: Iterable[str]) -> re.Pattern[bytes]:
-    """One compiled byte pattern that finds any of ``markers`` (plain substrings)."""
-    alternatives = sorted({m for m in markers if m}, key=len, reverse=True)
-    return re.compile(b"|".join(re.escape(m.encode()) for m in alternatives) or b"(?!)")
-
-
-def has_marker(data: bytes, pattern: re.Pattern[bytes]) -> bool:
-    """Whether the raw bytes could hold an orchestration: the prefilter before parsing."""
-    return pattern.search(data) is not None
-
-
-class Prefilter:
-    """Which files could hold an orchestration, from their bytes alone.
-
-    Each group is a set of markers (any one suffices) with the markers all of which must
-    also be present; a file is wanted when one group matches and it does not opt out.
-    """
-
-    def __init__(self, groups: Iterable[tuple[Iterable[str], Iterable[str]]]) -> None:
-        merged: dict[tuple[bytes, ...], list[str]] = {}
-        for markers, required in groups:
-            key = tuple(sorted({r.encode() for r in required if r}))
-            merged.setdefault(key, []).extend(markers)
-        self._groups = [(marker_pattern(m), key) for key, m in merged.items() if any(m)]
-
-    def wants(self, data: bytes) -> bool:
-        return any(
-            all(r in data for r in required) and has_marker(data, pattern)
-            for pattern, required in self._groups
-        ) and not wants_ignore_file(data)
-
-
-def wants_ignore_file(data: bytes) -> bool:
-    """Whether the file opts out with ``# orch-lint: ignore-file``."""
-    return _IGNORE_FILE.search(data) is not None
 
 
 def noqa_codes(line: str) -> frozenset[str] | None:

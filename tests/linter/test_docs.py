@@ -28,3 +28,12 @@ def test_pre_commit_hook_is_declared():
     assert "- id: orch-lint" in text
     assert "entry: orch-lint" in text
     assert "types: [python]" in text
+
+
+def test_static_code_table_matches_the_rule_classes():
+    """``linter.codes`` validates codes without importing the rules: it must list exactly
+    the rule classes' codes and names, in their order."""
+    from linter.codes import KNOWN_CODES, RULE_NAMES
+
+    assert list(RULE_NAMES.items()) == [(rule.CODE, rule.NAME) for rule in ALL_RULES]
+    assert tuple(rule.CODE for rule in ALL_RULES) == KNOWN_CODES
