@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import history as h
-from .errors import SerializationError, UnknownActivity
-from .payload import from_json_value, to_json_value
+from .codec import event_to_json
+from .errors import PayloadTooLarge, SerializationError, UnknownActivity
+from .payload import DEFAULT_MAX_PAYLOAD_BYTES, check_payload_size, from_json_value, to_json_value
 from .registry import Registry
 from .state import ActivityWork
 
-__all__ = ["ActivityInfo", "activity_info", "execute_activity"]
+__all__ = ["ActivityInfo", "activity_info", "completed", "execute_activity"]
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,20 @@ def _loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-def execute_activity(registry: Registry, work: ActivityWork, at: Any) -> h.Event:
-    """Run one attempt and return its result event (never raises for the activity's errors)."""
+def execute_activity(
+    registry: Registry,
+    work: ActivityWork,
+    at: Any,
+    max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
+) -> h.Event:
+    """Run one attempt and return its result event (never raises for the activity's errors).
+
+    The event is always storable: a result that cannot be stored (not JSON, nested too deep, an
+    int too long, over `max_payload_bytes`, not encodable) becomes a non-retryable
+    `ActivityFailed` whose `error_type` names the cause, so it is recorded once instead of
+    failing the store write (and with it the rest of the batch) and running again. An error's
+    message is cut to fit (see `_error_message`).
+    """
     try:
         defn = registry.get_activity(work.name)
     except UnknownActivity as exc:
@@ -75,12 +88,65 @@ def execute_activity(registry: Registry, work: ActivityWork, at: Any) -> h.Event
         if type(value) not in _PLAIN and asyncio.iscoroutine(value):
             value = _loop().run_until_complete(value)
     except Exception as exc:
-        return h.ActivityFailed(at, work.task_id, type(exc).__name__, str(exc))
+        return _failed(at, work, exc, max_payload_bytes)
     finally:
         _CURRENT.reset(token)
+    return completed(at, work, value, max_payload_bytes)
+
+
+def completed(at: Any, work: ActivityWork, value: Any, limit: int | None) -> h.Event:
+    """The `ActivityCompleted` of `value`, or the `ActivityFailed` naming why it cannot be stored."""
+    what = f"result of activity {work.name!r}"
     try:
         payload = to_json_value(value, "result")
+        check_payload_size(payload, what, limit)
+        event: h.Event = h.ActivityCompleted(at, work.task_id, payload)
+        event_to_json(event)  # what the stores do with it: refuse here what they would refuse
     except SerializationError as exc:
         message = f"activity {work.name!r} returned an unserializable result: {exc}"
-        return h.ActivityFailed(at, work.task_id, "SerializationError", message, retryable=False)
-    return h.ActivityCompleted(at, work.task_id, payload)
+        return _unstorable(at, work, "SerializationError", message)
+    except PayloadTooLarge as exc:
+        return _unstorable(at, work, "PayloadTooLarge", str(exc))
+    except Exception as exc:  # e.g. strings the encoder refuses; never let it reach the store
+        message = (
+            f"the {what} cannot be stored ({type(exc).__name__}: {_safe_str(exc)}); return "
+            "plain JSON data (dict, list, str, int, float, bool, None) or dataclasses of those"
+        )
+        return _unstorable(at, work, "UnstorableResult", message)
+    return event
+
+
+def _unstorable(at: Any, work: ActivityWork, kind: str, message: str) -> h.Event:
+    # Not retryable: running the activity again would only produce the same result again.
+    return h.ActivityFailed(at, work.task_id, kind, _cut(message, _MAX_MESSAGE), retryable=False)
+
+
+# Error messages are for people: longer ones are cut (at most this, and at most the size limit).
+_MAX_MESSAGE = 16 * 1024
+
+
+def _failed(at: Any, work: ActivityWork, exc: Exception, limit: int | None) -> h.Event:
+    """The `ActivityFailed` for an activity that raised `exc`, storable whatever `exc` holds."""
+    kind = type(exc).__name__
+    cap = _MAX_MESSAGE if limit is None else max(64, min(_MAX_MESSAGE, limit // 2))
+    event = h.ActivityFailed(at, work.task_id, kind, _cut(_safe_str(exc), cap))
+    try:
+        event_to_json(event)
+    except Exception:  # an unencodable message (lone surrogates): keep it readable, ASCII-safe
+        text = event.message.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+        event = h.ActivityFailed(at, work.task_id, kind, _cut(text, cap))
+    return event
+
+
+def _safe_str(exc: BaseException) -> str:
+    """`str(exc)`, or a note saying it could not be made (a broken `__str__`)."""
+    try:
+        return str(exc)
+    except Exception as inner:
+        return f"<str() of this {type(exc).__name__} raised {type(inner).__name__}>"
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... (cut: the message was {len(text):,} characters)"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from . import history as h
 from .clock import Clock, SystemClock
 from .errors import InstanceNotFound, InvalidInstanceId, UnknownOrchestration
-from .payload import DEFAULT_MAX_PAYLOAD_BYTES, check_payload_size, to_json_value
+from .payload import DEFAULT_MAX_PAYLOAD_BYTES, check_payload_size, to_json_value, valid_limit
 from .registry import Registry
 from .state import InstanceState, Message, Status
 from .stores.contract import Store
@@ -65,14 +65,7 @@ class Client:
         clock: Clock | None = None,
         max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
-        if max_payload_bytes is not None and (
-            not isinstance(max_payload_bytes, int) or max_payload_bytes < 1
-        ):
-            raise ValueError(
-                f"max_payload_bytes={max_payload_bytes!r}: give a positive number of bytes, "
-                "or None for no limit"
-            )
-        self.max_payload_bytes = max_payload_bytes
+        self.max_payload_bytes = valid_limit(max_payload_bytes)
         self.store: Store = store_or_url(store, "Client")  # last: a refused call opens nothing
         self.registry = registry
         self.clock: Clock = clock or SystemClock()

@@ -26,6 +26,7 @@ __all__ = [
     "payload_size",
     "return_annotation",
     "to_json_value",
+    "valid_limit",
 ]
 
 # Payloads are stored in the history, read back at every replay and copied into every turn, so
@@ -108,6 +109,20 @@ def check_payload_size(value: Any, what: str, limit: int | None) -> None:
             "keep large data elsewhere (a file, a blob store) and pass its key, or raise the "
             "limit with max_payload_bytes=..."
         )
+
+
+def valid_limit(max_payload_bytes: int | None) -> int | None:
+    """`max_payload_bytes` itself if it is a positive int or None (no limit), else `ValueError`."""
+    if max_payload_bytes is not None and (
+        not isinstance(max_payload_bytes, int)
+        or isinstance(max_payload_bytes, bool)
+        or max_payload_bytes < 1
+    ):
+        raise ValueError(
+            f"max_payload_bytes={max_payload_bytes!r}: give a positive number of bytes, "
+            "or None for no limit"
+        )
+    return max_payload_bytes
 
 
 def from_json_value(value: Any, annotation: Any) -> Any:

@@ -299,9 +299,7 @@ class SubOrchestrationTask(Task[Any]):
         except SerializationError as exc:
             raise SerializationError(f"sub-orchestration {name!r}: {exc}") from None
         child_id = instance_id or f"{exe.instance_id}:{exe.generation}:{task_id}"
-        kept = exe.command(
-            h.SubOrchestrationScheduled(exe.now(), task_id, name, payload, child_id)
-        )
+        kept = exe.command(h.SubOrchestrationScheduled(exe.now(), task_id, name, payload, child_id))
         assert isinstance(kept, h.SubOrchestrationScheduled)
         self.child_id = kept.instance_id
         exe.expected[task_id] = self

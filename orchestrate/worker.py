@@ -24,6 +24,7 @@ from . import turn
 from .activity import execute_activity
 from .clock import Clock, SystemClock
 from .errors import StoreError, UnknownOrchestration
+from .payload import DEFAULT_MAX_PAYLOAD_BYTES, valid_limit
 from .registry import Registry
 from .replay import Execution
 from .state import (
@@ -37,6 +38,7 @@ from .state import (
     Written,
 )
 from .stores.contract import Store
+from .stores.url import store_or_url
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -54,7 +56,7 @@ class Worker:
     def __init__(
         self,
         registry: Registry,
-        store: Store,
+        store: Store | str,
         *,
         clock: Clock | None = None,
         threads: int = 2,
@@ -65,14 +67,17 @@ class Worker:
         strict: bool = False,
         on_nondeterminism: str = "retry",
         nondeterminism_retry: float = 60.0,
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
         if on_nondeterminism not in ("retry", "fail"):
             raise ValueError(
                 f"on_nondeterminism={on_nondeterminism!r}: use 'retry' (the turn fails and is "
                 "retried later, e.g. after the deploy is rolled back) or 'fail' (the instance fails)"
             )
+        # checked on every activity input and result, and on what orchestration code records
+        self.max_payload_bytes = valid_limit(max_payload_bytes)
         self.registry = registry
-        self.store = store
+        self.store = store_or_url(store, "Worker")  # last: a refused call opens nothing
         self.clock: Clock = clock or SystemClock()
         self.threads = threads
         self.cache_size = cache_size
@@ -307,7 +312,7 @@ class Worker:
 
     def run_activity(self, work: ActivityWork) -> h.Event:
         """Execute one attempt of `work` now, returning its result event."""
-        return execute_activity(self.registry, work, self.clock.now())
+        return execute_activity(self.registry, work, self.clock.now(), self.max_payload_bytes)
 
     def evict(self, instance_id: str | None = None) -> None:
         """Drop one cached execution (or all): the next turn rebuilds it by replay."""
