@@ -11,7 +11,15 @@ from typing import Any
 from . import history as h
 from .codec import event_to_json
 from .errors import PayloadTooLarge, SerializationError, UnknownActivity
-from .payload import DEFAULT_MAX_PAYLOAD_BYTES, check_payload_size, from_json_value, to_json_value
+from .payload import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    MAX_MESSAGE,
+    check_payload_size,
+    cut,
+    from_json_value,
+    safe_str,
+    to_json_value,
+)
 from .registry import Registry
 from .state import ActivityWork
 
@@ -109,7 +117,7 @@ def completed(at: Any, work: ActivityWork, value: Any, limit: int | None) -> h.E
         return _unstorable(at, work, "PayloadTooLarge", str(exc))
     except Exception as exc:  # e.g. strings the encoder refuses; never let it reach the store
         message = (
-            f"the {what} cannot be stored ({type(exc).__name__}: {_safe_str(exc)}); return "
+            f"the {what} cannot be stored ({type(exc).__name__}: {safe_str(exc)}); return "
             "plain JSON data (dict, list, str, int, float, bool, None) or dataclasses of those"
         )
         return _unstorable(at, work, "UnstorableResult", message)
@@ -118,35 +126,17 @@ def completed(at: Any, work: ActivityWork, value: Any, limit: int | None) -> h.E
 
 def _unstorable(at: Any, work: ActivityWork, kind: str, message: str) -> h.Event:
     # Not retryable: running the activity again would only produce the same result again.
-    return h.ActivityFailed(at, work.task_id, kind, _cut(message, _MAX_MESSAGE), retryable=False)
-
-
-# Error messages are for people: longer ones are cut (at most this, and at most the size limit).
-_MAX_MESSAGE = 16 * 1024
+    return h.ActivityFailed(at, work.task_id, kind, cut(message), retryable=False)
 
 
 def _failed(at: Any, work: ActivityWork, exc: Exception, limit: int | None) -> h.Event:
     """The `ActivityFailed` for an activity that raised `exc`, storable whatever `exc` holds."""
     kind = type(exc).__name__
-    cap = _MAX_MESSAGE if limit is None else max(64, min(_MAX_MESSAGE, limit // 2))
-    event = h.ActivityFailed(at, work.task_id, kind, _cut(_safe_str(exc), cap))
+    cap = MAX_MESSAGE if limit is None else max(64, min(MAX_MESSAGE, limit // 2))
+    event = h.ActivityFailed(at, work.task_id, kind, cut(safe_str(exc), cap))
     try:
         event_to_json(event)
     except Exception:  # an unencodable message (lone surrogates): keep it readable, ASCII-safe
         text = event.message.encode("utf-8", "backslashreplace").decode("ascii", "replace")
-        event = h.ActivityFailed(at, work.task_id, kind, _cut(text, cap))
+        event = h.ActivityFailed(at, work.task_id, kind, cut(text, cap))
     return event
-
-
-def _safe_str(exc: BaseException) -> str:
-    """`str(exc)`, or a note saying it could not be made (a broken `__str__`)."""
-    try:
-        return str(exc)
-    except Exception as inner:
-        return f"<str() of this {type(exc).__name__} raised {type(inner).__name__}>"
-
-
-def _cut(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}... (cut: the message was {len(text):,} characters)"

@@ -382,7 +382,13 @@ class Worker:
 
     def _rebuild(self, state: InstanceState) -> Execution:
         odef = self.registry.get_orchestration(state.name)
-        exe = Execution(self.registry, odef, state.instance_id, strict=self.strict)
+        exe = Execution(
+            self.registry,
+            odef,
+            state.instance_id,
+            strict=self.strict,
+            max_payload_bytes=self.max_payload_bytes,
+        )
         exe.begin_turn()
         if state.history_len:
             exe.replay(self.store.get_history(state.instance_id))
