@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 from . import history as h
 from . import turn
 from .activity import execute_activity
+from .backoff import Backoff
 from .clock import Clock, SystemClock
 from .errors import StoreError, UnknownOrchestration
 from .payload import DEFAULT_MAX_PAYLOAD_BYTES, valid_limit
@@ -68,6 +70,7 @@ class Worker:
         on_nondeterminism: str = "retry",
         nondeterminism_retry: float = 60.0,
         max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
+        backoff_cap: float = 30.0,
     ) -> None:
         if on_nondeterminism not in ("retry", "fail"):
             raise ValueError(
@@ -87,6 +90,8 @@ class Worker:
         self.strict = strict
         self.on_nondeterminism = on_nondeterminism
         self.nondeterminism_retry = nondeterminism_retry
+        # after a failed round (a store gone read-only or locked): 0.1 s, doubling, <= backoff_cap
+        self.backoff = Backoff(min(0.1, backoff_cap), backoff_cap)
         # instance id -> its execution and the state its last turn committed (the base of a
         # follow-up turn, see `_follow_up`)
         self._cache: OrderedDict[str, tuple[Execution, InstanceState]] = OrderedDict()
@@ -420,9 +425,10 @@ class Worker:
         while not self._stopping:
             try:
                 busy = self.poll_once()
-            except Exception:
-                _LOG.exception("worker round failed; retrying")
-                busy = False
+            except Exception as exc:  # a store gone read-only or locked, or a bug: back off
+                self._pause(self.backoff.failed(exc))
+                continue
+            self.backoff.succeeded()
             if busy or self._stopping:
                 continue
             # One idle thread at a time waits for a change; the others wait for it to get busy.
@@ -432,6 +438,12 @@ class Worker:
             with self._watching:
                 if not self._stopping:  # stop() may have come while this thread queued here
                     self._wait_for_work()
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep `seconds` after a failed round, waking early when the worker stops."""
+        deadline = time.monotonic() + seconds
+        while not self._stopping and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, 0.05))
 
     def _wait_for_work(self) -> None:
         """Block until the store changes or its next timer or lease expiry is due (<= 0.5 s)."""
