@@ -163,6 +163,18 @@ def _cmd_terminate(args: argparse.Namespace) -> None:
     client.store.close()
 
 
+def _cmd_retry(args: argparse.Namespace) -> None:
+    client = _open(args)
+    key = safe(args.instance_id)
+    if client.retry(args.instance_id):
+        text = f"retrying {key} now (its failed turn runs again at once, on a running worker)"
+        _out(args, {"ok": True, "retried": True}, text)
+    else:
+        text = f"{key} is not stuck: its last turn did not fail, so there is nothing to retry"
+        _out(args, {"ok": True, "retried": False}, text)
+    client.store.close()
+
+
 def _cmd_export_history(args: argparse.Namespace) -> None:
     client = _open(args)
     state = client.state(args.instance_id)
@@ -382,6 +394,9 @@ def _parser() -> argparse.ArgumentParser:
     terminate = add("terminate", _cmd_terminate, "stop a running instance at its next turn")
     terminate.add_argument("instance_id", metavar="ID")
     terminate.add_argument("--reason", default="", help="recorded in the instance's error")
+
+    retry = add("retry", _cmd_retry, "run the failed turn of a stuck instance again now")
+    retry.add_argument("instance_id", metavar="ID")
 
     export = add("export-history", _cmd_export_history, "print the history JSON replay tests read")
     export.add_argument("instance_id", metavar="ID")

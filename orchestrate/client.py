@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import history as h
 from .clock import Clock, SystemClock
-from .errors import InstanceNotFound, InvalidInstanceId, UnknownOrchestration
+from .errors import InstanceNotFound, InstanceNotRunning, InvalidInstanceId, UnknownOrchestration
 from .payload import DEFAULT_MAX_PAYLOAD_BYTES, check_payload_size, to_json_value, valid_limit
 from .registry import Registry
 from .state import InstanceState, Message, Status
@@ -139,6 +139,20 @@ class Client:
             return self.store.list_instances(status=status, name=name, limit=limit)
         found = [s for s in self.store.list_instances(status=status, name=name) if is_stuck(s)]
         return found if limit is None else found[:limit]
+
+    def retry(self, instance_id: str) -> bool:
+        """Retry the failed turn of a stuck instance (`is_stuck`) now instead of at its retry
+        time (after a fix or a rollback is deployed); a worker runs it. False if the instance
+        is not stuck (nothing changed). `InstanceNotFound` / `InstanceNotRunning` otherwise."""
+        state = self.state(instance_id)
+        if state.finished:
+            raise InstanceNotRunning(
+                f"instance {instance_id!r} is {state.status}; there is no turn to retry"
+            )
+        if not is_stuck(state):
+            return False
+        self.store.retry(instance_id)
+        return True
 
     def purge(
         self, instance_id: str | None = None, *, finished_before: datetime | None = None
