@@ -60,6 +60,10 @@ class Executed(Protocol):
     def nondeterminism(self) -> Exception | None: ...
 
 
+# errors of a running instance whose turn was not applied and is retried (see `worker`)
+_HELD_BACK = frozenset({"NonDeterminismError", "UnknownOrchestration"})
+
+
 def apply_order(messages: list[Message]) -> list[Message]:
     """The order a turn applies its messages in.
 
@@ -220,8 +224,8 @@ def build_commit(
             _start_child(commit, state, event, now)
         elif isinstance(event, h.CustomStatusSet):
             next_state.custom_status = event.status
-    if next_state.error is not None and next_state.error.type == "NonDeterminismError":
-        next_state.error = None  # an earlier failed turn: this one replayed fine
+    if next_state.error is not None and next_state.error.type in _HELD_BACK:
+        next_state.error = None  # an earlier turn failed or was left to others: this one ran
     result = exe.result
     if result is None and not exe.terminated:
         return commit  # the generation goes on

@@ -29,6 +29,7 @@ from .errors import StoreError, UnknownOrchestration
 from .payload import DEFAULT_MAX_PAYLOAD_BYTES, valid_limit
 from .registry import Registry
 from .replay import Execution
+from .rolling import RollingDeploys
 from .state import (
     ActivityWork,
     Batch,
@@ -71,6 +72,8 @@ class Worker:
         nondeterminism_retry: float = 60.0,
         max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
         backoff_cap: float = 30.0,
+        unknown_grace: timedelta = timedelta(minutes=5),
+        unknown_retry: timedelta = timedelta(seconds=2),
     ) -> None:
         if on_nondeterminism not in ("retry", "fail"):
             raise ValueError(
@@ -92,6 +95,8 @@ class Worker:
         self.nondeterminism_retry = nondeterminism_retry
         # after a failed round (a store gone read-only or locked): 0.1 s, doubling, <= backoff_cap
         self.backoff = Backoff(min(0.1, backoff_cap), backoff_cap)
+        # work this worker's registry does not know: left to other workers for a grace period
+        self.rolling = RollingDeploys(registry, unknown_grace, unknown_retry)
         # instance id -> its execution and the state its last turn committed (the base of a
         # follow-up turn, see `_follow_up`)
         self._cache: OrderedDict[str, tuple[Execution, InstanceState]] = OrderedDict()
@@ -125,7 +130,14 @@ class Worker:
                 break
             count, works, at = self._run_batch(works, at, follow=round_ < _FOLLOW_UP_ROUNDS)
             ran += count
+        self._give_back_parked(self.clock.now())
         return bool(turns or ran)
+
+    def _give_back_parked(self, now: datetime | None) -> None:
+        """Give back the parked items of unknown activities that are due (all with None)."""
+        parked = self.rolling.due(now)
+        if parked:
+            self.store.release_activities(parked)
 
     def run_turns(self, limit: int | None = None) -> int:
         """Fetch, run and commit up to `limit` orchestration turns in one store write."""
@@ -137,7 +149,9 @@ class Worker:
         works = self.store.fetch_activity_work(
             now, limit=limit or self.batch_size, lease=self.activity_lease
         )
-        return self._run_batch(works, now, follow=False)[0] if works else 0
+        ran = self._run_batch(works, now, follow=False)[0] if works else 0
+        self._give_back_parked(self.clock.now())
+        return ran
 
     def complete_with_follow_ups(self, results: list[tuple[ActivityWork, Message]]) -> None:
         """Complete `results`, running the turns they cause at once where possible (see
@@ -216,12 +230,17 @@ class Worker:
         leased: list[ActivityWork] = []
         leased_at: datetime | None = None  # the earliest lease of the next batch: its budget
         ran = 0
+        unstarted = 0  # index of the first item not started yet
         try:
             for index, work in enumerate(works):
                 started = self.clock.now()
                 if started - now >= budget:
                     self.store.release_activities(works[index:])
+                    unstarted = len(works)
                     break
+                unstarted = index + 1
+                if self.rolling.park(work, started):  # another worker may know its activity
+                    continue
                 event = self.run_activity(work)
                 results.append((work, Message(work.instance_id, event, work.generation)))
                 ran += 1
@@ -237,7 +256,7 @@ class Worker:
         except BaseException:
             # Items an earlier write of this batch leased, and the ones not started yet, would
             # stay leased to nobody until their lease runs out: give them back unrun.
-            self.store.release_activities(leased + works[ran:])
+            self.store.release_activities(leased + works[unstarted:])
             raise
         return ran, leased, leased_at or now
 
@@ -369,6 +388,10 @@ class Worker:
             try:
                 exe = self._rebuild(state)
             except (UnknownOrchestration, StoreError) as exc:
+                if isinstance(exc, UnknownOrchestration):
+                    held = self.rolling.hold_turn(state, work.lock_token, messages, exc, now)
+                    if held is not None:
+                        return held, None
                 commit = turn.fail_without_execution(state, work.lock_token, consumed, now, exc)
                 return commit, None
         exe.process(events, now)
@@ -416,6 +439,10 @@ class Worker:
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the threads to finish their current round and wait for them."""
         self._stopping = True
+        try:
+            self._give_back_parked(None)
+        except Exception:  # the store may be gone: the items come back when their lease ends
+            _LOG.warning("could not give back parked activity items", exc_info=True)
         self.store.close()
         for thread in self._threads:
             thread.join(timeout)
