@@ -23,7 +23,13 @@ from .payload import (
 from .registry import Registry
 from .state import ActivityWork
 
-__all__ = ["ActivityInfo", "activity_info", "completed", "execute_activity"]
+__all__ = [
+    "ActivityInfo",
+    "activity_info",
+    "completed",
+    "execute_activity",
+    "execute_activity_async",
+]
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,33 @@ def execute_activity(
             value = defn.fn()
         if type(value) not in _PLAIN and asyncio.iscoroutine(value):
             value = _loop().run_until_complete(value)
+    except Exception as exc:
+        return _failed(at, work, exc, max_payload_bytes)
+    finally:
+        _CURRENT.reset(token)
+    return completed(at, work, value, max_payload_bytes)
+
+
+async def execute_activity_async(
+    registry: Registry,
+    work: ActivityWork,
+    at: Any,
+    max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
+) -> h.Event:
+    """`execute_activity` for an `async def` activity, awaited on the caller's event loop (so
+    many run at once there); `activity_info()` works in it as in a thread."""
+    try:
+        defn = registry.get_activity(work.name)
+    except UnknownActivity as exc:
+        return h.ActivityFailed(at, work.task_id, "UnknownActivity", str(exc), retryable=False)
+    token = _CURRENT.set(work)  # the task runs in its own copy of the context
+    try:
+        if defn.takes_input:
+            value = defn.fn(from_json_value(work.input, defn.input_type))
+        else:
+            value = defn.fn()
+        if asyncio.iscoroutine(value):
+            value = await value
     except Exception as exc:
         return _failed(at, work, exc, max_payload_bytes)
     finally:

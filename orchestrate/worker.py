@@ -12,6 +12,7 @@ drive; `start()` runs rounds on background threads.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 import time
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 from . import history as h
 from . import turn
 from .activity import execute_activity
+from .async_activities import AsyncActivities
 from .backoff import Backoff
 from .clock import Clock, SystemClock
 from .errors import StoreError, UnknownOrchestration
@@ -74,6 +76,7 @@ class Worker:
         backoff_cap: float = 30.0,
         unknown_grace: timedelta = timedelta(minutes=5),
         unknown_retry: timedelta = timedelta(seconds=2),
+        async_activities: int = 100,
     ) -> None:
         if on_nondeterminism not in ("retry", "fail"):
             raise ValueError(
@@ -97,6 +100,8 @@ class Worker:
         self.backoff = Backoff(min(0.1, backoff_cap), backoff_cap)
         # work this worker's registry does not know: left to other workers for a grace period
         self.rolling = RollingDeploys(registry, unknown_grace, unknown_retry)
+        # `async def` activities: on one event loop, up to `async_activities` at once
+        self.async_activities = AsyncActivities(registry, async_activities, max_payload_bytes)
         # instance id -> its execution and the state its last turn committed (the base of a
         # follow-up turn, see `_follow_up`)
         self._cache: OrderedDict[str, tuple[Execution, InstanceState]] = OrderedDict()
@@ -231,6 +236,16 @@ class Worker:
         leased_at: datetime | None = None  # the earliest lease of the next batch: its budget
         ran = 0
         unstarted = 0  # index of the first item not started yet
+        # `async def` activities all start at once on the worker's event loop; the sync ones
+        # run here meanwhile, then their results are collected
+        running = [
+            (w, self.async_activities.submit(w, self.clock.now))
+            for w in works
+            if self.async_activities.runs(w)
+        ]
+        if running:
+            submitted = {id(w) for w, _ in running}
+            works = [w for w in works if id(w) not in submitted]
         try:
             for index, work in enumerate(works):
                 started = self.clock.now()
@@ -249,6 +264,17 @@ class Worker:
                     leased += more
                     leased_at = leased_at or at
                     results = []
+            flushed = self.clock.now()
+            for future in concurrent.futures.as_completed(f for _, f in running):
+                work = next(w for w, f in running if f is future)
+                event = future.result()
+                results.append((work, Message(work.instance_id, event, work.generation)))
+                ran += 1
+                if self.clock.now() - flushed >= _SLOW_ACTIVITY:  # report what finished
+                    more, at = self._complete(results, follow, lease)
+                    leased += more
+                    leased_at = leased_at or at
+                    results, flushed = [], self.clock.now()
             if results:
                 more, at = self._complete(results, follow, lease)
                 leased += more
@@ -256,6 +282,8 @@ class Worker:
         except BaseException:
             # Items an earlier write of this batch leased, and the ones not started yet, would
             # stay leased to nobody until their lease runs out: give them back unrun.
+            for _, future in running:
+                future.cancel()  # started ones are abandoned: their leases expire
             self.store.release_activities(leased + works[unstarted:])
             raise
         return ran, leased, leased_at or now
@@ -447,6 +475,7 @@ class Worker:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+        self.async_activities.close()
 
     def _loop(self) -> None:
         while not self._stopping:
