@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any, NoReturn
 
@@ -256,6 +256,8 @@ def _cmd_worker(args: argparse.Namespace) -> None:
         activity_lease=args.activity_lease,
         on_nondeterminism=args.on_nondeterminism,
         nondeterminism_retry=args.nondeterminism_retry,
+        unknown_grace=timedelta(seconds=args.unknown_grace),
+        async_activities=args.async_activities,
     )
     stop = threading.Event()
 
@@ -360,6 +362,22 @@ def _parser() -> argparse.ArgumentParser:
         default=60.0,
         metavar="SECONDS",
         help="how long a stuck instance waits before its turn is tried again (default 60)",
+    )
+    worker.add_argument(
+        "--unknown-grace",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long work of an orchestration or activity this worker does not know is left "
+        "for a worker that knows it before it fails (a rolling deploy; default 300)",
+    )
+    worker.add_argument(
+        "--async-activities",
+        type=int,
+        default=100,
+        metavar="N",
+        help="how many async def activities may run at once on the worker's event loop "
+        "(default 100)",
     )
 
     start = add("start", _cmd_start, "start an instance and print its id")

@@ -5,13 +5,17 @@ grace period with no capable worker."""
 from __future__ import annotations
 
 import logging
+import os
 import random
+import signal
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from orchestrate import ActivityFailed, Client, OrchestrationContext, Registry, Status, Worker
+from orchestrate import cli as cli_module
+from orchestrate.cli import main
 
 from .conftest import ManualClock
 from .stores import make_store
@@ -130,3 +134,20 @@ def test_grace_zero_fails_at_once_as_before() -> None:
     assert client.state("r").status == Status.FAILED
     with pytest.raises(ValueError, match="unknown_grace"):
         Worker(old, store, unknown_retry=timedelta(0))
+
+
+def test_the_worker_cli_takes_the_grace_and_the_async_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[Worker] = []
+
+    class StopAtOnce(Worker):
+        def start(self) -> None:
+            made.append(self)
+            os.kill(os.getpid(), signal.SIGTERM)  # the CLI's handler ends its loop
+
+    monkeypatch.setattr(cli_module, "Worker", StopAtOnce)
+    argv = ["worker", "tests.orchestrate.test_rolling_deploys:new", "--db", str(tmp_path / "w.db")]
+    assert main([*argv, "--unknown-grace", "30", "--async-activities", "7"]) == 0
+    assert made[0].rolling.grace == timedelta(seconds=30)
+    assert made[0].async_activities.limit == 7
