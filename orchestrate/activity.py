@@ -140,9 +140,12 @@ def completed(at: Any, work: ActivityWork, value: Any, limit: int | None) -> h.E
     what = f"result of activity {work.name!r}"
     try:
         payload = to_json_value(value, "result")
-        check_payload_size(payload, what, limit)
         event: h.Event = h.ActivityCompleted(at, work.task_id, payload)
-        event_to_json(event)  # what the stores do with it: refuse here what they would refuse
+        # What the stores do with it: refuse here what they would refuse. The event is longer
+        # than its payload, so only a long one needs the payload measured on its own.
+        encoded = event_to_json(event)
+        if limit is not None and len(encoded) > limit:
+            check_payload_size(payload, what, limit)
     except SerializationError as exc:
         message = f"activity {work.name!r} returned an unserializable result: {exc}"
         return _unstorable(at, work, "SerializationError", message)

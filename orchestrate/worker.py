@@ -493,7 +493,10 @@ class Worker:
             # from the threads that have work.
             with self._watching:
                 if not self._stopping:  # stop() may have come while this thread queued here
-                    self._wait_for_work()
+                    try:
+                        self._wait_for_work()
+                    except Exception as exc:  # the store's wake-up read failed: back off too
+                        self._pause(self.backoff.failed(exc))
 
     def _pause(self, seconds: float) -> None:
         """Sleep `seconds` after a failed round, waking early when the worker stops."""

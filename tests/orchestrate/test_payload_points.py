@@ -77,7 +77,7 @@ async def loud(ctx: OrchestrationContext) -> Any:
 
 @pytest.mark.parametrize("point", sorted(CALLS))
 def test_the_call_over_the_limit_raises_in_the_orchestration(point: str) -> None:
-    hx = Harness(reg, max_payload_bytes=LIMIT)
+    hx = Harness(reg, max_payload_bytes=LIMIT, cache_size=0)  # every turn replays
     iid = hx.start(caller, point)
     state = hx.state(iid)
     assert state.status == Status.COMPLETED, state.error
