@@ -208,18 +208,11 @@ class Execution:
 
     def check_payload(self, payload: Any, what: str) -> None:
         """`PayloadTooLarge` if `payload` of the next command is over the limit (see `Host`).
-
-        The next recorded command carrying this very payload passes (recorded under an earlier,
-        higher limit); anything else is checked, in replay too, so a call refused when it ran
-        is refused again when it replays, and the code takes the same path.
-        """
-        limit = self.max_payload_bytes
-        if limit is None:
-            return
+        Only the next recorded command with this very payload passes unchecked, so a call
+        refused when it ran is refused again in replay, and the code takes the same path."""
         recorded = self.peek_recorded()
-        if recorded is not None and _payload_of(recorded) == payload:
-            return
-        check_payload_size(payload, what, limit)
+        if recorded is None or _payload_of(recorded) != payload:
+            check_payload_size(payload, what, self.max_payload_bytes)
 
     def wait_event(self, task: EventTask) -> None:
         """Register an event wait; a buffered event of that name completes it at once."""
@@ -491,14 +484,12 @@ class Execution:
 
 
 def _payload_of(event: h.Event) -> Any:
-    """The payload a recorded command carries (activity or child input, status, side effect)."""
-    for field in ("input", "status", "value"):
-        if hasattr(event, field):
-            return getattr(event, field)
-    return _NO_PAYLOAD
+    """The payload a recorded command carries: an input, status, side effect value or output."""
+    fields = ("input", "status", "value", "output")
+    # none: a sentinel no payload equals (the function itself)
+    return next((getattr(event, f) for f in fields if hasattr(event, f)), _payload_of)
 
 
-_NO_PAYLOAD = object()
 _MAX_TRACEBACK = 64 * 1024  # characters of an orchestration's traceback kept in its error
 _ENDINGS = (h.OrchestrationCompleted, h.OrchestrationFailed, h.ContinuedAsNew)
 _LOOSE_FIELDS = ("name", "patch")  # must match in every replay
