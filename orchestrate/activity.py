@@ -130,6 +130,11 @@ async def execute_activity_async(
             value = await value
     except Exception as exc:
         return _failed(at, work, exc, max_payload_bytes)
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # the worker's loop is stopping: the item's lease runs out, it runs again
+        return _failed(at, work, exc, max_payload_bytes)  # the activity's own, e.g. a timeout
     finally:
         _CURRENT.reset(token)
     return completed(at, work, value, max_payload_bytes)
@@ -165,7 +170,7 @@ def _unstorable(at: Any, work: ActivityWork, kind: str, message: str) -> h.Event
     return h.ActivityFailed(at, work.task_id, kind, cut(message), retryable=False)
 
 
-def _failed(at: Any, work: ActivityWork, exc: Exception, limit: int | None) -> h.Event:
+def _failed(at: Any, work: ActivityWork, exc: BaseException, limit: int | None) -> h.Event:
     """The `ActivityFailed` for an activity that raised `exc`, storable whatever `exc` holds."""
     kind = type(exc).__name__
     cap = MAX_MESSAGE if limit is None else max(64, min(MAX_MESSAGE, limit // 2))

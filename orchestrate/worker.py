@@ -267,7 +267,10 @@ class Worker:
             flushed = self.clock.now()
             for future in concurrent.futures.as_completed(f for _, f in running):
                 work = next(w for w, f in running if f is future)
-                event = future.result()
+                try:
+                    event = future.result()
+                except concurrent.futures.CancelledError:  # the loop stopped under it
+                    continue  # its lease runs out and it runs again (at least once)
                 results.append((work, Message(work.instance_id, event, work.generation)))
                 ran += 1
                 if self.clock.now() - flushed >= _SLOW_ACTIVITY:  # report what finished

@@ -75,3 +75,30 @@ def test_the_number_at_once_is_bounded() -> None:
     hx.worker.stop()
     with pytest.raises(ValueError, match="async_activities=0: give how many"):
         Harness(reg, async_activities=0)
+
+
+@reg.activity
+async def cancels_itself(_: object) -> None:
+    raise asyncio.CancelledError("gave up")
+
+
+@reg.activity
+async def ok(i: int) -> int:
+    return i
+
+
+@reg.orchestration
+async def with_a_bad_one(ctx: OrchestrationContext) -> Any:
+    bad = ctx.activity(cancels_itself, None, retry=None)
+    good = [ctx.activity(ok, i) for i in range(5)]
+    results = await ctx.all([bad, *good], return_exceptions=True)
+    return [getattr(r, "error_type", r) for r in results]
+
+
+def test_an_activity_raising_cancelled_error_fails_alone() -> None:
+    hx = Harness(reg)
+    iid = hx.start(with_a_bad_one)
+    state = hx.state(iid)
+    assert state.status == Status.COMPLETED, state.error
+    assert state.output == ["CancelledError", 0, 1, 2, 3, 4]
+    hx.worker.stop()
