@@ -101,7 +101,7 @@ def execute_activity(
             value = defn.fn()
         if type(value) not in _PLAIN and asyncio.iscoroutine(value):
             value = _loop().run_until_complete(value)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() in an activity ends only it
         return _failed(at, work, exc, max_payload_bytes)
     finally:
         _CURRENT.reset(token)
@@ -128,7 +128,7 @@ async def execute_activity_async(
             value = defn.fn()
         if asyncio.iscoroutine(value):
             value = await value
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() in an activity ends only it
         return _failed(at, work, exc, max_payload_bytes)
     except asyncio.CancelledError as exc:
         task = asyncio.current_task()

@@ -141,3 +141,37 @@ def test_worker_takes_a_store_url_and_refuses_anything_else(tmp_path: Path) -> N
         Worker(reg, {"not": "a store"})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_payload_bytes=0: give a positive number"):
         Worker(reg, "memory:", max_payload_bytes=0)
+
+
+def test_sys_exit_in_an_activity_fails_that_call_not_the_worker() -> None:
+    import sys
+
+    local = Registry()
+
+    @local.activity
+    def quits(_: Any) -> Any:
+        sys.exit(3)
+
+    @local.activity
+    async def quits_async(_: Any) -> Any:
+        sys.exit(4)
+
+    @local.activity
+    def fine(n: int) -> int:
+        return n
+
+    @local.orchestration
+    async def flow(ctx: OrchestrationContext) -> Any:
+        calls = [ctx.activity(quits, None), ctx.activity(quits_async, None)]
+        calls += [ctx.activity(fine, i) for i in range(3)]
+        results = await ctx.all(calls, return_exceptions=True)
+        return [getattr(r, "error_type", r) for r in results]
+
+    store = make_store("memory", Path("."))
+    client = Client(store, registry=local)
+    worker = Worker(local, store)
+    client.start(flow, instance_id="f")
+    while worker.poll_once():
+        pass
+    assert client.state("f").output == ["SystemExit", "SystemExit", 0, 1, 2]
+    worker.stop()
