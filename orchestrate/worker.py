@@ -226,7 +226,7 @@ class Worker:
 
         Returns how many ran, and the items the completing writes leased, with when.
         """
-        # One lease covers the whole batch, and the items run one after another: give back the
+        # One lease covers the whole batch, and the sync items run one after another: give back the
         # items not started before half the lease is gone (another worker would run them again),
         # and report slow activities' results at once instead of holding them for the batch.
         budget = timedelta(seconds=self.activity_lease / 2)
@@ -265,8 +265,9 @@ class Worker:
                     leased_at = leased_at or at
                     results = []
             flushed = self.clock.now()
-            for future in concurrent.futures.as_completed(f for _, f in running):
-                work = next(w for w, f in running if f is future)
+            by_future = {future: work for work, future in running}
+            for future in concurrent.futures.as_completed(by_future):
+                work = by_future[future]
                 try:
                     event = future.result()
                 except concurrent.futures.CancelledError:  # the loop stopped under it
