@@ -175,3 +175,11 @@ def test_sys_exit_in_an_activity_fails_that_call_not_the_worker() -> None:
         pass
     assert client.state("f").output == ["SystemExit", "SystemExit", 0, 1, 2]
     worker.stop()
+
+
+def test_runtime_passes_its_payload_limit_to_its_worker() -> None:
+    from orchestrate import Runtime
+
+    rt = Runtime(reg, "memory:", max_payload_bytes=1_234)
+    assert rt.worker.max_payload_bytes == 1_234
+    rt.close()
