@@ -135,9 +135,7 @@ def event_to_dict(event: Event) -> dict[str, Any]:
     return out
 
 
-def _tuple_getter(
-    make: Callable[..., Any], names: tuple[str, ...]
-) -> Callable[[Any], tuple[Any, ...]]:
+def _tuple_getter(make: Callable[..., Any], names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
     """`make(*names)` (attrgetter or itemgetter), always returning a tuple (one name too)."""
     if len(names) == 1:
         single = make(names[0])
