@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any, NoReturn
 
@@ -163,6 +163,18 @@ def _cmd_terminate(args: argparse.Namespace) -> None:
     client.store.close()
 
 
+def _cmd_retry(args: argparse.Namespace) -> None:
+    client = _open(args)
+    key = safe(args.instance_id)
+    if client.retry(args.instance_id):
+        text = f"retrying {key} now (its failed turn runs again at once, on a running worker)"
+        _out(args, {"ok": True, "retried": True}, text)
+    else:
+        text = f"{key} is not stuck: its last turn did not fail, so there is nothing to retry"
+        _out(args, {"ok": True, "retried": False}, text)
+    client.store.close()
+
+
 def _cmd_export_history(args: argparse.Namespace) -> None:
     client = _open(args)
     state = client.state(args.instance_id)
@@ -245,6 +257,8 @@ def _cmd_worker(args: argparse.Namespace) -> None:
         on_nondeterminism=args.on_nondeterminism,
         nondeterminism_retry=args.nondeterminism_retry,
         grace=args.grace,
+        unknown_grace=timedelta(seconds=args.unknown_grace),
+        async_activities=args.async_activities,
     )
     stop = threading.Event()
 
@@ -352,6 +366,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long a stuck instance waits before its turn is tried again (default 60)",
     )
+    worker.add_argument(
+        "--unknown-grace",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long work of an orchestration or activity this worker does not know is left "
+        "for a worker that knows it before it fails (a rolling deploy; default 300)",
+    )
+    worker.add_argument(
+        "--async-activities",
+        type=int,
+        default=100,
+        metavar="N",
+        help="how many async def activities may run at once on the worker's event loop "
+        "(default 100)",
+    )
 
     start = add("start", _cmd_start, "start an instance and print its id")
     start.add_argument("name", help="the orchestration's registered name")
@@ -385,6 +415,9 @@ def _parser() -> argparse.ArgumentParser:
     terminate = add("terminate", _cmd_terminate, "stop a running instance at its next turn")
     terminate.add_argument("instance_id", metavar="ID")
     terminate.add_argument("--reason", default="", help="recorded in the instance's error")
+
+    retry = add("retry", _cmd_retry, "run the failed turn of a stuck instance again now")
+    retry.add_argument("instance_id", metavar="ID")
 
     export = add("export-history", _cmd_export_history, "print the history JSON replay tests read")
     export.add_argument("instance_id", metavar="ID")

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import history as h
 from .clock import Clock, SystemClock
-from .errors import InstanceNotFound, InvalidInstanceId, UnknownOrchestration
-from .payload import DEFAULT_MAX_PAYLOAD_BYTES, check_payload_size, to_json_value
+from .errors import InstanceNotFound, InstanceNotRunning, InvalidInstanceId, UnknownOrchestration
+from .payload import DEFAULT_MAX_PAYLOAD_BYTES, check_payload_size, to_json_value, valid_limit
 from .registry import Registry
 from .state import InstanceState, Message, Status
 from .stores.contract import Store
@@ -66,14 +66,7 @@ class Client:
         clock: Clock | None = None,
         max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
-        if max_payload_bytes is not None and (
-            not isinstance(max_payload_bytes, int) or max_payload_bytes < 1
-        ):
-            raise ValueError(
-                f"max_payload_bytes={max_payload_bytes!r}: give a positive number of bytes, "
-                "or None for no limit"
-            )
-        self.max_payload_bytes = max_payload_bytes
+        self.max_payload_bytes = valid_limit(max_payload_bytes)
         self.store: Store = store_or_url(store, "Client")  # last: a refused call opens nothing
         self.registry = registry
         self.clock: Clock = clock or SystemClock()
@@ -172,6 +165,20 @@ class Client:
             return self.store.list_instances(status=status, name=name, limit=limit)
         found = [s for s in self.store.list_instances(status=status, name=name) if is_stuck(s)]
         return found if limit is None else found[:limit]
+
+    def retry(self, instance_id: str) -> bool:
+        """Retry the failed turn of a stuck instance (`is_stuck`) now instead of at its retry
+        time (after a fix or a rollback is deployed); a worker runs it. False if the instance
+        is not stuck (nothing changed). `InstanceNotFound` / `InstanceNotRunning` otherwise."""
+        state = self.state(instance_id)
+        if state.finished:
+            raise InstanceNotRunning(
+                f"instance {instance_id!r} is {state.status}; there is no turn to retry"
+            )
+        if not is_stuck(state):
+            return False
+        self.store.retry(instance_id)
+        return True
 
     def purge(
         self, instance_id: str | None = None, *, finished_before: datetime | None = None

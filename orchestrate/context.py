@@ -221,6 +221,7 @@ class OrchestrationContext:
             payload = to_json_value(value, "side effect result")
         except SerializationError as exc:
             raise SerializationError(str(exc)) from None
+        exe.check_payload(payload, f"result of side effect {getattr(fn, '__name__', 'fn')!r}")
         exe.command(h.SideEffectRecorded(exe.now(), task_id, payload))
         task._resolve(from_json_value(payload, None))
         return task
@@ -247,6 +248,7 @@ class OrchestrationContext:
         """Publish a JSON custom status, readable by clients while the instance runs."""
         payload = to_json_value(status, "custom status")
         exe = self._exe
+        exe.check_payload(payload, "custom status")
         exe.command(h.CustomStatusSet(exe.now(), exe.next_id(), payload))
 
     def continue_as_new(self, input: Any = None) -> None:

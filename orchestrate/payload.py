@@ -20,12 +20,16 @@ from .errors import PayloadTooLarge, SerializationError
 __all__ = [
     "DEFAULT_MAX_PAYLOAD_BYTES",
     "MAX_DEPTH",
+    "MAX_MESSAGE",
     "check_payload_size",
+    "cut",
     "first_param_annotation",
     "from_json_value",
     "payload_size",
     "return_annotation",
+    "safe_str",
     "to_json_value",
+    "valid_limit",
 ]
 
 # Payloads are stored in the history, read back at every replay and copied into every turn, so
@@ -33,6 +37,8 @@ __all__ = [
 DEFAULT_MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
 # Deeper values overflow the stack somewhere between the caller, the encoder and a replay.
 MAX_DEPTH = 200
+# Error messages are for people: longer ones are cut to this many characters before they are stored.
+MAX_MESSAGE = 16 * 1024
 # ints wider than this print with more digits than Python converts by default (4,300).
 _MAX_INT_BITS = 14_000
 
@@ -108,6 +114,35 @@ def check_payload_size(value: Any, what: str, limit: int | None) -> None:
             "keep large data elsewhere (a file, a blob store) and pass its key, or raise the "
             "limit with max_payload_bytes=..."
         )
+
+
+def safe_str(exc: BaseException) -> str:
+    """`str(exc)`, or a note saying it could not be made (a broken `__str__`)."""
+    try:
+        return str(exc)
+    except Exception as inner:
+        return f"<str() of this {type(exc).__name__} raised {type(inner).__name__}>"
+
+
+def cut(text: str, limit: int = MAX_MESSAGE) -> str:
+    """`text`, cut to `limit` characters with a note saying so when longer."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... (cut: the message was {len(text):,} characters)"
+
+
+def valid_limit(max_payload_bytes: int | None) -> int | None:
+    """`max_payload_bytes` itself if it is a positive int or None (no limit), else `ValueError`."""
+    if max_payload_bytes is not None and (
+        not isinstance(max_payload_bytes, int)
+        or isinstance(max_payload_bytes, bool)
+        or max_payload_bytes < 1
+    ):
+        raise ValueError(
+            f"max_payload_bytes={max_payload_bytes!r}: give a positive number of bytes, "
+            "or None for no limit"
+        )
+    return max_payload_bytes
 
 
 def from_json_value(value: Any, annotation: Any) -> Any:

@@ -23,8 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 from . import history as h
 from .context import OrchestrationContext
-from .errors import NonDeterminismError, NotATaskError, SerializationError
-from .payload import from_json_value, to_json_value
+from .errors import NonDeterminismError, NotATaskError, PayloadTooLarge, SerializationError
+from .payload import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    check_payload_size,
+    cut,
+    from_json_value,
+    safe_str,
+    to_json_value,
+)
 from .registry import OrchestrationDef, Registry
 from .task import ContinueAsNewSignal, Task, Wait, _Order
 from .tasks import Awaiting, EventTask, SubOrchestrationTask
@@ -52,8 +59,10 @@ class Execution:
         instance_id: str,
         *,
         strict: bool = False,
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
         self.registry = registry
+        self.max_payload_bytes = max_payload_bytes
         self.odef = odef
         self.instance_id = instance_id
         self.strict = strict
@@ -221,6 +230,14 @@ class Execution:
         self.new_events.append(new)
         return new
 
+    def check_payload(self, payload: Any, what: str) -> None:
+        """`PayloadTooLarge` if `payload` of the next command is over the limit (see `Host`).
+        Only the next recorded command with this very payload passes unchecked, so a call
+        refused when it ran is refused again in replay, and the code takes the same path."""
+        recorded = self.peek_recorded()
+        if recorded is None or _payload_of(recorded) != payload:
+            check_payload_size(payload, what, self.max_payload_bytes)
+
     def wait_event(self, task: EventTask) -> None:
         """Register an event wait; a buffered event of that name completes it at once."""
         buffered = self._buffer.get(task.name)
@@ -384,13 +401,17 @@ class Execution:
     def _finish_ok(self, value: Any) -> None:
         try:
             output = to_json_value(value, "output")
-        except SerializationError as exc:
+            self.check_payload(output, f"output of {self.odef.name!r}")
+        except (SerializationError, PayloadTooLarge) as exc:
             self._finish_error(exc)
             return
         self._finish(h.OrchestrationCompleted(self.now(), output))
 
     def _finish_error(self, exc: BaseException) -> None:
-        info = h.ErrorInfo(type(exc).__name__, str(exc), _user_traceback(exc))
+        # cut to a size any store takes: an error is for people, and a huge one is not stored
+        info = h.ErrorInfo(
+            type(exc).__name__, cut(safe_str(exc)), cut(_user_traceback(exc), _MAX_TRACEBACK)
+        )
         if isinstance(exc, RuntimeError) and "no running event loop" in str(exc):
             # asyncio.sleep/gather/... fail before yielding anything: say what to do instead.
             info.type = NotATaskError.__name__
@@ -405,7 +426,8 @@ class Execution:
         if isinstance(event, h.ContinuedAsNew):
             try:
                 event.input = to_json_value(event.input, "continue_as_new input")
-            except SerializationError as exc:
+                self.check_payload(event.input, f"continue_as_new input of {self.odef.name!r}")
+            except (SerializationError, PayloadTooLarge) as exc:
                 self._finish_error(exc)
                 return
         kept = self.command(event) if self.nondeterminism is None else event
@@ -496,6 +518,14 @@ class Execution:
         raise error
 
 
+def _payload_of(event: h.Event) -> Any:
+    """The payload a recorded command carries: an input, status, side effect value or output."""
+    fields = ("input", "status", "value", "output")
+    # none: a sentinel no payload equals (the function itself)
+    return next((getattr(event, f) for f in fields if hasattr(event, f)), _payload_of)
+
+
+_MAX_TRACEBACK = 64 * 1024  # characters of an orchestration's traceback kept in its error
 _ENDINGS = (h.OrchestrationCompleted, h.OrchestrationFailed, h.ContinuedAsNew)
 _LOOSE_FIELDS = ("name", "patch")  # must match in every replay
 _STRICT_FIELDS = ("input", "fire_at", "status", "value", "output", "instance_id")  # strict too

@@ -35,7 +35,14 @@ class Runtime(Client):
         super().__init__(
             opened, registry=registry, clock=clock, max_payload_bytes=max_payload_bytes
         )
-        self.worker = Worker(registry, opened, clock=self.clock, threads=threads, **worker_options)
+        self.worker = Worker(
+            registry,
+            opened,
+            clock=self.clock,
+            threads=threads,
+            max_payload_bytes=max_payload_bytes,
+            **worker_options,
+        )
 
     def __enter__(self) -> Runtime:
         self.worker.start()

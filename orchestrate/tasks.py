@@ -69,6 +69,11 @@ class Host(Protocol):
     def peek_recorded(self) -> h.Event | None:
         """The next recorded command not yet matched (None past the end of the history)."""
 
+    def check_payload(self, payload: Any, what: str) -> None:
+        """Raise `PayloadTooLarge` if `payload` (plain JSON data for the next command) is over
+        the worker's payload limit; a command already recorded passes (the limit may have
+        changed since it was recorded, and its replay must not fail)."""
+
     def timer_cancelled(self, task_id: int) -> None:
         """A timer was cancelled: its TimerFired is no longer needed."""
 
@@ -179,6 +184,7 @@ class ActivityTask(Task[Any]):
             self._input = to_json_value(value, "input")
         except SerializationError as exc:
             raise SerializationError(f"activity {defn.name!r}: {exc}") from None
+        exe.check_payload(self._input, f"input of activity {defn.name!r}")
         self._result_type = defn.result_type
         self._schedule()
 
@@ -329,6 +335,7 @@ class SubOrchestrationTask(Task[Any]):
             payload = to_json_value(value, "input")
         except SerializationError as exc:
             raise SerializationError(f"sub-orchestration {name!r}: {exc}") from None
+        exe.check_payload(payload, f"input of sub-orchestration {name!r}")
         child_id = instance_id or f"{exe.instance_id}:{exe.generation}:{task_id}"
         kept = exe.command(
             h.SubOrchestrationScheduled(

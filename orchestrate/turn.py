@@ -68,6 +68,10 @@ class Executed(Protocol):
     def open_children(self) -> list[tuple[str, str]]: ...
 
 
+# errors of a running instance whose turn was not applied and is retried (see `worker`)
+_HELD_BACK = frozenset({"NonDeterminismError", "UnknownOrchestration"})
+
+
 def apply_order(messages: list[Message]) -> list[Message]:
     """The order a turn applies its messages in.
 
@@ -254,8 +258,8 @@ def build_commit(
             next_state.custom_status = event.status
     if withdrawn:
         commit.withdrawn = [(gen, task_id) for task_id in sorted(withdrawn)]
-    if next_state.error is not None and next_state.error.type == "NonDeterminismError":
-        next_state.error = None  # an earlier failed turn: this one replayed fine
+    if next_state.error is not None and next_state.error.type in _HELD_BACK:
+        next_state.error = None  # an earlier turn failed or was left to others: this one ran
     for child_id in exe.cancelled_children:
         _stop_child(commit, child_id, "its sub-orchestration task was cancelled", now)
     result = exe.result

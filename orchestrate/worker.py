@@ -12,6 +12,7 @@ drive; `start()` runs rounds on background threads.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 import time
@@ -23,11 +24,15 @@ from typing import TYPE_CHECKING
 from . import history as h
 from . import turn
 from .activity import execute_activity
+from .async_activities import AsyncActivities
+from .backoff import Backoff
 from .clock import Clock, SystemClock
 from .errors import StoreError, UnknownOrchestration
 from .leases import Holdings
+from .payload import DEFAULT_MAX_PAYLOAD_BYTES, valid_limit
 from .registry import Registry
 from .replay import Execution
+from .rolling import RollingDeploys
 from .state import (
     ActivityWork,
     Batch,
@@ -39,6 +44,7 @@ from .state import (
     Written,
 )
 from .stores.contract import Store
+from .stores.url import store_or_url
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -56,7 +62,7 @@ class Worker:
     def __init__(
         self,
         registry: Registry,
-        store: Store,
+        store: Store | str,
         *,
         clock: Clock | None = None,
         threads: int = 2,
@@ -68,6 +74,11 @@ class Worker:
         on_nondeterminism: str = "retry",
         nondeterminism_retry: float = 60.0,
         grace: float = 30.0,
+        max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
+        backoff_cap: float = 30.0,
+        unknown_grace: timedelta = timedelta(minutes=5),
+        unknown_retry: timedelta = timedelta(seconds=2),
+        async_activities: int = 100,
     ) -> None:
         if on_nondeterminism not in ("retry", "fail"):
             raise ValueError(
@@ -85,8 +96,10 @@ class Worker:
                 f"Worker(grace={grace!r}): the grace period is how many seconds stop() lets "
                 "running activities finish; use 0 or more"
             )
+        # checked on every activity input and result, and on what orchestration code records
+        self.max_payload_bytes = valid_limit(max_payload_bytes)
         self.registry = registry
-        self.store = store
+        self.store = store_or_url(store, "Worker")  # last: a refused call opens nothing
         self.clock: Clock = clock or SystemClock()
         self.threads = threads
         self.cache_size = cache_size
@@ -94,12 +107,18 @@ class Worker:
         self.lease = lease
         self.activity_lease = activity_lease
         # The items this worker holds, renewed every `renew_every` seconds while it runs them.
-        self.holdings = Holdings(store, self.clock, activity_lease)
+        self.holdings = Holdings(self.store, self.clock, activity_lease)
         self.renew_every = activity_lease / 4
         self.strict = strict
         self.on_nondeterminism = on_nondeterminism
         self.nondeterminism_retry = nondeterminism_retry
         self.grace = grace  # how long `stop()` lets running activities finish
+        # after a failed round (a store gone read-only or locked): 0.1 s, doubling, <= backoff_cap
+        self.backoff = Backoff(min(0.1, backoff_cap), backoff_cap)
+        # work this worker's registry does not know: left to other workers for a grace period
+        self.rolling = RollingDeploys(registry, unknown_grace, unknown_retry)
+        # `async def` activities: on one event loop, up to `async_activities` at once
+        self.async_activities = AsyncActivities(registry, async_activities, max_payload_bytes)
         # instance id -> its execution and the state its last turn committed (the base of a
         # follow-up turn, see `_follow_up`)
         self._cache: OrderedDict[str, tuple[Execution, InstanceState]] = OrderedDict()
@@ -138,7 +157,14 @@ class Worker:
                 break
             count, works, at = self._run_batch(works, at, follow=round_ < _FOLLOW_UP_ROUNDS)
             ran += count
+        self._give_back_parked(self.clock.now())
         return bool(turns or ran)
+
+    def _give_back_parked(self, now: datetime | None) -> None:
+        """Give back the parked items of unknown activities that are due (all with None)."""
+        parked = self.rolling.due(now)
+        if parked:
+            self.store.release_activities(parked)
 
     def run_turns(self, limit: int | None = None) -> int:
         """Fetch, run and commit up to `limit` orchestration turns in one store write."""
@@ -150,7 +176,9 @@ class Worker:
         works = self.store.fetch_activity_work(
             now, limit=limit or self.batch_size, lease=self.activity_lease
         )
-        return self._run_batch(works, now, follow=False)[0] if works else 0
+        ran = self._run_batch(works, now, follow=False)[0] if works else 0
+        self._give_back_parked(self.clock.now())
+        return ran
 
     def complete_with_follow_ups(self, results: list[tuple[ActivityWork, Message]]) -> None:
         """Complete `results`, running the turns they cause at once where possible (see
@@ -220,38 +248,70 @@ class Worker:
 
         Returns how many ran, and the items the completing writes leased, with when.
         """
-        # One lease covers the whole batch, and the items run one after another: give back the
-        # items not started before half the lease is gone (another worker would run them again),
-        # and report slow activities' results at once instead of holding them for the batch.
+        # One lease covers the whole batch, and the sync items run one after another: give back
+        # the items not started before half the lease is gone (another worker would run them
+        # again), and report slow activities' results at once instead of holding them for the
+        # batch. The renewer keeps every held item's lease alive meanwhile.
         budget = timedelta(seconds=self.activity_lease / 2)
         lease = self.batch_size if follow else 0
         results: list[tuple[ActivityWork, Message]] = []
         leased: list[ActivityWork] = []
         leased_at: datetime | None = None  # the earliest lease of the next batch: its budget
-        ran = tried = 0  # attempts run; items run or skipped
+        ran = 0
+        unstarted = 0  # index of the first sync item not started yet
         self.holdings.hold(works)
+        # `async def` activities all start at once on the worker's event loop; the sync ones
+        # run here meanwhile, then their results are collected
+        running = [
+            (w, self.async_activities.submit(w, self.clock.now, self.holdings.attempt(w)))
+            for w in works
+            if self.async_activities.runs(w) and not self.holdings.attempt(w).cancelled
+        ]
+        if running:
+            submitted = {id(w) for w, _ in running}
+            sync = [w for w in works if id(w) not in submitted and not self.async_activities.runs(w)]
+        else:
+            sync = works
         try:
-            for index, work in enumerate(works):
+            for index, work in enumerate(sync):
                 started = self.clock.now()
                 if self._stopping:
-                    self._give_back(works[index:])
+                    self._give_back(sync[index:])
+                    unstarted = len(sync)
                     break
                 if started - now >= budget:
-                    self.store.release_activities(works[index:])
+                    self.store.release_activities(sync[index:])
+                    unstarted = len(sync)
                     break
+                unstarted = index + 1
                 if self.holdings.attempt(work).cancelled:
-                    tried += 1  # withdrawn while it waited in the batch: nothing to run or write
+                    continue  # withdrawn while it waited in the batch: nothing to run or write
+                if self.rolling.park(work, started):  # another worker may know its activity
                     continue
                 event = self.run_activity(work)
                 results.append((work, Message(work.instance_id, event, work.generation)))
                 ran += 1
-                tried += 1
                 if self.clock.now() - started >= _SLOW_ACTIVITY:
                     more, at = self._complete(results, follow, lease)
                     self.holdings.let_go(work for work, _ in results)
                     leased += more
                     leased_at = leased_at or at
                     results = []
+            flushed = self.clock.now()
+            by_future = {future: work for work, future in running}
+            for future in concurrent.futures.as_completed(by_future):
+                work = by_future[future]
+                try:
+                    event = future.result()
+                except concurrent.futures.CancelledError:  # the loop stopped under it
+                    continue  # its lease runs out and it runs again (at least once)
+                results.append((work, Message(work.instance_id, event, work.generation)))
+                ran += 1
+                if self.clock.now() - flushed >= _SLOW_ACTIVITY:  # report what finished
+                    more, at = self._complete(results, follow, lease)
+                    leased += more
+                    leased_at = leased_at or at
+                    results, flushed = [], self.clock.now()
             if results:
                 more, at = self._complete(results, follow, lease)
                 leased += more
@@ -259,7 +319,9 @@ class Worker:
         except BaseException:
             # Items an earlier write of this batch leased, and the ones not started yet, would
             # stay leased to nobody until their lease runs out: give them back unrun.
-            self.store.release_activities(leased + works[tried:])
+            for _, future in running:
+                future.cancel()  # started ones are abandoned: their leases expire
+            self.store.release_activities(leased + sync[unstarted:])
             raise
         finally:
             self.holdings.let_go(works)
@@ -350,7 +412,9 @@ class Worker:
     def run_activity(self, work: ActivityWork) -> h.Event:
         """Execute one attempt of `work` now, returning its result event."""
         attempt = self.holdings.attempt(work)
-        return execute_activity(self.registry, work, self.clock.now(), attempt)
+        return execute_activity(
+            self.registry, work, self.clock.now(), attempt, self.max_payload_bytes
+        )
 
     def renew_leases(self) -> int:
         """Renew the leases of every activity item this worker holds, in one store write (the
@@ -409,6 +473,10 @@ class Worker:
             try:
                 exe = self._rebuild(state)
             except (UnknownOrchestration, StoreError) as exc:
+                if isinstance(exc, UnknownOrchestration):
+                    held = self.rolling.hold_turn(state, work.lock_token, messages, exc, now)
+                    if held is not None:
+                        return held, None
                 commit = turn.fail_without_execution(state, work.lock_token, consumed, now, exc)
                 return commit, None
         exe.process(events, now)
@@ -427,7 +495,13 @@ class Worker:
 
     def _rebuild(self, state: InstanceState) -> Execution:
         odef = self.registry.get_orchestration(state.name)
-        exe = Execution(self.registry, odef, state.instance_id, strict=self.strict)
+        exe = Execution(
+            self.registry,
+            odef,
+            state.instance_id,
+            strict=self.strict,
+            max_payload_bytes=self.max_payload_bytes,
+        )
         exe.begin_turn()
         if state.history_len:
             exe.replay(self.store.get_history(state.instance_id))
@@ -464,6 +538,10 @@ class Worker:
         """
         grace = self.grace if timeout is None else timeout
         self._stopping = True
+        try:
+            self._give_back_parked(None)
+        except Exception:  # the store may be gone: the items come back when their lease ends
+            _LOG.warning("could not give back parked activity items", exc_info=True)
         # Closing wakes the idle threads at once; a store stays usable after `close` (calls
         # made after it open short-lived connections), so running work still writes its results.
         self.store.close()
@@ -477,6 +555,7 @@ class Worker:
             self._renewer.join(grace)
             self._renewer = None
         self._threads.clear()
+        self.async_activities.close()
 
     def _abandon(self, grace: float) -> None:
         """Give back the items threads still hold after the grace period, logging them."""
@@ -509,9 +588,10 @@ class Worker:
         while not self._stopping:
             try:
                 busy = self.poll_once()
-            except Exception:
-                _LOG.exception("worker round failed; retrying")
-                busy = False
+            except Exception as exc:  # a store gone read-only or locked, or a bug: back off
+                self._pause(self.backoff.failed(exc))
+                continue
+            self.backoff.succeeded()
             if busy or self._stopping:
                 continue
             # One idle thread at a time waits for a change; the others wait for it to get busy.
@@ -520,7 +600,16 @@ class Worker:
             # from the threads that have work.
             with self._watching:
                 if not self._stopping:  # stop() may have come while this thread queued here
-                    self._wait_for_work()
+                    try:
+                        self._wait_for_work()
+                    except Exception as exc:  # the store's wake-up read failed: back off too
+                        self._pause(self.backoff.failed(exc))
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep `seconds` after a failed round, waking early when the worker stops."""
+        deadline = time.monotonic() + seconds
+        while not self._stopping and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, 0.05))
 
     def _wait_for_work(self) -> None:
         """Block until the store changes or its next timer or lease expiry is due (<= 0.5 s)."""

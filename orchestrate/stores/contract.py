@@ -4,7 +4,7 @@ A store keeps instances, their histories, the message inbox of each instance (re
 raised events) and the activity work queue. It has one write, `write`, whose contract is stated
 on it below; everything else is a read, a claim (`fetch_orchestration_work`,
 `fetch_activity_work`, giving a claim back with `abandon` / `release_activities`) or an operator
-action (`create_instance`, `send`, `purge`). The contract suite
+action (`create_instance`, `send`, `retry`, `purge`). The contract suite
 (`tests/orchestrate/test_store_contract.py` and `test_store_write.py`) checks it on every
 implementation.
 
@@ -151,6 +151,16 @@ class Store(Protocol):
 
     def abandon(self, work: OrchestrationWork) -> None:
         """Release an instance's lock without consuming anything (the turn crashed)."""
+        ...
+
+    def retry(self, instance_id: str) -> bool:
+        """Operator action: release the lock holding instance `instance_id` back (a turn that
+        failed, e.g. on non-determinism, holds it until its retry time), so the next fetch runs
+        its turn now. True if a lock was released. A worker still computing a turn of it loses
+        the race safely: its commit no longer carries the current lock token.
+
+        Raises `InstanceNotFound` for an unknown id and `InstanceNotRunning` for a finished one.
+        """
         ...
 
     def fetch_activity_work(

@@ -424,6 +424,21 @@ class MemoryStore:
         )
         self._enqueue(Message(child.parent_instance, notice, child.parent_generation))
 
+    def retry(self, instance_id: str) -> bool:
+        with self._lock:
+            state = self._instances.get(instance_id)
+            if state is None:
+                raise InstanceNotFound(
+                    f"no instance with id {instance_id!r}; check the id with `list`"
+                )
+            if state.finished:
+                raise InstanceNotRunning(
+                    f"instance {instance_id!r} is {state.status}; there is no turn to retry"
+                )
+            released = self._locks.pop(instance_id, None) is not None
+            self._notify()
+            return released
+
     def abandon(self, work: OrchestrationWork) -> None:
         with self._lock:
             key = work.instance.instance_id

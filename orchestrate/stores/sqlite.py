@@ -426,6 +426,25 @@ class SqliteStore:
                 self._enqueue(conn, [Message(parent, notice, generation)])
         self._db.notify()
 
+    def retry(self, instance_id: str) -> bool:
+        with self._db.write() as conn:
+            row = conn.execute(
+                "SELECT status FROM instances WHERE instance_id = ?", (instance_id,)
+            ).fetchone()
+            if row is None:
+                raise InstanceNotFound(
+                    f"no instance with id {instance_id!r}; check the id with `list`"
+                )
+            if row[0] in FINISHED:
+                raise InstanceNotRunning(
+                    f"instance {instance_id!r} is {row[0]}; there is no turn to retry"
+                )
+            released = conn.execute(
+                "DELETE FROM locks WHERE instance_id = ?", (instance_id,)
+            ).rowcount
+        self._db.notify()
+        return released > 0
+
     def abandon(self, work: OrchestrationWork) -> None:
         with self._db.write(durable=False) as conn:
             conn.execute(

@@ -377,7 +377,7 @@ def test_an_instance_of_removed_code_fails_alone(db: str) -> None:
     client = Client(store)  # no registry: a name the worker does not know is accepted here
     client.start("retired_flow", None, instance_id="old")
     client.start("chain", 1, instance_id="new")
-    settle(Worker(reg, store))
+    settle(Worker(reg, store, unknown_grace=timedelta(0)))  # no waiting for a capable worker
     old = client.state("old")
     assert old.status == Status.FAILED and old.error is not None
     assert old.error.type == "UnknownOrchestration" and "retired_flow" in old.error.message

@@ -87,7 +87,7 @@ def test_execution_cache_is_bounded_lru() -> None:
 
 
 def test_unknown_orchestration_name_fails_only_that_instance() -> None:
-    hx = Harness(reg)
+    hx = Harness(reg, unknown_grace=timedelta(0))  # no waiting for a worker that knows it
     from orchestrate import Client
 
     anonymous = Client(hx.store, clock=hx.clock)  # no registry: names are not checked at start
