@@ -29,9 +29,9 @@ from linter.parse import parse_module
 from linter.positions import locate
 from linter.prefilter import wants_ignore_file
 from linter.reach import check_entries
+from linter.results import FileResult, display_path, finalize, prefilter_for
 from linter.rules import Fixer, RuleSet, rule_by_code, star_names
 from linter.rules.files import SyntaxErrorRule, UndecodableFile
-from linter.run import FileResult, display_path, finalize, prefilter_for
 from linter.source import DecodeProblem, Source, decode, noqa_codes
 
 __all__ = ["Linter", "lint_files", "lint_source"]
