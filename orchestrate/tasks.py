@@ -383,6 +383,7 @@ class RaiseEventTask(Task[None]):
             payload = to_json_value(value, "event data")
         except SerializationError as exc:
             raise SerializationError(f"raise_event {name!r}: {exc}") from None
+        exe.check_payload(payload, f"data of event {name!r} raised to {instance_id!r}")
         exe.command(h.EventSent(exe.now(), task_id, instance_id, name, payload))
         exe.expected[task_id] = self
 

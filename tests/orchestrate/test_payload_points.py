@@ -36,12 +36,14 @@ CALLS = {
     "sub_orchestration": lambda ctx: ctx.sub_orchestration(child, BIG),
     "set_status": lambda ctx: ctx.set_status({"blob": BIG}),
     "side_effect": lambda ctx: ctx.side_effect(big_flag),
+    "raise_event": lambda ctx: ctx.raise_event("someone", "Restock", BIG),
 }
 WHAT = {
     "activity": "the input of activity 'echo' is 2,002 bytes of JSON",
     "sub_orchestration": "the input of sub-orchestration 'child' is 2,002 bytes of JSON",
     "set_status": "the custom status is 2,011 bytes of JSON",
     "side_effect": "the result of side effect 'big_flag' is 2,002 bytes of JSON",
+    "raise_event": "the data of event 'Restock' raised to 'someone' is 2,002 bytes of JSON",
 }
 
 
