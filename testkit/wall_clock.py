@@ -23,10 +23,12 @@ duration only, as a scope that owns its freeze.
 
 from __future__ import annotations
 
+import atexit
 import datetime as _datetime
 import sys
 import weakref
 from datetime import UTC, datetime, timedelta
+from types import FrameType
 from typing import Any, Protocol
 
 import freezegun
@@ -74,6 +76,10 @@ class _Freeze:
         self.scopes: list[_Scope] = []
         self.held = False  # stays frozen with no scope, until release()
         self.holder: weakref.ref[object] | None = None  # the last to drive on the held freeze
+        # The holder was garbage collected: release at the next safe point. A weakref callback
+        # runs inside whatever allocation triggered the collection, possibly inside freezegun's
+        # own fakes (stopping the freeze there breaks them mid-call), so it only marks.
+        self.orphaned = False
 
 
 _FREEZE = _Freeze()
@@ -95,6 +101,11 @@ def scope_enter(source: WallSource, offset: timedelta = _ZERO, *, hold: bool = F
     """
     state = _FREEZE
     layer = None
+    if state.orphaned:  # the last holder is gone: whoever drives now takes the freeze over
+        state.orphaned = False
+        if not state.scopes:
+            state.held = hold and state.held
+            state.holder = None
     if not state.layers:
         foreign = _datetime.datetime is not _REAL[0]  # someone else's freeze is active
         state.layers.append(_Layer(source.wall_naive() + offset))
@@ -148,14 +159,38 @@ def hold_for(owner: object) -> None:
     state = _FREEZE
     if not state.held:
         return
+    state.orphaned = False
     holder = state.holder
     if holder is None or holder() is not owner:
         state.holder = weakref.ref(owner, _holder_collected)
 
 
 def _holder_collected(ref: weakref.ref[object]) -> None:
-    # At interpreter exit modules are being torn down: nothing is left to give the clock back to.
-    if _FREEZE.holder is ref and not sys.is_finalizing():
+    if _FREEZE.holder is not ref or sys.is_finalizing():
+        return
+    if _inside_the_freeze():
+        _FREEZE.orphaned = True  # see _Freeze.orphaned: released at the next safe point
+    else:
+        release()
+
+
+def _inside_the_freeze() -> bool:
+    """Whether freezegun's fakes or this module are running further up the stack (a garbage
+    collection can start anywhere): stopping the freeze there would break them mid-call."""
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module == __name__ or module.startswith("freezegun"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+@atexit.register
+def _at_exit() -> None:
+    """Give the real clock back before modules are torn down: code that runs at exit (other
+    libraries' hooks, garbage collection callbacks) must not meet a freeze mid-teardown."""
+    if not sys.is_finalizing():
         release()
 
 
@@ -168,6 +203,7 @@ def release() -> None:
     state = _FREEZE
     state.held = False
     state.holder = None
+    state.orphaned = False
     if not state.scopes:
         _stop()
 

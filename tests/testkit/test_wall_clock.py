@@ -193,3 +193,26 @@ def test_a_users_freezegun_started_above_a_held_freeze_does_not_hide_virtual_tim
     assert datetime.now(UTC) == MOMENT + timedelta(minutes=5)  # still held
     wall_clock.release()
     assert is_real()
+
+
+def test_a_holder_collected_inside_freezegun_is_released_at_the_next_safe_point(monkeypatch):
+    # A garbage collection can start inside freezegun's fakes (any allocation); stopping the
+    # freeze there broke them mid-call (IndexError in FakeDatetime.now). The hold is then only
+    # marked, and the next scope takes the freeze over.
+    from testkit import wall_clock
+
+    class Owner:
+        pass
+
+    assert not wall_clock._inside_the_freeze()  # a test's own frames are a safe place
+    owner = Owner()
+    token = wall_clock.scope_enter(FakeClock("2033-01-01T00:00:00Z"), hold=True)
+    wall_clock.scope_exit(token)
+    wall_clock.hold_for(owner)
+    monkeypatch.setattr(wall_clock, "_inside_the_freeze", lambda: True)
+    del owner  # collected "inside freezegun"
+    assert wall_clock._FREEZE.orphaned and datetime.now(UTC).year == 2033
+    token = wall_clock.scope_enter(FakeClock("2034-01-01T00:00:00Z"))
+    assert not wall_clock._FREEZE.orphaned and datetime.now(UTC).year == 2034
+    wall_clock.scope_exit(token)
+    assert datetime.now(UTC).year < 2033
