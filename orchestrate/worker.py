@@ -52,7 +52,10 @@ if TYPE_CHECKING:
 __all__ = ["Worker"]
 
 _LOG = logging.getLogger("orchestrate.worker")
-_SLOW_ACTIVITY = timedelta(seconds=1)
+# Results of activities that ran at least this long are written at once, not at the end of the
+# batch: the write is cheap beside them, and the turn they cause may withdraw the batch's
+# other items (a race's losers) before they start.
+_SLOW_ACTIVITY = timedelta(milliseconds=50)
 _FOLLOW_UP_ROUNDS = 16  # batches one poll_once may chain through follow-up turns
 
 
@@ -366,7 +369,26 @@ class Worker:
         batch = Batch(plain, turns, lease if turns else 0, now, self.activity_lease)
         written = self.store.write(batch)
         self._after_write(turns, executions, written)
+        self._cancel_withdrawn(turns, written.applied)
         return written.leased, now if written.leased else None
+
+    def _cancel_withdrawn(self, turns: list[TurnCommit], applied: list[bool]) -> None:
+        """Attempts this worker holds that an applied turn just withdrew (a race the result
+        decided, a timeout) are cancelled at once: one not started yet is skipped, a running
+        one sees it at its next heartbeat, without waiting for the next lease renewal."""
+        withdrawn = {
+            (commit.instance.instance_id, generation, task_id)
+            for commit, ok in zip(turns, applied, strict=True)
+            if ok
+            for generation, task_id in commit.withdrawn
+        }
+        if not withdrawn:
+            return
+        for work in self.holdings.held():
+            if (work.instance_id, work.generation, work.task_id) in withdrawn:
+                self.holdings.attempt(work).cancel(
+                    "its orchestration no longer needs it (a lost race, task.cancel(), a timeout)"
+                )
 
     def _follow_up(
         self, key: str, items: list[tuple[ActivityWork, Message]], now: datetime

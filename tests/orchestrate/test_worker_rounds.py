@@ -341,3 +341,36 @@ def test_only_one_idle_thread_waits_for_a_change_at_a_time() -> None:
     finally:
         worker.stop()
     assert most[0] == 1
+
+
+def test_a_race_decided_by_a_result_withdraws_the_loser_before_it_starts(store) -> None:
+    # Both calls are leased in one batch; the winner runs first and takes a while (it moves
+    # the manual clock), so its result is written at once, the turn it causes withdraws the
+    # loser, and the worker skips the loser instead of running it.
+    clock = ManualClock(T0)
+    ran: list[str] = []
+    reg = Registry()
+
+    @reg.activity
+    def winner(x: int) -> int:
+        ran.append("winner")
+        clock.advance(0.2)
+        return x
+
+    @reg.activity
+    def loser(x: int) -> int:
+        ran.append("loser")
+        return x
+
+    @reg.orchestration
+    async def hedged(ctx, x: int) -> str:
+        first, second = ctx.activity(winner, x), ctx.activity(loser, x)
+        return "winner" if await ctx.any([first, second]) is first else "loser"
+
+    worker = Worker(reg, store, clock=clock)
+    client = Client(store, registry=reg, clock=clock)
+    client.start(hedged, 1, instance_id="h")
+    for _ in range(4):
+        worker.poll_once()
+    assert client.state("h").output == "winner"
+    assert ran == ["winner"]
