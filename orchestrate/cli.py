@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 from . import codec
 from .cli_text import abridge, safe, state_dict, table, timeline
 from .client import Client
-from .errors import OrchestrateError
+from .errors import OrchestrateError, PayloadTooLarge
 from .registry import Registry
 from .state import Status
 from .worker import Worker
@@ -114,7 +114,10 @@ def _open(args: argparse.Namespace, *, create: bool = False) -> Client:
         )
     from .stores.sqlite import SqliteStore  # imported here: `--help` never touches sqlite3
 
-    return Client(SqliteStore(path))
+    limit = getattr(args, "max_payload_bytes", None)
+    if limit is None:
+        return Client(SqliteStore(path))
+    return Client(SqliteStore(path), max_payload_bytes=limit or None)
 
 
 def _out(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -300,6 +303,22 @@ def _cmd_worker(args: argparse.Namespace) -> None:
 
 # --- parser ----------------------------------------------------------------------------------
 
+def _byte_limit(text: str) -> int:
+    """``--max-payload-bytes``: a whole number of bytes, 0 for no limit."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of bytes (0: no limit)")
+    return value
+
+
+_LIMIT_HELP = (
+    "the largest input or event data accepted, in bytes of JSON (default 2 MiB, as the "
+    "workers' default; 0: no limit). Workers must accept it too: see Worker(max_payload_bytes=)"
+)
+
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
@@ -388,6 +407,7 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--input", help="input as JSON, e.g. '{\"id\": 1}'; '-' reads stdin")
     start.add_argument("--input-file", metavar="PATH", help="read the input JSON from a file")
     start.add_argument("--id", help="instance id (default: a new UUID)")
+    start.add_argument("--max-payload-bytes", type=_byte_limit, metavar="N", help=_LIMIT_HELP)
 
     listing = add("list", _cmd_list, "list instances, oldest first")
     listing.add_argument("--status", choices=[s.value for s in Status])
@@ -410,6 +430,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     raise_event.add_argument(
         "--input-file", metavar="PATH", help="read the event data JSON from a file"
+    )
+    raise_event.add_argument(
+        "--max-payload-bytes", type=_byte_limit, metavar="N", help=_LIMIT_HELP
     )
 
     terminate = add("terminate", _cmd_terminate, "stop a running instance at its next turn")
@@ -442,6 +465,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.run(args)
     except _UsageError as exc:
         _usage(parser, str(exc))
+    except PayloadTooLarge as exc:
+        hint = " (here: --max-payload-bytes N)" if args.command in ("start", "raise-event") else ""
+        print(f"orchestrate: error: {safe(str(exc))}{hint}", file=sys.stderr)
+        return 1
     except (_Failure, OrchestrateError) as exc:
         print(f"orchestrate: error: {safe(str(exc))}", file=sys.stderr)
         return 1

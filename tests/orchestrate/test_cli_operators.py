@@ -80,6 +80,23 @@ def test_start_reads_a_large_input_from_a_file(capsys, db: str, tmp_path: Path) 
     assert stored(db, "f").input == value
 
 
+def test_an_input_over_the_limit_names_the_option_that_raises_it(
+    capsys, db: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps({"blob": "x" * 3_000_000}), encoding="utf-8")
+    code, _, err = run(capsys, "start", "parked", "--input-file", str(path), "--db", db)
+    assert code == 1 and "over the payload limit" in err and "--max-payload-bytes N" in err
+    code, out, _ = run(
+        capsys, "start", "parked", "--input-file", str(path), "--id", "big",
+        "--max-payload-bytes", "4000000", "--db", db,
+    )
+    assert (code, out) == (0, "big\n")
+    assert "give a whole number of bytes" in usage(
+        capsys, "start", "parked", "--max-payload-bytes", "-1", "--db", db
+    )
+
+
 def test_start_and_raise_event_read_stdin_for_a_dash(
     capsys, db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
