@@ -61,10 +61,10 @@ def _json_arg(text: str | None, what: str) -> Any:
             f"{what} is nested too deeply to parse ({len(text)} characters); "
             "flatten the data (payloads are limited in depth anyway)"
         ) from None
-    except ValueError as exc:  # an int of more digits than Python converts (4,300 by default)
+    except ValueError:  # an int of more digits than Python converts (4,300 by default)
         raise _UsageError(
-            f"{what} holds a number Python will not convert ({exc}); "
-            "pass a very large number as a string"
+            f"{what} holds a number of more than {sys.get_int_max_str_digits():,} digits, which "
+            "no payload can carry; pass a very large number as a string (\"123...\")"
         ) from None
 
 
