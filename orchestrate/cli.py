@@ -262,6 +262,7 @@ def _cmd_worker(args: argparse.Namespace) -> None:
         grace=args.grace,
         unknown_grace=timedelta(seconds=args.unknown_grace),
         async_activities=args.async_activities,
+        sync_activities=args.sync_activities,
     )
     stop = threading.Event()
 
@@ -400,6 +401,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="how many async def activities may run at once on the worker's event loop "
         "(default 100)",
+    )
+    worker.add_argument(
+        "--sync-activities",
+        type=int,
+        default=8,
+        metavar="N",
+        help="how many sync activities of one batch run at once on the worker's pool "
+        "(default 8; 1: one after another)",
     )
 
     start = add("start", _cmd_start, "start an instance and print its id")

@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import history as h
 from . import turn
@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 __all__ = ["Worker"]
 
 _LOG = logging.getLogger("orchestrate.worker")
+# Results of calls running at once are written once no other call finished for this long.
+_QUIET = timedelta(milliseconds=50)
 # Results of activities that ran at least this long are written at once, not at the end of the
 # batch: the write is cheap beside them, and the turn they cause may withdraw the batch's
 # other items (a race's losers) before they start.
@@ -82,6 +84,7 @@ class Worker:
         unknown_grace: timedelta = timedelta(minutes=5),
         unknown_retry: timedelta = timedelta(seconds=2),
         async_activities: int = 100,
+        sync_activities: int = 8,
     ) -> None:
         if on_nondeterminism not in ("retry", "fail"):
             raise ValueError(
@@ -122,6 +125,14 @@ class Worker:
         self.rolling = RollingDeploys(registry, unknown_grace, unknown_retry)
         # `async def` activities: on one event loop, up to `async_activities` at once
         self.async_activities = AsyncActivities(registry, async_activities, max_payload_bytes)
+        if not isinstance(sync_activities, int) or sync_activities < 1:
+            raise ValueError(
+                f"Worker(sync_activities={sync_activities!r}): give how many sync activities of "
+                "one batch may run at once on the worker's pool (a positive int; 1: one by one)"
+            )
+        # sync activities of one batch: on a pool of this many threads (1: one after another)
+        self.sync_activities = sync_activities
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         # instance id -> its execution and the state its last turn committed (the base of a
         # follow-up turn, see `_follow_up`)
         self._cache: OrderedDict[str, tuple[Execution, InstanceState]] = OrderedDict()
@@ -265,7 +276,7 @@ class Worker:
         self.holdings.hold(works)
         # `async def` activities all start at once on the worker's event loop; the sync ones
         # run here meanwhile, then their results are collected
-        running = [
+        running: list[tuple[ActivityWork, concurrent.futures.Future[Any]]] = [
             (w, self.async_activities.submit(w, self.clock.now, self.holdings.attempt(w)))
             for w in works
             if self.async_activities.runs(w) and not self.holdings.attempt(w).cancelled
@@ -275,6 +286,11 @@ class Worker:
             sync = [w for w in works if id(w) not in submitted and not self.async_activities.runs(w)]
         else:
             sync = works
+        if self.sync_activities > 1 and len(sync) > 1:
+            # several sync items: run them at once on the worker's pool, collected with the
+            # async ones below (a fan-out of slow calls takes as long as its slowest call)
+            running += self._submit_sync(sync)
+            sync = []
         try:
             for index, work in enumerate(sync):
                 started = self.clock.now()
@@ -300,21 +316,32 @@ class Worker:
                     leased += more
                     leased_at = leased_at or at
                     results = []
-            flushed = self.clock.now()
+            # Write what finished as soon as nothing else finishes for a moment: a fan-out of
+            # quick calls is one write, and a race's winner is written while its loser still
+            # runs, so the turn it causes withdraws the loser (see `_cancel_withdrawn`).
             by_future = {future: work for work, future in running}
-            for future in concurrent.futures.as_completed(by_future):
-                work = by_future[future]
-                try:
-                    event = future.result()
-                except concurrent.futures.CancelledError:  # the loop stopped under it
-                    continue  # its lease runs out and it runs again (at least once)
-                results.append((work, Message(work.instance_id, event, work.generation)))
-                ran += 1
-                if self.clock.now() - flushed >= _SLOW_ACTIVITY:  # report what finished
+            pending = set(by_future)
+            while pending:
+                wait = _QUIET.total_seconds() if results else None
+                done, pending = concurrent.futures.wait(
+                    pending, timeout=wait, return_when=concurrent.futures.FIRST_COMPLETED
+                )
+                for future in done:
+                    work = by_future[future]
+                    try:
+                        outcome: h.Event | None = future.result()
+                    except concurrent.futures.CancelledError:  # the loop stopped under it
+                        continue  # its lease runs out and it runs again (at least once)
+                    if outcome is None:  # not started: the worker is stopping
+                        self._give_back([work])
+                        continue
+                    results.append((work, Message(work.instance_id, outcome, work.generation)))
+                    ran += 1
+                if results and (not done or not pending):
                     more, at = self._complete(results, follow, lease)
                     leased += more
                     leased_at = leased_at or at
-                    results, flushed = [], self.clock.now()
+                    results = []
             if results:
                 more, at = self._complete(results, follow, lease)
                 leased += more
@@ -329,6 +356,34 @@ class Worker:
         finally:
             self.holdings.let_go(works)
         return ran, leased, leased_at or now
+
+    def _submit_sync(
+        self, works: list[ActivityWork]
+    ) -> list[tuple[ActivityWork, concurrent.futures.Future[h.Event | None]]]:
+        """Start sync items on the worker's pool (withdrawn and parked ones are skipped)."""
+        started: list[tuple[ActivityWork, concurrent.futures.Future[h.Event | None]]] = []
+        pool = self._sync_pool()
+        for work in works:
+            if self.holdings.attempt(work).cancelled:
+                continue  # withdrawn while it waited in the batch: nothing to run or write
+            if self.rolling.park(work, self.clock.now()):  # another worker may know it
+                continue
+            started.append((work, pool.submit(self._run_unless_stopping, work)))
+        return started
+
+    def _run_unless_stopping(self, work: ActivityWork) -> h.Event | None:
+        """One sync item on the pool; None when stop() came first (it is given back)."""
+        if self._stopping or self.holdings.attempt(work).cancelled:
+            return None
+        return self.run_activity(work)
+
+    def _sync_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._cache_lock:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(
+                    self.sync_activities, thread_name_prefix="orchestrate-activity"
+                )
+            return self._pool
 
     def _give_back(self, works: list[ActivityWork]) -> None:
         """Release items not started because the worker is stopping, and say so."""
@@ -578,6 +633,9 @@ class Worker:
             self._renewer = None
         self._threads.clear()
         self.async_activities.close()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _abandon(self, grace: float) -> None:
         """Give back the items threads still hold after the grace period, logging them."""

@@ -35,6 +35,9 @@ class Harness:
         self.clock = ManualClock()
         self.store = MemoryStore()
         self.client = Client(self.store, registry=registry, clock=self.clock)
+        # Driven on the test's thread: sync activities one after another, so completion order
+        # (and so every history) is the same on every run, unless a test asks for a pool.
+        worker_options.setdefault("sync_activities", 1)
         self.worker = Worker(registry, self.store, clock=self.clock, **worker_options)
 
     def settle(self) -> int:

@@ -338,7 +338,10 @@ def test_sigterm_lets_the_running_activity_finish_and_gives_back_the_rest(
     store = SqliteStore(db)
     Client(store).start("pair", None, instance_id="p")
     store.close()
-    argv = ["worker", "graceflows:reg", "--db", db, "--threads", "1", "--grace", "600"]
+    argv = [
+        "worker", "graceflows:reg", "--db", db, "--threads", "1", "--grace", "600",
+        "--sync-activities", "1",
+    ]
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestrate", *argv],
         cwd=tmp_path,

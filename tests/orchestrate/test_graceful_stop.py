@@ -34,7 +34,7 @@ def test_stop_lets_the_running_activity_finish_and_gives_back_the_rest() -> None
     reg, started, release = Registry(), [], threading.Event()
     flow = fan_out(reg, started, release)
     store = MemoryStore()
-    worker = Worker(reg, store, threads=1, batch_size=3)
+    worker = Worker(reg, store, threads=1, batch_size=3, sync_activities=1)
     rt = Runtime(reg, store)  # only its client part is used
     iid = rt.start(flow, 3)
     worker.start()
@@ -58,7 +58,7 @@ def test_what_still_runs_after_the_grace_period_is_logged_and_given_back(
     reg, started, release = Registry(), [], threading.Event()
     flow = fan_out(reg, started, release)
     store = MemoryStore()
-    worker = Worker(reg, store, threads=1, batch_size=1, grace=0.05)
+    worker = Worker(reg, store, threads=1, batch_size=1, grace=0.05, sync_activities=1)
     rt = Runtime(reg, store)
     rt.start(flow, 1)
     worker.start()
@@ -91,7 +91,7 @@ def test_a_stopping_worker_leases_nothing_more_with_its_results() -> None:
     reg, started, release = Registry(), [], threading.Event()
     flow = fan_out(reg, started, release)
     store = MemoryStore()
-    worker = Worker(reg, store, threads=1, batch_size=2)
+    worker = Worker(reg, store, threads=1, batch_size=2, sync_activities=1)
     rt = Runtime(reg, store)
     rt.start(flow, 2)
     rt.start(flow, 2)  # its turn becomes due while the first batch runs

@@ -489,7 +489,7 @@ def harness_on(kind: str, registry: Registry, tmp_path: Any) -> Harness:
 
         hx.store = SqliteStore(str(tmp_path / "w.db"))  # type: ignore[assignment]
         hx.client = Client(hx.store, registry=registry, clock=hx.clock)
-        hx.worker = Worker(registry, hx.store, clock=hx.clock)
+        hx.worker = Worker(registry, hx.store, clock=hx.clock, sync_activities=1)
     return hx
 
 

@@ -367,10 +367,37 @@ def test_a_race_decided_by_a_result_withdraws_the_loser_before_it_starts(store) 
         first, second = ctx.activity(winner, x), ctx.activity(loser, x)
         return "winner" if await ctx.any([first, second]) is first else "loser"
 
-    worker = Worker(reg, store, clock=clock)
+    worker = Worker(reg, store, clock=clock, sync_activities=1)  # one after another
     client = Client(store, registry=reg, clock=clock)
     client.start(hedged, 1, instance_id="h")
     for _ in range(4):
         worker.poll_once()
     assert client.state("h").output == "winner"
     assert ran == ["winner"]
+
+
+def test_the_sync_calls_of_a_batch_run_at_once_on_the_workers_pool(store) -> None:
+    # Four calls that can only finish together: each waits at a barrier for the other three
+    # (a barrier that breaks after 5 s fails the calls, and so the test).
+    import threading
+
+    barrier = threading.Barrier(4, timeout=5)
+    reg = Registry()
+
+    @reg.activity
+    def meet(x: int) -> int:
+        barrier.wait()
+        return x
+
+    @reg.orchestration
+    async def fan(ctx, n: int) -> list[int]:
+        return await ctx.all([ctx.activity(meet, i) for i in range(n)])
+
+    worker = Worker(reg, store, clock=ManualClock(T0), sync_activities=4)
+    client = Client(store, registry=reg, clock=ManualClock(T0))
+    client.start(fan, 4, instance_id="f")
+    for _ in range(3):
+        worker.poll_once()
+    state = client.state("f")
+    assert state.output == [0, 1, 2, 3], state.error
+    worker.stop()
