@@ -192,10 +192,16 @@ def _failed_turn(
 
 
 def fail_without_execution(
-    state: InstanceState, token: str, consumed: list[int], now: datetime, exc: Exception
+    state: InstanceState,
+    token: str,
+    consumed: list[int],
+    now: datetime,
+    exc: Exception,
+    history: list[h.Event] | None = None,
 ) -> TurnCommit:
     """The instance cannot run here (code removed: `UnknownOrchestration`; history unreadable:
-    `StoreError`): fail it, consume its messages and tell its parent."""
+    `StoreError`): fail it, consume its messages and tell its parent. With its `history` (when
+    it can be read), its running children are closed by their policy, as for any ending."""
     kind = type(exc).__name__
     if isinstance(exc, StoreError):
         message = f"the stored history of {state.instance_id!r} cannot be read: {exc}"
@@ -206,7 +212,23 @@ def fail_without_execution(
     new_state = dataclasses.replace(state, status=Status.FAILED, error=info, updated_at=now)
     commit = TurnCommit(new_state, token, [failed], consumed)
     _notify_parent(commit, state, failed, now)
+    for child_id in open_children_of(history or []):
+        why = "it failed (the child was started with on_parent_close='terminate')"
+        _stop_child(commit, child_id, why, now)
     return commit
+
+
+def open_children_of(history: list[h.Event]) -> list[str]:
+    """Ids of the children a history started with ``on_parent_close="terminate"`` and has no
+    result of yet: what an ending closes when no execution can be asked."""
+    started = {
+        e.task_id: e for e in history
+        if isinstance(e, h.SubOrchestrationScheduled) and e.on_parent_close == "terminate"
+    }
+    for event in history:
+        if isinstance(event, h.SubOrchestrationCompleted | h.SubOrchestrationFailed):
+            started.pop(event.task_id, None)
+    return [event.instance_id for event in started.values()]
 
 
 def build_commit(

@@ -554,7 +554,15 @@ class Worker:
                     held = self.rolling.hold_turn(state, work.lock_token, messages, exc, now)
                     if held is not None:
                         return held, None
-                commit = turn.fail_without_execution(state, work.lock_token, consumed, now, exc)
+                history = None
+                if isinstance(exc, UnknownOrchestration):  # the history itself is readable
+                    try:
+                        history = self.store.get_history(state.instance_id)
+                    except StoreError:
+                        history = None
+                commit = turn.fail_without_execution(
+                    state, work.lock_token, consumed, now, exc, history
+                )
                 return commit, None
         exe.process(events, now)
         retry = self.nondeterminism_retry if self.on_nondeterminism == "retry" else None

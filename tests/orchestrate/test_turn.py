@@ -267,6 +267,21 @@ def test_an_instance_whose_code_is_gone_fails_without_an_execution() -> None:
     assert notice.event == h.SubOrchestrationFailed(NOW, 7, "UnknownOrchestration", error.message)
 
 
+def test_a_parent_failing_without_an_execution_still_closes_its_children() -> None:
+    history = [
+        h.OrchestrationStarted(T0, "flow", None, "a"),
+        h.SubOrchestrationScheduled(T0, 1, "child", None, "a:done"),
+        h.SubOrchestrationScheduled(T0, 2, "child", None, "a:kept", "abandon"),
+        h.SubOrchestrationScheduled(T0, 3, "child", None, "a:open"),
+        h.SubOrchestrationCompleted(T0, 1, "ok"),
+    ]
+    exc = UnknownOrchestration("no orchestration named 'flow'")
+    commit = turn.fail_without_execution(state(), "token", [], NOW, exc, history)
+    stops = [m for m in commit.messages if isinstance(m.event, h.OrchestrationTerminated)]
+    assert [m.instance_id for m in stops] == ["a:open"]  # finished and abandoned ones are left
+    assert "it failed" in stops[0].event.reason
+
+
 def test_an_unreadable_history_fails_the_instance_naming_it() -> None:
     commit = turn.fail_without_execution(state(), "token", [], NOW, StoreError("bad row 3"))
     error = commit.instance.error
