@@ -22,7 +22,7 @@ from .payload import (
     safe_str,
     to_json_value,
 )
-from .registry import Registry
+from .registry import ActivityDef, Registry
 from .state import ActivityWork
 
 __all__ = [
@@ -154,6 +154,20 @@ def _loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
+def _begin(
+    registry: Registry, work: ActivityWork, at: Any, attempt: Attempt | None
+) -> tuple[ActivityDef, Attempt] | h.Event:
+    """The activity's definition and its started attempt, or the failure of an unknown one."""
+    try:
+        defn = registry.get_activity(work.name)
+    except UnknownActivity as exc:
+        return h.ActivityFailed(at, work.task_id, "UnknownActivity", str(exc), retryable=False)
+    if attempt is None:
+        attempt = Attempt(work, lambda: at)
+    attempt.begin(defn.heartbeat_timeout)
+    return defn, attempt
+
+
 def execute_activity(
     registry: Registry,
     work: ActivityWork,
@@ -172,13 +186,10 @@ def execute_activity(
     failing the store write (and with it the rest of the batch) and running again. An error's
     message is cut to fit (see `_error_message`).
     """
-    try:
-        defn = registry.get_activity(work.name)
-    except UnknownActivity as exc:
-        return h.ActivityFailed(at, work.task_id, "UnknownActivity", str(exc), retryable=False)
-    if attempt is None:
-        attempt = Attempt(work, lambda: at)
-    attempt.begin(defn.heartbeat_timeout)
+    begun = _begin(registry, work, at, attempt)
+    if isinstance(begun, h.Event):
+        return begun
+    defn, attempt = begun
     token = _CURRENT.set(attempt)
     try:
         if defn.takes_input:
@@ -204,13 +215,10 @@ async def execute_activity_async(
 ) -> h.Event:
     """`execute_activity` for an `async def` activity, awaited on the caller's event loop (so
     many run at once there); `activity_info()` works in it as in a thread."""
-    try:
-        defn = registry.get_activity(work.name)
-    except UnknownActivity as exc:
-        return h.ActivityFailed(at, work.task_id, "UnknownActivity", str(exc), retryable=False)
-    if attempt is None:
-        attempt = Attempt(work, lambda: at)
-    attempt.begin(defn.heartbeat_timeout)
+    begun = _begin(registry, work, at, attempt)
+    if isinstance(begun, h.Event):
+        return begun
+    defn, attempt = begun
     token = _CURRENT.set(attempt)  # the task runs in its own copy of the context
     try:
         if defn.takes_input:
