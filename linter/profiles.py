@@ -99,6 +99,24 @@ class Profile:
         return f"<Profile {self.name}>"
 
 
+# Primitives of a deterministic asyncio loop: on a framework that runs workflows on one
+# (Temporal's event loop, DBOS's numbered steps), they order work the same way on replay.
+_LOOP_PRIMITIVES = frozenset(
+    {
+        "asyncio.TaskGroup",
+        "asyncio.Event",
+        "asyncio.Queue",
+        "asyncio.Lock",
+        "asyncio.Semaphore",
+        "asyncio.Condition",
+        "asyncio.Future",
+        "asyncio.get_running_loop",
+        "asyncio.get_event_loop",
+        "asyncio.current_task",
+    }
+)
+
+
 _ORCHESTRATE = Profile(
     name="orchestrate",
     description="orchestrate's own @reg.orchestration functions taking an OrchestrationContext",
@@ -172,17 +190,8 @@ _TEMPORAL = Profile(
             "asyncio.wait_for",
             "asyncio.shield",
             "asyncio.timeout",
-            "asyncio.TaskGroup",
-            "asyncio.Event",
-            "asyncio.Queue",
-            "asyncio.Lock",
-            "asyncio.Semaphore",
-            "asyncio.Condition",
-            "asyncio.Future",
-            "asyncio.get_running_loop",
-            "asyncio.get_event_loop",
-            "asyncio.current_task",
         }
+        | _LOOP_PRIMITIVES
     ),
     # The OpenAI Agents SDK integration runs model calls and tools as activities.
     durable=frozenset(
@@ -258,17 +267,8 @@ _DBOS = Profile(
             "asyncio.gather",
             "asyncio.create_task",
             "asyncio.ensure_future",
-            "asyncio.TaskGroup",
-            "asyncio.Event",
-            "asyncio.Queue",
-            "asyncio.Lock",
-            "asyncio.Semaphore",
-            "asyncio.Condition",
-            "asyncio.Future",
-            "asyncio.get_running_loop",
-            "asyncio.get_event_loop",
-            "asyncio.current_task",
         }
+        | _LOOP_PRIMITIVES
     ),
     # DBOS's own advice for a sync function in an async workflow (its context follows the
     # thread); awaited at once, nothing runs beside it.
