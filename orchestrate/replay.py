@@ -14,15 +14,21 @@ import contextlib
 import dataclasses
 import operator
 import os
-import sys
 import traceback
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from . import history as h
 from .context import OrchestrationContext
+from .divergence import (
+    abridge,
+    caller_location,
+    contrast,
+    describe_new,
+    user_location,
+    user_traceback,
+)
 from .errors import NonDeterminismError, NotATaskError, PayloadTooLarge, SerializationError
 from .payload import (
     DEFAULT_MAX_PAYLOAD_BYTES,
@@ -222,7 +228,7 @@ class Execution:
             # command past the end while replaying means the recorded run did not issue it.
             self._fail_replay(
                 f"at step {len(self.history)} the history has no further command (the recorded "
-                f"run waited here), but the code {_describe_new(new)} ({_caller_location()}). "
+                f"run waited here), but the code {describe_new(new)} ({caller_location()}). "
                 "Did the code change without ctx.patched()? Guard new behaviour with "
                 "`if ctx.patched('change-id'):` so running instances keep the old path."
             )
@@ -392,8 +398,8 @@ class Execution:
                 self._waiting = yielded
             else:
                 self._throw = NotATaskError(
-                    f"orchestration {self.odef.name!r} awaited {_abridge(yielded)} at "
-                    f"{_user_location(coro)}, which is not a task from its context. Orchestrations "
+                    f"orchestration {self.odef.name!r} awaited {abridge(yielded)} at "
+                    f"{user_location(coro)}, which is not a task from its context. Orchestrations "
                     "may only await ctx tasks (ctx.activity, ctx.timer, ctx.sleep, ctx.event, "
                     "ctx.all, ...); move I/O and asyncio calls into an activity."
                 )
@@ -410,7 +416,7 @@ class Execution:
     def _finish_error(self, exc: BaseException) -> None:
         # cut to a size any store takes: an error is for people, and a huge one is not stored
         info = h.ErrorInfo(
-            type(exc).__name__, cut(safe_str(exc)), cut(_user_traceback(exc), _MAX_TRACEBACK)
+            type(exc).__name__, cut(safe_str(exc)), cut(user_traceback(exc), _MAX_TRACEBACK)
         )
         if isinstance(exc, RuntimeError) and "no running event loop" in str(exc):
             # asyncio.sleep/gather/... fail before yielding anything: say what to do instead.
@@ -477,18 +483,18 @@ class Execution:
             for field in _STRICT_FIELDS:
                 old_value, new_value = getattr(recorded, field, None), getattr(new, field, None)
                 if old_value != new_value:
-                    now_text, then_text = _contrast(new_value, old_value)
+                    now_text, then_text = contrast(new_value, old_value)
                     detail = f" with {field} {now_text} instead of {then_text}"
                     break
             what = f"the code issued the same command{detail}"
         else:
-            what = f"the code {_describe_new(new)}"
+            what = f"the code {describe_new(new)}"
         if isinstance(new, h.OrchestrationCompleted | h.OrchestrationFailed):
             # the coroutine has returned: no frame of it is left to point at
             code = self.odef.fn.__code__
             where = f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}, its function"
         else:
-            where = _caller_location()
+            where = caller_location()
         self._fail_replay(
             f"at step {index + 1} the history has {h.describe(recorded)}, but {what} "
             f"({where}). Did the code change without ctx.patched()? "
@@ -565,84 +571,3 @@ def _restamped(event: h.Event, at: datetime) -> h.Event:
         else:
             fields = _RESTAMP[kind] = operator.attrgetter(*names)
     return kind(at, *fields(event))
-
-
-def _describe_new(event: h.Event) -> str:
-    """What the code did, as a verb phrase: ``scheduled activity 'refund'``."""
-    name = getattr(event, "name", None)
-    if isinstance(event, h.ActivityScheduled):
-        return f"scheduled activity {name!r}"
-    if isinstance(event, h.TimerCreated):
-        return f"created a timer firing at {h.iso_time(event.fire_at)}"
-    if isinstance(event, h.SubOrchestrationScheduled):
-        return f"started sub-orchestration {name!r}"
-    if isinstance(event, h.PatchMarker):
-        return f"checked patch {event.patch!r}"
-    if isinstance(event, h.EventSent):
-        return f"raised event {name!r} to {event.instance_id!r}"
-    return {
-        "SideEffectRecorded": "recorded a side effect",
-        "CustomStatusSet": "set a custom status",
-        "ContinuedAsNew": "continued as new",
-        "OrchestrationCompleted": "returned",
-        "OrchestrationFailed": "raised an error",
-    }.get(event.kind, h.describe(event))
-
-
-def _caller_location() -> str:
-    """file:line of the innermost stack frame outside this package (the orchestration's code)."""
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        frame = frame.f_back
-    if frame is None:
-        return "unknown location"
-    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
-
-
-def _user_location(coro: Coroutine[Any, Any, Any]) -> str:
-    """file:line where the innermost awaiting coroutine is suspended."""
-    frame = None
-    current: Any = coro
-    while current is not None:
-        frame = getattr(current, "cr_frame", None) or getattr(current, "gi_frame", None) or frame
-        current = getattr(current, "cr_await", None) or getattr(current, "gi_yieldfrom", None)
-    if frame is None:
-        return "unknown location"
-    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
-
-
-def _user_traceback(exc: BaseException) -> str:
-    """The traceback of an orchestration's error, without the executor's own frames."""
-    frames = [
-        f
-        for f in traceback.extract_tb(exc.__traceback__)
-        if not f.filename.startswith(_PACKAGE_DIR)
-    ]
-    lines = ["Traceback (most recent call last):\n"]
-    lines += traceback.format_list(frames)
-    lines += traceback.format_exception_only(type(exc), exc)
-    return "".join(lines)
-
-
-def _contrast(new: Any, old: Any, limit: int = 80) -> tuple[str, str]:
-    """Both values abridged so the difference shows: when they share a long prefix, both start
-    a little before the first character where they differ."""
-    a, b = repr(new), repr(old)
-    if len(a) <= limit and len(b) <= limit:
-        return a, b
-    pairs = enumerate(zip(a, b, strict=False))
-    first = next((i for i, (x, y) in pairs if x != y), min(len(a), len(b)))
-    start = max(0, first - 20)
-    if start == 0:
-        return _abridge(new, limit), _abridge(old, limit)
-
-    def window(text: str) -> str:
-        text = "..." + text[start:]
-        return text if len(text) <= limit else text[: limit - 3] + "..."
-
-    return window(a), window(b)
-
-
-def _abridge(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -227,7 +227,7 @@ def test_restamped_copies_every_event_class_with_tuple_values(kind: type[h.Event
 
 
 def test_a_divergence_deep_in_a_long_input_shows_where_they_differ():
-    from orchestrate.replay import _contrast
+    from orchestrate.divergence import contrast as _contrast
 
     lines = [{"sku": "ink", "amount": 1}] * 4
     new, old = _contrast({"lines": [*lines, 2]}, {"lines": [*lines, 3]})
