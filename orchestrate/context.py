@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import history as h
 from .combinators import MapTask, WhenAll, WhenAny
-from .errors import SerializationError
-from .payload import from_json_value, to_json_value
+from .payload import from_json_value
 from .task import ContinueAsNewSignal, Task
 from .tasks import (
     ActivityTask,
@@ -26,6 +25,7 @@ from .tasks import (
     RaiseEventTask,
     SubOrchestrationTask,
     TimerTask,
+    command_payload,
     seconds,
 )
 
@@ -217,11 +217,8 @@ class OrchestrationContext:
                 "ctx.side_effect() takes a plain function; an async function's result cannot be "
                 "recorded inside the orchestration. Make it an activity instead."
             )
-        try:
-            payload = to_json_value(value, "side effect result")
-        except SerializationError as exc:
-            raise SerializationError(str(exc)) from None
-        exe.check_payload(payload, f"result of side effect {getattr(fn, '__name__', 'fn')!r}")
+        owner = f"side effect {getattr(fn, '__name__', 'fn')!r}"
+        payload = command_payload(exe, value, "result", owner)
         exe.command(h.SideEffectRecorded(exe.now(), task_id, payload))
         task._resolve(from_json_value(payload, None))
         return task
@@ -246,9 +243,8 @@ class OrchestrationContext:
 
     def set_status(self, status: Any) -> None:
         """Publish a JSON custom status, readable by clients while the instance runs."""
-        payload = to_json_value(status, "custom status")
         exe = self._exe
-        exe.check_payload(payload, "custom status")
+        payload = command_payload(exe, status, "custom status")
         exe.command(h.CustomStatusSet(exe.now(), exe.next_id(), payload))
 
     def continue_as_new(self, input: Any = None) -> None:

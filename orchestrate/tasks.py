@@ -97,6 +97,20 @@ def seconds(duration: timedelta | float) -> timedelta:
     return timedelta(seconds=duration)
 
 
+
+
+def command_payload(exe: Host, value: Any, path: str, owner: str = "") -> Any:
+    """`value` as the JSON data of the next command: `SerializationError` naming the call if it
+    is not JSON, `PayloadTooLarge` if it is over the worker's limit (see `Host.check_payload`).
+    `path` is what the value is ("input"), `owner` whose it is ("activity 'charge'")."""
+    try:
+        payload = to_json_value(value, path)
+    except SerializationError as exc:
+        raise SerializationError(f"{owner}: {exc}" if owner else str(exc)) from None
+    exe.check_payload(payload, f"{path} of {owner}" if owner else path)
+    return payload
+
+
 class TimerTask(Task[None]):
     """A durable timer: finishes when the worker's clock passes `fire_at`."""
 
@@ -180,11 +194,7 @@ class ActivityTask(Task[Any]):
         self._call_id: int | None = None
         self._current: int | None = None
         self._timers: list[TimerTask | None] = [None, None]  # [timeout, backoff]
-        try:
-            self._input = to_json_value(value, "input")
-        except SerializationError as exc:
-            raise SerializationError(f"activity {defn.name!r}: {exc}") from None
-        exe.check_payload(self._input, f"input of activity {defn.name!r}")
+        self._input = command_payload(exe, value, "input", f"activity {defn.name!r}")
         self._result_type = defn.result_type
         self._schedule()
 
@@ -331,11 +341,7 @@ class SubOrchestrationTask(Task[Any]):
         self._exe = exe
         self.name = name
         task_id = exe.next_id()
-        try:
-            payload = to_json_value(value, "input")
-        except SerializationError as exc:
-            raise SerializationError(f"sub-orchestration {name!r}: {exc}") from None
-        exe.check_payload(payload, f"input of sub-orchestration {name!r}")
+        payload = command_payload(exe, value, "input", f"sub-orchestration {name!r}")
         child_id = instance_id or f"{exe.instance_id}:{exe.generation}:{task_id}"
         kept = exe.command(
             h.SubOrchestrationScheduled(
@@ -379,11 +385,7 @@ class RaiseEventTask(Task[None]):
         self.instance_id = instance_id
         self.name = name
         task_id = exe.next_id()
-        try:
-            payload = to_json_value(value, "event data")
-        except SerializationError as exc:
-            raise SerializationError(f"raise_event {name!r}: {exc}") from None
-        exe.check_payload(payload, f"data of event {name!r} raised to {instance_id!r}")
+        payload = command_payload(exe, value, "data", f"event {name!r} raised to {instance_id!r}")
         exe.command(h.EventSent(exe.now(), task_id, instance_id, name, payload))
         exe.expected[task_id] = self
 
