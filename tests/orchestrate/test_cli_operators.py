@@ -58,6 +58,27 @@ def usage(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     return capsys.readouterr().err
 
 
+def spawn_worker(argv: list[str], cwd: Path) -> subprocess.Popen[str]:
+    """`orchestrate worker` in a child process, its stderr piped, this checkout importable."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrate", *argv],
+        cwd=cwd,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+
+
+def stopping_line(proc: subprocess.Popen[str]) -> str:
+    """The worker's stderr line saying it is stopping (fails if it ends without one)."""
+    assert proc.stderr is not None
+    line = ""
+    while "stopping" not in line:
+        line = proc.stderr.readline()
+        assert line, "the worker ended without saying it was stopping"
+    return line
+
+
 def stored(db: str, key: str) -> Any:
     store = SqliteStore(db)
     try:
@@ -273,21 +294,11 @@ def test_a_second_signal_stops_the_worker_at_once(tmp_path: Path, db: str) -> No
     Client(store).start("hang", None, instance_id="h")
     store.close()
     argv = ["worker", "stuckflows:reg", "--db", db, "--threads", "1", "--grace", "600"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrate", *argv],
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
-    )
+    proc = spawn_worker(argv, tmp_path)
     try:
         wait_until(marker.exists)
         proc.send_signal(signal.SIGTERM)
-        assert proc.stderr is not None
-        line = ""
-        while "stopping" not in line:  # the first signal was handled: the grace period runs
-            line = proc.stderr.readline()
-            assert line, "the worker ended without saying it was stopping"
+        line = stopping_line(proc)  # the first signal was handled: the grace period runs
         assert "up to 600 s" in line and "signal again to exit at once" in line
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
@@ -342,21 +353,11 @@ def test_sigterm_lets_the_running_activity_finish_and_gives_back_the_rest(
         "worker", "graceflows:reg", "--db", db, "--threads", "1", "--grace", "600",
         "--sync-activities", "1",
     ]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrate", *argv],
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
-    )
+    proc = spawn_worker(argv, tmp_path)
     try:
         wait_until(started.exists)
         proc.send_signal(signal.SIGTERM)
-        assert proc.stderr is not None
-        line = ""
-        while "stopping" not in line:
-            line = proc.stderr.readline()
-            assert line, "the worker ended without saying it was stopping"
+        stopping_line(proc)
         go.touch()
         _, err = proc.communicate(timeout=60)
     finally:
