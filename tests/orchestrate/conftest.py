@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orchestrate import Client, InstanceState, MemoryStore, Registry, Worker
 from orchestrate.history import Event
+from orchestrate.stores.contract import Store
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -75,3 +77,13 @@ def reg() -> Registry:
 @pytest.fixture
 def harness_factory() -> Callable[..., Harness]:
     return Harness
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each store the contract covers, fresh and closed after the test."""
+    from .stores import make_store
+
+    made = make_store(request.param, tmp_path)
+    yield made
+    made.close()

@@ -9,9 +9,7 @@ turns computed on a cached execution).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
@@ -35,18 +33,9 @@ from .stores import (
     create,
     fetch_one,
     finish,
-    make_store,
     write_results,
     write_turns,
 )
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made = make_store(request.param, tmp_path)
-    yield made
-    made.close()
-
 
 # --- instances -------------------------------------------------------------------------------
 

@@ -3,9 +3,6 @@ checked on every implementation with hand-built records."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from orchestrate import history as h
@@ -20,15 +17,8 @@ from orchestrate.state import (
 )
 from orchestrate.stores.contract import Store
 
-from .stores import T0, at, commit_for, create, fetch_one, finish, make_store, write_turns
+from .stores import T0, at, commit_for, create, fetch_one, finish, write_turns
 from .test_store_contract import child_of
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made = make_store(request.param, tmp_path)
-    yield made
-    made.close()
 
 
 def start_children(work: OrchestrationWork, *children: tuple[str, str]) -> TurnCommit:

@@ -5,7 +5,6 @@ and turns guarded by where a cached execution stood instead of by a lock (see `S
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,14 +25,7 @@ from orchestrate.state import (
 from orchestrate.stores.contract import Store
 from orchestrate.stores.sqlite import SqliteStore
 
-from .stores import T0, at, make_store, write_results, write_turns
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made = make_store(request.param, tmp_path)
-    yield made
-    made.close()
+from .stores import T0, at, write_results, write_turns
 
 
 def create(store: Store, key: str) -> None:

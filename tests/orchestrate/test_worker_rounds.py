@@ -5,7 +5,6 @@ turn was computed, otherwise the result is queued for an ordinary turn."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,20 +13,11 @@ import pytest
 
 from orchestrate import Client, Registry, Worker
 from orchestrate.state import Batch, OrchestrationWork, TurnCommit, Written
-from orchestrate.stores.contract import Store
 from orchestrate.stores.sqlite import SqliteStore
 
 from .conftest import ManualClock
-from .stores import make_store
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "memory"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made = make_store(request.param, tmp_path)
-    yield made
-    made.close()
 
 
 def counting_registry(calls: list[int]) -> Registry:
