@@ -12,8 +12,7 @@ executions); the fuzzer (`testkit.fuzz`) uses only what is documented here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -192,12 +191,6 @@ class Controller:
     def restart_worker(self) -> None:
         """The worker process died and came back: every cached execution is gone."""
         self.env.worker.evict()
-
-    @contextmanager
-    def quiet(self) -> Iterator[None]:
-        """Run the body as one drive call (the replay checks run once, at its end)."""
-        with self.env._driving():
-            yield
 
     # --- internals -------------------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,7 +91,7 @@ class Tally:
             self.errors[result.error] = self.errors.get(result.error, 0) + 1
             if result.history_length <= 2:
                 self.first_turn_failures += 1
-        signature = hash(json.dumps([s.lines() for s in result.schedule.steps]))
+        signature = hash(repr(result.schedule.steps))  # steps are plain data: repr is stable
         if signature not in self._seen:
             self._seen.add(signature)
             if result.finding is None and not result.merged:

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from orchestrate.history import iso_time
 
 from .config import Choice, as_outcome
-from .schedule import Step, outcome_to_json
+from .schedule import Action, Fault, Step, outcome_to_json
 
 if TYPE_CHECKING:
     from .trial import Move, Trial
@@ -34,6 +34,7 @@ __all__ = ["DrawChooser", "ScheduleChooser", "build_step", "fault_free"]
 _FAULTS: dict[int, str] = {14: "duplicate", 15: "duplicate", 16: "lose", 17: "lose",
                            18: "before_commit", 19: "after_commit"}
 _MODES = ("uniform", "pct", "swarm")
+_CRASHES: dict[str, Fault] = {"before_commit": "before_commit", "after_commit": "after_commit"}
 
 
 def build_step(
@@ -45,21 +46,22 @@ def build_step(
     data: Any = None,
 ) -> Step:
     """The step that makes `move` happen, with its outcome and fault."""
-    crash = fault if fault in ("before_commit", "after_commit") else None
+    crash = _CRASHES.get(fault or "")
     if move.kind == "activity":
         assert move.attempt is not None
         a = move.attempt
-        action = "lose" if fault == "lose" else "finish"
+        action: Action = "lose" if fault == "lose" else "finish"
         if outcome is not None and outcome.get("hang"):
             action, crash = "hang", None
-        return Step(action, a.instance_id, a.task_id, a.attempt, a.name, outcome,  # type: ignore[arg-type]
-                    duplicate if fault == "duplicate" else None, crash)  # type: ignore[arg-type]
+        duplicated = duplicate if fault == "duplicate" else None
+        return Step(action, a.instance_id, a.task_id, a.attempt, a.name, outcome, duplicated,
+                    crash)
     if move.kind == "timer":
         assert move.due is not None
-        return Step("timer", at=iso_time(move.due), crash=crash)  # type: ignore[arg-type]
+        return Step("timer", at=iso_time(move.due), crash=crash)
     if move.kind == "event":
         return Step("event", move.instance_id, name=move.name, data=data, awaited=move.awaited,
-                    crash=crash)  # type: ignore[arg-type]
+                    crash=crash)
     return Step("stop_events")
 
 

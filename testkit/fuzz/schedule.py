@@ -23,6 +23,7 @@ from ..timeline import abridge
 __all__ = [
     "FORMAT",
     "Action",
+    "Fault",
     "Schedule",
     "ScheduleError",
     "Step",
