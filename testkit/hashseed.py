@@ -101,7 +101,7 @@ def _child() -> int:
     """The child side: replay what stdin holds, print ``{"diverged": [index, message]}``."""
     from importlib import import_module
 
-    from testkit.replay_check import check_execution, replay_events
+    from testkit.replay_check import check_history
 
     request = json.loads(sys.stdin.read())
     registries: list[Registry] = []
@@ -113,8 +113,7 @@ def _child() -> int:
         start = history[0]
         assert isinstance(start, h.OrchestrationStarted)
         registry = next(r for r in registries if start.name in r.orchestrations)
-        exe = replay_events(registry, start.name, start.instance_id, history)
-        problem = exe.nondeterminism or check_execution(registry, exe)
+        problem = check_history(registry, start.name, start.instance_id, history)
         if problem is not None:
             print(json.dumps({"diverged": [index, str(problem)]}))
             return 0

@@ -24,7 +24,15 @@ from orchestrate import NonDeterminismError, Registry
 from orchestrate import history as h
 from orchestrate.replay import Execution
 
-__all__ = ["HINT", "RESEEDED", "ReplayChecker", "Reseeded", "check_execution", "replay_events"]
+__all__ = [
+    "HINT",
+    "RESEEDED",
+    "ReplayChecker",
+    "Reseeded",
+    "check_execution",
+    "check_history",
+    "replay_events",
+]
 
 HINT = (
     "Replaying the same history from scratch (as a worker does after a restart) gave different "
@@ -51,8 +59,14 @@ def check_execution(registry: Registry, exe: Execution) -> NonDeterminismError |
     Equal means: every recorded command is issued again in order with the same inputs, and the
     fresh run issues nothing beyond the history (it stops where the original stopped).
     """
-    fresh = replay_events(registry, exe.odef.name, exe.instance_id, list(exe.history))
-    return _difference(fresh)
+    return check_history(registry, exe.odef.name, exe.instance_id, list(exe.history))
+
+
+def check_history(
+    registry: Registry, name: str, instance_id: str, events: list[h.Event]
+) -> NonDeterminismError | None:
+    """Replay a recorded history in a fresh strict execution; the divergence, or None."""
+    return _difference(replay_events(registry, name, instance_id, events))
 
 
 def _difference(replayed: Execution) -> NonDeterminismError | None:
