@@ -330,7 +330,9 @@ class TestEnv:
         `orchestrate ui` view; also written to `path` when given."""
         from .html_report import timeline_html
 
-        return timeline_html(self, path, instance_ids, title)
+        keys = [s.instance_id for s in self.instances()] if instance_ids is None else instance_ids
+        pairs = [(self.state(key), self.history(key)) for key in keys]
+        return timeline_html(pairs, self.clock.now(), path, title)
 
     def timelines(self, limit: int | None = None) -> str:
         """Every instance's timeline, for failure reports."""

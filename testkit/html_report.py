@@ -8,30 +8,41 @@ instance. The files are the `orchestrate ui` instance view (`orchestrate.ui.time
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from orchestrate import InstanceState, Status
+from orchestrate import history as h
 from orchestrate.ui import timeline_document
-
-if TYPE_CHECKING:
-    from .env import TestEnv
 
 __all__ = ["file_name", "timeline_html", "write_failure_html"]
 
 
+class _Env(Protocol):
+    """What this module needs of a `TestEnv` (not imported: `TestEnv` imports this module)."""
+
+    def instances(self) -> list[InstanceState]: ...
+
+    def timeline_html(
+        self,
+        path: str | PathLike[str] | None = None,
+        *,
+        instance_ids: Iterable[str] | None = None,
+        title: str = ...,
+    ) -> str: ...
+
+
 def timeline_html(
-    env: TestEnv,
+    pairs: Sequence[tuple[InstanceState, list[h.Event]]],
+    now: datetime,
     path: str | PathLike[str] | None,
-    instance_ids: Iterable[str] | None,
     title: str,
 ) -> str:
-    """`TestEnv.timeline_html`: the page of the given instances (default: all), maybe written."""
-    keys = [s.instance_id for s in env.instances()] if instance_ids is None else instance_ids
-    pairs = [(env.state(key), env.history(key)) for key in keys]
-    page = timeline_document(pairs, title=title, now=env.clock.now())
+    """`TestEnv.timeline_html`: the page of these instances at `now`, written to `path` too."""
+    page = timeline_document(pairs, title=title, now=now)
     if path is not None:
         Path(path).write_text(page, encoding="utf-8")
     return page
@@ -49,7 +60,7 @@ def _failing(state: InstanceState) -> bool:
     )
 
 
-def write_failure_html(env: TestEnv, directory: Path, test_id: str) -> list[Path]:
+def write_failure_html(env: _Env, directory: Path, test_id: str) -> list[Path]:
     """Write the HTML timelines of `env`'s failing instances into `directory`; the paths."""
     states = env.instances()
     chosen = [s for s in states if _failing(s)] or [s for s in states if not s.parent_instance]
