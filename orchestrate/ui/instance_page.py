@@ -75,7 +75,11 @@ def _waits(waits: list[str] | None) -> str:
     if waits is None:
         return ""
     if not waits:
-        return '<h2>Waiting for</h2><p class="small">nothing its history shows</p>'
+        return (
+            '<h2>Waiting for</h2><p class="small">nothing its history shows: it may wait for an '
+            "event (only the orchestration's code knows its event waits, and this page does not "
+            "load your code)</p>"
+        )
     items = "".join(f"<li>{esc(w)}</li>" for w in waits)
     return f"<h2>Waiting for</h2><ul>{items}</ul>"
 
