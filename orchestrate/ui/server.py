@@ -44,7 +44,13 @@ class UiServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, client: Client, host: str = "127.0.0.1", port: int = 0, *, read_only: bool = False
+        self,
+        client: Client,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        read_only: bool = False,
+        where: str = "",
     ) -> None:
         super().__init__((host, port), _Handler)
         self.client = client
@@ -53,7 +59,7 @@ class UiServer(ThreadingHTTPServer):
         self.port = int(self.server_address[1])
         names = {host, "127.0.0.1", "localhost"} if is_loopback(host) else {host}
         self.hosts = frozenset(f"{name}:{self.port}" for name in names)
-        self.where = ""
+        self.where = where + (" (read-only)" if read_only else "")
 
     @property
     def url(self) -> str:
@@ -181,8 +187,7 @@ def serve(
     where: str = "",
 ) -> None:
     """Serve until interrupted (Ctrl-C); prints the address (and a warning off loopback)."""
-    server = UiServer(client, host, port, read_only=read_only)
-    server.where = where + (" (read-only)" if read_only else "")
+    server = UiServer(client, host, port, read_only=read_only, where=where)
     if not is_loopback(host):
         print(
             f"orchestrate ui: warning: listening on {host}, reachable from other machines: "
