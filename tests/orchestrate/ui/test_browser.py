@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -168,7 +169,7 @@ def _check_bars(bars: list[dict], events: list[h.Event]) -> None:
         elif isinstance(event, h.SubOrchestrationScheduled):
             expected[("child", event.task_id)] = {"start": h.iso_time(event.at), "end": "", "outcome": "open"}
         elif isinstance(event, (h.ActivityCompleted, h.ActivityFailed, h.TimerFired, h.SubOrchestrationCompleted, h.SubOrchestrationFailed)):
-            for (kind, task), bar in expected.items():
+            for (_, task), bar in expected.items():
                 if task == event.task_id:
                     bar["end"] = h.iso_time(event.at)
                     bar["outcome"] = {"ActivityCompleted": "completed", "SubOrchestrationCompleted": "completed", "TimerFired": "fired"}.get(event.kind, "failed")
@@ -177,9 +178,9 @@ def _check_bars(bars: list[dict], events: list[h.Event]) -> None:
     assert all(b["width"] > 0 for b in bars)
     # On screen, a bar that starts later is not drawn further left, nor one that ends later.
     by_start = sorted(bars, key=lambda b: b["start"])
-    assert all(a["left"] <= b["left"] + 0.5 for a, b in zip(by_start, by_start[1:]))
+    assert all(a["left"] <= b["left"] + 0.5 for a, b in pairwise(by_start))
     by_end = sorted(bars, key=lambda b: b["end"])
-    assert all(a["right"] <= b["right"] + 0.5 for a, b in zip(by_end, by_end[1:]))
+    assert all(a["right"] <= b["right"] + 0.5 for a, b in pairwise(by_end))
     # The retried call: the failed attempt, its back-off timer and the retry share one row.
     [failed] = [b for b in bars if b["outcome"] == "failed"]
     row = sorted((b["kind"], b["attempt"], b["outcome"]) for b in bars if b["top"] == failed["top"])

@@ -112,7 +112,8 @@ def test_instance_pages(served, kind: str) -> None:
 def test_not_found(served, path: str, status: int) -> None:
     server, _ = served
     code, _, body = server.request("GET", path)
-    assert code == status and "Not found" in body or "No such instance" in body
+    assert code == status
+    assert "Not found" in body or "No such instance" in body
 
 
 def test_static_files_ship_with_the_package(served) -> None:
