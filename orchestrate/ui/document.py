@@ -34,8 +34,8 @@ def timeline_document(
     present = {state.instance_id for state, _ in instances}
     anchors = {key: f"i{n}" for n, key in enumerate(sorted(present))}
 
-    def link(child: str) -> str:
-        return f"#{anchors[child]}" if child in anchors else f"#missing-{len(child)}"
+    def link(other: str) -> str:  # a parent or child: its section here, if the file has it
+        return f"#{anchors[other]}" if other in anchors else f"#missing-{len(other)}"
 
     parts = [f"<h1>{esc(title)}</h1>"]
     if note:

@@ -14,7 +14,7 @@ from .. import history as h
 from ..cli_text import detail
 from ..state import InstanceState, Status
 from . import timeline
-from .markup import esc, href, pretty
+from .markup import esc, pretty
 from .page import badge, when_cell
 
 __all__ = ["actions_form", "instance_body"]
@@ -30,7 +30,7 @@ _LEGEND = (
 )
 
 
-def _facts(state: InstanceState) -> str:
+def _facts(state: InstanceState, link: Callable[[str], str] | None) -> str:
     rows = [
         ("status", badge(state)),
         ("name", esc(state.name)),
@@ -40,8 +40,10 @@ def _facts(state: InstanceState) -> str:
         ("events", esc(state.history_len)),
     ]
     if state.parent_instance:
-        link = href("/instance", id=state.parent_instance)
-        rows.append(("parent", f'<a href="{link}">{esc(state.parent_instance)}</a>'))
+        parent = esc(state.parent_instance)
+        if link is not None:
+            parent = f'<a href="{esc(link(state.parent_instance))}">{parent}</a>'
+        rows.append(("parent", parent))
     cells = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
     return f'<dl class="facts">{cells}</dl>'
 
@@ -114,7 +116,7 @@ def instance_body(
     axis = "event order (all events share one instant)" if drawn.by_order else "time"
     return (
         f'<section class="instance" data-instance="{esc(state.instance_id)}">'
-        f"<h1>{esc(state.instance_id)}</h1>{_facts(state)}{actions}{_error(state)}"
+        f"<h1>{esc(state.instance_id)}</h1>{_facts(state, link)}{actions}{_error(state)}"
         f"{_payloads(state)}{_waits(waits)}"
         f'<h2>Timeline</h2><p class="small">{len(drawn.bars)} bars on {len(drawn.rows)} rows, '
         f'x axis: {axis}</p>{_LEGEND}<div class="scroll">{picture}</div>'
