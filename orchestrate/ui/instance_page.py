@@ -109,18 +109,19 @@ def instance_body(
     link: Callable[[str], str] | None = None,
     actions: str = "",
 ) -> str:
-    """The instance's section: heading, facts, payloads, error, waits, actions, timeline, history."""
+    """The instance's section: heading, facts and actions, error, waits, timeline, payloads,
+    history."""
     drawn = timeline.build(events)
     end = now if not state.finished else None
     picture = timeline.svg(drawn, now=end, link=link)
     axis = "event order (all events share one instant)" if drawn.by_order else "time"
     return (
         f'<section class="instance" data-instance="{esc(state.instance_id)}">'
-        f"<h1>{esc(state.instance_id)}</h1>{_facts(state, link)}{actions}{_error(state)}"
-        f"{_payloads(state)}{_waits(waits)}"
+        f'<h1>{esc(state.instance_id)}</h1><div class="top">{_facts(state, link)}{actions}</div>'
+        f"{_error(state)}{_waits(waits)}"
         f'<h2>Timeline</h2><p class="small">{len(drawn.bars)} bars on {len(drawn.rows)} rows, '
         f'x axis: {axis}</p>{_LEGEND}<div class="scroll">{picture}</div>'
-        f"<h2>History</h2>{_history(events)}</section>"
+        f"{_payloads(state)}<h2>History</h2>{_history(events)}</section>"
     )
 
 

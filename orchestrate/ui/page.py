@@ -57,4 +57,8 @@ def badge(state: InstanceState) -> str:
 
 
 def when_cell(moment: datetime | None) -> str:
-    return esc(when(moment))
+    """A time to the second, readable (``2024-05-06 09:30:00``, UTC), exact on hover."""
+    if moment is None:
+        return "-"
+    exact = esc(when(moment))
+    return f'<time datetime="{exact}" title="{exact}">{exact[:19].replace("T", " ")}</time>'

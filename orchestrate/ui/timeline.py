@@ -13,6 +13,7 @@ bars stay apart and in sequence.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -262,20 +263,43 @@ def _bar(
     return rect
 
 
+_NICE = (1, 2, 5)
+
+
+def _ticks(total: float, most: int = 6) -> list[float]:
+    """Round offsets from 0 to `total` (1, 2 or 5 times a power of ten), at most `most`+1."""
+    if total <= 0:
+        return [0.0]
+    scale = 10 ** math.floor(math.log10(total / most))
+    step = next((n * scale for n in (*_NICE, 10) if total / (n * scale) <= most), 10 * scale)
+    if step >= 60 and total >= 120:  # minutes, hours and days in round numbers of their own
+        step = next(
+            (
+                s
+                for s in (60, 120, 300, 600, 1800, 3600, 7200, 21600, 43200, 86400)
+                if total / s <= most
+            ),
+            86400 * math.ceil(total / 86400 / most),
+        )
+    count = int(total / step + 1e-9)
+    return [step * n for n in range(count + 1)]
+
+
 def _axis(
     order: bool, first: datetime | None, span: float, count: int, plot: int, height: int
 ) -> str:
+    if order:
+        marks = [(float(n), f"event {int(n)}") for n in _ticks(float(count))]
+        total = float(count)
+    elif first is None:
+        marks, total = [], 1.0
+    else:
+        marks = [(t, "+" + _duration(t)) for t in _ticks(span)]
+        marks[0] = (0.0, h.iso_time(first)[11:19] + " UTC")
+        total = span or 1.0
     parts = []
-    for step in range(6):
-        x = _GUTTER + plot * step / 5
-        if order:
-            label = f"event {round(count * step / 5)}"
-        elif first is None:
-            label = ""
-        elif step == 0:
-            label = h.iso_time(first)[11:19] + " UTC"
-        else:
-            label = "+" + _duration(span * step / 5)
+    for offset, label in marks:
+        x = _GUTTER + plot * offset / total
         parts.append(
             f'<line class="tick" x1="{x:.1f}" y1="{_TOP - 4}" x2="{x:.1f}" y2="{height - 4}"/>'
             f'<text class="tickl" x="{x:.1f}" y="{_TOP - 10}">{esc(label)}</text>'
@@ -284,12 +308,15 @@ def _axis(
 
 
 def _duration(seconds: float) -> str:
+    def num(value: float) -> str:
+        return f"{value:.1f}".removesuffix(".0")
+
     if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
+        return f"{num(seconds * 1000)}ms"
     if seconds < 120:
-        return f"{seconds:.1f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f}m"
+        return f"{num(seconds)}s"
+    if seconds < 3600:
+        return f"{num(seconds / 60)}m"
     if seconds < 172800:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
+        return f"{num(seconds / 3600)}h"
+    return f"{num(seconds / 86400)}d"

@@ -53,10 +53,11 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, di
 @pytest.fixture(scope="module")
 def server(database: tuple[str, dict[str, str]]) -> Iterator[str]:
     path, _ = database
-    process = subprocess.Popen(
-        [sys.executable, "-m", "orchestrate", "ui", "--db", path, "--port", "0"],
+    process = subprocess.Popen(  # run next to the file: the page header shows "demo.db"
+        [sys.executable, "-m", "orchestrate", "ui", "--db", "demo.db", "--port", "0"],
         stderr=subprocess.PIPE,
         text=True,
+        cwd=Path(path).parent,
     )
     assert process.stderr is not None
     line = process.stderr.readline()  # printed once listening; EOF if it failed to start
@@ -70,15 +71,15 @@ def server(database: tuple[str, dict[str, str]]) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(chromium: str) -> Iterator[Browser]:
-    opened = Browser(chromium)
+    opened = Browser(chromium, width=1400, height=860)
     yield opened
     opened.close()
 
 
-def _shoot(browser: Browser, name: str) -> None:
+def _shoot(browser: Browser, name: str, *, full_page: bool = False) -> None:
     folder = os.environ.get("ORCH_UI_SCREENSHOTS")
     if folder:
-        browser.screenshot(Path(folder) / name)
+        browser.screenshot(Path(folder) / name, full_page=full_page)
 
 
 _ROWS = "[...document.querySelectorAll('table.instances tbody tr[data-instance]')].map(r => r.dataset.instance)"
@@ -110,7 +111,7 @@ def test_list_filter_instance_timeline_and_an_action(
         f"document.querySelector('tr[data-instance=\"{ids['stuck']}\"] .badge.stuck') !== null"
     )
     assert stuck
-    _shoot(browser, "ui-list.png")
+    _shoot(browser, "ui-list.png", full_page=True)
 
     # Filter by status with the form, as a person would.
     browser.act_and_wait_load(

@@ -116,3 +116,18 @@ def test_thousands_of_events() -> None:
     assert drawn.count('class="bar activity completed"') == 1500
     height = int(re.search(r'height="(\d+)"', drawn).group(1))
     assert height == 34 + 20 * 1501 + 8  # one 20 px row each: scrolls, never squashed
+
+
+@pytest.mark.parametrize(
+    ("seconds", "labels"),
+    [
+        (11, ["00:00:00 UTC", "+2s", "+4s", "+6s", "+8s", "+10s"]),
+        (440, ["00:00:00 UTC", "+2m", "+4m", "+6m"]),
+        (5 * 3600, ["00:00:00 UTC", "+1h", "+2h", "+3h", "+4h", "+5h"]),
+        (0.4, ["00:00:00 UTC", "+100ms", "+200ms", "+300ms", "+400ms"]),
+    ],
+)
+def test_the_time_axis_has_round_ticks(seconds: float, labels: list[str]) -> None:
+    events = [h.OrchestrationStarted(at(0), "f", None, "i"), h.OrchestrationCompleted(at(seconds), None)]
+    drawn = timeline.svg(timeline.build(events))
+    assert re.findall(r'<text class="tickl"[^>]*>([^<]*)</text>', drawn) == labels
