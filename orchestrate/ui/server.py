@@ -188,20 +188,22 @@ def serve(
 ) -> None:
     """Serve until interrupted (Ctrl-C); prints the address (and a warning off loopback)."""
     server = UiServer(client, host, port, read_only=read_only, where=where)
-    if not is_loopback(host):
+    try:  # from the first line printed on: Ctrl-C then stops it cleanly, whenever it comes
+        if not is_loopback(host):
+            print(
+                f"orchestrate ui: warning: listening on {host}, reachable from other machines: "
+                "anyone who reaches it reads every instance's input, output and errors"
+                + ("" if read_only else " and can act on them (add --read-only)"),
+                file=sys.stderr,
+                flush=True,
+            )
         print(
-            f"orchestrate ui: warning: listening on {host}, reachable from other machines: "
-            "anyone who reaches it reads every instance's input, output and errors"
-            + ("" if read_only else " and can act on them (add --read-only)"),
-            file=sys.stderr,
-            flush=True,
+            f"orchestrate ui: serving {server.url} (Ctrl-C stops it)", file=sys.stderr, flush=True
         )
-    print(f"orchestrate ui: serving {server.url} (Ctrl-C stops it)", file=sys.stderr, flush=True)
-    if open_browser:
-        import webbrowser
+        if open_browser:
+            import webbrowser
 
-        threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
-    try:
+            threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
         server.serve_forever()
     except KeyboardInterrupt:
         pass

@@ -42,8 +42,10 @@ def ui(*argv: str) -> Iterator[tuple[subprocess.Popen, list[str]]]:
         yield proc, lines
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop
-        assert proc.wait(timeout=10) == 0
-        proc.stderr.close()
+        try:
+            assert proc.wait(timeout=10) == 0
+        finally:
+            proc.stderr.close()
 
 
 def address(lines: list[str]) -> str:
