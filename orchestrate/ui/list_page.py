@@ -53,7 +53,7 @@ def cursor_of(state: InstanceState) -> str:
 
 def _parse_cursor(text: str, errors: list[str]) -> tuple[datetime | None, str] | None:
     micros, sep, key = text.partition(":")
-    if not sep or not micros.isdigit():
+    if not sep or not micros.removeprefix("-").isdigit():
         errors.append(f"cursor {text!r} is not one this page made; start from the first page")
         return None
     if int(micros) == 0:

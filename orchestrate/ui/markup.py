@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from ..cli_text import safe
 
-__all__ = ["esc", "href", "pretty"]
+__all__ = ["PRETTY_LIMIT", "esc", "href", "pretty"]
 
 
 def esc(text: object) -> str:
@@ -24,10 +24,22 @@ def esc(text: object) -> str:
     return html.escape(safe(str(text)), quote=True)
 
 
-def pretty(value: Any) -> str:
-    """A payload as indented JSON, escaped for a ``<pre>`` (newlines kept, controls escaped)."""
+PRETTY_LIMIT = 100_000
+
+
+def pretty(value: Any, limit: int = PRETTY_LIMIT) -> str:
+    """A payload as indented JSON, escaped for a ``<pre>`` (newlines kept, controls escaped);
+    past `limit` characters it is cut, saying how much was left out."""
     text = json.dumps(value, indent=2, ensure_ascii=False, default=str, sort_keys=False)
-    return "\n".join(esc(line) for line in text.split("\n"))
+    note = ""
+    if len(text) > limit:
+        note = f"\n… {len(text) - limit:,} more characters (`orchestrate show ID --json` has all)"
+        text = text[:limit]
+    return "\n".join(esc(line) for line in text.split("\n")) + _note(note)
+
+
+def _note(note: str) -> str:
+    return "\n" + esc(note.lstrip("\n")) if note else ""
 
 
 def href(path: str, **params: object) -> str:

@@ -132,7 +132,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         events = client.history(key)
         now = client.clock.now()
-        waits = None if state.finished else waits_of(state, events, now, client.registry).items
+        waits = None
+        if not state.finished:
+            found = waits_of(state, events, now, client.registry)
+            waits = found.items + [f"{note}: is a worker running?" for note in found.untaken]
         body = instance_body(
             state,
             events,

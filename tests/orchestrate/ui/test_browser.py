@@ -138,6 +138,10 @@ def test_list_filter_instance_timeline_and_an_action(
     finally:
         store.close()
     _shoot(browser, "ui-instance.png")
+    # Clicking a bar (ui.js) highlights its events in the history table.
+    browser.run("document.querySelector('rect.bar.activity.failed').dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+    lit = browser.run("[...document.querySelectorAll('tr.hl')].map(r => r.children[2].textContent)")
+    assert lit == ["ActivityScheduled", "ActivityFailed"]
 
     # The child's bar links to the child's page.
     browser.act_and_wait_load("document.querySelector('svg.timeline a').dispatchEvent(new MouseEvent('click', {bubbles: true}))")

@@ -91,3 +91,9 @@ def test_rows_show_state_and_escape_everything() -> None:
 
 def test_no_match() -> None:
     assert "no instances match" in list_body(parse_filters({}), [])
+
+
+def test_a_cursor_before_1970() -> None:
+    filters = parse_filters({"cursor": "-1000000:old"})
+    assert filters.errors == []
+    assert filters.query.before == (datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC), "old")

@@ -42,3 +42,10 @@ def test_pretty_keeps_lines_and_escapes_each() -> None:
 )
 def test_href(params: dict, expected: str) -> None:
     assert href("/instance", **params) == expected
+
+
+def test_pretty_cuts_huge_payloads_and_says_so() -> None:
+    text = pretty({"blob": "x" * 500}, limit=100)
+    assert text.count("x") < 120
+    assert text.endswith("more characters (`orchestrate show ID --json` has all)")
+    assert "\n… " in text
