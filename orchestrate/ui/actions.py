@@ -18,7 +18,15 @@ from ..client import Client
 from ..errors import OrchestrateError
 from .markup import esc
 
-__all__ = ["ACTIONS", "ActionRefused", "Outcome", "check_request", "confirm_body", "perform"]
+__all__ = [
+    "ACTIONS",
+    "ActionRefused",
+    "Outcome",
+    "check_host",
+    "check_request",
+    "confirm_body",
+    "perform",
+]
 
 ACTIONS = {
     "raise-event": "raise event",
@@ -44,23 +52,38 @@ class Outcome:
     message: str
 
 
+def check_host(headers: Mapping[str, str], hosts: frozenset[str] | None) -> None:
+    """`ActionRefused` unless the request names this server as its ``Host``.
+
+    `hosts` are the ``host:port`` names a server on a loopback address answers to: a page
+    served under any other name (DNS rebinding: a foreign site resolving its own name to
+    127.0.0.1) reads and does nothing. None: the server was bound to another address on
+    purpose, and any name may reach it.
+    """
+    host = headers.get("Host", "")
+    if hosts is not None and host not in hosts:
+        raise ActionRefused(
+            403, f"Host {host!r} is not this server; open the page at its own address"
+        )
+
+
 def check_request(
     form: Mapping[str, str],
     token: str,
     headers: Mapping[str, str],
-    hosts: frozenset[str],
+    hosts: frozenset[str] | None,
 ) -> str:
     """The action a POST asks for, after its token, origin and host checks; else `ActionRefused`.
 
-    `hosts` are the ``host:port`` names this server answers to.
+    `hosts` as for `check_host`. The ``Origin`` a browser sends must be this server's; when
+    any host name is allowed, an ``Origin`` is required and must match the ``Host``.
     """
-    host = headers.get("Host", "")
-    if host not in hosts:
-        raise ActionRefused(
-            403, f"Host {host!r} is not this server; open the page at its own address"
-        )
+    check_host(headers, hosts)
     origin = headers.get("Origin")
-    if origin is not None and origin.removeprefix("http://") not in hosts:
+    host = headers.get("Host", "")
+    if hosts is None and origin is None:
+        raise ActionRefused(403, "no Origin header: actions come only from this server's pages")
+    if origin is not None and origin.removeprefix("http://") not in (hosts or {host}):
         raise ActionRefused(
             403, f"Origin {origin!r} is not this server; actions come only from its pages"
         )

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from ..client import Client
-from ..errors import OrchestrateError
+from ..errors import InstanceNotFound, OrchestrateError
 from ..waits import waits_of
 from . import actions
 from .instance_page import actions_form, instance_body
@@ -57,8 +57,9 @@ class UiServer(ThreadingHTTPServer):
         self.read_only = read_only
         self.token = secrets.token_urlsafe(32)
         self.port = int(self.server_address[1])
-        names = {host, "127.0.0.1", "localhost"} if is_loopback(host) else {host}
-        self.hosts = frozenset(f"{name}:{self.port}" for name in names)
+        # On loopback only this machine's own names (DNS rebinding); elsewhere any name.
+        names = {host, "127.0.0.1", "localhost", "[::1]"}
+        self.hosts = frozenset(f"{n}:{self.port}" for n in names) if is_loopback(host) else None
         self.where = where + (" (read-only)" if read_only else "")
 
     @property
@@ -99,11 +100,20 @@ class _Handler(BaseHTTPRequestHandler):
             f'<h1>{esc(title)}</h1><p class="notice">{esc(text)}</p><p><a href="{esc(back)}">back</a></p>',
         )
 
+    def _headers(self) -> dict[str, str]:
+        """The request's headers by canonical name (``Host``, ``Origin``), whatever the case."""
+        return {name.title(): value for name, value in self.headers.items()}
+
     # --- routes -------------------------------------------------------------------------------
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
+        try:
+            actions.check_host(self._headers(), self.server.hosts)
+        except actions.ActionRefused as exc:
+            self._message(exc.status, "Wrong address", str(exc))
+            return
         try:
             if parts.path == "/":
                 self._list(params)
@@ -116,6 +126,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._message(
                     404, "Not found", f"there is no page {parts.path!r}; the list is at /"
                 )
+        except InstanceNotFound as exc:  # purged while the page was read
+            self._message(404, "No such instance", str(exc))
         except OrchestrateError as exc:
             self._message(500, "Store error", f"{type(exc).__name__}: {exc}")
 
@@ -162,7 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         raw = self.rfile.read(length).decode("utf-8", "replace")
         form = dict(parse_qsl(raw, keep_blank_values=True))
-        headers = {k: v for k, v in self.headers.items()}
+        headers = self._headers()
         try:
             action = actions.check_request(form, self.server.token, headers, self.server.hosts)
         except actions.ActionRefused as exc:

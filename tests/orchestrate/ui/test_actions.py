@@ -7,7 +7,13 @@ import pytest
 
 from orchestrate import Client, MemoryStore
 from orchestrate import history as h
-from orchestrate.ui.actions import ActionRefused, check_request, confirm_body, perform
+from orchestrate.ui.actions import (
+    ActionRefused,
+    check_host,
+    check_request,
+    confirm_body,
+    perform,
+)
 
 from ..stores import create, finish
 
@@ -42,6 +48,30 @@ def test_refused(fields: dict, headers: dict, status: int, says: str) -> None:
     with pytest.raises(ActionRefused, match=says) as caught:
         check_request(form(**fields), TOKEN, headers, HOSTS)
     assert caught.value.status == status
+
+
+@pytest.mark.parametrize(
+    ("headers", "refused"),
+    [
+        ({"Host": "box.lan:8765", "Origin": "http://box.lan:8765"}, None),
+        ({"Host": "10.0.0.5:8765", "Origin": "http://10.0.0.5:8765"}, None),
+        ({"Host": "box.lan:8765"}, "no Origin header"),
+        ({"Host": "box.lan:8765", "Origin": "http://evil.example"}, "Origin 'http://evil.example'"),
+    ],
+)
+def test_bound_elsewhere_any_host_but_the_origin_must_match(headers: dict, refused: str | None) -> None:
+    if refused is None:
+        assert check_request(form(), TOKEN, headers, None) == "terminate"
+    else:
+        with pytest.raises(ActionRefused, match=refused):
+            check_request(form(), TOKEN, headers, None)
+
+
+def test_check_host() -> None:
+    check_host({"Host": "localhost:8765"}, HOSTS)
+    check_host({"Host": "anything:1"}, None)
+    with pytest.raises(ActionRefused, match=r"rebound\.example"):
+        check_host({"Host": "rebound.example:8765"}, HOSTS)
 
 
 def test_the_confirmation_page_carries_the_form_escaped() -> None:

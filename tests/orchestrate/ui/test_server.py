@@ -116,6 +116,15 @@ def test_not_found(served, path: str, status: int) -> None:
     assert "Not found" in body or "No such instance" in body
 
 
+def test_a_foreign_host_name_reads_nothing(served) -> None:
+    # DNS rebinding: a page of rebound.example whose name now points at 127.0.0.1.
+    server, ids = served
+    status, _, body = server.request("GET", page(ids, "completed"), headers={"Host": "rebound.example:80"})
+    assert status == 403 and "order-1001" not in body and "is not this server" in body
+    status, _, _ = server.request("GET", "/", headers={"host": f"localhost:{server.server.port}"})
+    assert status == 200
+
+
 def test_static_files_ship_with_the_package(served) -> None:
     server, _ = served
     status, headers, body = server.request("GET", "/static/ui.css")
