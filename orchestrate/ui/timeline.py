@@ -289,7 +289,8 @@ def _axis(
     order: bool, first: datetime | None, span: float, count: int, plot: int, height: int
 ) -> str:
     if order:
-        marks = [(float(n), f"event {int(n)}") for n in _ticks(float(count))]
+        whole = sorted({round(n) for n in _ticks(float(count))})  # events come in ones
+        marks = [(float(n), f"event {n}") for n in whole]
         total = float(count)
     elif first is None:
         marks, total = [], 1.0

@@ -131,3 +131,11 @@ def test_the_time_axis_has_round_ticks(seconds: float, labels: list[str]) -> Non
     events = [h.OrchestrationStarted(at(0), "f", None, "i"), h.OrchestrationCompleted(at(seconds), None)]
     drawn = timeline.svg(timeline.build(events))
     assert re.findall(r'<text class="tickl"[^>]*>([^<]*)</text>', drawn) == labels
+
+
+@pytest.mark.parametrize(("count", "labels"), [(1, ["event 0", "event 1"]), (3, ["event 0", "event 1", "event 2", "event 3"]), (40, ["event 0", "event 10", "event 20", "event 30", "event 40"])])
+def test_the_order_axis_counts_whole_events(count: int, labels: list[str]) -> None:
+    events: list[h.Event] = [h.OrchestrationStarted(T0, "f", None, "i")]
+    events += [h.CustomStatusSet(T0, n, n) for n in range(count - 1)]
+    drawn = timeline.svg(timeline.build(events))
+    assert re.findall(r'<text class="tickl"[^>]*>([^<]*)</text>', drawn) == labels
