@@ -39,7 +39,7 @@ def timeline_document(
 
     parts = [f"<h1>{esc(title)}</h1>"]
     if note:
-        parts.append(f'<pre class="trace">{esc_lines(note)}</pre>')
+        parts.append(f'<pre class="trace note">{esc_lines(note)}</pre>')
     if len(instances) > 1:
         items = "".join(
             f'<li><a href="#{anchors[s.instance_id]}">{esc(s.instance_id)}</a> ({esc(s.status)})</li>'
