@@ -168,7 +168,11 @@ class _Handler(BaseHTTPRequestHandler):
                 else "POST goes to /action only",
             )
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        text = self.headers.get("Content-Length") or "0"
+        length = int(text) if text.isdigit() else -1
+        if length < 0:
+            self._message(400, "Bad request", f"Content-Length {text!r} is not a byte count")
+            return
         if length > _MAX_FORM:
             self._message(413, "Too large", f"the form is over {_MAX_FORM} bytes")
             return

@@ -188,6 +188,16 @@ def test_forged_actions_are_refused(served, change: dict, status: int) -> None:
     assert inbox(server, ids["running"]) == []
 
 
+def test_malformed_posts(served) -> None:
+    server, _ = served
+    status, _, body = server.request("POST", "/action", None, {"Content-Length": "lots"})
+    assert status == 400 and "is not a byte count" in body
+    status, _, body = server.request("POST", "/action", None, {"Content-Length": str(10**9)})
+    assert status == 413
+    status, _, _ = server.request("POST", "/elsewhere", {"a": "b"})
+    assert status == 404
+
+
 def test_read_only_has_no_actions(read_only) -> None:
     server, ids = read_only
     for kind in ("running", "completed", "stuck"):
