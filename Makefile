@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 PACKAGES := orchestrate linter testkit pytest_plugin
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy $(PACKAGES)
 
-unit: $(STAMP)
+unit: $(STAMP) chromium
 	$(BIN)/python -m pytest -n 2 -q
+
+# The browser test of `orchestrate ui` (tests/orchestrate/ui/test_browser.py) drives the
+# distribution's headless Chromium. Installed here when missing and possible (root + apt-get);
+# otherwise the test is skipped with a message (and fails under CI, see .ci/run).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (apt-get) for the orchestrate ui browser test"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      chromium >/dev/null; } || echo "could not install chromium"; \
+	  else \
+	    echo "chromium is missing and cannot be installed here (needs root and apt-get)"; \
+	  fi; }
 
 test: lint typecheck unit
 

@@ -42,6 +42,7 @@ from ..errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning, St
 from ..state import (
     ActivityWork,
     Batch,
+    InstanceQuery,
     InstanceState,
     Message,
     OrchestrationWork,
@@ -51,6 +52,7 @@ from ..state import (
 from .contract import next_run, purged_family
 from .sqlite_batch import in_lists, in_sql, insert_rows
 from .sqlite_db import Database
+from .sqlite_query import query_sql
 from .sqlite_rows import (
     INSTANCE_COLUMNS,
     decode_event,
@@ -222,6 +224,12 @@ class SqliteStore:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
+        with self._db.read() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        return [decode_state(row) for row in rows]
+
+    def query_instances(self, query: InstanceQuery) -> list[InstanceState]:
+        sql, args = query_sql(query)
         with self._db.read() as conn:
             rows = conn.execute(sql, args).fetchall()
         return [decode_state(row) for row in rows]
