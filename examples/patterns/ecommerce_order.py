@@ -219,8 +219,10 @@ async def complete_order(ctx: OrchestrationContext, order: dict[str, Any]) -> di
         for undo in (restock_items, void_label, void_invoice):
             saga.add(undo, order["id"])
         picked, label, invoice = await ctx.all(
-            [ctx.activity(step, order, timeout=STEP_TIMEOUT)
-             for step in (pick_items, generate_label, generate_invoice)]  # fmt: skip
+            [
+                ctx.activity(step, order, timeout=STEP_TIMEOUT)
+                for step in (pick_items, generate_label, generate_invoice)
+            ]
         )
         phase("fulfilled", 0.8)
     except (TaskFailed, PaymentDeclined) as failure:
@@ -231,14 +233,19 @@ async def complete_order(ctx: OrchestrationContext, order: dict[str, Any]) -> di
         except CompensationFailed as exc:
             await ctx.activity(
                 flag_for_manual_review,
-                {"order": order["id"], "failed_step": failed_step,
-                 "problems": [str(f) for f in exc.failures]},  # fmt: skip
+                {
+                    "order": order["id"],
+                    "failed_step": failed_step,
+                    "problems": [str(f) for f in exc.failures],
+                },
             )
         phase("failed", 0.0)
         return {"status": "failed", "failed_step": failed_step, "reason": str(failure)}
 
     sent = await ctx.all([ctx.activity(n, order) for n in NOTIFICATIONS], return_exceptions=True)
-    unsent = [n.__name__ for n, r in zip(NOTIFICATIONS, sent, strict=True) if isinstance(r, Exception)]
+    unsent = [
+        n.__name__ for n, r in zip(NOTIFICATIONS, sent, strict=True) if isinstance(r, Exception)
+    ]
     if unsent:
         ctx.log.warning("order %s: notifications not sent: %s", order["id"], unsent)
     phase("completed", 1.0)
@@ -254,7 +261,8 @@ async def complete_order(ctx: OrchestrationContext, order: dict[str, Any]) -> di
 async def _race_payment(ctx: OrchestrationContext, order: dict[str, Any]) -> dict[str, Any]:
     """Charge every provider at once; keep the first success, refund every other provider."""
     charges: dict[str, Task[Any]] = {
-        name: ctx.activity(charge, order, timeout=STEP_TIMEOUT) for name, charge in PROVIDERS.items()
+        name: ctx.activity(charge, order, timeout=STEP_TIMEOUT)
+        for name, charge in PROVIDERS.items()
     }
     winner: dict[str, Any] | None = None
     errors: list[str] = []

@@ -84,8 +84,11 @@ def times_out_only_after_24h_of_silence(run: Run) -> None:
         assert fired[0].at - last >= EVENT_TIMEOUT, f"timed out {fired[0].at - last} after {last}"
     else:
         assert out["reason"] == "completed", out
-    followups = [e for e in run.history if isinstance(e, h.ActivityScheduled)
-                 and e.name == "execute_followup"]  # fmt: skip
+    followups = [
+        e
+        for e in run.history
+        if isinstance(e, h.ActivityScheduled) and e.name == "execute_followup"
+    ]
     assert all(e.input["notify"] == "ops" for e in followups), followups
 
 

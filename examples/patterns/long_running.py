@@ -83,8 +83,8 @@ async def long_running_process(ctx: OrchestrationContext, job: Job) -> dict[str,
             break
         items = job.items[job.cursor : job.cursor + BATCH_SIZE]
         results = await ctx.activity(
-            process_item_batch, {"process_id": job.process_id, "cursor": job.cursor,
-                                 "items": items},  # fmt: skip
+            process_item_batch,
+            {"process_id": job.process_id, "cursor": job.cursor, "items": items},
             timeout=timedelta(minutes=5),
         )
         job.cursor += len(items)
@@ -125,9 +125,11 @@ def every_item_counted_once(run: Run) -> None:
     """Whatever crashed or retried, each generation processes each of its items in exactly one
     batch (counted once), at most `BATCHES_PER_CHECKPOINT` batches per history, and the
     final counts add up to the number of items."""
-    batches = [e for e in run.history
-               if isinstance(e, h.ActivityScheduled) and e.name == "process_item_batch"
-               and e.attempt == 1]  # fmt: skip
+    batches = [
+        e
+        for e in run.history
+        if isinstance(e, h.ActivityScheduled) and e.name == "process_item_batch" and e.attempt == 1
+    ]
     assert len(batches) <= BATCHES_PER_CHECKPOINT, len(batches)
     cursors = [e.input["cursor"] for e in batches]
     assert cursors == sorted(set(cursors)), f"a batch ran twice: {cursors}"

@@ -75,17 +75,24 @@ async def resilient_workflow(ctx: OrchestrationContext, work: dict[str, Any]) ->
                 continue
             if strategy == "compensate":
                 outcome = await ctx.sub_orchestration(
-                    compensation_workflow, {"input": work, "reason": str(error)},
+                    compensation_workflow,
+                    {"input": work, "reason": str(error)},
                     instance_id=f"{ctx.instance_id}:compensation",
-                )  # fmt: skip
-                return {"status": "compensated", "error": str(error), "outcome": outcome,
-                        "recoveries": recoveries}  # fmt: skip
+                )
+                return {
+                    "status": "compensated",
+                    "error": str(error),
+                    "outcome": outcome,
+                    "recoveries": recoveries,
+                }
             await ctx.activity(
                 send_escalation_alert,
                 {"workflow": ctx.instance_id, "error": str(error), "level": "critical"},
             )
             reason = "retries exhausted" if strategy == "retry" else "needs a human"
-            raise RuntimeError(f"escalated ({reason}) after {recoveries} attempt(s): {error}")
+            raise RuntimeError(
+                f"escalated ({reason}) after {recoveries} attempt(s): {error}"
+            ) from error
 
 
 # --- fuzzing: orch-fuzz examples/patterns/resilient.py:resilient_workflow --------------------------
@@ -96,8 +103,9 @@ def each_failure_handled_by_its_class(run: Run) -> None:
     `MAX_RECOVERY_ATTEMPTS` times, after 1, 2, 4 s); the ending matches the last failure's
     class: compensated only through the child, escalated only with an alert."""
     names = {e.task_id: e.name for e in run.history if isinstance(e, h.ActivityScheduled)}
-    timeouts = {e.task_id for e in run.history
-                if isinstance(e, h.TimerCreated) and e.purpose == "timeout"}  # fmt: skip
+    timeouts = {
+        e.task_id for e in run.history if isinstance(e, h.TimerCreated) and e.purpose == "timeout"
+    }
     failures = [
         "TimeoutError" if isinstance(e, h.TimerFired) else e.error_type
         for e in run.history
@@ -106,8 +114,11 @@ def each_failure_handled_by_its_class(run: Run) -> None:
     ]
     assert all(recovery_strategy(t) == "retry" for t in failures[:-1]), failures
     assert len(failures) <= MAX_RECOVERY_ATTEMPTS + 1, failures
-    sleeps = [e.fire_at - e.at for e in run.history if isinstance(e, h.TimerCreated)
-              and e.purpose == "timer"]  # fmt: skip
+    sleeps = [
+        e.fire_at - e.at
+        for e in run.history
+        if isinstance(e, h.TimerCreated) and e.purpose == "timer"
+    ]
     assert sleeps == [timedelta(seconds=2**i) for i in range(len(sleeps))], sleeps
     alerted = "send_escalation_alert" in names.values()
     children = [e for e in run.history if isinstance(e, h.SubOrchestrationScheduled)]

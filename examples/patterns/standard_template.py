@@ -127,8 +127,11 @@ async def standard_business_workflow(
 # --- fuzzing: orch-fuzz examples/patterns/standard_template.py:standard_business_workflow -------
 
 REQUEST: dict[str, Any] = {
-    "user_id": "u-1", "tenant_id": "t-1", "operation": "create", "name": "report",
-}  # fmt: skip
+    "user_id": "u-1",
+    "tenant_id": "t-1",
+    "operation": "create",
+    "name": "report",
+}
 
 
 def validated_then_audited(run: Run) -> None:
@@ -138,8 +141,9 @@ def validated_then_audited(run: Run) -> None:
     post-processed exactly when it asked to be."""
     scheduled = [e for e in run.history if isinstance(e, h.ActivityScheduled)]
     name_of = {e.task_id: e.name for e in scheduled}
-    results = {name_of[e.task_id]: e.result for e in run.history
-               if isinstance(e, h.ActivityCompleted)}  # fmt: skip
+    results = {
+        name_of[e.task_id]: e.result for e in run.history if isinstance(e, h.ActivityCompleted)
+    }
     names = [e.name for e in scheduled]
     business = [n for n in names if n in {f.__name__ for f in OPERATIONS.values()}]
     validated = results.get("validate_tenant_access", {}).get("is_valid", False)

@@ -110,10 +110,14 @@ def test_a_partial_fulfilment_failure_undoes_everything() -> None:
     assert run.output["status"] == "failed" and run.output["failed_step"] == "generate_label"
     undo = scheduled(run.history)[-7:]
     assert undo == [
-        "void_invoice", "void_label", "restock_items",  # fulfilment, newest first
-        "refund_charge", "refund_charge",  # both providers
-        "cancel_shipping_slot", "release_inventory",
-    ]  # fmt: skip
+        "void_invoice",
+        "void_label",
+        "restock_items",  # fulfilment, newest first
+        "refund_charge",
+        "refund_charge",  # both providers
+        "cancel_shipping_slot",
+        "release_inventory",
+    ]
     assert run.calls(restock_items) == run.calls(void_invoice) == ["o-7"]
     assert run.custom_status["phase"] == "failed"
 

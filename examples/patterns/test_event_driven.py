@@ -64,6 +64,9 @@ def test_a_long_stream_continues_as_new_and_loses_no_event() -> None:
         env.client.raise_event(run.instance_id, EVENT, {"type": "add", "amount": 1})
     env.raise_event(run.instance_id, EVENT, {"type": "close"})
 
-    assert run.output == {"final_state": {"total": total}, "event_count": total + 1,
-                          "reason": "completed"}  # fmt: skip
+    assert run.output == {
+        "final_state": {"total": total},
+        "event_count": total + 1,
+        "reason": "completed",
+    }
     assert env.state(run.instance_id).generation == 2

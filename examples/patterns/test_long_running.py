@@ -83,8 +83,11 @@ def test_a_retried_batch_resumes_from_its_heartbeat(monkeypatch: pytest.MonkeyPa
     assert output["status"] == "completed" and output["succeeded"] == 10
     # items 0-4 were processed once: the retry resumed from the last heartbeat's details
     assert seen == [f"item-{i}" for i in range(6)] + [f"item-{i}" for i in range(5, 10)]
-    attempts = [e.attempt for e in client.history(key) if isinstance(e, h.ActivityScheduled)
-                and e.name == "process_item_batch"]  # fmt: skip
+    attempts = [
+        e.attempt
+        for e in client.history(key)
+        if isinstance(e, h.ActivityScheduled) and e.name == "process_item_batch"
+    ]
     assert attempts == [1, 2]
 
 
@@ -109,5 +112,6 @@ def test_duration_is_measured_in_recorded_time_across_generations() -> None:
 def _slowly(batch: dict[str, Any]) -> Any:
     from testkit import delay, ok
 
-    return delay(timedelta(minutes=1), ok([{"item": i, "ok": True, "error": None}
-                                           for i in batch["items"]]))  # fmt: skip
+    return delay(
+        timedelta(minutes=1), ok([{"item": i, "ok": True, "error": None} for i in batch["items"]])
+    )

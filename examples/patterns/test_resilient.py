@@ -24,9 +24,15 @@ DB = fail("db connection reset", error_type="DatabaseError")
 
 @pytest.mark.parametrize(
     ("error_type", "strategy"),
-    [("DatabaseError", "retry"), ("ExternalApiError", "retry"), ("TimeoutError", "retry"),
-     ("TenantValidationFailed", "escalate"), ("InvalidInput", "escalate"),
-     ("QuotaExceeded", "compensate"), ("Exception", "compensate")],  # fmt: skip
+    [
+        ("DatabaseError", "retry"),
+        ("ExternalApiError", "retry"),
+        ("TimeoutError", "retry"),
+        ("TenantValidationFailed", "escalate"),
+        ("InvalidInput", "escalate"),
+        ("QuotaExceeded", "compensate"),
+        ("Exception", "compensate"),
+    ],
 )
 def test_errors_are_classified_by_type(error_type: str, strategy: str) -> None:
     assert recovery_strategy(error_type) == strategy

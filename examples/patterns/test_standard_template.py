@@ -21,14 +21,17 @@ from .standard_template import (
 
 @pytest.mark.parametrize(
     ("operation", "activity", "post"),
-    [("create", "create_resource", "indexed res-report"),
-     ("update", "update_resource", None),
-     ("delete", "delete_resource", None)],  # fmt: skip
+    [
+        ("create", "create_resource", "indexed res-report"),
+        ("update", "update_resource", None),
+        ("delete", "delete_resource", None),
+    ],
 )
 def test_the_operation_picks_the_business_step(operation, activity, post) -> None:  # type: ignore[no-untyped-def]
     env = TestEnv(reg)
-    run = env.run(standard_business_workflow, {**REQUEST, "operation": operation,
-                                               "resource_id": "res-report"})  # fmt: skip
+    run = env.run(
+        standard_business_workflow, {**REQUEST, "operation": operation, "resource_id": "res-report"}
+    )
 
     assert run.output["status"] == "completed"
     assert run.output["post_processing"] == post

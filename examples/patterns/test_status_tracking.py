@@ -35,7 +35,11 @@ def test_a_client_sees_progress_advance_while_the_job_runs() -> None:
         ("notify", 1.0, 4),
         ("done", 1.0, 5),
     ]
-    assert client.state(key).custom_status == {"phase": "done", "progress": 1.0, "completed": PHASES}
+    assert client.state(key).custom_status == {
+        "phase": "done",
+        "progress": 1.0,
+        "completed": PHASES,
+    }
 
 
 def test_every_status_is_recorded_in_the_history() -> None:

@@ -41,8 +41,12 @@ async def fulfil_order_v1(ctx: OrchestrationContext, order: dict[str, Any]) -> d
 # --- version 2: the fraud check, before the loyalty points existed ----------------------------
 
 v2 = Registry()
-for activity in (versioning.score_fraud, versioning.charge, versioning.send_receipt,
-                 versioning.hold_for_review):  # fmt: skip
+for activity in (
+    versioning.score_fraud,
+    versioning.charge,
+    versioning.send_receipt,
+    versioning.hold_for_review,
+):
     v2.activity(activity)
 
 
@@ -57,8 +61,12 @@ async def fulfil_order_v2(ctx: OrchestrationContext, order: dict[str, Any]) -> d
     if score is not None:
         receipt["fraud_score"] = score
     await ctx.activity("send_receipt", receipt)
-    return {"order": order["id"], "status": "fulfilled", "fraud_checked": score is not None,
-            "points": None}  # fmt: skip
+    return {
+        "order": order["id"],
+        "status": "fulfilled",
+        "fraud_checked": score is not None,
+        "points": None,
+    }
 
 
 # --- version 2 without the patch guard: what ctx.patched prevents ------------------------------
@@ -120,18 +128,29 @@ def test_instances_of_each_generation_finish_on_the_path_they_started() -> None:
     world.settle()
 
     out = {key: world.client.state(key).output for key in ("from-v1", "from-v2", "from-v3")}
-    assert out["from-v1"] == {"order": "o-1", "status": "fulfilled", "fraud_checked": False,
-                              "points": 12}  # fmt: skip
-    assert out["from-v2"] == {"order": "o-2", "status": "fulfilled", "fraud_checked": True,
-                              "points": 12}  # fmt: skip
+    assert out["from-v1"] == {
+        "order": "o-1",
+        "status": "fulfilled",
+        "fraud_checked": False,
+        "points": 12,
+    }
+    assert out["from-v2"] == {
+        "order": "o-2",
+        "status": "fulfilled",
+        "fraud_checked": True,
+        "points": 12,
+    }
     assert out["from-v3"] == out["from-v2"] | {"order": "o-3"}
     # the loyalty point was reached under version 3 by all three: each recorded its marker there
     assert _patches(world.history("from-v1")) == [versioning.LOYALTY_PATCH]
     assert _patches(world.history("from-v2")) == [versioning.FRAUD_PATCH, versioning.LOYALTY_PATCH]
     assert scheduled(world.history("from-v1")) == ["charge", "award_points", "send_receipt"]
     assert scheduled(world.history("from-v3")) == [
-        "score_fraud", "charge", "award_points", "send_receipt",
-    ]  # fmt: skip
+        "score_fraud",
+        "charge",
+        "award_points",
+        "send_receipt",
+    ]
 
 
 @pytest.mark.parametrize(("generation", "patches"), [(v1, []), (v2, [versioning.FRAUD_PATCH])])
