@@ -32,6 +32,7 @@ from datetime import timedelta
 from typing import Any
 
 from orchestrate import OrchestrationContext, Registry, RetryPolicy, activity_info
+from orchestrate import history as h
 from testkit import Run, fail
 
 reg = Registry()
@@ -60,6 +61,7 @@ class PaymentProvider:
                 "amount": amount,
                 "card": card,
                 "reference": reference,
+                "key": idempotency_key,
             }
             self.log.append(charge)
             if idempotency_key is not None:
@@ -221,17 +223,36 @@ ORDER: dict[str, Any] = {
 }
 
 
+def _call_keys(run: Run, activity: str) -> set[str]:
+    """The idempotency keys of this run's calls of `activity` (the same as its executions')."""
+    return {
+        f"{run.instance_id}:0:{e.call_id or e.task_id}"
+        for e in run.history
+        if isinstance(e, h.ActivityScheduled) and e.name == activity
+    }
+
+
 def charged_at_most_once_and_written_once(run: Run) -> None:
     """However often the activities ran (retries, crashes, duplicate deliveries), the provider
     charged this order at most once and the database holds at most one row for it (with all
     its lines); a completed order names the charge and the row that exist."""
-    charges = [c for c in PROVIDER.log if c["reference"] == run.instance_id]
+    keys = _call_keys(run, "charge_card")
+    # this run's charge calls (instance ids repeat across fuzz runs: match the call's key too)
+    charges = [
+        c
+        for c in PROVIDER.log
+        if c["reference"] == run.instance_id and (c["key"] is None or c["key"] in keys)
+    ]
     assert len(charges) <= 1, f"charged {len(charges)} times for one order: {charges}"
-    rows = DATABASE.conn.execute(
-        "SELECT id, (SELECT count(*) FROM lines WHERE order_id = orders.id) FROM orders "
-        "WHERE request_key LIKE ?",
-        (f"{run.instance_id}:%",),
-    ).fetchall()
+    rows = [
+        row
+        for key in sorted(_call_keys(run, "record_order"))
+        for row in DATABASE.conn.execute(
+            "SELECT id, (SELECT count(*) FROM lines WHERE order_id = orders.id) FROM orders "
+            "WHERE request_key = ?",
+            (key,),
+        )
+    ]
     assert len(rows) <= 1 and all(n == len(ORDER["lines"]) for _, n in rows), rows
     if run.output is not None and "charge_id" in run.output:
         assert [c["id"] for c in charges] == [run.output["charge_id"]], (charges, run.output)
