@@ -9,6 +9,7 @@ events in every order and finds it. Fix: wait only for the events the current st
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from orchestrate import OrchestrationContext, Registry
@@ -34,7 +35,7 @@ async def order_saga(ctx: OrchestrationContext, order_id: str) -> dict[str, Any]
 def only_declared_transitions(run: Run) -> None:
     """Each step of the path is a transition the table declares."""
     path = run.output["path"]
-    for source, target in zip(path, path[1:], strict=False):
+    for source, target in itertools.pairwise(path):
         assert target in TRANSITIONS[source].values(), f"undeclared {source} -> {target}"
 
 
