@@ -23,7 +23,8 @@ SEEDS = {
 def _table(title: str) -> list[list[str]]:
     section = README.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| ")]
-    return [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows[1:]]  # after the header
+    body = rows[1:]  # after the header
+    return [[cell.strip() for cell in row.strip("|").split(" | ")] for row in body]
 
 
 def _names(cell: str, suffix: str) -> list[str]:

@@ -35,7 +35,7 @@ def test_a_charge_run_twice_with_one_key_charges_once(monkeypatch: pytest.Monkey
     real = at.PaymentProvider.charge
     lost: list[str] = []
 
-    def charge_then_die_once(self, amount, card, reference, idempotency_key):  # type: ignore[no-untyped-def]
+    def charge_then_die_once(self, amount, card, reference, idempotency_key):
         result = real(self, amount, card, reference, idempotency_key)
         if not lost:
             lost.append(idempotency_key)

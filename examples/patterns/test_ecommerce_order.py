@@ -29,7 +29,7 @@ STRIPE = {"provider": "stripe", "tx": "ch_o-7"}
 PAYPAL = {"provider": "paypal", "tx": "PAY-o-7"}
 
 
-def _refunds(run) -> list[str]:  # type: ignore[no-untyped-def]
+def _refunds(run) -> list[str]:
     return sorted(r["provider"] for r in run.calls(refund_charge))
 
 
@@ -69,7 +69,7 @@ def test_paypal_wins_when_stripe_declines() -> None:
         (hang(), "TimeoutError"),
     ],
 )
-def test_a_failed_validation_rejects_before_anything_is_reserved(script, reason) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_validation_rejects_before_anything_is_reserved(script, reason) -> None:
     env = TestEnv(reg)
     env.script("check_fraud", script)
     run = env.run(complete_order, ORDER)
@@ -148,7 +148,7 @@ def test_a_client_reads_the_status_while_the_order_runs() -> None:
     client = Client(store, registry=reg, clock=clock)
     worker = Worker(reg, store, clock=clock, sync_activities=1)
     key = client.start(complete_order, ORDER)
-    phases = []
+    phases: list[str] = []
     while not client.state(key).finished:
         worker.run_turns()
         phase = client.state(key).custom_status["phase"]

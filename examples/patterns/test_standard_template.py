@@ -27,7 +27,7 @@ from .standard_template import (
         ("delete", "delete_resource", None),
     ],
 )
-def test_the_operation_picks_the_business_step(operation, activity, post) -> None:  # type: ignore[no-untyped-def]
+def test_the_operation_picks_the_business_step(operation, activity, post) -> None:
     env = TestEnv(reg)
     run = env.run(
         standard_business_workflow, {**REQUEST, "operation": operation, "resource_id": "res-report"}

@@ -41,13 +41,13 @@ async def fulfil_order_v1(ctx: OrchestrationContext, order: dict[str, Any]) -> d
 # --- version 2: the fraud check, before the loyalty points existed ----------------------------
 
 v2 = Registry()
-for activity in (
+for v2_activity in (
     versioning.score_fraud,
     versioning.charge,
     versioning.send_receipt,
     versioning.hold_for_review,
 ):
-    v2.activity(activity)
+    v2.activity(v2_activity)
 
 
 @v2.orchestration(name="fulfil_order")
