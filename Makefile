@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy $(PACKAGES)
+	$(BIN)/mypy $(PACKAGES) examples
 
 unit: $(STAMP) chromium
 	$(BIN)/python -m pytest -n 2 -q
