@@ -1,6 +1,6 @@
 """orchestrate: a minimal durable runtime for deterministic orchestrations.
 
-See DESIGN.md for the model. The public names are re-exported here; modules not listed are
+See docs/design.md for the model. The public names are re-exported here; modules not listed are
 internal.
 """
 

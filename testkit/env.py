@@ -125,7 +125,7 @@ class _Drive:
 
 
 class TestEnv:
-    """An in-memory runtime on a `FakeClock`, for tests; see the module docstring and DESIGN.md.
+    """An in-memory runtime on a `FakeClock`, for tests; see the module docstring and docs/design.md.
 
     Options: `start` (or a `clock`) sets virtual time (default 2024-01-01T00:00:00Z); `strict`
     makes an activity call without a script an error; `replay_check` (on by default) replays

@@ -1,4 +1,4 @@
-"""`fuzz` and `replay_schedule`: the fuzzer's entry points (see DESIGN.md, "Fuzzing").
+"""`fuzz` and `replay_schedule`: the fuzzer's entry points (see docs/design.md, "Fuzzing").
 
 `fuzz` runs examples under Hypothesis (`DrawChooser` makes every decision, so failures shrink),
 or enumerates every schedule (`exhaustive=True`, see `testkit.fuzz.exhaustive`); then replays a
