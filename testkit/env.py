@@ -36,8 +36,10 @@ from orchestrate import (
     Client,
     InstanceState,
     NonDeterminismError,
+    NonDeterministicCallError,
     Registry,
     Worker,
+    callguard,
 )
 from orchestrate import history as h
 from orchestrate.history import iso_time
@@ -139,7 +141,10 @@ class TestEnv:
     see the real time and wall-clock reads in orchestrations are not caught (other differences
     still are);
     `max_turns` bounds one drive call, so an orchestration that never blocks fails instead of
-    hanging the test.
+    hanging the test; `guard_calls` (on by default) makes calls that break replay (the wall
+    clock, `random`, `uuid4`, `time.sleep`, threads, files, sockets) in orchestration code
+    raise `NonDeterministicCallError` at the call, in the live turn and in every replay (see
+    `orchestrate.callguard`; activities are never affected).
     """
 
     __test__ = False  # a pytest-collected name, but not a test class
@@ -155,6 +160,7 @@ class TestEnv:
         evict_every_turn: bool = False,
         freeze_wall_clock: bool = True,
         max_turns: int = 100_000,
+        guard_calls: bool = True,
     ) -> None:
         if clock is not None and start is not None:
             raise ValueError("pass either start=... or clock=... to TestEnv, not both")
@@ -166,7 +172,13 @@ class TestEnv:
                 f"replay_check={replay_check!r} is not valid; use True, False or 'full'"
             )
         self.replay_check = replay_check
-        self._checker = ReplayChecker(registry, full=replay_check == "full")
+        self.guard_calls = guard_calls
+        if guard_calls:
+            callguard.guard_registry(registry)
+            wall_clock.guard_fakes()
+        self._checker = ReplayChecker(
+            registry, full=replay_check == "full", guard_calls=guard_calls
+        )
         self._touched: set[str] = set()  # instances with turns not yet checked from scratch
         self.evict_every_turn = evict_every_turn
         self.freeze_wall_clock = freeze_wall_clock
@@ -174,7 +186,10 @@ class TestEnv:
         self.max_turns = max_turns
         self.store = CrashingStore()
         self.client = Client(self.store, registry=registry, clock=self.clock)
-        self.worker = Worker(registry, self.store, clock=self.clock, strict=True, batch_size=256)
+        self.worker = Worker(
+            registry, self.store, clock=self.clock, strict=True, batch_size=256,
+            guard_calls=guard_calls,
+        )
         self.worker.on_commit = self._on_commit
         self.nondeterminism: list[NonDeterminismError] = []  # every divergence found, in order
         self._scripts: dict[str, Script] = {}
@@ -498,6 +513,9 @@ class TestEnv:
         key, problem, by_check = self._failures[0]
         self._failures.clear()
         self.nondeterminism.append(problem)
+        timeline = Run(self, key).timeline(limit=60)
+        if isinstance(problem, NonDeterministicCallError):  # stopped at the call: say only that
+            raise NonDeterministicCallError(f"{problem}\n\n{timeline}")
         if by_check:
             why = HINT
         else:
@@ -505,7 +523,6 @@ class TestEnv:
                 "The instance resumed by replaying its history (the execution cache was evicted) "
                 "and the code took a different path than the run that recorded it."
             )
-        timeline = Run(self, key).timeline(limit=60)
         raise NonDeterminismError(f"{problem}\n\n{why}\n\n{timeline}")
 
     # --- activities --------------------------------------------------------------------------

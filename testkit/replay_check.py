@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 
-from orchestrate import NonDeterminismError, Registry
+from orchestrate import NonDeterminismError, Registry, callguard
 from orchestrate import history as h
 from orchestrate.replay import Execution
 
@@ -44,29 +44,49 @@ HINT = (
 
 
 def replay_events(
-    registry: Registry, name: str, instance_id: str, events: list[h.Event], *, strict: bool = True
+    registry: Registry,
+    name: str,
+    instance_id: str,
+    events: list[h.Event],
+    *,
+    strict: bool = True,
+    guard_calls: bool = True,
 ) -> Execution:
-    """A fresh execution of orchestration `name` that has replayed `events` (a cold start)."""
-    exe = Execution(registry, registry.get_orchestration(name), instance_id, strict=strict)
+    """A fresh execution of orchestration `name` that has replayed `events` (a cold start),
+    with the call guard on unless `guard_calls` is False (see `orchestrate.callguard`)."""
+    exe = Execution(
+        registry, registry.get_orchestration(name), instance_id, strict=strict,
+        guard_calls=guard_calls,
+    )
     exe.begin_turn()
     exe.replay(events)
     return exe
 
 
-def check_execution(registry: Registry, exe: Execution) -> NonDeterminismError | None:
+def check_execution(
+    registry: Registry, exe: Execution, *, guard_calls: bool = True
+) -> NonDeterminismError | None:
     """Replay `exe`'s history in a fresh strict execution; the divergence, or None if equal.
 
     Equal means: every recorded command is issued again in order with the same inputs, and the
     fresh run issues nothing beyond the history (it stops where the original stopped).
     """
-    return check_history(registry, exe.odef.name, exe.instance_id, list(exe.history))
+    return check_history(
+        registry, exe.odef.name, exe.instance_id, list(exe.history), guard_calls=guard_calls
+    )
 
 
 def check_history(
-    registry: Registry, name: str, instance_id: str, events: list[h.Event]
+    registry: Registry,
+    name: str,
+    instance_id: str,
+    events: list[h.Event],
+    *,
+    guard_calls: bool = True,
 ) -> NonDeterminismError | None:
     """Replay a recorded history in a fresh strict execution; the divergence, or None."""
-    return _difference(replay_events(registry, name, instance_id, events))
+    replayed = replay_events(registry, name, instance_id, events, guard_calls=guard_calls)
+    return _difference(replayed)
 
 
 def _difference(replayed: Execution) -> NonDeterminismError | None:
@@ -86,9 +106,12 @@ def _difference(replayed: Execution) -> NonDeterminismError | None:
 class ReplayChecker:
     """Replay-checks every turn of the instances of one env (see the module docstring)."""
 
-    def __init__(self, registry: Registry, *, full: bool = False) -> None:
+    def __init__(
+        self, registry: Registry, *, full: bool = False, guard_calls: bool = True
+    ) -> None:
         self.registry = registry
         self.full = full
+        self.guard_calls = guard_calls
         self._shadows: dict[str, Execution] = {}
 
     def after_turn(self, exe: Execution) -> NonDeterminismError | None:
@@ -96,11 +119,13 @@ class ReplayChecker:
         key = exe.instance_id
         if self.full or exe.done:
             self._shadows.pop(key, None)
-            return check_execution(self.registry, exe)
+            return check_execution(self.registry, exe, guard_calls=self.guard_calls)
         shadow = self._shadows.get(key)
         before = len(exe.history) - len(exe.new_events)
         if shadow is None or shadow.generation != exe.generation or shadow.history_len != before:
-            shadow = replay_events(self.registry, exe.odef.name, key, list(exe.history))
+            shadow = replay_events(
+                self.registry, exe.odef.name, key, list(exe.history), guard_calls=self.guard_calls
+            )
         else:
             shadow.begin_turn()
             shadow.replay(list(exe.new_events))
@@ -113,7 +138,7 @@ class ReplayChecker:
 
     def from_scratch(self, exe: Execution) -> NonDeterminismError | None:
         """The full check: replay `exe`'s whole history in a fresh execution."""
-        return check_execution(self.registry, exe)
+        return check_execution(self.registry, exe, guard_calls=self.guard_calls)
 
     def forget(self, instance_id: str) -> None:
         self._shadows.pop(instance_id, None)
@@ -137,13 +162,15 @@ class Reseeded:
 
     def __enter__(self) -> None:
         self._fresh.setstate(self._start)  # every replay draws the same fresh sequence
-        self._kept = [getattr(random, name) for name in self._NAMES]
-        for name, method in zip(self._NAMES, self._methods, strict=True):
-            setattr(random, name, method)
+        # through the call guard: a guarded `random.random` stays guarded, drawing afresh
+        self._kept = [
+            callguard.replace(random, name, method)
+            for name, method in zip(self._NAMES, self._methods, strict=True)
+        ]
 
     def __exit__(self, *exc: object) -> None:
         for name, kept in zip(self._NAMES, self._kept, strict=True):
-            setattr(random, name, kept)
+            callguard.replace(random, name, kept)  # type: ignore[arg-type]
 
 
 RESEEDED = Reseeded(0x5EED)
