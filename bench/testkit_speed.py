@@ -14,7 +14,9 @@ already imported, so both run in the same process state): the peer's gRPC server
 threads keep running in the background, and wind down after it stops, which would slow down
 whatever is timed next.
 
-TestEnv runs with its defaults (replay check on every turn); it is also timed with
+TestEnv runs with its defaults (replay check on every turn, call guard on); the guard's cost is
+timed apart, on the chain and the inline monitor with ``guard_calls`` on and off (``--guard-only``
+runs just that). It is also timed with
 ``freeze_wall_clock=False``, the like-for-like setting, since the peer cannot freeze the wall
 clock (TestEnv freezes it at its first drive call and only moves the frozen time afterwards, so
 that orchestration and activity code sees virtual time and the replay check catches wall-clock
@@ -97,15 +99,15 @@ async def monitor(ctx: OrchestrationContext, state: list[int]) -> int:
     ctx.continue_as_new([done, with_activity])
 
 
-def ours(freeze: bool) -> dict[str, Callable[[], Any]]:
+def ours(freeze: bool, guard: bool = True) -> dict[str, Callable[[], Any]]:
     def run(orchestration: Any, value: Any) -> Any:
-        env = TestEnv(reg, freeze_wall_clock=freeze)
+        env = TestEnv(reg, freeze_wall_clock=freeze, guard_calls=guard)
         result = env.run(orchestration, value)
         assert result.status == "completed", result.timeline()
         return result.output
 
     def approval_times_out() -> Any:
-        env = TestEnv(reg, freeze_wall_clock=freeze)
+        env = TestEnv(reg, freeze_wall_clock=freeze, guard_calls=guard)
         result = env.run(approval)
         env.advance(DAY)
         assert result.output == "timed out", result.timeline()
@@ -202,13 +204,36 @@ def timed(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def monitor_seconds(with_activity: bool, guard: bool = True) -> tuple[float, TestEnv, Any]:
+    """One run of the 30-day monitor on a fresh TestEnv: seconds, the env, the run."""
+    env = TestEnv(reg, guard_calls=guard)
+    start = perf_counter()
+    result = env.run(monitor, [0, int(with_activity)])
+    return perf_counter() - start, env, result
+
+
+def guard_cost(repeat: int) -> list[str]:
+    """The call guard's cost: the chain (median of many runs, timed in turns) and the inline
+    30-day monitor (median of `repeat` runs, alternating), with the guard on and off."""
+    on, off = ours(True, guard=True)["chain"], ours(True, guard=False)["chain"]
+    chain = timed({"on": on, "off": off}, repeat)
+    runs: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(max(3, repeat)):
+        for guard in (True, False):
+            runs[guard].append(monitor_seconds(False, guard)[0])
+    month = {guard: statistics.median(values) for guard, values in runs.items()}
+    return [
+        f"call guard cost: chain {chain['on'] * 1e3:.3f} ms on / {chain['off'] * 1e3:.3f} ms off "
+        f"({(chain['on'] / chain['off'] - 1) * 100:+.1f}%); 30-day monitor (inline) "
+        f"{month[True]:.3f} s on / {month[False]:.3f} s off "
+        f"({(month[True] / month[False] - 1) * 100:+.1f}%) (target: within 10%)"
+    ]
+
+
 def run_monitor(with_activity: bool) -> tuple[str, bool]:
     """The 30-day monitor on a fresh TestEnv: its report line, and whether it met the target
     (only the inline variant has one; the activity variant is shown for comparison)."""
-    env = TestEnv(reg)
-    start = perf_counter()
-    result = env.run(monitor, [0, int(with_activity)])
-    elapsed = perf_counter() - start
+    elapsed, env, result = monitor_seconds(with_activity)
     assert result.output == 8_640, result.timeline(limit=20)
     fired = sum(1 for e in env.history(result.instance_id) if e.kind == "TimerFired")
     how = "a check activity per firing" if with_activity else "inline checks"
@@ -241,7 +266,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--peer-timeout", type=float, default=1.0)
     parser.add_argument("--no-peer", action="store_true", help="time TestEnv only")
+    parser.add_argument(
+        "--guard-only", action="store_true", help="time only the call guard's cost (on vs off)"
+    )
     args = parser.parse_args(argv)
+    if args.guard_only:
+        print("\n".join(guard_cost(args.repeat)))
+        return 0
     logging.disable(logging.WARNING)  # the peer logs every connection at INFO/WARNING
 
     default, unfrozen = ours(True), ours(False)
@@ -253,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     measured = timed(both, args.repeat)
     ours_times = {name: (measured[name], measured[f"{name}, no freeze"]) for name in default}
     monitors = [run_monitor(with_activity) for with_activity in (False, True)]
+    guard_lines = guard_cost(args.repeat)
     TestEnv(reg).close()  # give the peer's threads the real clock back
     freeze_start = time_freeze_start()
     peer_times: dict[str, float | None] = dict.fromkeys(default)
@@ -299,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     for line, met in monitors:
         print(line)
         ok = ok and met
+    print("\n".join(guard_lines))
     print("targets met" if ok else "targets NOT met")
     return 0 if ok else 1
 
