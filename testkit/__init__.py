@@ -10,6 +10,7 @@ from .clock import DEFAULT_START, FakeClock
 from .env import TestEnv
 from .errors import RunawayOrchestration, ScriptExhausted, TestkitError, UnscriptedActivity
 from .outcomes import Outcome, delay, fail, hang, ok
+from .pending import Pending, PendingActivity, PendingChild, PendingTimer
 from .replay_files import ReplayReport, ReplayResult, replay_dir, replay_history
 from .run import Run
 
@@ -17,6 +18,10 @@ __all__ = [
     "DEFAULT_START",
     "FakeClock",
     "Outcome",
+    "Pending",
+    "PendingActivity",
+    "PendingChild",
+    "PendingTimer",
     "ReplayReport",
     "ReplayResult",
     "Run",

@@ -38,6 +38,7 @@ from orchestrate import (
     NonDeterminismError,
     NonDeterministicCallError,
     Registry,
+    Status,
     Worker,
     callguard,
 )
@@ -55,6 +56,7 @@ from .clock import DEFAULT_START, FakeClock, held_scope
 from .errors import RunawayOrchestration, UnscriptedActivity
 from .faults import CrashingStore
 from .outcomes import Delay, Entry, Fail, Hang, Ok, Outcome, Script, resolve, to_event
+from .pending import Pending, pending_of
 from .replay_check import HINT, RESEEDED, ReplayChecker
 from .run import Run, describe_waits
 
@@ -316,6 +318,19 @@ class TestEnv:
         if exe is None:
             return []
         return describe_waits(exe, lambda task_id: self._held_note(instance_id, task_id))
+
+    def pending(self, instance_id: str) -> Pending:
+        """What the instance waits on, as data (see `Run.pending`)."""
+        if self.state(instance_id).finished:
+            return Pending()
+        exe = self._executions.get(instance_id)
+        if exe is None:
+            return Pending()
+        return pending_of(exe, self._status_of)
+
+    def _status_of(self, instance_id: str) -> Status | None:
+        state = self.store.get_instance(instance_id)
+        return None if state is None else state.status
 
     def calls(self, instance_id: str, activity: Callable[..., Any] | str) -> list[Any]:
         """Inputs of every execution of `activity` by the instance, in call order."""
