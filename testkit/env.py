@@ -59,6 +59,7 @@ from .outcomes import Delay, Entry, Fail, Hang, Ok, Outcome, Script, resolve, to
 from .pending import Pending, pending_of
 from .replay_check import HINT, RESEEDED, ReplayChecker
 from .run import Run, describe_waits
+from .stubs import ChildStubs
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -167,6 +168,9 @@ class TestEnv:
         if clock is not None and start is not None:
             raise ValueError("pass either start=... or clock=... to TestEnv, not both")
         self.registry = registry
+        # the env's own copy: stubbed children run stand-ins under their names (testkit.stubs)
+        self._stubs = ChildStubs(registry.copy())
+        running = self._stubs.registry
         self.clock = clock if clock is not None else FakeClock(start or DEFAULT_START)
         self.strict = strict
         if replay_check not in (True, False, "full"):
@@ -179,7 +183,7 @@ class TestEnv:
             callguard.guard_registry(registry)
             wall_clock.guard_fakes()
         self._checker = ReplayChecker(
-            registry, full=replay_check == "full", guard_calls=guard_calls
+            running, full=replay_check == "full", guard_calls=guard_calls
         )
         self._touched: set[str] = set()  # instances with turns not yet checked from scratch
         self.evict_every_turn = evict_every_turn
@@ -187,9 +191,9 @@ class TestEnv:
         self._shifted = self.clock.wall_offset(_REPLAY_SHIFT)  # entered by every replay check
         self.max_turns = max_turns
         self.store = CrashingStore()
-        self.client = Client(self.store, registry=registry, clock=self.clock)
+        self.client = Client(self.store, registry=running, clock=self.clock)
         self.worker = Worker(
-            registry, self.store, clock=self.clock, strict=True, batch_size=256,
+            running, self.store, clock=self.clock, strict=True, batch_size=256,
             guard_calls=guard_calls,
         )
         self.worker.on_commit = self._on_commit
@@ -240,8 +244,15 @@ class TestEnv:
         """Script what `activity` answers: one outcome, or a list consumed in call order.
 
         The last entry repeats once the list is used up, unless ``exhaust="error"``. Scripting
-        an activity again replaces its script (and restarts the count).
+        an activity again replaces its script (and restarts the count). A sub-orchestration
+        can be scripted too (``ok``, ``fail``, ``hang``, ``delay``): its instances are still
+        started by their parents, but answer with the script instead of running their code
+        (see `testkit.stubs`); `run.calls(child)` lists their inputs.
         """
+        if self.registry.name_of(activity) in self.registry.orchestrations:
+            name = self.registry.get_orchestration(activity).name
+            self._stubs.script(name, outcomes, exhaust)
+            return
         name = self.registry.get_activity(activity).name
         self._scripts[name] = Script(name, outcomes, exhaust)
 
@@ -333,7 +344,8 @@ class TestEnv:
         return None if state is None else state.status
 
     def calls(self, instance_id: str, activity: Callable[..., Any] | str) -> list[Any]:
-        """Inputs of every execution of `activity` by the instance, in call order."""
+        """Inputs of every execution of `activity` (or start of a sub-orchestration) by the
+        instance, in call order."""
         name = self.registry.name_of(activity)
         return [value for key, n, value in self._calls if key == instance_id and n == name]
 
@@ -495,6 +507,7 @@ class TestEnv:
                 )
         for child in commit.children:
             self._children.setdefault(key, []).append(child.instance_id)
+            self._calls.append((key, child.name, child.input))  # run.calls(child)
         if exe is None or exe.done or commit.instance.finished:
             self._executions.pop(key, None)
             self._touched.discard(key)
