@@ -6,6 +6,7 @@ turn is replayed from scratch and compared, so non-deterministic code fails the 
 it. ``replay_dir(reg, path)`` checks that today's code still replays recorded histories.
 """
 
+from .activity_env import ActivityEnv
 from .clock import DEFAULT_START, FakeClock
 from .env import TestEnv
 from .errors import RunawayOrchestration, ScriptExhausted, TestkitError, UnscriptedActivity
@@ -16,6 +17,7 @@ from .run import Run
 
 __all__ = [
     "DEFAULT_START",
+    "ActivityEnv",
     "FakeClock",
     "Outcome",
     "Pending",
