@@ -16,8 +16,8 @@ from .replay_files import ReplayReport, ReplayResult, replay_dir, replay_history
 from .run import Run
 
 __all__ = [
-    "ActivityEnv",
     "DEFAULT_START",
+    "ActivityEnv",
     "FakeClock",
     "Outcome",
     "Pending",
