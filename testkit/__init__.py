@@ -15,9 +15,9 @@ from .pending import Pending, PendingActivity, PendingChild, PendingTimer
 from .replay_files import ReplayReport, ReplayResult, replay_dir, replay_history
 from .run import Run
 
-__all__ = [
-    "DEFAULT_START",
+__all__ = [  # noqa: RUF022 (plain sorted(), as tests/testkit/test_exports.py checks)
     "ActivityEnv",
+    "DEFAULT_START",
     "FakeClock",
     "Outcome",
     "Pending",

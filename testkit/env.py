@@ -1,7 +1,8 @@
 """`TestEnv`: run orchestrations in a test, on virtual time, with every turn replay-checked.
 
-The runtime's own `MemoryStore` and `Worker` do the work (so tests exercise the real turn and
-commit path), driven synchronously on the test's thread: no threads, no sleeps, no ports. A drive
+The runtime's own `MemoryStore` (or a real one: ``TestEnv(reg, store="sqlite:///t.db")``) and
+`Worker` do the work (so tests exercise the real turn and commit path), driven synchronously on
+the test's thread: no threads, no sleeps, no ports. A drive
 call (`run`, `raise_event`, `terminate`) works until its instance finishes or waits on something
 only the test can give; while only timers (or `delay`-scripted activities) are outstanding it
 jumps the `FakeClock` straight to the next one, so a 30-day workflow takes milliseconds. Only a
@@ -39,8 +40,10 @@ from orchestrate import (
     NonDeterministicCallError,
     Registry,
     Status,
+    Store,
     Worker,
     callguard,
+    open_store,
 )
 from orchestrate import history as h
 from orchestrate.history import iso_time
@@ -147,7 +150,9 @@ class TestEnv:
     hanging the test; `guard_calls` (on by default) makes calls that break replay (the wall
     clock, `random`, `uuid4`, `time.sleep`, threads, files, sockets) in orchestration code
     raise `NonDeterministicCallError` at the call, in the live turn and in every replay (see
-    `orchestrate.callguard`; activities are never affected).
+    `orchestrate.callguard`; activities are never affected); `store` (default: a fresh
+    in-memory store) runs the test on another store, e.g. ``store="sqlite:///test.db"``, still
+    on virtual time.
     """
 
     __test__ = False  # a pytest-collected name, but not a test class
@@ -164,6 +169,7 @@ class TestEnv:
         freeze_wall_clock: bool = True,
         max_turns: int = 100_000,
         guard_calls: bool = True,
+        store: str | Store | None = None,
     ) -> None:
         if clock is not None and start is not None:
             raise ValueError("pass either start=... or clock=... to TestEnv, not both")
@@ -190,7 +196,8 @@ class TestEnv:
         self.freeze_wall_clock = freeze_wall_clock
         self._shifted = self.clock.wall_offset(_REPLAY_SHIFT)  # entered by every replay check
         self.max_turns = max_turns
-        self.store = CrashingStore()
+        # the memory store, or a real one (a URL or a Store) for tests that cross it
+        self.store = CrashingStore(None if store is None else open_store(store))
         self.client = Client(self.store, registry=running, clock=self.clock)
         self.worker = Worker(
             running, self.store, clock=self.clock, strict=True, batch_size=256,
@@ -200,6 +207,7 @@ class TestEnv:
         self.nondeterminism: list[NonDeterminismError] = []  # every divergence found, in order
         self._scripts: dict[str, Script] = {}
         self._calls: list[tuple[str, str, Any]] = []  # (instance id, activity, input)
+        self._child_calls: list[tuple[str, str, Any]] = []  # (parent id, orchestration, input)
         # held timer messages: (due, seq, instance id, timer task id, generation)
         self._timers: list[tuple[datetime, int, str, int | None, int | None]] = []
         self._seq = itertools.count()
@@ -347,7 +355,8 @@ class TestEnv:
         """Inputs of every execution of `activity` (or start of a sub-orchestration) by the
         instance, in call order."""
         name = self.registry.name_of(activity)
-        return [value for key, n, value in self._calls if key == instance_id and n == name]
+        calls = self._child_calls if name in self.registry.orchestrations else self._calls
+        return [value for key, n, value in calls if key == instance_id and n == name]
 
     def replay(
         self, history: list[h.Event] | str | bytes | PathLike[str], *, strict: bool = True
@@ -507,7 +516,7 @@ class TestEnv:
                 )
         for child in commit.children:
             self._children.setdefault(key, []).append(child.instance_id)
-            self._calls.append((key, child.name, child.input))  # run.calls(child)
+            self._child_calls.append((key, child.name, child.input))  # run.calls(child)
         if exe is None or exe.done or commit.instance.finished:
             self._executions.pop(key, None)
             self._touched.discard(key)
