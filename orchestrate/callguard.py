@@ -35,6 +35,7 @@ import sys
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType, ModuleType
@@ -46,10 +47,12 @@ if TYPE_CHECKING:
     from .registry import Registry
 
 __all__ = [
+    "FLAG",
     "Guard",
     "guard_bindings",
     "guard_methods",
     "guard_registry",
+    "holders",
     "install",
     "installed",
     "paused",
@@ -113,7 +116,8 @@ class _Flag(threading.local):
     active: Guard | None = None
 
 
-_FLAG = _Flag()
+FLAG = _Flag()
+"""Per thread: the `Guard` of the execution whose step runs on this thread, or None."""
 
 
 class Guard:
@@ -126,16 +130,17 @@ class Guard:
     __slots__ = ("error", "instance_id", "orchestration")
 
     def __init__(self, orchestration: str, instance_id: str) -> None:
-        install()
+        if not _WRAPPERS:
+            install()
         self.orchestration = orchestration
         self.instance_id = instance_id
         self.error: NonDeterministicCallError | None = None
 
     def step(self, resume: Callable[[], Any]) -> Any:
-        """Call `resume` (one step of the coroutine) with the guard on for this thread."""
-        if time.time is not _GUARDED_TIME:  # someone (a freeze) swapped the module functions
-            resync()
-        flag = _FLAG
+        """Call `resume` (one step of the coroutine) with the guard on for this thread. (The
+        executor inlines this: `check_clock`, then `FLAG.active` set around the step.)"""
+        self.check_clock()
+        flag = FLAG
         saved = flag.active
         flag.active = self
         try:
@@ -143,12 +148,19 @@ class Guard:
         finally:
             flag.active = saved
 
+    @staticmethod
+    def check_clock() -> None:
+        """Before a step: if someone (a clock freeze) swapped the module functions since, take
+        them back (`resync`). One identity check when nothing changed."""
+        if time.time is not _GUARDED_TIME:
+            resync()
+
 
 @contextmanager
 def paused() -> Iterator[None]:
     """Turn the guard off for this thread inside the block (``ctx.side_effect``'s function, a
     log record): the runtime's own calls during a step."""
-    flag = _FLAG
+    flag = FLAG
     saved = flag.active
     flag.active = None
     try:
@@ -159,7 +171,7 @@ def paused() -> Iterator[None]:
 
 def _refuse(call: str, replacement: str, caller: FrameType) -> None:
     """Raise the error for `call`, unless the caller is exempt (see `_EXEMPT`)."""
-    guard = _FLAG.active
+    guard = FLAG.active
     if guard is None:
         return
     module = caller.f_globals.get("__name__") or ""
@@ -188,6 +200,9 @@ _WRAPPERS: dict[tuple[int, str], Callable[..., Any]] = {}  # (id of module/class
 _TARGETS: list[tuple[Any, str, Callable[..., Any]]] = []  # (module, name, wrapper) to resync
 _ORIGINALS: dict[int, Callable[..., Any]] = {}  # id of an original function -> its wrapper
 _LOCK = threading.Lock()
+_SCANNED: set[str] = set()  # modules `guard_bindings` went through
+# registry -> how many orchestrations it had when `guard_registry` scanned their modules
+_REGISTRIES: weakref.WeakKeyDictionary[Registry, int] = weakref.WeakKeyDictionary()
 
 
 def _module_wrapper(module: ModuleType, name: str, call: str, replacement: str) -> Any:
@@ -198,7 +213,7 @@ def _module_wrapper(module: ModuleType, name: str, call: str, replacement: str) 
 
     @functools.wraps(held[0])
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        if _FLAG.active is not None:
+        if FLAG.active is not None:
             _refuse(call, replacement, sys._getframe(1))
         current = namespace[name]
         return (held[0] if current is guarded else current)(*args, **kwargs)
@@ -210,7 +225,7 @@ def _module_wrapper(module: ModuleType, name: str, call: str, replacement: str) 
 def _method_wrapper(method: Callable[..., Any], call: str, replacement: str) -> Any:
     @functools.wraps(method)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        if _FLAG.active is not None:
+        if FLAG.active is not None:
             _refuse(call, replacement, sys._getframe(1))
         return method(*args, **kwargs)
 
@@ -218,12 +233,11 @@ def _method_wrapper(method: Callable[..., Any], call: str, replacement: str) -> 
 
 
 def install() -> None:
-    """Put the wrappers in place (once per process; later calls only `resync`)."""
+    """Put the wrappers in place (once per process; later calls do nothing)."""
     global _GUARDED_TIME
     with _LOCK:
         if _WRAPPERS:
-            _resync_locked()
-            return
+            return  # a swap since is taken back at the next step (`Guard.step`), or by `resync`
         for module, name, call, replacement in _FUNCTIONS:
             if not hasattr(module, name):
                 continue
@@ -295,11 +309,28 @@ def replace(module: ModuleType, name: str, fn: Callable[..., Any]) -> Callable[.
     return previous
 
 
+def holders(module: ModuleType, names: tuple[str, ...]) -> list[list[Any]] | None:
+    """For code that swaps several guarded functions often (the testkit's reseeded `random`,
+    at every replay check): the one-item lists each wrapper of ``module.<name>`` calls through
+    (``holder[0] = fn`` redirects it), or None unless every name is guarded in place now."""
+    found: list[list[Any]] = []
+    for name in names:
+        wrapper = _WRAPPERS.get((id(module), name))
+        if wrapper is None or module.__dict__.get(name) is not wrapper:
+            return None
+        found.append(wrapper.__dict__["_callguard_held"])
+    return found
+
+
 def guard_bindings(modules: list[ModuleType]) -> None:
     """Rebind names in `modules` that hold a guarded function imported before `install()`
-    (``from random import random``) to its wrapper. One pass over each module's namespace."""
+    (``from random import random``) to its wrapper. One pass over each module's namespace,
+    once per process."""
     install()
     for module in modules:
+        if module.__name__ in _SCANNED:
+            continue  # names are bound at import: one pass per module is enough
+        _SCANNED.add(module.__name__)
         namespace = module.__dict__
         for name, value in list(namespace.items()):
             wrapper = _ORIGINALS.get(id(value))
@@ -313,5 +344,9 @@ _GUARDED_TIME: Any = None
 def guard_registry(registry: Registry) -> None:
     """`install()`, and `guard_bindings` of the modules that define `registry`'s orchestrations."""
     install()
+    count = len(registry.orchestrations)
+    if _REGISTRIES.get(registry) == count:
+        return  # its modules were scanned (a Worker or TestEnv per test: keep it cheap)
+    _REGISTRIES[registry] = count
     names = {getattr(o.fn, "__module__", None) for o in registry.orchestrations.values()}
     guard_bindings([sys.modules[n] for n in sorted(filter(None, names)) if n in sys.modules])

@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import history as h
-from .callguard import Guard
+from .callguard import FLAG, Guard
 from .context import OrchestrationContext
 from .divergence import (
     abridge,
@@ -377,9 +377,20 @@ class Execution:
                 return
             self._waiting = None
             try:
-                if self.guard is not None:
-                    # the guard is on exactly while the orchestration's own code runs
-                    yielded = self.guard.step(self._resume)
+                guard = self.guard
+                if guard is not None:
+                    # the guard is on exactly while the orchestration's own code runs (inline:
+                    # this is the executor's hot path; see `callguard.Guard.step`)
+                    guard.check_clock()
+                    saved, FLAG.active = FLAG.active, guard
+                    try:
+                        if self._throw is not None:
+                            error, self._throw = self._throw, None
+                            yielded = coro.throw(error)
+                        else:
+                            yielded = coro.send(None)
+                    finally:
+                        FLAG.active = saved
                 elif self._throw is not None:
                     error, self._throw = self._throw, None
                     yielded = coro.throw(error)
@@ -399,7 +410,8 @@ class Execution:
                 if self.nondeterminism is None and not self._refused():
                     self._finish_error(exc)
                 return
-            if self._refused():
+            guard = self.guard
+            if guard is not None and guard.error is not None and self._refused():
                 return
             if self.nondeterminism is not None:
                 # The code swallowed the NonDeterminismError raised into it; it still counts.
@@ -414,15 +426,6 @@ class Execution:
                     "may only await ctx tasks (ctx.activity, ctx.timer, ctx.sleep, ctx.event, "
                     "ctx.all, ...); move I/O and asyncio calls into an activity."
                 )
-
-    def _resume(self) -> Any:
-        """One step of the coroutine: send, or throw the pending error into it."""
-        coro = self._coro
-        assert coro is not None
-        if self._throw is not None:
-            error, self._throw = self._throw, None
-            return coro.throw(error)
-        return coro.send(None)
 
     def _refused(self) -> bool:
         """After a step: if the guard refused a call in it (even one the code caught), the

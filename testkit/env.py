@@ -42,7 +42,6 @@ from orchestrate import (
     Status,
     Store,
     Worker,
-    callguard,
     open_store,
 )
 from orchestrate import history as h
@@ -185,8 +184,7 @@ class TestEnv:
             )
         self.replay_check = replay_check
         self.guard_calls = guard_calls
-        if guard_calls:
-            callguard.guard_registry(registry)
+        if guard_calls:  # the worker guards the registry's modules (`callguard`)
             wall_clock.guard_fakes()
         self._checker = ReplayChecker(
             running, full=replay_check == "full", guard_calls=guard_calls

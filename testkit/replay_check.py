@@ -19,6 +19,7 @@ Replaying the whole history from scratch after every turn costs O(n^2) over a lo
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from orchestrate import NonDeterminismError, Registry, callguard
 from orchestrate import history as h
@@ -159,18 +160,34 @@ class Reseeded:
         self._start = self._fresh.getstate()
         self._methods = [getattr(self._fresh, name) for name in self._NAMES]
         self._kept: list[object] = []
+        # With the call guard installed, the module's functions are its wrappers: redirect
+        # what they call (cheap) instead of replacing them, so replays stay guarded.
+        self._holders: list[list[Any]] | None = None
+        self._canary: object = None
 
     def __enter__(self) -> None:
         self._fresh.setstate(self._start)  # every replay draws the same fresh sequence
-        # through the call guard: a guarded `random.random` stays guarded, drawing afresh
-        self._kept = [
-            callguard.replace(random, name, method)
-            for name, method in zip(self._NAMES, self._methods, strict=True)
-        ]
+        holders = self._holders
+        if holders is None or random.random is not self._canary:
+            holders = self._holders = callguard.holders(random, self._NAMES)
+            self._canary = random.random
+        if holders is not None:
+            self._kept = [holder[0] for holder in holders]
+            for holder, method in zip(holders, self._methods, strict=True):
+                holder[0] = method
+            return
+        self._kept = [getattr(random, name) for name in self._NAMES]
+        for name, method in zip(self._NAMES, self._methods, strict=True):
+            setattr(random, name, method)
 
     def __exit__(self, *exc: object) -> None:
+        holders = self._holders
+        if holders is not None and random.random is self._canary:
+            for holder, kept in zip(holders, self._kept, strict=True):
+                holder[0] = kept
+            return
         for name, kept in zip(self._NAMES, self._kept, strict=True):
-            callguard.replace(random, name, kept)  # type: ignore[arg-type]
+            setattr(random, name, kept)
 
 
 RESEEDED = Reseeded(0x5EED)
