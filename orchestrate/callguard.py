@@ -18,13 +18,16 @@ A freeze of the wall clock (freezegun, as the testkit uses) swaps ``time.time`` 
 its fakes and back; the wrappers call whatever the module holds now, and `resync` (run by the
 testkit after each freeze starts or stops, and checked at every step) takes the module attribute
 back, so the frozen clock is guarded too. Classes whose methods read the clock (freezegun's
-`FakeDatetime`) are guarded with `guard_methods`. A real `datetime.datetime.now()` (a C type's
-method) cannot be wrapped: without a frozen clock it is caught by the replay check only.
+`FakeDatetime`) are guarded with `guard_methods`. The real ``datetime.now()`` (a C type's
+method) cannot be wrapped: when no frozen clock is in place (production workers,
+``TestEnv(freeze_wall_clock=False)``), each step runs under a profile function (`watch`) that
+refuses it; that costs more per step, and only then.
 """
 
 from __future__ import annotations
 
 import builtins
+import datetime as _datetime
 import functools
 import io
 import os
@@ -58,6 +61,8 @@ __all__ = [
     "paused",
     "replace",
     "resync",
+    "unwatch",
+    "watch",
 ]
 
 _NOW = "ctx.now() (the recorded time of the turn)"
@@ -138,22 +143,29 @@ class Guard:
 
     def step(self, resume: Callable[[], Any]) -> Any:
         """Call `resume` (one step of the coroutine) with the guard on for this thread. (The
-        executor inlines this: `check_clock`, then `FLAG.active` set around the step.)"""
-        self.check_clock()
+        executor inlines this: `check_clock`, then `FLAG.active` set around the step, and
+        `watch`/`unwatch` when the clock is real.)"""
+        watched = self.check_clock()
         flag = FLAG
         saved = flag.active
         flag.active = self
+        previous = watch() if watched else None
         try:
             return resume()
         finally:
             flag.active = saved
+            if watched:
+                unwatch(previous)
 
     @staticmethod
-    def check_clock() -> None:
+    def check_clock() -> bool:
         """Before a step: if someone (a clock freeze) swapped the module functions since, take
-        them back (`resync`). One identity check when nothing changed."""
+        them back (`resync`). One identity check when nothing changed. True when the real
+        `datetime` class is in place (no frozen clock whose fakes are guarded): the step must
+        then be watched for its C methods (`watch`)."""
         if time.time is not _GUARDED_TIME:
             resync()
+        return _datetime.datetime is _REAL_DATETIME[0]
 
 
 @contextmanager
@@ -192,6 +204,41 @@ def _refuse(call: str, replacement: str, caller: FrameType) -> None:
     if guard.error is None:
         guard.error = error
     raise error
+
+
+# --- the real datetime's C methods: watched, since they cannot be wrapped ----------------------
+
+# The real classes (even if imported under a freeze: a freeze's fakes subclass them).
+_REAL_DATETIME = (
+    next(c for c in _datetime.datetime.__mro__ if c.__module__ == "datetime"),
+    next(c for c in _datetime.date.__mro__ if c.__module__ == "datetime"),
+)
+_DATETIME_READS = frozenset({"now", "utcnow", "today"})
+
+
+def _watcher(frame: FrameType, event: str, arg: Any) -> None:
+    """A profile function for one step: refuses the real ``datetime.now()`` & co. (a C call)."""
+    if (
+        event == "c_call"
+        and getattr(arg, "__name__", "") in _DATETIME_READS
+        and getattr(arg, "__self__", None) in _REAL_DATETIME
+    ):
+        owner = "date" if arg.__self__ is _REAL_DATETIME[1] else "datetime"
+        replacement = "ctx.now().date()" if owner == "date" else _NOW
+        _refuse(f"{owner}.{arg.__name__}", replacement, frame)
+
+
+def watch() -> Any:
+    """Watch this thread's calls for the real ``datetime.now()``, ``utcnow()``, ``today()`` and
+    ``date.today()`` (C methods no wrapper can replace) until `unwatch`; returns the profile
+    function it displaces. Only while a step runs on the real clock: it slows the step down."""
+    previous = sys.getprofile()
+    sys.setprofile(_watcher)
+    return previous
+
+
+def unwatch(previous: Any) -> None:
+    sys.setprofile(previous)
 
 
 # --- the wrappers -------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import history as h
-from .callguard import FLAG, Guard
+from .callguard import FLAG, Guard, unwatch, watch
 from .context import OrchestrationContext
 from .divergence import (
     abridge,
@@ -381,8 +381,9 @@ class Execution:
                 if guard is not None:
                     # the guard is on exactly while the orchestration's own code runs (inline:
                     # this is the executor's hot path; see `callguard.Guard.step`)
-                    guard.check_clock()
+                    watched = guard.check_clock()
                     saved, FLAG.active = FLAG.active, guard
+                    previous = watch() if watched else None
                     try:
                         if self._throw is not None:
                             error, self._throw = self._throw, None
@@ -391,6 +392,8 @@ class Execution:
                             yielded = coro.send(None)
                     finally:
                         FLAG.active = saved
+                        if watched:
+                            unwatch(previous)
                 elif self._throw is not None:
                     error, self._throw = self._throw, None
                     yielded = coro.throw(error)

@@ -4,7 +4,9 @@ nowhere else (activities, other threads, the runtime's own work, code after the 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
+import sys
 import os
 import random
 import secrets
@@ -39,6 +41,9 @@ HERE = os.path.basename(__file__)
 
 # (what the code calls, the call's name in the error, the replacement the error names)
 CALLS: list[tuple[Callable[[], Any], str, str]] = [
+    (lambda: dt.datetime.now(dt.UTC), "datetime.now", "ctx.now()"),  # the real C method
+    (lambda: dt.datetime.utcnow(), "datetime.utcnow", "ctx.now()"),
+    (lambda: dt.date.today(), "date.today", "ctx.now().date()"),
     (lambda: time.time(), "time.time", "ctx.now()"),
     (lambda: time.time_ns(), "time.time_ns", "ctx.now()"),
     (lambda: time.monotonic(), "time.monotonic", "ctx.now()"),
@@ -128,7 +133,7 @@ def test_the_error_names_the_line_of_the_call() -> None:
     )
 
 
-@pytest.mark.parametrize(("call", "name", "replacement"), CALLS[:12], ids=IDS[:12])
+@pytest.mark.parametrize(("call", "name", "replacement"), CALLS[:15], ids=IDS[:15])
 def test_without_the_guard_the_same_code_runs(
     call: Callable[[], Any], name: str, replacement: str
 ) -> None:
@@ -151,6 +156,10 @@ def test_the_runtimes_own_reads_log_and_side_effect_pass() -> None:
 
 def test_the_guard_is_off_outside_the_step() -> None:
     step("swallows")
+    _CALL[0] = lambda: dt.datetime.now()
+    step("calls_out")
+    assert sys.getprofile() is None  # the real datetime's watch ends with the step
+    assert dt.datetime.now() and dt.date.today()
     assert time.time() > 0 and 0 <= random.random() < 1 and uuid.uuid4()
     with open(__file__, encoding="utf-8") as handle:
         assert handle.readline()

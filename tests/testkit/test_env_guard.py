@@ -108,6 +108,19 @@ def test_the_env_error_carries_the_timeline_and_is_a_non_determinism_error() -> 
     assert env.nondeterminism and isinstance(env.nondeterminism[0], NonDeterministicCallError)
 
 
+@reg.orchestration
+async def reads_the_date(ctx: OrchestrationContext) -> str:
+    return datetime.now().date().isoformat()
+
+
+@pytest.mark.parametrize("freeze", [True, False], ids=["frozen", "real clock"])
+def test_datetime_now_is_stopped_on_the_frozen_and_the_real_clock(freeze: bool) -> None:
+    with TestEnv(reg, freeze_wall_clock=freeze) as env, pytest.raises(
+        NonDeterministicCallError, match=r"called datetime\.now\(\) at test_env_guard\.py:"
+    ):
+        env.run(reads_the_date)
+
+
 def test_guard_calls_false_turns_it_off() -> None:
     with TestEnv(reg, guard_calls=False) as env:
         env.script(charge, ok("tx"))
