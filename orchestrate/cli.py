@@ -310,6 +310,7 @@ def _cmd_worker(args: argparse.Namespace) -> None:
         unknown_grace=timedelta(seconds=args.unknown_grace),
         async_activities=args.async_activities,
         sync_activities=args.sync_activities,
+        guard_calls=args.guard_calls,
     )
     stop = threading.Event()
 
@@ -391,6 +392,12 @@ def _parser() -> argparse.ArgumentParser:
     worker = add("worker", _cmd_worker, "run orchestrations and activities until SIGINT/SIGTERM")
     worker.add_argument("target", metavar="MODULE:REGISTRY", help="e.g. app.flows:reg")
     worker.add_argument("--threads", type=int, default=2, help="worker threads (default 2)")
+    worker.add_argument(
+        "--guard-calls",
+        action="store_true",
+        help="orchestration code that reads the clock or random, sleeps, starts a thread or "
+        "opens a file or socket fails its turn at the call, like a divergence",
+    )
     worker.add_argument(
         "--batch-size", type=int, default=32, help="turns per transaction (default 32)"
     )

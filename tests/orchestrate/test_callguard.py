@@ -6,11 +6,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import sys
 import os
 import random
 import secrets
 import socket
+import sys
 import threading
 import time
 import uuid

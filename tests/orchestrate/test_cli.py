@@ -274,3 +274,10 @@ def test_db_defaults_to_orchestrate_db_in_the_working_directory(
     assert run(capsys, "start", "approval", "--id", "here")[0] == 0
     assert (tmp_path / "orchestrate.db").exists()
     assert run(capsys, "list", "--json")[1].count('"instance_id": "here"') == 1
+
+
+def test_worker_guard_calls_is_an_opt_in() -> None:
+    from orchestrate.cli import _parser
+
+    assert _parser().parse_args(["worker", "app.flows:reg"]).guard_calls is False
+    assert _parser().parse_args(["worker", "app.flows:reg", "--guard-calls"]).guard_calls is True
