@@ -379,8 +379,7 @@ class Execution:
             try:
                 guard = self.guard
                 if guard is not None:
-                    # the guard is on exactly while the orchestration's own code runs (inline:
-                    # this is the executor's hot path; see `callguard.Guard.step`)
+                    # on exactly while the code runs (`callguard.Guard.step`, inlined)
                     watched = guard.check_clock()
                     saved, FLAG.active = FLAG.active, guard
                     previous = watch() if watched else None
@@ -436,14 +435,7 @@ class Execution:
         guard = self.guard
         if guard is None or guard.error is None or self.nondeterminism is not None:
             return False
-        error = self.nondeterminism = guard.error
-        info = h.ErrorInfo(type(error).__name__, str(error))
-        when = self._time or (self.history[0].at if self.history else None)
-        assert when is not None
-        failed = h.OrchestrationFailed(when, info)
-        self.history.append(failed)
-        self.new_events.append(failed)
-        self.result = failed
+        self._record(guard.error)
         self._close()
         return True
 
@@ -556,15 +548,19 @@ class Execution:
     def _fail_replay(self, message: str) -> None:
         error = NonDeterminismError(f"{self.odef.name} ({self.instance_id}): {message}")
         if self.nondeterminism is None:
-            self.nondeterminism = error
-            info = h.ErrorInfo("NonDeterminismError", str(error))
-            when = self._time or (self.history[0].at if self.history else None)
-            assert when is not None
-            failed = h.OrchestrationFailed(when, info)
-            self.history.append(failed)
-            self.new_events.append(failed)
-            self.result = failed
+            self._record(error)
         raise error
+
+    def _record(self, error: NonDeterminismError) -> None:
+        """The generation fails with `error` as its non-determinism (see `turn.decide`)."""
+        self.nondeterminism = error
+        info = h.ErrorInfo(type(error).__name__, str(error))
+        when = self._time or (self.history[0].at if self.history else None)
+        assert when is not None
+        failed = h.OrchestrationFailed(when, info)
+        self.history.append(failed)
+        self.new_events.append(failed)
+        self.result = failed
 
 
 def _payload_of(event: h.Event) -> Any:
