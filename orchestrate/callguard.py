@@ -128,8 +128,9 @@ FLAG = _Flag()
 class Guard:
     """The guard of one execution: who is stepping (for the message) and the first refusal.
 
-    The executor enters it around each step of the coroutine (`step`); a refused call sets
-    `error` before raising it into the code, so a refusal the code swallows still counts.
+    Around each step of the coroutine the executor calls `check_clock`, sets `FLAG.active` to
+    the guard (and back after), and `watch`es the step when the clock is real. A refused call
+    sets `error` before raising it into the code, so a refusal the code swallows still counts.
     """
 
     __slots__ = ("error", "instance_id", "orchestration")
@@ -140,22 +141,6 @@ class Guard:
         self.orchestration = orchestration
         self.instance_id = instance_id
         self.error: NonDeterministicCallError | None = None
-
-    def step(self, resume: Callable[[], Any]) -> Any:
-        """Call `resume` (one step of the coroutine) with the guard on for this thread. (The
-        executor inlines this: `check_clock`, then `FLAG.active` set around the step, and
-        `watch`/`unwatch` when the clock is real.)"""
-        watched = self.check_clock()
-        flag = FLAG
-        saved = flag.active
-        flag.active = self
-        previous = watch() if watched else None
-        try:
-            return resume()
-        finally:
-            flag.active = saved
-            if watched:
-                unwatch(previous)
 
     @staticmethod
     def check_clock() -> bool:
@@ -284,7 +269,7 @@ def install() -> None:
     global _GUARDED_TIME
     with _LOCK:
         if _WRAPPERS:
-            return  # a swap since is taken back at the next step (`Guard.step`), or by `resync`
+            return  # a swap since is taken back before the next step (`check_clock`)
         for module, name, call, replacement in _FUNCTIONS:
             if not hasattr(module, name):
                 continue

@@ -379,7 +379,7 @@ class Execution:
             try:
                 guard = self.guard
                 if guard is not None:
-                    # on exactly while the code runs (`callguard.Guard.step`, inlined)
+                    # on exactly while the code runs (see `callguard.Guard`)
                     watched = guard.check_clock()
                     saved, FLAG.active = FLAG.active, guard
                     previous = watch() if watched else None
