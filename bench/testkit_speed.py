@@ -16,9 +16,8 @@ whatever is timed next.
 
 TestEnv runs with its defaults (replay check on every turn, call guard on); the guard's cost is
 timed apart, on the chain and the inline monitor with ``guard_calls`` on and off (``--guard-only``
-runs just that). It is also timed with
-``freeze_wall_clock=False``, the like-for-like setting, since the peer cannot freeze the wall
-clock (TestEnv freezes it at its first drive call and only moves the frozen time afterwards, so
+runs just that). It is also timed with ``freeze_wall_clock=False, guard_calls=False``, the
+like-for-like setting, since the peer can neither freeze the wall clock nor guard calls (TestEnv freezes it at its first drive call and only moves the frozen time afterwards, so
 that orchestration and activity code sees virtual time and the replay check catches wall-clock
 reads; the freeze is held until `TestEnv.close()`, which the pytest plugin calls after each test,
 so its one-off start, a freezegun module scan, is timed separately, per process size). The peer's timers sleep
@@ -306,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logging.disable(logging.WARNING)  # the peer logs every connection at INFO/WARNING
 
-    default, unfrozen = ours(True), ours(False)
+    # like for like: the peer has neither a frozen wall clock nor a call guard
+    default, unfrozen = ours(True), ours(False, guard=False)
     if not args.no_peer:
         with contextlib.suppress(ImportError):  # reported below, when the peer is started
             import durabletask.testing  # noqa: F401  (same modules loaded for both sides)
