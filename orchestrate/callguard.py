@@ -11,8 +11,9 @@ process with wrappers. A wrapper reads one thread-local flag: off (no step of a 
 runs on this thread: activities, the runtime, other threads), it calls through to the function the
 module holds; on, it refuses. The runtime's own work during a step (`ctx.log`, `ctx.side_effect`,
 payload checks) pauses the flag or is recognised by the calling module, so only user code is
-refused. Nothing is re-imported: modules that bound a function by name (``from time import
-time``) before `install()` are rebound by `guard_bindings` (the orchestrations' own modules).
+refused. Nothing is re-imported: the project's own modules that bound a function by name
+(``from time import time``) before `install()` are rebound once (`guard_user_modules`), and a
+module imported later binds the wrapper itself.
 
 A freeze of the wall clock (freezegun, as the testkit uses) swaps ``time.time`` and friends for
 its fakes and back; the wrappers call whatever the module holds now, and `resync` (run by the
@@ -55,6 +56,7 @@ __all__ = [
     "guard_bindings",
     "guard_methods",
     "guard_registry",
+    "guard_user_modules",
     "holders",
     "install",
     "installed",
@@ -282,6 +284,7 @@ def install() -> None:
         for cls, name, call, replacement in _METHODS:
             _guard_method(cls, name, call, replacement)
         _GUARDED_TIME = _WRAPPERS[id(time), "time"]
+    guard_user_modules()
 
 
 def installed() -> bool:
@@ -352,6 +355,22 @@ def holders(module: ModuleType, names: tuple[str, ...]) -> list[list[Any]] | Non
             return None
         found.append(wrapper.__dict__["_callguard_held"])
     return found
+
+
+def guard_user_modules() -> None:
+    """`guard_bindings` for every module already imported that is the project's own: not the
+    standard library, not an installed package (site-packages), not the runtime or the test
+    tooling. `install()` runs it once; modules imported later bind the wrappers themselves."""
+    found = []
+    for name, module in list(sys.modules.items()):
+        top = name.partition(".")[0]
+        if top in sys.stdlib_module_names or top in _EXEMPT or name in _SCANNED:
+            continue
+        path = getattr(module, "__file__", None) or ""
+        if not path or "site-packages" in path or "dist-packages" in path:
+            continue
+        found.append(module)
+    guard_bindings(found)
 
 
 def guard_bindings(modules: list[ModuleType]) -> None:

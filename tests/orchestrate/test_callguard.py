@@ -279,3 +279,26 @@ def test_workers_do_not_guard_by_default() -> None:
         pass
     state = store.get_instance("w-2")
     assert worker.guard_calls is False and state is not None and state.status == Status.COMPLETED
+
+
+def test_the_projects_modules_imported_before_the_guard_are_rebound_once() -> None:
+    """`from uuid import uuid4` in a helper module imported before the guard existed is
+    rebound to the wrapper; an installed package's module is left alone."""
+    import types
+
+    callguard.install()
+    original = uuid.uuid4.__wrapped__  # what a module imported before the guard holds
+    helper = types.ModuleType("project_helpers_for_callguard")
+    helper.__file__ = os.path.join(os.path.dirname(__file__), "project_helpers_for_callguard.py")
+    installed = types.ModuleType("installed_lib_for_callguard")
+    installed.__file__ = "/usr/lib/python3/site-packages/installed_lib_for_callguard.py"
+    for module in (helper, installed):
+        module.uuid4 = original  # type: ignore[attr-defined]
+        sys.modules[module.__name__] = module
+    try:
+        callguard.guard_user_modules()
+        assert helper.uuid4 is uuid.uuid4  # type: ignore[attr-defined]
+        assert installed.uuid4 is original  # type: ignore[attr-defined]
+    finally:
+        for module in (helper, installed):
+            del sys.modules[module.__name__]
