@@ -14,9 +14,10 @@ already imported, so both run in the same process state): the peer's gRPC server
 threads keep running in the background, and wind down after it stops, which would slow down
 whatever is timed next.
 
-TestEnv runs with its defaults (replay check on every turn); it is also timed with
-``freeze_wall_clock=False``, the like-for-like setting, since the peer cannot freeze the wall
-clock (TestEnv freezes it at its first drive call and only moves the frozen time afterwards, so
+TestEnv runs with its defaults (replay check on every turn, call guard on); the guard's cost is
+timed apart, on the chain and the inline monitor with ``guard_calls`` on and off (``--guard-only``
+runs just that). It is also timed with ``freeze_wall_clock=False, guard_calls=False``, the
+like-for-like setting, since the peer can neither freeze the wall clock nor guard calls (TestEnv freezes it at its first drive call and only moves the frozen time afterwards, so
 that orchestration and activity code sees virtual time and the replay check catches wall-clock
 reads; the freeze is held until `TestEnv.close()`, which the pytest plugin calls after each test,
 so its one-off start, a freezegun module scan, is timed separately, per process size). The peer's timers sleep
@@ -44,11 +45,16 @@ from testkit import TestEnv
 
 # The real clock, in a tuple: a freeze replaces time.perf_counter and module-level bindings of it,
 # and TestEnv holds its freeze between drive calls (until close), so timing reads this one.
-_REAL_CLOCK = (time.perf_counter,)
+_REAL_CLOCK = (time.perf_counter, time.process_time)
 
 
 def perf_counter() -> float:
     return _REAL_CLOCK[0]()
+
+
+def cpu_time() -> float:
+    """This process's CPU time (not faked by the freeze, nor slowed by other processes)."""
+    return _REAL_CLOCK[1]()
 
 # --- the scenarios on TestEnv --------------------------------------------------------------------
 
@@ -97,15 +103,15 @@ async def monitor(ctx: OrchestrationContext, state: list[int]) -> int:
     ctx.continue_as_new([done, with_activity])
 
 
-def ours(freeze: bool) -> dict[str, Callable[[], Any]]:
+def ours(freeze: bool, guard: bool = True) -> dict[str, Callable[[], Any]]:
     def run(orchestration: Any, value: Any) -> Any:
-        env = TestEnv(reg, freeze_wall_clock=freeze)
+        env = TestEnv(reg, freeze_wall_clock=freeze, guard_calls=guard)
         result = env.run(orchestration, value)
         assert result.status == "completed", result.timeline()
         return result.output
 
     def approval_times_out() -> Any:
-        env = TestEnv(reg, freeze_wall_clock=freeze)
+        env = TestEnv(reg, freeze_wall_clock=freeze, guard_calls=guard)
         result = env.run(approval)
         env.advance(DAY)
         assert result.output == "timed out", result.timeline()
@@ -202,13 +208,62 @@ def timed(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def monitor_seconds(with_activity: bool, guard: bool = True) -> tuple[float, TestEnv, Any]:
+    """One run of the 30-day monitor on a fresh TestEnv: seconds, the env, the run."""
+    env = TestEnv(reg, guard_calls=guard)
+    start = perf_counter()
+    result = env.run(monitor, [0, int(with_activity)])
+    return perf_counter() - start, env, result
+
+
+def guard_cost(repeat: int) -> list[str]:
+    """The call guard's cost: the chain and the inline 30-day monitor with the guard on and
+    off, alternating run by run, in this process's CPU time (the VM is shared: CPU time is what
+    the guard adds, wall time mostly measures the neighbours). Medians; the monitor gets
+    `repeat` (at least 4) runs of each, the chain 300; each side goes first half of the time."""
+    chains = {
+        "chain on": ours(True, guard=True)["chain"],
+        "chain off": ours(True, guard=False)["chain"],
+        # on the real clock the guard also watches each step for the real datetime.now()
+        "real clock on": ours(False, guard=True)["chain"],
+        "real clock off": ours(False, guard=False)["chain"],
+    }
+    cpu: dict[str, list[float]] = {key: [] for key in [*chains, "month on", "month off"]}
+    for fn in chains.values():
+        fn()  # warm up
+    items = list(chains.items())
+    # frozen pairs first, then real-clock pairs: switching between the two restarts the freeze
+    for pair in (items[:2], items[2:]):
+        for n in range(300):
+            for key, fn in pair if n % 2 else pair[::-1]:  # each side first half of the time
+                start = cpu_time()
+                fn()
+                cpu[key].append(cpu_time() - start)
+        TestEnv(reg).close()
+    for n in range(max(4, repeat)):
+        for guard in (True, False) if n % 2 else (False, True):
+            start = cpu_time()
+            monitor_seconds(False, guard)[1].close()
+            cpu[f"month {'on' if guard else 'off'}"].append(cpu_time() - start)
+    med = {key: statistics.median(values) for key, values in cpu.items()}
+    chain = (med["chain on"] / med["chain off"] - 1) * 100
+    month = (med["month on"] / med["month off"] - 1) * 100
+    real = (med["real clock on"] / med["real clock off"] - 1) * 100
+    return [
+        f"call guard cost (CPU time, medians): chain {med['chain on'] * 1e3:.3f} ms on / "
+        f"{med['chain off'] * 1e3:.3f} ms off ({chain:+.1f}%); 30-day monitor (inline) "
+        f"{med['month on']:.3f} s on / {med['month off']:.3f} s off ({month:+.1f}%) "
+        "(target: within 10%)",
+        f"  on the real clock (freeze_wall_clock=False, as a production worker): chain "
+        f"{med['real clock on'] * 1e3:.3f} ms on / {med['real clock off'] * 1e3:.3f} ms off "
+        f"({real:+.1f}%)",
+    ]
+
+
 def run_monitor(with_activity: bool) -> tuple[str, bool]:
     """The 30-day monitor on a fresh TestEnv: its report line, and whether it met the target
     (only the inline variant has one; the activity variant is shown for comparison)."""
-    env = TestEnv(reg)
-    start = perf_counter()
-    result = env.run(monitor, [0, int(with_activity)])
-    elapsed = perf_counter() - start
+    elapsed, env, result = monitor_seconds(with_activity)
     assert result.output == 8_640, result.timeline(limit=20)
     fired = sum(1 for e in env.history(result.instance_id) if e.kind == "TimerFired")
     how = "a check activity per firing" if with_activity else "inline checks"
@@ -241,10 +296,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--peer-timeout", type=float, default=1.0)
     parser.add_argument("--no-peer", action="store_true", help="time TestEnv only")
+    parser.add_argument(
+        "--guard-only", action="store_true", help="time only the call guard's cost (on vs off)"
+    )
     args = parser.parse_args(argv)
+    if args.guard_only:
+        print("\n".join(guard_cost(args.repeat)))
+        return 0
     logging.disable(logging.WARNING)  # the peer logs every connection at INFO/WARNING
 
-    default, unfrozen = ours(True), ours(False)
+    # like for like: the peer has neither a frozen wall clock nor a call guard
+    default, unfrozen = ours(True), ours(False, guard=False)
     if not args.no_peer:
         with contextlib.suppress(ImportError):  # reported below, when the peer is started
             import durabletask.testing  # noqa: F401  (same modules loaded for both sides)
@@ -253,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     measured = timed(both, args.repeat)
     ours_times = {name: (measured[name], measured[f"{name}, no freeze"]) for name in default}
     monitors = [run_monitor(with_activity) for with_activity in (False, True)]
+    guard_lines = guard_cost(args.repeat)
     TestEnv(reg).close()  # give the peer's threads the real clock back
     freeze_start = time_freeze_start()
     peer_times: dict[str, float | None] = dict.fromkeys(default)
@@ -299,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     for line, met in monitors:
         print(line)
         ok = ok and met
+    print("\n".join(guard_lines))
     print("targets met" if ok else "targets NOT met")
     return 0 if ok else 1
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = [
     "completed",
     "execute_activity",
     "execute_activity_async",
+    "serving",
 ]
 
 
@@ -144,6 +146,18 @@ def activity_info() -> ActivityInfo:
         work.heartbeat_details,
         attempt,
     )
+
+
+@contextmanager
+def serving(attempt: Attempt) -> Iterator[Attempt]:
+    """Inside the block, `activity_info()` on this thread (and in tasks started from it)
+    answers for `attempt`: how an activity is unit-tested without a worker
+    (`testkit.ActivityEnv`). The worker's own runners set it the same way."""
+    token = _CURRENT.set(attempt)
+    try:
+        yield attempt
+    finally:
+        _CURRENT.reset(token)
 
 
 def _loop() -> asyncio.AbstractEventLoop:

@@ -18,6 +18,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
@@ -95,12 +96,12 @@ def _input_arg(text: str | None, path: str | None, what: str, file_option: str) 
     return _json_arg(text, what)
 
 
-def _date_arg(text: str) -> datetime:
+def _date_arg(text: str, option: str = "--completed-before") -> datetime:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise _UsageError(
-            f"--completed-before {text!r} is not a date; use ISO 8601, e.g. 2024-06-01 or "
+            f"{option} {text!r} is not a date; use ISO 8601, e.g. 2024-06-01 or "
             "2024-06-01T12:00:00Z (times without a zone are UTC)"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -186,11 +187,57 @@ def _cmd_retry(args: argparse.Namespace) -> None:
 
 
 def _cmd_export_history(args: argparse.Namespace) -> None:
+    filters = args.status or args.name or args.since
+    if args.all:
+        if args.instance_id is None:
+            raise _UsageError(
+                "export-history --all needs the directory to write the files to "
+                "(e.g. `orchestrate export-history --all histories/`)"
+            )
+        _export_all(args)
+        return
+    if filters:
+        raise _UsageError("--status, --name and --since select instances for --all; add --all")
+    if args.instance_id is None:
+        raise _UsageError(
+            "export-history needs an instance id, or --all DIR for every instance "
+            "(e.g. `orchestrate export-history order-42 > order-42.json`)"
+        )
     client = _open(args)
     state = client.state(args.instance_id)
     events = client.history(args.instance_id)
     print(codec.history_to_json(events, state.instance_id, state.name))
     client.store.close()
+
+
+def _export_all(args: argparse.Namespace) -> None:
+    from .export import export_histories
+
+    statuses = [_status_arg(s) for s in args.status or ()]
+    since = None if args.since is None else _date_arg(args.since, "--since")
+    client = _open(args)
+    try:
+        done = export_histories(
+            client, Path(args.instance_id), statuses=statuses or None,
+            names=args.name or None, since=since,
+        )  # fmt: skip
+    except OSError as exc:
+        raise _Failure(f"cannot write the history files to {args.instance_id!r}: {exc}") from None
+    finally:
+        client.store.close()
+    text = f"exported {len(done.files)} histories to {safe(args.instance_id)}"
+    if done.skipped:
+        text += f" ({len(done.skipped)} skipped: purged meanwhile, or not started yet)"
+    data = {"exported": [str(p) for p in done.files], "skipped": done.skipped}
+    _out(args, data, text)
+
+
+def _status_arg(text: str) -> Status:
+    try:
+        return Status(text)
+    except ValueError:
+        valid = ", ".join(s.value for s in Status)
+        raise _UsageError(f"--status {text!r} is not a status; use one of {valid}") from None
 
 
 def _cmd_purge(args: argparse.Namespace) -> None:
@@ -292,6 +339,7 @@ def _cmd_worker(args: argparse.Namespace) -> None:
         unknown_grace=timedelta(seconds=args.unknown_grace),
         async_activities=args.async_activities,
         sync_activities=args.sync_activities,
+        guard_calls=args.guard_calls,
     )
     stop = threading.Event()
 
@@ -375,6 +423,12 @@ def _parser() -> argparse.ArgumentParser:
     worker = add("worker", _cmd_worker, "run orchestrations and activities until SIGINT/SIGTERM")
     worker.add_argument("target", metavar="MODULE:REGISTRY", help="e.g. app.flows:reg")
     worker.add_argument("--threads", type=int, default=2, help="worker threads (default 2)")
+    worker.add_argument(
+        "--guard-calls",
+        action="store_true",
+        help="orchestration code that reads the clock or random, sleeps, starts a thread or "
+        "opens a file or socket fails its turn at the call, like a divergence",
+    )
     worker.add_argument(
         "--batch-size", type=int, default=32, help="turns per transaction (default 32)"
     )
@@ -482,8 +536,22 @@ def _parser() -> argparse.ArgumentParser:
     retry = add("retry", _cmd_retry, "run the failed turn of a stuck instance again now")
     retry.add_argument("instance_id", metavar="ID")
 
-    export = add("export-history", _cmd_export_history, "print the history JSON replay tests read")
-    export.add_argument("instance_id", metavar="ID")
+    export = add(
+        "export-history",
+        _cmd_export_history,
+        "print an instance's history JSON (what replay tests read), or with --all write one "
+        "file per instance to DIR",
+    )
+    export.add_argument("instance_id", metavar="ID|DIR", nargs="?",
+                        help="the instance to print; with --all, the directory to write to")
+    export.add_argument("--all", action="store_true",
+                        help="every instance matching the filters, one DIR/<id>.json each")
+    export.add_argument("--status", action="append", metavar="STATUS",
+                        help="with --all: only this status (repeatable)")
+    export.add_argument("--name", action="append", metavar="NAME",
+                        help="with --all: only this orchestration (repeatable)")
+    export.add_argument("--since", metavar="DATE",
+                        help="with --all: only instances changed at or after DATE (ISO 8601)")
 
     purge = add("purge", _cmd_purge, "delete finished (completed, failed, terminated) instances")
     purge.add_argument("instance_id", metavar="ID", nargs="?", help="one finished instance")

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import history as h
+from .callguard import paused
 from .combinators import MapTask, WhenAll, WhenAny
 from .payload import from_json_value
 from .task import ContinueAsNewSignal, Task
@@ -50,6 +51,10 @@ class _ReplayAwareLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     def isEnabledFor(self, level: int) -> bool:
         return not self._exe.is_replaying and self.logger.isEnabledFor(level)
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        with paused():  # a record reads the clock and handlers write files: not the code's doing
+            super().log(level, msg, *args, **kwargs)
 
 
 class OrchestrationContext:
@@ -211,7 +216,8 @@ class OrchestrationContext:
             exe.command(h.SideEffectRecorded(exe.now(), task_id, recorded.value))
             task._resolve(from_json_value(recorded.value, None))
             return task
-        value = fn()
+        with paused():  # the one place orchestration code may read the world: recorded below
+            value = fn()
         if hasattr(value, "__await__"):
             raise TypeError(
                 "ctx.side_effect() takes a plain function; an async function's result cannot be "

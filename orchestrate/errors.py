@@ -15,6 +15,7 @@ __all__ = [
     "InstanceNotRunning",
     "InvalidInstanceId",
     "NonDeterminismError",
+    "NonDeterministicCallError",
     "NotATaskError",
     "OrchestrateError",
     "PayloadTooLarge",
@@ -73,6 +74,15 @@ class PayloadTooLarge(OrchestrateError, ValueError):
 
 class NonDeterminismError(OrchestrateError):
     """Replaying the history produced different commands than the recorded ones."""
+
+
+class NonDeterministicCallError(NonDeterminismError):
+    """Orchestration code called something that gives another answer on replay (the wall clock,
+    `random`, `uuid4`, `time.sleep`, a thread, a file or socket) while the call guard was on.
+
+    Raised at the call itself, naming it, the orchestration, the file:line and the `ctx`
+    replacement; recorded on the instance like any `NonDeterminismError` (see `callguard`).
+    """
 
 
 class NotATaskError(OrchestrateError, TypeError):

@@ -202,6 +202,27 @@ class Registry:
                 f"{known}); register it with @reg.orchestration"
             ) from None
 
+    def copy(self) -> Registry:
+        """A registry with the same activities and orchestrations, registered independently
+        from now on (`replace_orchestration` on the copy leaves this one alone)."""
+        twin = Registry()
+        twin._activities = dict(self._activities)
+        twin._orchestrations = dict(self._orchestrations)
+        twin._by_fn = dict(self._by_fn)
+        twin._activity_lookup = dict(self._activity_lookup)
+        return twin
+
+    def replace_orchestration(self, target: Callable[..., Any] | str, fn: Callable[..., Any]) -> None:
+        """Run `fn` (an ``async def``) for the registered orchestration `target` from now on,
+        under the same name; the original function still names it. The testkit's stand-ins
+        for stubbed sub-orchestrations (`TestEnv.script`) use it on a `copy`."""
+        name = self.get_orchestration(target).name
+        if not inspect.iscoroutinefunction(fn):
+            raise RegistrationError(
+                f"the stand-in for orchestration {name!r} must be an `async def`, got {fn!r}"
+            )
+        self._orchestrations[name] = OrchestrationDef(name, fn)
+
     @property
     def activities(self) -> dict[str, ActivityDef]:
         return dict(self._activities)

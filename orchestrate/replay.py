@@ -20,6 +20,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import history as h
+from .callguard import FLAG, Guard, unwatch, watch
 from .context import OrchestrationContext
 from .divergence import (
     abridge,
@@ -66,8 +67,11 @@ class Execution:
         *,
         strict: bool = False,
         max_payload_bytes: int | None = DEFAULT_MAX_PAYLOAD_BYTES,
+        guard_calls: bool = False,
     ) -> None:
         self.registry = registry
+        # with `guard_calls`, calls that break replay raise at the call (see `callguard`)
+        self.guard = Guard(odef.name, instance_id) if guard_calls else None
         self.max_payload_bytes = max_payload_bytes
         self.odef = odef
         self.instance_id = instance_id
@@ -373,22 +377,43 @@ class Execution:
                 return
             self._waiting = None
             try:
-                if self._throw is not None:
+                guard = self.guard
+                if guard is not None:
+                    # on exactly while the code runs (see `callguard.Guard`)
+                    watched = guard.check_clock()
+                    saved, FLAG.active = FLAG.active, guard
+                    previous = watch() if watched else None
+                    try:
+                        if self._throw is not None:
+                            error, self._throw = self._throw, None
+                            yielded = coro.throw(error)
+                        else:
+                            yielded = coro.send(None)
+                    finally:
+                        FLAG.active = saved
+                        if watched:
+                            unwatch(previous)
+                elif self._throw is not None:
                     error, self._throw = self._throw, None
                     yielded = coro.throw(error)
                 else:
                     yielded = coro.send(None)
             except StopIteration as stop:
-                self._finish_ok(stop.value)
+                if not self._refused():
+                    self._finish_ok(stop.value)
                 return
             except ContinueAsNewSignal as signal:
-                self._finish(h.ContinuedAsNew(self.now(), signal.new_input))
+                if not self._refused():
+                    self._finish(h.ContinuedAsNew(self.now(), signal.new_input))
                 return
             except BaseException as exc:
                 if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                     raise
-                if self.nondeterminism is None:
+                if self.nondeterminism is None and not self._refused():
                     self._finish_error(exc)
+                return
+            guard = self.guard
+            if guard is not None and guard.error is not None and self._refused():
                 return
             if self.nondeterminism is not None:
                 # The code swallowed the NonDeterminismError raised into it; it still counts.
@@ -403,6 +428,16 @@ class Execution:
                     "may only await ctx tasks (ctx.activity, ctx.timer, ctx.sleep, ctx.event, "
                     "ctx.all, ...); move I/O and asyncio calls into an activity."
                 )
+
+    def _refused(self) -> bool:
+        """After a step: if the guard refused a call in it (even one the code caught), the
+        generation fails with that error as its non-determinism, like a divergence."""
+        guard = self.guard
+        if guard is None or guard.error is None or self.nondeterminism is not None:
+            return False
+        self._record(guard.error)
+        self._close()
+        return True
 
     def _finish_ok(self, value: Any) -> None:
         try:
@@ -513,15 +548,19 @@ class Execution:
     def _fail_replay(self, message: str) -> None:
         error = NonDeterminismError(f"{self.odef.name} ({self.instance_id}): {message}")
         if self.nondeterminism is None:
-            self.nondeterminism = error
-            info = h.ErrorInfo("NonDeterminismError", str(error))
-            when = self._time or (self.history[0].at if self.history else None)
-            assert when is not None
-            failed = h.OrchestrationFailed(when, info)
-            self.history.append(failed)
-            self.new_events.append(failed)
-            self.result = failed
+            self._record(error)
         raise error
+
+    def _record(self, error: NonDeterminismError) -> None:
+        """The generation fails with `error` as its non-determinism (see `turn.decide`)."""
+        self.nondeterminism = error
+        info = h.ErrorInfo(type(error).__name__, str(error))
+        when = self._time or (self.history[0].at if self.history else None)
+        assert when is not None
+        failed = h.OrchestrationFailed(when, info)
+        self.history.append(failed)
+        self.new_events.append(failed)
+        self.result = failed
 
 
 def _payload_of(event: h.Event) -> Any:

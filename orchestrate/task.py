@@ -42,7 +42,12 @@ class Wait:
     activity, event or orchestration name (empty for a timer); `task_id` the id of the latest
     command it waits on (an activity's current attempt; None for an event wait); a timer has its
     `fire_at` and `purpose` (``"timer"``, ``"retry"`` before an attempt, ``"timeout"``); a
-    sub-orchestration its child's `instance_id`.
+    sub-orchestration its child's `instance_id`. An activity call's attempt and the timeout
+    or retry backoff of one also carry the call's `input` (JSON data), its `attempt` (the
+    attempt running, or, during a backoff, the one that runs next) and the `last_error` of its
+    previous attempt (``"TimeoutError: ..."``, None before any failed); the timers of a call
+    are named after its activity, and all its waits share its `call_id` (the task id of its
+    first attempt).
     """
 
     kind: Literal["activity", "timer", "event", "sub-orchestration"]
@@ -51,6 +56,10 @@ class Wait:
     fire_at: datetime | None = None
     purpose: str = ""
     instance_id: str | None = None
+    input: Any = None
+    attempt: int = 0
+    last_error: str | None = None
+    call_id: int | None = None
 
 
 class _Order:

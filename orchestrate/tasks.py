@@ -151,7 +151,16 @@ class TimerTask(Task[None]):
     def wait(self, task_id: int) -> Wait | None:
         if not self.awaits(task_id):
             return None
-        return Wait("timer", "", task_id, fire_at=self.fire_at, purpose=self.purpose)
+        owner = self._owner
+        if owner is None:
+            return Wait("timer", "", task_id, fire_at=self.fire_at, purpose=self.purpose)
+        # a timeout or retry backoff: the call's details, and the attempt that runs next
+        attempt = owner.attempt + 1 if self.purpose == "retry" else owner.attempt
+        return Wait(
+            "timer", owner.defn.name, task_id, fire_at=self.fire_at, purpose=self.purpose,
+            input=owner.input, attempt=attempt, last_error=owner.last_error,
+            call_id=owner.call_id,
+        )
 
     def _on_cancel(self) -> None:
         self._exe.timer_cancelled(self._task_id)  # its pending TimerFired can be dropped
@@ -169,6 +178,7 @@ class ActivityTask(Task[Any]):
         "_timers",
         "attempt",
         "defn",
+        "last_error",
         "retry",
         "timeout",
     )
@@ -191,6 +201,7 @@ class ActivityTask(Task[Any]):
         self.retry = retry
         self.timeout = timeout
         self.attempt = 1
+        self.last_error: str | None = None  # "type: message" of the last failed attempt
         self._call_id: int | None = None
         self._current: int | None = None
         self._timers: list[TimerTask | None] = [None, None]  # [timeout, backoff]
@@ -230,7 +241,21 @@ class ActivityTask(Task[Any]):
     def wait(self, task_id: int) -> Wait | None:
         if not self.awaits(task_id):
             return None
-        return Wait("activity", self.defn.name, task_id)
+        return Wait(
+            "activity", self.defn.name, task_id,
+            input=self._input, attempt=self.attempt, last_error=self.last_error,
+            call_id=self._call_id,
+        )
+
+    @property
+    def input(self) -> Any:
+        """The call's input, as the JSON data recorded in the history."""
+        return self._input
+
+    @property
+    def call_id(self) -> int | None:
+        """The task id of the call's first attempt: the same for all its attempts and timers."""
+        return self._call_id
 
     def deliver(self, event: h.Event) -> None:
         if self.done() or getattr(event, "task_id", None) != self._current:
@@ -275,6 +300,7 @@ class ActivityTask(Task[Any]):
 
     def _attempt_failed(self, error_type: str, message: str, retryable: bool) -> None:
         self._current = None
+        self.last_error = f"{error_type}: {message}" if message else error_type
         self._stop_timers()
         policy = self.retry
         if policy is not None and retryable and policy.retries(error_type, self.attempt):

@@ -69,7 +69,9 @@ class Executed(Protocol):
 
 
 # errors of a running instance whose turn was not applied and is retried (see `worker`)
-_HELD_BACK = frozenset({"NonDeterminismError", "UnknownOrchestration"})
+_HELD_BACK = frozenset(
+    {"NonDeterminismError", "NonDeterministicCallError", "UnknownOrchestration"}
+)
 
 
 def apply_order(messages: list[Message]) -> list[Message]:
@@ -182,7 +184,7 @@ def _failed_turn(
     held = dataclasses.replace(
         state,
         error=h.ErrorInfo(
-            "NonDeterminismError",
+            type(error).__name__,
             f"{error} (the turn was not applied; the instance is retried every "
             f"{retry:g} s until the code replays its history again)",
         ),

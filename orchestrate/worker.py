@@ -25,6 +25,7 @@ from . import turn
 from .activity import execute_activity
 from .async_activities import AsyncActivities
 from .backoff import Backoff
+from .callguard import guard_registry
 from .clock import Clock, SystemClock
 from .errors import StoreError, UnknownOrchestration
 from .leases import Holdings
@@ -85,6 +86,7 @@ class Worker(WorkerThreads):
         unknown_retry: timedelta = timedelta(seconds=2),
         async_activities: int = 100,
         sync_activities: int = 8,
+        guard_calls: bool = False,
     ) -> None:
         if on_nondeterminism not in ("retry", "fail"):
             raise ValueError(
@@ -116,6 +118,10 @@ class Worker(WorkerThreads):
         self.holdings = Holdings(self.store, self.clock, activity_lease)
         self.renew_every = activity_lease / 4
         self.strict = strict
+        # calls that break replay fail the turn at the call, like a divergence (see `callguard`)
+        self.guard_calls = guard_calls
+        if guard_calls:
+            guard_registry(registry)
         self.on_nondeterminism = on_nondeterminism
         self.nondeterminism_retry = nondeterminism_retry
         self.grace = grace  # how long `stop()` lets running activities finish
@@ -586,6 +592,7 @@ class Worker(WorkerThreads):
             state.instance_id,
             strict=self.strict,
             max_payload_bytes=self.max_payload_bytes,
+            guard_calls=self.guard_calls,
         )
         exe.begin_turn()
         if state.history_len:

@@ -171,7 +171,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARKER}(start=..., strict=..., replay_check=..., evict_every_turn=..., "
-        "freeze_wall_clock=..., max_turns=...): options for the orch_env fixture's TestEnv",
+        "freeze_wall_clock=..., max_turns=..., guard_calls=..., store=...): options for the "
+        "orch_env fixture's TestEnv",
     )
     config.stash[_SETTINGS] = _settings(config)
     try:

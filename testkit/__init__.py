@@ -6,17 +6,24 @@ turn is replayed from scratch and compared, so non-deterministic code fails the 
 it. ``replay_dir(reg, path)`` checks that today's code still replays recorded histories.
 """
 
+from .activity_env import ActivityEnv
 from .clock import DEFAULT_START, FakeClock
 from .env import TestEnv
 from .errors import RunawayOrchestration, ScriptExhausted, TestkitError, UnscriptedActivity
 from .outcomes import Outcome, delay, fail, hang, ok
+from .pending import Pending, PendingActivity, PendingChild, PendingTimer
 from .replay_files import ReplayReport, ReplayResult, replay_dir, replay_history
 from .run import Run
 
-__all__ = [
+__all__ = [  # noqa: RUF022 (plain sorted(), as tests/testkit/test_exports.py checks)
+    "ActivityEnv",
     "DEFAULT_START",
     "FakeClock",
     "Outcome",
+    "Pending",
+    "PendingActivity",
+    "PendingChild",
+    "PendingTimer",
     "ReplayReport",
     "ReplayResult",
     "Run",

@@ -1,7 +1,8 @@
 """`TestEnv`: run orchestrations in a test, on virtual time, with every turn replay-checked.
 
-The runtime's own `MemoryStore` and `Worker` do the work (so tests exercise the real turn and
-commit path), driven synchronously on the test's thread: no threads, no sleeps, no ports. A drive
+The runtime's own `MemoryStore` (or a real one: ``TestEnv(reg, store="sqlite:///t.db")``) and
+`Worker` do the work (so tests exercise the real turn and commit path), driven synchronously on
+the test's thread: no threads, no sleeps, no ports. A drive
 call (`run`, `raise_event`, `terminate`) works until its instance finishes or waits on something
 only the test can give; while only timers (or `delay`-scripted activities) are outstanding it
 jumps the `FakeClock` straight to the next one, so a 30-day workflow takes milliseconds. Only a
@@ -36,8 +37,12 @@ from orchestrate import (
     Client,
     InstanceState,
     NonDeterminismError,
+    NonDeterministicCallError,
     Registry,
+    Status,
+    Store,
     Worker,
+    open_store,
 )
 from orchestrate import history as h
 from orchestrate.history import iso_time
@@ -53,8 +58,10 @@ from .clock import DEFAULT_START, FakeClock, held_scope
 from .errors import RunawayOrchestration, UnscriptedActivity
 from .faults import CrashingStore
 from .outcomes import Delay, Entry, Fail, Hang, Ok, Outcome, Script, resolve, to_event
+from .pending import Pending, pending_of
 from .replay_check import HINT, RESEEDED, ReplayChecker
 from .run import Run, describe_waits
+from .stubs import ChildStubs
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -139,7 +146,12 @@ class TestEnv:
     see the real time and wall-clock reads in orchestrations are not caught (other differences
     still are);
     `max_turns` bounds one drive call, so an orchestration that never blocks fails instead of
-    hanging the test.
+    hanging the test; `guard_calls` (on by default) makes calls that break replay (the wall
+    clock, `random`, `uuid4`, `time.sleep`, threads, files, sockets) in orchestration code
+    raise `NonDeterministicCallError` at the call, in the live turn and in every replay (see
+    `orchestrate.callguard`; activities are never affected); `store` (default: a fresh
+    in-memory store) runs the test on another store, e.g. ``store="sqlite:///test.db"``, still
+    on virtual time.
     """
 
     __test__ = False  # a pytest-collected name, but not a test class
@@ -155,10 +167,15 @@ class TestEnv:
         evict_every_turn: bool = False,
         freeze_wall_clock: bool = True,
         max_turns: int = 100_000,
+        guard_calls: bool = True,
+        store: str | Store | None = None,
     ) -> None:
         if clock is not None and start is not None:
             raise ValueError("pass either start=... or clock=... to TestEnv, not both")
         self.registry = registry
+        # the env's own copy: stubbed children run stand-ins under their names (testkit.stubs)
+        self._stubs = ChildStubs(registry.copy())
+        running = self._stubs.registry
         self.clock = clock if clock is not None else FakeClock(start or DEFAULT_START)
         self.strict = strict
         if replay_check not in (True, False, "full"):
@@ -166,19 +183,29 @@ class TestEnv:
                 f"replay_check={replay_check!r} is not valid; use True, False or 'full'"
             )
         self.replay_check = replay_check
-        self._checker = ReplayChecker(registry, full=replay_check == "full")
+        self.guard_calls = guard_calls
+        if guard_calls:  # the worker guards the registry's modules (`callguard`)
+            wall_clock.guard_fakes()
+        self._checker = ReplayChecker(
+            running, full=replay_check == "full", guard_calls=guard_calls
+        )
         self._touched: set[str] = set()  # instances with turns not yet checked from scratch
         self.evict_every_turn = evict_every_turn
         self.freeze_wall_clock = freeze_wall_clock
         self._shifted = self.clock.wall_offset(_REPLAY_SHIFT)  # entered by every replay check
         self.max_turns = max_turns
-        self.store = CrashingStore()
-        self.client = Client(self.store, registry=registry, clock=self.clock)
-        self.worker = Worker(registry, self.store, clock=self.clock, strict=True, batch_size=256)
+        # the memory store, or a real one (a URL or a Store) for tests that cross it
+        self.store = CrashingStore(None if store is None else open_store(store))
+        self.client = Client(self.store, registry=running, clock=self.clock)
+        self.worker = Worker(
+            running, self.store, clock=self.clock, strict=True, batch_size=256,
+            guard_calls=guard_calls,
+        )
         self.worker.on_commit = self._on_commit
         self.nondeterminism: list[NonDeterminismError] = []  # every divergence found, in order
         self._scripts: dict[str, Script] = {}
         self._calls: list[tuple[str, str, Any]] = []  # (instance id, activity, input)
+        self._child_calls: list[tuple[str, str, Any]] = []  # (parent id, orchestration, input)
         # held timer messages: (due, seq, instance id, timer task id, generation)
         self._timers: list[tuple[datetime, int, str, int | None, int | None]] = []
         self._seq = itertools.count()
@@ -223,8 +250,15 @@ class TestEnv:
         """Script what `activity` answers: one outcome, or a list consumed in call order.
 
         The last entry repeats once the list is used up, unless ``exhaust="error"``. Scripting
-        an activity again replaces its script (and restarts the count).
+        an activity again replaces its script (and restarts the count). A sub-orchestration
+        can be scripted too (``ok``, ``fail``, ``hang``, ``delay``): its instances are still
+        started by their parents, but answer with the script instead of running their code
+        (see `testkit.stubs`); `run.calls(child)` lists their inputs.
         """
+        if self.registry.name_of(activity) in self.registry.orchestrations:
+            name = self.registry.get_orchestration(activity).name
+            self._stubs.script(name, outcomes, exhaust)
+            return
         name = self.registry.get_activity(activity).name
         self._scripts[name] = Script(name, outcomes, exhaust)
 
@@ -302,10 +336,25 @@ class TestEnv:
             return []
         return describe_waits(exe, lambda task_id: self._held_note(instance_id, task_id))
 
+    def pending(self, instance_id: str) -> Pending:
+        """What the instance waits on, as data (see `Run.pending`)."""
+        if self.state(instance_id).finished:
+            return Pending()
+        exe = self._executions.get(instance_id)
+        if exe is None:
+            return Pending()
+        return pending_of(exe, self._status_of)
+
+    def _status_of(self, instance_id: str) -> Status | None:
+        state = self.store.get_instance(instance_id)
+        return None if state is None else state.status
+
     def calls(self, instance_id: str, activity: Callable[..., Any] | str) -> list[Any]:
-        """Inputs of every execution of `activity` by the instance, in call order."""
+        """Inputs of every execution of `activity` (or start of a sub-orchestration) by the
+        instance, in call order."""
         name = self.registry.name_of(activity)
-        return [value for key, n, value in self._calls if key == instance_id and n == name]
+        calls = self._child_calls if name in self.registry.orchestrations else self._calls
+        return [value for key, n, value in calls if key == instance_id and n == name]
 
     def replay(
         self, history: list[h.Event] | str | bytes | PathLike[str], *, strict: bool = True
@@ -480,6 +529,7 @@ class TestEnv:
                 )
         for child in commit.children:
             self._children.setdefault(key, []).append(child.instance_id)
+            self._child_calls.append((key, child.name, child.input))  # run.calls(child)
         if exe is None or exe.done or commit.instance.finished:
             self._executions.pop(key, None)
             self._touched.discard(key)
@@ -513,6 +563,9 @@ class TestEnv:
         key, problem, by_check = self._failures[0]
         self._failures.clear()
         self.nondeterminism.append(problem)
+        timeline = Run(self, key).timeline(limit=60)
+        if isinstance(problem, NonDeterministicCallError):  # stopped at the call: say only that
+            raise NonDeterministicCallError(f"{problem}\n\n{timeline}")
         if by_check:
             why = HINT
         else:
@@ -520,7 +573,6 @@ class TestEnv:
                 "The instance resumed by replaying its history (the execution cache was evicted) "
                 "and the code took a different path than the run that recorded it."
             )
-        timeline = Run(self, key).timeline(limit=60)
         raise NonDeterminismError(f"{problem}\n\n{why}\n\n{timeline}")
 
     # --- activities --------------------------------------------------------------------------

@@ -35,9 +35,11 @@ __all__ = [
 ENV_OPTIONS = (
     "evict_every_turn",
     "freeze_wall_clock",
+    "guard_calls",
     "max_turns",
     "replay_check",
     "start",
+    "store",
     "strict",
 )
 """The keyword arguments ``@pytest.mark.orch(...)`` accepts (TestEnv's options)."""

@@ -19,8 +19,9 @@ Replaying the whole history from scratch after every turn costs O(n^2) over a lo
 from __future__ import annotations
 
 import random
+from typing import Any
 
-from orchestrate import NonDeterminismError, Registry
+from orchestrate import NonDeterminismError, Registry, callguard
 from orchestrate import history as h
 from orchestrate.replay import Execution
 
@@ -44,29 +45,49 @@ HINT = (
 
 
 def replay_events(
-    registry: Registry, name: str, instance_id: str, events: list[h.Event], *, strict: bool = True
+    registry: Registry,
+    name: str,
+    instance_id: str,
+    events: list[h.Event],
+    *,
+    strict: bool = True,
+    guard_calls: bool = True,
 ) -> Execution:
-    """A fresh execution of orchestration `name` that has replayed `events` (a cold start)."""
-    exe = Execution(registry, registry.get_orchestration(name), instance_id, strict=strict)
+    """A fresh execution of orchestration `name` that has replayed `events` (a cold start),
+    with the call guard on unless `guard_calls` is False (see `orchestrate.callguard`)."""
+    exe = Execution(
+        registry, registry.get_orchestration(name), instance_id, strict=strict,
+        guard_calls=guard_calls,
+    )
     exe.begin_turn()
     exe.replay(events)
     return exe
 
 
-def check_execution(registry: Registry, exe: Execution) -> NonDeterminismError | None:
+def check_execution(
+    registry: Registry, exe: Execution, *, guard_calls: bool = True
+) -> NonDeterminismError | None:
     """Replay `exe`'s history in a fresh strict execution; the divergence, or None if equal.
 
     Equal means: every recorded command is issued again in order with the same inputs, and the
     fresh run issues nothing beyond the history (it stops where the original stopped).
     """
-    return check_history(registry, exe.odef.name, exe.instance_id, list(exe.history))
+    return check_history(
+        registry, exe.odef.name, exe.instance_id, list(exe.history), guard_calls=guard_calls
+    )
 
 
 def check_history(
-    registry: Registry, name: str, instance_id: str, events: list[h.Event]
+    registry: Registry,
+    name: str,
+    instance_id: str,
+    events: list[h.Event],
+    *,
+    guard_calls: bool = True,
 ) -> NonDeterminismError | None:
     """Replay a recorded history in a fresh strict execution; the divergence, or None."""
-    return _difference(replay_events(registry, name, instance_id, events))
+    replayed = replay_events(registry, name, instance_id, events, guard_calls=guard_calls)
+    return _difference(replayed)
 
 
 def _difference(replayed: Execution) -> NonDeterminismError | None:
@@ -86,9 +107,12 @@ def _difference(replayed: Execution) -> NonDeterminismError | None:
 class ReplayChecker:
     """Replay-checks every turn of the instances of one env (see the module docstring)."""
 
-    def __init__(self, registry: Registry, *, full: bool = False) -> None:
+    def __init__(
+        self, registry: Registry, *, full: bool = False, guard_calls: bool = True
+    ) -> None:
         self.registry = registry
         self.full = full
+        self.guard_calls = guard_calls
         self._shadows: dict[str, Execution] = {}
 
     def after_turn(self, exe: Execution) -> NonDeterminismError | None:
@@ -96,11 +120,13 @@ class ReplayChecker:
         key = exe.instance_id
         if self.full or exe.done:
             self._shadows.pop(key, None)
-            return check_execution(self.registry, exe)
+            return check_execution(self.registry, exe, guard_calls=self.guard_calls)
         shadow = self._shadows.get(key)
         before = len(exe.history) - len(exe.new_events)
         if shadow is None or shadow.generation != exe.generation or shadow.history_len != before:
-            shadow = replay_events(self.registry, exe.odef.name, key, list(exe.history))
+            shadow = replay_events(
+                self.registry, exe.odef.name, key, list(exe.history), guard_calls=self.guard_calls
+            )
         else:
             shadow.begin_turn()
             shadow.replay(list(exe.new_events))
@@ -113,7 +139,7 @@ class ReplayChecker:
 
     def from_scratch(self, exe: Execution) -> NonDeterminismError | None:
         """The full check: replay `exe`'s whole history in a fresh execution."""
-        return check_execution(self.registry, exe)
+        return check_execution(self.registry, exe, guard_calls=self.guard_calls)
 
     def forget(self, instance_id: str) -> None:
         self._shadows.pop(instance_id, None)
@@ -134,14 +160,32 @@ class Reseeded:
         self._start = self._fresh.getstate()
         self._methods = [getattr(self._fresh, name) for name in self._NAMES]
         self._kept: list[object] = []
+        # With the call guard installed, the module's functions are its wrappers: redirect
+        # what they call (cheap) instead of replacing them, so replays stay guarded.
+        self._holders: list[list[Any]] | None = None
+        self._canary: object = None
 
     def __enter__(self) -> None:
         self._fresh.setstate(self._start)  # every replay draws the same fresh sequence
+        holders = self._holders
+        if holders is None or random.random is not self._canary:
+            holders = self._holders = callguard.holders(random, self._NAMES)
+            self._canary = random.random
+        if holders is not None:
+            self._kept = [holder[0] for holder in holders]
+            for holder, method in zip(holders, self._methods, strict=True):
+                holder[0] = method
+            return
         self._kept = [getattr(random, name) for name in self._NAMES]
         for name, method in zip(self._NAMES, self._methods, strict=True):
             setattr(random, name, method)
 
     def __exit__(self, *exc: object) -> None:
+        holders = self._holders
+        if holders is not None and random.random is self._canary:
+            for holder, kept in zip(holders, self._kept, strict=True):
+                holder[0] = kept
+            return
         for name, kept in zip(self._NAMES, self._kept, strict=True):
             setattr(random, name, kept)
 

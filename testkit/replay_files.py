@@ -31,6 +31,7 @@ from orchestrate import (
 from orchestrate import history as h
 from orchestrate.replay import Execution
 
+from .pending import Pending, pending_of
 from .replay_check import replay_events
 from .run import Run, describe_waits
 from .timeline import format_timeline
@@ -113,6 +114,9 @@ class _Replayed:
 
     def waiting_for(self, instance_id: str) -> list[str]:
         return describe_waits(self._exe)
+
+    def pending(self, instance_id: str) -> Pending:
+        return pending_of(self._exe, lambda child_id: None)  # children are not replayed
 
     def calls(self, instance_id: str, activity: Callable[..., Any] | str) -> list[Any]:
         name = activity if isinstance(activity, str) else self._exe.registry.name_of(activity)

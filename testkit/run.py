@@ -14,6 +14,7 @@ from orchestrate import history as h
 from orchestrate.history import iso_time
 from orchestrate.replay import Execution
 
+from .pending import Pending
 from .timeline import format_timeline
 
 __all__ = ["Run", "RunSource", "describe_waits"]
@@ -49,6 +50,8 @@ class RunSource(Protocol):
     def history(self, instance_id: str) -> list[h.Event]: ...
 
     def waiting_for(self, instance_id: str) -> list[str]: ...
+
+    def pending(self, instance_id: str) -> Pending: ...
 
     def calls(self, instance_id: str, activity: Callable[..., Any] | str) -> list[Any]: ...
 
@@ -95,6 +98,13 @@ class Run:
     def waiting_for(self) -> list[str]:
         """What the instance waits on: ``event 'Approval'``, ``timer at 2024-01-02T00:00:00Z``..."""
         return self._source.waiting_for(self.instance_id)
+
+    @property
+    def pending(self) -> Pending:
+        """What the instance waits on, as data: ``.activities`` (name, input, attempt,
+        last_error, next_retry, timeout_at), ``.timers`` (fire_at), ``.children`` (instance_id,
+        name, status) and ``.events`` (names); all empty once it finished."""
+        return self._source.pending(self.instance_id)
 
     def calls(self, activity: Callable[..., Any] | str) -> list[Any]:
         """The inputs of every execution of `activity` by this instance, in call order.

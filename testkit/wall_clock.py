@@ -33,7 +33,18 @@ from typing import Any, Protocol
 
 import freezegun
 
-__all__ = ["WallSource", "frozen", "hold_for", "release", "scope_enter", "scope_exit", "sync"]
+from orchestrate import callguard
+
+__all__ = [
+    "WallSource",
+    "frozen",
+    "guard_fakes",
+    "hold_for",
+    "release",
+    "scope_enter",
+    "scope_exit",
+    "sync",
+]
 
 _ZERO = timedelta(0)
 # The real class (even if this module is first imported while a freeze is active), in a tuple:
@@ -57,6 +68,35 @@ class _Layer:
         self.freezer: Any = freezegun.freeze_time(shown)
         self.factory: Any = self.freezer.start()  # its tick() moves the frozen time
         self.shown = shown  # naive UTC: what the factory reads
+        _resync()
+
+    def stop(self) -> None:
+        self.freezer.stop()
+        _resync()
+
+
+def _resync() -> None:
+    """A freeze started or stopped swaps ``time.time`` & co.: the call guard takes them back
+    (calling through to the fakes), so orchestration code is refused the frozen clock too."""
+    if callguard.installed():
+        callguard.resync()
+        guard_fakes()
+
+
+_FAKES_GUARDED: list[type] = []
+
+
+def guard_fakes() -> None:
+    """Guard the fake ``datetime.now()``/``utcnow()``/``today()`` and ``date.today()`` of the
+    freeze (the classes it puts in place of the real ones, read from the `datetime` module
+    while frozen) with `orchestrate.callguard`, once; not frozen yet: at the next freeze."""
+    fake = _datetime.datetime
+    if _FAKES_GUARDED or not callguard.installed() or fake is _REAL[0]:
+        return
+    _FAKES_GUARDED.append(fake)
+    names = ("now", "utcnow", "today")
+    callguard.guard_methods(fake, names, "ctx.now() (the turn's time)", label="datetime")
+    callguard.guard_methods(_datetime.date, ("today",), "ctx.now().date()", label="date")
 
 
 class _Scope:
@@ -128,7 +168,7 @@ def scope_exit(token: object) -> None:
         state.scopes.remove(token)
     if token.layer is not None and token.layer in state.layers:
         state.layers.remove(token.layer)
-        token.layer.freezer.stop()
+        token.layer.stop()
         if state.layers:  # the layer below missed the moves: catch it up with the last time
             _move(state.layers[-1], token.source.wall_naive() + token.offset)
     if state.scopes:
@@ -219,4 +259,4 @@ def _stop() -> None:
     state.scopes.clear()
     state.held = False
     for layer in reversed(layers):
-        layer.freezer.stop()
+        layer.stop()

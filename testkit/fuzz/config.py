@@ -81,6 +81,7 @@ class FuzzConfig:
     max_steps: int = 500
     max_event_raises: int = 2
     freeze_wall_clock: bool = True
+    guard_calls: bool = True  # the call guard (see `TestEnv`): replays stop at the bad call
 
     @staticmethod
     def build(

@@ -110,7 +110,7 @@ class Trial:
         self.chooser = chooser
         self.env = TestEnv(
             config.registry, replay_check=replay_check,
-            freeze_wall_clock=config.freeze_wall_clock,
+            freeze_wall_clock=config.freeze_wall_clock, guard_calls=config.guard_calls,
         )
         self.control = Controller(self.env)
         self.steps: list[Step] = []  # as applied (real-code results filled in)

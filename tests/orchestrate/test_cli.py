@@ -127,6 +127,40 @@ def test_export_history_prints_exactly_the_replay_format(capsys, db: str) -> Non
     assert history_from_json(out) == events
 
 
+def test_export_history_all_writes_one_file_per_matching_instance(
+    capsys, db: str, tmp_path: Path
+) -> None:
+    started(capsys, db, "a1")
+    started(capsys, db, "a/2")
+    out_dir = tmp_path / "histories"
+    code, out, _ = run(capsys, "export-history", "--all", "--status", "running", "--db", db,
+                       str(out_dir))
+    assert code == 0 and out.strip() == f"exported 2 histories to {out_dir}"
+    files = sorted(out_dir.iterdir())
+    assert len(files) == 2
+    assert {history_from_json(f.read_text())[0].instance_id for f in files} == {"a1", "a/2"}
+    code, out, _ = run(capsys, "export-history", "--all", "--name", "other", "--json", "--db", db,
+                       str(tmp_path / "none"))
+    assert code == 0 and json.loads(out) == {"exported": [], "skipped": []}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--all"], "export-history --all needs the directory"),
+        (["a1", "--status", "running"], "--status, --name and --since select instances for --all"),
+        ([], "export-history needs an instance id, or --all DIR"),
+        (["--all", "--status", "done", "d"], "--status 'done' is not a status; use one of pending"),
+        (["--all", "--since", "soon", "d"], "--since 'soon' is not a date"),
+    ],
+)
+def test_export_history_usage_errors(capsys, db: str, argv: list[str], message: str) -> None:
+    started(capsys, db)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export-history", *argv, "--db", db])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_terminate_and_raise_event_steer_the_instance(capsys, db: str) -> None:
     started(capsys, db, "t")
     code, out, _ = run(capsys, "terminate", "t", "--reason", "customer left", "--db", db)
@@ -240,3 +274,10 @@ def test_db_defaults_to_orchestrate_db_in_the_working_directory(
     assert run(capsys, "start", "approval", "--id", "here")[0] == 0
     assert (tmp_path / "orchestrate.db").exists()
     assert run(capsys, "list", "--json")[1].count('"instance_id": "here"') == 1
+
+
+def test_worker_guard_calls_is_an_opt_in() -> None:
+    from orchestrate.cli import _parser
+
+    assert _parser().parse_args(["worker", "app.flows:reg"]).guard_calls is False
+    assert _parser().parse_args(["worker", "app.flows:reg", "--guard-calls"]).guard_calls is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -71,3 +72,22 @@ def test_unknown_lookups_list_what_is_registered() -> None:
         reg.get_activity(print)
     with pytest.raises(UnknownOrchestration, match="registered orchestrations: none"):
         reg.get_orchestration("missing")
+
+
+def test_a_copy_can_replace_an_orchestration_without_touching_the_original() -> None:
+    original = Registry()
+
+    @original.orchestration
+    async def child(ctx: Any, value: Any = None) -> str:
+        return "real"
+
+    async def stand_in(ctx: Any, value: Any = None) -> str:
+        return "stub"
+
+    twin = original.copy()
+    twin.replace_orchestration(child, stand_in)
+    assert twin.get_orchestration(child).fn is stand_in  # looked up by the original function
+    assert twin.get_orchestration("child").name == "child"
+    assert original.get_orchestration("child").fn is child
+    with pytest.raises(RegistrationError, match="must be an `async def`"):
+        twin.replace_orchestration("child", lambda ctx: None)

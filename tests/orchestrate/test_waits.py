@@ -63,9 +63,10 @@ def run(fn: Any, events: list[h.Event]) -> Execution:
 
 def test_an_attempt_and_its_timeout_are_awaited_until_the_result_arrives() -> None:
     exe = run(timed_out, [])
+    call = {"input": "o", "attempt": 1, "call_id": 0}
     assert exe.waits() == [
-        Wait("activity", "charge", 0),
-        Wait("timer", "", 1, fire_at=T0 + timedelta(seconds=30), purpose="timeout"),
+        Wait("activity", "charge", 0, **call),
+        Wait("timer", "charge", 1, fire_at=T0 + timedelta(seconds=30), purpose="timeout", **call),
     ]
     assert exe.is_awaited(0) and exe.is_awaited(1)
     exe.process([h.ActivityCompleted(T1, 0, "tx-o")], T1)
@@ -74,14 +75,19 @@ def test_an_attempt_and_its_timeout_are_awaited_until_the_result_arrives() -> No
 
 def test_after_a_timeout_the_late_attempt_no_longer_counts() -> None:
     exe = run(retried, [])
-    assert exe.waits() == [Wait("activity", "charge", 0)]
+    assert exe.waits() == [Wait("activity", "charge", 0, input="o", attempt=1, call_id=0)]
     exe.process([h.ActivityFailed(T1, 0, "IOError", "down")], T1)
-    # The backoff before attempt 2 is awaited; attempt 1 is over.
-    backoff = Wait("timer", "", 1, fire_at=T1 + timedelta(seconds=10), purpose="retry")
+    # The backoff before attempt 2 is awaited; attempt 1 is over, and its error is kept.
+    backoff = Wait(
+        "timer", "charge", 1, fire_at=T1 + timedelta(seconds=10), purpose="retry",
+        input="o", attempt=2, last_error="IOError: down", call_id=0,
+    )
     assert exe.waits() == [backoff]
     assert exe.is_awaited(1) and not exe.is_awaited(0)
     exe.process([h.TimerFired(T2, 1)], T2)
-    assert exe.waits() == [Wait("activity", "charge", 2)]
+    assert exe.waits() == [
+        Wait("activity", "charge", 2, input="o", attempt=2, last_error="IOError: down", call_id=0)
+    ]
 
 
 def test_a_timed_out_attempt_is_not_awaited_and_not_listed() -> None:

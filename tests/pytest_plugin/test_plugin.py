@@ -111,6 +111,40 @@ def test_record_then_replay_and_a_changed_orchestration_fails(pytester: pytest.P
     )
 
 
+def test_bulk_exported_production_histories_replay_in_ci(pytester: pytest.Pytester):
+    """The README's CI recipe: `orchestrate export-history --all DIR` on the production
+    database, then `pytest --orch-replay DIR` against today's code."""
+    import importlib.util
+
+    from orchestrate import Client, Worker
+    from orchestrate.cli import main
+    from orchestrate.stores.sqlite import SqliteStore
+
+    _write_flow(pytester, tests="")
+    spec = importlib.util.spec_from_file_location("flow_in_production", pytester.path / "test_flow.py")
+    assert spec is not None and spec.loader is not None
+    production = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(production)  # under another name: pytester imports test_flow afresh
+    db = str(pytester.path / "production.db")
+    store = SqliteStore(db)
+    client, worker = Client(store), Worker(production.registry, store)
+    for n, items in enumerate([["a", "b"], ["c"], ["d", "e"]]):
+        client.start("order", items, instance_id=f"order-{n}")
+    while worker.poll_once():
+        pass
+    store.close()
+    histories = pytester.path / "histories"
+    assert main(["export-history", "--all", "--status", "running", "--db", db, str(histories)]) == 0
+    assert len(list(histories.iterdir())) == 3
+
+    replay = ("--orch-replay", str(histories), "--orch-replay-registry", "test_flow:registry")
+    _run(pytester, *replay).assert_outcomes(passed=3)
+    _write_flow(pytester, order="reversed(items)", tests="")  # changed without ctx.patched()
+    result = _run(pytester, *replay)
+    result.assert_outcomes(passed=1, failed=2)  # the one-item order still replays
+    result.stdout.fnmatch_lines(["*order-0.json: NonDeterminismError: order (order-0)*"])
+
+
 def test_ini_equivalents_and_a_malformed_history_fails_its_own_item(pytester: pytest.Pytester):
     _write_flow(pytester, tests="")
     saved = pytester.mkdir("saved")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from orchestrate import NonDeterminismError, Status
+from orchestrate import NonDeterminismError, NonDeterministicCallError, Status
 from testkit import Run, TestEnv
 
 from .fuzz_targets import MODULES
@@ -103,8 +103,9 @@ def test_plain_fixed_twin_completes_correctly(target: ModuleType) -> None:
 
 
 def test_plain_buggy_twin_completes_correctly_without_replay_check(target: ModuleType) -> None:
-    """Without the replay check a plain test of the buggy twin passes: the bug is hidden."""
-    run = _plain_run(target, target.buggy, replay_check=False)
+    """Without the replay check and the call guard a plain test of the buggy twin passes: the
+    bug is hidden."""
+    run = _plain_run(target, target.buggy, replay_check=False, guard_calls=False)
     _check_plain(target, run)
     assert target.FUZZ["buggy"]["invariant"](run) is not False
 
@@ -114,10 +115,24 @@ def test_plain_replay_check_on_buggy_twin(target: ModuleType) -> None:
     the others complete correctly and need the fuzzer."""
     if target.CAUGHT_BY_TESTENV:
         with pytest.raises(NonDeterminismError):
-            _plain_run(target, target.buggy)
+            _plain_run(target, target.buggy, guard_calls=False)
     else:
-        run = _plain_run(target, target.buggy)
+        run = _plain_run(target, target.buggy, guard_calls=False)
         _check_plain(target, run)
+
+
+@pytest.mark.parametrize(
+    "clock_target",
+    [t for t in TARGETS if getattr(t, "CALLS_THE_CLOCK", False)],
+    ids=[n for n, t in zip(MODULES, TARGETS, strict=True) if getattr(t, "CALLS_THE_CLOCK", False)],
+)
+def test_the_call_guard_stops_buggy_twins_that_read_the_clock_at_the_call(
+    clock_target: ModuleType,
+) -> None:
+    """The default `TestEnv` (call guard on) fails the buggy twins that read the clock already
+    on the plain run, at the clock call, whether or not the replay check would have."""
+    with pytest.raises(NonDeterministicCallError, match=r"called (time|datetime)\.\w+\(\) at"):
+        _plain_run(clock_target, clock_target.buggy)
 
 
 # --- what the user gets: a short schedule, and two ways to reproduce it ------------------------

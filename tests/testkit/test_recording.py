@@ -50,6 +50,8 @@ def test_env_options_are_checked_and_applied():
     env = make_env(registry, clock, {"strict": True, "start": "ignored: the clock has it"})
     assert env.clock is clock and env.strict
     assert "replay_check" in ENV_OPTIONS
+    env = make_env(registry, FakeClock(), {"guard_calls": False, "store": "memory:"})
+    assert env.guard_calls is False
 
 
 @pytest.mark.parametrize("name", ["registry", "reg"])

@@ -93,7 +93,7 @@ def test_module_counter_passes_only_without_replay_checks(options, caught):
 
 
 def test_wall_clock_reads_are_caught_because_the_check_shifts_the_wall_clock():
-    env = TestEnv(reg)
+    env = TestEnv(reg, guard_calls=False)  # the check itself (the guard stops it sooner)
     with pytest.raises(NonDeterminismError, match="with input"):
         env.run(reads_wall_clock)
 
@@ -102,8 +102,8 @@ def test_wall_clock_reads_are_caught_because_the_check_shifts_the_wall_clock():
 @pytest.mark.parametrize("options", [{}, {"replay_check": "full"}])
 def test_wall_clock_reads_are_caught_when_no_activity_code_runs(orchestration, options):
     # Scripted outcomes only: the wall clock is frozen for the whole drive call anyway, so the
-    # check's shift applies to the orchestration's own reads.
-    env = TestEnv(reg, **options)
+    # check's shift applies to the orchestration's own reads (the guard would stop them sooner).
+    env = TestEnv(reg, **options, guard_calls=False)
     env.script(echo, ok("done"))
     with pytest.raises(NonDeterminismError, match=r"ActivityScheduled.*with input"):
         env.run(orchestration)
@@ -112,14 +112,14 @@ def test_wall_clock_reads_are_caught_when_no_activity_code_runs(orchestration, o
 
 @pytest.mark.parametrize("orchestration", [reads_today, reads_now])
 def test_orchestrations_see_virtual_wall_time(orchestration):
-    env = TestEnv(reg, start="2031-02-03T04:05:06Z", replay_check=False)
+    env = TestEnv(reg, start="2031-02-03T04:05:06Z", replay_check=False, guard_calls=False)
     env.script(echo, ok("done"))
     run = env.run(orchestration)
     assert run.calls(echo)[0].startswith("2031-02-03")
 
 
 def test_without_the_freeze_wall_clock_reads_in_orchestrations_are_not_caught():
-    env = TestEnv(reg, freeze_wall_clock=False)  # the documented opt-out
+    env = TestEnv(reg, freeze_wall_clock=False, guard_calls=False)  # the documented opt-outs
     env.script(echo, ok("done"))
     run = env.run(reads_today)
     assert run.status == "completed" and env.nondeterminism == []

@@ -4,7 +4,8 @@ One module per bug class (``module_*.py``). Each defines its own ``reg``, the or
 ``buggy`` and ``fixed``, their activities, ``FUZZ = {"buggy": {...}, "fixed": {...}}`` (keyword
 arguments for ``fuzz()``), ``PLAIN`` (an input and the output a plain `TestEnv` run gives, plus
 optional ``scripts``), ``CAUGHT_BY_TESTENV`` (whether the plain `TestEnv` replay check already
-catches ``buggy`` on that input) and ``reset()`` (forgets the module's process state between
+catches ``buggy`` on that input), ``CALLS_THE_CLOCK`` (set where ``buggy`` reads the clock,
+which the call guard stops at the call) and ``reset()`` (forgets the module's process state between
 tests). None of the bugs is visible to `orch-lint` (``orch-lint tests/testkit/fuzz_targets``
 reports nothing, and a test keeps it so): each module's docstring says how the bug hides (state
 inside objects, a clock behind a default argument or a policy object, a set behind an attribute,

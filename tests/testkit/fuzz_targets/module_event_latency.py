@@ -145,3 +145,4 @@ PLAIN: dict[str, Any] = {
     "output": {"outcome": "approved", "breached": False},
 }
 CAUGHT_BY_TESTENV = True
+CALLS_THE_CLOCK = True  # the call guard stops it at the call

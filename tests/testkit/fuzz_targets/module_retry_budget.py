@@ -84,3 +84,4 @@ FUZZ: dict[str, dict[str, Any]] = {
 
 PLAIN: dict[str, Any] = {"input": "EURUSD", "output": {"pair": "EURUSD", "rate": 1.08}}
 CAUGHT_BY_TESTENV = False
+CALLS_THE_CLOCK = True  # the call guard stops it at the call
