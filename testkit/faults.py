@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from orchestrate.state import (
     ActivityWork,
     Batch,
+    InstanceQuery,
     InstanceState,
     Message,
     OrchestrationWork,
@@ -84,6 +85,9 @@ class CrashingStore:
         limit: int | None = None,
     ) -> list[InstanceState]:
         return self.inner.list_instances(status=status, name=name, limit=limit)
+
+    def query_instances(self, query: InstanceQuery) -> list[InstanceState]:
+        return self.inner.query_instances(query)
 
     def get_history(self, instance_id: str) -> list[h.Event]:
         return self.inner.get_history(instance_id)
