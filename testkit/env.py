@@ -27,7 +27,6 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
 from datetime import timedelta
 from os import PathLike
 from typing import TYPE_CHECKING, Any, Literal
@@ -49,7 +48,8 @@ from orchestrate.replay import Execution
 from orchestrate.state import TurnCommit
 
 from . import wall_clock
-from .clock import DEFAULT_START, FakeClock, held_scope
+from .clock import DEFAULT_START, FakeClock
+from .drive_scope import DriveScope
 from .errors import RunawayOrchestration
 from .faults import CrashingStore
 from .outcomes import Entry
@@ -66,53 +66,6 @@ __all__ = ["TestEnv"]
 
 # Wall-clock offset during the replay check, so code that reads the wall clock sees another time.
 _REPLAY_SHIFT = timedelta(days=1, seconds=1, microseconds=1)
-
-
-class _Drive:
-    """`TestEnv._driving` as a plain, reusable context manager (a drive call is the env's hot
-    path; a generator and an ExitStack cost more than the rest of an empty drive).
-
-    The outermost entry resets the turn count and freezes the wall clock (if asked); its normal
-    exit replays from scratch what the drive call touched, still frozen. Nested entries (a drive
-    inside a drive) do nothing.
-    """
-
-    __slots__ = ("_depth", "_env", "_frozen")
-
-    def __init__(self, env: TestEnv) -> None:
-        self._env = env
-        self._depth = 0
-        self._frozen: AbstractContextManager[None] | None = None
-
-    def __enter__(self) -> None:
-        self._depth += 1
-        if self._depth > 1:
-            return
-        env = self._env
-        env._turns = 0
-        if env.freeze_wall_clock:
-            try:
-                frozen = held_scope(env.clock)
-                frozen.__enter__()
-            except BaseException:
-                self._depth = 0  # not driving after all
-                raise
-            self._frozen = frozen
-            wall_clock.hold_for(env)
-        else:
-            wall_clock.release()  # another env's held freeze: this one runs on the real clock
-
-    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
-        self._depth -= 1
-        if self._depth:
-            return
-        frozen, self._frozen = self._frozen, None
-        try:
-            if kind is None:
-                self._env._check_from_scratch()
-        finally:
-            if frozen is not None:
-                frozen.__exit__(None, None, None)
 
 
 class TestEnv:
@@ -197,7 +150,7 @@ class TestEnv:
         self._failures: list[tuple[str, NonDeterminismError, bool]] = []
         self._ids = itertools.count(1)
         self._turns = 0
-        self._drive = _Drive(self)
+        self._drive = DriveScope(self, self._start_drive, self._check_from_scratch)
         self._crash_after = False
         # Off under a `Controller`: every step is a drive call, which replays from scratch
         # anyway, so the per-turn shadow check would only repeat that work.
@@ -388,12 +341,15 @@ class TestEnv:
             if self.store.get_instance(key) is None:
                 return key
 
-    def _driving(self) -> _Drive:
+    def _driving(self) -> DriveScope:
         """One drive call: counts turns, and freezes the wall clock for all of it (if asked).
 
         Entered again inside a drive call (`_complete` from a drive), it does nothing more.
         """
         return self._drive
+
+    def _start_drive(self) -> None:
+        self._turns = 0
 
     def _check_from_scratch(self) -> None:
         """End of a drive call: replay each running instance touched by it from scratch."""
