@@ -8,8 +8,6 @@ for scripts; ``export-history`` always prints the versioned history JSON that re
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import logging
 import os
@@ -17,16 +15,24 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
 from . import codec
-from .cli_text import abridge, safe, state_dict, table, timeline
+from .cli_args import (
+    Failure,
+    UsageError,
+    byte_limit,
+    date_arg,
+    input_arg,
+    load_registry,
+    status_arg,
+)
+from .cli_text import safe, state_dict, table, timeline
 from .client import Client
 from .errors import OrchestrateError, PayloadTooLarge
-from .registry import Registry
 from .state import Status
 from .worker import Worker
 
@@ -35,76 +41,7 @@ __all__ = ["main"]
 DEFAULT_DB = "./orchestrate.db"
 
 
-class _UsageError(Exception):
-    """Bad command-line input found after parsing (exit 2)."""
-
-
-class _Failure(Exception):
-    """The command could not do its job (exit 1)."""
-
-
 # --- commands ----------------------------------------------------------------------------------
-
-
-def _json_arg(text: str | None, what: str) -> Any:
-    """Parse JSON from the command line: one clear line (exit 2) for anything it cannot take."""
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _UsageError(
-            f"{what} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): "
-            f"{abridge(text)!r}; quote it for the shell, e.g. '{{\"id\": 1}}' or '\"text\"'"
-        ) from None
-    except RecursionError:
-        raise _UsageError(
-            f"{what} is nested too deeply to parse ({len(text)} characters); "
-            "flatten the data (payloads are limited in depth anyway)"
-        ) from None
-    except ValueError:  # an int of more digits than Python converts (4,300 by default)
-        raise _UsageError(
-            f"{what} holds a number of more than {sys.get_int_max_str_digits():,} digits, which "
-            "no payload can carry; pass a very large number as a string (\"123...\")"
-        ) from None
-
-
-def _input_arg(text: str | None, path: str | None, what: str, file_option: str) -> Any:
-    """The JSON value given inline, as ``-`` (read stdin) or with ``--input-file PATH``."""
-    if text is not None and path is not None:
-        raise _UsageError(f"give {what} inline or with {file_option}, not both")
-    if path is not None:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-        except OSError as exc:
-            raise _UsageError(
-                f"cannot read {file_option} {path!r}: {exc.strerror or exc}; check the path"
-            ) from None
-        except UnicodeDecodeError as exc:
-            raise _UsageError(
-                f"{file_option} {path!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                "save it as UTF-8 JSON"
-            ) from None
-        return _json_arg(text, f"the JSON in {path!r}")
-    if text == "-":
-        try:
-            text = sys.stdin.read()
-        except UnicodeDecodeError as exc:
-            raise _UsageError(f"stdin is not UTF-8 text ({exc.reason}); send UTF-8 JSON") from None
-        return _json_arg(text, f"{what} read from stdin")
-    return _json_arg(text, what)
-
-
-def _date_arg(text: str, option: str = "--completed-before") -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise _UsageError(
-            f"{option} {text!r} is not a date; use ISO 8601, e.g. 2024-06-01 or "
-            "2024-06-01T12:00:00Z (times without a zone are UTC)"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _open(args: argparse.Namespace, *, create: bool = False) -> Client:
@@ -115,9 +52,9 @@ def _open(args: argparse.Namespace, *, create: bool = False) -> Client:
         try:
             return Client(open_store(path))
         except ValueError as exc:
-            raise _Failure(str(exc)) from None
+            raise Failure(str(exc)) from None
     if not create and not os.path.exists(path):
-        raise _Failure(
+        raise Failure(
             f"no database at {path!r}; pass --db PATH, or start an instance or a worker to create it"
         )
     from .stores.sqlite import SqliteStore  # imported here: `--help` never touches sqlite3
@@ -134,7 +71,7 @@ def _out(args: argparse.Namespace, data: Any, text: str) -> None:
 
 def _cmd_start(args: argparse.Namespace) -> None:
     client = _open(args, create=True)
-    value = _input_arg(args.input, args.input_file, "--input", "--input-file")
+    value = input_arg(args.input, args.input_file, "--input", "--input-file")
     key = client.start(args.name, value, instance_id=args.id)
     _out(args, {"instance_id": key}, safe(key))
     client.store.close()
@@ -160,7 +97,7 @@ def _cmd_show(args: argparse.Namespace) -> None:
 
 def _cmd_raise_event(args: argparse.Namespace) -> None:
     client = _open(args)
-    data = _input_arg(args.data, args.input_file, "the event data", "--input-file")
+    data = input_arg(args.data, args.input_file, "the event data", "--input-file")
     client.raise_event(args.instance_id, args.event, data)
     _out(args, {"ok": True}, f"raised {safe(repr(args.event))} on {safe(args.instance_id)}")
     client.store.close()
@@ -190,16 +127,16 @@ def _cmd_export_history(args: argparse.Namespace) -> None:
     filters = args.status or args.name or args.since
     if args.all:
         if args.instance_id is None:
-            raise _UsageError(
+            raise UsageError(
                 "export-history --all needs the directory to write the files to "
                 "(e.g. `orchestrate export-history --all histories/`)"
             )
         _export_all(args)
         return
     if filters:
-        raise _UsageError("--status, --name and --since select instances for --all; add --all")
+        raise UsageError("--status, --name and --since select instances for --all; add --all")
     if args.instance_id is None:
-        raise _UsageError(
+        raise UsageError(
             "export-history needs an instance id, or --all DIR for every instance "
             "(e.g. `orchestrate export-history order-42 > order-42.json`)"
         )
@@ -213,8 +150,8 @@ def _cmd_export_history(args: argparse.Namespace) -> None:
 def _export_all(args: argparse.Namespace) -> None:
     from .export import export_histories
 
-    statuses = [_status_arg(s) for s in args.status or ()]
-    since = None if args.since is None else _date_arg(args.since, "--since")
+    statuses = [status_arg(s) for s in args.status or ()]
+    since = None if args.since is None else date_arg(args.since, "--since")
     client = _open(args)
     try:
         done = export_histories(
@@ -222,7 +159,7 @@ def _export_all(args: argparse.Namespace) -> None:
             names=args.name or None, since=since,
         )  # fmt: skip
     except OSError as exc:
-        raise _Failure(f"cannot write the history files to {args.instance_id!r}: {exc}") from None
+        raise Failure(f"cannot write the history files to {args.instance_id!r}: {exc}") from None
     finally:
         client.store.close()
     text = f"exported {len(done.files)} histories to {safe(args.instance_id)}"
@@ -232,21 +169,13 @@ def _export_all(args: argparse.Namespace) -> None:
     _out(args, data, text)
 
 
-def _status_arg(text: str) -> Status:
-    try:
-        return Status(text)
-    except ValueError:
-        valid = ", ".join(s.value for s in Status)
-        raise _UsageError(f"--status {text!r} is not a status; use one of {valid}") from None
-
-
 def _cmd_purge(args: argparse.Namespace) -> None:
     if args.instance_id is None and args.completed_before is None:
-        raise _UsageError(
+        raise UsageError(
             "purge needs an instance id or --completed-before DATE "
             "(e.g. `orchestrate purge --completed-before 2024-06-01`)"
         )
-    before = None if args.completed_before is None else _date_arg(args.completed_before)
+    before = None if args.completed_before is None else date_arg(args.completed_before)
     client = _open(args)
     count = client.purge(args.instance_id, finished_before=before)
     _out(args, {"purged": count}, f"purged {count} finished instance(s)")
@@ -267,7 +196,7 @@ def _cmd_ui(args: argparse.Namespace) -> None:
             where=args.db or DEFAULT_DB,
         )
     except OSError as exc:
-        raise _Failure(
+        raise Failure(
             f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
             "pick another --port (0: any free port)"
         ) from None
@@ -275,53 +204,8 @@ def _cmd_ui(args: argparse.Namespace) -> None:
         client.store.close()
 
 
-def _load_registry(spec: str) -> Registry:
-    """Import ``module:attribute`` (or ``path/to/file.py:attribute``) with cwd on sys.path."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise _UsageError(
-            f"worker target {spec!r} must be MODULE:REGISTRY, e.g. `orchestrate worker app.flows:reg`"
-        )
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        if module_name.endswith(".py"):
-            name = os.path.splitext(os.path.basename(module_name))[0]
-            loader = importlib.util.spec_from_file_location(name, module_name)
-            if loader is None or loader.loader is None or not os.path.exists(module_name):
-                raise _Failure(f"cannot load {module_name!r}: no such file")
-            module = importlib.util.module_from_spec(loader)
-            sys.modules[name] = module
-            loader.loader.exec_module(module)
-        else:
-            module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise _Failure(
-            f"cannot import {module_name!r}: {exc}; run from the project directory or fix PYTHONPATH"
-        ) from None
-    except _Failure:
-        raise
-    except Exception as exc:
-        raise _Failure(
-            f"importing {module_name!r} raised {type(exc).__name__}: {exc}; fix the module "
-            "(run `python -c 'import MODULE'` to see the traceback)"
-        ) from None
-    if not hasattr(module, attr):
-        raise _Failure(
-            f"module {module_name!r} has no attribute {attr!r}; name the `Registry()` object your "
-            "orchestrations are registered on"
-        )
-    registry = getattr(module, attr)
-    if not isinstance(registry, Registry):
-        raise _Failure(
-            f"{module_name}:{attr} is a {type(registry).__name__}, not an orchestrate Registry; "
-            "name the `Registry()` object your orchestrations are registered on"
-        )
-    return registry
-
-
 def _cmd_worker(args: argparse.Namespace) -> None:
-    registry = _load_registry(args.target)
+    registry = load_registry(args.target)
     client = _open(args, create=True)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -380,17 +264,6 @@ def _cmd_worker(args: argparse.Namespace) -> None:
 
 
 # --- parser ----------------------------------------------------------------------------------
-
-def _byte_limit(text: str) -> int:
-    """``--max-payload-bytes``: a whole number of bytes, 0 for no limit."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of bytes (0: no limit)")
-    return value
-
 
 _LIMIT_HELP = (
     "the largest input or event data accepted, in bytes of JSON (default 2 MiB, as the "
@@ -501,7 +374,7 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--input", help="input as JSON, e.g. '{\"id\": 1}'; '-' reads stdin")
     start.add_argument("--input-file", metavar="PATH", help="read the input JSON from a file")
     start.add_argument("--id", help="instance id (default: a new UUID)")
-    start.add_argument("--max-payload-bytes", type=_byte_limit, metavar="N", help=_LIMIT_HELP)
+    start.add_argument("--max-payload-bytes", type=byte_limit, metavar="N", help=_LIMIT_HELP)
 
     listing = add("list", _cmd_list, "list instances, oldest first")
     listing.add_argument("--status", choices=[s.value for s in Status])
@@ -526,7 +399,7 @@ def _parser() -> argparse.ArgumentParser:
         "--input-file", metavar="PATH", help="read the event data JSON from a file"
     )
     raise_event.add_argument(
-        "--max-payload-bytes", type=_byte_limit, metavar="N", help=_LIMIT_HELP
+        "--max-payload-bytes", type=byte_limit, metavar="N", help=_LIMIT_HELP
     )
 
     terminate = add("terminate", _cmd_terminate, "stop a running instance at its next turn")
@@ -584,13 +457,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.json = getattr(args, "json", False)
     try:
         args.run(args)
-    except _UsageError as exc:
+    except UsageError as exc:
         _usage(parser, str(exc))
     except PayloadTooLarge as exc:
         hint = " (here: --max-payload-bytes N)" if args.command in ("start", "raise-event") else ""
         print(f"orchestrate: error: {safe(str(exc))}{hint}", file=sys.stderr)
         return 1
-    except (_Failure, OrchestrateError) as exc:
+    except (Failure, OrchestrateError) as exc:
         print(f"orchestrate: error: {safe(str(exc))}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `orchestrate list | head`

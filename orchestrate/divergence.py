@@ -1,5 +1,6 @@
-"""How the executor words what went wrong: the command code issued, where in the user's code,
-the orchestration's own traceback, and two payloads abridged so their difference shows.
+"""How the executor words what went wrong: a replay that diverged from its history (the command
+code issued, where in the user's code, two payloads abridged so their difference shows), a
+non-task awaited, asyncio used, and the orchestration's own traceback.
 
 Kept apart from `replay` (the executor's logic) because it only formats; every location it
 reports skips the frames of this package, so it points at the user's code.
@@ -10,22 +11,97 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from types import FrameType
 from typing import Any
 
 from . import history as h
+from .matching import STRICT_FIELDS
 
 __all__ = [
     "abridge",
     "caller_location",
     "contrast",
     "describe_new",
+    "diverged",
+    "not_a_task",
+    "past_the_end",
+    "unmatched",
+    "used_asyncio",
     "user_location",
     "user_traceback",
 ]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PATCH_HINT = (
+    "Did the code change without ctx.patched()? Guard new behaviour with "
+    "`if ctx.patched('change-id'):` so running instances keep the old path."
+)
+
+
+def diverged(index: int, recorded: h.Event, new: h.Event, fn: Callable[..., Any]) -> str:
+    """Why `new` does not repeat `recorded`, the command at history index `index`: the field
+    that differs (same kind and name) or what the code did instead, and where (`fn`: the
+    orchestration function, pointed at when its coroutine has already returned)."""
+    detail = ""
+    if type(recorded) is type(new) and getattr(recorded, "name", None) == getattr(
+        new, "name", None
+    ):
+        for field in STRICT_FIELDS:
+            old_value, new_value = getattr(recorded, field, None), getattr(new, field, None)
+            if old_value != new_value:
+                now_text, then_text = contrast(new_value, old_value)
+                detail = f" with {field} {now_text} instead of {then_text}"
+                break
+        what = f"the code issued the same command{detail}"
+    else:
+        what = f"the code {describe_new(new)}"
+    if isinstance(new, h.OrchestrationCompleted | h.OrchestrationFailed):
+        # the coroutine has returned: no frame of it is left to point at
+        code = fn.__code__
+        where = f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}, its function"
+    else:
+        where = caller_location()
+    return (
+        f"at step {index + 1} the history has {h.describe(recorded)}, but {what} ({where}). "
+        f"{_PATCH_HINT}"
+    )
+
+
+def past_the_end(step: int, new: h.Event) -> str:
+    """Replay issued `new` past the recorded commands of a turn: the recorded run waited here."""
+    return (
+        f"at step {step} the history has no further command (the recorded run waited here), "
+        f"but the code {describe_new(new)} ({caller_location()}). {_PATCH_HINT}"
+    )
+
+
+def unmatched(index: int, recorded: h.Event) -> str:
+    """The recorded command at history index `index` was never issued in replay."""
+    return (
+        f"at step {index + 1} the history has {h.describe(recorded)}, but the code did not "
+        "issue it (it finished or waited on something else first). Did the code change "
+        "without ctx.patched()?"
+    )
+
+
+def not_a_task(name: str, awaited: Any, coro: Coroutine[Any, Any, Any]) -> str:
+    """Orchestration `name` awaited something other than a ctx task."""
+    return (
+        f"orchestration {name!r} awaited {abridge(awaited)} at {user_location(coro)}, which is "
+        "not a task from its context. Orchestrations may only await ctx tasks (ctx.activity, "
+        "ctx.timer, ctx.sleep, ctx.event, ctx.all, ...); move I/O and asyncio calls into an "
+        "activity."
+    )
+
+
+def used_asyncio(name: str, exc: BaseException) -> str:
+    """Orchestration `name` called asyncio, which failed for want of an event loop."""
+    return (
+        f"orchestration {name!r} used asyncio ({exc}); orchestrations run without an event "
+        "loop and may only await ctx tasks (ctx.activity, ctx.timer, ctx.sleep, ctx.event, "
+        "ctx.all, ...); move I/O and asyncio calls into an activity."
+    )
 
 
 def describe_new(event: h.Event) -> str:

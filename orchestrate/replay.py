@@ -3,9 +3,10 @@
 The executor owns the coroutine (no asyncio). It feeds result events (completions, fired timers,
 raised events) to the tasks they belong to, in history order, and after each one resumes the
 coroutine until it waits on an unfinished task. Every command the code issues is matched against
-the next recorded command; past the end of the history, commands are new and become part of the
-turn. The same `Execution` object stays alive between turns (the worker caches it), so a turn costs
-only its new events; a cold start replays the whole history once.
+the next recorded command (`orchestrate.matching`; `orchestrate.divergence` words a mismatch);
+past the end of the history, commands are new and become part of the turn. The same
+`Execution` object stays alive between turns (the worker caches it), so a turn costs only its
+new events; a cold start replays the whole history once.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import operator
-import os
 import traceback
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
@@ -22,15 +22,9 @@ from typing import TYPE_CHECKING, Any
 from . import history as h
 from .callguard import FLAG, Guard, unwatch, watch
 from .context import OrchestrationContext
-from .divergence import (
-    abridge,
-    caller_location,
-    contrast,
-    describe_new,
-    user_location,
-    user_traceback,
-)
+from .divergence import diverged, not_a_task, past_the_end, unmatched, used_asyncio, user_traceback
 from .errors import NonDeterminismError, NotATaskError, PayloadTooLarge, SerializationError
+from .matching import matches, payload_of
 from .payload import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     check_payload_size,
@@ -47,8 +41,6 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 __all__ = ["ContinueAsNewSignal", "Execution", "Wait"]
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class Execution:
@@ -88,9 +80,8 @@ class Execution:
         self.result: h.Event | None = None  # the terminal event once the generation ended
         self.terminated = False
         self.nondeterminism: NonDeterminismError | None = None
-        self.carry_over: list[
-            h.Event
-        ] = []  # raised events (and a terminate) for the next generation
+        # raised events (and a terminate) for the next generation
+        self.carry_over: list[h.Event] = []
         self.expected: dict[int, Awaiting] = {}  # task id -> the task its result goes to
         self._recorded: list[tuple[int, h.Event]] = []  # (history index, command) to match
         self._cursor = 0
@@ -223,19 +214,14 @@ class Execution:
         """Match `new` against the next recorded command, or record it as new; returns the kept one."""
         if self._cursor < len(self._recorded):
             index, recorded = self._recorded[self._cursor]
-            if not self._matches(recorded, new):
-                self._diverged(index, recorded, new)
+            if not matches(recorded, new, self.strict):
+                self._fail_replay(diverged(index, recorded, new, self.odef.fn))
             self._cursor += 1
             return recorded
         if self.is_replaying:
             # Every command of a recorded turn is in the history right after its events, so a
             # command past the end while replaying means the recorded run did not issue it.
-            self._fail_replay(
-                f"at step {len(self.history)} the history has no further command (the recorded "
-                f"run waited here), but the code {describe_new(new)} ({caller_location()}). "
-                "Did the code change without ctx.patched()? Guard new behaviour with "
-                "`if ctx.patched('change-id'):` so running instances keep the old path."
-            )
+            self._fail_replay(past_the_end(len(self.history), new))
         self.history.append(new)
         self.new_events.append(new)
         return new
@@ -245,7 +231,7 @@ class Execution:
         Only the next recorded command with this very payload passes unchecked, so a call
         refused when it ran is refused again in replay, and the code takes the same path."""
         recorded = self.peek_recorded()
-        if recorded is None or _payload_of(recorded) != payload:
+        if recorded is None or payload_of(recorded) != payload:
             check_payload_size(payload, what, self.max_payload_bytes)
 
     def wait_event(self, task: EventTask) -> None:
@@ -422,12 +408,7 @@ class Execution:
             if isinstance(yielded, Task):
                 self._waiting = yielded
             else:
-                self._throw = NotATaskError(
-                    f"orchestration {self.odef.name!r} awaited {abridge(yielded)} at "
-                    f"{user_location(coro)}, which is not a task from its context. Orchestrations "
-                    "may only await ctx tasks (ctx.activity, ctx.timer, ctx.sleep, ctx.event, "
-                    "ctx.all, ...); move I/O and asyncio calls into an activity."
-                )
+                self._throw = NotATaskError(not_a_task(self.odef.name, yielded, coro))
 
     def _refused(self) -> bool:
         """After a step: if the guard refused a call in it (even one the code caught), the
@@ -456,11 +437,7 @@ class Execution:
         if isinstance(exc, RuntimeError) and "no running event loop" in str(exc):
             # asyncio.sleep/gather/... fail before yielding anything: say what to do instead.
             info.type = NotATaskError.__name__
-            info.message = (
-                f"orchestration {self.odef.name!r} used asyncio ({exc}); orchestrations run "
-                "without an event loop and may only await ctx tasks (ctx.activity, ctx.timer, "
-                "ctx.sleep, ctx.event, ctx.all, ...); move I/O and asyncio calls into an activity."
-            )
+            info.message = used_asyncio(self.odef.name, exc)
         self._finish(h.OrchestrationFailed(self.now(), info))
 
     def _finish(self, event: h.Event) -> None:
@@ -502,48 +479,9 @@ class Execution:
             with contextlib.suppress(BaseException):
                 coro.close()
 
-    def _matches(self, recorded: h.Event, new: h.Event) -> bool:
-        kind = type(recorded)
-        if kind is not type(new):
-            return False
-        loose, strict = _COMPARED.get(kind) or _compared(kind)
-        compared = strict if self.strict else loose
-        return compared(recorded) == compared(new)
-
-    def _diverged(self, index: int, recorded: h.Event, new: h.Event) -> None:
-        detail = ""
-        if type(recorded) is type(new) and getattr(recorded, "name", None) == getattr(
-            new, "name", None
-        ):
-            for field in _STRICT_FIELDS:
-                old_value, new_value = getattr(recorded, field, None), getattr(new, field, None)
-                if old_value != new_value:
-                    now_text, then_text = contrast(new_value, old_value)
-                    detail = f" with {field} {now_text} instead of {then_text}"
-                    break
-            what = f"the code issued the same command{detail}"
-        else:
-            what = f"the code {describe_new(new)}"
-        if isinstance(new, h.OrchestrationCompleted | h.OrchestrationFailed):
-            # the coroutine has returned: no frame of it is left to point at
-            code = self.odef.fn.__code__
-            where = f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}, its function"
-        else:
-            where = caller_location()
-        self._fail_replay(
-            f"at step {index + 1} the history has {h.describe(recorded)}, but {what} "
-            f"({where}). Did the code change without ctx.patched()? "
-            "Guard new behaviour with `if ctx.patched('change-id'):` so running instances keep the "
-            "old path."
-        )
-
     def _unmatched(self, recorded: h.Event) -> None:
         index = next(i for i, e in self._recorded if e is recorded)
-        self._fail_replay(
-            f"at step {index + 1} the history has {h.describe(recorded)}, but the code did not "
-            "issue it (it finished or waited on something else first). Did the code change "
-            "without ctx.patched()?"
-        )
+        self._fail_replay(unmatched(index, recorded))
 
     def _fail_replay(self, message: str) -> None:
         error = NonDeterminismError(f"{self.odef.name} ({self.instance_id}): {message}")
@@ -563,39 +501,9 @@ class Execution:
         self.result = failed
 
 
-def _payload_of(event: h.Event) -> Any:
-    """The payload a recorded command carries: an input, status, side effect value or output."""
-    fields = ("input", "status", "value", "output")
-    # none: a sentinel no payload equals (the function itself)
-    return next((getattr(event, f) for f in fields if hasattr(event, f)), _payload_of)
-
-
 _MAX_TRACEBACK = 64 * 1024  # characters of an orchestration's traceback kept in its error
 _ENDINGS = (h.OrchestrationCompleted, h.OrchestrationFailed, h.ContinuedAsNew)
-_LOOSE_FIELDS = ("name", "patch")  # must match in every replay
-_STRICT_FIELDS = ("input", "fire_at", "status", "value", "output", "instance_id")  # strict too
-_Fields = Callable[[h.Event], object]
-_COMPARED: dict[type[h.Event], tuple[_Fields, _Fields]] = {}
 _RESTAMP: dict[type[h.Event], Callable[[h.Event], tuple[Any, ...]]] = {}
-
-
-def _compared(kind: type[h.Event]) -> tuple[_Fields, _Fields]:
-    """For event class `kind`, what a replayed command must repeat, as two getters of a tuple:
-    the loose fields (every replay) and loose plus strict (strict replays). Cached per class."""
-    names = {f.name for f in dataclasses.fields(kind)}
-    loose = tuple(f for f in _LOOSE_FIELDS if f in names)
-    strict = loose + tuple(f for f in _STRICT_FIELDS if f in names)
-    found = _COMPARED[kind] = (_fields_getter(loose), _fields_getter(strict))
-    return found
-
-
-def _fields_getter(names: tuple[str, ...]) -> _Fields:
-    """A function returning the tuple of `names` of an event (one C call for any count)."""
-    if not names:
-        return lambda event: ()
-    if len(names) == 1:  # attrgetter of one name returns the bare value: compare that
-        return operator.attrgetter(names[0])
-    return operator.attrgetter(*names)
 
 
 def _restamped(event: h.Event, at: datetime) -> h.Event:

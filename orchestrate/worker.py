@@ -4,10 +4,11 @@ A round reads as a straight sequence: fetch the instances with work, decide each
 (`turn.decide`, on the instance's cached or rebuilt `Execution`), write the turns (one
 `Store.write`, which also leases this round's activity items back), run the leased activities,
 decide the turns their results cause on the cached executions (follow-ups), write those with the
-results (leasing the next items), and so on. Executions stay cached (LRU) between turns, so a
-running instance costs only its new events; a cache miss rebuilds the execution by replaying the
-stored history. `poll_once()` does one round synchronously, which is what tests and the testkit
-drive; `start()` runs rounds on background threads.
+results (leasing the next items), and so on (running the activities: `worker_activities`).
+Executions stay cached (LRU) between turns, so a running instance costs only its new events; a
+cache miss rebuilds the execution by replaying the stored history. `poll_once()` does one round
+synchronously, which is what tests and the testkit drive; `start()` runs rounds on background
+threads (`worker_threads`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import history as h
 from . import turn
-from .activity import execute_activity
 from .async_activities import AsyncActivities
 from .backoff import Backoff
 from .callguard import guard_registry
@@ -45,6 +45,7 @@ from .state import (
 )
 from .stores.contract import Store
 from .stores.url import store_or_url
+from .worker_activities import WorkerActivities
 from .worker_threads import WorkerThreads
 
 if TYPE_CHECKING:
@@ -53,16 +54,10 @@ if TYPE_CHECKING:
 __all__ = ["Worker"]
 
 _LOG = logging.getLogger("orchestrate.worker")
-# Results of calls running at once are written once no other call finished for this long.
-_QUIET = timedelta(milliseconds=50)
-# Results of activities that ran at least this long are written at once, not at the end of the
-# batch: the write is cheap beside them, and the turn they cause may withdraw the batch's
-# other items (a race's losers) before they start.
-_SLOW_ACTIVITY = timedelta(milliseconds=50)
 _FOLLOW_UP_ROUNDS = 16  # batches one poll_once may chain through follow-up turns
 
 
-class Worker(WorkerThreads):
+class Worker(WorkerActivities, WorkerThreads):
     """Runs orchestration turns and activities from `store` with the functions in `registry`."""
 
     def __init__(
@@ -261,142 +256,6 @@ class Worker(WorkerThreads):
                 self.store.release_activities(written.leased)
             raise
 
-    def _run_batch(
-        self, works: list[ActivityWork], now: datetime, follow: bool
-    ) -> tuple[int, list[ActivityWork], datetime]:
-        """Run leased items (leased at `now`) and complete them, with follow-up turns if asked.
-
-        Returns how many ran, and the items the completing writes leased, with when.
-        """
-        # One lease covers the whole batch, and the sync items run one after another: give back
-        # the items not started before half the lease is gone (another worker would run them
-        # again), and report slow activities' results at once instead of holding them for the
-        # batch. The renewer keeps every held item's lease alive meanwhile.
-        budget = timedelta(seconds=self.activity_lease / 2)
-        lease = self.batch_size if follow else 0
-        results: list[tuple[ActivityWork, Message]] = []
-        leased: list[ActivityWork] = []
-        leased_at: datetime | None = None  # the earliest lease of the next batch: its budget
-        ran = 0
-        unstarted = 0  # index of the first sync item not started yet
-        self.holdings.hold(works)
-        # `async def` activities all start at once on the worker's event loop; the sync ones
-        # run here meanwhile, then their results are collected
-        running: list[tuple[ActivityWork, concurrent.futures.Future[Any]]] = [
-            (w, self.async_activities.submit(w, self.clock.now, self.holdings.attempt(w)))
-            for w in works
-            if self.async_activities.runs(w) and not self.holdings.attempt(w).cancelled
-        ]
-        if running:
-            submitted = {id(w) for w, _ in running}
-            sync = [w for w in works if id(w) not in submitted and not self.async_activities.runs(w)]
-        else:
-            sync = works
-        if self.sync_activities > 1 and len(sync) > 1:
-            # several sync items: run them at once on the worker's pool, collected with the
-            # async ones below (a fan-out of slow calls takes as long as its slowest call)
-            running += self._submit_sync(sync)
-            sync = []
-        try:
-            for index, work in enumerate(sync):
-                started = self.clock.now()
-                if self._stopping:
-                    self._give_back(sync[index:])
-                    unstarted = len(sync)
-                    break
-                if started - now >= budget:
-                    self.store.release_activities(sync[index:])
-                    unstarted = len(sync)
-                    break
-                unstarted = index + 1
-                if self.holdings.attempt(work).cancelled:
-                    continue  # withdrawn while it waited in the batch: nothing to run or write
-                if self.rolling.park(work, started):  # another worker may know its activity
-                    continue
-                event = self.run_activity(work)
-                results.append((work, Message(work.instance_id, event, work.generation)))
-                ran += 1
-                if self.clock.now() - started >= _SLOW_ACTIVITY:
-                    more, at = self._complete(results, follow, lease)
-                    self.holdings.let_go(work for work, _ in results)
-                    leased += more
-                    leased_at = leased_at or at
-                    results = []
-            # Write what finished as soon as nothing else finishes for a moment: a fan-out of
-            # quick calls is one write, and a race's winner is written while its loser still
-            # runs, so the turn it causes withdraws the loser (see `_cancel_withdrawn`).
-            by_future = {future: work for work, future in running}
-            pending = set(by_future)
-            while pending:
-                wait = _QUIET.total_seconds() if results else None
-                done, pending = concurrent.futures.wait(
-                    pending, timeout=wait, return_when=concurrent.futures.FIRST_COMPLETED
-                )
-                for future in done:
-                    work = by_future[future]
-                    try:
-                        outcome: h.Event | None = future.result()
-                    except concurrent.futures.CancelledError:  # the loop stopped under it
-                        continue  # its lease runs out and it runs again (at least once)
-                    if outcome is None:  # not started: the worker is stopping
-                        self._give_back([work])
-                        continue
-                    results.append((work, Message(work.instance_id, outcome, work.generation)))
-                    ran += 1
-                if results and (not done or not pending):
-                    more, at = self._complete(results, follow, lease)
-                    leased += more
-                    leased_at = leased_at or at
-                    results = []
-            if results:
-                more, at = self._complete(results, follow, lease)
-                leased += more
-                leased_at = leased_at or at
-        except BaseException:
-            # Items an earlier write of this batch leased, and the ones not started yet, would
-            # stay leased to nobody until their lease runs out: give them back unrun.
-            for _, future in running:
-                future.cancel()  # started ones are abandoned: their leases expire
-            self.store.release_activities(leased + sync[unstarted:])
-            raise
-        finally:
-            self.holdings.let_go(works)
-        return ran, leased, leased_at or now
-
-    def _submit_sync(
-        self, works: list[ActivityWork]
-    ) -> list[tuple[ActivityWork, concurrent.futures.Future[h.Event | None]]]:
-        """Start sync items on the worker's pool (withdrawn and parked ones are skipped)."""
-        started: list[tuple[ActivityWork, concurrent.futures.Future[h.Event | None]]] = []
-        pool = self._sync_pool()
-        for work in works:
-            if self.holdings.attempt(work).cancelled:
-                continue  # withdrawn while it waited in the batch: nothing to run or write
-            if self.rolling.park(work, self.clock.now()):  # another worker may know it
-                continue
-            started.append((work, pool.submit(self._run_unless_stopping, work)))
-        return started
-
-    def _run_unless_stopping(self, work: ActivityWork) -> h.Event | None:
-        """One sync item on the pool; None when stop() came first (it is given back)."""
-        if self._stopping or self.holdings.attempt(work).cancelled:
-            return None
-        return self.run_activity(work)
-
-    def _sync_pool(self) -> concurrent.futures.ThreadPoolExecutor:
-        with self._cache_lock:
-            if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(
-                    self.sync_activities, thread_name_prefix="orchestrate-activity"
-                )
-            return self._pool
-
-    def _give_back(self, works: list[ActivityWork]) -> None:
-        """Release items not started because the worker is stopping, and say so."""
-        self.store.release_activities(works)
-        self.holdings.let_go(works)
-        _LOG.info("stopping: gave back %d activity item(s) not started", len(works))
-
     def _complete(
         self, results: list[tuple[ActivityWork, Message]], follow: bool, lease: int
     ) -> tuple[list[ActivityWork], datetime | None]:
@@ -491,13 +350,6 @@ class Worker(WorkerThreads):
             return None
         commit.cached = CachedBase(state.created_at, generation, length, items)
         return commit, exe
-
-    def run_activity(self, work: ActivityWork) -> h.Event:
-        """Execute one attempt of `work` now, returning its result event."""
-        attempt = self.holdings.attempt(work)
-        return execute_activity(
-            self.registry, work, self.clock.now(), attempt, self.max_payload_bytes
-        )
 
     def renew_leases(self) -> int:
         """Renew the leases of every activity item this worker holds, in one store write (the

@@ -62,7 +62,7 @@ class Controller:
 
     def __init__(self, env: TestEnv) -> None:
         self.env = env
-        env._manual = True
+        env._activities.manual = True
         env._check_each_turn = False  # each step replays from scratch (a drive call) instead
 
     def __enter__(self) -> Controller:
@@ -90,7 +90,7 @@ class Controller:
                 held.work.attempt,
                 held.work.idempotency_key,
             )
-            for key, held in self.env._held.items()
+            for key, held in self.env._activities.held.items()
         ]
         found.sort(key=lambda a: (a.instance_id, a.task_id, a.key))
         return found
@@ -110,7 +110,7 @@ class Controller:
     @property
     def deliveries(self) -> int:
         """How many activity executions have begun: deliveries, duplicates and re-runs."""
-        return len(self.env._calls)
+        return len(self.env._activities.calls)
 
     def running(self) -> list[str]:
         """Ids of the instances that have not finished, oldest first."""
@@ -131,7 +131,7 @@ class Controller:
         """End a held attempt now with `outcome` (None: run the activity's real code), commit
         its result and run the turns that follow. Returns the result event recorded."""
         env = self.env
-        held = env._held.pop(attempt.key)
+        held = env._activities.held.pop(attempt.key)
         with env._driving():
             event = self._execute(held.work, outcome)
             env.worker.complete_with_follow_ups(
@@ -145,14 +145,14 @@ class Controller:
         a duplicate delivery (two workers got the item) or a worker that ran it and died before
         its result was stored. Real code runs for real, with the same idempotency key."""
         env = self.env
-        held = env._held[attempt.key]
-        env._calls.append((held.work.instance_id, held.work.name, held.work.input))
+        held = env._activities.held[attempt.key]
+        env._activities.calls.append((held.work.instance_id, held.work.name, held.work.input))
         with env._driving():
             return self._execute(held.work, outcome)
 
     def abandon(self, attempt: Attempt) -> None:
         """Never finish this attempt (a hung call): only a timeout or a race can move past it."""
-        self.env._held.pop(attempt.key)
+        self.env._activities.held.pop(attempt.key)
 
     def fire_next_timer(self) -> datetime:
         """Move virtual time to the earliest awaited timer, firing everything due on the way in
@@ -199,5 +199,5 @@ class Controller:
         if isinstance(outcome, (Hang, Delay)):
             raise ValueError("finish() and run_extra() need ok(...), fail(...) or None (real code)")
         if isinstance(outcome, (Ok, Fail)) or outcome is None:
-            return env._result(work, outcome).event
+            return env._activities.result(work, outcome).event
         raise TypeError(f"not an outcome: {outcome!r}")

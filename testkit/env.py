@@ -18,7 +18,7 @@ between drive calls until `close()` (the pytest plugin releases it after every t
 
 Activities are leased from the store by the env itself rather than the worker's activity loop,
 because scripted outcomes may hold a call (`hang`, `delay`) and the fuzzer picks which call
-finishes next. Step-by-step control (what is pending, finish this call, fire that timer, crash
+finishes next (`testkit.scripted_activities`). Step-by-step control (what is pending, finish this call, fire that timer, crash
 around the next commit) is `testkit.control.Controller`, the fuzzer's interface to the env.
 """
 
@@ -27,8 +27,6 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import timedelta
 from os import PathLike
 from typing import TYPE_CHECKING, Any, Literal
@@ -47,20 +45,18 @@ from orchestrate import (
 from orchestrate import history as h
 from orchestrate.history import iso_time
 from orchestrate.replay import Execution
-from orchestrate.state import (
-    ActivityWork,
-    Message,
-    TurnCommit,
-)
+from orchestrate.state import TurnCommit
 
 from . import wall_clock
-from .clock import DEFAULT_START, FakeClock, held_scope
-from .errors import RunawayOrchestration, UnscriptedActivity
+from .clock import DEFAULT_START, FakeClock
+from .drive_scope import DriveScope
+from .errors import RunawayOrchestration
 from .faults import CrashingStore
-from .outcomes import Delay, Entry, Fail, Hang, Ok, Outcome, Script, resolve, to_event
+from .outcomes import Entry
 from .pending import Pending, pending_of
 from .replay_check import HINT, RESEEDED, ReplayChecker
 from .run import Run, describe_waits
+from .scripted_activities import ScriptedActivities
 from .stubs import ChildStubs
 
 if TYPE_CHECKING:
@@ -68,67 +64,8 @@ if TYPE_CHECKING:
 
 __all__ = ["TestEnv"]
 
-# Activity leases far beyond any test's horizon: a held (hung) call must not be redelivered.
-_LEASE = 100 * 365 * 24 * 3600.0
 # Wall-clock offset during the replay check, so code that reads the wall clock sees another time.
 _REPLAY_SHIFT = timedelta(days=1, seconds=1, microseconds=1)
-
-
-@dataclass
-class _Held:
-    """An activity attempt the env holds back: hung (`due` None) or finishing at `due`."""
-
-    work: ActivityWork
-    due: datetime | None
-    then: Entry | None
-    manual: bool = False  # held for the fuzzer to complete (`_complete`)
-
-
-class _Drive:
-    """`TestEnv._driving` as a plain, reusable context manager (a drive call is the env's hot
-    path; a generator and an ExitStack cost more than the rest of an empty drive).
-
-    The outermost entry resets the turn count and freezes the wall clock (if asked); its normal
-    exit replays from scratch what the drive call touched, still frozen. Nested entries (a drive
-    inside a drive) do nothing.
-    """
-
-    __slots__ = ("_depth", "_env", "_frozen")
-
-    def __init__(self, env: TestEnv) -> None:
-        self._env = env
-        self._depth = 0
-        self._frozen: AbstractContextManager[None] | None = None
-
-    def __enter__(self) -> None:
-        self._depth += 1
-        if self._depth > 1:
-            return
-        env = self._env
-        env._turns = 0
-        if env.freeze_wall_clock:
-            try:
-                frozen = held_scope(env.clock)
-                frozen.__enter__()
-            except BaseException:
-                self._depth = 0  # not driving after all
-                raise
-            self._frozen = frozen
-            wall_clock.hold_for(env)
-        else:
-            wall_clock.release()  # another env's held freeze: this one runs on the real clock
-
-    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
-        self._depth -= 1
-        if self._depth:
-            return
-        frozen, self._frozen = self._frozen, None
-        try:
-            if kind is None:
-                self._env._check_from_scratch()
-        finally:
-            if frozen is not None:
-                frozen.__exit__(None, None, None)
 
 
 class TestEnv:
@@ -177,7 +114,6 @@ class TestEnv:
         self._stubs = ChildStubs(registry.copy())
         running = self._stubs.registry
         self.clock = clock if clock is not None else FakeClock(start or DEFAULT_START)
-        self.strict = strict
         if replay_check not in (True, False, "full"):
             raise ValueError(
                 f"replay_check={replay_check!r} is not valid; use True, False or 'full'"
@@ -203,24 +139,31 @@ class TestEnv:
         )
         self.worker.on_commit = self._on_commit
         self.nondeterminism: list[NonDeterminismError] = []  # every divergence found, in order
-        self._scripts: dict[str, Script] = {}
-        self._calls: list[tuple[str, str, Any]] = []  # (instance id, activity, input)
+        # scripts, the call log and held attempts (testkit.scripted_activities)
+        self._activities = ScriptedActivities(self.store, self.worker, self.clock, strict=strict)
         self._child_calls: list[tuple[str, str, Any]] = []  # (parent id, orchestration, input)
         # held timer messages: (due, seq, instance id, timer task id, generation)
         self._timers: list[tuple[datetime, int, str, int | None, int | None]] = []
         self._seq = itertools.count()
-        self._held: dict[int, _Held] = {}  # store work id -> held attempt
         self._executions: dict[str, Execution] = {}  # latest execution of running instances
         self._children: dict[str, list[str]] = {}
         self._failures: list[tuple[str, NonDeterminismError, bool]] = []
         self._ids = itertools.count(1)
         self._turns = 0
-        self._drive = _Drive(self)
-        self._manual = False
+        self._drive = DriveScope(self, self._start_drive, self._check_from_scratch)
         self._crash_after = False
         # Off under a `Controller`: every step is a drive call, which replays from scratch
         # anyway, so the per-turn shadow check would only repeat that work.
         self._check_each_turn = True
+
+    @property
+    def strict(self) -> bool:
+        """Whether an activity call without a script is an error (`UnscriptedActivity`)."""
+        return self._activities.strict
+
+    @strict.setter
+    def strict(self, value: bool) -> None:
+        self._activities.strict = value
 
     def __repr__(self) -> str:
         return f"<TestEnv at {iso_time(self.clock.now())}, {len(self.instances())} instance(s)>"
@@ -259,8 +202,7 @@ class TestEnv:
             name = self.registry.get_orchestration(activity).name
             self._stubs.script(name, outcomes, exhaust)
             return
-        name = self.registry.get_activity(activity).name
-        self._scripts[name] = Script(name, outcomes, exhaust)
+        self._activities.script(self.registry.get_activity(activity).name, outcomes, exhaust)
 
     # --- driving -----------------------------------------------------------------------------
 
@@ -334,7 +276,7 @@ class TestEnv:
         exe = self._executions.get(instance_id)
         if exe is None:
             return []
-        return describe_waits(exe, lambda task_id: self._held_note(instance_id, task_id))
+        return describe_waits(exe, lambda task_id: self._activities.held_note(instance_id, task_id))
 
     def pending(self, instance_id: str) -> Pending:
         """What the instance waits on, as data (see `Run.pending`)."""
@@ -353,7 +295,9 @@ class TestEnv:
         """Inputs of every execution of `activity` (or start of a sub-orchestration) by the
         instance, in call order."""
         name = self.registry.name_of(activity)
-        calls = self._child_calls if name in self.registry.orchestrations else self._calls
+        calls = (
+            self._child_calls if name in self.registry.orchestrations else self._activities.calls
+        )
         return [value for key, n, value in calls if key == instance_id and n == name]
 
     def replay(
@@ -397,12 +341,15 @@ class TestEnv:
             if self.store.get_instance(key) is None:
                 return key
 
-    def _driving(self) -> _Drive:
+    def _driving(self) -> DriveScope:
         """One drive call: counts turns, and freezes the wall clock for all of it (if asked).
 
         Entered again inside a drive call (`_complete` from a drive), it does nothing more.
         """
         return self._drive
+
+    def _start_drive(self) -> None:
+        self._turns = 0
 
     def _check_from_scratch(self) -> None:
         """End of a drive call: replay each running instance touched by it from scratch."""
@@ -438,7 +385,7 @@ class TestEnv:
 
     def _step(self) -> bool:
         """Run what is workable now (turns, then activities); True if anything ran."""
-        released = self._release_delayed()
+        released = self._activities.release_delayed()
         turns = self.worker.run_turns()
         if self._failures:
             self._raise_failure()
@@ -448,7 +395,7 @@ class TestEnv:
                 "blocking; an orchestration that loops (e.g. continue_as_new without a timer) "
                 "never settles. Add a timer to the loop, or raise TestEnv(max_turns=...)"
             )
-        activities = self._run_activities()
+        activities = self._activities.run()
         return bool(released or turns or activities)
 
     def _drain(self) -> None:
@@ -483,7 +430,7 @@ class TestEnv:
         ]
         dues += [
             held.due
-            for held in self._held.values()
+            for held in self._activities.held.values()
             if held.due is not None
             and (scope is None or held.work.instance_id in scope)
             and (
@@ -574,86 +521,3 @@ class TestEnv:
                 "and the code took a different path than the run that recorded it."
             )
         raise NonDeterminismError(f"{problem}\n\n{why}\n\n{timeline}")
-
-    # --- activities --------------------------------------------------------------------------
-
-    def _run_activities(self) -> int:
-        now = self.clock.now()
-        works = self.store.fetch_activity_work(now, limit=10_000, lease=_LEASE)
-        results: list[tuple[ActivityWork, Message]] = []
-        for work in works:
-            held = self._held.get(work.id)
-            if held is not None:  # a lease ran out (a very long advance): keep holding it
-                held.work = work
-                continue
-            self._calls.append((work.instance_id, work.name, work.input))
-            if self._manual:
-                self._held[work.id] = _Held(work, None, None, manual=True)
-                continue
-            outcome = self._outcome(work, self._entry_for(work))
-            if isinstance(outcome, Hang):
-                self._held[work.id] = _Held(work, None, None)
-            elif isinstance(outcome, Delay):
-                self._held[work.id] = _Held(work, now + outcome.after, outcome.then)
-            else:
-                results.append((work, self._result(work, outcome)))
-        if results:
-            self.worker.complete_with_follow_ups(results)
-        return len(works)
-
-    def _entry_for(self, work: ActivityWork) -> Entry | None:
-        script = self._scripts.get(work.name)
-        if script is not None:
-            return script.next()
-        if self.strict:
-            scripted = ", ".join(sorted(self._scripts)) or "none"
-            raise UnscriptedActivity(
-                f"activity {work.name!r} was called by instance {work.instance_id!r}, but "
-                f"TestEnv(strict=True) has no script for it (scripted: {scripted}); add "
-                f"env.script({work.name!r}, ok(...)) or drop strict=True to run its real code"
-            )
-        return None
-
-    def _outcome(self, work: ActivityWork, entry: Entry | None) -> Outcome | None:
-        """The scripted outcome (None: run the real activity)."""
-        if entry is None or isinstance(entry, Outcome):
-            return entry
-        return resolve(entry, work.input)
-
-    def _result(self, work: ActivityWork, outcome: Outcome | None) -> Message:
-        if isinstance(outcome, (Ok, Fail)):
-            event = to_event(outcome, work.task_id, self.clock.now())
-        else:
-            event = self.worker.run_activity(work)
-        return Message(work.instance_id, event, work.generation)
-
-    def _release_delayed(self) -> int:
-        if not self._held:
-            return 0
-        now = self.clock.now()
-        due = [
-            (item_id, held)
-            for item_id, held in self._held.items()
-            if held.due is not None and held.due <= now
-        ]
-        results: list[tuple[ActivityWork, Message]] = []
-        for item_id, held in sorted(due, key=lambda pair: (pair[1].due or now, pair[0])):
-            del self._held[item_id]
-            outcome = self._outcome(held.work, held.then)
-            if isinstance(outcome, Hang):
-                self._held[item_id] = _Held(held.work, None, None)
-            elif isinstance(outcome, Delay):
-                self._held[item_id] = _Held(held.work, now + outcome.after, outcome.then)
-            else:
-                results.append((held.work, self._result(held.work, outcome)))
-        if results:
-            self.worker.complete_with_follow_ups(results)
-        return len(results)
-
-    def _held_note(self, instance_id: str, task_id: int) -> str:
-        for held in self._held.values():
-            if held.work.instance_id == instance_id and held.work.task_id == task_id:
-                if held.manual:
-                    return " (held)"
-                return f" (finishes at {iso_time(held.due)})" if held.due else " (scripted to hang)"
-        return ""

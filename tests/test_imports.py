@@ -1,4 +1,5 @@
-"""No import cycle inside any of the four packages, and the arrows between them point one way.
+"""No import cycle inside any of the four packages, the arrows between them point one way, and
+no module of theirs grows past the size at which it usually holds two ideas.
 
 Imports are read with `ast`, not by importing: every ``import``/``from ... import`` counts,
 including those under ``if TYPE_CHECKING:`` and inside functions (a lazy import hides a cycle
@@ -99,6 +100,8 @@ def _cycle(graph: dict[str, set[str]], nodes: set[str]) -> list[str] | None:
 
 
 GRAPH = _graph()
+# STYLE.md: past ~600 lines a module usually holds two ideas; split it by idea, not by size.
+MAX_LINES = 600
 
 
 @pytest.mark.parametrize("package", PACKAGES)
@@ -148,3 +151,27 @@ def test_no_private_names_imported_from_another_package(package: str) -> None:
                 if outside and (private or any(p.startswith("_") for p in node.module.split("."))):
                     wrong.append(f"{name}: from {node.module} import {', '.join(private)}")
     assert wrong == []
+
+
+def _too_long(modules: dict[str, Path], limit: int) -> list[str]:
+    return sorted(
+        f"{name} ({count} lines)"
+        for name, path in modules.items()
+        if (count := len(path.read_text(encoding="utf-8").splitlines())) > limit
+    )
+
+
+def test_no_module_is_over_the_size_limit() -> None:
+    too_long = _too_long(_modules(), MAX_LINES)
+    assert too_long == [], (
+        f"modules over {MAX_LINES} lines: {', '.join(too_long)}; split each by idea (move a "
+        "group of functions with one job into a new module of the same package, keeping its "
+        "public names importable from where they are today)"
+    )
+
+
+def test_the_size_check_sees_a_long_module(tmp_path: Path) -> None:
+    long, short = tmp_path / "long.py", tmp_path / "short.py"
+    long.write_text("x = 1\n" * 601, encoding="utf-8")
+    short.write_text("x = 1\n" * 600, encoding="utf-8")
+    assert _too_long({"p.long": long, "p.short": short}, MAX_LINES) == ["p.long (601 lines)"]

@@ -416,7 +416,7 @@ def test_freezing_can_be_switched_off():
 def test_a_freeze_that_fails_to_start_leaves_the_next_drive_call_frozen(monkeypatch):
     env = TestEnv(reg, start="2031-02-03T04:05:06Z")
     with monkeypatch.context() as patch:
-        patch.setattr("testkit.env.held_scope", lambda clock: 1 / 0)
+        patch.setattr("testkit.drive_scope.held_scope", lambda clock: 1 / 0)
         with pytest.raises(ZeroDivisionError):
             env.run(stamp)
     iso, _ = env.run(stamp).output  # not mistaken for a drive call nested in the failed one
