@@ -20,7 +20,7 @@ from .state import InstanceState, Status
 __all__ = ["abridge", "detail", "safe", "state_dict", "table", "timeline", "when"]
 
 _ABRIDGE = 60
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
 def safe(text: str) -> str:
@@ -28,14 +28,16 @@ def safe(text: str) -> str:
 
     Escaped: C0/C1 controls (newline, ESC), format characters (bidirectional overrides), and
     line/paragraph separators: whatever can move the cursor or reorder what a terminal shows.
+    A backslash is doubled, so the id ``a\\x1bb`` (with a backslash) never reads like ``a``,
+    ESC, ``b``.
     """
-    if text.isprintable():
+    if text.isprintable() and "\\" not in text:
         return text
     return "".join(_escape(ch) if _unsafe(ch) else ch for ch in text)
 
 
 def _unsafe(ch: str) -> bool:
-    return not ch.isprintable() and unicodedata.category(ch) != "Zs"
+    return ch == "\\" or (not ch.isprintable() and unicodedata.category(ch) != "Zs")
 
 
 def _escape(ch: str) -> str:

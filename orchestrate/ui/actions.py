@@ -13,18 +13,21 @@ import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from ..client import Client
 from ..errors import OrchestrateError
-from .markup import esc
+from .markup import esc, field
 
 __all__ = [
     "ACTIONS",
+    "ENCODED",
     "ActionRefused",
     "Outcome",
     "check_host",
     "check_request",
     "confirm_body",
+    "decoded",
     "perform",
 ]
 
@@ -101,13 +104,26 @@ def check_request(
     return action
 
 
+ENCODED = ("id", "event", "data", "reason")  # the fields a form may post percent-encoded
+
+
+def decoded(form: Mapping[str, str]) -> dict[str, str]:
+    """`form` with the fields it lists in ``encoded`` (ours: `ENCODED`) percent-decoded, as
+    `markup.field` encoded them; fields typed by the operator arrive as typed."""
+    result = dict(form)
+    for name in form.get("encoded", "").split():
+        if name in ENCODED and name in result:
+            result[name] = unquote(result[name])
+    return result
+
+
 def confirm_body(action: str, form: Mapping[str, str], token: str) -> str:
     """The confirmation page: what will happen, and the form that does it."""
     key = form["id"]
     fields = "".join(
-        f'<input type="hidden" name="{esc(name)}" value="{esc(form.get(name, ""))}">'
-        for name in ("token", "action", "id", "event", "data", "reason")
-    )
+        f'<input type="hidden" name="{name}" value="{field(form.get(name, ""))}">'
+        for name in ("token", "action", *ENCODED)
+    ) + f'<input type="hidden" name="encoded" value="{" ".join(ENCODED)}">'
     what = f"{ACTIONS[action]} {key!r}"
     extra = ""
     if action == "raise-event":

@@ -14,7 +14,7 @@ from .. import history as h
 from ..cli_text import detail
 from ..state import InstanceState, Status
 from . import timeline
-from .markup import esc, pretty
+from .markup import esc, field, pretty
 from .page import badge, when_cell
 
 __all__ = ["actions_form", "instance_body"]
@@ -128,8 +128,11 @@ def instance_body(
 def actions_form(state: InstanceState, token: str) -> str:
     """The operator actions that apply to `state`; each posts to ``/action`` and is confirmed on
     a second page before anything happens."""
-    key = esc(state.instance_id)
-    hidden = f'<input type="hidden" name="token" value="{esc(token)}"><input type="hidden" name="id" value="{key}">'
+    key = field(state.instance_id)
+    hidden = (
+        f'<input type="hidden" name="token" value="{esc(token)}">'
+        f'<input type="hidden" name="id" value="{key}"><input type="hidden" name="encoded" value="id">'
+    )
     forms: list[str] = []
     if not state.finished:
         forms.append(

@@ -2,8 +2,9 @@
 
 Instance ids, names, event names and payloads come from callers (an order id typed into a web
 form), so none of them may inject markup, a script, or a terminal escape into what an operator
-reads. Everything put into HTML goes through `esc` (text and attribute values alike), every id in
-a URL through `href`.
+reads. Everything shown goes through `esc` (text and attribute values alike), every id in a URL
+through `href`, and every value a form posts back to the server through `field`: it must arrive
+exactly as stored, so it travels percent-encoded.
 """
 
 from __future__ import annotations
@@ -11,17 +12,26 @@ from __future__ import annotations
 import html
 import json
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from ..cli_text import safe
 
-__all__ = ["PRETTY_LIMIT", "esc", "href", "pretty"]
+__all__ = ["PRETTY_LIMIT", "esc", "field", "href", "pretty"]
 
 
 def esc(text: object) -> str:
     """`text` as HTML text or attribute value: control characters (ESC, newlines, bidi
     overrides) made visible as escapes, then ``& < > " '`` escaped."""
     return html.escape(safe(str(text)), quote=True)
+
+
+def field(value: object) -> str:
+    """`value` for a hidden form field the server reads back: percent-encoded (the form also
+    names it in its ``encoded`` field, and `actions.decoded` undoes it), so the id posted is the
+    id stored. A raw control character would not survive HTML (a CR becomes a LF, a NUL a
+    replacement character), and `esc` would post the four characters ``\\x1b`` for an ESC,
+    naming another instance."""
+    return html.escape(quote(str(value), safe=""), quote=True)
 
 
 PRETTY_LIMIT = 100_000

@@ -177,7 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._message(413, "Too large", f"the form is over {_MAX_FORM} bytes")
             return
         raw = self.rfile.read(length).decode("utf-8", "replace")
-        form = dict(parse_qsl(raw, keep_blank_values=True))
+        form = actions.decoded(dict(parse_qsl(raw, keep_blank_values=True)))
         headers = self._headers()
         try:
             action = actions.check_request(form, self.server.token, headers, self.server.hosts)

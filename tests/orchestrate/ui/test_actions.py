@@ -12,6 +12,7 @@ from orchestrate.ui.actions import (
     check_host,
     check_request,
     confirm_body,
+    decoded,
     perform,
 )
 
@@ -123,3 +124,34 @@ def test_refusals_say_why(client: Client, action: str, fields: dict, says: str) 
 def test_purge(client: Client) -> None:
     assert perform(client, "purge", form(action="purge", id="done")).ok
     assert client.store.get_instance("done") is None
+
+
+def _posted(body: str) -> dict[str, str]:
+    """The fields a browser would post from the first form in `body` (hidden inputs)."""
+    from html.parser import HTMLParser
+
+    fields: dict[str, str] = {}
+
+    class Inputs(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found = dict(attrs)
+            if tag == "input" and found.get("type") == "hidden" and found.get("name"):
+                fields.setdefault(str(found["name"]), found.get("value") or "")
+
+    Inputs().feed(body)
+    return fields
+
+
+@pytest.mark.parametrize("key", ["a\x1bb", "a\\x1bb", 'q"<b>&\u202e', "line\nbreak"])
+def test_forms_post_back_the_exact_id(key: str) -> None:
+    """An id shown with its control characters escaped is still posted as stored: the ESC
+    instance's Terminate must not name the instance whose id spells a backslash-x-1-b."""
+    from orchestrate.ui.instance_page import actions_form
+
+    store = MemoryStore()
+    create(store, key)
+    state = store.get_instance(key)
+    assert state is not None
+    assert decoded(_posted(actions_form(state, TOKEN)))["id"] == key
+    confirm = decoded(_posted(confirm_body("terminate", form(id=key, reason="r\r\x00"), TOKEN)))
+    assert (confirm["id"], confirm["reason"]) == (key, "r\r\x00")
