@@ -227,6 +227,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LintError as exc:
         sys.stderr.write(f"orch-lint: error: {exc}\n")
         return EXIT_ERROR
+    except ModuleNotFoundError as exc:
+        if exc.name != "libcst":
+            raise
+        # orch-lint is installed without its one dependency (plain `pip install orchestrate`,
+        # or a pre-commit hook without additional_dependencies): say how to get it.
+        sys.stderr.write(
+            "orch-lint: error: libcst is not installed; install orch-lint with its extra: "
+            "pip install 'orchestrate[lint]' (in pre-commit: additional_dependencies: "
+            "['libcst>=1.4'])\n"
+        )
+        return EXIT_ERROR
     except Exception as exc:  # an internal error must still exit 2, with what happened
         sys.stderr.write(
             f"orch-lint: internal error: {type(exc).__name__}: {exc}\n"

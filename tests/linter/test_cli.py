@@ -44,6 +44,21 @@ def test_internal_error_exits_2_with_a_message(project, capsys, monkeypatch):
     assert "internal error: RuntimeError: kaput" in capsys.readouterr().err
 
 
+def test_missing_libcst_says_how_to_install_it(project, capsys, monkeypatch):
+    """Installed without the `lint` extra (or by a pre-commit hook without libcst), orch-lint
+    says what to install instead of reporting an internal error."""
+    project({"bad.py": SAGA})
+
+    def no_libcst(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'libcst'", name="libcst")
+
+    monkeypatch.setattr("linter.cli.lint_paths", no_libcst)
+    assert main(["--no-cache", "bad.py"]) == 2
+    err = capsys.readouterr().err
+    assert "libcst is not installed" in err and "orchestrate[lint]" in err
+    assert "internal error" not in err
+
+
 @pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.CODE)
 def test_explain_prints_rationale_and_examples(capsys, rule):
     assert main(["--explain", rule.CODE.lower()]) == 0

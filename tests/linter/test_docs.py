@@ -28,6 +28,10 @@ def test_pre_commit_hook_is_declared():
     assert "- id: orch-lint" in text
     assert "entry: orch-lint" in text
     assert "types: [python]" in text
+    # pre-commit installs the package alone (its dependencies are none): each hook must bring
+    # libcst, or orch-lint cannot run at all.
+    hooks = text.split("- id: ")[1:]
+    assert hooks and all('additional_dependencies: ["libcst>=1.4"]' in hook for hook in hooks)
 
 
 def test_static_code_table_matches_the_rule_classes():
