@@ -212,7 +212,10 @@ def serve(
             print(
                 f"orchestrate ui: warning: listening on {host}, reachable from other machines: "
                 "anyone who reaches it reads every instance's input, output and errors"
-                + ("" if read_only else " and can act on them (add --read-only)"),
+                + ("" if read_only else " and can act on them (add --read-only)")
+                + "; it has no login, and off loopback it accepts any Host name, so a web page "
+                "in a browser that reaches it (DNS rebinding) can read it too: serve it on "
+                "loopback and reach it through an SSH tunnel or an authenticating proxy",
                 file=sys.stderr,
                 flush=True,
             )

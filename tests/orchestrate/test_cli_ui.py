@@ -70,6 +70,7 @@ def test_another_address_needs_the_flag_and_warns(db: str) -> None:
     with ui("--db", db, "--port", "0", "--host", "0.0.0.0") as (_, lines):
         [warning, _] = lines
         assert "warning: listening on 0.0.0.0, reachable from other machines" in warning
+        assert "DNS rebinding" in warning and "SSH tunnel" in warning
         assert "add --read-only" in warning
 
 
