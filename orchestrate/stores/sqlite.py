@@ -49,9 +49,7 @@ from ..state import (
     Written,
 )
 from .contract import next_run, purged_family
-from .sqlite_batch import in_lists, in_sql, insert_rows
-from .sqlite_db import Database
-from .sqlite_rows import (
+from .rows import (
     INSTANCE_COLUMNS,
     decode_event,
     decode_state,
@@ -59,6 +57,8 @@ from .sqlite_rows import (
     message_row,
     state_row,
 )
+from .sqlite_batch import in_lists, in_sql, insert_rows
+from .sqlite_db import Database
 from .sqlite_schema import from_micros, to_micros
 from .sqlite_write import FINISHED, enqueue_rows, insert_row, lease_due, leased_works, write_batch
 
