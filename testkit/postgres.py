@@ -16,6 +16,7 @@ is the command that installs them. Used by `tests/conftest.py` (the `pg_cluster`
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -68,7 +69,9 @@ class PostgresCluster:
         self._user = user  # the OS user the server runs as (None: this process's user)
 
     @classmethod
-    def start(cls, *, durable: bool = False, settings: dict[str, Any] | None = None) -> PostgresCluster:
+    def start(
+        cls, *, durable: bool = False, settings: dict[str, Any] | None = None
+    ) -> PostgresCluster:
         """Create and start a cluster. `durable=False` (tests) turns fsync off: a crash of the
         machine would lose the cluster, which is thrown away anyway; a server restart keeps
         everything committed either way. `settings` are extra ``postgres -c`` options."""
@@ -96,8 +99,16 @@ class PostgresCluster:
         cluster = cls(root, bindir, user)
         try:
             cluster._run(
-                "initdb", "-D", str(cluster.data), "-U", "postgres", "--auth=trust",
-                "-E", "UTF8", "--locale=C", "--no-sync",
+                "initdb",
+                "-D",
+                str(cluster.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
             )
             options: dict[str, Any] = {
                 "listen_addresses": "''",
@@ -131,7 +142,9 @@ class PostgresCluster:
     def pg_ctl(self, action: str) -> None:
         """``pg_ctl start|stop|restart`` on this cluster, waiting until it is done."""
         log = self.root / "server.log"
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(log), "-w", "-t", "60", "-m", "fast", action)
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(log), "-w", "-t", "60", "-m", "fast", action
+        )
 
     def url(self, database: str = "postgres") -> str:
         """The store URL of `database` on this cluster (over its Unix socket)."""
@@ -155,10 +168,8 @@ class PostgresCluster:
     def stop(self) -> None:
         """Stop the server (if it runs) and delete its directory."""
         if (self.data / "postmaster.pid").exists():
-            try:
+            with contextlib.suppress(PostgresUnavailable):
                 self.pg_ctl("stop")
-            except PostgresUnavailable:
-                pass
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> PostgresCluster:
