@@ -32,6 +32,7 @@ from .worker import Worker
 __all__ = ["main"]
 
 DEFAULT_DB = "./orchestrate.db"
+DB_VARIABLE = "ORCHESTRATE_DB"  # the default for --db: a file or a store URL
 
 
 class _UsageError(Exception):
@@ -64,7 +65,7 @@ def _json_arg(text: str | None, what: str) -> Any:
     except ValueError:  # an int of more digits than Python converts (4,300 by default)
         raise _UsageError(
             f"{what} holds a number of more than {sys.get_int_max_str_digits():,} digits, which "
-            "no payload can carry; pass a very large number as a string (\"123...\")"
+            'no payload can carry; pass a very large number as a string ("123...")'
         ) from None
 
 
@@ -106,18 +107,42 @@ def _date_arg(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _is_url(db: str) -> bool:
+    """`--db` names a store URL (``postgresql://...``, ``sqlite:///...``) rather than a file."""
+    return "://" in db or db.startswith(("sqlite:", "postgresql:", "postgres:"))
+
+
+def _shown(db: str) -> str:
+    """`--db` as printed: a URL without its password."""
+    if not _is_url(db) or "@" not in db:
+        return db
+    scheme, _, rest = db.partition("://")
+    credentials, _, host = rest.rpartition("@")
+    return f"{scheme}://{credentials.partition(':')[0]}@{host}"
+
+
 def _open(args: argparse.Namespace, *, create: bool = False) -> Client:
     path = args.db or DEFAULT_DB
-    if not create and not os.path.exists(path):
+    if not create and not _is_url(path) and not os.path.exists(path):
         raise _Failure(
-            f"no database at {path!r}; pass --db PATH, or start an instance or a worker to create it"
+            f"no database at {path!r}; pass --db PATH (or a store URL such as "
+            "postgresql://user@host/db), or start an instance or a worker to create it"
         )
-    from .stores.sqlite import SqliteStore  # imported here: `--help` never touches sqlite3
+    if _is_url(path):
+        from .stores.url import open_store
 
+        try:
+            store = open_store(path)
+        except ValueError as exc:
+            raise _Failure(str(exc)) from None
+    else:
+        from .stores.sqlite import SqliteStore  # imported here: `--help` never touches sqlite3
+
+        store = SqliteStore(path)
     limit = getattr(args, "max_payload_bytes", None)
     if limit is None:
-        return Client(SqliteStore(path))
-    return Client(SqliteStore(path), max_payload_bytes=limit or None)
+        return Client(store)
+    return Client(store, max_payload_bytes=limit or None)
 
 
 def _out(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -279,7 +304,7 @@ def _cmd_worker(args: argparse.Namespace) -> None:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     path = args.db or DEFAULT_DB
     print(
-        f"orchestrate worker: {args.target} on {path} with {args.threads} thread(s); "
+        f"orchestrate worker: {args.target} on {_shown(path)} with {args.threads} thread(s); "
         "Ctrl-C or SIGTERM stops it",
         file=sys.stderr,
         flush=True,
@@ -304,6 +329,7 @@ def _cmd_worker(args: argparse.Namespace) -> None:
 
 # --- parser ----------------------------------------------------------------------------------
 
+
 def _byte_limit(text: str) -> int:
     """``--max-payload-bytes``: a whole number of bytes, 0 for no limit."""
     try:
@@ -324,7 +350,10 @@ _LIMIT_HELP = (
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--db", default=argparse.SUPPRESS, help=f"SQLite database file (default {DEFAULT_DB})"
+        "--db",
+        default=argparse.SUPPRESS,
+        help=f"SQLite database file or store URL, e.g. postgresql://user@host/db (default: "
+        f"${DB_VARIABLE}, else {DEFAULT_DB})",
     )
     common.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
@@ -440,9 +469,7 @@ def _parser() -> argparse.ArgumentParser:
     raise_event.add_argument(
         "--input-file", metavar="PATH", help="read the event data JSON from a file"
     )
-    raise_event.add_argument(
-        "--max-payload-bytes", type=_byte_limit, metavar="N", help=_LIMIT_HELP
-    )
+    raise_event.add_argument("--max-payload-bytes", type=_byte_limit, metavar="N", help=_LIMIT_HELP)
 
     terminate = add("terminate", _cmd_terminate, "stop a running instance at its next turn")
     terminate.add_argument("instance_id", metavar="ID")
@@ -468,7 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (0 ok, 1 failure, 2 usage)."""
     parser = _parser()
     args = parser.parse_args(argv)
-    args.db = getattr(args, "db", None)
+    args.db = getattr(args, "db", None) or os.environ.get(DB_VARIABLE) or None
     args.json = getattr(args, "json", False)
     try:
         args.run(args)
