@@ -117,7 +117,7 @@ class PostgresStore:
                     ) from None
             else:
                 rest.append((key, value))
-        return cls(urlunsplit(parts._replace(query=urlencode(rest))), **options)
+        return cls(urlunsplit(parts._replace(query=urlencode(rest, safe="/"))), **options)
 
     def __repr__(self) -> str:
         return f"PostgresStore({_safe_url(self.url)!r})"

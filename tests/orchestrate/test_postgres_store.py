@@ -91,7 +91,7 @@ def test_a_newer_schema_is_refused_and_left_untouched(pg_url: str) -> None:
     with psycopg.connect(pg_url) as conn:
         conn.execute("UPDATE orchestrate_meta SET value = '99' WHERE key = 'schema_version'")
         conn.execute("CREATE TABLE from_the_future (x int)")
-    with pytest.raises(StoreError, match="schema version 99.*reads up to version 2.*untouched"):
+    with pytest.raises(StoreError, match=r"schema version 99.*reads up to version 2.*untouched"):
         PostgresStore(pg_url)
     assert meta(pg_url)["schema_version"] == "99"
 
@@ -99,7 +99,7 @@ def test_a_newer_schema_is_refused_and_left_untouched(pg_url: str) -> None:
 def test_another_applications_tables_are_refused_untouched(pg_url: str) -> None:
     with psycopg.connect(pg_url) as conn:
         conn.execute("CREATE TABLE instances (id int)")
-    with pytest.raises(StoreError, match="another application.*untouched"):
+    with pytest.raises(StoreError, match=r"another application.*untouched"):
         PostgresStore(pg_url)
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM instances").fetchone() == (0,)
@@ -279,7 +279,7 @@ def test_a_server_that_stays_down_is_one_clear_store_error(pg_cluster: PostgresC
     url = pg_cluster.create_database("gone")
     store = PostgresStore(url, retry_for=0.3)
     pg_cluster.drop_database("gone")  # as good as a server that went away for this store
-    with pytest.raises(StoreError, match="PostgreSQL.*gone"):
+    with pytest.raises(StoreError, match=r"PostgreSQL.*gone"):
         store.get_instance("x")
     store.close()
 
