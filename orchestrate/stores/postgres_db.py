@@ -271,7 +271,7 @@ class Database:
             self._listener = threading.Thread(
                 target=self._listen_loop, name="orchestrate-pg-listen", daemon=True
             )
-        self._listener.start()
+            self._listener.start()  # under the lock: `close` never joins an unstarted thread
 
     def _listen_loop(self) -> None:
         delay = 0.1
