@@ -62,7 +62,7 @@ def orchestrate_worker(url: str, threads: int) -> None:
 
 
 def _dbos(url: str) -> object:
-    from dbos import DBOS, Queue
+    from dbos import DBOS
 
     logging.getLogger("dbos").setLevel(logging.WARNING)
     DBOS(
@@ -82,9 +82,15 @@ def _dbos(url: str) -> object:
     def dbos_chain(x: int) -> int:
         return dbos_step(dbos_step(dbos_step(x)))
 
-    # Poll often and take many at once, as our workers do (DBOS polls once a second by default).
-    Queue("bench", worker_concurrency=16, polling_interval_sec=0.05)
     return DBOS
+
+
+def _queue(dbos: object) -> None:
+    """The queue the workflows wait on: polled often and taken many at once, as our workers
+    take work (DBOS polls once a second by default)."""
+    dbos.register_queue(  # type: ignore[attr-defined]
+        "bench", worker_concurrency=16, polling_interval_sec=0.05, on_conflict="always_update"
+    )
 
 
 def dbos_worker(url: str) -> None:
@@ -92,6 +98,7 @@ def dbos_worker(url: str) -> None:
     print("ready", flush=True)
     sys.stdin.readline()
     dbos.launch()  # type: ignore[attr-defined]
+    _queue(dbos)
     sys.stdin.readline()
     dbos.destroy()  # type: ignore[attr-defined]
 
@@ -100,6 +107,7 @@ def dbos_setup(url: str) -> None:
     """Create DBOS's schema (launch once), so a client can enqueue before workers start."""
     dbos = _dbos(url)
     dbos.launch()  # type: ignore[attr-defined]
+    _queue(dbos)
     dbos.destroy()  # type: ignore[attr-defined]
 
 

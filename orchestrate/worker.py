@@ -208,6 +208,7 @@ class Worker(WorkerThreads):
         if not commits:
             return 0, [], self.clock.now()
         at = self.clock.now()
+        lease = self._lease_for(commits, lease)
         written = self.store.write(
             Batch(turns=commits, lease=lease, now=at, lease_seconds=self.activity_lease)
         )
@@ -421,11 +422,28 @@ class Worker(WorkerThreads):
             # started, events raised): they ride in this write instead of costing one more.
             fresh, fresh_executions = self._fetch_and_decide(self.batch_size)
             turns, executions = fresh + turns, [*fresh_executions, *executions]
-        batch = Batch(plain, turns, lease if turns else 0, now, self.activity_lease)
+        batch = Batch(plain, turns, self._lease_for(turns, lease), now, self.activity_lease)
         written = self.store.write(batch)
         self._after_write(turns, executions, written)
         self._cancel_withdrawn(turns, written.applied)
         return written.leased, now if written.leased else None
+
+    def _lease_for(self, turns: list[TurnCommit], lease: int) -> int:
+        """How many items a write of `turns` leases back: what the turns schedule plus
+        `lease` more (at most four batches' worth), never less than `lease`.
+
+        The store leases in queue order, oldest first. Leasing only as many as the turns
+        schedule would take the older items queued before, leaving the turns' own as the next
+        write's "older" ones: a conveyor that never empties. With one worker that costs
+        nothing; with several worker processes each would run the others' items, whose
+        instances' executions it does not hold, so each result would cost a fetch and a replay
+        instead of a follow-up turn on the cached execution. Leasing `lease` more empties the
+        queue's head, and then every write leases what its own turns scheduled.
+        """
+        if not lease or not turns:
+            return 0
+        scheduled = sum(len(turn.activities) for turn in turns)
+        return max(lease, min(scheduled + lease, 4 * self.batch_size))
 
     def _cancel_withdrawn(self, turns: list[TurnCommit], applied: list[bool]) -> None:
         """Attempts this worker holds that an applied turn just withdrew (a race the result

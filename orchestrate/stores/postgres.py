@@ -57,14 +57,22 @@ __all__ = ["PostgresStore"]
 _OPTIONS = ("pool_size", "retry_for")
 
 # Instances with a visible message and no live lock, oldest first message first; their rows
-# are locked, skipping rows another worker is claiming right now.
+# are locked, skipping rows another worker is claiming right now. `{head}` bounds the scan: the
+# first messages in (due, id) order (an index-only range read), so a claim costs what it takes,
+# not the length of the queue; when that window holds nothing claimable, the whole queue is
+# looked at (`_CLAIM_ALL`).
 _CLAIM = (
     "SELECT i.instance_id FROM instances AS i JOIN (SELECT instance_id, min(due) AS due, "
-    "min(id) AS first FROM messages WHERE due <= %s GROUP BY instance_id) AS m "
+    "min(id) AS first FROM {head} GROUP BY instance_id) AS m "
     "ON m.instance_id = i.instance_id WHERE NOT EXISTS (SELECT 1 FROM locks AS l "
     "WHERE l.instance_id = i.instance_id AND l.expires > %s) ORDER BY m.due, m.first LIMIT %s "
     "FOR UPDATE OF i SKIP LOCKED"
 )
+_CLAIM_HEAD = _CLAIM.format(
+    head="(SELECT instance_id, due, id FROM messages WHERE due <= %s ORDER BY due, id LIMIT %s) AS h"
+)
+_CLAIM_ALL = _CLAIM.format(head="messages WHERE due <= %s")
+_WINDOW = 8  # messages looked at per instance claimed, before looking at the whole queue
 # Take the lock of each claimed instance unless a live one appeared meanwhile (read after the
 # row lock: the latest committed state).
 _TAKE_LOCKS = (
@@ -320,7 +328,11 @@ class PostgresStore:
         expires = moment + int(lease * 1_000_000)
 
         def claim(conn: Any) -> tuple[list[str], dict[str, str], list[Any], list[Any]]:
-            keys = [row[0] for row in conn.execute(_CLAIM, (moment, moment, limit))]
+            window = _WINDOW * limit + 64
+            args = (moment, window, moment, limit)
+            keys = [row[0] for row in conn.execute(_CLAIM_HEAD, args)]
+            if not keys:  # the head of the queue is all locked instances: look further
+                keys = [row[0] for row in conn.execute(_CLAIM_ALL, (moment, moment, limit))]
             if not keys:
                 return [], {}, [], []
             tokens = dict(zip(keys, self._db.tokens(len(keys)), strict=True))
@@ -414,8 +426,10 @@ class PostgresStore:
                 raise InstanceNotRunning(
                     f"instance {instance_id!r} is {found[0]}; there is no turn to retry"
                 )
-            cursor = conn.execute("DELETE FROM locks WHERE instance_id = %s", (instance_id,))
-            return bool(cursor.rowcount > 0)
+            cursor = conn.execute(
+                "DELETE FROM locks WHERE instance_id = %s RETURNING 1", (instance_id,)
+            )
+            return cursor.fetchone() is not None
 
         return self._db.transaction(release)
 

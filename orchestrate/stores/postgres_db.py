@@ -159,10 +159,10 @@ class Database:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue
-            except _RETRYABLE:
+            except _RETRYABLE as exc:
                 conflicts += 1
                 if conflicts > 20:
-                    raise
+                    raise self.error(exc) from None
                 time.sleep(0.001 * conflicts)
                 continue
             self._recovered()
@@ -179,16 +179,20 @@ class Database:
         broken = True
         try:
             try:
-                conn.execute("BEGIN")
-                if not durable:
-                    conn.execute("SET LOCAL synchronous_commit = off")
-                result = fn(conn)
-                if notify:
-                    conn.execute(f"NOTIFY {CHANNEL}")
-                committing = True
-                conn.execute("COMMIT")
+                # Pipeline mode: statements whose results `fn` does not read are sent without
+                # waiting for the server, so a transaction costs a round trip per read, not per
+                # statement (a worker thread waiting on the socket also waits for the GIL).
+                with conn.pipeline():
+                    conn.execute("BEGIN")
+                    if not durable:
+                        conn.execute("SET LOCAL synchronous_commit = off")
+                    result = fn(conn)
+                    if notify:
+                        conn.execute(f"NOTIFY {CHANNEL}")
+                    committing = True
+                    conn.execute("COMMIT")
             except BaseException:
-                if not conn.closed and not conn.broken and not committing:
+                if not conn.closed and not conn.broken:
                     with contextlib.suppress(psycopg.Error):
                         conn.execute("ROLLBACK")
                 raise

@@ -69,7 +69,7 @@ CREATE TABLE messages (
     due         BIGINT NOT NULL,
     event       TEXT NOT NULL
 );
-CREATE INDEX messages_due ON messages (due, id);
+CREATE INDEX messages_due ON messages (due, id) INCLUDE (instance_id);
 CREATE INDEX messages_instance ON messages (instance_id, id);
 CREATE TABLE activities (
     id          BIGSERIAL PRIMARY KEY,

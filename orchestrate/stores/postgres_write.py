@@ -38,7 +38,7 @@ _INSERT_INSTANCE_IF_NEW = (
     "INSERT INTO instances (name, status, input, output, error, custom_status, created_at, "
     "updated_at, generation, parent_instance, parent_generation, parent_task, history_len, "
     "instance_id) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
-    "ON CONFLICT (instance_id) DO NOTHING"
+    "ON CONFLICT (instance_id) DO NOTHING RETURNING 1"
 )
 _ENQUEUE = (
     "INSERT INTO messages (instance_id, generation, due, event) "
@@ -402,7 +402,7 @@ def _completions(results: list[tuple[ActivityWork, Message]]) -> list[_Completio
 
 def insert_row(conn: Any, row: tuple[Any, ...]) -> bool:
     """Insert a new instance row (a `state_row`); False (nothing written) when the id is taken."""
-    return bool(conn.execute(_INSERT_INSTANCE_IF_NEW, row).rowcount == 1)
+    return conn.execute(_INSERT_INSTANCE_IF_NEW, row).fetchone() is not None
 
 
 def enqueue_rows(conn: Any, rows: list[tuple[Any, ...]]) -> None:
