@@ -27,6 +27,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import psycopg
+
 from .. import history as h
 from ..errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning, StoreError
 from ..state import (
@@ -53,6 +55,8 @@ from .rows import INSTANCE_COLUMNS, decode_event, decode_state, dumps, message_r
 from .times import from_micros, to_micros
 
 __all__ = ["PostgresStore"]
+
+_Conn = psycopg.Connection[Any]
 
 _OPTIONS = ("pool_size", "retry_for")
 
@@ -143,7 +147,7 @@ class PostgresStore:
         row, start_row = state_row(state, 0), message_row(start)
         signal = None if event is None else message_row(event)
 
-        def create(conn: Any) -> bool:
+        def create(conn: _Conn) -> bool:
             created = self._create(conn, state, row, start_row, start, reuse, signal is not None)
             if signal is not None:
                 enqueue_rows(conn, [signal])
@@ -153,7 +157,7 @@ class PostgresStore:
 
     def _create(
         self,
-        conn: Any,
+        conn: _Conn,
         state: InstanceState,
         row: tuple[Any, ...],
         start_row: tuple[Any, ...],
@@ -189,7 +193,7 @@ class PostgresStore:
         return True
 
     @staticmethod
-    def _drop(conn: Any, keys: list[str]) -> None:
+    def _drop(conn: _Conn, keys: list[str]) -> None:
         for table in TABLES:
             conn.execute(f"DELETE FROM {table} WHERE instance_id = ANY(%s)", (keys,))
 
@@ -227,7 +231,7 @@ class PostgresStore:
         return [decode_state(row) for row in rows]
 
     def get_history(self, instance_id: str) -> list[h.Event]:
-        def read(conn: Any) -> list[Any] | None:
+        def read(conn: _Conn) -> list[Any] | None:
             if (
                 conn.execute(
                     "SELECT 1 FROM instances WHERE instance_id = %s", (instance_id,)
@@ -252,7 +256,7 @@ class PostgresStore:
         key = message.instance_id
         row = message_row(message)
 
-        def deliver(conn: Any) -> None:
+        def deliver(conn: _Conn) -> None:
             # FOR SHARE: a turn finishing the instance right now commits first, then we see it.
             found = conn.execute(
                 "SELECT status FROM instances WHERE instance_id = %s FOR SHARE", (key,)
@@ -270,7 +274,7 @@ class PostgresStore:
     def purge(
         self, instance_id: str | None = None, *, finished_before: datetime | None = None
     ) -> int:
-        def purge(conn: Any) -> int:
+        def purge(conn: _Conn) -> int:
             if instance_id is not None:
                 found = conn.execute(
                     "SELECT status FROM instances WHERE instance_id = %s FOR UPDATE",
@@ -299,7 +303,7 @@ class PostgresStore:
         return self._db.transaction(purge)
 
     @staticmethod
-    def _family(conn: Any, roots: list[str]) -> list[str]:
+    def _family(conn: _Conn, roots: list[str]) -> list[str]:
         """`roots` and the children purged with them (see `contract.purged_family`)."""
         if not roots:
             return roots
@@ -327,7 +331,7 @@ class PostgresStore:
         moment = to_micros(now)
         expires = moment + int(lease * 1_000_000)
 
-        def claim(conn: Any) -> tuple[list[str], dict[str, str], list[Any], list[Any]]:
+        def claim(conn: _Conn) -> tuple[list[str], dict[str, str], list[Any], list[Any]]:
             window = _WINDOW * limit + 64
             args = (moment, window, moment, limit)
             keys = [row[0] for row in conn.execute(_CLAIM_HEAD, args)]
@@ -388,7 +392,7 @@ class PostgresStore:
         (one bad row must not make every fetch fail); its parent, if any, is told."""
         info = h.ErrorInfo("StoreError", f"{exc}; the instance was failed to protect the others")
 
-        def fail(conn: Any) -> None:
+        def fail(conn: _Conn) -> None:
             row = conn.execute(
                 "SELECT l.token, parent_instance, parent_generation, parent_task, status "
                 "FROM instances AS i JOIN locks AS l ON l.instance_id = i.instance_id "
@@ -414,7 +418,7 @@ class PostgresStore:
         self._db.transaction(fail)
 
     def retry(self, instance_id: str) -> bool:
-        def release(conn: Any) -> bool:
+        def release(conn: _Conn) -> bool:
             found = conn.execute(
                 "SELECT status FROM instances WHERE instance_id = %s FOR UPDATE", (instance_id,)
             ).fetchone()
@@ -434,7 +438,7 @@ class PostgresStore:
         return self._db.transaction(release)
 
     def abandon(self, work: OrchestrationWork) -> None:
-        def release(conn: Any) -> None:
+        def release(conn: _Conn) -> None:
             lock_instances(conn, [work.instance.instance_id])
             conn.execute(
                 "DELETE FROM locks WHERE instance_id = %s AND token = %s",
@@ -466,7 +470,7 @@ class PostgresStore:
         if not works:
             return
 
-        def release(conn: Any) -> None:
+        def release(conn: _Conn) -> None:
             # back among the fresh items (due 0), ahead of later work
             conn.execute(
                 "UPDATE activities AS a SET lease_token = NULL, due = 0 "
@@ -480,7 +484,7 @@ class PostgresStore:
     # --- waiting -----------------------------------------------------------------------------------
 
     def next_wakeup(self) -> datetime | None:
-        def read(conn: Any) -> Any:
+        def read(conn: _Conn) -> Any:
             # The earliest held-back message of an unlocked instance (a locked one wakes us
             # when its lock is released or expires), the earliest lease and lock expiry.
             return conn.execute(
@@ -498,7 +502,7 @@ class PostgresStore:
         """Whether a fetch at `now` would find an unlocked instance or an activity (for idle loops)."""
         moment = to_micros(now)
 
-        def read(conn: Any) -> bool:
+        def read(conn: _Conn) -> bool:
             if (
                 activities
                 and conn.execute(

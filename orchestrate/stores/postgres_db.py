@@ -138,12 +138,14 @@ class Database:
         fn: Callable[[psycopg.Connection[Any]], _T],
         *,
         durable: bool = True,
-        notify: bool = True,
+        notify: bool | Callable[[_T], bool] = True,
     ) -> _T:
         """Run `fn(conn)` in one transaction and commit it; see the module docstring for retries.
 
         `durable=False` commits without waiting for the WAL flush (claims: a lock or lease lost
-        in a crash only frees the work again). `notify` wakes idle workers everywhere at commit.
+        in a crash only frees the work again). `notify` wakes idle workers everywhere at commit
+        (a function of `fn`'s result: whether to; ``NOTIFY`` serializes committing transactions
+        cluster-wide, so a write that leaves no new work for others should not send it).
         """
         deadline = time.monotonic() + self.retry_for
         delay = 0.05
@@ -166,11 +168,16 @@ class Database:
                 time.sleep(0.001 * conflicts)
                 continue
             self._recovered()
-            if notify:
+            if notify if isinstance(notify, bool) else notify(result):
                 self.notify()
             return result
 
-    def _once(self, fn: Callable[[psycopg.Connection[Any]], _T], durable: bool, notify: bool) -> _T:
+    def _once(
+        self,
+        fn: Callable[[psycopg.Connection[Any]], _T],
+        durable: bool,
+        notify: bool | Callable[[_T], bool],
+    ) -> _T:
         try:
             conn = self._acquire()
         except StoreError as exc:
@@ -187,7 +194,7 @@ class Database:
                     if not durable:
                         conn.execute("SET LOCAL synchronous_commit = off")
                     result = fn(conn)
-                    if notify:
+                    if notify if isinstance(notify, bool) else notify(result):
                         conn.execute(f"NOTIFY {CHANNEL}")
                     committing = True
                     conn.execute("COMMIT")

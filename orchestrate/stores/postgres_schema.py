@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
+
 from ..errors import StoreError
 
 __all__ = ["SCHEMA_VERSION", "TABLES", "ddl", "prepare"]
@@ -111,7 +113,7 @@ def ddl(version: int = SCHEMA_VERSION) -> list[str]:
     return statements
 
 
-def prepare(conn: Any, where: str) -> None:
+def prepare(conn: psycopg.Connection[Any], where: str) -> None:
     """Check the database on `conn` (autocommit) is ours at a version we read; create the schema
     in an empty one and migrate an older one. `where` names the database in errors."""
     with conn.transaction():
@@ -141,7 +143,7 @@ def prepare(conn: Any, where: str) -> None:
             version += 1
 
 
-def _check(conn: Any, where: str) -> int | None:
+def _check(conn: psycopg.Connection[Any], where: str) -> int | None:
     """Our schema version; None for a database without our tables (create them)."""
     found = {
         row[0]

@@ -17,9 +17,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import psycopg
+
 from .. import history as h
 from ..state import ActivityWork, Batch, InstanceState, Message, Signal, Status, Written
 from .contract import signal_outcome
+from .postgres_db import Database
 from .rows import TurnRows, dumps, loads, message_row, state_row
 from .times import to_micros
 
@@ -66,11 +69,12 @@ _LEASE_DUE = (
     "a.lease_token, picked.due"
 )
 
+_Conn = psycopg.Connection[Any]
 _Completion = tuple[int, str, tuple[Any, ...]]  # (item id, lease token, result message row)
 _Won = tuple[TurnRows, int, str]  # a turn whose guard held, its history length, stored status
 
 
-def write_batch(db: Any, batch: Batch) -> Written:
+def write_batch(db: Database, batch: Batch) -> Written:
     """Apply `batch` in one transaction of `db` (a `postgres_db.Database`); see `Store.write`."""
     if not (batch.turns or batch.completions or batch.lease > 0 or batch.renewals):
         return Written([], [])
@@ -81,25 +85,28 @@ def write_batch(db: Any, batch: Batch) -> Written:
     turns = [TurnRows(commit) for commit in batch.turns]  # encoded before the transaction
     encoded = _completions(batch.completions)
 
-    def apply(conn: Any) -> Written:
+    def apply(conn: _Conn) -> tuple[Written, bool]:
         lock_instances(conn, [t.commit.instance.instance_id for t in turns])
         applied, winners, refused, taken = _guard(conn, turns, moment)
         if taken:
             conn.execute("DELETE FROM activities WHERE id = ANY(%s)", (taken,))
-        new = _apply_turns(conn, db, winners)
+        new, queued = _apply_turns(conn, db, winners)
         renewed = _renew(conn, batch.renewals, expires)
-        _complete(conn, encoded + refused if refused else encoded)
+        queued |= _complete(conn, encoded + refused if refused else encoded)
         if new:
             _insert_activities(conn, new)
         leased: list[ActivityWork] = []
         if batch.lease > 0:
             leased = lease_due(conn, db, moment, expires, batch.lease)
-        return Written(applied, leased, renewed)
+        # Wake idle workers only for work this write leaves to others: queued messages, or
+        # scheduled items it did not lease itself. (A released lock whose instance got messages
+        # meanwhile is found by the idle workers' next look, within half a second.)
+        return Written(applied, leased, renewed), queued or len(new) > len(leased)
 
-    return db.transaction(apply)  # type: ignore[no-any-return]
+    return db.transaction(apply, notify=lambda done: done[1])[0]
 
 
-def lock_instances(conn: Any, keys: list[str]) -> None:
+def lock_instances(conn: _Conn, keys: list[str]) -> None:
     """Lock the rows of instances `keys` (those that exist) in id order: the order every writer
     takes them in, so writers queue instead of deadlocking."""
     if keys:
@@ -111,7 +118,7 @@ def lock_instances(conn: Any, keys: list[str]) -> None:
 
 
 def _guard(
-    conn: Any, turns: list[TurnRows], moment: int
+    conn: _Conn, turns: list[TurnRows], moment: int
 ) -> tuple[list[bool], list[_Won], list[_Completion], list[int]]:
     """Which turns apply: (applied per turn, the winners, refused cached turns' results to
     complete as messages, activity ids of applied cached turns' results)."""
@@ -177,13 +184,16 @@ def _guard(
     return applied, winners, refused, taken
 
 
-def _apply_turns(conn: Any, db: Any, winners: list[_Won]) -> list[tuple[Any, ...]]:
-    """Write the winning turns; returns their new activity rows, not yet inserted.
+def _apply_turns(
+    conn: _Conn, db: Database, winners: list[_Won]
+) -> tuple[list[tuple[Any, ...]], bool]:
+    """Write the winning turns; returns their new activity rows, not yet inserted, and whether
+    any message was queued.
 
     Children are created before any message is queued, so a child's start message finds it.
     """
     if not winners:
-        return []
+        return [], False
     consumed: list[int] = []
     resets: list[str] = []
     history: list[tuple[str, int, str]] = []
@@ -269,10 +279,10 @@ def _apply_turns(conn: Any, db: Any, winners: list[_Won]) -> list[tuple[Any, ...
     signals = [signal for t, _, _ in winners for signal in t.commit.signals]
     if signals:  # after every state and child of the batch: checked as the turns left them
         enqueue_rows(conn, _signal_rows(conn, signals))
-    return activities
+    return activities, bool(messages or signals)
 
 
-def _drop_timers(conn: Any, key: str, timers: list[tuple[int, int]]) -> None:
+def _drop_timers(conn: _Conn, key: str, timers: list[tuple[int, int]]) -> None:
     """Drop the pending `TimerFired` messages of cancelled timers (generation, task id)."""
     wanted = set(timers)
     doomed: list[int] = []
@@ -295,12 +305,12 @@ def _drop_timers(conn: Any, key: str, timers: list[tuple[int, int]]) -> None:
         conn.execute("DELETE FROM messages WHERE id = ANY(%s)", (doomed,))
 
 
-def _insert_activities(conn: Any, rows: list[tuple[Any, ...]]) -> None:
+def _insert_activities(conn: _Conn, rows: list[tuple[Any, ...]]) -> None:
     columns = [list(column) for column in zip(*rows, strict=True)]
     conn.execute(_INSERT_ACTIVITIES, columns)
 
 
-def _signal_rows(conn: Any, signals: list[Signal]) -> list[tuple[Any, ...]]:
+def _signal_rows(conn: _Conn, signals: list[Signal]) -> list[tuple[Any, ...]]:
     """The rows of `signals` (events raised by turns) and their answers to the senders."""
     rows: list[tuple[Any, ...]] = []
     for signal in signals:
@@ -314,7 +324,7 @@ def _signal_rows(conn: Any, signals: list[Signal]) -> list[tuple[Any, ...]]:
     return rows
 
 
-def _reject_child(conn: Any, child: InstanceState) -> tuple[Any, ...] | None:
+def _reject_child(conn: _Conn, child: InstanceState) -> tuple[Any, ...] | None:
     """The `SubOrchestrationFailed` row telling a refused child's parent (None: no parent)."""
     if child.parent_instance is None or child.parent_task is None:
         return None
@@ -331,10 +341,11 @@ def _reject_child(conn: Any, child: InstanceState) -> tuple[Any, ...] | None:
     return message_row(Message(child.parent_instance, notice, child.parent_generation))
 
 
-def _complete(conn: Any, encoded: list[_Completion]) -> None:
-    """Remove finished items still leased to us and queue their result messages."""
+def _complete(conn: _Conn, encoded: list[_Completion]) -> bool:
+    """Remove finished items still leased to us and queue their result messages (True if
+    any was queued)."""
     if not encoded:
-        return
+        return False
     leased = _leases(conn, [item_id for item_id, _, _ in encoded])
     done: list[int] = []
     rows: list[tuple[Any, ...]] = []
@@ -348,9 +359,10 @@ def _complete(conn: Any, encoded: list[_Completion]) -> None:
     if done:
         conn.execute("DELETE FROM activities WHERE id = ANY(%s)", (done,))
     enqueue_rows(conn, rows)
+    return bool(rows)
 
 
-def _renew(conn: Any, works: list[ActivityWork], expires: int) -> list[bool]:
+def _renew(conn: _Conn, works: list[ActivityWork], expires: int) -> list[bool]:
     """Extend the leases of `works` still carrying their tokens; True per renewed item."""
     if not works:
         return []
@@ -379,7 +391,7 @@ def _renew(conn: Any, works: list[ActivityWork], expires: int) -> list[bool]:
     return renewed
 
 
-def _leases(conn: Any, ids: list[int]) -> dict[int, tuple[str | None, str]]:
+def _leases(conn: _Conn, ids: list[int]) -> dict[int, tuple[str | None, str]]:
     """Lease token and instance of each activity item in `ids` that still exists, locked."""
     if not ids:
         return {}
@@ -400,12 +412,12 @@ def _completions(results: list[tuple[ActivityWork, Message]]) -> list[_Completio
 # --- queue helpers shared with `postgres` ------------------------------------------------------
 
 
-def insert_row(conn: Any, row: tuple[Any, ...]) -> bool:
+def insert_row(conn: _Conn, row: tuple[Any, ...]) -> bool:
     """Insert a new instance row (a `state_row`); False (nothing written) when the id is taken."""
     return conn.execute(_INSERT_INSTANCE_IF_NEW, row).fetchone() is not None
 
 
-def enqueue_rows(conn: Any, rows: list[tuple[Any, ...]]) -> None:
+def enqueue_rows(conn: _Conn, rows: list[tuple[Any, ...]]) -> None:
     """Queue message rows (`message_row`s), in order; one addressed to an instance that no
     longer exists is dropped."""
     if rows:
@@ -413,7 +425,9 @@ def enqueue_rows(conn: Any, rows: list[tuple[Any, ...]]) -> None:
         conn.execute(_ENQUEUE, (keys, generations, dues, events))
 
 
-def lease_due(conn: Any, db: Any, moment: int, expires: int, limit: int) -> list[ActivityWork]:
+def lease_due(
+    conn: _Conn, db: Database, moment: int, expires: int, limit: int
+) -> list[ActivityWork]:
     """Lease the first `limit` items due at `moment` (queue order), skipping items another
     transaction is claiming (``SKIP LOCKED``)."""
     rows = conn.execute(_LEASE_DUE, (moment, limit, db.token_prefix(), expires)).fetchall()
