@@ -145,7 +145,8 @@ class Database:
         `durable=False` commits without waiting for the WAL flush (claims: a lock or lease lost
         in a crash only frees the work again). `notify` wakes idle workers everywhere at commit
         (a function of `fn`'s result: whether to; ``NOTIFY`` serializes committing transactions
-        cluster-wide, so a write that leaves no new work for others should not send it).
+        cluster-wide, so a write that leaves no new work for others should not send it). Waiters
+        in this process are woken by every write not passed ``notify=False``.
         """
         deadline = time.monotonic() + self.retry_for
         delay = 0.05
@@ -168,7 +169,7 @@ class Database:
                 time.sleep(0.001 * conflicts)
                 continue
             self._recovered()
-            if notify if isinstance(notify, bool) else notify(result):
+            if notify is not False:  # this process's waiters: every write (a Runtime's wait)
                 self.notify()
             return result
 
