@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 PACKAGES := orchestrate linter testkit pytest_plugin
 
-.PHONY: demo test lint typecheck unit bench clean postgres
+.PHONY: demo test lint typecheck unit bench clean chromium postgres
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,15 +28,28 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy $(PACKAGES)
+	$(BIN)/mypy $(PACKAGES) examples
 
 # The PostgreSQL store's tests run on a throwaway server: install one if it is missing, and
 # fail (not skip) those tests if it still cannot start.
 postgres:
 	bash .ci/postgres.sh
 
-unit: $(STAMP) postgres
+unit: $(STAMP) chromium postgres
 	ORCHESTRATE_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -n 2 -q
+
+# The browser test of `orchestrate ui` (tests/orchestrate/ui/test_browser.py) drives the
+# distribution's headless Chromium. Installed here when missing and possible (root + apt-get);
+# otherwise the test is skipped with a message (and fails under CI, see .ci/run).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (apt-get) for the orchestrate ui browser test"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      chromium >/dev/null; } || echo "could not install chromium"; \
+	  else \
+	    echo "chromium is missing and cannot be installed here (needs root and apt-get)"; \
+	  fi; }
 
 test: lint typecheck unit
 

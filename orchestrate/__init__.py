@@ -1,6 +1,6 @@
 """orchestrate: a minimal durable runtime for deterministic orchestrations.
 
-See DESIGN.md for the model. The public names are re-exported here; modules not listed are
+See docs/design.md for the model. The public names are re-exported here; modules not listed are
 internal.
 """
 
@@ -36,7 +36,7 @@ from .registry import Registry
 from .retry import RetryPolicy
 from .runtime import Runtime, open_store
 from .saga import Saga
-from .state import InstanceState, Status
+from .state import InstanceQuery, InstanceState, Status
 from .state_machine import SagaInstance, StateMachine
 from .stores.contract import Store
 from .stores.memory import MemoryStore
@@ -55,6 +55,7 @@ __all__ = [
     "Event",
     "InstanceNotFound",
     "InstanceNotRunning",
+    "InstanceQuery",
     "InstanceState",
     "InvalidInstanceId",
     "MemoryStore",

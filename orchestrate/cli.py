@@ -109,7 +109,7 @@ def _date_arg(text: str) -> datetime:
 
 def _is_url(db: str) -> bool:
     """`--db` names a store URL (``postgresql://...``, ``sqlite:///...``) rather than a file."""
-    return "://" in db or db.startswith(("sqlite:", "postgresql:", "postgres:"))
+    return "://" in db or db.startswith(("sqlite:", "postgresql:", "postgres:", "memory:"))
 
 
 def _shown(db: str) -> str:
@@ -222,6 +222,28 @@ def _cmd_purge(args: argparse.Namespace) -> None:
     count = client.purge(args.instance_id, finished_before=before)
     _out(args, {"purged": count}, f"purged {count} finished instance(s)")
     client.store.close()
+
+
+def _cmd_ui(args: argparse.Namespace) -> None:
+    from .ui.server import serve  # imported here: the other commands never load http.server
+
+    client = _open(args)
+    try:
+        serve(
+            client,
+            host=args.host,
+            port=args.port,
+            read_only=args.read_only,
+            open_browser=args.open,
+            where=args.db or DEFAULT_DB,
+        )
+    except OSError as exc:
+        raise _Failure(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
+            "pick another --port (0: any free port)"
+        ) from None
+    finally:
+        client.store.close()
 
 
 def _load_registry(spec: str) -> Registry:
@@ -487,6 +509,19 @@ def _parser() -> argparse.ArgumentParser:
         "--completed-before",
         metavar="DATE",
         help="every instance that finished before DATE (ISO 8601; UTC when no zone)",
+    )
+    ui = add("ui", _cmd_ui, "serve a local web page of instances, their timelines and actions")
+    ui.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free one)")
+    ui.add_argument(
+        "--host",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address to listen on (default 127.0.0.1, this machine only; any other address "
+        "shows every payload to whoever reaches it, and prints a warning)",
+    )
+    ui.add_argument("--open", action="store_true", help="open the page in a web browser")
+    ui.add_argument(
+        "--read-only", action="store_true", help="no operator actions (raise, terminate, ...)"
     )
     return parser
 

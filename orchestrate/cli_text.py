@@ -17,7 +17,7 @@ from . import history as h
 from .client import is_stuck as stuck
 from .state import InstanceState, Status
 
-__all__ = ["abridge", "safe", "state_dict", "table", "timeline", "when"]
+__all__ = ["abridge", "detail", "safe", "state_dict", "table", "timeline", "when"]
 
 _ABRIDGE = 60
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -92,7 +92,7 @@ def state_dict(state: InstanceState) -> dict[str, Any]:
     }
 
 
-def _detail(event: h.Event) -> str:
+def detail(event: h.Event) -> str:
     """One line of what an event says: names and task ids first, then abridged payloads."""
     data = codec.event_to_dict(event)
     parts: list[str] = []
@@ -144,7 +144,7 @@ def timeline(state: InstanceState, events: list[h.Event]) -> str:
     lines.append("")
     lines.append(f"{'TIME':<25} {'EVENT':<26} DETAIL")
     for event in events:
-        lines.append(f"{when(event.at):<25} {event.kind:<26} {_detail(event)}".rstrip())
+        lines.append(f"{when(event.at):<25} {event.kind:<26} {detail(event)}".rstrip())
     if not events:
         lines.append("(no events yet: no worker has taken the first turn)")
     return "\n".join(lines)

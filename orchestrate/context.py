@@ -53,7 +53,7 @@ class _ReplayAwareLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 
 class OrchestrationContext:
-    """The handle an orchestration receives as its first argument. See DESIGN.md for the API."""
+    """The handle an orchestration receives as its first argument. See docs/design.md for the API."""
 
     def __init__(self, exe: Host) -> None:
         self._exe = exe

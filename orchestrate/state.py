@@ -15,6 +15,7 @@ __all__ = [
     "ActivityWork",
     "Batch",
     "CachedBase",
+    "InstanceQuery",
     "InstanceState",
     "Message",
     "OrchestrationWork",
@@ -67,6 +68,34 @@ class InstanceState:
 
 
 _ENDED = (Status.COMPLETED, Status.FAILED, Status.TERMINATED)
+
+
+@dataclass(frozen=True)
+class InstanceQuery:
+    """One page of instances for a browser or a script (`Store.query_instances`).
+
+    Instances come newest first, ordered by (`created_at`, `instance_id`) descending, an
+    instance without a creation time counting as the oldest. Every filter given must hold:
+
+    - `status`, `name`: equal (the name is the orchestration's registered name);
+    - `text`: a substring, ASCII letters matched without regard to case, of the instance id,
+      the name, the error's type or message, or the custom status's compact JSON text;
+    - `created_from` (inclusive) and `created_to` (exclusive): the creation time's range;
+    - `stuck`: only unfinished instances whose last turn failed (see `client.is_stuck`).
+
+    `before` is a keyset cursor, the (`created_at`, `instance_id`) of the last instance of
+    the previous page: only instances after it in this order are returned, so each page costs
+    the same however deep it is. At most `limit` instances are returned.
+    """
+
+    status: Status | str | None = None
+    name: str | None = None
+    text: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    stuck: bool = False
+    before: tuple[datetime | None, str] | None = None
+    limit: int = 50
 
 
 @dataclass

@@ -44,6 +44,7 @@ RECORD_OPTION, RECORD_INI = "--orch-record-histories", "orch_record_histories"
 REPLAY_OPTION, REPLAY_INI = "--orch-replay", "orch_replay"
 REGISTRY_OPTION, REGISTRY_INI = "--orch-replay-registry", "orch_replay_registry"
 FUZZ_OPTION, FUZZ_INI = "--orch-fuzz-examples", "orch_fuzz_examples"
+HTML_OPTION, HTML_INI = "--orch-html", "orch_html"
 MARKER = "orch"
 SECTION = "orchestrate timelines"
 FUZZ_SECTION = "orchestrate fuzz: shrunk schedule"
@@ -55,6 +56,7 @@ class _Settings:
     replay: Path | None
     registry: str | None
     fuzz_examples: int | None
+    html: Path | None = None
 
 
 _SETTINGS = pytest.StashKey[_Settings]()
@@ -92,11 +94,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N",
         help=f"examples per orchestration fuzz test (ini: {FUZZ_INI})",
     )
+    group.addoption(
+        HTML_OPTION,
+        dest=HTML_INI,
+        metavar="DIR",
+        help="for each failed test, write an HTML timeline per failing instance (and the "
+        f"fuzzer's finding) into DIR (ini: {HTML_INI})",
+    )
     for ini, text in (
         (RECORD_INI, "directory to save orchestration histories in"),
         (REPLAY_INI, "directory of saved histories to replay"),
         (REGISTRY_INI, "MODULE:ATTR of the Registry used to replay histories"),
         (FUZZ_INI, "examples per orchestration fuzz test"),
+        (HTML_INI, "directory for failed tests' HTML timelines"),
     ):
         parser.addini(ini, text, default=None)
 
@@ -142,8 +152,17 @@ def _settings(config: pytest.Config) -> _Settings:
             raise pytest.UsageError(
                 f"{FUZZ_OPTION} {fuzz!r}: expected a positive whole number, e.g. {FUZZ_OPTION} 200"
             )
+    html = _value(config, HTML_INI)
+    if html is not None and Path(html).exists() and not Path(html).is_dir():
+        raise pytest.UsageError(
+            f"{HTML_OPTION} {html}: this is a file; give a directory (created if missing)"
+        )
     return _Settings(
-        Path(record) if record else None, Path(replay) if replay else None, registry, examples
+        Path(record) if record else None,
+        Path(replay) if replay else None,
+        registry,
+        examples,
+        Path(html) if html else None,
     )
 
 
@@ -300,7 +319,20 @@ def pytest_runtest_makereport(
     if report.failed and report.when == "call" and failures:
         for failure in failures:
             report.sections.append((FUZZ_SECTION, failure.schedule.timeline()))
+    html = item.config.stash[_SETTINGS].html
+    if report.failed and report.when == "call" and html is not None and (envs or failures):
+        _write_html(html, item.nodeid, envs or [], failures or [])
     return report
+
+
+def _write_html(directory: Path, test_id: str, envs: list[TestEnv], failures: list[Any]) -> None:
+    from testkit.html_report import file_name, write_failure_html
+
+    for env in envs:
+        write_failure_html(env, directory, test_id)
+    for failure in failures:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / file_name(test_id, "fuzz")).write_text(failure.html(), encoding="utf-8")
 
 
 # --- one item per saved history -------------------------------------------------------------------

@@ -125,7 +125,7 @@ class _Drive:
 
 
 class TestEnv:
-    """An in-memory runtime on a `FakeClock`, for tests; see the module docstring and DESIGN.md.
+    """An in-memory runtime on a `FakeClock`, for tests; see the module docstring and docs/design.md.
 
     Options: `start` (or a `clock`) sets virtual time (default 2024-01-01T00:00:00Z); `strict`
     makes an activity call without a script an error; `replay_check` (on by default) replays
@@ -318,6 +318,21 @@ class TestEnv:
         from .replay_files import replay_history
 
         return replay_history(self.registry, history, strict=strict)
+
+    def timeline_html(
+        self,
+        path: str | PathLike[str] | None = None,
+        *,
+        instance_ids: Iterable[str] | None = None,
+        title: str = "orchestrate timeline",
+    ) -> str:
+        """Instances' timelines (all, or `instance_ids`) as one self-contained HTML page, the
+        `orchestrate ui` view; also written to `path` when given."""
+        from .html_report import timeline_html
+
+        keys = [s.instance_id for s in self.instances()] if instance_ids is None else instance_ids
+        pairs = [(self.state(key), self.history(key)) for key in keys]
+        return timeline_html(pairs, self.clock.now(), path, title)
 
     def timelines(self, limit: int | None = None) -> str:
         """Every instance's timeline, for failure reports."""

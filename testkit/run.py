@@ -54,7 +54,7 @@ class RunSource(Protocol):
 
 
 class Run:
-    """One orchestration instance as a test sees it; see DESIGN.md's testkit section."""
+    """One orchestration instance as a test sees it; see docs/design.md's testkit section."""
 
     __test__ = False
 

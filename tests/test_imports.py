@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("orchestrate", "linter", "testkit", "pytest_plugin")
-# Which of our packages each package may import (DESIGN.md: pytest_plugin -> testkit -> orchestrate).
+# Which of our packages each package may import (docs/design.md: pytest_plugin -> testkit -> orchestrate).
 ALLOWED = {
     "orchestrate": set(),
     "linter": set(),

@@ -197,7 +197,7 @@ def valid_only_if_every_check_passed(run: Run) -> None:
         assert any(isinstance(e, h.ActivityFailed) for e in verdicts.values()), run.error
         return
     assert len(verdicts) == 3 and all(isinstance(e, h.ActivityCompleted) for e in verdicts.values())
-    assert run.output is all(e.result for e in verdicts.values()), (verdicts, run.output)  # type: ignore[union-attr]
+    assert run.output is all(e.result for e in verdicts.values()), (verdicts, run.output)
 
 
 def every_source_present_or_missing(run: Run) -> None:
@@ -209,7 +209,7 @@ def every_source_present_or_missing(run: Run) -> None:
         assert (name in out) != (name in out["missing"]), f"{name}: {out}"
         answered = [e for n, _, e in _results(run) if n == activity.__name__]
         if name in out:
-            assert answered and out[name] == answered[0].result, f"{name}: {out}"  # type: ignore[union-attr]
+            assert answered and out[name] == answered[0].result, f"{name}: {out}"
 
 
 FUZZ: dict[str, dict[str, Any]] = {

@@ -4,8 +4,11 @@ Seeds: 001 (Pattern 4 "Service Racing with Timeout": primary DB, cache and repli
 payment phase of the e-commerce example races two providers and takes the first success).
 
 * `fetch_with_racing` races three lookups and a timer with ``ctx.any``: the first task to
-  finish wins, whatever it is; the losers are cancelled, and a loser's late result is recorded
-  in the history but never reaches the orchestration.
+  finish wins, whatever it is; the losers are cancelled. Cancelled means: a losing lookup still
+  queued is withdrawn and never runs; one already running sees ``activity_info().cancelled``
+  (its ``heartbeat()`` raises `ActivityCancelled`), so it can stop; a result it still returns
+  is recorded in the history but never reaches the orchestration. The losing timer never
+  fires. `test_racing` proves the withdrawal on the runtime's own worker.
 * `first_successful_quote` wants the first *successful* answer: it walks
   ``ctx.as_completed`` over the providers and a deadline timer, skipping failures, and cancels
   whatever is still running once it has its answer.

@@ -6,11 +6,15 @@ with Partial Compensation": only completed steps are compensated, an optional st
 does not undo the transaction; "Timeouts & Compensation": a step that does not answer in time
 counts as failed and triggers compensation).
 
-`order_saga` registers a compensation with `Saga.add` right after each step succeeds, so a
-failure at step N compensates exactly steps N-1 .. 1. Shipping has an activity timeout: a carrier
-that hangs fails the step with ``error_type == "TimeoutError"`` and compensates like any error.
-If a compensation itself fails, the rest still run (``continue_on_error=True``) and the order is
-flagged for manual follow-up instead of silently half-undone.
+`order_saga` registers each step's compensation with `Saga.add` *before* running the step
+(seed 001's ``SafeStep``: "compensation-before-action"), so a failure at step N undoes steps
+N .. 1. Registering after the step would leak whatever a step did but could not report: a
+carrier that creates the shipment only after the activity's timeout fired (the saga saw a
+``TimeoutError``, the shipment exists anyway). Compensations are therefore keyed by the order id,
+which is known before the step runs, and must be idempotent no-ops when there is nothing to undo
+("refund order o-9" when no charge exists refunds nothing). If a compensation itself fails, the
+rest still run (``continue_on_error=True``) and the order is flagged for manual follow-up instead
+of silently half-undone.
 
 `transfer_funds` shows partial compensation: the debit/credit pair is critical, the analytics
 update is optional; its failure is logged and the money stays moved.
@@ -34,7 +38,7 @@ from orchestrate import (
     Status,
 )
 from orchestrate import history as h
-from testkit import Run, fail, ok
+from testkit import Run, fail, hang, ok
 
 reg = Registry()
 
@@ -50,7 +54,8 @@ def process_payment(order: dict[str, Any]) -> str:
 
 
 @reg.activity
-def refund_payment(tx: str) -> None:
+def refund_payment(order_id: str) -> None:
+    """Refund whatever was charged for the order; nothing charged, nothing refunded."""
     return None
 
 
@@ -60,7 +65,8 @@ def reserve_inventory(order: dict[str, Any]) -> str:
 
 
 @reg.activity
-def release_inventory(reservation: str) -> None:
+def release_inventory(order_id: str) -> None:
+    """Release the order's reservation, if it has one."""
     return None
 
 
@@ -70,7 +76,8 @@ def create_shipment(order: dict[str, Any]) -> str:
 
 
 @reg.activity
-def cancel_shipment(shipment: str) -> None:
+def cancel_shipment(order_id: str) -> None:
+    """Cancel the order's shipment, including one created after its caller gave up."""
     return None
 
 
@@ -88,12 +95,14 @@ def flag_for_manual_review(case: dict[str, Any]) -> None:
 async def order_saga(ctx: OrchestrationContext, order: dict[str, Any]) -> dict[str, Any]:
     saga = Saga(ctx, continue_on_error=True)
     try:
+        # Each compensation is registered before its step: a step that fails, times out, or
+        # happens late is undone too (its compensation is a no-op if it did nothing).
+        saga.add(refund_payment, order["id"])
         tx = await ctx.activity(process_payment, order)
-        saga.add(refund_payment, tx)
+        saga.add(release_inventory, order["id"])
         reservation = await ctx.activity(reserve_inventory, order)
-        saga.add(release_inventory, reservation)
+        saga.add(cancel_shipment, order["id"])
         shipment = await ctx.activity(create_shipment, order, timeout=SHIPPING_TIMEOUT)
-        saga.add(cancel_shipment, shipment)
         await ctx.activity(confirm_order, order)
     except ActivityFailed as failure:
         undone = len(saga)
@@ -176,24 +185,18 @@ def _activity_results(run: Run) -> list[tuple[str, bool, Any]]:
     ]
 
 
-def every_completed_step_compensated_in_reverse(run: Run) -> None:
-    """The saga's guarantee: a completed order compensated nothing; a failed one compensated
-    exactly the steps that completed, newest first, each with what its step returned.
-
-    "Completed" means: the saga saw the result before the failure that ended the forward
-    path. A shipment that answers only after its timeout fired is recorded in the history and
-    ignored, so it is not compensated (see `SHIPPING_TIMEOUT`: the carrier must treat a late
-    create as void, or cancel it by order id)."""
-    names = {e.task_id: e.name for e in run.history if isinstance(e, h.ActivityScheduled)}
-    done: list[tuple[str, Any]] = []
-    for e in run.history:
-        if isinstance(e, h.TimerFired) or (
-            isinstance(e, h.ActivityFailed) and names[e.task_id] in _COMPENSATION_OF
-        ):
-            break
-        if isinstance(e, h.ActivityCompleted) and names[e.task_id] in _COMPENSATION_OF:
-            done.append((names[e.task_id], e.result))
-    expected = [(_COMPENSATION_OF[n], r) for n, r in reversed(done)]
+def every_started_step_compensated_in_reverse(run: Run) -> None:
+    """The saga's guarantee: a completed order compensated nothing; a failed one undid every
+    step it started (the one that failed included: it may have happened, late or partly),
+    newest first, each keyed by the order id. So nothing reserved stays reserved, including a
+    shipment whose creation completed after its timeout."""
+    started = [
+        e.name
+        for e in run.history
+        if isinstance(e, h.ActivityScheduled) and e.name in _COMPENSATION_OF
+    ]
+    order_id = run.history[0].input["id"]  # type: ignore[attr-defined]
+    expected = [(_COMPENSATION_OF[n], order_id) for n in reversed(started)]
     undone = [
         (e.name, e.input)
         for e in run.history
@@ -203,7 +206,7 @@ def every_completed_step_compensated_in_reverse(run: Run) -> None:
     if run.output["status"] == "completed":
         assert undone == [], f"a completed order was compensated: {undone}"
     else:
-        assert undone == expected, f"compensated {undone}, expected {expected} (reverse of {done})"
+        assert undone == expected, f"compensated {undone}, expected {expected} (for {started})"
         flagged = any(
             isinstance(e, h.ActivityScheduled) and e.name == "flag_for_manual_review"
             for e in run.history
@@ -236,11 +239,11 @@ FUZZ: dict[str, dict[str, Any]] = {
         "outcomes": {
             process_payment: [ok("tx-o-9"), fail("card declined")],
             reserve_inventory: [ok("res-o-9"), fail("out of stock")],
-            create_shipment: [ok("ship-o-9"), fail("carrier rejected the parcel")],
+            create_shipment: [ok("ship-o-9"), fail("carrier rejected the parcel"), hang()],
             confirm_order: [ok("confirmed o-9"), fail("confirmation service down")],
             release_inventory: [ok(None), fail("warehouse offline", retryable=False)],
         },
-        "invariant": every_completed_step_compensated_in_reverse,
+        "invariant": every_started_step_compensated_in_reverse,
     },
     "transfer_funds": {
         "input": {"id": "t-1", "from": "acc-1", "to": "acc-2", "amount": 50},

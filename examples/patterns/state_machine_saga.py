@@ -129,13 +129,25 @@ async def order_shipped(
 
 run_order_saga = order_saga.register(reg)
 
+# The transitions declared above, as data for the fuzz invariant (source, target).
+DECLARED = {
+    ("Initial", "AwaitingPayment"),
+    ("AwaitingPayment", "AwaitingInventory"),
+    ("AwaitingPayment", "Failed"),  # PaymentFailed, the timeout, or an underpayment
+    ("AwaitingInventory", "AwaitingShipment"),
+    ("AwaitingInventory", "Failed"),
+    ("AwaitingShipment", "Completed"),
+    ("AwaitingShipment", "Failed"),
+}
+
 
 # --- fuzzing: orch-fuzz examples/patterns/state_machine_saga.py:order_saga -----------------------
 
 
 def failed_saga_compensates_what_succeeded(run: Run) -> None:
-    """The saga ends Completed with nothing undone, or Failed with exactly the succeeded steps
-    compensated, newest first: the reservation released, then the payment refunded."""
+    """The saga moves along declared transitions only, and ends Completed with nothing undone,
+    or Failed with exactly the succeeded steps compensated, newest first: the reservation
+    released, then the payment refunded."""
     out = run.output
     data = out["data"]
     undone = [
@@ -144,6 +156,10 @@ def failed_saga_compensates_what_succeeded(run: Run) -> None:
         if isinstance(e, h.ActivityScheduled) and not e.name.startswith("request_")
     ]
     assert out["path"][0] == "Initial" and out["path"][-1] == out["state"], out["path"]
+    undeclared = [
+        step for step in zip(out["path"], out["path"][1:], strict=False) if step not in DECLARED
+    ]
+    assert undeclared == [], f"undeclared transitions: {undeclared}"
     if out["state"] == "Completed":
         assert undone == [] and "tracking_number" in data, (undone, data)
         return

@@ -3,10 +3,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 from orchestrate import Status
-from testkit import DEFAULT_START, TestEnv, ok
+from testkit import DEFAULT_START, TestEnv, fail, hang, ok
 
 from ._history import kinds
-from .monitor import MonitorState, check_service_health, monitor_service, reg, send_alert
+from .monitor import (
+    CHECK_FAILED,
+    MonitorState,
+    check_service_health,
+    monitor_service,
+    reg,
+    send_alert,
+)
 
 THIRTY_DAYS = timedelta(days=30)
 
@@ -35,6 +42,7 @@ def test_a_thirty_day_monitor_runs_in_virtual_time_with_bounded_history() -> Non
     assert kinds(run.history) == [
         "OrchestrationStarted",
         "ActivityScheduled",
+        "TimerCreated",  # the check's timeout
         "ActivityCompleted",
         "CustomStatusSet",
         "TimerCreated",
@@ -67,3 +75,34 @@ def test_stop_event_ends_the_monitor_early() -> None:
 
     assert run.output == {"reason": "stopped", "checks": 4, "alerts": 0, "last_status": "healthy"}
     assert len(run.calls(check_service_health)) == 4
+
+
+def test_a_failing_check_is_alerted_and_the_monitor_keeps_watching() -> None:
+    env = TestEnv(reg)
+    # healthy, then two checks whose both attempts fail, then healthy again
+    env.script(
+        check_service_health, [ok("healthy"), *[fail("connection reset")] * 4, ok("healthy")]
+    )
+    state = MonitorState("https://shop.example/health", interval_minutes=60, duration_hours=4)
+    run = env.run(monitor_service, state)
+    env.advance(timedelta(hours=5))
+
+    assert run.status == Status.COMPLETED
+    assert run.output["reason"] == "expired" and run.output["checks"] == 4
+    assert run.calls(send_alert) == [
+        {"endpoint": state.endpoint, "from": "healthy", "to": CHECK_FAILED},
+        {"endpoint": state.endpoint, "from": CHECK_FAILED, "to": "healthy"},
+    ]
+
+
+def test_a_hung_check_times_out_and_an_unsendable_alert_does_not_stop_the_monitor() -> None:
+    env = TestEnv(reg)
+    env.script(check_service_health, [ok("healthy"), hang(), hang(), ok("healthy")])
+    env.script(send_alert, fail("pager service down", retryable=False))
+    state = MonitorState("https://shop.example/health", interval_minutes=60, duration_hours=3)
+    run = env.run(monitor_service, state)
+    env.advance(timedelta(hours=5))
+
+    assert run.status == Status.COMPLETED
+    assert run.output == {"reason": "expired", "checks": 3, "alerts": 0, "last_status": "healthy"}
+    assert len(run.calls(send_alert)) == 2  # both tried, both failed, the monitor went on

@@ -4,9 +4,9 @@ from datetime import timedelta
 
 import pytest
 
-from orchestrate import Status
+from orchestrate import Client, MemoryStore, Status, Worker
 from orchestrate import history as h
-from testkit import DEFAULT_START, TestEnv, delay, fail, hang
+from testkit import DEFAULT_START, FakeClock, TestEnv, delay, fail, hang
 
 from .racing import (
     LOOKUP_DEADLINE,
@@ -97,3 +97,37 @@ def test_first_successful_quote_gives_up(outcome: object, elapsed: timedelta) ->
 
     assert run.output["provider"] is None
     assert env.clock.now() - DEFAULT_START == elapsed
+
+
+# --- the losers really are cancelled: the runtime's own Worker, stepped by hand ----------------
+
+
+def _stepped_runtime() -> tuple[Client, Worker]:
+    """A MemoryStore with a Client and a Worker on a FakeClock, stepped on this thread."""
+    clock, store = FakeClock(), MemoryStore()
+    worker = Worker(reg, store, clock=clock, sync_activities=1)
+    return Client(store, registry=reg, clock=clock), worker
+
+
+def test_losing_lookups_that_have_not_started_are_withdrawn_never_run() -> None:
+    client, worker = _stepped_runtime()
+    key = client.start(fetch_with_racing, "sku=42")
+    worker.run_turns()  # schedules the three lookups and the deadline timer
+    assert worker.run_activities(limit=1) == 1  # only the primary gets to run
+    worker.run_turns()  # its answer wins the race: the turn cancels the losers
+
+    assert client.state(key).output == {"source": "primary", "rows": ["sku=42"]}
+    assert worker.run_activities() == 0  # cache and replica were withdrawn, not run late
+    finished = [e for e in client.history(key) if isinstance(e, h.ActivityCompleted)]
+    assert len(finished) == 1
+
+
+def test_quotes_still_queued_after_the_first_success_are_withdrawn() -> None:
+    client, worker = _stepped_runtime()
+    key = client.start(first_successful_quote, 1000)
+    worker.run_turns()
+    assert worker.run_activities(limit=1) == 1  # stripe answers first
+    worker.run_turns()  # chosen: the explicit task.cancel() withdraws paypal and adyen
+
+    assert client.state(key).output == {"provider": "stripe", "fee": 59, "failures": []}
+    assert worker.run_activities() == 0

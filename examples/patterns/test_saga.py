@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from orchestrate import Status
-from testkit import TestEnv, fail, hang
+from testkit import TestEnv, delay, fail, hang, ok
 
 from ._history import scheduled, timers
 from .saga import (
@@ -45,13 +46,13 @@ def test_happy_path_runs_no_compensation() -> None:
 @pytest.mark.parametrize(
     ("failing", "compensations"),
     [
-        ("process_payment", []),
-        ("reserve_inventory", ["refund_payment"]),
-        ("create_shipment", ["release_inventory", "refund_payment"]),
+        ("process_payment", ["refund_payment"]),
+        ("reserve_inventory", ["release_inventory", "refund_payment"]),
+        ("create_shipment", ["cancel_shipment", "release_inventory", "refund_payment"]),
         ("confirm_order", ["cancel_shipment", "release_inventory", "refund_payment"]),
     ],
 )
-def test_failure_compensates_completed_steps_in_reverse(
+def test_failure_compensates_every_started_step_in_reverse(
     failing: str, compensations: list[str]
 ) -> None:
     env = TestEnv(reg)
@@ -66,11 +67,10 @@ def test_failure_compensates_completed_steps_in_reverse(
     }
     names = scheduled(run.history)
     assert names[names.index(failing) + 1 :] == compensations
-    # each compensation undid the thing its step produced
-    if "refund_payment" in compensations:
-        assert run.calls(refund_payment) == ["tx-o-9"]
-    if "release_inventory" in compensations:
-        assert run.calls(release_inventory) == ["res-o-9"]
+    # each compensation is keyed by the order, so it is known before its step runs
+    for compensation in (refund_payment, release_inventory, cancel_shipment):
+        expected = ["o-9"] if compensation.__name__ in compensations else []
+        assert run.calls(compensation) == expected
 
 
 def test_a_shipping_timeout_is_a_failure_that_compensates() -> None:
@@ -80,9 +80,19 @@ def test_a_shipping_timeout_is_a_failure_that_compensates() -> None:
 
     assert run.output["status"] == "rolled_back"
     assert run.output["error_type"] == "TimeoutError"
-    assert scheduled(run.history)[-2:] == ["release_inventory", "refund_payment"]
+    assert scheduled(run.history)[-3:] == ["cancel_shipment", "release_inventory", "refund_payment"]
     assert timers(run.history, "timeout") == [SHIPPING_TIMEOUT]
-    assert run.calls(cancel_shipment) == []
+
+
+def test_a_shipment_created_after_its_timeout_is_still_cancelled() -> None:
+    # The carrier answers 1 s after the saga gave up: the shipment exists. Because its
+    # compensation was registered before the step, the saga cancels it anyway.
+    env = TestEnv(reg)
+    env.script("create_shipment", delay(SHIPPING_TIMEOUT + timedelta(seconds=1), ok("ship-late")))
+    run = env.run(order_saga, ORDER)
+
+    assert run.output["error_type"] == "TimeoutError"
+    assert run.calls(cancel_shipment) == ["o-9"]
 
 
 def test_a_failed_compensation_does_not_stop_the_others_and_is_flagged() -> None:
@@ -92,8 +102,8 @@ def test_a_failed_compensation_does_not_stop_the_others_and_is_flagged() -> None
     run = env.run(order_saga, ORDER)
 
     assert run.output == {"status": "compensation_failed", "failed_step": "confirm_order"}
-    assert run.calls(cancel_shipment) == ["ship-o-9"]
-    assert run.calls(refund_payment) == ["tx-o-9"]  # still refunded after the release failed
+    assert run.calls(cancel_shipment) == ["o-9"]
+    assert run.calls(refund_payment) == ["o-9"]  # still refunded after the release failed
     [case] = run.calls(flag_for_manual_review)
     assert case["failed_step"] == "confirm_order"
     assert len(case["problems"]) == 1 and "warehouse offline" in case["problems"][0]

@@ -86,14 +86,24 @@ def test_the_current_state_is_queryable_between_events() -> None:
     ("events", "compensations"),
     [
         ([("PaymentFailed", {"reason": "card expired"})], []),
-        ([("PaymentProcessed", PAID), ("InventoryReservationFailed", {"reason": "card expired"})],
-         ["refund_payment"]),
-        ([("PaymentProcessed", PAID), ("InventoryReserved", RESERVED),
-          ("ShipmentFailed", {"reason": "card expired"})],
-         ["release_inventory", "refund_payment"]),
+        (
+            [
+                ("PaymentProcessed", PAID),
+                ("InventoryReservationFailed", {"reason": "card expired"}),
+            ],
+            ["refund_payment"],
+        ),
+        (
+            [
+                ("PaymentProcessed", PAID),
+                ("InventoryReserved", RESERVED),
+                ("ShipmentFailed", {"reason": "card expired"}),
+            ],
+            ["release_inventory", "refund_payment"],
+        ),
     ],
     ids=["payment-failed", "inventory-failed", "shipment-failed"],
-)  # fmt: skip
+)
 def test_failure_compensates_completed_steps_in_reverse(
     events: list[Event], compensations: list[str]
 ) -> None:

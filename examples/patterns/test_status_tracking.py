@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrate import Status
-from testkit import TestEnv, fail
-from tests.orchestrate.conftest import Harness
+from orchestrate import Client, MemoryStore, Status, Worker
+from testkit import FakeClock, TestEnv, fail
 
 from ._history import statuses
 from .status_tracking import STAGES, data_processing_job, reg
@@ -15,15 +14,18 @@ PHASES = [phase for phase, _, _ in STAGES]
 
 def test_a_client_sees_progress_advance_while_the_job_runs() -> None:
     # The runtime's own Worker, stepped by hand: run the orchestration's turns, let a Client
-    # read the status from the store, then run the activity it is waiting for, and repeat.
-    hx = Harness(reg)
-    key = hx.client.start(data_processing_job, JOB)
+    # (as a web process would) read the status from the store, then run the activity the
+    # instance waits for, and repeat. Only public API: copy it into your own tests.
+    clock, store = FakeClock(), MemoryStore()
+    client = Client(store, registry=reg, clock=clock)
+    worker = Worker(reg, store, clock=clock, sync_activities=1)
+    key = client.start(data_processing_job, JOB)
     seen = []
-    while not hx.state(key).finished:
-        hx.worker.run_turns()
-        status = hx.client.state(key).custom_status
+    while not client.state(key).finished:
+        worker.run_turns()
+        status = client.state(key).custom_status
         seen.append((status["phase"], status["progress"], len(status["completed"])))
-        hx.worker.run_activities()
+        worker.run_activities()
 
     assert seen == [
         ("download", 0.2, 0),
@@ -33,7 +35,11 @@ def test_a_client_sees_progress_advance_while_the_job_runs() -> None:
         ("notify", 1.0, 4),
         ("done", 1.0, 5),
     ]
-    assert hx.state(key).custom_status == {"phase": "done", "progress": 1.0, "completed": PHASES}
+    assert client.state(key).custom_status == {
+        "phase": "done",
+        "progress": 1.0,
+        "completed": PHASES,
+    }
 
 
 def test_every_status_is_recorded_in_the_history() -> None:

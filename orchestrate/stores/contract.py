@@ -17,13 +17,16 @@ implementation.
 from __future__ import annotations
 
 import dataclasses
+import datetime as _dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from .. import codec
 from .. import history as h
 from ..state import (
     ActivityWork,
     Batch,
+    InstanceQuery,
     InstanceState,
     Message,
     OrchestrationWork,
@@ -36,7 +39,17 @@ from ..state import (
 if TYPE_CHECKING:
     from datetime import datetime
 
-__all__ = ["Store", "child_starts", "next_run", "purged_family", "signal_outcome"]
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+
+__all__ = [
+    "Store",
+    "child_starts",
+    "next_run",
+    "purged_family",
+    "query_key",
+    "query_matches",
+    "signal_outcome",
+]
 
 
 @runtime_checkable
@@ -77,6 +90,15 @@ class Store(Protocol):
         name: str | None = None,
         limit: int | None = None,
     ) -> list[InstanceState]: ...
+
+    def query_instances(self, query: InstanceQuery) -> list[InstanceState]:
+        """One page of instances, newest first, filtered and cut as `query` says (see
+        `InstanceQuery`; `query_matches` and `query_key` state the filter and the order).
+
+        For browsing many instances (`orchestrate ui`): a page after a cursor costs about the
+        same as the first, and a store filters before it decodes payloads where it can.
+        """
+        ...
 
     def get_history(self, instance_id: str) -> list[h.Event]:
         """The current generation's history; `InstanceNotFound` for an unknown id."""
@@ -260,6 +282,56 @@ def purged_family(
             c.instance_id for c in children if c.finished or c.instance_id not in abandoned
         )
     return doomed
+
+
+def query_key(state: InstanceState) -> tuple[int, str]:
+    """Where `state` sorts in `query_instances` (descending): creation time in microseconds
+    since the epoch (0 when unknown), then the id. A cursor is compared with the same key."""
+    created = state.created_at
+    return (_micros(created), state.instance_id)
+
+
+def _micros(moment: datetime | None) -> int:
+    if moment is None:
+        return 0
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+_CUSTOM_JSON = codec.compact_json(allow_nan=True)
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def query_matches(query: InstanceQuery, state: InstanceState) -> bool:
+    """Whether `state` passes every filter of `query` (its cursor included; not its limit).
+
+    The custom status is matched as its compact JSON text (``null`` for none), as the SQLite
+    store keeps it. Text matches fold ASCII letters only, as SQL ``LIKE`` does, so every store
+    answers alike for any text.
+    """
+    if query.status is not None and state.status != str(Status(query.status)):
+        return False
+    if query.name is not None and state.name != query.name:
+        return False
+    if query.stuck and (state.finished or state.error is None):
+        return False
+    created = _micros(state.created_at)
+    if query.created_from is not None and created < _micros(query.created_from):
+        return False
+    if query.created_to is not None and created >= _micros(query.created_to):
+        return False
+    if query.before is not None:
+        moment, key = query.before
+        if (created, state.instance_id) >= (_micros(moment), key):
+            return False
+    if query.text:
+        needle = query.text.translate(_ASCII_LOWER)
+        fields = [state.instance_id, state.name, _CUSTOM_JSON(state.custom_status)]
+        if state.error is not None:
+            fields += [state.error.type, state.error.message]
+        if not any(needle in f.translate(_ASCII_LOWER) for f in fields):
+            return False
+    return True
 
 
 def signal_outcome(signal: Signal, target: Status | str | None) -> tuple[bool, Message]:

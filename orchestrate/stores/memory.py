@@ -22,6 +22,7 @@ from ..state import (
     ActivityWork,
     Batch,
     CachedBase,
+    InstanceQuery,
     InstanceState,
     Message,
     OrchestrationWork,
@@ -29,7 +30,14 @@ from ..state import (
     TurnCommit,
     Written,
 )
-from .contract import child_starts, next_run, purged_family, signal_outcome
+from .contract import (
+    child_starts,
+    next_run,
+    purged_family,
+    query_key,
+    query_matches,
+    signal_outcome,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -168,6 +176,12 @@ class MemoryStore:
             ]
         found.sort(key=lambda s: (s.created_at.timestamp() if s.created_at else 0.0, s.instance_id))
         return found[:limit] if limit is not None else found
+
+    def query_instances(self, query: InstanceQuery) -> list[InstanceState]:
+        with self._lock:  # a scan: the memory store holds what fits in memory anyway
+            found = [s for s in self._instances.values() if query_matches(query, s)]
+        page = heapq.nlargest(max(query.limit, 0), found, key=query_key)
+        return [_copy(s) for s in page]
 
     def get_history(self, instance_id: str) -> list[h.Event]:
         with self._lock:

@@ -16,7 +16,7 @@ plus its lease renewer) and ``retry_for`` (seconds a call retries a lost connect
 raises `StoreError`, default 15). Requires the ``postgres`` extra (psycopg 3).
 
 Files: `postgres_schema` (tables, version check, migrations), `postgres_db` (pool, transactions,
-retries, LISTEN/NOTIFY), `postgres_write` (the one write), this module (claims, reads, operator
+retries, LISTEN/NOTIFY), `postgres_write` (the one write), `postgres_query` (`query_instances`), this module (claims, reads, operator
 actions). Rows are encoded as the SQLite store encodes them (`rows`, `times`).
 """
 
@@ -34,6 +34,7 @@ from ..errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning, St
 from ..state import (
     ActivityWork,
     Batch,
+    InstanceQuery,
     InstanceState,
     Message,
     OrchestrationWork,
@@ -42,6 +43,7 @@ from ..state import (
 )
 from .contract import next_run, purged_family
 from .postgres_db import Database
+from .postgres_query import query_sql
 from .postgres_schema import TABLES
 from .postgres_write import (
     FINISHED,
@@ -227,6 +229,11 @@ class PostgresStore:
         if limit is not None:
             sql += " LIMIT %s"
             args.append(limit)
+        rows = self._db.read(lambda conn: conn.execute(sql, args).fetchall())
+        return [decode_state(row) for row in rows]
+
+    def query_instances(self, query: InstanceQuery) -> list[InstanceState]:
+        sql, args = query_sql(query)
         rows = self._db.read(lambda conn: conn.execute(sql, args).fetchall())
         return [decode_state(row) for row in rows]
 

@@ -24,7 +24,7 @@ committed together in the next transaction, so they share one fsync (see
 `sqlite_db.Database.group`).
 
 Files: `sqlite_schema` (format, version check), `sqlite_db` (connections, transactions, group
-commit, change notification), `sqlite_batch` (many rows per statement), `sqlite_rows`
+commit, change notification), `sqlite_batch` (many rows per statement), `rows`
 (encoding), `sqlite_write` (the one write: turns, results, lease-back), this module (the claims,
 reads and operator actions).
 """
@@ -42,6 +42,7 @@ from ..errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning, St
 from ..state import (
     ActivityWork,
     Batch,
+    InstanceQuery,
     InstanceState,
     Message,
     OrchestrationWork,
@@ -59,6 +60,7 @@ from .rows import (
 )
 from .sqlite_batch import in_lists, in_sql, insert_rows
 from .sqlite_db import Database
+from .sqlite_query import query_sql
 from .sqlite_schema import from_micros, to_micros
 from .sqlite_write import FINISHED, enqueue_rows, insert_row, lease_due, leased_works, write_batch
 
@@ -222,6 +224,12 @@ class SqliteStore:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
+        with self._db.read() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        return [decode_state(row) for row in rows]
+
+    def query_instances(self, query: InstanceQuery) -> list[InstanceState]:
+        sql, args = query_sql(query)
         with self._db.read() as conn:
             rows = conn.execute(sql, args).fetchall()
         return [decode_state(row) for row in rows]

@@ -25,6 +25,10 @@ __all__ = ["Database"]
 
 _T = TypeVar("_T")
 _POLL = 0.05  # seconds between checks for commits by other processes in `wait_for_change`
+# A worker's write waits up to _PATIENCE for a client's write to share its commit, while a client
+# wrote in the last _CLIENT_ACTIVE seconds (see `Database.group`).
+_PATIENCE = 0.002
+_CLIENT_ACTIVE = 0.005
 _FILE_MODE = 0o600  # a new database holds every payload: readable by its owner only
 # SQLite's primary result codes (``exc.sqlite_errorcode & 0xFF``) that are no damage to the file.
 _BUSY, _LOCKED, _READONLY = 5, 6, 8
@@ -54,7 +58,7 @@ def _wake_lock() -> Any:
 class _Op:
     """One operation waiting for a group commit, and its outcome once committed."""
 
-    __slots__ = ("done", "error", "fn", "lead", "result", "wake")
+    __slots__ = ("done", "error", "fn", "lead", "patient", "result", "wake")
 
     def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
         self.fn = fn
@@ -64,6 +68,7 @@ class _Op:
         # Released exactly once: when the op is done, or (instead) when it is chosen to lead.
         self.wake: Any = None
         self.lead = False  # this op's thread commits the next group
+        self.patient = False  # may wait for a client's write to carry it (`Database.group`)
 
 
 _NOT_DAMAGE = (_BUSY, _LOCKED, _READONLY)
@@ -154,6 +159,7 @@ class Database:
         self._queue: list[_Op] = []  # durable writes waiting for the next group commit
         self._group_lock = threading.Lock()  # guards _queue and _leading
         self._leading = False  # a thread is committing a group right now
+        self._client_at = -_CLIENT_ACTIVE  # when a client (not a worker) last queued a write
         self._closed = False
         self._changed = threading.Condition()
         self._changes = 0  # bumped by every write this process commits
@@ -224,7 +230,7 @@ class Database:
         finally:
             self._release(pooled)
 
-    def group(self, op: Callable[[sqlite3.Connection], _T]) -> _T:
+    def group(self, op: Callable[[sqlite3.Connection], _T], *, patient: bool = False) -> _T:
         """Run `op` in a durable transaction shared with the writes other threads queued meanwhile.
 
         Group commit: a caller queues its operation; if no group is being committed it leads,
@@ -232,19 +238,27 @@ class Database:
         group is done and either finds its operation committed or leads the next group.
         Concurrent starts, events, turns and activity results thus share one fsync. Each
         caller gets its own result or exception, and only after COMMIT returned.
+
+        A `patient` operation (a worker's write, which nobody outside waits on) does not lead
+        at once while a client is writing (a start or an event queued in the last
+        `_CLIENT_ACTIVE` seconds): it waits up to `_PATIENCE` for the client's next write to
+        carry it. A client that starts instances one by one then pays one fsync per call,
+        instead of also waiting for the worker's commits between its own.
         """
         mine = _Op(op)
         with self._group_lock:
             self._queue.append(mine)
-            if not self._leading:
+            if patient:
+                mine.patient = True
+            else:
+                self._client_at = time.monotonic()
+            if not self._leading and not (patient and self._client_active()):
                 self._leading = mine.lead = True
             else:
                 mine.wake = _wake_lock()
         if mine.wake is not None:
-            # Woken only when our operation is committed, or when we are handed the lead: one
-            # wake-up per waiter, not one per waiter per group (a notify_all herd costs CPU).
             try:
-                mine.wake.acquire()
+                self._await(mine)
             except BaseException:  # interrupted while waiting (Ctrl-C on this thread)
                 with self._group_lock:
                     if not mine.lead and mine in self._queue:
@@ -258,6 +272,28 @@ class Database:
         if mine.error is not None:
             raise mine.error
         return cast(_T, mine.result)
+
+    def _client_active(self) -> bool:
+        return time.monotonic() - self._client_at < _CLIENT_ACTIVE
+
+    def _await(self, mine: _Op) -> None:
+        """Wait until `mine` is committed or handed the lead; a patient op that nobody took
+        within `_PATIENCE` leads itself."""
+        assert mine.wake is not None
+        if not mine.patient:
+            # Woken only when our operation is committed, or when we are handed the lead: one
+            # wake-up per waiter, not one per waiter per group (a notify_all herd costs CPU).
+            mine.wake.acquire()
+            return
+        while not mine.wake.acquire(timeout=_PATIENCE):
+            with self._group_lock:
+                if mine not in self._queue:
+                    break  # a leader took it: its commit wakes us
+                if not self._leading:
+                    self._leading = mine.lead = True
+                    return
+        if not mine.lead and not mine.done:
+            mine.wake.acquire()
 
     def _lead(self) -> None:
         """Commit everything queued so far, wake its owners, and hand the lead on (or drop it)."""
@@ -274,7 +310,7 @@ class Database:
                 if op.wake is not None and not op.lead:  # a leader's wake was its hand-over
                     op.wake.release()
             with self._group_lock:
-                successor = self._queue[0] if self._queue else None
+                successor = self._successor()
                 if successor is None:
                     self._leading = False
                 else:
@@ -282,6 +318,15 @@ class Database:
             if successor is not None:
                 assert successor.wake is not None
                 successor.wake.release()
+
+    def _successor(self) -> _Op | None:
+        """The queued op to lead the next group: the first, unless only patient ops wait while
+        a client is writing (they wait, and lead themselves after `_PATIENCE` at the latest)."""
+        if not self._queue:
+            return None
+        if all(op.patient for op in self._queue) and self._client_active():
+            return None
+        return self._queue[0]
 
     def _commit_group(self, batch: list[_Op]) -> None:
         """Commit queued operations together (the caller holds the write mutex).

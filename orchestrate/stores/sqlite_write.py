@@ -104,7 +104,7 @@ def write_batch(db: Database, batch: Batch) -> Written:
             insert_rows(conn, _INSERT_ACTIVITIES, [(*row, 0) for row in new[0]])
         return Written(applied, leased, renewed)
 
-    return db.group(apply)
+    return db.group(apply, patient=True)
 
 
 def _guard(

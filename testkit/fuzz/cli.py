@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="write a failing schedule here (JSON) for --replay")
     parser.add_argument("--replay", metavar="FILE", help="re-run a saved schedule exactly")
     parser.add_argument("--format", choices=("text", "json", "github"), default="text")
+    parser.add_argument("--html", metavar="FILE",
+                        help="on a finding, also write it with every instance's timeline as one "
+                             "self-contained HTML file (a CI artifact that opens anywhere)")
     return parser
 
 
@@ -117,6 +120,9 @@ def _replay(registry: Registry, name: str, args: argparse.Namespace,
 def _print_failure(failure: FuzzFailure, args: argparse.Namespace) -> None:
     if args.save_failure:
         failure.schedule.save(args.save_failure)
+    if args.html:
+        Path(args.html).write_text(failure.html(), encoding="utf-8")
+        print(f"orch-fuzz: wrote the failure's timelines to {args.html}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps(failure.to_json(), indent=1, default=str))
         return

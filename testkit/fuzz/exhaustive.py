@@ -62,6 +62,7 @@ def explore(
             timelines = shown.timelines if finding.prop != "replay safety" else ""
             raise FuzzFailure(
                 finding.prop, finding.message, shown.schedule, timelines=timelines,
+                instances=shown.instances,
                 reproduce="  orch-fuzz ... --exhaustive finds it again (the enumeration is "
                           "deterministic); --save-failure F.json and --replay F.json re-run it",
             )

@@ -7,6 +7,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from orchestrate import InstanceState
+from orchestrate.history import Event
+
 from .schedule import Schedule
 
 __all__ = ["CoverageGaps", "FuzzFailure", "FuzzReport"]
@@ -102,8 +105,11 @@ class FuzzFailure(AssertionError):
         timelines: str = "",
         reproduce: str = "",
         flaky: bool = False,
+        instances: list[tuple[InstanceState, list[Event]]] | None = None,
     ) -> None:
         self.prop = prop
+        # every instance's final state and history (for `html()`), when the fuzzer had them
+        self.instances = instances or []
         self.detail = detail
         self.schedule = schedule
         self.seed = seed
@@ -130,6 +136,14 @@ class FuzzFailure(AssertionError):
         if reproduce:
             parts.append(f"Reproduce:\n{reproduce}")
         super().__init__("\n\n".join(parts))
+
+    def html(self) -> str:
+        """The failure as one self-contained HTML page: this message, then every instance's
+        timeline (`orch-fuzz --html`)."""
+        from orchestrate.ui import timeline_document
+
+        title = f"orch-fuzz: {self.prop} broke for {self.schedule.orchestration}"
+        return timeline_document(self.instances, title=title, note=str(self))
 
     def to_json(self) -> dict[str, Any]:
         return {

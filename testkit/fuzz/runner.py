@@ -1,4 +1,4 @@
-"""`fuzz` and `replay_schedule`: the fuzzer's entry points (see DESIGN.md, "Fuzzing").
+"""`fuzz` and `replay_schedule`: the fuzzer's entry points (see docs/design.md, "Fuzzing").
 
 `fuzz` runs examples under Hypothesis (`DrawChooser` makes every decision, so failures shrink),
 or enumerates every schedule (`exhaustive=True`, see `testkit.fuzz.exhaustive`); then replays a
@@ -249,7 +249,8 @@ def _failure(
     # a divergence's message already shows the history it diverged from
     timelines = shown.timelines if finding.prop != "replay safety" else ""
     return FuzzFailure(finding.prop, finding.message, shown.schedule, seed=seed,
-                       timelines=timelines, reproduce=reproduce, flaky=flaky)
+                       timelines=timelines, reproduce=reproduce, flaky=flaky,
+                       instances=shown.instances)
 
 
 def _reproduce(config: FuzzConfig, seed: int) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from orchestrate import NonDeterminismError, Status, codec
+from orchestrate import InstanceState, NonDeterminismError, Status, codec
 from orchestrate import history as h
 from orchestrate.history import iso_time
 
@@ -79,6 +79,8 @@ class TrialResult:
     duplicates: int = 0
     merged: bool = False  # ended early: the state was explored already (exhaustive mode)
     timelines: str = ""  # every instance's history, for the failure report
+    # every instance's final state and history, for the HTML report (`orch-fuzz --html`)
+    instances: list[tuple[InstanceState, list[h.Event]]] = field(default_factory=list)
     error: str = ""  # why the instance failed, if it did: "TypeError: ..."
 
     @property
@@ -272,10 +274,8 @@ class Trial:
     def _result(self, finding: Finding | None) -> TrialResult:
         env = self.env
         state = env.state(self.instance_id)
-        histories = {
-            s.instance_id: [codec.event_to_dict(e) for e in env.history(s.instance_id)]
-            for s in env.instances()
-        }
+        instances = [(s, env.history(s.instance_id)) for s in env.instances()]
+        histories = {s.instance_id: [codec.event_to_dict(e) for e in es] for s, es in instances}
         schedule = Schedule(self.config.orchestration, self.instance_id, self.input,
                             list(self.steps))
         error = f"{state.error.type}: {state.error.message}" if state.error is not None else ""
@@ -283,6 +283,7 @@ class Trial:
             schedule, finding, state.status, state.output, histories, self.crashes,
             self.duplicates, self.merged,
             timelines=env.timelines(limit=60) if finding is not None else "", error=error,
+            instances=instances,
         )
 
 

@@ -48,7 +48,7 @@ def test_iso_time_is_utc_with_z_whatever_the_input_zone() -> None:
 
 
 def test_the_cli_timeline_names_the_target_of_a_raised_event_and_hides_defaults() -> None:
-    from orchestrate.cli_text import _detail
+    from orchestrate.cli_text import detail as _detail
 
     sent = h.EventSent(START, 4, "order-7", "Restock", {"sku": 1})
     assert _detail(sent) == 'Restock #4 -> order-7 input={"sku":1}'

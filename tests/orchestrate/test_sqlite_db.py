@@ -113,8 +113,12 @@ def test_a_leader_interrupted_before_committing_fails_its_batch_loudly(tmp_path:
     assert not db._leading
 
 
-def test_many_threads_each_get_their_own_result_or_error(tmp_path: Path) -> None:
-    """Waiters are woken exactly once (done, or handed the lead), whatever the interleaving."""
+@pytest.mark.parametrize("patient_writers", [0, 6, 12])
+def test_many_threads_each_get_their_own_result_or_error(
+    tmp_path: Path, patient_writers: int
+) -> None:
+    """Waiters are woken exactly once (done, or handed the lead), whatever the interleaving,
+    with client writes, patient (worker) writes, or both."""
     from orchestrate import DuplicateInstance
 
     db = Database(str(tmp_path / "g.db"))
@@ -132,9 +136,10 @@ def test_many_threads_each_get_their_own_result_or_error(tmp_path: Path) -> None
         return op
 
     def writer(first: int) -> None:
+        patient = first // 50 < patient_writers
         for k in range(first, first + 50):
             try:
-                outcome[k] = db.group(insert(k))
+                outcome[k] = db.group(insert(k), patient=patient)
             except DuplicateInstance as exc:
                 outcome[k] = str(exc)
 
@@ -147,5 +152,54 @@ def test_many_threads_each_get_their_own_result_or_error(tmp_path: Path) -> None
     with db.read() as conn:
         stored = [row[0] for row in conn.execute("SELECT k FROM t ORDER BY k")]
     assert stored == [k for k in range(600) if k % 7]
+    assert not db._leading and db._queue == []
+    db.close()
+
+
+def _patient_write(db: Database, ran_on: dict[str, str]) -> threading.Thread:
+    """A worker-like thread whose patient write records the thread that ran it."""
+
+    def op(conn: Any) -> None:
+        ran_on["patient"] = threading.current_thread().name
+
+    thread = threading.Thread(target=lambda: db.group(op, patient=True), name="worker")
+    thread.start()
+    return thread
+
+
+def test_a_patient_write_rides_along_with_the_next_client_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a client writes, a worker's write waits for the client's next commit to carry it:
+    one fsync for both, run on the client's thread."""
+    import orchestrate.stores.sqlite_db as module
+
+    monkeypatch.setattr(module, "_PATIENCE", 30.0)  # it would rather wait than lead alone
+    monkeypatch.setattr(module, "_CLIENT_ACTIVE", 60.0)
+    db = Database(str(tmp_path / "g.db"))
+    db.group(lambda conn: None)  # a client write: the client is active
+    ran_on: dict[str, str] = {}
+    worker = _patient_write(db, ran_on)
+    wait_until(lambda: len(db._queue) == 1, what="the worker's write to queue")
+    assert not db._leading  # it waits instead of leading
+    assert db.group(lambda conn: "client") == "client"
+    worker.join(10)
+    assert ran_on == {"patient": threading.current_thread().name}
+    assert not db._leading and db._queue == []
+    db.close()
+
+
+@pytest.mark.parametrize("client_first", [False, True])
+def test_a_patient_write_leads_itself_when_no_client_write_comes(
+    tmp_path: Path, client_first: bool
+) -> None:
+    """Without a client, or when the client's next write never comes, the worker's write
+    commits on its own thread (after `_PATIENCE` at the latest)."""
+    db = Database(str(tmp_path / "g.db"))
+    if client_first:
+        db.group(lambda conn: None)
+    ran_on: dict[str, str] = {}
+    _patient_write(db, ran_on).join(10)
+    assert ran_on == {"patient": "worker"}
     assert not db._leading and db._queue == []
     db.close()
