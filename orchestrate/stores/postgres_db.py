@@ -38,6 +38,7 @@ _T = TypeVar("_T")
 _LOG = logging.getLogger("orchestrate.store")
 CHANNEL = "orchestrate"  # the NOTIFY channel of every store on one database
 _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
+_STALE = 1.0  # seconds idle in the pool after which a connection is checked before use
 
 
 class _Uncommitted(Exception):
@@ -57,6 +58,7 @@ class Database:
         self.pool_size = pool_size
         self.retry_for = retry_for
         self._pool: list[psycopg.Connection[Any]] = []
+        self._idle_since: dict[int, float] = {}  # id(conn) -> when it went back to the pool
         self._pool_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(pool_size)
         self._closed = False
@@ -93,13 +95,17 @@ class Database:
         """A prefix unique to this call, for tokens made in SQL (prefix || row id)."""
         return f"{self._token_prefix}{next(self._token_count)}-"
 
-    def _acquire(self) -> psycopg.Connection[Any]:
+    def _acquire(self) -> tuple[psycopg.Connection[Any], bool]:
+        """A connection, and whether it sat idle long enough to check it before trusting it
+        with a transaction (a server restart meanwhile leaves pooled connections dead)."""
         self._slots.acquire()
         with self._pool_lock:
             if self._pool:
-                return self._pool.pop()
+                conn = self._pool.pop()
+                since = self._idle_since.pop(id(conn), 0.0)
+                return conn, time.monotonic() - since > _STALE
         try:
-            return self._connect()
+            return self._connect(), False
         except BaseException:
             self._slots.release()
             raise
@@ -109,6 +115,7 @@ class Database:
             with self._pool_lock:
                 if not (broken or self._closed or conn.closed or conn.broken):
                     self._pool.append(conn)
+                    self._idle_since[id(conn)] = time.monotonic()
                     return
             conn.close()
         finally:
@@ -118,6 +125,7 @@ class Database:
         """Close every idle connection (after one was lost, the others likely were too)."""
         with self._pool_lock:
             idle, self._pool = self._pool, []
+            self._idle_since.clear()
         for conn in idle:
             conn.close()
 
@@ -180,7 +188,7 @@ class Database:
         notify: bool | Callable[[_T], bool],
     ) -> _T:
         try:
-            conn = self._acquire()
+            conn, stale = self._acquire()
         except StoreError as exc:
             raise _Uncommitted() from exc.__cause__ or exc
         committing = False
@@ -192,6 +200,8 @@ class Database:
                 # statement (a worker thread waiting on the socket also waits for the GIL).
                 with conn.pipeline():
                     conn.execute("BEGIN")
+                    if stale:  # a round trip now: a dead connection fails before COMMIT is sent
+                        conn.execute("SELECT 1").fetchone()
                     if not durable:
                         conn.execute("SET LOCAL synchronous_commit = off")
                     result = fn(conn)
@@ -314,6 +324,7 @@ class Database:
         with self._pool_lock:
             self._closed = True
             idle, self._pool = self._pool, []
+            self._idle_since.clear()
             listener, self._listener = self._listener, None
         for conn in idle:
             conn.close()

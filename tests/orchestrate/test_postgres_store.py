@@ -275,6 +275,18 @@ def test_a_server_restart_loses_nothing_and_workers_carry_on(
     store.close()
 
 
+def test_a_write_that_reads_nothing_on_connections_a_restart_killed_still_applies(
+    pg_cluster: PostgresCluster, pg_url: str
+) -> None:
+    store = PostgresStore(pg_url)
+    Client(store).start("flow", None, instance_id="a")
+    work = store.fetch_orchestration_work(T0)[0]
+    pg_cluster.pg_ctl("restart")  # every pooled connection is dead now
+    store.abandon(work)  # deletes a lock and reads nothing: retried on a new connection
+    assert [w.instance.instance_id for w in store.fetch_orchestration_work(T0)] == ["a"]
+    store.close()
+
+
 def test_a_server_that_stays_down_is_one_clear_store_error(pg_cluster: PostgresCluster) -> None:
     url = pg_cluster.create_database("gone")
     store = PostgresStore(url, retry_for=0.3)
