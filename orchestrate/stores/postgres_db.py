@@ -199,9 +199,9 @@ class Database:
                 # waiting for the server, so a transaction costs a round trip per read, not per
                 # statement (a worker thread waiting on the socket also waits for the GIL).
                 with conn.pipeline():
-                    conn.execute("BEGIN")
-                    if stale:  # a round trip now: a dead connection fails before COMMIT is sent
+                    if stale:  # a round trip first: a dead connection fails before COMMIT is sent
                         conn.execute("SELECT 1").fetchone()
+                    conn.execute("BEGIN")
                     if not durable:
                         conn.execute("SET LOCAL synchronous_commit = off")
                     result = fn(conn)
