@@ -1,7 +1,7 @@
 """`PostgresStore`: the `Store` contract on PostgreSQL, for many worker processes on many hosts.
 
 Every worker process (on any host) opens the same database; there is no coordinator. A worker
-claims orchestration turns and activity items with ``SELECT ... FOR UPDATE SKIP LOCKED`` in READ
+claims orchestration turns and activity items with ``SELECT ... FOR [NO KEY] UPDATE SKIP LOCKED`` in READ
 COMMITTED transactions: claims of different workers never wait on each other, and an instance's
 lock row (a token and an expiry) is taken only while holding the instance's row lock, so no turn
 of one instance runs in two workers at once, and a commit whose token no longer matches is
@@ -72,7 +72,7 @@ _CLAIM = (
     "min(id) AS first FROM {head} GROUP BY instance_id) AS m "
     "ON m.instance_id = i.instance_id WHERE NOT EXISTS (SELECT 1 FROM locks AS l "
     "WHERE l.instance_id = i.instance_id AND l.expires > %s) ORDER BY m.due, m.first LIMIT %s "
-    "FOR UPDATE OF i SKIP LOCKED"
+    "FOR NO KEY UPDATE OF i SKIP LOCKED"
 )
 _CLAIM_HEAD = _CLAIM.format(
     head="(SELECT instance_id, due, id FROM messages WHERE due <= %s ORDER BY due, id LIMIT %s) AS h"
@@ -403,7 +403,7 @@ class PostgresStore:
             row = conn.execute(
                 "SELECT l.token, parent_instance, parent_generation, parent_task, status "
                 "FROM instances AS i JOIN locks AS l ON l.instance_id = i.instance_id "
-                "WHERE i.instance_id = %s FOR UPDATE OF i",
+                "WHERE i.instance_id = %s FOR NO KEY UPDATE OF i",
                 (key,),
             ).fetchone()
             if row is None or row[0] != token:
@@ -427,7 +427,8 @@ class PostgresStore:
     def retry(self, instance_id: str) -> bool:
         def release(conn: _Conn) -> bool:
             found = conn.execute(
-                "SELECT status FROM instances WHERE instance_id = %s FOR UPDATE", (instance_id,)
+                "SELECT status FROM instances WHERE instance_id = %s FOR NO KEY UPDATE",
+                (instance_id,),
             ).fetchone()
             if found is None:
                 raise InstanceNotFound(

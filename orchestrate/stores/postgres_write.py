@@ -1,15 +1,18 @@
 """`PostgresStore.write`: the one atomic write of the PostgreSQL store (see `Store.write`).
 
 A batch is one READ COMMITTED transaction. It first locks the rows of every instance its turns
-touch (``SELECT ... FOR UPDATE``, in instance-id order, so two workers' batches never deadlock
-on each other), then reads each turn's guard (the lock token of a fetched turn; the run,
+touch (``SELECT ... FOR NO KEY UPDATE``, in instance-id order, so two workers' batches never
+deadlock on each other), then reads each turn's guard (the lock token of a fetched turn; the run,
 generation, history length, lock and inbox of a turn computed on a cached execution) from the
 latest committed state, writes the winning turns with one statement per kind of change (arrays
 through ``unnest``), completes activity results (their items locked ``FOR UPDATE``), and leases
 due items with ``FOR UPDATE SKIP LOCKED``: a worker never waits for another worker's claim.
 
 Every change to an instance's lock, state or history is made while holding that instance's row
-lock, so a guard read after taking it cannot be overtaken by another worker's commit.
+lock, so a guard read after taking it cannot be overtaken by another worker's commit. Those
+locks are ``NO KEY UPDATE``: a message queued to the instance meanwhile (which checks that the
+instance exists ``FOR KEY SHARE``) does not wait for them, but a purge or a reuse deleting the
+instance does, so no message is ever queued to an instance deleted in the same moment.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ _ENQUEUE = (
     "INSERT INTO messages (instance_id, generation, due, event) "
     "SELECT u.k, u.g, u.d, u.e FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::text[]) "
     "WITH ORDINALITY AS u(k, g, d, e, n) "
-    "WHERE EXISTS (SELECT 1 FROM instances AS i WHERE i.instance_id = u.k) ORDER BY u.n"
+    "WHERE EXISTS (SELECT 1 FROM instances AS i WHERE i.instance_id = u.k FOR KEY SHARE) "
+    "ORDER BY u.n"
 )
 _INSERT_ACTIVITIES = (
     "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, call_id, "
@@ -112,7 +116,7 @@ def lock_instances(conn: _Conn, keys: list[str]) -> None:
     if keys:
         conn.execute(
             'SELECT 1 FROM instances WHERE instance_id = ANY(%s) ORDER BY instance_id COLLATE "C" '
-            "FOR UPDATE",
+            "FOR NO KEY UPDATE",
             (sorted(set(keys)),),
         )
 
