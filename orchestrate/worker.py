@@ -13,6 +13,7 @@ drive; `start()` runs rounds on background threads.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import threading
 from collections import OrderedDict
@@ -26,7 +27,7 @@ from .activity import execute_activity
 from .async_activities import AsyncActivities
 from .backoff import Backoff
 from .clock import Clock, SystemClock
-from .errors import StoreError, UnknownOrchestration
+from .errors import StoreError, StoreUnavailable, UnknownOrchestration
 from .leases import Holdings
 from .payload import DEFAULT_MAX_PAYLOAD_BYTES, valid_limit
 from .registry import Registry
@@ -228,6 +229,13 @@ class Worker(WorkerThreads):
         for work in works:
             try:
                 commit, exe = self._turn(work, now)
+            except StoreUnavailable:
+                # the store's condition, not the instance's: give the claims back (if the store
+                # answers; else their locks expire) and let the round fail and back off
+                for unused in works:  # none of this round's turns is written
+                    with contextlib.suppress(StoreError):
+                        self.store.abandon(unused)
+                raise
             except Exception:
                 _LOG.exception("turn of %s crashed; releasing it", work.instance.instance_id)
                 self.store.abandon(work)
@@ -567,6 +575,8 @@ class Worker(WorkerThreads):
             self.cache_misses += 1
             try:
                 exe = self._rebuild(state)
+            except StoreUnavailable:
+                raise  # not the instance's fault: the round fails and is retried
             except (UnknownOrchestration, StoreError) as exc:
                 if isinstance(exc, UnknownOrchestration):
                     held = self.rolling.hold_turn(state, work.lock_token, messages, exc, now)

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import errors as pg_errors
 
-from ..errors import OrchestrateError, StoreError
+from ..errors import OrchestrateError, StoreError, StoreUnavailable
 from .postgres_schema import prepare
 
 __all__ = ["CHANNEL", "Database"]
@@ -133,7 +133,7 @@ class Database:
         """`exc` as a `StoreError` that names the database, the cause and the fix."""
         text = str(exc).strip().replace("\n", " ")
         if isinstance(exc, psycopg.OperationalError):
-            return StoreError(
+            return StoreUnavailable(
                 f"cannot reach PostgreSQL {self.where}: {text}. Check that the server runs and "
                 "accepts connections from this host (pg_isready); workers retry with backoff"
             )
@@ -165,7 +165,7 @@ class Database:
             except _Uncommitted as lost:
                 cause = lost.__cause__ or lost
                 self._lost(cause)
-                if self._closed or time.monotonic() + delay > deadline:
+                if time.monotonic() + delay > deadline:
                     raise self.error(cause) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
@@ -198,9 +198,9 @@ class Database:
                 # Pipeline mode: statements whose results `fn` does not read are sent without
                 # waiting for the server, so a transaction costs a round trip per read, not per
                 # statement (a worker thread waiting on the socket also waits for the GIL).
+                if stale:  # a round trip first: a dead connection fails before COMMIT is sent
+                    conn.execute("SELECT 1")
                 with conn.pipeline():
-                    if stale:  # a round trip first: a dead connection fails before COMMIT is sent
-                        conn.execute("SELECT 1").fetchone()
                     conn.execute("BEGIN")
                     if not durable:
                         conn.execute("SET LOCAL synchronous_commit = off")
