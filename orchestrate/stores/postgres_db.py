@@ -216,15 +216,15 @@ class Database:
                 raise
             broken = False
             return result
+        except _RETRYABLE:  # before OperationalError: they are of that family
+            broken = False
+            raise
         except psycopg.OperationalError as exc:
             if conn.broken or conn.closed:
                 self._flush()
                 if not committing:
                     raise _Uncommitted() from exc
             raise self.error(exc) from None
-        except _RETRYABLE:
-            broken = False
-            raise
         except OrchestrateError:
             broken = False
             raise

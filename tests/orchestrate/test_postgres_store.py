@@ -308,3 +308,35 @@ def test_worker_threads_run_every_instance_exactly_once(pg_url: str) -> None:
             kinds = [e.kind for e in rt.history(key)]
             assert kinds.count("OrchestrationCompleted") == 1
             assert kinds.count("ActivityCompleted") == 2
+
+
+def test_a_deadlock_between_two_transactions_is_retried_transparently(pg_url: str) -> None:
+    from orchestrate.stores.postgres_db import Database
+
+    db = Database(pg_url, where="test")
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("CREATE TABLE pair (k int PRIMARY KEY, v int)")
+        conn.execute("INSERT INTO pair VALUES (1, 0), (2, 0)")
+    meet = threading.Barrier(2)
+    attempts: list[int] = []
+
+    def crosswise(first: int, second: int) -> None:
+        def fn(conn: psycopg.Connection) -> None:
+            attempts.append(first)
+            sql = "UPDATE pair SET v = v + 1 WHERE k = %s RETURNING 1"
+            conn.execute(sql, (first,)).fetchone()
+            if attempts.count(first) == 1:  # only the first attempt waits for the other
+                meet.wait(10)
+            conn.execute(sql, (second,)).fetchone()
+
+        db.transaction(fn, notify=False)
+
+    threads = [threading.Thread(target=crosswise, args=pair) for pair in ((1, 2), (2, 1))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT v FROM pair ORDER BY k").fetchall() == [(2,), (2,)]
+    assert len(attempts) == 3  # one of the two was chosen as the victim and ran again
+    db.close()
