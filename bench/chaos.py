@@ -25,13 +25,14 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from orchestrate import Client, OrchestrationContext, Registry, Status, activity_info
-from orchestrate.stores.sqlite import SqliteStore
+from orchestrate.stores.url import open_store
 
 reg = Registry()
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,16 +141,22 @@ def run(
     spacing: tuple[float, float] = (0.5, 2.0),
     timeout: float = 300.0,
     seed: int = 11,
+    db: str | None = None,
+    restart: Callable[[], None] | None = None,
 ) -> Report:
-    """Run the chaos schedule; raise AssertionError on any broken promise."""
-    db = str(directory / "chaos.db")
+    """Run the chaos schedule; raise AssertionError on any broken promise.
+
+    `db`: the workers' store (a SQLite file in `directory` by default, or a store URL such as
+    ``postgresql://...``). `restart`, if given, is called once half-way through the kills (e.g.
+    to restart the database server under the running workers)."""
+    db = db or str(directory / "chaos.db")
     command = [sys.executable, "-m", "orchestrate", "worker", "bench.chaos:reg", "--db", db]
     command += ["--threads", "2", "--grace", str(grace)]
     if lease is not None:
         command += ["--lease", str(lease), "--activity-lease", str(lease)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     errors = directory / "workers.err"
-    store = SqliteStore(db)
+    store = open_store(db)
     client = Client(store)
     work = plan(instances)
     began = time.monotonic()
@@ -172,6 +179,8 @@ def run(
                 for key, name, *_ in work:  # events arrive while workers keep dying
                     if name == "approval":
                         client.raise_event(key, "approve", 100)
+            if restart is not None and index == kills // 2:
+                restart()
             victim = rng.randrange(workers)
             how = rng.choice(["kill", "term"])
             proc = procs[victim]
@@ -181,6 +190,8 @@ def run(
             procs[victim] = spawn()
             last_restart = time.monotonic()
         if kills == 0:
+            if restart is not None:
+                restart()
             for key, name, *_ in work:
                 if name == "approval":
                     client.raise_event(key, "approve", 100)
@@ -212,14 +223,26 @@ def _check(client: Client, db: str, work: list[tuple[str, str, int, int]]) -> No
         assert kinds.count("OrchestrationStarted") == 1, key
         done = [e.task_id for e in client.history(key) if e.kind == "ActivityCompleted"]
         assert len(done) == len(set(done)), key
-    conn = sqlite3.connect(db)
     seqs: dict[str, list[int]] = defaultdict(list)
-    for key, seq in conn.execute("SELECT instance_id, seq FROM history ORDER BY instance_id, seq"):
+    for key, seq in _rows(db, "SELECT instance_id, seq FROM history ORDER BY instance_id, seq"):
         seqs[key].append(seq)
-    lengths: dict[str, Any] = dict(conn.execute("SELECT instance_id, history_len FROM instances"))
-    conn.close()
+    lengths: dict[str, Any] = dict(_rows(db, "SELECT instance_id, history_len FROM instances"))
     for key, length in lengths.items():
         assert seqs[key] == list(range(length)), key
+
+
+def _rows(db: str, sql: str) -> list[Any]:
+    """Rows of `sql` read straight from the store's database (SQLite file or PostgreSQL URL)."""
+    if db.startswith(("postgresql:", "postgres:")):
+        import psycopg
+
+        with psycopg.connect(db) as conn:
+            return conn.execute(sql).fetchall()
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,30 +39,48 @@ from .worker import Worker
 __all__ = ["main"]
 
 DEFAULT_DB = "./orchestrate.db"
+DB_VARIABLE = "ORCHESTRATE_DB"  # the default for --db: a file or a store URL
 
 
 # --- commands ----------------------------------------------------------------------------------
 
 
+def _is_url(db: str) -> bool:
+    """`--db` names a store URL (``postgresql://...``, ``sqlite:///...``) rather than a file."""
+    return "://" in db or db.startswith(("sqlite:", "postgresql:", "postgres:", "memory:"))
+
+
+def _shown(db: str) -> str:
+    """`--db` as printed: a URL without its password."""
+    if not _is_url(db) or "@" not in db:
+        return db
+    scheme, _, rest = db.partition("://")
+    credentials, _, host = rest.rpartition("@")
+    return f"{scheme}://{credentials.partition(':')[0]}@{host}"
+
+
 def _open(args: argparse.Namespace, *, create: bool = False) -> Client:
     path = args.db or DEFAULT_DB
-    if "://" in path or path.startswith("memory:"):  # a store URL (sqlite:///x.db, ...)
+    if not create and not _is_url(path) and not os.path.exists(path):
+        raise Failure(
+            f"no database at {path!r}; pass --db PATH (or a store URL such as "
+            "postgresql://user@host/db), or start an instance or a worker to create it"
+        )
+    if _is_url(path):
         from .stores.url import open_store
 
         try:
-            return Client(open_store(path))
+            store = open_store(path)
         except ValueError as exc:
             raise Failure(str(exc)) from None
-    if not create and not os.path.exists(path):
-        raise Failure(
-            f"no database at {path!r}; pass --db PATH, or start an instance or a worker to create it"
-        )
-    from .stores.sqlite import SqliteStore  # imported here: `--help` never touches sqlite3
+    else:
+        from .stores.sqlite import SqliteStore  # imported here: `--help` never touches sqlite3
 
+        store = SqliteStore(path)
     limit = getattr(args, "max_payload_bytes", None)
     if limit is None:
-        return Client(SqliteStore(path))
-    return Client(SqliteStore(path), max_payload_bytes=limit or None)
+        return Client(store)
+    return Client(store, max_payload_bytes=limit or None)
 
 
 def _out(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -240,7 +258,7 @@ def _cmd_worker(args: argparse.Namespace) -> None:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     path = args.db or DEFAULT_DB
     print(
-        f"orchestrate worker: {args.target} on {path} with {args.threads} thread(s); "
+        f"orchestrate worker: {args.target} on {_shown(path)} with {args.threads} thread(s); "
         "Ctrl-C or SIGTERM stops it",
         file=sys.stderr,
         flush=True,
@@ -276,7 +294,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--db",
         default=argparse.SUPPRESS,
-        help=f"SQLite database file or store URL (default {DEFAULT_DB})",
+        help=f"SQLite database file or store URL, e.g. postgresql://user@host/db (default: "
+        f"${DB_VARIABLE}, else {DEFAULT_DB})",
     )
     common.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
@@ -453,7 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (0 ok, 1 failure, 2 usage)."""
     parser = _parser()
     args = parser.parse_args(argv)
-    args.db = getattr(args, "db", None)
+    args.db = getattr(args, "db", None) or os.environ.get(DB_VARIABLE) or None
     args.json = getattr(args, "json", False)
     try:
         args.run(args)

@@ -23,6 +23,7 @@ __all__ = [
     "RegistrationError",
     "SerializationError",
     "StoreError",
+    "StoreUnavailable",
     "SubOrchestrationFailed",
     "TaskCancelled",
     "TaskFailed",
@@ -110,6 +111,12 @@ class DuplicateInstance(OrchestrateError, ValueError):
 
 class StoreError(OrchestrateError):
     """The store cannot be opened or read (wrong schema, corrupt data, lost lease)."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached right now (a lost connection, a server restarting); the
+    call may work when retried. Unlike other `StoreError`s it says nothing about the data: a
+    worker backs off and retries, it never fails an instance for it."""
 
 
 class TaskCancelled(OrchestrateError):

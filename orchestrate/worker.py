@@ -14,6 +14,7 @@ threads (`worker_threads`).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import threading
 from collections import OrderedDict
@@ -27,7 +28,7 @@ from .async_activities import AsyncActivities
 from .backoff import Backoff
 from .callguard import guard_registry
 from .clock import Clock, SystemClock
-from .errors import StoreError, UnknownOrchestration
+from .errors import StoreError, StoreUnavailable, UnknownOrchestration
 from .leases import Holdings
 from .payload import DEFAULT_MAX_PAYLOAD_BYTES, valid_limit
 from .registry import Registry
@@ -209,6 +210,7 @@ class Worker(WorkerActivities, WorkerThreads):
         if not commits:
             return 0, [], self.clock.now()
         at = self.clock.now()
+        lease = self._lease_for(commits, lease)
         written = self.store.write(
             Batch(turns=commits, lease=lease, now=at, lease_seconds=self.activity_lease)
         )
@@ -228,6 +230,13 @@ class Worker(WorkerActivities, WorkerThreads):
         for work in works:
             try:
                 commit, exe = self._turn(work, now)
+            except StoreUnavailable:
+                # the store's condition, not the instance's: give the claims back (if the store
+                # answers; else their locks expire) and let the round fail and back off
+                for unused in works:  # none of this round's turns is written
+                    with contextlib.suppress(StoreError):
+                        self.store.abandon(unused)
+                raise
             except Exception:
                 _LOG.exception("turn of %s crashed; releasing it", work.instance.instance_id)
                 self.store.abandon(work)
@@ -286,11 +295,28 @@ class Worker(WorkerActivities, WorkerThreads):
             # started, events raised): they ride in this write instead of costing one more.
             fresh, fresh_executions = self._fetch_and_decide(self.batch_size)
             turns, executions = fresh + turns, [*fresh_executions, *executions]
-        batch = Batch(plain, turns, lease if turns else 0, now, self.activity_lease)
+        batch = Batch(plain, turns, self._lease_for(turns, lease), now, self.activity_lease)
         written = self.store.write(batch)
         self._after_write(turns, executions, written)
         self._cancel_withdrawn(turns, written.applied)
         return written.leased, now if written.leased else None
+
+    def _lease_for(self, turns: list[TurnCommit], lease: int) -> int:
+        """How many items a write of `turns` leases back: what the turns schedule plus
+        `lease` more (at most four batches' worth), never less than `lease`.
+
+        The store leases in queue order, oldest first. Leasing only as many as the turns
+        schedule would take the older items queued before, leaving the turns' own as the next
+        write's "older" ones: a conveyor that never empties. With one worker that costs
+        nothing; with several worker processes each would run the others' items, whose
+        instances' executions it does not hold, so each result would cost a fetch and a replay
+        instead of a follow-up turn on the cached execution. Leasing `lease` more empties the
+        queue's head, and then every write leases what its own turns scheduled.
+        """
+        if not lease or not turns:
+            return 0
+        scheduled = sum(len(turn.activities) for turn in turns)
+        return max(lease, min(scheduled + lease, 4 * self.batch_size))
 
     def _cancel_withdrawn(self, turns: list[TurnCommit], applied: list[bool]) -> None:
         """Attempts this worker holds that an applied turn just withdrew (a race the result
@@ -407,6 +433,8 @@ class Worker(WorkerActivities, WorkerThreads):
             self.cache_misses += 1
             try:
                 exe = self._rebuild(state)
+            except StoreUnavailable:
+                raise  # not the instance's fault: the round fails and is retried
             except (UnknownOrchestration, StoreError) as exc:
                 if isinstance(exc, UnknownOrchestration):
                     held = self.rolling.hold_turn(state, work.lock_token, messages, exc, now)

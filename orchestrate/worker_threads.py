@@ -13,6 +13,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from .errors import StoreError
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -130,8 +132,14 @@ class WorkerThreads:
         while not self._renewing.wait(self.holdings.next_check(self.renew_every)):
             try:
                 self.renew_leases()
+            except StoreError as exc:  # the store's condition (unreachable...): one line, no trace
+                _LOG.warning(
+                    "renewing activity leases failed, retrying in %g s: %s", self.renew_every, exc
+                )
             except Exception:
-                _LOG.exception("renewing activity leases failed; retrying in %g s", self.renew_every)
+                _LOG.exception(
+                    "renewing activity leases failed; retrying in %g s", self.renew_every
+                )
 
     def _loop(self) -> None:
         while not self._stopping:

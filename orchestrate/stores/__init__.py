@@ -2,9 +2,11 @@
 
 `contract` holds the `Store` protocol (one atomic `write`, reads, claims, operator actions)
 and the helpers every store shares; `memory` is the in-process store (tests, the testkit);
-`sqlite` (with `sqlite_db`, `sqlite_schema`, `sqlite_rows`, `sqlite_batch`, `sqlite_write`) is the
+`sqlite` (with `sqlite_db`, `sqlite_schema`, `sqlite_batch`, `sqlite_write`) is the
 embedded default; `url` opens a store from a URL. The SQLite store is imported lazily, so a
-memory-only user never loads sqlite3. The PostgreSQL store will live here too.
+memory-only user never loads sqlite3. `postgres` (with `postgres_db`, `postgres_schema`, `postgres_write`) is the one for many worker
+processes on many machines, imported lazily too; `rows` and `times` are the encoding both SQL
+stores share.
 """
 
 from .contract import Store, child_starts, next_run

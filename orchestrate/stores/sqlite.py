@@ -24,7 +24,7 @@ committed together in the next transaction, so they share one fsync (see
 `sqlite_db.Database.group`).
 
 Files: `sqlite_schema` (format, version check), `sqlite_db` (connections, transactions, group
-commit, change notification), `sqlite_batch` (many rows per statement), `sqlite_rows`
+commit, change notification), `sqlite_batch` (many rows per statement), `rows`
 (encoding), `sqlite_write` (the one write: turns, results, lease-back), this module (the claims,
 reads and operator actions).
 """
@@ -50,10 +50,7 @@ from ..state import (
     Written,
 )
 from .contract import next_run, purged_family
-from .sqlite_batch import in_lists, in_sql, insert_rows
-from .sqlite_db import Database
-from .sqlite_query import query_sql
-from .sqlite_rows import (
+from .rows import (
     INSTANCE_COLUMNS,
     decode_event,
     decode_state,
@@ -61,6 +58,9 @@ from .sqlite_rows import (
     message_row,
     state_row,
 )
+from .sqlite_batch import in_lists, in_sql, insert_rows
+from .sqlite_db import Database
+from .sqlite_query import query_sql
 from .sqlite_schema import from_micros, to_micros
 from .sqlite_write import FINISHED, enqueue_rows, insert_row, lease_due, leased_works, write_batch
 

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
-from ..errors import OrchestrateError, StoreError
+from ..errors import OrchestrateError, StoreError, StoreUnavailable
 from .sqlite_schema import SYNCHRONOUS_MODES, connect, prepare
 
 __all__ = ["Database"]
@@ -193,7 +193,7 @@ class Database:
         text = str(exc)
         code = _code(exc)
         if code in (_BUSY, _LOCKED) or "locked" in text or "busy" in text:
-            return StoreError(
+            return StoreUnavailable(
                 f"{self.path!r} is locked: it stayed locked for {self.busy_timeout} s ({text}); "
                 "another process holds a long write transaction or an exclusive lock (a copy tool, "
                 "an sqlite3 shell). Retry when it is done, or raise busy_timeout "

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..state import InstanceQuery, Status
-from .sqlite_rows import INSTANCE_COLUMNS, micros
+from .rows import INSTANCE_COLUMNS, micros
 
 __all__ = ["query_sql"]
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from datetime import UTC, datetime, timedelta
 
 from ..errors import StoreError
+from .times import from_micros, to_micros
 
 __all__ = [
     "APPLICATION_ID",
@@ -30,9 +30,6 @@ __all__ = [
 APPLICATION_ID = 0x4F524348  # "ORCH": marks the file as ours for `file(1)` and for `prepare`
 SCHEMA_VERSION = 2
 SYNCHRONOUS_MODES = ("FULL", "NORMAL")
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
 
 # Every index costs pages in each commit's WAL frames, so there are few: instances and history
 # are clustered on their keys (WITHOUT ROWID), queue rows append by rowid, and the activity
@@ -122,38 +119,6 @@ _MIGRATIONS: dict[int, list[str]] = {
     PRIMARY KEY (instance_id, generation, call_id)
 ) WITHOUT ROWID"""],
 }
-
-
-# Both conversions are timedelta arithmetic on Python ints, thousands of instructions each, and
-# the store converts the same moments again and again: every turn of a worker's batch is stamped
-# with one `now`, and an instance's stored times are read back at each of its turns. So both are
-# memoized; datetimes are immutable, so handing out one object many times is safe.
-_ENCODED: tuple[datetime, int] = (_EPOCH, 0)  # the last aware datetime encoded, by identity
-_DECODED: dict[int, datetime] = {}  # recent values decoded, emptied when it reaches _DECODED_MAX
-_DECODED_MAX = 4096
-
-
-def to_micros(moment: datetime) -> int:
-    """Exact integer microseconds since the epoch (a naive datetime is taken as local time)."""
-    global _ENCODED
-    last = _ENCODED
-    if moment is last[0]:
-        return last[1]
-    if moment.tzinfo is None:  # not memoized: local time is looked up each time
-        return (moment.astimezone() - _EPOCH) // _MICRO
-    value = (moment - _EPOCH) // _MICRO
-    _ENCODED = (moment, value)
-    return value
-
-
-def from_micros(value: int) -> datetime:
-    """The aware (UTC) datetime `value` microseconds after the epoch."""
-    moment = _DECODED.get(value)
-    if moment is None:
-        if len(_DECODED) >= _DECODED_MAX:
-            _DECODED.clear()
-        moment = _DECODED[value] = _EPOCH + _MICRO * value
-    return moment
 
 
 def connect(path: str, *, synchronous: str, busy_timeout: float) -> sqlite3.Connection:

@@ -20,9 +20,9 @@ from typing import Any
 from .. import history as h
 from ..state import ActivityWork, Batch, InstanceState, Message, Signal, Status, Written
 from .contract import signal_outcome
+from .rows import TurnRows, dumps, loads, message_row, state_row
 from .sqlite_batch import delete_in, in_lists, in_sql, insert_rows, update_rows
 from .sqlite_db import Database
-from .sqlite_rows import TurnRows, dumps, loads, message_row, state_row
 from .sqlite_schema import to_micros
 
 __all__ = [

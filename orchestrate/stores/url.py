@@ -17,11 +17,9 @@ __all__ = ["open_store"]
 
 
 def open_store(url: str | Store) -> Store:
-    """Open a store from a URL: ``memory:``, ``sqlite:///rel.db``, ``sqlite:////abs.db`` or a bare
-    ``*.db`` path. A `Store` object is returned as is.
-
-    ``postgresql://...`` is reserved for the PostgreSQL store, which this version does not have
-    yet: it raises `ValueError` saying so, rather than failing on a module that does not exist.
+    """Open a store from a URL: ``memory:``, ``sqlite:///rel.db``, ``sqlite:////abs.db``, a bare
+    ``*.db`` path, or ``postgresql://user@host/db`` (the PostgreSQL store; needs the ``postgres``
+    extra, psycopg 3). A `Store` object is returned as is.
     """
     if not isinstance(url, str):
         return url
@@ -32,11 +30,18 @@ def open_store(url: str | Store) -> Store:
     if url.startswith("sqlite:") or is_path:
         return _store_class("stores.sqlite", "SqliteStore").from_url(url)  # type: ignore[no-any-return]
     if url.startswith(("postgresql:", "postgres:")):
-        raise ValueError(
-            f"store URL {url!r} names the PostgreSQL store, which is not available in this "
-            "version of orchestrate; use 'memory:' or 'sqlite:///path.db' (a SQLite file) instead"
-        )
-    raise ValueError(f"unknown store URL {url!r}; use 'memory:' or 'sqlite:///path.db'")
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise ValueError(
+                f"store URL {url!r} names the PostgreSQL store, which needs psycopg 3: install "
+                "it with pip install 'orchestrate[postgres]'"
+            ) from None
+        return _store_class("stores.postgres", "PostgresStore").from_url(url)  # type: ignore[no-any-return]
+    raise ValueError(
+        f"unknown store URL {url!r}; use 'memory:', 'sqlite:///path.db' or "
+        "'postgresql://user@host/db'"
+    )
 
 
 def _store_class(module: str, name: str) -> Any:

@@ -79,11 +79,15 @@ def harness_factory() -> Callable[..., Harness]:
     return Harness
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """Each store the contract covers, fresh and closed after the test."""
+    """Each store the contract covers, fresh and closed after the test (postgres: a new
+    database on the session's throwaway cluster, see `tests/conftest.py`)."""
     from .stores import make_store
 
-    made = make_store(request.param, tmp_path)
+    if request.param == "postgres":
+        made = make_store("postgres", tmp_path, request.getfixturevalue("pg_url"))
+    else:
+        made = make_store(request.param, tmp_path)
     yield made
     made.close()

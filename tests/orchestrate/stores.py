@@ -24,8 +24,12 @@ from orchestrate.stores.sqlite import SqliteStore
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def make_store(kind: str, tmp_path: Path) -> Store:
-    """A fresh store of `kind` ("memory" or "sqlite", in `tmp_path`)."""
+def make_store(kind: str, tmp_path: Path, url: str = "") -> Store:
+    """A fresh store of `kind` ("memory", "sqlite" in `tmp_path`, or "postgres" at `url`)."""
+    if kind == "postgres":
+        from orchestrate.stores.postgres import PostgresStore
+
+        return PostgresStore(url)
     return MemoryStore() if kind == "memory" else SqliteStore(str(tmp_path / "c.db"))
 
 

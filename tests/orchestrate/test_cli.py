@@ -281,3 +281,39 @@ def test_worker_guard_calls_is_an_opt_in() -> None:
 
     assert _parser().parse_args(["worker", "app.flows:reg"]).guard_calls is False
     assert _parser().parse_args(["worker", "app.flows:reg", "--guard-calls"]).guard_calls is True
+
+
+# --- store URLs and ORCHESTRATE_DB ---------------------------------------------------------------
+
+
+def test_db_takes_a_postgresql_url_and_orchestrate_db_is_its_default(
+    capsys, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrate.stores.postgres import PostgresStore
+
+    assert run(capsys, "start", "approval", "--input", "3", "--id", "p1", "--db", pg_url)[:2] == (
+        0,
+        "p1\n",
+    )
+    store = PostgresStore(pg_url)
+    worker = Worker(reg, store)
+    while worker.poll_once():
+        pass
+    monkeypatch.setenv("ORCHESTRATE_DB", pg_url)
+    code, out, _ = run(capsys, "raise-event", "p1", "go", "1")
+    assert code == 0
+    while worker.poll_once():
+        pass
+    code, out, _ = run(capsys, "show", "p1", "--json")
+    assert code == 0 and json.loads(out)["instance"]["output"] == 7
+    store.close()
+
+
+def test_a_sqlite_url_in_orchestrate_db_is_used_and_a_bad_url_is_one_line(
+    capsys, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORCHESTRATE_DB", f"sqlite:///{db}")
+    assert run(capsys, "start", "approval", "--input", "3", "--id", "s1")[:2] == (0, "s1\n")
+    assert Client(SqliteStore(db)).state("s1").status == Status.PENDING
+    code, _, err = run(capsys, "list", "--db", "redis://nowhere")
+    assert code == 1 and err.count("\n") == 1 and "unknown store URL 'redis://nowhere'" in err

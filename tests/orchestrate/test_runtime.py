@@ -26,11 +26,13 @@ def test_store_objects_pass_through_and_unknown_urls_are_refused() -> None:
         open_store("redis://x")
 
 
-@pytest.mark.parametrize("url", ["postgresql://db/orders", "postgres://db/orders"])
-def test_postgresql_urls_say_the_store_is_not_in_this_version(url: str) -> None:
-    with pytest.raises(ValueError, match="PostgreSQL store, which is not available") as caught:
-        open_store(url)
-    assert "'memory:'" in str(caught.value) and "sqlite:///" in str(caught.value)
+def test_postgresql_urls_open_the_postgres_store(pg_url: str) -> None:
+    from orchestrate.stores.postgres import PostgresStore
+
+    for url in (pg_url, pg_url.replace("postgresql:", "postgres:", 1)):
+        store = open_store(url)
+        assert isinstance(store, PostgresStore)
+        store.close()
 
 
 def test_runtime_without_threads_runs_until_idle() -> None:

@@ -120,6 +120,34 @@ def test_corrupt_history_fails_that_instance_with_a_clear_error() -> None:
     assert "stored history of 'corrupt' cannot be read" in state.error.message
 
 
+def test_an_unreachable_store_during_a_replay_fails_the_round_not_the_instance() -> None:
+    from orchestrate import StoreError, StoreUnavailable
+
+    hx = Harness(reg)
+    iid = hx.start(mixed, 1, instance_id="outage")
+    hx.worker.evict()  # the next turn replays: it reads the history
+    real = hx.store.get_history
+    outage = [True]
+
+    def unreachable(instance_id: str) -> Any:
+        if outage[0]:
+            raise StoreUnavailable("cannot reach PostgreSQL 'db': server closed the connection")
+        return real(instance_id)
+
+    hx.store.get_history = unreachable  # type: ignore[method-assign]
+    hx.clock.advance(600)
+    with pytest.raises(StoreUnavailable):
+        hx.worker.poll_once()  # the round fails: the worker's loop backs off and retries
+    assert hx.state(iid).status == Status.RUNNING  # nothing recorded, the claim given back
+    assert issubclass(StoreUnavailable, StoreError)
+    outage[0] = False
+    hx.settle()  # the turn runs now: the timer fired, the fan-out ran, the 1 h race began
+    assert "TimerFired" in hx.kinds(iid)
+    hx.advance(7200)  # and the race's timer wins
+    state = hx.state(iid)
+    assert state.status == Status.COMPLETED and state.output["approved"] is False
+
+
 def test_idempotency_key_is_stable_across_retries_and_distinct_per_call() -> None:
     keys.clear()
 

@@ -391,3 +391,38 @@ def test_the_sync_calls_of_a_batch_run_at_once_on_the_workers_pool(store) -> Non
     state = client.state("f")
     assert state.output == [0, 1, 2, 3], state.error
     worker.stop()
+
+
+def test_a_write_leases_what_its_turns_schedule_plus_a_batch(store) -> None:
+    """Items queued earlier are leased first (queue order), so a write leases its own turns'
+    items and a batch more: the queue's head empties, and with several worker processes each
+    runs the items of the instances it holds in memory (no fetch and replay per result)."""
+    reg = Registry()
+
+    @reg.activity
+    def square(x: int) -> int:
+        return x * x
+
+    @reg.orchestration
+    async def fan(ctx, n: int) -> int:
+        return sum(await ctx.all([ctx.activity(square, k) for k in range(n)]))
+
+    worker = Worker(reg, store, clock=ManualClock(T0), batch_size=2)
+    leases: list[tuple[int, int]] = []  # (asked, leased) per write that leases
+    real_write = store.write
+
+    def recording_write(batch: Batch) -> Written:
+        written = real_write(batch)
+        if batch.lease:
+            leases.append((batch.lease, len(written.leased)))
+        return written
+
+    store.write = recording_write  # type: ignore[method-assign]
+    client = Client(store, registry=reg)
+    client.start("fan", 3, instance_id="a")
+    client.start("fan", 3, instance_id="b")
+    while worker.poll_once():
+        pass
+    assert client.state("a").output == client.state("b").output == 5
+    # Two turns schedule 6 items: 6 + 2 asked (at most 4 batches), all 6 leased at once.
+    assert leases[0] == (8, 6)

@@ -1,11 +1,11 @@
-"""Stored times: exact microseconds both ways, whatever the memo in `sqlite_schema` holds."""
+"""Stored times: exact microseconds both ways, whatever the memo in `stores.times` holds."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from orchestrate.stores import sqlite_schema
-from orchestrate.stores.sqlite_schema import from_micros, to_micros
+from orchestrate.stores import times
+from orchestrate.stores.times import from_micros, to_micros
 
 
 def test_times_round_trip_exactly_and_equal_instants_encode_alike() -> None:
@@ -22,12 +22,12 @@ def test_times_round_trip_exactly_and_equal_instants_encode_alike() -> None:
 def test_naive_times_are_local_time_and_never_memoized() -> None:
     naive = datetime(2031, 5, 6, 7, 8, 9, 1)
     assert to_micros(naive) == to_micros(naive.astimezone())
-    assert sqlite_schema._ENCODED[0] is not naive
+    assert times._ENCODED[0] is not naive
 
 
 def test_the_decoding_memo_stays_bounded() -> None:
-    for value in range(sqlite_schema._DECODED_MAX + 10):
+    for value in range(times._DECODED_MAX + 10):
         assert from_micros(value) == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(
             microseconds=value
         )
-    assert len(sqlite_schema._DECODED) <= sqlite_schema._DECODED_MAX
+    assert len(times._DECODED) <= times._DECODED_MAX

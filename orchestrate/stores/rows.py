@@ -1,4 +1,5 @@
-"""How the SQLite store encodes records as rows: compact JSON payloads and events, integer times.
+"""How the SQL stores (SQLite, PostgreSQL) encode records as rows: compact JSON payloads and
+events, integer times (`times`). Both stores share these, so a row means the same in either.
 
 Encoding is the expensive part of a write, so the store calls these before it queues for the
 write lock (`TurnRows` encodes a whole turn up front). Decoding failures raise `StoreError`
@@ -14,7 +15,7 @@ from .. import history as h
 from ..errors import StoreError
 from ..state import InstanceState, Message, Status, TurnCommit
 from .contract import child_starts
-from .sqlite_schema import from_micros, to_micros
+from .times import from_micros, to_micros
 
 if TYPE_CHECKING:
     from datetime import datetime

@@ -1,0 +1,539 @@
+"""`PostgresStore`: the `Store` contract on PostgreSQL, for many worker processes on many hosts.
+
+Every worker process (on any host) opens the same database; there is no coordinator. A worker
+claims orchestration turns and activity items with ``SELECT ... FOR [NO KEY] UPDATE SKIP LOCKED`` in READ
+COMMITTED transactions: claims of different workers never wait on each other, and an instance's
+lock row (a token and an expiry) is taken only while holding the instance's row lock, so no turn
+of one instance runs in two workers at once, and a commit whose token no longer matches is
+refused. Claims commit without waiting for the WAL flush (a lost claim only frees the work);
+every other write is durable at commit. Idle workers block on ``LISTEN orchestrate`` and every
+write that makes work available sends ``NOTIFY orchestrate``; timers and lease expiries wake
+them through `next_wakeup`.
+
+URL: ``postgresql://user:password@host:5432/dbname`` (any libpq URL; ``postgres://`` too), with
+the options ``pool_size`` (connections kept per store, default 32: at least the worker's threads
+plus its lease renewer) and ``retry_for`` (seconds a call retries a lost connection before it
+raises `StoreError`, default 15). Requires the ``postgres`` extra (psycopg 3).
+
+Files: `postgres_schema` (tables, version check, migrations), `postgres_db` (pool, transactions,
+retries, LISTEN/NOTIFY), `postgres_write` (the one write), `postgres_query` (`query_instances`), this module (claims, reads, operator
+actions). Rows are encoded as the SQLite store encodes them (`rows`, `times`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+
+from .. import history as h
+from ..errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning, StoreError
+from ..state import (
+    ActivityWork,
+    Batch,
+    InstanceQuery,
+    InstanceState,
+    Message,
+    OrchestrationWork,
+    Status,
+    Written,
+)
+from .contract import next_run, purged_family
+from .postgres_db import Database
+from .postgres_query import query_sql
+from .postgres_schema import TABLES
+from .postgres_write import (
+    FINISHED,
+    enqueue_rows,
+    insert_row,
+    lease_due,
+    lock_instances,
+    write_batch,
+)
+from .rows import INSTANCE_COLUMNS, decode_event, decode_state, dumps, message_row, state_row
+from .times import from_micros, to_micros
+
+__all__ = ["PostgresStore"]
+
+_Conn = psycopg.Connection[Any]
+
+_OPTIONS = ("pool_size", "retry_for")
+
+# Instances with a visible message and no live lock, oldest first message first; their rows
+# are locked, skipping rows another worker is claiming right now. `{head}` bounds the scan: the
+# first messages in (due, id) order (an index-only range read), so a claim costs what it takes,
+# not the length of the queue; when that window holds nothing claimable, the whole queue is
+# looked at (`_CLAIM_ALL`).
+_CLAIM = (
+    "SELECT i.instance_id FROM instances AS i JOIN (SELECT instance_id, min(due) AS due, "
+    "min(id) AS first FROM {head} GROUP BY instance_id) AS m "
+    "ON m.instance_id = i.instance_id WHERE NOT EXISTS (SELECT 1 FROM locks AS l "
+    "WHERE l.instance_id = i.instance_id AND l.expires > %s) ORDER BY m.due, m.first LIMIT %s "
+    "FOR NO KEY UPDATE OF i SKIP LOCKED"
+)
+_CLAIM_HEAD = _CLAIM.format(
+    head="(SELECT instance_id, due, id FROM messages WHERE due <= %s ORDER BY due, id LIMIT %s) AS h"
+)
+_CLAIM_ALL = _CLAIM.format(head="messages WHERE due <= %s")
+_WINDOW = 8  # messages looked at per instance claimed, before looking at the whole queue
+# Take the lock of each claimed instance unless a live one appeared meanwhile (read after the
+# row lock: the latest committed state).
+_TAKE_LOCKS = (
+    "INSERT INTO locks (instance_id, token, expires) SELECT k, t, %s FROM "
+    "unnest(%s::text[], %s::text[]) AS u(k, t) ON CONFLICT (instance_id) DO UPDATE SET "
+    "token = excluded.token, expires = excluded.expires WHERE locks.expires <= %s "
+    "RETURNING instance_id"
+)
+
+
+def _safe_url(url: str) -> str:
+    """`url` without its password, for error messages and repr."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class PostgresStore:
+    """A store in one PostgreSQL database, shared by any number of worker processes and hosts.
+
+    ``PostgresStore("postgresql://user@host/db")`` creates the schema in an empty database; an
+    existing one must be an orchestrate database of this or an older schema version (anything
+    else raises `StoreError` and is left untouched).
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 32, retry_for: float = 15.0) -> None:
+        self.url = url
+        where = repr(_safe_url(url))
+        conninfo = "postgresql" + url[url.index(":") :] if url.startswith("postgres:") else url
+        self._db = Database(conninfo, where=where, pool_size=pool_size, retry_for=retry_for)
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresStore:
+        """Open ``postgresql://...``; the options `pool_size` and `retry_for` are ours, every
+        other query option goes to libpq (``sslmode``, ``host`` for a Unix socket, ...)."""
+        parts = urlsplit(url)
+        options: dict[str, Any] = {}
+        rest: list[tuple[str, str]] = []
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key in _OPTIONS:
+                try:
+                    options[key] = int(value) if key == "pool_size" else float(value)
+                except ValueError:
+                    raise ValueError(
+                        f"store URL option {key}={value!r} in {_safe_url(url)!r} is not a number; "
+                        "give e.g. pool_size=16 or retry_for=30"
+                    ) from None
+            else:
+                rest.append((key, value))
+        return cls(urlunsplit(parts._replace(query=urlencode(rest, safe="/"))), **options)
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({_safe_url(self.url)!r})"
+
+    # --- instances -------------------------------------------------------------------------------
+
+    def create_instance(
+        self,
+        state: InstanceState,
+        start: Message,
+        *,
+        reuse: bool = False,
+        event: Message | None = None,
+    ) -> bool:
+        row, start_row = state_row(state, 0), message_row(start)
+        signal = None if event is None else message_row(event)
+
+        def create(conn: _Conn) -> bool:
+            created = self._create(conn, state, row, start_row, start, reuse, signal is not None)
+            if signal is not None:
+                enqueue_rows(conn, [signal])
+            return created
+
+        return self._db.transaction(create)
+
+    def _create(
+        self,
+        conn: _Conn,
+        state: InstanceState,
+        row: tuple[Any, ...],
+        start_row: tuple[Any, ...],
+        start: Message,
+        reuse: bool,
+        signal: bool,
+    ) -> bool:
+        message = start_row
+        if not insert_row(conn, row):  # the id is taken: a duplicate, or a reuse
+            old = conn.execute(
+                "SELECT status, generation FROM instances WHERE instance_id = %s FOR UPDATE",
+                (state.instance_id,),
+            ).fetchone()
+            if old is None:  # purged between the insert and the read: try again
+                return self._create(conn, state, row, start_row, start, reuse, signal)
+            status, finished = old[0], old[0] in FINISHED
+            if signal and not finished:
+                return False
+            if not (reuse and finished):
+                hint = (
+                    "pass reuse=True to start a new instance under this id"
+                    if finished
+                    else "it is still running; wait for it or terminate it first"
+                )
+                raise DuplicateInstance(
+                    f"an instance with id {state.instance_id!r} already exists ({status}); {hint}"
+                )
+            generation = old[1] + 1
+            message = message_row(next_run(start, generation))
+            self._drop(conn, [state.instance_id])
+            insert_row(conn, state_row(dataclasses.replace(state, generation=generation), 0))
+        enqueue_rows(conn, [message])
+        return True
+
+    @staticmethod
+    def _drop(conn: _Conn, keys: list[str]) -> None:
+        for table in TABLES:
+            conn.execute(f"DELETE FROM {table} WHERE instance_id = ANY(%s)", (keys,))
+
+    def get_instance(self, instance_id: str) -> InstanceState | None:
+        row = self._db.read(
+            lambda conn: conn.execute(
+                f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id = %s", (instance_id,)
+            ).fetchone()
+        )
+        return None if row is None else decode_state(row)
+
+    def list_instances(
+        self,
+        *,
+        status: Status | str | None = None,
+        name: str | None = None,
+        limit: int | None = None,
+    ) -> list[InstanceState]:
+        where: list[str] = []
+        args: list[Any] = []
+        if status is not None:
+            where.append("status = %s")
+            args.append(str(Status(status)))
+        if name is not None:
+            where.append("name = %s")
+            args.append(name)
+        sql = f"SELECT {INSTANCE_COLUMNS} FROM instances"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += ' ORDER BY coalesce(created_at, 0), instance_id COLLATE "C"'
+        if limit is not None:
+            sql += " LIMIT %s"
+            args.append(limit)
+        rows = self._db.read(lambda conn: conn.execute(sql, args).fetchall())
+        return [decode_state(row) for row in rows]
+
+    def query_instances(self, query: InstanceQuery) -> list[InstanceState]:
+        sql, args = query_sql(query)
+        rows = self._db.read(lambda conn: conn.execute(sql, args).fetchall())
+        return [decode_state(row) for row in rows]
+
+    def get_history(self, instance_id: str) -> list[h.Event]:
+        def read(conn: _Conn) -> list[Any] | None:
+            if (
+                conn.execute(
+                    "SELECT 1 FROM instances WHERE instance_id = %s", (instance_id,)
+                ).fetchone()
+                is None
+            ):
+                return None
+            return list(
+                conn.execute(
+                    "SELECT seq, event FROM history WHERE instance_id = %s ORDER BY seq",
+                    (instance_id,),
+                ).fetchall()
+            )
+
+        rows = self._db.read(read)
+        if rows is None:
+            raise InstanceNotFound(f"no instance with id {instance_id!r}")
+        where = "history event {} of instance {!r}"
+        return [decode_event(text, where, seq, instance_id) for seq, text in rows]
+
+    def send(self, message: Message) -> None:
+        key = message.instance_id
+        row = message_row(message)
+
+        def deliver(conn: _Conn) -> None:
+            # FOR SHARE: a turn finishing the instance right now commits first, then we see it.
+            found = conn.execute(
+                "SELECT status FROM instances WHERE instance_id = %s FOR SHARE", (key,)
+            ).fetchone()
+            if found is None:
+                raise InstanceNotFound(f"no instance with id {key!r}; check the id with `list`")
+            if found[0] in FINISHED:
+                raise InstanceNotRunning(
+                    f"instance {key!r} is {found[0]}; it takes no more messages"
+                )
+            enqueue_rows(conn, [row])
+
+        self._db.transaction(deliver)
+
+    def purge(
+        self, instance_id: str | None = None, *, finished_before: datetime | None = None
+    ) -> int:
+        def purge(conn: _Conn) -> int:
+            if instance_id is not None:
+                found = conn.execute(
+                    "SELECT status FROM instances WHERE instance_id = %s FOR UPDATE",
+                    (instance_id,),
+                ).fetchone()
+                if found is None:
+                    raise InstanceNotFound(f"no instance with id {instance_id!r}")
+                if found[0] not in FINISHED:
+                    raise InstanceNotRunning(
+                        f"instance {instance_id!r} is {found[0]}; terminate it before purging"
+                    )
+                roots = [instance_id]
+            else:
+                sql = "SELECT instance_id FROM instances WHERE status = ANY(%s)"
+                args: list[Any] = [list(FINISHED)]
+                if finished_before is not None:
+                    sql += " AND updated_at IS NOT NULL AND updated_at < %s"
+                    args.append(to_micros(finished_before))
+                roots = [row[0] for row in conn.execute(sql, args)]
+            doomed = self._family(conn, roots)
+            if doomed:
+                lock_instances(conn, doomed)
+                self._drop(conn, doomed)
+            return len(doomed)
+
+        return self._db.transaction(purge)
+
+    @staticmethod
+    def _family(conn: _Conn, roots: list[str]) -> list[str]:
+        """`roots` and the children purged with them (see `contract.purged_family`)."""
+        if not roots:
+            return roots
+
+        def children_of(key: str) -> list[InstanceState]:
+            rows = conn.execute(
+                f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE parent_instance = %s", (key,)
+            ).fetchall()
+            return [decode_state(row) for row in rows]
+
+        def history_of(key: str) -> list[h.Event]:
+            found = conn.execute(
+                "SELECT seq, event FROM history WHERE instance_id = %s ORDER BY seq", (key,)
+            ).fetchall()
+            where = "history event {} of instance {!r}"
+            return [decode_event(text, where, seq, key) for seq, text in found]
+
+        return purged_family(roots, children_of, history_of)
+
+    # --- orchestration turns -------------------------------------------------------------------
+
+    def fetch_orchestration_work(
+        self, now: datetime, *, limit: int = 1, lease: float = 60.0
+    ) -> list[OrchestrationWork]:
+        moment = to_micros(now)
+        expires = moment + int(lease * 1_000_000)
+
+        def claim(conn: _Conn) -> tuple[list[str], dict[str, str], list[Any], list[Any]]:
+            window = _WINDOW * limit + 64
+            args = (moment, window, moment, limit)
+            keys = [row[0] for row in conn.execute(_CLAIM_HEAD, args)]
+            if not keys:  # the head of the queue is all locked instances: look further
+                keys = [row[0] for row in conn.execute(_CLAIM_ALL, (moment, moment, limit))]
+            if not keys:
+                return [], {}, [], []
+            tokens = dict(zip(keys, self._db.tokens(len(keys)), strict=True))
+            taken = {
+                row[0]
+                for row in conn.execute(
+                    _TAKE_LOCKS, (expires, keys, [tokens[k] for k in keys], moment)
+                )
+            }
+            keys = [key for key in keys if key in taken]
+            if not keys:
+                return [], {}, [], []
+            rows = conn.execute(
+                f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id = ANY(%s)", (keys,)
+            ).fetchall()
+            messages = conn.execute(
+                "SELECT id, instance_id, generation, due, event FROM messages "
+                "WHERE instance_id = ANY(%s) AND due <= %s ORDER BY id",
+                (keys, moment),
+            ).fetchall()
+            return keys, tokens, rows, messages
+
+        if not self.has_ready_work(now, activities=False):
+            return []  # an idle poll only reads
+        keys, tokens, rows, message_rows = self._db.transaction(claim, durable=False, notify=False)
+        inbox: dict[str, list[Message]] = {key: [] for key in keys}
+        broken: dict[str, StoreError] = {}
+        for mid, key, generation, due, text in message_rows:
+            try:
+                event = decode_event(text, "message {} to instance {!r}", mid, key)
+            except StoreError as exc:
+                broken.setdefault(key, exc)
+                continue
+            inbox[key].append(
+                Message(key, event, generation, from_micros(due) if due else None, mid)
+            )
+        states = {}
+        for row in rows:
+            try:
+                states[row[0]] = decode_state(row)
+            except StoreError as exc:
+                broken.setdefault(row[0], exc)
+        works: list[OrchestrationWork] = []
+        for key in keys:
+            if key in broken:
+                self._quarantine(key, tokens[key], broken[key], now)
+                continue
+            works.append(OrchestrationWork(states[key], inbox[key], tokens[key]))
+        return works
+
+    def _quarantine(self, key: str, token: str, exc: StoreError, now: datetime) -> None:
+        """Fail an instance whose row or messages no longer decode, keeping every other one
+        (one bad row must not make every fetch fail); its parent, if any, is told."""
+        info = h.ErrorInfo("StoreError", f"{exc}; the instance was failed to protect the others")
+
+        def fail(conn: _Conn) -> None:
+            row = conn.execute(
+                "SELECT l.token, parent_instance, parent_generation, parent_task, status "
+                "FROM instances AS i JOIN locks AS l ON l.instance_id = i.instance_id "
+                "WHERE i.instance_id = %s FOR NO KEY UPDATE OF i",
+                (key,),
+            ).fetchone()
+            if row is None or row[0] != token:
+                return
+            conn.execute("DELETE FROM messages WHERE instance_id = %s", (key,))
+            conn.execute("DELETE FROM locks WHERE instance_id = %s", (key,))
+            if row[4] in FINISHED:
+                return
+            conn.execute(
+                "UPDATE instances SET status = %s, error = %s, updated_at = %s "
+                "WHERE instance_id = %s",
+                (Status.FAILED.value, dumps(info.to_dict()), to_micros(now), key),
+            )
+            parent, generation, task = row[1], row[2], row[3]
+            if parent is not None and task is not None:
+                notice = h.SubOrchestrationFailed(now, task, info.type, info.message)
+                enqueue_rows(conn, [message_row(Message(parent, notice, generation))])
+
+        self._db.transaction(fail)
+
+    def retry(self, instance_id: str) -> bool:
+        def release(conn: _Conn) -> bool:
+            found = conn.execute(
+                "SELECT status FROM instances WHERE instance_id = %s FOR NO KEY UPDATE",
+                (instance_id,),
+            ).fetchone()
+            if found is None:
+                raise InstanceNotFound(
+                    f"no instance with id {instance_id!r}; check the id with `list`"
+                )
+            if found[0] in FINISHED:
+                raise InstanceNotRunning(
+                    f"instance {instance_id!r} is {found[0]}; there is no turn to retry"
+                )
+            cursor = conn.execute(
+                "DELETE FROM locks WHERE instance_id = %s RETURNING 1", (instance_id,)
+            )
+            return cursor.fetchone() is not None
+
+        return self._db.transaction(release)
+
+    def abandon(self, work: OrchestrationWork) -> None:
+        def release(conn: _Conn) -> None:
+            lock_instances(conn, [work.instance.instance_id])
+            conn.execute(
+                "DELETE FROM locks WHERE instance_id = %s AND token = %s",
+                (work.instance.instance_id, work.lock_token),
+            )
+
+        self._db.transaction(release, durable=False)
+
+    # --- activities ------------------------------------------------------------------------------
+
+    def write(self, batch: Batch) -> Written:
+        """See `Store.write`; the transaction is `postgres_write.write_batch`'s."""
+        return write_batch(self._db, batch)
+
+    def fetch_activity_work(
+        self, now: datetime, *, limit: int = 1, lease: float = 300.0
+    ) -> list[ActivityWork]:
+        moment = to_micros(now)
+        expires = moment + int(lease * 1_000_000)
+        if not self.has_ready_work(now, turns=False):
+            return []
+        return self._db.transaction(
+            lambda conn: lease_due(conn, self._db, moment, expires, limit),
+            durable=False,
+            notify=False,
+        )
+
+    def release_activities(self, works: list[ActivityWork]) -> None:
+        if not works:
+            return
+
+        def release(conn: _Conn) -> None:
+            # back among the fresh items (due 0), ahead of later work
+            conn.execute(
+                "UPDATE activities AS a SET lease_token = NULL, due = 0 "
+                "FROM unnest(%s::bigint[], %s::text[]) AS u(i, t) "
+                "WHERE a.id = u.i AND a.lease_token = u.t",
+                ([w.id for w in works], [w.lease_token for w in works]),
+            )
+
+        self._db.transaction(release, durable=False)
+
+    # --- waiting -----------------------------------------------------------------------------------
+
+    def next_wakeup(self) -> datetime | None:
+        def read(conn: _Conn) -> Any:
+            # The earliest held-back message of an unlocked instance (a locked one wakes us
+            # when its lock is released or expires), the earliest lease and lock expiry.
+            return conn.execute(
+                "SELECT (SELECT m.due FROM messages AS m WHERE m.due > 0 AND NOT EXISTS "
+                "(SELECT 1 FROM locks AS l WHERE l.instance_id = m.instance_id) "
+                "ORDER BY m.due LIMIT 1), "
+                "(SELECT min(due) FROM activities WHERE due > 0), "
+                "(SELECT min(expires) FROM locks)"
+            ).fetchone()
+
+        found = [value for value in self._db.read(read) if value is not None]
+        return from_micros(min(found)) if found else None
+
+    def has_ready_work(self, now: datetime, *, turns: bool = True, activities: bool = True) -> bool:
+        """Whether a fetch at `now` would find an unlocked instance or an activity (for idle loops)."""
+        moment = to_micros(now)
+
+        def read(conn: _Conn) -> bool:
+            if (
+                activities
+                and conn.execute(
+                    "SELECT 1 FROM activities WHERE due <= %s LIMIT 1", (moment,)
+                ).fetchone()
+            ):
+                return True
+            return turns and (
+                conn.execute(
+                    "SELECT 1 FROM messages AS m WHERE m.due <= %s AND NOT EXISTS "
+                    "(SELECT 1 FROM locks AS l WHERE l.instance_id = m.instance_id "
+                    "AND l.expires > %s) LIMIT 1",
+                    (moment, moment),
+                ).fetchone()
+                is not None
+            )
+
+        return self._db.transaction(read, notify=False)
+
+    def wait_for_change(self, timeout: float) -> None:
+        """Wake on a NOTIFY from any process's commit (or this process's own) at once."""
+        self._db.wait_for_change(timeout)
+
+    def close(self) -> None:
+        """Close pooled connections and the listener; wake waiters (see `Database.close`)."""
+        self._db.close()

@@ -1,0 +1,342 @@
+"""What the PostgreSQL store adds to the contract suite (which it passes with the other stores):
+URLs, its schema's version check and migration, claims by concurrent workers, wake-ups through
+LISTEN/NOTIFY, lost connections, a server restart, and real worker threads on it. Each test gets
+a fresh database on the session's throwaway cluster (`pg_url`, see `tests/conftest.py`)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from orchestrate import Client, InstanceState, OrchestrationContext, Registry, Runtime, Status
+from orchestrate import history as h
+from orchestrate.errors import StoreError
+from orchestrate.state import Message, TurnCommit
+from orchestrate.stores.postgres import PostgresStore
+from orchestrate.stores.postgres_schema import SCHEMA_VERSION, ddl
+from orchestrate.stores.url import open_store
+from testkit.postgres import PostgresCluster
+from tests.waiting import wait_until
+
+from .stores import T0, write_turns
+
+reg = Registry()
+
+
+@reg.activity
+def triple(x: int) -> int:
+    return 3 * x
+
+
+@reg.orchestration
+async def chain(ctx: OrchestrationContext, x: int) -> int:
+    for _ in range(2):
+        x = await ctx.activity(triple, x)
+    return x
+
+
+@reg.orchestration
+async def waits(ctx: OrchestrationContext, x: int) -> int:
+    return x + await ctx.event("go")
+
+
+def meta(url: str) -> dict[str, str]:
+    with psycopg.connect(url) as conn:
+        return dict(conn.execute("SELECT key, value FROM orchestrate_meta").fetchall())
+
+
+# --- URLs --------------------------------------------------------------------------------------
+
+
+def test_url_options_are_ours_and_the_rest_goes_to_libpq(pg_url: str) -> None:
+    store = open_store(pg_url + "&pool_size=3&retry_for=2&connect_timeout=5")
+    assert isinstance(store, PostgresStore)
+    assert "pool_size" not in store.url and "connect_timeout=5" in store.url
+    store.close()
+    with pytest.raises(ValueError, match=r"pool_size='many'.*give e.g. pool_size=16"):
+        PostgresStore.from_url(pg_url + "&pool_size=many")
+
+
+def test_the_password_never_shows() -> None:
+    with pytest.raises(StoreError) as caught:
+        PostgresStore("postgresql://u:s3cret@127.0.0.1:1/db?connect_timeout=1", retry_for=0)
+    assert "s3cret" not in str(caught.value) and "***" in str(caught.value)
+    assert "cannot reach PostgreSQL" in str(caught.value) and "pg_isready" in str(caught.value)
+
+
+# --- schema ------------------------------------------------------------------------------------
+
+
+def test_a_new_database_gets_the_schema_once_even_when_many_open_it_at_once(pg_url: str) -> None:
+    stores: list[PostgresStore] = []
+    threads = [
+        threading.Thread(target=lambda: stores.append(PostgresStore(pg_url))) for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(stores) == 4
+    assert meta(pg_url) == {"schema_version": str(SCHEMA_VERSION), "application": "orchestrate"}
+    for store in stores:
+        store.close()
+
+
+def test_a_newer_schema_is_refused_and_left_untouched(pg_url: str) -> None:
+    PostgresStore(pg_url).close()
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("UPDATE orchestrate_meta SET value = '99' WHERE key = 'schema_version'")
+        conn.execute("CREATE TABLE from_the_future (x int)")
+    with pytest.raises(StoreError, match=r"schema version 99.*reads up to version 2.*untouched"):
+        PostgresStore(pg_url)
+    assert meta(pg_url)["schema_version"] == "99"
+
+
+def test_another_applications_tables_are_refused_untouched(pg_url: str) -> None:
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("CREATE TABLE instances (id int)")
+    with pytest.raises(StoreError, match=r"another application.*untouched"):
+        PostgresStore(pg_url)
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM instances").fetchone() == (0,)
+
+
+def test_a_version_1_database_is_migrated_in_place_and_keeps_its_data(pg_url: str) -> None:
+    with psycopg.connect(pg_url) as conn:
+        for statement in ddl(1):
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO orchestrate_meta VALUES ('schema_version', '1'), "
+            "('application', 'orchestrate')"
+        )
+        conn.execute(
+            "INSERT INTO instances VALUES ('old', 'waits', 'pending', '4', 'null', NULL, 'null', "
+            "0, 0, 0, NULL, NULL, NULL, 0)"
+        )
+    store = PostgresStore(pg_url)
+    try:
+        assert meta(pg_url)["schema_version"] == "2"
+        state = store.get_instance("old")
+        assert state is not None and state.input == 4
+        Client(store, registry=reg).start("waits", 4, instance_id="w")
+        runtime = Runtime(reg, store=store, threads=0)
+        runtime.run_until_idle()
+        Client(store).raise_event("w", "go", 5)
+        runtime.run_until_idle()
+        assert Client(store).state("w").output == 9
+    finally:
+        store.close()
+
+
+# --- claims and wake-ups -----------------------------------------------------------------------
+
+
+def test_two_stores_never_lock_the_same_instance(pg_url: str) -> None:
+    first, second = PostgresStore(pg_url), PostgresStore(pg_url)
+    client = Client(first)
+    for i in range(10):
+        client.start("flow", i, instance_id=f"i{i}")
+    taken_a = first.fetch_orchestration_work(T0, limit=6)
+    ids_a = {w.instance.instance_id for w in taken_a}
+    taken_b = second.fetch_orchestration_work(T0, limit=6)
+    ids_b = {w.instance.instance_id for w in taken_b}
+    assert len(ids_a) == 6 and len(ids_b) == 4 and not ids_a & ids_b
+    forged = TurnCommit(taken_a[0].instance, taken_b[0].lock_token, [], [])
+    assert write_turns(second, [forged]) == [False]
+    first.close()
+    second.close()
+
+
+def test_concurrent_claims_from_many_threads_share_out_every_instance_once(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    client = Client(store)
+    for i in range(60):
+        client.start("flow", i, instance_id=f"i{i:02}")
+    taken: list[str] = []
+    lock = threading.Lock()
+
+    def claim() -> None:
+        while works := store.fetch_orchestration_work(T0, limit=3):
+            with lock:
+                taken.extend(w.instance.instance_id for w in works)
+
+    threads = [threading.Thread(target=claim) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(taken) == [f"i{i:02}" for i in range(60)]
+    store.close()
+
+
+def test_wait_for_change_wakes_on_a_notify_from_another_store(pg_url: str) -> None:
+    watcher, writer = PostgresStore(pg_url), PostgresStore(pg_url)
+    woke = threading.Event()
+
+    def wait() -> None:
+        watcher.wait_for_change(60)
+        woke.set()
+
+    thread = threading.Thread(target=wait, daemon=True)
+    thread.start()
+    client = Client(writer)
+    starts = iter(range(1000))
+
+    def commit_and_check() -> bool:
+        client.start("flow", None, instance_id=f"x{next(starts)}")
+        return woke.wait(0.05)
+
+    wait_until(commit_and_check, 10, what="wait_for_change to hear another store's NOTIFY")
+    thread.join()
+    watcher.close()
+    writer.close()
+
+
+def test_next_wakeup_is_the_earliest_timer_lease_or_lock(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    Client(store).start("flow", None, instance_id="t")
+    work = store.fetch_orchestration_work(T0)[0]
+    due = T0 + timedelta(seconds=5)
+    timer = Message("t", h.TimerFired(due, 0), 0, visible_at=due)
+    commit = TurnCommit(work.instance, work.lock_token, [], [m.id for m in work.messages])
+    commit.messages.append(timer)
+    write_turns(store, [commit])
+    assert store.next_wakeup() == due
+    store.fetch_orchestration_work(due, lease=60)
+    assert store.next_wakeup() == due + timedelta(seconds=60)
+    store.close()
+
+
+def test_an_undecodable_message_fails_only_its_instance(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    client = Client(store)
+    client.start("flow", None, instance_id="bad")
+    client.start("flow", None, instance_id="good")
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("UPDATE messages SET event = '{oops' WHERE instance_id = 'bad'")
+    works = store.fetch_orchestration_work(T0, limit=10)
+    assert [w.instance.instance_id for w in works] == ["good"]
+    bad = store.get_instance("bad")
+    assert bad is not None and bad.status == Status.FAILED and bad.error is not None
+    assert "message" in bad.error.message and "bad" in bad.error.message
+    store.close()
+
+
+def test_a_closed_store_still_serves_threads_winding_down(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    store.close()
+    Client(store).start("flow", None, instance_id="late")
+    state = store.get_instance("late")
+    assert isinstance(state, InstanceState) and state.status == Status.PENDING
+    store.wait_for_change(30)  # returns at once
+
+
+# --- lost connections ----------------------------------------------------------------------------
+
+
+def test_killed_connections_are_replaced_with_one_log_line(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = PostgresStore(pg_url)
+    client = Client(store)
+    client.start("flow", None, instance_id="a")
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    with caplog.at_level(logging.WARNING, logger="orchestrate.store"):
+        client.start("flow", None, instance_id="b")  # on a dead pooled connection: retried
+        assert {s.instance_id for s in store.list_instances()} == {"a", "b"}
+    lines = [r.getMessage() for r in caplog.records if r.name == "orchestrate.store"]
+    assert len(lines) == 2, lines
+    assert "lost the connection to PostgreSQL" in lines[0] and "retrying" in lines[0]
+    assert "is back" in lines[1]
+    store.close()
+
+
+def test_a_server_restart_loses_nothing_and_workers_carry_on(
+    pg_cluster: PostgresCluster, pg_url: str
+) -> None:
+    with Runtime(reg, store=pg_url, threads=2) as rt:
+        first = [rt.start(chain, i, instance_id=f"a{i}") for i in range(20)]
+        pg_cluster.pg_ctl("restart")
+        second = [rt.start(chain, i, instance_id=f"b{i}") for i in range(20)]
+        states = [rt.wait(key, timeout=60) for key in first + second]
+    assert [s.output for s in states] == [9 * i for i in range(20)] * 2
+    store = PostgresStore(pg_url)
+    for key in first + second:
+        kinds = [e.kind for e in store.get_history(key)]
+        assert kinds.count("OrchestrationCompleted") == 1 and kinds.count("ActivityCompleted") == 2
+    store.close()
+
+
+def test_a_write_that_reads_nothing_on_connections_a_restart_killed_still_applies(
+    pg_cluster: PostgresCluster, pg_url: str
+) -> None:
+    store = PostgresStore(pg_url)
+    Client(store).start("flow", None, instance_id="a")
+    work = store.fetch_orchestration_work(T0)[0]
+    pg_cluster.pg_ctl("restart")  # every pooled connection is dead now
+    store.abandon(work)  # deletes a lock and reads nothing: retried on a new connection
+    assert [w.instance.instance_id for w in store.fetch_orchestration_work(T0)] == ["a"]
+    store.close()
+
+
+def test_a_server_that_stays_down_is_one_clear_store_error(pg_cluster: PostgresCluster) -> None:
+    url = pg_cluster.create_database("gone")
+    store = PostgresStore(url, retry_for=0.3)
+    pg_cluster.drop_database("gone")  # as good as a server that went away for this store
+    with pytest.raises(StoreError, match=r"PostgreSQL.*gone"):
+        store.get_instance("x")
+    store.close()
+
+
+# --- workers -----------------------------------------------------------------------------------
+
+
+def test_worker_threads_run_every_instance_exactly_once(pg_url: str) -> None:
+    with Runtime(reg, store=pg_url, threads=4, batch_size=8) as rt:
+        ids = [rt.start(chain, i, instance_id=f"c{i}") for i in range(60)]
+        states = [rt.wait(key, timeout=60) for key in ids]
+        assert [s.output for s in states] == [9 * i for i in range(60)]
+        for key in ids:
+            kinds = [e.kind for e in rt.history(key)]
+            assert kinds.count("OrchestrationCompleted") == 1
+            assert kinds.count("ActivityCompleted") == 2
+
+
+def test_a_deadlock_between_two_transactions_is_retried_transparently(pg_url: str) -> None:
+    from orchestrate.stores.postgres_db import Database
+
+    db = Database(pg_url, where="test")
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("CREATE TABLE pair (k int PRIMARY KEY, v int)")
+        conn.execute("INSERT INTO pair VALUES (1, 0), (2, 0)")
+    meet = threading.Barrier(2)
+    attempts: list[int] = []
+
+    def crosswise(first: int, second: int) -> None:
+        def fn(conn: psycopg.Connection) -> None:
+            attempts.append(first)
+            sql = "UPDATE pair SET v = v + 1 WHERE k = %s RETURNING 1"
+            conn.execute(sql, (first,)).fetchone()
+            if attempts.count(first) == 1:  # only the first attempt waits for the other
+                meet.wait(10)
+            conn.execute(sql, (second,)).fetchone()
+
+        db.transaction(fn, notify=False)
+
+    threads = [threading.Thread(target=crosswise, args=pair) for pair in ((1, 2), (2, 1))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT v FROM pair ORDER BY k").fetchall() == [(2,), (2,)]
+    assert len(attempts) == 3  # one of the two was chosen as the victim and ran again
+    db.close()
