@@ -253,6 +253,7 @@ def _module_wrapper(module: ModuleType, name: str, call: str, replacement: str) 
         return (held[0] if current is guarded else current)(*args, **kwargs)
 
     guarded.__dict__["_callguard_held"] = held
+    guarded.__name__ = guarded.__qualname__ = name  # not a freeze's fake_time's, if frozen now
     return guarded
 
 
@@ -327,7 +328,7 @@ def _resync_locked() -> None:
     for module, name, wrapper in _TARGETS:
         current = module.__dict__.get(name)
         if current is not wrapper and current is not None:
-            wrapper.__dict__["_callguard_held"][0] = current
+            _hold(wrapper, current)
             setattr(module, name, wrapper)
 
 
@@ -339,9 +340,17 @@ def replace(module: ModuleType, name: str, fn: Callable[..., Any]) -> Callable[.
         previous: Callable[..., Any] = getattr(module, name)
         setattr(module, name, fn)
         return previous
-    held: list[Callable[..., Any]] = wrapper.__dict__["_callguard_held"]
-    previous, held[0] = held[0], fn
+    previous: Callable[..., Any] = wrapper.__dict__["_callguard_held"][0]
+    _hold(wrapper, fn)
     return previous
+
+
+def _hold(wrapper: Any, fn: Callable[..., Any]) -> None:
+    """Make `wrapper` call `fn`, and say so: ``__wrapped__`` (what `inspect.unwrap` and
+    tracebacks' readers see) follows, so a wrapper installed under a clock freeze does not
+    name the freeze's fake for ever after the freeze ended."""
+    wrapper.__dict__["_callguard_held"][0] = fn
+    wrapper.__wrapped__ = fn
 
 
 def holders(module: ModuleType, names: tuple[str, ...]) -> list[list[Any]] | None:

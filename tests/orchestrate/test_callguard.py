@@ -218,14 +218,22 @@ def test_replace_keeps_the_function_guarded_and_puts_it_back() -> None:
 def test_resync_takes_the_module_function_back_after_someone_swapped_it() -> None:
     callguard.install()
     guarded = time.time
-    time.time = lambda: 42.0  # as a clock freeze does
+    real = guarded.__wrapped__
+
+    def fake_time() -> float:  # as a clock freeze's fake
+        return 42.0
+
+    time.time = fake_time
     try:
         callguard.resync()
         assert time.time is guarded and time.time() == 42.0  # still guarded, calling through
+        assert guarded.__wrapped__ is fake_time
     finally:
-        time.time = guarded.__wrapped__  # as the freeze's stop does
+        time.time = real  # as the freeze's stop does
         callguard.resync()
     assert time.time is guarded and time.time() != 42.0
+    # What the wrapper says it wraps follows: after the freeze it is the real clock again.
+    assert guarded.__wrapped__ is real and guarded.__name__ == "time"
 
 
 def test_a_guarded_class_method_is_refused_in_the_step_only() -> None:
