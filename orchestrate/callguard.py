@@ -340,9 +340,9 @@ def replace(module: ModuleType, name: str, fn: Callable[..., Any]) -> Callable[.
         previous: Callable[..., Any] = getattr(module, name)
         setattr(module, name, fn)
         return previous
-    previous: Callable[..., Any] = wrapper.__dict__["_callguard_held"][0]
+    held: Callable[..., Any] = wrapper.__dict__["_callguard_held"][0]
     _hold(wrapper, fn)
-    return previous
+    return held
 
 
 def _hold(wrapper: Any, fn: Callable[..., Any]) -> None:
