@@ -35,6 +35,7 @@ from .checks import Tally, crash_transparency
 from .choosers import DrawChooser, ScheduleChooser
 from .config import FuzzConfig, Invariant
 from .gaps import measure
+from .output_file import check_output_file
 from .report import FuzzFailure, FuzzReport
 from .schedule import Schedule, ScheduleError
 from .trial import Finding, Trial, TrialResult
@@ -100,6 +101,15 @@ def fuzz(
     )
     if hash_seeds < 0:
         raise ValueError(f"hash_seeds={hash_seeds} must be 0 (off) or more")
+    if max_examples is not None and max_examples < 1:
+        raise ValueError(
+            f"max_examples={max_examples}: give how many examples to run, 1 or more (default: "
+            "the Hypothesis profile's, 100 unless a profile says otherwise)"
+        )
+    if max_schedules < 1:
+        raise ValueError(f"max_schedules={max_schedules}: give 1 or more (default 10000)")
+    if save_failure is not None:  # checked now, not after the whole run
+        check_output_file(save_failure, "save_failure=")
     started = _REAL_CLOCK[0]()
     module = home_module(registry, registry.get_orchestration(config.orchestration).fn)
     try:
