@@ -22,7 +22,7 @@ from typing import Any
 from orchestrate import OrchestrateError, Registry
 
 from .output_file import check_output_file
-from .report import FuzzFailure, FuzzReport
+from .report import FuzzError, FuzzFailure, FuzzReport
 from .runner import fuzz, replay_schedule
 from .schedule import ScheduleError
 
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FuzzFailure as failure:
         _print_failure(failure, args)
         return EXIT_FINDING
-    except (CliError, ScheduleError, OrchestrateError, TypeError, ValueError) as exc:
+    except (CliError, ScheduleError, OrchestrateError, TypeError, ValueError, FuzzError) as exc:
         print(f"orch-fuzz: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     _print_report(report, args)

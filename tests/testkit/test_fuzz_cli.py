@@ -123,3 +123,15 @@ def test_fuzz_checks_save_failure_and_max_examples_before_running(tmp_path):
         fuzz(registry, "counted", save_failure=tmp_path / "missing" / "f.json")
     with pytest.raises(ValueError, match=r"max_examples=-3: give how many examples to run, 1 or"):
         fuzz(registry, "counted", max_examples=-3)
+
+
+NEVER = {"invariant": lambda run: False}
+
+
+def test_an_invariant_that_never_ran_exits_2_and_says_why(capsys):
+    assert main([f"{CASES}:wait_forever", "--hash-seeds", "0", "--examples", "5",
+                 "--config", "tests.testkit.test_fuzz_cli:NEVER"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("orch-fuzz: error: fuzz('wait_forever', invariant=...) never ran the "
+                          "invariant: none of the 5 examples finished")
+    assert err.count("\n") == 1
