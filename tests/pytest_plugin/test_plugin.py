@@ -182,6 +182,28 @@ def test_replay_never_imports_or_executes_what_a_history_file_names(pytester: py
     assert not marker.exists()
 
 
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("test_flow:nope", "*--orch-replay-registry test_flow:nope: module 'test_flow' has no "
+         "attribute 'nope'; pass --orch-replay-registry test_flow:NAME*"),
+        ("app.nope:registry", "*--orch-replay-registry app.nope:registry: cannot import "
+         "'app.nope'*"),
+        ("test_flow:order", "*test_flow:order is a function, not an orchestrate Registry*"),
+    ],
+)  # fmt: skip
+def test_a_bad_replay_registry_is_one_usage_error_not_a_failure_per_file(
+    pytester: pytest.Pytester, reference: str, message: str
+):
+    _write_flow(pytester)
+    saved = pytester.path / "histories"
+    _run(pytester, "--orch-record-histories", str(saved)).assert_outcomes(passed=2)
+    result = _run(pytester, "--orch-replay", str(saved), "--orch-replay-registry", reference)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "LookupError" not in result.stdout.str() + result.stderr.str()
+
+
 def test_missing_registry_is_a_clear_per_test_failure(pytester: pytest.Pytester):
     pytester.makepyfile("def test_x(orch_env):\n    pass\n")
     result = _run(pytester)
