@@ -135,7 +135,7 @@ class TestEnv:
         self.client = Client(self.store, registry=running, clock=self.clock)
         self.worker = Worker(
             running, self.store, clock=self.clock, strict=True, batch_size=256,
-            guard_calls=guard_calls,
+            guard_calls=guard_calls, log_nondeterminism=False,  # the env raises it instead
         )
         self.worker.on_commit = self._on_commit
         self.nondeterminism: list[NonDeterminismError] = []  # every divergence found, in order
