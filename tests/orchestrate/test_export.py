@@ -13,6 +13,7 @@ from orchestrate.codec import history_from_json
 from orchestrate.export import export_histories, file_name
 
 from .conftest import START
+from .stores import make_store
 
 reg = Registry()
 
@@ -124,12 +125,18 @@ def test_files_are_private_to_their_owner(client: Client, tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in done.files)
 
 
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
 def test_instances_are_read_a_page_at_a_time(
-    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for n in range(7):
-        client.start(waiter, n, instance_id=f"more-{n}")
-    Worker(reg, client.store, clock=Clock()).poll_once()
+    clock = Clock()
+    client = Client(make_store(kind, tmp_path), clock=clock)
+    for n in range(12):  # some share a creation time: the cursor's id breaks the tie
+        clock.at = START + timedelta(seconds=n // 2)
+        client.start(waiter if n % 3 else doubler, n, instance_id=f"i-{n:02}")
+    worker = Worker(reg, client.store, clock=clock)
+    while worker.poll_once():
+        pass
     pages: list[int] = []
     query = client.store.query_instances
 
@@ -140,6 +147,10 @@ def test_instances_are_read_a_page_at_a_time(
     monkeypatch.setattr("orchestrate.export.PAGE", 3)
     monkeypatch.setattr(client.store, "query_instances", counted)
     monkeypatch.setattr(client, "list", None)  # never everything at once
-    done = export_histories(client, tmp_path)
-    assert max(pages) == 3 and sum(pages) == 12  # 5 instances + 7 more, each read once
-    assert len(done.files) + len(done.skipped) == 12
+    done = export_histories(client, tmp_path / "out")
+    assert max(pages) == 3 and sum(pages) == 12  # each instance read once
+    assert sorted(p.name for p in done.files) == [f"i-{n:02}.json" for n in range(12)]
+    pages.clear()
+    waiting = export_histories(client, tmp_path / "w", statuses=["running"], names=["waiter"])
+    assert len(waiting.files) == 8 and sum(pages) == 8  # filtered by the store, not after
+    client.store.close()
