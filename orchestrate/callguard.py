@@ -67,15 +67,27 @@ __all__ = [
     "watch",
 ]
 
-_NOW = "ctx.now() (the recorded time of the turn)"
-_DURATION = "ctx.now() (differences of ctx.now() for durations; a timer for timeouts)"
-_RANDOM = "ctx.random() (a random.Random seeded for the instance)"
-_UUID = "ctx.uuid()"
-_SECRET = "an activity (ctx.activity) that makes the secret; or ctx.random() if it need not be secret"
-_SLEEP = "await ctx.sleep(duration) (a durable timer)"
-_THREAD = "activities run at once (ctx.all([ctx.activity(...), ...])); threads belong in activities"
-_FILE = "an activity (ctx.activity): reading or writing files is I/O"
-_SOCKET = "an activity (ctx.activity): network calls are I/O"
+# The fix each error names: one or two whole sentences, ending the message.
+
+
+def _use(replacement: str) -> str:
+    return f"Use {replacement} instead, or move the work into an activity."
+
+
+_NOW = _use("ctx.now() (the recorded time of the turn)")
+_DURATION = _use("ctx.now() (differences of ctx.now() for durations; a timer for timeouts)")
+_TODAY = _use("ctx.now().date()")
+_RANDOM = _use("ctx.random() (a random.Random seeded for the instance)")
+_UUID = _use("ctx.uuid()")
+_SECRET = ("Make the secret in an activity (ctx.activity), whose result the history records; "
+           "or use ctx.random() if it need not be secret.")
+_SLEEP = _use("await ctx.sleep(duration) (a durable timer)")
+_THREAD = ("Run work at once as activities (ctx.all([ctx.activity(...), ...])); threads belong "
+           "in activities.")
+_FILE = ("Read or write files in an activity (ctx.activity): file access is I/O, and only an "
+         "activity's result is recorded in the history.")
+_SOCKET = ("Make network calls in an activity (ctx.activity): they are I/O, and only an "
+           "activity's result is recorded in the history.")
 
 _RANDOM_NAMES = (
     "betavariate", "choice", "choices", "expovariate", "gauss", "getrandbits", "lognormvariate",
@@ -180,17 +192,27 @@ def _refuse(call: str, replacement: str, caller: FrameType) -> None:
     while frame is not None and frame.f_globals.get("__name__", "") in _LIBRARY:
         frame = frame.f_back
     where = frame or caller
-    location = f"{os.path.basename(where.f_code.co_filename)}:{where.f_lineno}"
+    location = f"{_shown_path(where.f_code.co_filename)}:{where.f_lineno}"
     error = NonDeterministicCallError(
         f"{guard.orchestration} ({guard.instance_id}): orchestration code called {call}() at "
         f"{location}; its result (or effect) is not in the history, so a replay of this instance "
-        f"would see another one and may take another path. Use {replacement} instead, or move "
-        "the work into an activity. (The call guard stops such calls in TestEnv, and in "
-        "Worker(guard_calls=True); TestEnv(..., guard_calls=False) turns it off.)"
+        f"would see another one and may take another path. {replacement} (The call guard stops "
+        "such calls in TestEnv, and in Worker(guard_calls=True); TestEnv(..., guard_calls=False) "
+        "turns it off.)"
     )
     if guard.error is None:
         guard.error = error
     raise error
+
+
+def _shown_path(filename: str) -> str:
+    """`filename` relative to the working directory when it is below it, else as it is: a
+    basename alone is ambiguous (two packages' ``helpers.py``)."""
+    try:
+        relative = os.path.relpath(filename)
+    except ValueError:  # another drive (Windows)
+        return filename
+    return filename if relative.startswith(os.pardir) else relative
 
 
 # --- the real datetime's C methods: watched, since they cannot be wrapped ----------------------
@@ -211,7 +233,7 @@ def _watcher(frame: FrameType, event: str, arg: Any) -> None:
         and getattr(arg, "__self__", None) in _REAL_DATETIME
     ):
         owner = "date" if arg.__self__ is _REAL_DATETIME[1] else "datetime"
-        replacement = "ctx.now().date()" if owner == "date" else _NOW
+        replacement = _TODAY if owner == "date" else _NOW
         _refuse(f"{owner}.{arg.__name__}", replacement, frame)
 
 

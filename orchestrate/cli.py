@@ -28,7 +28,9 @@ from .cli_args import (
     date_arg,
     input_arg,
     load_registry,
+    seconds_arg,
     status_arg,
+    whole_number,
 )
 from .cli_text import safe, state_dict, table, timeline
 from .client import Client
@@ -314,7 +316,9 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = add("worker", _cmd_worker, "run orchestrations and activities until SIGINT/SIGTERM")
     worker.add_argument("target", metavar="MODULE:REGISTRY", help="e.g. app.flows:reg")
-    worker.add_argument("--threads", type=int, default=2, help="worker threads (default 2)")
+    worker.add_argument(
+        "--threads", type=whole_number(1), default=2, help="worker threads (default 2)"
+    )
     worker.add_argument(
         "--guard-calls",
         action="store_true",
@@ -322,11 +326,11 @@ def _parser() -> argparse.ArgumentParser:
         "opens a file or socket fails its turn at the call, like a divergence",
     )
     worker.add_argument(
-        "--batch-size", type=int, default=32, help="turns per transaction (default 32)"
+        "--batch-size", type=whole_number(1), default=32, help="turns per transaction (default 32)"
     )
     worker.add_argument(
         "--lease",
-        type=float,
+        type=seconds_arg(positive=True),
         default=20.0,
         metavar="SECONDS",
         help="how long a turn holds its instance; a crashed worker's instances wait this long "
@@ -334,7 +338,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument(
         "--activity-lease",
-        type=float,
+        type=seconds_arg(positive=True),
         default=20.0,
         metavar="SECONDS",
         help="activity lease, renewed every quarter of it while the activity runs; a killed "
@@ -343,7 +347,7 @@ def _parser() -> argparse.ArgumentParser:
 
     worker.add_argument(
         "--grace",
-        type=float,
+        type=seconds_arg(positive=False, note=" (0: stop at once)"),
         default=30.0,
         metavar="SECONDS",
         help="after SIGINT/SIGTERM, how long running work may take to finish before the worker "
@@ -358,14 +362,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument(
         "--nondeterminism-retry",
-        type=float,
+        type=seconds_arg(positive=False),
         default=60.0,
         metavar="SECONDS",
         help="how long a stuck instance waits before its turn is tried again (default 60)",
     )
     worker.add_argument(
         "--unknown-grace",
-        type=float,
+        type=seconds_arg(positive=False),
         default=300.0,
         metavar="SECONDS",
         help="how long work of an orchestration or activity this worker does not know is left "
@@ -373,7 +377,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument(
         "--async-activities",
-        type=int,
+        type=whole_number(1),
         default=100,
         metavar="N",
         help="how many async def activities may run at once on the worker's event loop "
@@ -381,7 +385,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument(
         "--sync-activities",
-        type=int,
+        type=whole_number(1, note=" (1: one after another)"),
         default=8,
         metavar="N",
         help="how many sync activities of one batch run at once on the worker's pool "
@@ -398,7 +402,9 @@ def _parser() -> argparse.ArgumentParser:
     listing = add("list", _cmd_list, "list instances, oldest first")
     listing.add_argument("--status", choices=[s.value for s in Status])
     listing.add_argument("--name", help="only instances of this orchestration")
-    listing.add_argument("--limit", type=int)
+    listing.add_argument(
+        "--limit", type=whole_number(1), metavar="N", help="at most N instances (default: all)"
+    )
     listing.add_argument(
         "--stuck",
         action="store_true",
@@ -453,7 +459,12 @@ def _parser() -> argparse.ArgumentParser:
         help="every instance that finished before DATE (ISO 8601; UTC when no zone)",
     )
     ui = add("ui", _cmd_ui, "serve a local web page of instances, their timelines and actions")
-    ui.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free one)")
+    ui.add_argument(
+        "--port",
+        type=whole_number(0, 65535, " (0: any free port)"),
+        default=8765,
+        help="port (default 8765; 0: any free one)",
+    )
     ui.add_argument(
         "--host",
         default="127.0.0.1",

@@ -12,8 +12,10 @@ import argparse
 import importlib
 import importlib.util
 import json
+import math
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +31,9 @@ __all__ = [
     "input_arg",
     "json_arg",
     "load_registry",
+    "seconds_arg",
     "status_arg",
+    "whole_number",
 ]
 
 
@@ -119,6 +123,47 @@ def byte_limit(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of bytes (0: no limit)")
     return value
+
+
+def whole_number(low: int, high: int | None = None, note: str = "") -> Callable[[str], int]:
+    """An argparse ``type=`` for a whole number from `low` to `high` (None: no upper bound).
+
+    argparse prefixes the option (``argument --port: ...``) and exits 2, so a number the command
+    cannot use is a usage error before anything runs; `note` says what the bounds mean.
+    """
+    valid = f"from {low} to {high}" if high is not None else f"of {low} or more"
+
+    def read(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a whole number; give one {valid}{note}"
+            ) from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{value} is out of range; give a whole number "
+                                             f"{valid}{note}")  # fmt: skip
+        return value
+
+    return read
+
+
+def seconds_arg(*, positive: bool, note: str = "") -> Callable[[str], float]:
+    """An argparse ``type=`` for a finite number of seconds: above 0 if `positive`, else 0 or more."""
+    valid = "above 0" if positive else "of 0 or more"
+
+    def read(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a usable number of seconds; give a number {valid}{note}"
+            )
+        return value
+
+    return read
 
 
 def load_registry(spec: str) -> Registry:

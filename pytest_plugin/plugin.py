@@ -63,6 +63,7 @@ _SETTINGS = pytest.StashKey[_Settings]()
 _ENVS = pytest.StashKey[list["TestEnv"]]()
 _CALL_PASSED = pytest.StashKey[bool]()
 _FUZZ_FAILURES = pytest.StashKey[list[Any]]()
+_REPLAY_REGISTRY = pytest.StashKey["Registry"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -211,10 +212,15 @@ def pytest_collection_modifyitems(
                 check_env_options(options)
             except ValueError as exc:
                 raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.{MARKER}: {exc}") from None
-    replay = config.stash[_SETTINGS].replay
+    settings = config.stash[_SETTINGS]
+    replay = settings.replay
     if replay is not None:
-        from testkit.recording import history_files
+        from testkit.recording import history_files, registry_for_history
 
+        try:  # once, here: a bad reference is one usage error, not one failure per history
+            config.stash[_REPLAY_REGISTRY] = registry_for_history(replay, settings.registry)
+        except LookupError as exc:
+            raise pytest.UsageError(f"{REGISTRY_OPTION} {settings.registry}: {exc}") from None
         for path in history_files(replay):
             items.extend(ReplayFile.from_parent(session, path=path).collect())
 
@@ -350,9 +356,9 @@ class ReplayItem(pytest.Item):
     """Replays one saved history against today's code; fails with the divergence."""
 
     def runtest(self) -> None:
-        from testkit.recording import replay_saved
+        from testkit import replay_history
 
-        replay_saved(self.path, self.config.stash[_SETTINGS].registry)
+        replay_history(self.config.stash[_REPLAY_REGISTRY], self.path)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         from orchestrate import OrchestrateError

@@ -9,7 +9,13 @@ it. ``replay_dir(reg, path)`` checks that today's code still replays recorded hi
 from .activity_env import ActivityEnv
 from .clock import DEFAULT_START, FakeClock
 from .env import TestEnv
-from .errors import RunawayOrchestration, ScriptExhausted, TestkitError, UnscriptedActivity
+from .errors import (
+    RunawayOrchestration,
+    ScriptExhausted,
+    StubbedOrchestration,
+    TestkitError,
+    UnscriptedActivity,
+)
 from .outcomes import Outcome, delay, fail, hang, ok
 from .pending import Pending, PendingActivity, PendingChild, PendingTimer
 from .replay_files import ReplayReport, ReplayResult, replay_dir, replay_history
@@ -29,6 +35,7 @@ __all__ = [  # noqa: RUF022 (plain sorted(), as tests/testkit/test_exports.py ch
     "Run",
     "RunawayOrchestration",
     "ScriptExhausted",
+    "StubbedOrchestration",
     "TestEnv",
     "TestkitError",
     "UnscriptedActivity",

@@ -4,7 +4,11 @@ An activity that reads `activity_info()` (its attempt, its idempotency key, the 
 details a previous attempt left) raises `RuntimeError` outside a worker. `ActivityEnv` serves it
 a chosen info, records every `heartbeat()` it makes, and can cancel it mid-run: the activity
 then sees ``activity_info().cancelled`` and its next `heartbeat()` raises `ActivityCancelled`,
-as under a worker when its orchestration no longer needs the call.
+as under a worker when its orchestration no longer needs the call. Cancellation is cooperative,
+as on a worker: nothing interrupts the function, so an activity (sync or ``async def``) that
+never heartbeats nor reads ``activity_info().cancelled`` runs to its end and returns its value.
+A cancel applies to the run in progress (or, made between runs, to the next one); the run
+after a cancelled one starts uncancelled.
 
     env = ActivityEnv(attempt=3, heartbeat_details={"page": 7})
     env.on_heartbeat = lambda details: env.cancel() if details["page"] == 9 else None
@@ -75,7 +79,9 @@ class ActivityEnv:
     heartbeats are stamped with. After a run, `heartbeats` holds the details of every
     heartbeat in order (None for a bare ``heartbeat()``) and `cancelled` whether it was
     cancelled. `on_heartbeat(details)` is called after each heartbeat (cancel from there to
-    cancel at a chosen point); `cancel()` may also be called from another thread.
+    cancel at a chosen point); `cancel()` may also be called from another thread. The activity
+    sees a cancel only at its next heartbeat (or by reading ``activity_info().cancelled``).
+    Each run starts uncancelled unless `cancel()` was called since the previous run ended.
     """
 
     __test__ = False
@@ -105,16 +111,21 @@ class ActivityEnv:
         self._lock = threading.Lock()
         self._attempt: _RecordingAttempt | None = None
         self._cancel_reason: str | None = None
+        self._cancel_served = False  # the cancel reached a run: the next run starts afresh
 
     @property
     def cancelled(self) -> bool:
+        """Whether the last run was cancelled (or the next one will be: `cancel()` between
+        runs)."""
         return self._cancel_reason is not None
 
     def cancel(self, reason: str = "cancelled by the test (ActivityEnv.cancel)") -> None:
         """Cancel the running (or the next) run: ``activity_info().cancelled`` turns True and
-        the next ``heartbeat()`` raises `ActivityCancelled`."""
+        the next ``heartbeat()`` raises `ActivityCancelled`. Nothing interrupts the function:
+        one that never heartbeats runs to its end, as on a worker."""
         with self._lock:
             self._cancel_reason = reason
+            self._cancel_served = self._attempt is not None
             if self._attempt is not None:
                 self._attempt.cancel(reason)
 
@@ -131,8 +142,11 @@ class ActivityEnv:
         with self._lock:
             self.heartbeats = []
             self._attempt = attempt
+            if self._cancel_served:  # a cancel of an earlier run: this one starts uncancelled
+                self._cancel_reason, self._cancel_served = None, False
             if self._cancel_reason is not None:
                 attempt.cancel(self._cancel_reason)
+                self._cancel_served = True
         attempt.begin(None)
         try:
             with serving(attempt):

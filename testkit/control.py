@@ -122,6 +122,7 @@ class Controller:
         """Start an instance and run what follows at once (its first turn); hold its calls."""
         env = self.env
         name = env.registry.get_orchestration(orchestration).name
+        env._stubs.refuse_top_level(name)
         with env._driving():
             env.client.start(name, input, instance_id=instance_id)
             env._drain()

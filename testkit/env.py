@@ -57,7 +57,7 @@ from .pending import Pending, pending_of
 from .replay_check import HINT, RESEEDED, ReplayChecker
 from .run import Run, describe_waits
 from .scripted_activities import ScriptedActivities
-from .stubs import ChildStubs
+from .stubs import ChildStubs, unknown_script_target
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -135,7 +135,7 @@ class TestEnv:
         self.client = Client(self.store, registry=running, clock=self.clock)
         self.worker = Worker(
             running, self.store, clock=self.clock, strict=True, batch_size=256,
-            guard_calls=guard_calls,
+            guard_calls=guard_calls, log_nondeterminism=False,  # the env raises it instead
         )
         self.worker.on_commit = self._on_commit
         self.nondeterminism: list[NonDeterminismError] = []  # every divergence found, in order
@@ -198,11 +198,13 @@ class TestEnv:
         started by their parents, but answer with the script instead of running their code
         (see `testkit.stubs`); `run.calls(child)` lists their inputs.
         """
-        if self.registry.name_of(activity) in self.registry.orchestrations:
-            name = self.registry.get_orchestration(activity).name
-            self._stubs.script(name, outcomes, exhaust)
-            return
-        self._activities.script(self.registry.get_activity(activity).name, outcomes, exhaust)
+        key = self.registry.name_of(activity)
+        if key in self.registry.orchestrations:
+            self._stubs.script(self.registry.get_orchestration(activity).name, outcomes, exhaust)
+        elif key in self.registry.activities:
+            self._activities.script(self.registry.get_activity(activity).name, outcomes, exhaust)
+        else:
+            raise unknown_script_target(self.registry, key)
 
     # --- driving -----------------------------------------------------------------------------
 
@@ -222,6 +224,7 @@ class TestEnv:
         `event` are `Client.start`'s (signal-with-start).
         """
         name = self.registry.get_orchestration(orchestration).name
+        self._stubs.refuse_top_level(name)
         key = instance_id or self._new_id(name)
         self.client.start(name, input, instance_id=key, if_running=if_running, event=event)
         self._settle([key])

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from orchestrate import OrchestrateError
 
-__all__ = ["RunawayOrchestration", "ScriptExhausted", "TestkitError", "UnscriptedActivity"]
+__all__ = [
+    "RunawayOrchestration",
+    "ScriptExhausted",
+    "StubbedOrchestration",
+    "TestkitError",
+    "UnscriptedActivity",
+]
 
 
 class TestkitError(OrchestrateError):
@@ -23,6 +29,11 @@ class UnscriptedActivity(TestkitError, LookupError):
 
 class ScriptExhausted(TestkitError, LookupError):
     """An activity was called more often than its script (with ``exhaust="error"``) allows."""
+
+
+class StubbedOrchestration(TestkitError, ValueError):
+    """``env.run(orch)`` on an orchestration scripted with ``env.script(orch, ...)``: the test
+    would run the stub instead of the code under test."""
 
 
 class RunawayOrchestration(TestkitError, RuntimeError):

@@ -8,7 +8,7 @@ unless ``exhaust="error"``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -149,29 +149,41 @@ def to_event(outcome: Ok | Fail, task_id: int, at: datetime) -> h.Event:
     return h.ActivityFailed(at, task_id, outcome.error_type, outcome.message, outcome.retryable)
 
 
+def _shown(value: Any, width: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 class Script:
-    """The outcomes scripted for one activity, handed out in call order."""
+    """The outcomes scripted for one activity (or stubbed child), handed out in call order."""
 
     def __init__(
         self,
         activity: str,
         entries: Entry | Sequence[Entry],
         exhaust: Literal["repeat", "error"] = "repeat",
+        kind: str = "activity",
     ) -> None:
         if exhaust not in ("repeat", "error"):
             raise ValueError(f"exhaust={exhaust!r} is not valid; use 'repeat' or 'error'")
-        items: list[Entry] = (
-            [entries] if isinstance(entries, Outcome) or callable(entries) else list(entries)
-        )
-        if not items:
-            raise ValueError(
-                f"the script for activity {activity!r} is empty; give at least one outcome"
+        what = f"the script for {kind} {activity!r}"
+        if isinstance(entries, Outcome) or callable(entries):
+            items: list[Entry] = [entries]
+        elif isinstance(entries, Iterable) and not isinstance(entries, str | bytes | Mapping):
+            items = list(entries)
+        else:  # a plain value (5, None, "text", a dict): what the activity should return?
+            raise TypeError(
+                f"{what} is {_shown(entries)}, which is not an outcome, a callable or a list of "
+                f"them; wrap plain values in ok(...), e.g. env.script({activity!r}, "
+                f"ok({_shown(entries)}))"
             )
+        if not items:
+            raise ValueError(f"{what} is empty; give at least one outcome")
         for item in items:
             if not isinstance(item, Outcome) and not callable(item):
                 raise TypeError(
-                    f"the script for activity {activity!r} has {item!r}, which is neither an "
-                    "outcome nor a callable; wrap plain values in ok(...)"
+                    f"{what} has {_shown(item)}, which is neither an outcome nor a callable; "
+                    f"wrap plain values in ok(...), e.g. ok({_shown(item)})"
                 )
         self.activity = activity
         self.entries: list[Entry] = items

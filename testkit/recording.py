@@ -7,13 +7,13 @@ and so this logic is tested directly, fast, without pytester.
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from orchestrate import Registry
+from orchestrate.export import safe_file_name
 
 from .clock import FakeClock
 from .env import TestEnv
@@ -89,9 +89,10 @@ def registry_reference(registry: Registry, module: ModuleType | None) -> dict[st
 
 
 def history_file_name(test_id: str, instance_id: str) -> str:
-    """A file name from a test id and an instance id, safe on every filesystem."""
-    raw = f"{test_id}__{instance_id}"
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", raw).strip("_")[:200] + ".json"
+    """A file name from a test id and an instance id, safe on every file system and distinct
+    per pair (case-insensitively too): their plain characters plus a short hash of both, as
+    ``orchestrate export-history --all`` names its files (`safe_file_name`)."""
+    return safe_file_name(test_id, instance_id)
 
 
 def record_env(

@@ -250,10 +250,21 @@ def load_registry(ref: str) -> Registry:
                 "the project root, or pass --orch-replay-registry module:attribute naming an "
                 "importable module"
             ) from None
-    found = getattr(module, attr, None)
+        except Exception as exc:  # the module itself is broken: say so, in one line
+            raise LookupError(
+                f"importing {module_name!r} to find the registry {ref!r} raised "
+                f"{type(exc).__name__}: {exc}; fix the module (python -c 'import "
+                f"{module_name}' shows the traceback)"
+            ) from None
+    if not hasattr(module, attr):
+        raise LookupError(
+            f"module {module_name!r} has no attribute {attr!r}; pass --orch-replay-registry "
+            f"{module_name}:NAME naming the `Registry()` object the orchestrations are on"
+        )
+    found = getattr(module, attr)
     if not isinstance(found, Registry):
         raise LookupError(
-            f"{module_name}.{attr} is {type(found).__name__}, not an orchestrate Registry; "
+            f"{module_name}:{attr} is a {type(found).__name__}, not an orchestrate Registry; "
             "pass --orch-replay-registry module:attribute naming the registry"
         )
     return found

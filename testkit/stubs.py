@@ -13,14 +13,16 @@ deterministic like any orchestration must be.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from orchestrate import OrchestrationContext, Registry
+from orchestrate import OrchestrationContext, Registry, UnknownActivity
 
+from .errors import StubbedOrchestration
 from .outcomes import Delay, Entry, Fail, Hang, Ok, Outcome, Script, resolve
 
-__all__ = ["HANG_EVENT", "ChildStubs"]
+__all__ = ["HANG_EVENT", "ChildStubs", "unknown_script_target"]
 
 HANG_EVENT = "testkit: a stubbed child scripted to hang() (never raised)"
 
@@ -40,8 +42,18 @@ class ChildStubs:
         exhaust: Literal["repeat", "error"] = "repeat",
     ) -> None:
         """Stub orchestration `name` from now on: its next instances answer from `outcomes`."""
-        self._scripts[name] = Script(name, outcomes, exhaust)
+        self._scripts[name] = Script(name, outcomes, exhaust, kind="orchestration")
         self.registry.replace_orchestration(name, self._stand_in(name))
+
+    def refuse_top_level(self, name: str) -> None:
+        """`StubbedOrchestration` if `name` is stubbed: running it would test the stub."""
+        if name in self._scripts:
+            raise StubbedOrchestration(
+                f"orchestration {name!r} is scripted (env.script({name!r}, ...)), so running it "
+                "would run the stub, not its code; scripts stand in for the children the code "
+                f"under test starts. Drop the env.script call for {name!r}, or run it in "
+                "another TestEnv"
+            )
 
     def _outcome(self, name: str, instance_id: str, value: Any) -> Outcome:
         chosen = self._chosen.get(instance_id)
@@ -68,6 +80,19 @@ class ChildStubs:
 
         stubbed_child.__qualname__ = f"stubbed child {name!r}"
         return stubbed_child
+
+
+def unknown_script_target(registry: Registry, name: str) -> UnknownActivity:
+    """The error for ``env.script(name, ...)`` when `name` is neither an activity nor an
+    orchestration: the registered names, the closest to `name` first."""
+    activities, orchestrations = sorted(registry.activities), sorted(registry.orchestrations)
+    close = difflib.get_close_matches(name, activities + orchestrations, n=3, cutoff=0.6)
+    guess = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+    return UnknownActivity(
+        f"no activity or orchestration named {name!r} is registered, so env.script cannot "
+        f"script it; {guess}registered activities: {', '.join(activities) or 'none'}; "
+        f"orchestrations: {', '.join(orchestrations) or 'none'}"
+    )
 
 
 def _error(outcome: Fail) -> Exception:

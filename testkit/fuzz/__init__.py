@@ -11,12 +11,13 @@ orchestration instead. ``orch-fuzz`` (`testkit.fuzz.cli`) is the command line.
 """
 
 from .profiles import register_profiles
-from .report import CoverageGaps, FuzzFailure, FuzzReport
+from .report import CoverageGaps, FuzzError, FuzzFailure, FuzzReport
 from .runner import fuzz, replay_schedule
 from .schedule import Schedule, ScheduleError, Step
 
 __all__ = [
     "CoverageGaps",
+    "FuzzError",
     "FuzzFailure",
     "FuzzReport",
     "Schedule",

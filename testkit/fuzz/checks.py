@@ -76,6 +76,10 @@ class Tally:
     endings: dict[str, int] = field(default_factory=dict)  # status -> examples that ended so
     errors: dict[str, int] = field(default_factory=dict)  # failure message -> examples
     first_turn_failures: int = 0  # failed before scheduling anything: usually a wrong input
+    invariant_runs: int = 0  # examples in which the user's invariant was called
+    unfinished: int = 0  # examples that ended still running (not merged): waiting for an event
+    waits: dict[str, int] = field(default_factory=dict)  # what those waited on -> examples
+    awaited_events: set[str] = field(default_factory=set)  # the event names among those waits
     _seen: set[int] = field(default_factory=set)
     samples: list[TrialResult] = field(default_factory=list)  # for the hash-seed replays
 
@@ -87,6 +91,12 @@ class Tally:
         self.merged += result.merged
         status = str(result.status)
         self.endings[status] = self.endings.get(status, 0) + 1
+        self.invariant_runs += result.invariant_ran
+        if not result.status.finished and not result.merged:
+            self.unfinished += 1
+            for wait in result.waiting or ("nothing it can name",):
+                self.waits[wait] = self.waits.get(wait, 0) + 1
+            self.awaited_events.update(result.waiting_events)
         if result.error:
             self.errors[result.error] = self.errors.get(result.error, 0) + 1
             if result.history_length <= 2:
@@ -117,8 +127,30 @@ class Tally:
             note += f" (most often {_cut(common)})"
         return note
 
+    @property
+    def checked(self) -> int:
+        """Examples that ended where the invariant applies: finished (merged ones excluded)."""
+        return self.examples - self.merged - self.unfinished
+
+    def waits_note(self) -> str:
+        """``event 'Approval' (18), event 'Cancel' (2)``: what unfinished examples waited on."""
+        ranked = sorted(self.waits.items(), key=lambda item: (-item[1], item[0]))
+        return ", ".join(f"{wait} ({count})" for wait, count in ranked[:4])
+
+    def invariant_note(self) -> str:
+        """How many examples the invariant saw, when some ended where it does not run."""
+        if not self.unfinished or not self.invariant_runs:
+            return ""
+        return (f"the invariant ran in {self.invariant_runs} of {self.examples} examples; "
+                f"{self.unfinished} ended still waiting for {self.waits_note()}")
+
     def warning(self, input_given: bool) -> str:
-        """A warning when the examples explored almost nothing (every one failed at once)."""
+        """A warning when the examples explored almost nothing (every one failed at once, or
+        none finished)."""
+        if self.examples and self.unfinished and not self.checked:
+            return (f"warning: no example finished: each ended still waiting for "
+                    f"{self.waits_note()}, so only the steps before the wait were explored; "
+                    "list the events it waits for in events={...} to explore what follows")
         if not self.examples or self.first_turn_failures < self.examples:
             return ""
         common = max(self.errors, key=lambda e: self.errors[e])

@@ -21,7 +21,8 @@ from typing import Any
 
 from orchestrate import OrchestrateError, Registry
 
-from .report import FuzzFailure, FuzzReport
+from .output_file import check_output_file
+from .report import FuzzError, FuzzFailure, FuzzReport
 from .runner import fuzz, replay_schedule
 from .schedule import ScheduleError
 
@@ -71,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        _check_numbers(args)
+        for path, option in ((args.html, "--html"), (args.save_failure, "--save-failure")):
+            if path is not None:  # before the run: a bad path is not found only at the end
+                check_output_file(path, option)
         module, registry, name = _load_target(args.target)
         options = _options(module, name, args)
         if args.replay:
@@ -80,11 +85,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FuzzFailure as failure:
         _print_failure(failure, args)
         return EXIT_FINDING
-    except (CliError, ScheduleError, OrchestrateError, TypeError, ValueError) as exc:
+    except (CliError, ScheduleError, OrchestrateError, TypeError, ValueError, FuzzError) as exc:
         print(f"orch-fuzz: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     _print_report(report, args)
     return EXIT_PASSED
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    for value, option, least in (
+        (args.examples, "--examples", 1), (args.max_schedules, "--max-schedules", 1),
+        (args.max_steps, "--max-steps", 1), (args.hash_seeds, "--hash-seeds", 0),
+    ):
+        if value is not None and value < least:
+            raise CliError(f"{option} {value}: give a whole number of {least} or more")
 
 
 class _Progress:
@@ -118,11 +132,17 @@ def _replay(registry: Registry, name: str, args: argparse.Namespace,
 
 
 def _print_failure(failure: FuzzFailure, args: argparse.Namespace) -> None:
-    if args.save_failure:
-        failure.schedule.save(args.save_failure)
-    if args.html:
-        Path(args.html).write_text(failure.html(), encoding="utf-8")
-        print(f"orch-fuzz: wrote the failure's timelines to {args.html}", file=sys.stderr)
+    saved = False
+    try:  # the paths were checked before the run; this is the disk filling up or such
+        if args.save_failure:
+            failure.schedule.save(args.save_failure)
+            saved = True
+        if args.html:
+            Path(args.html).write_text(failure.html(), encoding="utf-8")
+            print(f"orch-fuzz: wrote the failure's timelines to {args.html}", file=sys.stderr)
+    except OSError as exc:  # still print the finding below: it is not lost
+        print(f"orch-fuzz: error: cannot write {exc.filename!r}: {exc.strerror or exc}",
+              file=sys.stderr)
     if args.format == "json":
         print(json.dumps(failure.to_json(), indent=1, default=str))
         return
@@ -132,7 +152,7 @@ def _print_failure(failure: FuzzFailure, args: argparse.Namespace) -> None:
         print(f"::error title=orch-fuzz: {first}::{body}")
         return
     print(f"FuzzFailure: {failure}")
-    if args.save_failure:
+    if saved:
         print(f"\nSaved the schedule to {args.save_failure}; re-run it with "
               f"orch-fuzz {args.target} --replay {args.save_failure}")
 

@@ -10,9 +10,10 @@ from typing import Any
 from orchestrate import InstanceState
 from orchestrate.history import Event
 
+from ..errors import TestkitError
 from .schedule import Schedule
 
-__all__ = ["CoverageGaps", "FuzzFailure", "FuzzReport"]
+__all__ = ["CoverageGaps", "FuzzError", "FuzzFailure", "FuzzReport"]
 
 
 @dataclass
@@ -55,6 +56,7 @@ class FuzzReport:
     hash_seeds: list[int] = field(default_factory=list)
     hash_note: str = ""
     endings: str = ""  # how the examples ended: "ended: 28 completed, 2 failed (...)"
+    invariant_note: str = ""  # "the invariant ran in 12 of 20 examples; 8 ended waiting ..."
     warning: str = ""  # what makes this run say less than it seems to
     coverage: CoverageGaps | None = None
 
@@ -75,6 +77,8 @@ class FuzzReport:
                  + (f", seed {self.seed}" if self.seed is not None else "")]
         if self.endings:
             lines.append(f"  {self.endings}")
+        if self.invariant_note:
+            lines.append(f"  {self.invariant_note}")
         if self.warning:
             lines.append(f"  {self.warning}")
         if self.hash_seeds:
@@ -89,6 +93,13 @@ class FuzzReport:
     def to_json(self) -> str:
         return json.dumps({"result": "passed", "verdict": self.verdict, **asdict(self)},
                           indent=1, default=str)
+
+
+class FuzzError(TestkitError, AssertionError):
+    """The run could not check what it was asked to: an `invariant` was given, but no example
+    ended where it runs (every one was still waiting for an event). Not a finding about the
+    orchestration, but not a pass either: the message says what the examples waited for and
+    which setting lets them finish. An `AssertionError`, so a test calling `fuzz` fails."""
 
 
 class FuzzFailure(AssertionError):

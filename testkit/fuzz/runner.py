@@ -35,7 +35,8 @@ from .checks import Tally, crash_transparency
 from .choosers import DrawChooser, ScheduleChooser
 from .config import FuzzConfig, Invariant
 from .gaps import measure
-from .report import FuzzFailure, FuzzReport
+from .output_file import check_output_file
+from .report import FuzzError, FuzzFailure, FuzzReport
 from .schedule import Schedule, ScheduleError
 from .trial import Finding, Trial, TrialResult
 
@@ -100,6 +101,15 @@ def fuzz(
     )
     if hash_seeds < 0:
         raise ValueError(f"hash_seeds={hash_seeds} must be 0 (off) or more")
+    if max_examples is not None and max_examples < 1:
+        raise ValueError(
+            f"max_examples={max_examples}: give how many examples to run, 1 or more (default: "
+            "the Hypothesis profile's, 100 unless a profile says otherwise)"
+        )
+    if max_schedules < 1:
+        raise ValueError(f"max_schedules={max_schedules}: give 1 or more (default 10000)")
+    if save_failure is not None:  # checked now, not after the whole run
+        check_output_file(save_failure, "save_failure=")
     started = _REAL_CLOCK[0]()
     module = home_module(registry, registry.get_orchestration(config.orchestration).fn)
     try:
@@ -117,7 +127,10 @@ def fuzz(
         if save_failure is not None:
             failure.schedule.save(save_failure)
         raise
+    if config.invariant is not None and tally.examples and not tally.invariant_runs:
+        raise FuzzError(_invariant_never_ran(config, tally, exhaustive))
     report.endings = tally.endings_note()
+    report.invariant_note = tally.invariant_note()
     report.warning = tally.warning(input_given=input is not None)
     if input is None and _needs_input(registry.get_orchestration(config.orchestration).fn):
         report.warning = report.warning or (
@@ -275,6 +288,31 @@ def _quiet_logs() -> Iterator[None]:
         yield
     finally:
         logger.disabled = was
+
+
+def _invariant_never_ran(config: FuzzConfig, tally: Tally, exhaustive: bool) -> str:
+    """Why the invariant never ran (no example finished), and what lets the examples finish."""
+    name = config.orchestration
+    unlisted = sorted(tally.awaited_events - set(config.events))
+    if unlisted:
+        listed = ", ".join(f"{e!r}: ..." for e in unlisted)
+        fix = (f"list the events it waits for, e.g. events={{{listed}}} (orch-fuzz: in the "
+               "FUZZ config), so the fuzzer raises them and the examples can finish")
+    elif exhaustive:
+        fix = "raise max_schedules, or list the event payloads that let it finish in events="
+    else:
+        fix = ("the fuzzer stopped raising the listed events early in every example; raise "
+               "max_examples, or list the event payloads that let it finish in events=")
+    unit = "schedules" if exhaustive else "examples"
+    count = (f"none of the {tally.examples} {unit} finished; each" if tally.examples > 1
+             else f"its one {unit[:-1]} did not finish; it")
+    return (
+        f"fuzz({name!r}, invariant=...) never ran the invariant: {count} "
+        f"ended with {name!r} still waiting for {tally.waits_note()}. "
+        "The invariant checks finished runs only, so this run checked replay safety but not "
+        f"the invariant. To fix: {fix}; or check unfinished runs too with "
+        "invariant_every_turn=True"
+    )
 
 
 def _needs_input(fn: Callable[..., Any]) -> bool:

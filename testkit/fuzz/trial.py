@@ -82,6 +82,9 @@ class TrialResult:
     # every instance's final state and history, for the HTML report (`orch-fuzz --html`)
     instances: list[tuple[InstanceState, list[h.Event]]] = field(default_factory=list)
     error: str = ""  # why the instance failed, if it did: "TypeError: ..."
+    invariant_ran: bool = False  # the user's invariant was called (at the end or on a turn)
+    waiting: tuple[str, ...] = ()  # unfinished at the end: what it waits on (event 'Approval')
+    waiting_events: tuple[str, ...] = ()  # ... and the names of the events among that
 
     @property
     def faulty(self) -> bool:
@@ -119,6 +122,7 @@ class Trial:
         self.crashes = 0
         self.duplicates = 0
         self.merged = False
+        self.invariant_ran = False
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -260,6 +264,7 @@ class Trial:
         check = self.config.invariant
         if check is None:
             return None
+        self.invariant_ran = True
         try:
             verdict = check(run)
         except AssertionError as exc:
@@ -283,7 +288,9 @@ class Trial:
             schedule, finding, state.status, state.output, histories, self.crashes,
             self.duplicates, self.merged,
             timelines=env.timelines(limit=60) if finding is not None else "", error=error,
-            instances=instances,
+            instances=instances, invariant_ran=self.invariant_ran,
+            waiting=tuple(env.waiting_for(self.instance_id)),
+            waiting_events=tuple(env.pending(self.instance_id).events),
         )
 
 

@@ -37,7 +37,7 @@ from orchestrate.replay import Execution
 from .conftest import START
 
 reg = Registry()
-HERE = os.path.basename(__file__)
+HERE = os.path.relpath(__file__)  # the tests run from the project root: a relative path
 
 # (what the code calls, the call's name in the error, the replacement the error names)
 CALLS: list[tuple[Callable[[], Any], str, str]] = [
@@ -54,11 +54,13 @@ CALLS: list[tuple[Callable[[], Any], str, str]] = [
     (lambda: random.shuffle([1, 2]), "random.shuffle", "ctx.random()"),
     (lambda: uuid.uuid4(), "uuid.uuid4", "ctx.uuid()"),
     (lambda: uuid.uuid1(), "uuid.uuid1", "ctx.uuid()"),
-    (lambda: os.urandom(4), "os.urandom", "an activity"),
-    (lambda: secrets.token_hex(4), "secrets.token_hex", "an activity"),
+    (lambda: os.urandom(4), "os.urandom", "Make the secret in an activity (ctx.activity)"),
+    (lambda: secrets.token_hex(4), "secrets.token_hex", "Make the secret in an activity"),
     (lambda: threading.Thread(target=print).start(), "threading.Thread.start", "ctx.all("),
-    (lambda: open(__file__), "open", "an activity"),  # noqa: SIM115 (refused before opening)
-    (lambda: socket.socket(), "socket.socket", "an activity"),
+    (lambda: open(__file__), "open",  # noqa: SIM115 (refused before opening)
+     "path. Read or write files in an activity (ctx.activity): file access is I/O, and only an "
+     "activity's result is recorded in the history. (The call guard"),
+    (lambda: socket.socket(), "socket.socket", "path. Make network calls in an activity"),
 ]
 IDS = [name for _, name, _ in CALLS]
 
@@ -128,9 +130,28 @@ def test_a_guarded_call_fails_the_turn_at_the_call(
 def test_the_error_names_the_line_of_the_call() -> None:
     _CALL[0] = lambda: random.random()
     exe = step("calls_out")
-    assert f"{HERE}:{line_of(test_the_error_names_the_line_of_the_call, 'lambda')}" in str(
-        exe.nondeterminism
-    )
+    line = line_of(test_the_error_names_the_line_of_the_call, "lambda")
+    assert f" at tests/orchestrate/test_callguard.py:{line}; " in str(exe.nondeterminism)
+
+
+def test_outside_the_working_directory_the_error_names_the_full_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _CALL[0] = lambda: random.random()
+    exe = step("calls_out")
+    assert f" at {os.path.abspath(__file__)}:" in str(exe.nondeterminism)
+
+
+@pytest.mark.parametrize(("call", "name", "replacement"), CALLS, ids=IDS)
+def test_every_message_reads_as_whole_sentences(
+    call: Callable[[], Any], name: str, replacement: str
+) -> None:
+    _CALL[0] = call
+    message = str(step("calls_out").nondeterminism)
+    fix = message.split("may take another path. ")[1].split(" (The call guard")[0]
+    assert fix.endswith(".") and fix[0].isupper()
+    assert not fix.startswith("Use an activity") and "I/O instead" not in fix
 
 
 @pytest.mark.parametrize(("call", "name", "replacement"), CALLS[:15], ids=IDS[:15])

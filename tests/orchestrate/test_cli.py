@@ -230,6 +230,36 @@ def test_usage_errors_exit_2(capsys, argv: list[str]) -> None:
     assert exc.value.code == 2
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ui", "--port", "99999"], "argument --port: 99999 is out of range; give a whole number "
+         "from 0 to 65535 (0: any free port)"),
+        (["ui", "--port", "-1"], "argument --port: -1 is out of range"),
+        (["worker", "m:reg", "--grace", "-1"], "argument --grace: '-1' is not a usable number of "
+         "seconds; give a number of 0 or more"),
+        (["worker", "m:reg", "--activity-lease", "0"], "argument --activity-lease: '0' is not a "
+         "usable number of seconds; give a number above 0"),
+        (["worker", "m:reg", "--lease", "0"], "argument --lease: '0'"),
+        (["worker", "m:reg", "--threads", "0"], "argument --threads: 0 is out of range; give a "
+         "whole number of 1 or more"),
+        (["worker", "m:reg", "--sync-activities", "0"], "argument --sync-activities: 0"),
+        (["worker", "m:reg", "--async-activities", "-2"], "argument --async-activities: -2"),
+        (["worker", "m:reg", "--batch-size", "0"], "argument --batch-size: 0"),
+        (["list", "--limit", "-5"], "argument --limit: -5 is out of range"),
+        (["list", "--limit", "0"], "argument --limit: 0 is out of range"),
+    ],
+)  # fmt: skip
+def test_numbers_out_of_range_are_usage_errors_naming_the_option(
+    capsys, argv: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert message in err and "Traceback" not in err
+
+
 def test_worker_runs_a_module_registry_until_sigterm(tmp_path: Path, db: str) -> None:
     (tmp_path / "flows.py").write_text(
         textwrap.dedent(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from orchestrate.cli_args import (
     input_arg,
     json_arg,
     load_registry,
+    seconds_arg,
     status_arg,
+    whole_number,
 )
 
 
@@ -100,3 +103,35 @@ def test_load_registry_refuses_a_bad_target_in_one_line(
 
 def test_load_registry_returns_the_named_registry() -> None:
     assert load_registry(f"{__name__}:reg") is reg
+
+
+@pytest.mark.parametrize(
+    ("reader", "text", "value"),
+    [
+        (whole_number(0, 65535), "0", 0),
+        (whole_number(0, 65535), "65535", 65535),
+        (whole_number(1), "7", 7),
+        (seconds_arg(positive=True), "0.5", 0.5),
+        (seconds_arg(positive=False), "0", 0.0),
+    ],
+)
+def test_number_readers_take_values_in_range(reader, text: str, value: float) -> None:
+    assert reader(text) == value
+
+
+@pytest.mark.parametrize(
+    ("reader", "text", "message"),
+    [
+        (whole_number(0, 65535), "99999", "99999 is out of range; give a whole number from 0 to 65535"),
+        (whole_number(0, 65535), "-1", "-1 is out of range"),
+        (whole_number(1), "0", "0 is out of range; give a whole number of 1 or more"),
+        (whole_number(1), "two", "'two' is not a whole number; give one of 1 or more"),
+        (seconds_arg(positive=True), "0", "'0' is not a usable number of seconds; give a number above 0"),
+        (seconds_arg(positive=False), "-1", "give a number of 0 or more"),
+        (seconds_arg(positive=False), "nan", "not a usable number of seconds"),
+        (seconds_arg(positive=False), "inf", "not a usable number of seconds"),
+    ],
+)
+def test_number_readers_refuse_values_out_of_range(reader, text: str, message: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=re.escape(message)):
+        reader(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -10,11 +11,14 @@ import pytest
 
 from orchestrate import (
     ActivityFailed,
+    Client,
+    MemoryStore,
     OrchestrationContext,
     Registry,
     RetryPolicy,
     Runtime,
     Status,
+    Worker,
     activity_info,
 )
 from orchestrate.codec import event_to_dict
@@ -610,3 +614,27 @@ def test_a_turn_lost_before_commit_replays_to_the_same_race_winner() -> None:
         hx.settle()
         outputs.append(hx.state(iid).output)
     assert outputs == ["activity", "activity"]
+
+
+@reg.orchestration
+async def rolls_dice(ctx: OrchestrationContext) -> float:
+    import random
+
+    return random.random()  # refused by the call guard: the turn fails on non-determinism
+
+
+@pytest.mark.parametrize("log", [True, False])
+def test_a_turn_failed_on_non_determinism_logs_its_retry_unless_told_not_to(
+    caplog: pytest.LogCaptureFixture, log: bool
+) -> None:
+    store = MemoryStore()
+    worker = Worker(reg, store, guard_calls=True, log_nondeterminism=log)
+    Client(store).start(rolls_dice, instance_id="dice")
+    with caplog.at_level(logging.ERROR, logger="orchestrate.worker"):
+        worker.poll_once()
+    lines = [r.getMessage() for r in caplog.records if r.name == "orchestrate.worker"]
+    if log:  # production: the operator sees why the instance is stuck, and when it retries
+        assert len(lines) == 1 and lines[0].startswith("turn of dice failed; retrying in 60.0 s")
+    else:  # a driver that raises the error itself (TestEnv) says it once, without the retry
+        assert lines == []
+    assert Client(store).state("dice").error.type == "NonDeterministicCallError"

@@ -89,9 +89,9 @@ def test_record_then_replay_and_a_changed_orchestration_fails(pytester: pytest.P
     saved = pytester.path / "histories"
     _run(pytester, "--orch-record-histories", str(saved)).assert_outcomes(passed=2)
     files = sorted(p.name for p in saved.iterdir())
-    assert files == [
-        "test_flow.py_test_default_start__order-1.json",
-        "test_flow.py_test_order__order-1.json",
+    assert [name[: -len("-0123456789.json")] for name in files] == [
+        "test_flow.py_test_default_start__order-1",
+        "test_flow.py_test_order__order-1",
     ]
     assert json.loads((saved / files[0]).read_text())["recorded_by"]["attribute"] == "registry"
 
@@ -103,7 +103,7 @@ def test_record_then_replay_and_a_changed_orchestration_fails(pytester: pytest.P
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*test_order__order-1.json: NonDeterminismError: order (order-1): at step 2 the "
+            "*test_order__order-1-*.json: NonDeterminismError: order (order-1): at step 2 the "
             "history has ActivityScheduled('reserve'), but the code issued the same command "
             "with input 'b' instead of 'a'*",
             "*Keep the old path behind `if ctx.patched('change-id'):`*",
@@ -128,20 +128,24 @@ def test_bulk_exported_production_histories_replay_in_ci(pytester: pytest.Pytest
     db = str(pytester.path / "production.db")
     store = SqliteStore(db)
     client, worker = Client(store), Worker(production.registry, store)
-    for n, items in enumerate([["a", "b"], ["c"], ["d", "e"]]):
-        client.start("order", items, instance_id=f"order-{n}")
+    # ids that differ only in case get files that differ in more than case (macOS, Windows)
+    ids = ["order-0", "order-1", "order-2", "Order-0"]
+    for key, items in zip(ids, [["a", "b"], ["c"], ["d", "e"], ["f", "g"]], strict=True):
+        client.start("order", items, instance_id=key)
     while worker.poll_once():
         pass
     store.close()
     histories = pytester.path / "histories"
     assert main(["export-history", "--all", "--status", "running", "--db", db, str(histories)]) == 0
-    assert len(list(histories.iterdir())) == 3
+    files = list(histories.iterdir())
+    assert len({p.name.lower() for p in files}) == 4
+    assert {p.stat().st_mode & 0o777 for p in files} == {0o600}  # as the database: payloads
 
     replay = ("--orch-replay", str(histories), "--orch-replay-registry", "test_flow:registry")
-    _run(pytester, *replay).assert_outcomes(passed=3)
+    _run(pytester, *replay).assert_outcomes(passed=4)
     _write_flow(pytester, order="reversed(items)", tests="")  # changed without ctx.patched()
     result = _run(pytester, *replay)
-    result.assert_outcomes(passed=1, failed=2)  # the one-item order still replays
+    result.assert_outcomes(passed=1, failed=3)  # the one-item order still replays
     result.stdout.fnmatch_lines(["*order-0.json: NonDeterminismError: order (order-0)*"])
 
 
@@ -176,6 +180,28 @@ def test_replay_never_imports_or_executes_what_a_history_file_names(pytester: py
     result = _run(pytester, "--orch-replay", str(saved))  # no registry configured: refused
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("test_flow:nope", "*--orch-replay-registry test_flow:nope: module 'test_flow' has no "
+         "attribute 'nope'; pass --orch-replay-registry test_flow:NAME*"),
+        ("app.nope:registry", "*--orch-replay-registry app.nope:registry: cannot import "
+         "'app.nope'*"),
+        ("test_flow:order", "*test_flow:order is a function, not an orchestrate Registry*"),
+    ],
+)  # fmt: skip
+def test_a_bad_replay_registry_is_one_usage_error_not_a_failure_per_file(
+    pytester: pytest.Pytester, reference: str, message: str
+):
+    _write_flow(pytester)
+    saved = pytester.path / "histories"
+    _run(pytester, "--orch-record-histories", str(saved)).assert_outcomes(passed=2)
+    result = _run(pytester, "--orch-replay", str(saved), "--orch-replay-registry", reference)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "LookupError" not in result.stdout.str() + result.stderr.str()
 
 
 def test_missing_registry_is_a_clear_per_test_failure(pytester: pytest.Pytester):

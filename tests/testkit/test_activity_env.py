@@ -86,3 +86,40 @@ def test_outside_an_env_activity_info_still_refuses() -> None:
 def test_bad_attempt_is_refused() -> None:
     with pytest.raises(ValueError, match="attempts count from 1"):
         ActivityEnv(attempt=0)
+
+
+def test_an_async_activity_that_never_heartbeats_runs_to_its_end_when_cancelled() -> None:
+    """As on a worker: cancellation is seen at a heartbeat, nothing interrupts the await."""
+    started, go_on = threading.Event(), threading.Event()
+
+    async def never_heartbeats() -> str:
+        started.set()
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, go_on.wait, 10), "the test never let it go on"
+        return "finished"
+
+    env = ActivityEnv()
+    result: list[str] = []
+    runner = threading.Thread(target=lambda: result.append(env.run(never_heartbeats)))
+    runner.start()
+    assert started.wait(10)
+    env.cancel()
+    go_on.set()
+    runner.join(10)
+    assert result == ["finished"] and env.cancelled
+
+
+def test_a_cancel_applies_to_one_run_and_the_next_starts_afresh() -> None:
+    env = ActivityEnv()
+    env.on_heartbeat = lambda details: env.cancel() if details["page"] == 1 else None
+    with pytest.raises(ActivityCancelled):
+        env.run(export_pages, {"pages": 3})
+    assert env.cancelled
+    env.on_heartbeat = None
+    assert env.run(export_pages, {"pages": 3})["pages"] == 3  # not cancelled at its first beat
+    assert not env.cancelled and env.heartbeats == [{"page": 1}, {"page": 2}, {"page": 3}]
+    env.cancel("before the run")  # between runs: for the next one
+    assert env.cancelled
+    with pytest.raises(ActivityCancelled, match="before the run"):
+        env.run(export_pages, {"pages": 3})
+    assert env.heartbeats == []

@@ -393,7 +393,7 @@ def test_strict_mode_names_the_unscripted_activity():
 
 
 def test_scripting_an_unknown_activity_is_refused():
-    with pytest.raises(KeyError, match="no activity named 'nope'"):
+    with pytest.raises(KeyError, match="no activity or orchestration named 'nope'"):
         TestEnv(reg).script("nope", ok())
 
 

@@ -4,6 +4,7 @@ every run, in the live turn and in the replays; activities still see the frozen 
 from __future__ import annotations
 
 import inspect
+import logging
 import random
 import time
 from datetime import datetime
@@ -83,8 +84,19 @@ def test_the_random_branch_fails_every_run_at_the_random_call(replay_check: Any)
         failures.append(str(caught.value))
     assert len(failures) == 20
     for message in failures:
-        assert f"called random.random() at test_env_guard.py:{RANDOM_LINE}" in message
+        assert f"called random.random() at tests/testkit/test_env_guard.py:{RANDOM_LINE}" in message
         assert "ctx.random()" in message and "random_branch (random_branch-1)" in message
+
+
+def test_the_env_raises_the_error_once_without_a_false_retry_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.DEBUG), TestEnv(reg) as env, pytest.raises(
+        NonDeterministicCallError
+    ):
+        env.run(random_branch, "o-1")
+    assert not [r for r in caplog.records if "retrying in" in r.getMessage()]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def test_a_call_only_replays_make_is_stopped_by_the_guarded_shadow_replay() -> None:
@@ -116,7 +128,7 @@ async def reads_the_date(ctx: OrchestrationContext) -> str:
 @pytest.mark.parametrize("freeze", [True, False], ids=["frozen", "real clock"])
 def test_datetime_now_is_stopped_on_the_frozen_and_the_real_clock(freeze: bool) -> None:
     with TestEnv(reg, freeze_wall_clock=freeze) as env, pytest.raises(
-        NonDeterministicCallError, match=r"called datetime\.now\(\) at test_env_guard\.py:"
+        NonDeterministicCallError, match=r"called datetime\.now\(\) at tests/testkit/test_env_guard\.py:"
     ):
         env.run(reads_the_date)
 

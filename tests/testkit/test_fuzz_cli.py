@@ -86,3 +86,52 @@ def test_a_syntax_error_in_the_module_is_one_line(capsys, tmp_path):
     broken.write_text("def (:\n")
     assert main([f"{broken}:x"]) == 2
     assert "syntax error" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--html", "{missing}/x.html"], "--html '{missing}/x.html' cannot be written: the "
+         "directory '{missing}' does not exist; create it first"),
+        (["--save-failure", "{missing}/f.json"], "--save-failure '{missing}/f.json' cannot be "
+         "written: the directory '{missing}' does not exist"),
+        (["--html", "{tmp}"], "--html '{tmp}' is a directory; name a file"),
+        (["--examples", "-3"], "--examples -3: give a whole number of 1 or more"),
+        (["--max-steps", "0"], "--max-steps 0: give a whole number of 1 or more"),
+    ],
+)  # fmt: skip
+def test_bad_outputs_and_numbers_exit_2_before_any_example_runs(
+    capsys, monkeypatch, tmp_path, argv, message
+):
+    def no_run(*args, **kwargs):
+        raise AssertionError("fuzzed before the options were checked")
+
+    monkeypatch.setattr("testkit.fuzz.cli.fuzz", no_run)
+    fill = {"missing": str(tmp_path / "missing"), "tmp": str(tmp_path)}
+    argv = [a.format(**fill) for a in argv]
+    assert main([f"{CASES}:counted", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"orch-fuzz: error: {message.format(**fill)}")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_fuzz_checks_save_failure_and_max_examples_before_running(tmp_path):
+    from testkit.fuzz import fuzz
+    from tests.testkit.fuzz_cases import reg as registry
+
+    with pytest.raises(ValueError, match=r"save_failure= '.*' cannot be written: the directory"):
+        fuzz(registry, "counted", save_failure=tmp_path / "missing" / "f.json")
+    with pytest.raises(ValueError, match=r"max_examples=-3: give how many examples to run, 1 or"):
+        fuzz(registry, "counted", max_examples=-3)
+
+
+NEVER = {"invariant": lambda run: False}
+
+
+def test_an_invariant_that_never_ran_exits_2_and_says_why(capsys):
+    assert main([f"{CASES}:wait_forever", "--hash-seeds", "0", "--examples", "5",
+                 "--config", "tests.testkit.test_fuzz_cli:NEVER"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("orch-fuzz: error: fuzz('wait_forever', invariant=...) never ran the "
+                          "invariant: none of the 5 examples finished")
+    assert err.count("\n") == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from testkit import fail, hang, ok
-from testkit.fuzz import FuzzFailure, fuzz
+from testkit.fuzz import FuzzError, FuzzFailure, fuzz
 
 from .fuzz_cases import (
     add,
@@ -17,6 +17,7 @@ from .fuzz_cases import (
     reg,
     slow,
     tolerant,
+    wait_forever,
 )
 
 
@@ -69,6 +70,21 @@ def test_an_order_dependent_invariant_fails_with_the_first_counterexample():
              invariant=lambda run: run.output == sorted(run.output))
     # depth first takes the first pending call first: the counterexample finishes #1 first
     assert "add#1 finishes" in caught.value.schedule.timeline().splitlines()[1]
+
+
+def test_waiting_for_an_event_is_an_end_state_but_the_invariant_must_run_somewhere():
+    # the same rule as random mode: ending while waiting for an event is no finding ...
+    report = fuzz(reg, wait_forever, exhaustive=True, hash_seeds=0)
+    assert report.complete and report.warning.startswith("warning: no example finished")
+    # ... but an invariant that no schedule reached is an error, not "verified"
+    with pytest.raises(FuzzError, match="its one schedule did not finish; it ended with "
+                                        "'wait_forever' still waiting for event 'Never'"):
+        fuzz(reg, wait_forever, exhaustive=True, hash_seeds=0, invariant=lambda run: False)
+    # with the event listed, one schedule raises it (and finishes), one does not
+    seen = []
+    report = fuzz(reg, wait_forever, exhaustive=True, hash_seeds=0, events={"Never": ["x"]},
+                  invariant=seen.append)
+    assert seen and report.complete and "the invariant ran in" in report.invariant_note
 
 
 def test_max_schedules_stops_early_and_says_so():

@@ -9,7 +9,15 @@ from hypothesis import strategies as st
 
 from orchestrate import UnknownActivity
 from testkit import fail, hang, ok
-from testkit.fuzz import FuzzFailure, Schedule, ScheduleError, Step, fuzz, replay_schedule
+from testkit.fuzz import (
+    FuzzError,
+    FuzzFailure,
+    Schedule,
+    ScheduleError,
+    Step,
+    fuzz,
+    replay_schedule,
+)
 
 from .fuzz_cases import (
     add,
@@ -124,6 +132,39 @@ def test_an_endless_loop_is_a_progress_finding_at_max_steps():
 def test_waiting_for_an_event_nobody_sends_is_not_a_finding():
     report = fuzz(reg, wait_forever, max_examples=5, hash_seeds=0)
     assert report.examples == 5
+
+
+def test_an_invariant_that_never_ran_is_an_error_not_a_pass():
+    # every example ends waiting for 'Never': the invariant (which would fail) never runs
+    with pytest.raises(FuzzError) as caught:
+        fuzz(reg, wait_forever, invariant=lambda run: False, max_examples=20, hash_seeds=0)
+    text = str(caught.value)
+    assert "never ran the invariant: none of the 20 examples finished" in text
+    assert "still waiting for event 'Never' (20)" in text
+    assert "events={'Never': ...}" in text and "invariant_every_turn=True" in text
+
+
+def test_without_an_invariant_a_run_that_never_finishes_passes_with_a_warning():
+    report = fuzz(reg, wait_forever, max_examples=5, hash_seeds=0)
+    assert report.endings == "ended: 5 running"
+    assert report.warning.startswith("warning: no example finished: each ended still waiting "
+                                     "for event 'Never' (5)")
+    assert report.warning in str(report)
+
+
+def test_the_report_says_how_many_examples_the_invariant_saw():
+    # the fuzzer raises 'Never' in some examples and stops raising events in others
+    report = fuzz(reg, wait_forever, events={"Never": ["x"]}, invariant=lambda run: True,
+                  max_examples=30, seed=1, hash_seeds=0)
+    finished = int(report.endings.split()[1])
+    assert 0 < finished < 30 and report.endings.startswith("ended: ")
+    assert report.invariant_note == (
+        f"the invariant ran in {finished} of 30 examples; {30 - finished} ended still waiting "
+        f"for event 'Never' ({30 - finished})"
+    )
+    # with invariant_every_turn it runs on unfinished runs too: never an error
+    fuzz(reg, wait_forever, invariant=lambda run: True, invariant_every_turn=True,
+         events={"Never": ["x"]}, max_examples=1, hash_seeds=0)
 
 
 def test_listed_events_arrive_before_the_wait_while_waiting_twice_or_never():

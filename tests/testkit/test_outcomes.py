@@ -93,8 +93,16 @@ def test_script_with_exhaust_error_names_the_activity_and_counts():
         ([], {}, ValueError, "is empty"),
         ([1], {}, TypeError, "wrap plain values in ok"),
         (ok(), {"exhaust": "cycle"}, ValueError, "use 'repeat' or 'error'"),
+        # a plain value, not a list: the same advice, not "'int' object is not iterable"
+        (5, {}, TypeError, r"the script for activity 'charge' is 5, which is not an outcome, a "
+         r"callable or a list of them; wrap plain values in ok\(\.\.\.\), e\.g\. "
+         r"env\.script\('charge', ok\(5\)\)"),
+        (None, {}, TypeError, r"is None, which is not an outcome.*ok\(None\)"),
+        ("paid", {}, TypeError, r"is 'paid', which is not an outcome.*ok\('paid'\)"),
+        ({"id": 1}, {}, TypeError, r"ok\(\{'id': 1\}\)"),
+        (None, {"kind": "orchestration"}, TypeError, "the script for orchestration 'charge'"),
     ],
-)
+)  # fmt: skip
 def test_bad_scripts(entries, kwargs, error, fragment):
     with pytest.raises(error, match=fragment):
         Script("charge", entries, **kwargs)

@@ -32,14 +32,23 @@ async def hello(ctx: OrchestrationContext, name: str) -> str:
 
 
 @pytest.mark.parametrize(
-    ("test_id", "instance_id", "expected"),
+    ("test_id", "instance_id", "readable"),
     [
-        ("tests/test_a.py::test_b[x-1]", "hello-1", "tests_test_a.py_test_b_x-1___hello-1.json"),
-        ("t.py::c", "a/b:c", "t.py_c__a_b_c.json"),
+        ("tests/test_a.py::test_b[x-1]", "hello-1", "tests_test_a.py_test_b_x-1__hello-1-"),
+        ("t.py::c", "a/b:c", "t.py_c__a_b_c-"),
     ],
 )
-def test_history_file_name_is_filesystem_safe(test_id, instance_id, expected):
-    assert history_file_name(test_id, instance_id) == expected
+def test_history_file_name_is_filesystem_safe(test_id, instance_id, readable):
+    name = history_file_name(test_id, instance_id)
+    assert name.startswith(readable) and name.endswith(".json")
+    assert len(name) == len(readable) + len("0123456789.json")
+
+
+def test_history_file_names_never_collide_even_ignoring_case():
+    pairs = [("t.py::c", "a/b"), ("t.py::c", "a_b"), ("t.py::c", "A_b"), ("t.py::c__a", "b"),
+             ("t.py::c", "a__b")]
+    names = {history_file_name(test_id, key).lower() for test_id, key in pairs}
+    assert len(names) == len(pairs)
 
 
 def test_env_options_are_checked_and_applied():
@@ -75,7 +84,7 @@ def test_record_env_then_replay_saved(tmp_path: Path):
     env.run(hello, "ana")
     reference = registry_reference(registry, sys.modules[__name__])
     written = record_env(env, tmp_path / "out", "t.py::test", reference)
-    assert [p.name for p in written] == ["t.py_test__hello-1.json"]
+    assert [p.name for p in written] == [history_file_name("t.py::test", "hello-1")]
     assert history_files(tmp_path / "out") == written
     assert history_files(written[0]) == written
     assert registry_for_history(written[0], f"{__name__}:registry") is registry

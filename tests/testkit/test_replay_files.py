@@ -149,7 +149,12 @@ def test_recorded_registry_note_is_read_back_and_loads(recorded: Path):
 
 @pytest.mark.parametrize(
     ("ref", "fragment"),
-    [("no_colon", "must look like"), ("no_such_module_xyz:reg", "cannot import")],
+    [
+        ("no_colon", "must look like"),
+        ("no_such_module_xyz:reg", "cannot import"),
+        (f"{__name__}:nope", f"module '{__name__}' has no attribute 'nope'; pass"),
+        (f"{__name__}:pytest", f"{__name__}:pytest is a module, not an orchestrate Registry"),
+    ],
 )
 def test_load_registry_errors_say_how_to_fix(ref, fragment):
     with pytest.raises(LookupError, match=fragment) as caught:

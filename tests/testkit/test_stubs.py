@@ -8,8 +8,14 @@ from typing import Any
 
 import pytest
 
-from orchestrate import OrchestrationContext, Registry, Status, SubOrchestrationFailed
-from testkit import TestEnv, delay, fail, hang, ok
+from orchestrate import (
+    OrchestrationContext,
+    Registry,
+    Status,
+    SubOrchestrationFailed,
+    UnknownActivity,
+)
+from testkit import StubbedOrchestration, TestEnv, delay, fail, hang, ok
 
 reg = Registry()
 RAN: list[str] = []
@@ -99,3 +105,38 @@ def test_a_failing_child_raises_sub_orchestration_failed_in_the_parent() -> None
     with TestEnv(reg, replay_check="full") as env:
         env.script(reconcile_region, fail("quota", error_type="QuotaExceeded"))
         assert env.run(strict_parent, "eu").output == "QuotaExceeded/quota"
+
+
+def test_a_plain_value_for_a_child_says_to_wrap_it_in_ok() -> None:
+    with TestEnv(reg) as env, pytest.raises(
+        TypeError, match=r"the script for orchestration 'reconcile_region' is None.*ok\(None\)"
+    ):
+        env.script(reconcile_region, None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("reconcile_regoin", "no activity or orchestration named 'reconcile_regoin' is "
+         "registered, so env.script cannot script it; did you mean 'reconcile_region'"),
+        ("typo", "no activity or orchestration named 'typo' is registered, so env.script cannot "
+         "script it; registered activities: reconcile; orchestrations: reconcile_all, "
+         "reconcile_region,"),
+    ],
+)  # fmt: skip
+def test_scripting_an_unknown_name_lists_both_kinds_close_matches_first(
+    name: str, message: str
+) -> None:
+    with TestEnv(reg) as env, pytest.raises(UnknownActivity) as caught:
+        env.script(name, ok(1))
+    assert str(caught.value).startswith(message)
+
+
+def test_running_a_stubbed_orchestration_itself_is_refused() -> None:
+    with TestEnv(reg) as env:
+        env.script(reconcile_region, ok("stub"))
+        with pytest.raises(StubbedOrchestration, match=r"orchestration 'reconcile_region' is "
+                           r"scripted .* so running it would run the stub, not its code"):
+            env.run(reconcile_region, "eu")
+        assert env.run(reconcile_all, ["eu"]).output == ["stub"]  # as a child: the point
+        assert isinstance(StubbedOrchestration("x"), ValueError)
