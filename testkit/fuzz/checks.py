@@ -89,8 +89,9 @@ class Tally:
         self.duplicates += result.duplicates
         self.longest = max(self.longest, result.history_length)
         self.merged += result.merged
-        status = str(result.status)
-        self.endings[status] = self.endings.get(status, 0) + 1
+        if not result.merged:  # a merged schedule stopped half-way: it did not end "running"
+            status = str(result.status)
+            self.endings[status] = self.endings.get(status, 0) + 1
         self.invariant_runs += result.invariant_ran
         if not result.status.finished and not result.merged:
             self.unfinished += 1

@@ -62,6 +62,9 @@ def test_states_reached_twice_are_merged():
     # already explored and stop there.
     report = verify(fan_out, input=2, crashes=True, duplicates=True)
     assert report.merged > 0
+    # A merged schedule stopped half-way: the endings count only the schedules that ended.
+    counted = sum(int(part.split()[0]) for part in report.endings[len("ended: "):].split(", "))
+    assert counted == report.schedules and "running" not in report.endings
 
 
 def test_an_order_dependent_invariant_fails_with_the_first_counterexample():
