@@ -23,8 +23,9 @@ from typing import Any
 import psycopg
 
 from .. import history as h
-from ..state import ActivityWork, Batch, InstanceState, Message, Signal, Status, Written
+from ..state import ActivityWork, Batch, InstanceState, Message, Signal, Written
 from .contract import signal_outcome
+from .guards import FINISHED, Completion, Guarded, Won, completions, decide
 from .postgres_db import Database
 from .rows import TurnRows, dumps, loads, message_row, state_row
 from .times import to_micros
@@ -38,7 +39,6 @@ __all__ = [
     "write_batch",
 ]
 
-FINISHED = tuple(s.value for s in Status if s.finished)
 
 _INSERT_INSTANCE_IF_NEW = (
     "INSERT INTO instances (name, status, input, output, error, custom_status, created_at, "
@@ -74,8 +74,6 @@ _LEASE_DUE = (
 )
 
 _Conn = psycopg.Connection[Any]
-_Completion = tuple[int, str, tuple[Any, ...]]  # (item id, lease token, result message row)
-_Won = tuple[TurnRows, int, str]  # a turn whose guard held, its history length, stored status
 
 
 def write_batch(db: Database, batch: Batch) -> Written:
@@ -87,7 +85,7 @@ def write_batch(db: Database, batch: Batch) -> Written:
     moment = to_micros(batch.moment()) if needs_now else 0
     expires = moment + int(batch.lease_seconds * 1_000_000)
     turns = [TurnRows(commit) for commit in batch.turns]  # encoded before the transaction
-    encoded = _completions(batch.completions)
+    encoded = completions(batch.completions)
 
     def apply(conn: _Conn) -> tuple[Written, bool]:
         lock_instances(conn, [t.commit.instance.instance_id for t in turns])
@@ -121,11 +119,8 @@ def lock_instances(conn: _Conn, keys: list[str]) -> None:
         )
 
 
-def _guard(
-    conn: _Conn, turns: list[TurnRows], moment: int
-) -> tuple[list[bool], list[_Won], list[_Completion], list[int]]:
-    """Which turns apply: (applied per turn, the winners, refused cached turns' results to
-    complete as messages, activity ids of applied cached turns' results)."""
+def _guard(conn: _Conn, turns: list[TurnRows], moment: int) -> Guarded:
+    """Which turns apply: reads the rows their guards depend on, for `guards.decide`."""
     locked = [t.commit.instance.instance_id for t in turns if t.commit.cached is None]
     held: dict[str, tuple[str | None, int, str]] = {}
     if locked:
@@ -151,45 +146,11 @@ def _guard(
         mine = _leases(
             conn, [w.id for t in turns if t.commit.cached for w, _ in t.commit.cached.results]
         )
-    applied: list[bool] = []
-    winners: list[_Won] = []
-    refused: list[_Completion] = []
-    taken: list[int] = []
-    won: set[str] = set()  # one applied turn per instance and batch
-    for turn in turns:
-        key = turn.commit.instance.instance_id
-        base = turn.commit.cached
-        found: tuple[int, str] | None = None
-        if base is None:
-            token, length, status = held.get(key, (None, 0, ""))
-            if key not in won and token is not None and token == turn.commit.lock_token:
-                found = (length, status)
-        else:
-            row = quiet.get(key)  # absent: gone, or a message is visible
-            created = None if base.created_at is None else to_micros(base.created_at)
-            if (
-                key not in won
-                and row is not None
-                and (row[0], row[1], row[2]) == (base.generation, created, base.history_len)
-                and row[3] not in FINISHED
-                and (row[4] is None or row[4] <= moment)
-                and all(mine.get(w.id, (None,))[0] == w.lease_token for w, _ in base.results)
-            ):
-                found = (base.history_len, row[3])
-                taken.extend(w.id for w, _ in base.results)
-                for w, _ in base.results:
-                    mine.pop(w.id, None)  # taken: a second claim on it in the batch fails
-            else:  # moved on, or a lease was lost: each result on its own (rare)
-                refused.extend(_completions(base.results))
-        applied.append(found is not None)
-        if found is not None:
-            won.add(key)
-            winners.append((turn, found[0], found[1]))
-    return applied, winners, refused, taken
+    return decide(turns, held, quiet, mine, moment)
 
 
 def _apply_turns(
-    conn: _Conn, db: Database, winners: list[_Won]
+    conn: _Conn, db: Database, winners: list[Won]
 ) -> tuple[list[tuple[Any, ...]], bool]:
     """Write the winning turns; returns their new activity rows, not yet inserted, and whether
     any message was queued.
@@ -345,7 +306,7 @@ def _reject_child(conn: _Conn, child: InstanceState) -> tuple[Any, ...] | None:
     return message_row(Message(child.parent_instance, notice, child.parent_generation))
 
 
-def _complete(conn: _Conn, encoded: list[_Completion]) -> bool:
+def _complete(conn: _Conn, encoded: list[Completion]) -> bool:
     """Remove finished items still leased to us and queue their result messages (True if
     any was queued)."""
     if not encoded:
@@ -407,10 +368,6 @@ def _leases(conn: _Conn, ids: list[int]) -> dict[int, tuple[str | None, str]]:
             (sorted(set(ids)),),
         )
     }
-
-
-def _completions(results: list[tuple[ActivityWork, Message]]) -> list[_Completion]:
-    return [(work.id, work.lease_token, message_row(message)) for work, message in results]
 
 
 # --- queue helpers shared with `postgres` ------------------------------------------------------

@@ -18,8 +18,9 @@ from datetime import datetime
 from typing import Any
 
 from .. import history as h
-from ..state import ActivityWork, Batch, InstanceState, Message, Signal, Status, Written
+from ..state import ActivityWork, Batch, InstanceState, Message, Signal, Written
 from .contract import signal_outcome
+from .guards import FINISHED, Completion, Guarded, Won, completions, decide
 from .rows import TurnRows, dumps, loads, message_row, state_row
 from .sqlite_batch import delete_in, in_lists, in_sql, insert_rows, update_rows
 from .sqlite_db import Database
@@ -33,10 +34,6 @@ __all__ = [
     "leased_works",
     "write_batch",
 ]
-
-# Stored status texts of finished instances. Compared as text: a damaged status is unfinished
-# (it takes messages and is quarantined at its next turn), never an error in someone else's call.
-FINISHED = tuple(s.value for s in Status if s.finished)
 
 _INSERT_INSTANCES = (
     "INSERT INTO instances (name, status, input, output, error, custom_status, created_at, "
@@ -75,9 +72,6 @@ _SELECT_QUIET_IN = (  # instances with no visible message, and their locks (cach
     "AND m.due <= ?)"
 )
 
-_Completion = tuple[int, str, tuple[Any, ...]]  # (item id, lease token, result message row)
-_Won = tuple[TurnRows, int, str]  # a turn whose guard held, its history length and stored status
-
 
 def write_batch(db: Database, batch: Batch) -> Written:
     """Apply `batch` in one group-committed transaction (see `Store.write` for the contract)."""
@@ -88,7 +82,7 @@ def write_batch(db: Database, batch: Batch) -> Written:
     moment = to_micros(batch.moment()) if needs_now else 0
     expires = moment + int(batch.lease_seconds * 1_000_000)
     turns = [TurnRows(commit) for commit in batch.turns]  # encoded before taking the lock
-    encoded = _completions(batch.completions)
+    encoded = completions(batch.completions)
     hold_tokens = db.tokens(sum(1 for c in batch.turns if c.cached and c.hold_until))
 
     def apply(conn: sqlite3.Connection) -> Written:
@@ -107,11 +101,8 @@ def write_batch(db: Database, batch: Batch) -> Written:
     return db.group(apply, patient=True)
 
 
-def _guard(
-    conn: sqlite3.Connection, turns: list[TurnRows], moment: int
-) -> tuple[list[bool], list[_Won], list[_Completion], list[int]]:
-    """Which turns apply: (applied per turn, the winners, refused cached turns' results to
-    complete as messages, activity ids of applied cached turns' results)."""
+def _guard(conn: sqlite3.Connection, turns: list[TurnRows], moment: int) -> Guarded:
+    """Which turns apply: reads the rows their guards depend on, for `guards.decide`."""
     locked = [t.commit.instance.instance_id for t in turns if t.commit.cached is None]
     held: dict[str, tuple[str | None, int, str]] = {}
     for marks, part in in_lists(locked):
@@ -127,43 +118,11 @@ def _guard(
         mine = _leases(
             conn, [w.id for t in turns if t.commit.cached for w, _ in t.commit.cached.results]
         )
-    applied: list[bool] = []
-    winners: list[_Won] = []
-    refused: list[_Completion] = []
-    taken: list[int] = []
-    won: set[str] = set()  # one applied turn per instance and batch
-    for turn in turns:
-        key = turn.commit.instance.instance_id
-        base = turn.commit.cached
-        found: tuple[int, str] | None = None
-        if base is None:
-            token, length, status = held.get(key, (None, 0, ""))
-            if key not in won and token is not None and token == turn.commit.lock_token:
-                found = (length, status)
-        else:
-            row = quiet.get(key)  # absent: gone, or a message is visible
-            created = None if base.created_at is None else to_micros(base.created_at)
-            if (
-                key not in won
-                and row is not None
-                and (row[0], row[1], row[2]) == (base.generation, created, base.history_len)
-                and row[3] not in FINISHED
-                and (row[4] is None or row[4] <= moment)
-                and all(mine.get(w.id, (None,))[0] == w.lease_token for w, _ in base.results)
-            ):
-                found = (base.history_len, row[3])
-                taken.extend(w.id for w, _ in base.results)
-            else:  # moved on, or a lease was lost: each result on its own (rare)
-                refused.extend(_completions(base.results))
-        applied.append(found is not None)
-        if found is not None:
-            won.add(key)
-            winners.append((turn, found[0], found[1]))
-    return applied, winners, refused, taken
+    return decide(turns, held, quiet, mine, moment)
 
 
 def _apply_turns(
-    conn: sqlite3.Connection, db: Database, winners: list[_Won], hold_tokens: list[str]
+    conn: sqlite3.Connection, db: Database, winners: list[Won], hold_tokens: list[str]
 ) -> tuple[list[tuple[Any, ...]], list[ActivityWork]] | None:
     """Write the winning turns; returns their new activity items (rows and records), not yet
     inserted (the lease-back may insert them already leased), or None when there are none.
@@ -381,7 +340,7 @@ def _reject_child(conn: sqlite3.Connection, child: InstanceState) -> tuple[Any, 
     return message_row(Message(child.parent_instance, notice, child.parent_generation))
 
 
-def _complete(conn: sqlite3.Connection, encoded: list[_Completion]) -> None:
+def _complete(conn: sqlite3.Connection, encoded: list[Completion]) -> None:
     """Remove finished items still leased to us and queue their result messages."""
     if not encoded:
         return
@@ -433,10 +392,6 @@ def _leases(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[str | N
         for item_id, token, key in conn.execute(in_sql(_SELECT_LEASES_IN, marks), part):
             leased[item_id] = (token, key)
     return leased
-
-
-def _completions(results: list[tuple[ActivityWork, Message]]) -> list[_Completion]:
-    return [(work.id, work.lease_token, message_row(message)) for work, message in results]
 
 
 # --- queue helpers shared with `sqlite_store` --------------------------------------------------
