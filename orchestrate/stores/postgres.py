@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 
 from .. import history as h
-from ..errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning, StoreError
+from ..errors import InstanceNotFound, StoreError
 from ..state import (
     ActivityWork,
     Batch,
@@ -41,7 +41,7 @@ from ..state import (
     Status,
     Written,
 )
-from .contract import next_run, purged_family
+from .contract import must_be_finished, must_be_running, next_run, purged_family, reused_generation
 from .postgres_db import Database
 from .postgres_query import query_sql
 from .postgres_schema import TABLES
@@ -175,19 +175,11 @@ class PostgresStore:
             ).fetchone()
             if old is None:  # purged between the insert and the read: try again
                 return self._create(conn, state, row, start_row, start, reuse, signal)
-            status, finished = old[0], old[0] in FINISHED
-            if signal and not finished:
-                return False
-            if not (reuse and finished):
-                hint = (
-                    "pass reuse=True to start a new instance under this id"
-                    if finished
-                    else "it is still running; wait for it or terminate it first"
-                )
-                raise DuplicateInstance(
-                    f"an instance with id {state.instance_id!r} already exists ({status}); {hint}"
-                )
-            generation = old[1] + 1
+            generation = reused_generation(
+                state.instance_id, old[0], old[1], reuse=reuse, signal=signal
+            )
+            if generation is None:
+                return False  # signal-with-start: the running instance takes the event
             message = message_row(next_run(start, generation))
             self._drop(conn, [state.instance_id])
             insert_row(conn, state_row(dataclasses.replace(state, generation=generation), 0))
@@ -268,12 +260,7 @@ class PostgresStore:
             found = conn.execute(
                 "SELECT status FROM instances WHERE instance_id = %s FOR SHARE", (key,)
             ).fetchone()
-            if found is None:
-                raise InstanceNotFound(f"no instance with id {key!r}; check the id with `list`")
-            if found[0] in FINISHED:
-                raise InstanceNotRunning(
-                    f"instance {key!r} is {found[0]}; it takes no more messages"
-                )
+            must_be_running(key, None if found is None else found[0], "it takes no more messages")
             enqueue_rows(conn, [row])
 
         self._db.transaction(deliver)
@@ -287,12 +274,7 @@ class PostgresStore:
                     "SELECT status FROM instances WHERE instance_id = %s FOR UPDATE",
                     (instance_id,),
                 ).fetchone()
-                if found is None:
-                    raise InstanceNotFound(f"no instance with id {instance_id!r}")
-                if found[0] not in FINISHED:
-                    raise InstanceNotRunning(
-                        f"instance {instance_id!r} is {found[0]}; terminate it before purging"
-                    )
+                must_be_finished(instance_id, None if found is None else found[0])
                 roots = [instance_id]
             else:
                 sql = "SELECT instance_id FROM instances WHERE status = ANY(%s)"
@@ -430,14 +412,9 @@ class PostgresStore:
                 "SELECT status FROM instances WHERE instance_id = %s FOR NO KEY UPDATE",
                 (instance_id,),
             ).fetchone()
-            if found is None:
-                raise InstanceNotFound(
-                    f"no instance with id {instance_id!r}; check the id with `list`"
-                )
-            if found[0] in FINISHED:
-                raise InstanceNotRunning(
-                    f"instance {instance_id!r} is {found[0]}; there is no turn to retry"
-                )
+            must_be_running(
+                instance_id, None if found is None else found[0], "there is no turn to retry"
+            )
             cursor = conn.execute(
                 "DELETE FROM locks WHERE instance_id = %s RETURNING 1", (instance_id,)
             )

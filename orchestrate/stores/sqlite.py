@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from .. import history as h
-from ..errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning, StoreError
+from ..errors import InstanceNotFound, StoreError
 from ..state import (
     ActivityWork,
     Batch,
@@ -49,7 +49,7 @@ from ..state import (
     Status,
     Written,
 )
-from .contract import next_run, purged_family
+from .contract import must_be_finished, must_be_running, next_run, purged_family, reused_generation
 from .rows import (
     INSTANCE_COLUMNS,
     decode_event,
@@ -166,21 +166,11 @@ class SqliteStore:
                 "SELECT status, generation FROM instances WHERE instance_id = ?",
                 (state.instance_id,),
             ).fetchone()
-            status, finished = old[0], old[0] in FINISHED
-            if signal and not finished:
-                return False
-            if not (reuse and finished):
-                hint = (
-                    "pass reuse=True to start a new instance under this id"
-                    if finished
-                    else "it is still running; wait for it or terminate it first"
-                )
-                raise DuplicateInstance(
-                    f"an instance with id {state.instance_id!r} already exists ({status}); {hint}"
-                )
-            # The new run continues the old one's generation count, so nothing still
-            # addressed to the old run (a late result, a child's notice) counts in the new.
-            generation = old[1] + 1
+            generation = reused_generation(
+                state.instance_id, old[0], old[1], reuse=reuse, signal=signal
+            )
+            if generation is None:
+                return False  # signal-with-start: the running instance takes the event
             message = message_row(next_run(start, generation))
             self._drop(conn, state.instance_id)
             insert_row(conn, state_row(dataclasses.replace(state, generation=generation), 0))
@@ -260,12 +250,7 @@ class SqliteStore:
             status = conn.execute(
                 "SELECT status FROM instances WHERE instance_id = ?", (key,)
             ).fetchone()
-            if status is None:
-                raise InstanceNotFound(f"no instance with id {key!r}; check the id with `list`")
-            if status[0] in FINISHED:
-                raise InstanceNotRunning(
-                    f"instance {key!r} is {status[0]}; it takes no more messages"
-                )
+            must_be_running(key, None if status is None else status[0], "it takes no more messages")
             enqueue_rows(conn, [row])
 
         self._db.group(deliver)
@@ -278,12 +263,7 @@ class SqliteStore:
                 row = conn.execute(
                     "SELECT status FROM instances WHERE instance_id = ?", (instance_id,)
                 ).fetchone()
-                if row is None:
-                    raise InstanceNotFound(f"no instance with id {instance_id!r}")
-                if row[0] not in FINISHED:
-                    raise InstanceNotRunning(
-                        f"instance {instance_id!r} is {row[0]}; terminate it before purging"
-                    )
+                must_be_finished(instance_id, None if row is None else row[0])
                 doomed = [instance_id]
             else:
                 marks = ",".join("?" * len(FINISHED))
@@ -439,14 +419,9 @@ class SqliteStore:
             row = conn.execute(
                 "SELECT status FROM instances WHERE instance_id = ?", (instance_id,)
             ).fetchone()
-            if row is None:
-                raise InstanceNotFound(
-                    f"no instance with id {instance_id!r}; check the id with `list`"
-                )
-            if row[0] in FINISHED:
-                raise InstanceNotRunning(
-                    f"instance {instance_id!r} is {row[0]}; there is no turn to retry"
-                )
+            must_be_running(
+                instance_id, None if row is None else row[0], "there is no turn to retry"
+            )
             released = conn.execute(
                 "DELETE FROM locks WHERE instance_id = ?", (instance_id,)
             ).rowcount
