@@ -53,7 +53,15 @@ from .postgres_write import (
     lock_instances,
     write_batch,
 )
-from .rows import INSTANCE_COLUMNS, decode_event, decode_state, dumps, message_row, state_row
+from .rows import (
+    INSTANCE_COLUMNS,
+    decode_history,
+    decode_state,
+    decode_works,
+    dumps,
+    message_row,
+    state_row,
+)
 from .times import from_micros, to_micros
 
 __all__ = ["PostgresStore"]
@@ -248,8 +256,7 @@ class PostgresStore:
         rows = self._db.read(read)
         if rows is None:
             raise InstanceNotFound(f"no instance with id {instance_id!r}")
-        where = "history event {} of instance {!r}"
-        return [decode_event(text, where, seq, instance_id) for seq, text in rows]
+        return decode_history(rows, instance_id)
 
     def send(self, message: Message) -> None:
         key = message.instance_id
@@ -307,8 +314,7 @@ class PostgresStore:
             found = conn.execute(
                 "SELECT seq, event FROM history WHERE instance_id = %s ORDER BY seq", (key,)
             ).fetchall()
-            where = "history event {} of instance {!r}"
-            return [decode_event(text, where, seq, key) for seq, text in found]
+            return decode_history(found, key)
 
         return purged_family(roots, children_of, history_of)
 
@@ -351,29 +357,9 @@ class PostgresStore:
         if not self.has_ready_work(now, activities=False):
             return []  # an idle poll only reads
         keys, tokens, rows, message_rows = self._db.transaction(claim, durable=False, notify=False)
-        inbox: dict[str, list[Message]] = {key: [] for key in keys}
-        broken: dict[str, StoreError] = {}
-        for mid, key, generation, due, text in message_rows:
-            try:
-                event = decode_event(text, "message {} to instance {!r}", mid, key)
-            except StoreError as exc:
-                broken.setdefault(key, exc)
-                continue
-            inbox[key].append(
-                Message(key, event, generation, from_micros(due) if due else None, mid)
-            )
-        states = {}
-        for row in rows:
-            try:
-                states[row[0]] = decode_state(row)
-            except StoreError as exc:
-                broken.setdefault(row[0], exc)
-        works: list[OrchestrationWork] = []
-        for key in keys:
-            if key in broken:
-                self._quarantine(key, tokens[key], broken[key], now)
-                continue
-            works.append(OrchestrationWork(states[key], inbox[key], tokens[key]))
+        works, broken = decode_works(keys, tokens, rows, message_rows)
+        for key, exc in broken.items():
+            self._quarantine(key, tokens[key], exc, now)
         return works
 
     def _quarantine(self, key: str, token: str, exc: StoreError, now: datetime) -> None:

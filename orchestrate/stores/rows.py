@@ -8,12 +8,13 @@ naming the row, so a damaged row fails its own instance and nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .. import codec
 from .. import history as h
 from ..errors import StoreError
-from ..state import InstanceState, Message, Status, TurnCommit
+from ..state import InstanceState, Message, OrchestrationWork, Status, TurnCommit
 from .contract import child_starts
 from .times import from_micros, to_micros
 
@@ -24,7 +25,9 @@ __all__ = [
     "INSTANCE_COLUMNS",
     "TurnRows",
     "decode_event",
+    "decode_history",
     "decode_state",
+    "decode_works",
     "dumps",
     "loads",
     "message_row",
@@ -65,6 +68,52 @@ def decode_event(text: str, where: str, number: int, key: str) -> h.Event:
     except StoreError as exc:
         detail = str(exc).removeprefix("event")
         raise StoreError(f"{where.format(number, key)}{detail}") from None
+
+
+def decode_history(rows: Iterable[tuple[int, str]], key: str) -> list[h.Event]:
+    """Instance `key`'s history from its ``(seq, event)`` rows, in the order given."""
+    where = "history event {} of instance {!r}"
+    return [decode_event(text, where, seq, key) for seq, text in rows]
+
+
+def decode_works(
+    keys: list[str],
+    tokens: dict[str, str],
+    state_rows: list[tuple[Any, ...]],
+    message_rows: list[tuple[Any, ...]],
+) -> tuple[list[OrchestrationWork], dict[str, StoreError]]:
+    """The turns a fetch locked: instances `keys` (in order) with lock `tokens`, from their
+    `INSTANCE_COLUMNS` rows and their visible ``(id, instance_id, generation, due, event)``
+    message rows (each inbox is put in id order). An instance whose row or a message of which
+    does not decode is left out and returned with its error, in `keys` order, for the store to
+    quarantine: one damaged row fails its own instance and nothing else."""
+    inbox: dict[str, list[Message]] = {key: [] for key in keys}
+    broken: dict[str, StoreError] = {}
+    unordered: set[str] = set()
+    for mid, key, generation, due, text in message_rows:
+        try:
+            event = decode_event(text, "message {} to instance {!r}", mid, key)
+        except StoreError as exc:
+            broken.setdefault(key, exc)
+            continue
+        messages = inbox[key]
+        if messages and messages[-1].id > mid:
+            unordered.add(key)
+        messages.append(Message(key, event, generation, from_micros(due) if due else None, mid))
+    for key in unordered:
+        inbox[key].sort(key=_message_id)
+    states = {}
+    for row in state_rows:
+        try:
+            states[row[0]] = decode_state(row)
+        except StoreError as exc:
+            broken.setdefault(row[0], exc)
+    works = [OrchestrationWork(states[k], inbox[k], tokens[k]) for k in keys if k not in broken]
+    return works, {key: broken[key] for key in keys if key in broken}
+
+
+def _message_id(message: Message) -> int:
+    return message.id
 
 
 def message_row(m: Message) -> tuple[Any, ...]:

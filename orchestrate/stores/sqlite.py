@@ -52,8 +52,9 @@ from ..state import (
 from .contract import must_be_finished, must_be_running, next_run, purged_family, reused_generation
 from .rows import (
     INSTANCE_COLUMNS,
-    decode_event,
+    decode_history,
     decode_state,
+    decode_works,
     dumps,
     message_row,
     state_row,
@@ -72,10 +73,6 @@ _SELECT_INBOXES_IN = (
     "SELECT id, instance_id, generation, due, event FROM messages "
     "WHERE instance_id IN ({marks}) AND due <= ?"
 )
-
-
-def _message_id(message: Message) -> int:
-    return message.id
 
 
 class SqliteStore:
@@ -237,10 +234,7 @@ class SqliteStore:
                 "SELECT seq, event FROM history WHERE instance_id = ? ORDER BY seq",
                 (instance_id,),
             ).fetchall()
-        return [
-            decode_event(text, "history event {} of instance {!r}", seq, instance_id)
-            for seq, text in rows
-        ]
+        return decode_history(rows, instance_id)
 
     def send(self, message: Message) -> None:
         key = message.instance_id
@@ -299,8 +293,7 @@ class SqliteStore:
             found = conn.execute(
                 "SELECT seq, event FROM history WHERE instance_id = ? ORDER BY seq", (key,)
             )
-            where = "history event {} of instance {!r}"
-            return [decode_event(text, where, seq, key) for seq, text in found]
+            return decode_history(found, key)
 
         return purged_family(roots, lambda key: children.get(key, []), history_of)
 
@@ -317,7 +310,6 @@ class SqliteStore:
         moment = to_micros(now)
         expires = moment + int(lease * 1_000_000)
         keys: list[str] = []
-        works: list[OrchestrationWork] = []
         if not self.has_ready_work(now, activities=False):
             return []  # an idle poll reads; it never queues for the write lock
         # Locks are not durable state (a lost one just frees the instance), so no fsync here.
@@ -355,32 +347,9 @@ class SqliteStore:
                 message_rows += conn.execute(
                     in_sql(_SELECT_INBOXES_IN, marks), [*part, moment]
                 ).fetchall()
-        inbox: dict[str, list[Message]] = {key: [] for key in keys}
-        broken: dict[str, StoreError] = {}
-        unordered: set[str] = set()
-        for mid, key, generation, due, text in message_rows:
-            try:
-                event = decode_event(text, "message {} to instance {!r}", mid, key)
-            except StoreError as exc:
-                broken.setdefault(key, exc)
-                continue
-            messages = inbox[key]
-            if messages and messages[-1].id > mid:
-                unordered.add(key)
-            messages.append(Message(key, event, generation, from_micros(due) if due else None, mid))
-        for key in unordered:
-            inbox[key].sort(key=_message_id)
-        states = {}
-        for row in rows:
-            try:
-                states[row[0]] = decode_state(row)
-            except StoreError as exc:
-                broken.setdefault(row[0], exc)
-        for key in keys:
-            if key in broken:
-                self._quarantine(key, tokens[key], broken[key], now)
-                continue
-            works.append(OrchestrationWork(states[key], inbox[key], tokens[key]))
+        works, broken = decode_works(keys, tokens, rows, message_rows)
+        for key, exc in broken.items():
+            self._quarantine(key, tokens[key], exc, now)
         return works
 
     def _quarantine(self, key: str, token: str, exc: StoreError, now: datetime) -> None:
