@@ -44,6 +44,7 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 __all__ = [
     "Store",
+    "child_refused",
     "child_starts",
     "must_be_finished",
     "must_be_running",
@@ -242,6 +243,21 @@ def child_starts(commit: TurnCommit) -> list[int | None]:
         indexes = waiting.get((child.instance_id, child.parent_instance, child.parent_task))
         found.append(indexes.pop(0) if indexes else None)
     return found
+
+
+def child_refused(child: InstanceState, holder: str) -> Message | None:
+    """The `SubOrchestrationFailed` telling `child`'s parent that its id is taken by a `holder`
+    (name) instance; None when it has no parent to tell. Every store sends this one."""
+    if child.parent_instance is None or child.parent_task is None:
+        return None
+    notice = h.SubOrchestrationFailed(
+        child.created_at or _dt.datetime.now().astimezone(),
+        child.parent_task,
+        "DuplicateInstance",
+        f"cannot start sub-orchestration {child.name!r}: instance id {child.instance_id!r} is "
+        f"already used by a {holder!r} instance; pass a unique instance_id",
+    )
+    return Message(child.parent_instance, notice, child.parent_generation)
 
 
 def next_run(start: Message, generation: int) -> Message:

@@ -31,6 +31,7 @@ from ..state import (
     Written,
 )
 from .contract import (
+    child_refused,
     child_starts,
     must_be_finished,
     must_be_running,
@@ -413,16 +414,9 @@ class MemoryStore:
                 self._enqueue(reply)
 
     def _reject_child(self, child: InstanceState, existing: InstanceState) -> None:
-        if child.parent_instance is None or child.parent_task is None:
-            return
-        notice = h.SubOrchestrationFailed(
-            child.created_at or datetime.now().astimezone(),
-            child.parent_task,
-            "DuplicateInstance",
-            f"cannot start sub-orchestration {child.name!r}: instance id {child.instance_id!r} is "
-            f"already used by a {existing.name!r} instance; pass a unique instance_id",
-        )
-        self._enqueue(Message(child.parent_instance, notice, child.parent_generation))
+        notice = child_refused(child, existing.name)
+        if notice is not None:
+            self._enqueue(notice)
 
     def retry(self, instance_id: str) -> bool:
         with self._lock:

@@ -17,17 +17,15 @@ instance does, so no message is ever queued to an instance deleted in the same m
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import psycopg
 
-from .. import history as h
-from ..state import ActivityWork, Batch, InstanceState, Message, Signal, Written
-from .contract import signal_outcome
+from ..state import ActivityWork, Batch, InstanceState, Signal, Written
+from .contract import child_refused, signal_outcome
 from .guards import FINISHED, Completion, Guarded, Won, completions, decide
 from .postgres_db import Database
-from .rows import TurnRows, dumps, loads, message_row, state_row
+from .rows import TurnRows, dumps, loads, message_row, queued_rows, state_row
 from .times import to_micros
 
 __all__ = [
@@ -222,24 +220,11 @@ def _apply_turns(
                     for i, c in enumerate(holds)
                 ],
             )
-    # Children in commit order (a later turn's child finds an earlier one's); messages in commit
-    # order, each turn's refusal notices before its own messages. A refused child's start must
-    # not reach the instance holding its id; only that start is dropped.
-    messages: list[tuple[Any, ...]] = []
-    for turn, _, _ in winners:
-        if not turn.children:
-            messages.extend(turn.messages)
-            continue
-        refused: set[int] = set()
-        for child, start in zip(turn.children, turn.starts, strict=True):
-            if insert_row(conn, state_row(child, 0)):
-                continue
-            notice = _reject_child(conn, child)
-            if notice is not None:
-                messages.append(notice)
-            if start is not None:
-                refused.add(start)
-        messages.extend(row for i, row in enumerate(turn.messages) if i not in refused)
+    messages = queued_rows(
+        (turn for turn, _, _ in winners),
+        lambda child: insert_row(conn, state_row(child, 0)),
+        lambda child: _reject_child(conn, child),
+    )
     enqueue_rows(conn, messages)
     signals = [signal for t, _, _ in winners for signal in t.commit.signals]
     if signals:  # after every state and child of the batch: checked as the turns left them
@@ -291,19 +276,11 @@ def _signal_rows(conn: _Conn, signals: list[Signal]) -> list[tuple[Any, ...]]:
 
 def _reject_child(conn: _Conn, child: InstanceState) -> tuple[Any, ...] | None:
     """The `SubOrchestrationFailed` row telling a refused child's parent (None: no parent)."""
-    if child.parent_instance is None or child.parent_task is None:
-        return None
     row = conn.execute(
         "SELECT name FROM instances WHERE instance_id = %s", (child.instance_id,)
     ).fetchone()
-    notice = h.SubOrchestrationFailed(
-        child.created_at or datetime.now().astimezone(),
-        child.parent_task,
-        "DuplicateInstance",
-        f"cannot start sub-orchestration {child.name!r}: instance id {child.instance_id!r} is "
-        f"already used by a {row[0] if row else '?'!r} instance; pass a unique instance_id",
-    )
-    return message_row(Message(child.parent_instance, notice, child.parent_generation))
+    notice = child_refused(child, row[0] if row else "?")
+    return None if notice is None else message_row(notice)
 
 
 def _complete(conn: _Conn, encoded: list[Completion]) -> bool:

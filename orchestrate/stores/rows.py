@@ -8,7 +8,7 @@ naming the row, so a damaged row fails its own instance and nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .. import codec
@@ -32,6 +32,7 @@ __all__ = [
     "loads",
     "message_row",
     "micros",
+    "queued_rows",
     "state_row",
 ]
 
@@ -211,3 +212,34 @@ def decode_state(row: tuple[Any, ...]) -> InstanceState:
             f"the stored state of instance {key!r} cannot be decoded ({exc}); the row is "
             "damaged. Inspect it with `orchestrate show`, then terminate or purge it"
         ) from None
+
+
+def queued_rows(
+    turns: Iterable[TurnRows],
+    create: Callable[[InstanceState], bool],
+    refusal: Callable[[InstanceState], tuple[Any, ...] | None],
+) -> list[tuple[Any, ...]]:
+    """Create the children of winning `turns` and return the message rows they queue.
+
+    Children are created in commit order with `create` (False: the id is taken), so a later
+    turn's child finds an earlier one's; messages come in commit order, each turn's refusal
+    notices (`refusal`'s row for a refused child, None: nobody to tell) before its own messages,
+    as the memory store does. A refused child's start must not reach the instance holding its
+    id; only that start is dropped, never the start of another child with the same id.
+    """
+    messages: list[tuple[Any, ...]] = []
+    for turn in turns:
+        if not turn.children:
+            messages.extend(turn.messages)
+            continue
+        refused: set[int] = set()
+        for child, start in zip(turn.children, turn.starts, strict=True):
+            if create(child):
+                continue
+            notice = refusal(child)
+            if notice is not None:
+                messages.append(notice)
+            if start is not None:
+                refused.add(start)
+        messages.extend(row for i, row in enumerate(turn.messages) if i not in refused)
+    return messages

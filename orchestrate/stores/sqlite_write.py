@@ -14,14 +14,12 @@ them through `Database.group` (group commit) and reuses the queue helpers for it
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
 from typing import Any
 
-from .. import history as h
-from ..state import ActivityWork, Batch, InstanceState, Message, Signal, Written
-from .contract import signal_outcome
+from ..state import ActivityWork, Batch, InstanceState, Signal, Written
+from .contract import child_refused, signal_outcome
 from .guards import FINISHED, Completion, Guarded, Won, completions, decide
-from .rows import TurnRows, dumps, loads, message_row, state_row
+from .rows import TurnRows, dumps, loads, message_row, queued_rows, state_row
 from .sqlite_batch import delete_in, in_lists, in_sql, insert_rows, update_rows
 from .sqlite_db import Database
 from .sqlite_schema import to_micros
@@ -205,25 +203,11 @@ def _apply_turns(
         conn.executemany(
             "INSERT OR REPLACE INTO locks (token, expires, instance_id) VALUES (?, ?, ?)", holds
         )
-    # Children are created in commit order (a later turn's child finds an earlier one's), and
-    # messages queued in commit order, each turn's refusal notices before its own messages,
-    # as the memory store does. A refused child's start must not reach the instance holding
-    # its id; only that start is dropped, never the start of another child with the same id.
-    messages: list[tuple[Any, ...]] = []
-    for turn, _, _ in winners:
-        if not turn.children:
-            messages.extend(turn.messages)
-            continue
-        refused: set[int] = set()
-        for child, start in zip(turn.children, turn.starts, strict=True):
-            if insert_row(conn, state_row(child, 0)):
-                continue
-            notice = _reject_child(conn, child)
-            if notice is not None:
-                messages.append(notice)
-            if start is not None:
-                refused.add(start)
-        messages.extend(row for i, row in enumerate(turn.messages) if i not in refused)
+    messages = queued_rows(
+        (turn for turn, _, _ in winners),
+        lambda child: insert_row(conn, state_row(child, 0)),
+        lambda child: _reject_child(conn, child),
+    )
     enqueue_rows(conn, messages)
     signals = [signal for t, _, _ in winners for signal in t.commit.signals]
     if signals:  # after every state and child of the batch: checked as the turns left them
@@ -325,19 +309,11 @@ def _signal_rows(conn: sqlite3.Connection, signals: list[Signal]) -> list[tuple[
 
 def _reject_child(conn: sqlite3.Connection, child: InstanceState) -> tuple[Any, ...] | None:
     """The `SubOrchestrationFailed` row telling a refused child's parent (None: no parent)."""
-    if child.parent_instance is None or child.parent_task is None:
-        return None
     row = conn.execute(
         "SELECT name FROM instances WHERE instance_id = ?", (child.instance_id,)
     ).fetchone()
-    notice = h.SubOrchestrationFailed(
-        child.created_at or datetime.now().astimezone(),
-        child.parent_task,
-        "DuplicateInstance",
-        f"cannot start sub-orchestration {child.name!r}: instance id {child.instance_id!r} is "
-        f"already used by a {row[0]!r} instance; pass a unique instance_id",
-    )
-    return message_row(Message(child.parent_instance, notice, child.parent_generation))
+    notice = child_refused(child, row[0])
+    return None if notice is None else message_row(notice)
 
 
 def _complete(conn: sqlite3.Connection, encoded: list[Completion]) -> None:

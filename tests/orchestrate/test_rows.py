@@ -1,5 +1,5 @@
 """`stores.rows` decoding shared by the SQL stores, on hand-built rows (no database): a fetch's
-turns (`decode_works`) and a history (`decode_history`), a damaged row confined to its own
+turns (`decode_works`) and a history (`decode_history`), the rows a batch's winning turns queue (`queued_rows`), a damaged row confined to its own
 instance."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 from orchestrate import codec
 from orchestrate import history as h
 from orchestrate.errors import StoreError
-from orchestrate.state import Status
-from orchestrate.stores.rows import decode_history, decode_works
+from orchestrate.state import InstanceState, Message, Status, TurnCommit
+from orchestrate.stores.rows import TurnRows, decode_history, decode_works, message_row, queued_rows
 from orchestrate.stores.times import to_micros
 
 T0 = datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -80,3 +80,51 @@ def test_a_history_decodes_in_order_and_names_a_damaged_event() -> None:
     assert decode_history([], "a") == []
     with pytest.raises(StoreError, match="history event 1 of instance 'a' is not valid JSON"):
         decode_history([(0, TEXT), (1, "not json")], "a")
+
+
+def child(key: str, task: int) -> InstanceState:
+    return InstanceState(
+        key,
+        "kid",
+        Status.PENDING,
+        created_at=T0,
+        parent_instance="p",
+        parent_generation=0,
+        parent_task=task,
+    )
+
+
+def start_of(kid: InstanceState) -> Message:
+    started = h.OrchestrationStarted(T0, "kid", None, kid.instance_id, 0, "p", kid.parent_task)
+    return Message(kid.instance_id, started, 0)
+
+
+def test_queued_rows_drop_only_a_refused_childs_start_after_its_notice() -> None:
+    """Two children with one id: the second is refused; its start alone is dropped, its
+    notice comes before the turn's own messages, and the next turn's messages follow."""
+    first, second = child("x", 1), child("x", 2)
+    other = Message("q", RAISED, 0)
+    parent = InstanceState("p", "flow", Status.RUNNING)
+    turn = TurnRows(
+        TurnCommit(
+            parent,
+            "t",
+            [],
+            [],
+            children=[first, second],
+            messages=[start_of(first), other, start_of(second)],
+        )
+    )
+    plain = TurnRows(
+        TurnCommit(InstanceState("q", "flow", Status.RUNNING), "u", [], [], messages=[other])
+    )
+    taken: set[str] = set()
+
+    def create(kid: InstanceState) -> bool:
+        fresh = kid.instance_id not in taken
+        taken.add(kid.instance_id)
+        return fresh
+
+    notice = ("notice",)
+    rows = queued_rows([turn, plain], create, lambda kid: notice if kid.parent_task == 2 else None)
+    assert rows == [notice, message_row(start_of(first)), message_row(other), message_row(other)]

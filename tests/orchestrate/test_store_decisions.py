@@ -4,11 +4,19 @@ text the SQL stores read back, where a damaged text counts as running."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
+from orchestrate import history as h
 from orchestrate.errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning
-from orchestrate.state import Status
-from orchestrate.stores.contract import must_be_finished, must_be_running, reused_generation
+from orchestrate.state import InstanceState, Status
+from orchestrate.stores.contract import (
+    child_refused,
+    must_be_finished,
+    must_be_running,
+    reused_generation,
+)
 
 RUNNING = [Status.RUNNING, "running", "pending", "garbled"]
 FINISHED = [Status.COMPLETED, "completed", "failed", "terminated"]
@@ -63,3 +71,26 @@ def test_a_missing_instance_is_not_found() -> None:
         must_be_running("a", None, "it takes no more messages")
     with pytest.raises(InstanceNotFound, match=r"no instance with id 'a'$"):
         must_be_finished("a", None)
+
+
+def test_a_refused_child_tells_its_parent_which_instance_holds_its_id() -> None:
+    t0 = datetime(2031, 1, 2, tzinfo=UTC)
+    kid = InstanceState(
+        "x",
+        "kid",
+        Status.PENDING,
+        created_at=t0,
+        parent_instance="p",
+        parent_generation=2,
+        parent_task=7,
+    )
+    notice = child_refused(kid, "other")
+    assert notice is not None and (notice.instance_id, notice.generation) == ("p", 2)
+    assert notice.event == h.SubOrchestrationFailed(
+        t0,
+        7,
+        "DuplicateInstance",
+        "cannot start sub-orchestration 'kid': instance id 'x' is already used by a 'other' "
+        "instance; pass a unique instance_id",
+    )
+    assert child_refused(InstanceState("x", "kid", Status.PENDING), "other") is None
