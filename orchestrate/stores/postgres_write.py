@@ -25,7 +25,7 @@ from ..state import ActivityWork, Batch, InstanceState, Signal, Written
 from .contract import child_refused, signal_outcome
 from .guards import FINISHED, Completion, Guarded, Won, completions, decide
 from .postgres_db import Database
-from .rows import TurnRows, dumps, loads, message_row, queued_rows, state_row
+from .rows import TurnRows, dumps, leased_works, loads, message_row, queued_rows, state_row
 from .times import to_micros
 
 __all__ = [
@@ -370,17 +370,4 @@ def lease_due(
     transaction is claiming (``SKIP LOCKED``)."""
     rows = conn.execute(_LEASE_DUE, (moment, limit, db.token_prefix(), expires)).fetchall()
     rows.sort(key=lambda row: (row[10], row[0]))
-    out: list[ActivityWork] = []
-    for aid, key, gen, task_id, name, text, attempt, call_id, beat, token, _ in rows:
-        try:
-            value = loads(text)
-        except ValueError:
-            value = text  # the activity sees the raw text and fails on it, visibly
-        work = ActivityWork(key, gen, task_id, name, value, attempt, call_id, aid, token)
-        if beat is not None:
-            try:
-                work.heartbeat_details = loads(beat)
-            except ValueError:
-                work.heartbeat_details = beat
-        out.append(work)
-    return out
+    return leased_works([row[:9] for row in rows], [row[9] for row in rows])

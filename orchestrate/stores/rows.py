@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .. import codec
 from .. import history as h
 from ..errors import StoreError
-from ..state import InstanceState, Message, OrchestrationWork, Status, TurnCommit
+from ..state import ActivityWork, InstanceState, Message, OrchestrationWork, Status, TurnCommit
 from .contract import child_starts
 from .times import from_micros, to_micros
 
@@ -29,6 +29,7 @@ __all__ = [
     "decode_state",
     "decode_works",
     "dumps",
+    "leased_works",
     "loads",
     "message_row",
     "micros",
@@ -243,3 +244,25 @@ def queued_rows(
                 refused.add(start)
         messages.extend(row for i, row in enumerate(turn.messages) if i not in refused)
     return messages
+
+
+def leased_works(rows: list[Any], tokens: list[str]) -> list[ActivityWork]:
+    """Activity items just leased, from their rows (id, instance, generation, task, name, input,
+    attempt, call, heartbeat details) and lease `tokens`, row for row. An input or heartbeat
+    that does not decode is handed over as its raw text."""
+    out: list[ActivityWork] = []
+    for token, (aid, key, gen, task_id, name, text, attempt, call_id, beat) in zip(
+        tokens, rows, strict=True
+    ):
+        try:
+            value = loads(text)
+        except ValueError:
+            value = text  # the activity sees the raw text and fails on it, visibly
+        work = ActivityWork(key, gen, task_id, name, value, attempt, call_id, aid, token)
+        if beat is not None:
+            try:
+                work.heartbeat_details = loads(beat)
+            except ValueError:
+                work.heartbeat_details = beat
+        out.append(work)
+    return out

@@ -56,6 +56,7 @@ from .rows import (
     decode_state,
     decode_works,
     dumps,
+    leased_works,
     message_row,
     state_row,
 )
@@ -63,7 +64,7 @@ from .sqlite_batch import in_lists, in_sql, insert_rows
 from .sqlite_db import Database
 from .sqlite_query import query_sql
 from .sqlite_schema import from_micros, to_micros
-from .sqlite_write import FINISHED, enqueue_rows, insert_row, lease_due, leased_works, write_batch
+from .sqlite_write import FINISHED, enqueue_rows, insert_row, lease_due, write_batch
 
 __all__ = ["SqliteStore"]
 

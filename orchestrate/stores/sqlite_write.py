@@ -19,7 +19,7 @@ from typing import Any
 from ..state import ActivityWork, Batch, InstanceState, Signal, Written
 from .contract import child_refused, signal_outcome
 from .guards import FINISHED, Completion, Guarded, Won, completions, decide
-from .rows import TurnRows, dumps, loads, message_row, queued_rows, state_row
+from .rows import TurnRows, dumps, leased_works, loads, message_row, queued_rows, state_row
 from .sqlite_batch import delete_in, in_lists, in_sql, insert_rows, update_rows
 from .sqlite_db import Database
 from .sqlite_schema import to_micros
@@ -29,7 +29,6 @@ __all__ = [
     "enqueue_rows",
     "insert_row",
     "lease_due",
-    "leased_works",
     "write_batch",
 ]
 
@@ -410,24 +409,3 @@ def lease_due(
         [(token, expires, row[0]) for token, row in zip(tokens, rows, strict=True)],
     )
     return rows, tokens
-
-
-def leased_works(rows: list[Any], tokens: list[str]) -> list[ActivityWork]:
-    """Activity rows just leased (id, instance, generation, task, name, input, attempt, call,
-    heartbeat details)."""
-    out: list[ActivityWork] = []
-    for token, (aid, key, gen, task_id, name, text, attempt, call_id, beat) in zip(
-        tokens, rows, strict=True
-    ):
-        try:
-            value = loads(text)
-        except ValueError:
-            value = text  # the activity sees the raw text and fails on it, visibly
-        work = ActivityWork(key, gen, task_id, name, value, attempt, call_id, aid, token)
-        if beat is not None:
-            try:
-                work.heartbeat_details = loads(beat)
-            except ValueError:
-                work.heartbeat_details = beat
-        out.append(work)
-    return out

@@ -1,6 +1,6 @@
-"""`stores.rows` decoding shared by the SQL stores, on hand-built rows (no database): a fetch's
-turns (`decode_works`) and a history (`decode_history`), the rows a batch's winning turns queue (`queued_rows`), a damaged row confined to its own
-instance."""
+"""`stores.rows`, shared by the SQL stores, on hand-built rows (no database): a fetch's turns
+(`decode_works`, a damaged row confined to its own instance), a history (`decode_history`),
+the rows a batch's winning turns queue (`queued_rows`) and leased items (`leased_works`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ from orchestrate import codec
 from orchestrate import history as h
 from orchestrate.errors import StoreError
 from orchestrate.state import InstanceState, Message, Status, TurnCommit
-from orchestrate.stores.rows import TurnRows, decode_history, decode_works, message_row, queued_rows
+from orchestrate.stores.rows import (
+    TurnRows,
+    decode_history,
+    decode_works,
+    leased_works,
+    message_row,
+    queued_rows,
+)
 from orchestrate.stores.times import to_micros
 
 T0 = datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -128,3 +135,23 @@ def test_queued_rows_drop_only_a_refused_childs_start_after_its_notice() -> None
     notice = ("notice",)
     rows = queued_rows([turn, plain], create, lambda kid: notice if kid.parent_task == 2 else None)
     assert rows == [notice, message_row(start_of(first)), message_row(other), message_row(other)]
+
+
+def test_leased_works_hand_over_undecodable_input_and_heartbeat_as_text() -> None:
+    rows = [
+        (7, "a", 0, 3, "act", '{"x":1}', 2, 5, None),
+        (8, "b", 1, 4, "act", "not json", 1, 6, "{bad"),
+        (9, "c", 0, 1, "act", "null", 1, 1, '"beat"'),
+    ]
+    works = leased_works(rows, ["t7", "t8", "t9"])
+    assert [(w.id, w.lease_token, w.instance_id, w.call_id) for w in works] == [
+        (7, "t7", "a", 5),
+        (8, "t8", "b", 6),
+        (9, "t9", "c", 1),
+    ]
+    assert [(w.input, w.heartbeat_details) for w in works] == [
+        ({"x": 1}, None),
+        ("not json", "{bad"),
+        (None, "beat"),
+    ]
+    assert (works[0].task_id, works[0].attempt, works[1].generation) == (3, 2, 1)
