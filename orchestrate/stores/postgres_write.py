@@ -21,11 +21,20 @@ from typing import Any
 
 import psycopg
 
-from ..state import ActivityWork, Batch, InstanceState, Signal, Written
-from .contract import child_refused, signal_outcome
+from ..state import ActivityWork, Batch, InstanceState, Written
+from .contract import child_refused
 from .guards import FINISHED, Completion, Guarded, Won, completions, decide
 from .postgres_db import Database
-from .rows import TurnRows, dumps, leased_works, loads, message_row, queued_rows, state_row
+from .rows import (
+    TurnRows,
+    dumps,
+    leased_works,
+    loads,
+    message_row,
+    queued_rows,
+    signal_rows,
+    state_row,
+)
 from .times import to_micros
 
 __all__ = [
@@ -228,7 +237,7 @@ def _apply_turns(
     enqueue_rows(conn, messages)
     signals = [signal for t, _, _ in winners for signal in t.commit.signals]
     if signals:  # after every state and child of the batch: checked as the turns left them
-        enqueue_rows(conn, _signal_rows(conn, signals))
+        enqueue_rows(conn, signal_rows(signals, lambda key: _status_of(conn, key)))
     return activities, bool(messages or signals)
 
 
@@ -260,18 +269,9 @@ def _insert_activities(conn: _Conn, rows: list[tuple[Any, ...]]) -> None:
     conn.execute(_INSERT_ACTIVITIES, columns)
 
 
-def _signal_rows(conn: _Conn, signals: list[Signal]) -> list[tuple[Any, ...]]:
-    """The rows of `signals` (events raised by turns) and their answers to the senders."""
-    rows: list[tuple[Any, ...]] = []
-    for signal in signals:
-        found = conn.execute(
-            "SELECT status FROM instances WHERE instance_id = %s", (signal.message.instance_id,)
-        ).fetchone()
-        deliver, reply = signal_outcome(signal, None if found is None else found[0])
-        if deliver:
-            rows.append(message_row(signal.message))
-        rows.append(message_row(reply))
-    return rows
+def _status_of(conn: _Conn, key: str) -> str | None:
+    found = conn.execute("SELECT status FROM instances WHERE instance_id = %s", (key,)).fetchone()
+    return None if found is None else str(found[0])
 
 
 def _reject_child(conn: _Conn, child: InstanceState) -> tuple[Any, ...] | None:

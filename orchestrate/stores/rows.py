@@ -14,8 +14,16 @@ from typing import TYPE_CHECKING, Any
 from .. import codec
 from .. import history as h
 from ..errors import StoreError
-from ..state import ActivityWork, InstanceState, Message, OrchestrationWork, Status, TurnCommit
-from .contract import child_starts
+from ..state import (
+    ActivityWork,
+    InstanceState,
+    Message,
+    OrchestrationWork,
+    Signal,
+    Status,
+    TurnCommit,
+)
+from .contract import child_starts, signal_outcome
 from .times import from_micros, to_micros
 
 if TYPE_CHECKING:
@@ -34,6 +42,7 @@ __all__ = [
     "message_row",
     "micros",
     "queued_rows",
+    "signal_rows",
     "state_row",
 ]
 
@@ -244,6 +253,21 @@ def queued_rows(
                 refused.add(start)
         messages.extend(row for i, row in enumerate(turn.messages) if i not in refused)
     return messages
+
+
+def signal_rows(
+    signals: list[Signal], status_of: Callable[[str], str | None]
+) -> list[tuple[Any, ...]]:
+    """The message rows of `signals` (events raised by turns) that are delivered, each followed
+    by its answer to the sender (`contract.signal_outcome`); `status_of` reads an instance's
+    stored status (None: no such instance)."""
+    rows: list[tuple[Any, ...]] = []
+    for signal in signals:
+        deliver, reply = signal_outcome(signal, status_of(signal.message.instance_id))
+        if deliver:
+            rows.append(message_row(signal.message))
+        rows.append(message_row(reply))
+    return rows
 
 
 def leased_works(rows: list[Any], tokens: list[str]) -> list[ActivityWork]:

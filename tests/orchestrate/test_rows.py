@@ -1,6 +1,7 @@
 """`stores.rows`, shared by the SQL stores, on hand-built rows (no database): a fetch's turns
 (`decode_works`, a damaged row confined to its own instance), a history (`decode_history`),
-the rows a batch's winning turns queue (`queued_rows`) and leased items (`leased_works`)."""
+the rows a batch's winning turns queue (`queued_rows`, `signal_rows`) and leased items
+(`leased_works`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from orchestrate import codec
 from orchestrate import history as h
 from orchestrate.errors import StoreError
-from orchestrate.state import InstanceState, Message, Status, TurnCommit
+from orchestrate.state import InstanceState, Message, Signal, Status, TurnCommit
 from orchestrate.stores.rows import (
     TurnRows,
     decode_history,
@@ -20,6 +21,7 @@ from orchestrate.stores.rows import (
     leased_works,
     message_row,
     queued_rows,
+    signal_rows,
 )
 from orchestrate.stores.times import to_micros
 
@@ -155,3 +157,20 @@ def test_leased_works_hand_over_undecodable_input_and_heartbeat_as_text() -> Non
         (None, "beat"),
     ]
     assert (works[0].task_id, works[0].attempt, works[1].generation) == (3, 2, 1)
+
+
+def test_signal_rows_deliver_to_running_instances_and_answer_every_sender() -> None:
+    statuses = {"up": "running", "done": "completed"}
+    signals = [
+        Signal(Message(key, RAISED, None), "s", 3, task) for task, key in enumerate(statuses)
+    ]
+    signals.append(Signal(Message("gone", RAISED, None), "s", 3, 9))
+    rows = signal_rows(signals, statuses.get)
+    assert rows[0] == message_row(signals[0].message)  # delivered, then answered
+    answers = [codec.event_from_json(row[3]) for row in rows[1:]]
+    assert [(row[0], row[1]) for row in rows[1:]] == [("s", 3)] * 3
+    assert isinstance(answers[0], h.EventDelivered) and answers[0].task_id == 0
+    assert [(a.task_id, getattr(a, "error_type", None)) for a in answers[1:]] == [
+        (1, "InstanceNotRunning"),
+        (9, "InstanceNotFound"),
+    ]
