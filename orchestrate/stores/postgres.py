@@ -42,11 +42,11 @@ from ..state import (
     Written,
 )
 from .contract import must_be_finished, must_be_running, next_run, purged_family, reused_generation
+from .guards import FINISHED
 from .postgres_db import Database
 from .postgres_query import query_sql
 from .postgres_schema import TABLES
 from .postgres_write import (
-    FINISHED,
     enqueue_rows,
     insert_row,
     lease_due,

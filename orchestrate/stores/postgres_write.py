@@ -23,7 +23,7 @@ import psycopg
 
 from ..state import ActivityWork, Batch, InstanceState, Written
 from .contract import child_refused
-from .guards import FINISHED, Completion, Guarded, Won, completions, decide
+from .guards import Completion, Guarded, Won, completions, decide
 from .postgres_db import Database
 from .rows import (
     TurnRows,
@@ -38,7 +38,6 @@ from .rows import (
 from .times import to_micros
 
 __all__ = [
-    "FINISHED",
     "enqueue_rows",
     "insert_row",
     "lease_due",

@@ -50,6 +50,7 @@ from ..state import (
     Written,
 )
 from .contract import must_be_finished, must_be_running, next_run, purged_family, reused_generation
+from .guards import FINISHED
 from .rows import (
     INSTANCE_COLUMNS,
     decode_history,
@@ -64,7 +65,7 @@ from .sqlite_batch import in_lists, in_sql, insert_rows
 from .sqlite_db import Database
 from .sqlite_query import query_sql
 from .sqlite_schema import from_micros, to_micros
-from .sqlite_write import FINISHED, enqueue_rows, insert_row, lease_due, write_batch
+from .sqlite_write import enqueue_rows, insert_row, lease_due, write_batch
 
 __all__ = ["SqliteStore"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..state import ActivityWork, Batch, InstanceState, Written
 from .contract import child_refused
-from .guards import FINISHED, Completion, Guarded, Won, completions, decide
+from .guards import Completion, Guarded, Won, completions, decide
 from .rows import (
     TurnRows,
     dumps,
@@ -34,7 +34,6 @@ from .sqlite_db import Database
 from .sqlite_schema import to_micros
 
 __all__ = [
-    "FINISHED",
     "enqueue_rows",
     "insert_row",
     "lease_due",
