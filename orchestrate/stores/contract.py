@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .. import codec
 from .. import history as h
+from ..errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning
 from ..state import (
     ActivityWork,
     Batch,
@@ -43,11 +44,15 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 __all__ = [
     "Store",
+    "child_refused",
     "child_starts",
+    "must_be_finished",
+    "must_be_running",
     "next_run",
     "purged_family",
     "query_key",
     "query_matches",
+    "reused_generation",
     "signal_outcome",
 ]
 
@@ -240,12 +245,74 @@ def child_starts(commit: TurnCommit) -> list[int | None]:
     return found
 
 
+def child_refused(child: InstanceState, holder: str) -> Message | None:
+    """The `SubOrchestrationFailed` telling `child`'s parent that its id is taken by a `holder`
+    (name) instance; None when it has no parent to tell. Every store sends this one."""
+    if child.parent_instance is None or child.parent_task is None:
+        return None
+    notice = h.SubOrchestrationFailed(
+        child.created_at or _dt.datetime.now().astimezone(),
+        child.parent_task,
+        "DuplicateInstance",
+        f"cannot start sub-orchestration {child.name!r}: instance id {child.instance_id!r} is "
+        f"already used by a {holder!r} instance; pass a unique instance_id",
+    )
+    return Message(child.parent_instance, notice, child.parent_generation)
+
+
 def next_run(start: Message, generation: int) -> Message:
     """`start` re-addressed to generation `generation` (a reused id continues the count)."""
     event = start.event
     if isinstance(event, h.OrchestrationStarted):
         event = dataclasses.replace(event, generation=generation)
     return Message(start.instance_id, event, generation, start.visible_at)
+
+
+def reused_generation(
+    instance_id: str, status: Status | str, generation: int, *, reuse: bool, signal: bool
+) -> int | None:
+    """What `create_instance` does when `instance_id` is taken by a run in `status` at
+    `generation`: None when a signal-with-start (`signal`) leaves a running holder alone, to
+    take the event; the new run's generation when `reuse` replaces a finished one. Otherwise it
+    raises `DuplicateInstance`. Every store decides so (a status is finished as in
+    `signal_outcome`: compared as text, so a damaged one counts as running).
+
+    The new run continues the old one's generation count, so nothing still addressed to the old
+    run (a late result, a child's notice) counts in the new one.
+    """
+    finished = str(status) in _FINISHED
+    if signal and not finished:
+        return None
+    if not (reuse and finished):
+        hint = (
+            "pass reuse=True to start a new instance under this id"
+            if finished
+            else "it is still running; wait for it or terminate it first"
+        )
+        raise DuplicateInstance(
+            f"an instance with id {instance_id!r} already exists ({status}); {hint}"
+        )
+    return generation + 1
+
+
+def must_be_running(instance_id: str, status: Status | str | None, then: str) -> None:
+    """Raise unless `instance_id` exists (`status` is not None) and is not finished; `then`
+    ends the message, saying what a finished instance does not do (``"it takes no more
+    messages"``)."""
+    if status is None:
+        raise InstanceNotFound(f"no instance with id {instance_id!r}; check the id with `list`")
+    if str(status) in _FINISHED:
+        raise InstanceNotRunning(f"instance {instance_id!r} is {status}; {then}")
+
+
+def must_be_finished(instance_id: str, status: Status | str | None) -> None:
+    """Raise unless `instance_id` exists (`status` is not None) and is finished (to purge it)."""
+    if status is None:
+        raise InstanceNotFound(f"no instance with id {instance_id!r}")
+    if str(status) not in _FINISHED:
+        raise InstanceNotRunning(
+            f"instance {instance_id!r} is {status}; terminate it before purging"
+        )
 
 
 def purged_family(

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from .. import history as h
-from ..errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning
+from ..errors import InstanceNotFound
 from ..state import (
     ActivityWork,
     Batch,
@@ -31,11 +31,15 @@ from ..state import (
     Written,
 )
 from .contract import (
+    child_refused,
     child_starts,
+    must_be_finished,
+    must_be_running,
     next_run,
     purged_family,
     query_key,
     query_matches,
+    reused_generation,
     signal_outcome,
 )
 
@@ -133,20 +137,11 @@ class MemoryStore:
     ) -> bool:
         old = self._instances.get(state.instance_id)
         if old is not None:
-            if event is not None and not old.finished:
+            generation = reused_generation(
+                state.instance_id, old.status, old.generation, reuse=reuse, signal=event is not None
+            )
+            if generation is None:
                 return False  # signal-with-start: the running instance takes the event
-            if not (reuse and old.finished):
-                hint = (
-                    "it is still running; wait for it or terminate it first"
-                    if not old.finished
-                    else "pass reuse=True to start a new instance under this id"
-                )
-                raise DuplicateInstance(
-                    f"an instance with id {state.instance_id!r} already exists ({old.status}); {hint}"
-                )
-            # The new run continues the old one's generation count, so nothing still addressed
-            # to the old run (a late result, a child's notice) counts in the new one.
-            generation = old.generation + 1
             state = _copy(state, generation=generation)
             start = next_run(start, generation)
             self._drop([state.instance_id])
@@ -192,14 +187,11 @@ class MemoryStore:
     def send(self, message: Message) -> None:
         with self._lock:
             state = self._instances.get(message.instance_id)
-            if state is None:
-                raise InstanceNotFound(
-                    f"no instance with id {message.instance_id!r}; check the id with `list`"
-                )
-            if state.finished:
-                raise InstanceNotRunning(
-                    f"instance {message.instance_id!r} is {state.status}; it takes no more messages"
-                )
+            must_be_running(
+                message.instance_id,
+                None if state is None else state.status,
+                "it takes no more messages",
+            )
             self._enqueue(message)
             self._notify()
 
@@ -209,12 +201,7 @@ class MemoryStore:
         with self._lock:
             if instance_id is not None:
                 state = self._instances.get(instance_id)
-                if state is None:
-                    raise InstanceNotFound(f"no instance with id {instance_id!r}")
-                if not state.finished:
-                    raise InstanceNotRunning(
-                        f"instance {instance_id!r} is {state.status}; terminate it before purging"
-                    )
+                must_be_finished(instance_id, None if state is None else state.status)
                 family = self._family([instance_id])
                 self._drop(family)
                 return len(family)
@@ -427,28 +414,16 @@ class MemoryStore:
                 self._enqueue(reply)
 
     def _reject_child(self, child: InstanceState, existing: InstanceState) -> None:
-        if child.parent_instance is None or child.parent_task is None:
-            return
-        notice = h.SubOrchestrationFailed(
-            child.created_at or datetime.now().astimezone(),
-            child.parent_task,
-            "DuplicateInstance",
-            f"cannot start sub-orchestration {child.name!r}: instance id {child.instance_id!r} is "
-            f"already used by a {existing.name!r} instance; pass a unique instance_id",
-        )
-        self._enqueue(Message(child.parent_instance, notice, child.parent_generation))
+        notice = child_refused(child, existing.name)
+        if notice is not None:
+            self._enqueue(notice)
 
     def retry(self, instance_id: str) -> bool:
         with self._lock:
             state = self._instances.get(instance_id)
-            if state is None:
-                raise InstanceNotFound(
-                    f"no instance with id {instance_id!r}; check the id with `list`"
-                )
-            if state.finished:
-                raise InstanceNotRunning(
-                    f"instance {instance_id!r} is {state.status}; there is no turn to retry"
-                )
+            must_be_running(
+                instance_id, None if state is None else state.status, "there is no turn to retry"
+            )
             released = self._locks.pop(instance_id, None) is not None
             self._notify()
             return released

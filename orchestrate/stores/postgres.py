@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 
 from .. import history as h
-from ..errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning, StoreError
+from ..errors import InstanceNotFound, StoreError
 from ..state import (
     ActivityWork,
     Batch,
@@ -41,19 +41,27 @@ from ..state import (
     Status,
     Written,
 )
-from .contract import next_run, purged_family
+from .contract import must_be_finished, must_be_running, next_run, purged_family, reused_generation
+from .guards import FINISHED
 from .postgres_db import Database
 from .postgres_query import query_sql
 from .postgres_schema import TABLES
 from .postgres_write import (
-    FINISHED,
     enqueue_rows,
     insert_row,
     lease_due,
     lock_instances,
     write_batch,
 )
-from .rows import INSTANCE_COLUMNS, decode_event, decode_state, dumps, message_row, state_row
+from .rows import (
+    INSTANCE_COLUMNS,
+    decode_history,
+    decode_state,
+    decode_works,
+    dumps,
+    message_row,
+    state_row,
+)
 from .times import from_micros, to_micros
 
 __all__ = ["PostgresStore"]
@@ -175,19 +183,11 @@ class PostgresStore:
             ).fetchone()
             if old is None:  # purged between the insert and the read: try again
                 return self._create(conn, state, row, start_row, start, reuse, signal)
-            status, finished = old[0], old[0] in FINISHED
-            if signal and not finished:
-                return False
-            if not (reuse and finished):
-                hint = (
-                    "pass reuse=True to start a new instance under this id"
-                    if finished
-                    else "it is still running; wait for it or terminate it first"
-                )
-                raise DuplicateInstance(
-                    f"an instance with id {state.instance_id!r} already exists ({status}); {hint}"
-                )
-            generation = old[1] + 1
+            generation = reused_generation(
+                state.instance_id, old[0], old[1], reuse=reuse, signal=signal
+            )
+            if generation is None:
+                return False  # signal-with-start: the running instance takes the event
             message = message_row(next_run(start, generation))
             self._drop(conn, [state.instance_id])
             insert_row(conn, state_row(dataclasses.replace(state, generation=generation), 0))
@@ -256,8 +256,7 @@ class PostgresStore:
         rows = self._db.read(read)
         if rows is None:
             raise InstanceNotFound(f"no instance with id {instance_id!r}")
-        where = "history event {} of instance {!r}"
-        return [decode_event(text, where, seq, instance_id) for seq, text in rows]
+        return decode_history(rows, instance_id)
 
     def send(self, message: Message) -> None:
         key = message.instance_id
@@ -268,12 +267,7 @@ class PostgresStore:
             found = conn.execute(
                 "SELECT status FROM instances WHERE instance_id = %s FOR SHARE", (key,)
             ).fetchone()
-            if found is None:
-                raise InstanceNotFound(f"no instance with id {key!r}; check the id with `list`")
-            if found[0] in FINISHED:
-                raise InstanceNotRunning(
-                    f"instance {key!r} is {found[0]}; it takes no more messages"
-                )
+            must_be_running(key, None if found is None else found[0], "it takes no more messages")
             enqueue_rows(conn, [row])
 
         self._db.transaction(deliver)
@@ -287,12 +281,7 @@ class PostgresStore:
                     "SELECT status FROM instances WHERE instance_id = %s FOR UPDATE",
                     (instance_id,),
                 ).fetchone()
-                if found is None:
-                    raise InstanceNotFound(f"no instance with id {instance_id!r}")
-                if found[0] not in FINISHED:
-                    raise InstanceNotRunning(
-                        f"instance {instance_id!r} is {found[0]}; terminate it before purging"
-                    )
+                must_be_finished(instance_id, None if found is None else found[0])
                 roots = [instance_id]
             else:
                 sql = "SELECT instance_id FROM instances WHERE status = ANY(%s)"
@@ -325,8 +314,7 @@ class PostgresStore:
             found = conn.execute(
                 "SELECT seq, event FROM history WHERE instance_id = %s ORDER BY seq", (key,)
             ).fetchall()
-            where = "history event {} of instance {!r}"
-            return [decode_event(text, where, seq, key) for seq, text in found]
+            return decode_history(found, key)
 
         return purged_family(roots, children_of, history_of)
 
@@ -369,29 +357,9 @@ class PostgresStore:
         if not self.has_ready_work(now, activities=False):
             return []  # an idle poll only reads
         keys, tokens, rows, message_rows = self._db.transaction(claim, durable=False, notify=False)
-        inbox: dict[str, list[Message]] = {key: [] for key in keys}
-        broken: dict[str, StoreError] = {}
-        for mid, key, generation, due, text in message_rows:
-            try:
-                event = decode_event(text, "message {} to instance {!r}", mid, key)
-            except StoreError as exc:
-                broken.setdefault(key, exc)
-                continue
-            inbox[key].append(
-                Message(key, event, generation, from_micros(due) if due else None, mid)
-            )
-        states = {}
-        for row in rows:
-            try:
-                states[row[0]] = decode_state(row)
-            except StoreError as exc:
-                broken.setdefault(row[0], exc)
-        works: list[OrchestrationWork] = []
-        for key in keys:
-            if key in broken:
-                self._quarantine(key, tokens[key], broken[key], now)
-                continue
-            works.append(OrchestrationWork(states[key], inbox[key], tokens[key]))
+        works, broken = decode_works(keys, tokens, rows, message_rows)
+        for key, exc in broken.items():
+            self._quarantine(key, tokens[key], exc, now)
         return works
 
     def _quarantine(self, key: str, token: str, exc: StoreError, now: datetime) -> None:
@@ -430,14 +398,9 @@ class PostgresStore:
                 "SELECT status FROM instances WHERE instance_id = %s FOR NO KEY UPDATE",
                 (instance_id,),
             ).fetchone()
-            if found is None:
-                raise InstanceNotFound(
-                    f"no instance with id {instance_id!r}; check the id with `list`"
-                )
-            if found[0] in FINISHED:
-                raise InstanceNotRunning(
-                    f"instance {instance_id!r} is {found[0]}; there is no turn to retry"
-                )
+            must_be_running(
+                instance_id, None if found is None else found[0], "there is no turn to retry"
+            )
             cursor = conn.execute(
                 "DELETE FROM locks WHERE instance_id = %s RETURNING 1", (instance_id,)
             )

@@ -17,20 +17,27 @@ instance does, so no message is ever queued to an instance deleted in the same m
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import psycopg
 
-from .. import history as h
-from ..state import ActivityWork, Batch, InstanceState, Message, Signal, Status, Written
-from .contract import signal_outcome
+from ..state import ActivityWork, Batch, InstanceState, Written
+from .contract import child_refused
+from .guards import Completion, Guarded, Won, completions, decide
 from .postgres_db import Database
-from .rows import TurnRows, dumps, loads, message_row, state_row
+from .rows import (
+    TurnRows,
+    dumps,
+    leased_works,
+    loads,
+    message_row,
+    queued_rows,
+    signal_rows,
+    state_row,
+)
 from .times import to_micros
 
 __all__ = [
-    "FINISHED",
     "enqueue_rows",
     "insert_row",
     "lease_due",
@@ -38,7 +45,6 @@ __all__ = [
     "write_batch",
 ]
 
-FINISHED = tuple(s.value for s in Status if s.finished)
 
 _INSERT_INSTANCE_IF_NEW = (
     "INSERT INTO instances (name, status, input, output, error, custom_status, created_at, "
@@ -74,8 +80,6 @@ _LEASE_DUE = (
 )
 
 _Conn = psycopg.Connection[Any]
-_Completion = tuple[int, str, tuple[Any, ...]]  # (item id, lease token, result message row)
-_Won = tuple[TurnRows, int, str]  # a turn whose guard held, its history length, stored status
 
 
 def write_batch(db: Database, batch: Batch) -> Written:
@@ -87,7 +91,7 @@ def write_batch(db: Database, batch: Batch) -> Written:
     moment = to_micros(batch.moment()) if needs_now else 0
     expires = moment + int(batch.lease_seconds * 1_000_000)
     turns = [TurnRows(commit) for commit in batch.turns]  # encoded before the transaction
-    encoded = _completions(batch.completions)
+    encoded = completions(batch.completions)
 
     def apply(conn: _Conn) -> tuple[Written, bool]:
         lock_instances(conn, [t.commit.instance.instance_id for t in turns])
@@ -121,11 +125,8 @@ def lock_instances(conn: _Conn, keys: list[str]) -> None:
         )
 
 
-def _guard(
-    conn: _Conn, turns: list[TurnRows], moment: int
-) -> tuple[list[bool], list[_Won], list[_Completion], list[int]]:
-    """Which turns apply: (applied per turn, the winners, refused cached turns' results to
-    complete as messages, activity ids of applied cached turns' results)."""
+def _guard(conn: _Conn, turns: list[TurnRows], moment: int) -> Guarded:
+    """Which turns apply: reads the rows their guards depend on, for `guards.decide`."""
     locked = [t.commit.instance.instance_id for t in turns if t.commit.cached is None]
     held: dict[str, tuple[str | None, int, str]] = {}
     if locked:
@@ -151,45 +152,11 @@ def _guard(
         mine = _leases(
             conn, [w.id for t in turns if t.commit.cached for w, _ in t.commit.cached.results]
         )
-    applied: list[bool] = []
-    winners: list[_Won] = []
-    refused: list[_Completion] = []
-    taken: list[int] = []
-    won: set[str] = set()  # one applied turn per instance and batch
-    for turn in turns:
-        key = turn.commit.instance.instance_id
-        base = turn.commit.cached
-        found: tuple[int, str] | None = None
-        if base is None:
-            token, length, status = held.get(key, (None, 0, ""))
-            if key not in won and token is not None and token == turn.commit.lock_token:
-                found = (length, status)
-        else:
-            row = quiet.get(key)  # absent: gone, or a message is visible
-            created = None if base.created_at is None else to_micros(base.created_at)
-            if (
-                key not in won
-                and row is not None
-                and (row[0], row[1], row[2]) == (base.generation, created, base.history_len)
-                and row[3] not in FINISHED
-                and (row[4] is None or row[4] <= moment)
-                and all(mine.get(w.id, (None,))[0] == w.lease_token for w, _ in base.results)
-            ):
-                found = (base.history_len, row[3])
-                taken.extend(w.id for w, _ in base.results)
-                for w, _ in base.results:
-                    mine.pop(w.id, None)  # taken: a second claim on it in the batch fails
-            else:  # moved on, or a lease was lost: each result on its own (rare)
-                refused.extend(_completions(base.results))
-        applied.append(found is not None)
-        if found is not None:
-            won.add(key)
-            winners.append((turn, found[0], found[1]))
-    return applied, winners, refused, taken
+    return decide(turns, held, quiet, mine, moment)
 
 
 def _apply_turns(
-    conn: _Conn, db: Database, winners: list[_Won]
+    conn: _Conn, db: Database, winners: list[Won]
 ) -> tuple[list[tuple[Any, ...]], bool]:
     """Write the winning turns; returns their new activity rows, not yet inserted, and whether
     any message was queued.
@@ -261,28 +228,15 @@ def _apply_turns(
                     for i, c in enumerate(holds)
                 ],
             )
-    # Children in commit order (a later turn's child finds an earlier one's); messages in commit
-    # order, each turn's refusal notices before its own messages. A refused child's start must
-    # not reach the instance holding its id; only that start is dropped.
-    messages: list[tuple[Any, ...]] = []
-    for turn, _, _ in winners:
-        if not turn.children:
-            messages.extend(turn.messages)
-            continue
-        refused: set[int] = set()
-        for child, start in zip(turn.children, turn.starts, strict=True):
-            if insert_row(conn, state_row(child, 0)):
-                continue
-            notice = _reject_child(conn, child)
-            if notice is not None:
-                messages.append(notice)
-            if start is not None:
-                refused.add(start)
-        messages.extend(row for i, row in enumerate(turn.messages) if i not in refused)
+    messages = queued_rows(
+        (turn for turn, _, _ in winners),
+        lambda child: insert_row(conn, state_row(child, 0)),
+        lambda child: _reject_child(conn, child),
+    )
     enqueue_rows(conn, messages)
     signals = [signal for t, _, _ in winners for signal in t.commit.signals]
     if signals:  # after every state and child of the batch: checked as the turns left them
-        enqueue_rows(conn, _signal_rows(conn, signals))
+        enqueue_rows(conn, signal_rows(signals, lambda key: _status_of(conn, key)))
     return activities, bool(messages or signals)
 
 
@@ -314,38 +268,21 @@ def _insert_activities(conn: _Conn, rows: list[tuple[Any, ...]]) -> None:
     conn.execute(_INSERT_ACTIVITIES, columns)
 
 
-def _signal_rows(conn: _Conn, signals: list[Signal]) -> list[tuple[Any, ...]]:
-    """The rows of `signals` (events raised by turns) and their answers to the senders."""
-    rows: list[tuple[Any, ...]] = []
-    for signal in signals:
-        found = conn.execute(
-            "SELECT status FROM instances WHERE instance_id = %s", (signal.message.instance_id,)
-        ).fetchone()
-        deliver, reply = signal_outcome(signal, None if found is None else found[0])
-        if deliver:
-            rows.append(message_row(signal.message))
-        rows.append(message_row(reply))
-    return rows
+def _status_of(conn: _Conn, key: str) -> str | None:
+    found = conn.execute("SELECT status FROM instances WHERE instance_id = %s", (key,)).fetchone()
+    return None if found is None else str(found[0])
 
 
 def _reject_child(conn: _Conn, child: InstanceState) -> tuple[Any, ...] | None:
     """The `SubOrchestrationFailed` row telling a refused child's parent (None: no parent)."""
-    if child.parent_instance is None or child.parent_task is None:
-        return None
     row = conn.execute(
         "SELECT name FROM instances WHERE instance_id = %s", (child.instance_id,)
     ).fetchone()
-    notice = h.SubOrchestrationFailed(
-        child.created_at or datetime.now().astimezone(),
-        child.parent_task,
-        "DuplicateInstance",
-        f"cannot start sub-orchestration {child.name!r}: instance id {child.instance_id!r} is "
-        f"already used by a {row[0] if row else '?'!r} instance; pass a unique instance_id",
-    )
-    return message_row(Message(child.parent_instance, notice, child.parent_generation))
+    notice = child_refused(child, row[0] if row else "?")
+    return None if notice is None else message_row(notice)
 
 
-def _complete(conn: _Conn, encoded: list[_Completion]) -> bool:
+def _complete(conn: _Conn, encoded: list[Completion]) -> bool:
     """Remove finished items still leased to us and queue their result messages (True if
     any was queued)."""
     if not encoded:
@@ -409,10 +346,6 @@ def _leases(conn: _Conn, ids: list[int]) -> dict[int, tuple[str | None, str]]:
     }
 
 
-def _completions(results: list[tuple[ActivityWork, Message]]) -> list[_Completion]:
-    return [(work.id, work.lease_token, message_row(message)) for work, message in results]
-
-
 # --- queue helpers shared with `postgres` ------------------------------------------------------
 
 
@@ -436,17 +369,4 @@ def lease_due(
     transaction is claiming (``SKIP LOCKED``)."""
     rows = conn.execute(_LEASE_DUE, (moment, limit, db.token_prefix(), expires)).fetchall()
     rows.sort(key=lambda row: (row[10], row[0]))
-    out: list[ActivityWork] = []
-    for aid, key, gen, task_id, name, text, attempt, call_id, beat, token, _ in rows:
-        try:
-            value = loads(text)
-        except ValueError:
-            value = text  # the activity sees the raw text and fails on it, visibly
-        work = ActivityWork(key, gen, task_id, name, value, attempt, call_id, aid, token)
-        if beat is not None:
-            try:
-                work.heartbeat_details = loads(beat)
-            except ValueError:
-                work.heartbeat_details = beat
-        out.append(work)
-    return out
+    return leased_works([row[:9] for row in rows], [row[9] for row in rows])

@@ -8,13 +8,22 @@ naming the row, so a damaged row fails its own instance and nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .. import codec
 from .. import history as h
 from ..errors import StoreError
-from ..state import InstanceState, Message, Status, TurnCommit
-from .contract import child_starts
+from ..state import (
+    ActivityWork,
+    InstanceState,
+    Message,
+    OrchestrationWork,
+    Signal,
+    Status,
+    TurnCommit,
+)
+from .contract import child_starts, signal_outcome
 from .times import from_micros, to_micros
 
 if TYPE_CHECKING:
@@ -24,11 +33,16 @@ __all__ = [
     "INSTANCE_COLUMNS",
     "TurnRows",
     "decode_event",
+    "decode_history",
     "decode_state",
+    "decode_works",
     "dumps",
+    "leased_works",
     "loads",
     "message_row",
     "micros",
+    "queued_rows",
+    "signal_rows",
     "state_row",
 ]
 
@@ -65,6 +79,52 @@ def decode_event(text: str, where: str, number: int, key: str) -> h.Event:
     except StoreError as exc:
         detail = str(exc).removeprefix("event")
         raise StoreError(f"{where.format(number, key)}{detail}") from None
+
+
+def decode_history(rows: Iterable[tuple[int, str]], key: str) -> list[h.Event]:
+    """Instance `key`'s history from its ``(seq, event)`` rows, in the order given."""
+    where = "history event {} of instance {!r}"
+    return [decode_event(text, where, seq, key) for seq, text in rows]
+
+
+def decode_works(
+    keys: list[str],
+    tokens: dict[str, str],
+    state_rows: list[tuple[Any, ...]],
+    message_rows: list[tuple[Any, ...]],
+) -> tuple[list[OrchestrationWork], dict[str, StoreError]]:
+    """The turns a fetch locked: instances `keys` (in order) with lock `tokens`, from their
+    `INSTANCE_COLUMNS` rows and their visible ``(id, instance_id, generation, due, event)``
+    message rows (each inbox is put in id order). An instance whose row or a message of which
+    does not decode is left out and returned with its error, in `keys` order, for the store to
+    quarantine: one damaged row fails its own instance and nothing else."""
+    inbox: dict[str, list[Message]] = {key: [] for key in keys}
+    broken: dict[str, StoreError] = {}
+    unordered: set[str] = set()
+    for mid, key, generation, due, text in message_rows:
+        try:
+            event = decode_event(text, "message {} to instance {!r}", mid, key)
+        except StoreError as exc:
+            broken.setdefault(key, exc)
+            continue
+        messages = inbox[key]
+        if messages and messages[-1].id > mid:
+            unordered.add(key)
+        messages.append(Message(key, event, generation, from_micros(due) if due else None, mid))
+    for key in unordered:
+        inbox[key].sort(key=_message_id)
+    states = {}
+    for row in state_rows:
+        try:
+            states[row[0]] = decode_state(row)
+        except StoreError as exc:
+            broken.setdefault(row[0], exc)
+    works = [OrchestrationWork(states[k], inbox[k], tokens[k]) for k in keys if k not in broken]
+    return works, {key: broken[key] for key in keys if key in broken}
+
+
+def _message_id(message: Message) -> int:
+    return message.id
 
 
 def message_row(m: Message) -> tuple[Any, ...]:
@@ -162,3 +222,71 @@ def decode_state(row: tuple[Any, ...]) -> InstanceState:
             f"the stored state of instance {key!r} cannot be decoded ({exc}); the row is "
             "damaged. Inspect it with `orchestrate show`, then terminate or purge it"
         ) from None
+
+
+def queued_rows(
+    turns: Iterable[TurnRows],
+    create: Callable[[InstanceState], bool],
+    refusal: Callable[[InstanceState], tuple[Any, ...] | None],
+) -> list[tuple[Any, ...]]:
+    """Create the children of winning `turns` and return the message rows they queue.
+
+    Children are created in commit order with `create` (False: the id is taken), so a later
+    turn's child finds an earlier one's; messages come in commit order, each turn's refusal
+    notices (`refusal`'s row for a refused child, None: nobody to tell) before its own messages,
+    as the memory store does. A refused child's start must not reach the instance holding its
+    id; only that start is dropped, never the start of another child with the same id.
+    """
+    messages: list[tuple[Any, ...]] = []
+    for turn in turns:
+        if not turn.children:
+            messages.extend(turn.messages)
+            continue
+        refused: set[int] = set()
+        for child, start in zip(turn.children, turn.starts, strict=True):
+            if create(child):
+                continue
+            notice = refusal(child)
+            if notice is not None:
+                messages.append(notice)
+            if start is not None:
+                refused.add(start)
+        messages.extend(row for i, row in enumerate(turn.messages) if i not in refused)
+    return messages
+
+
+def signal_rows(
+    signals: list[Signal], status_of: Callable[[str], str | None]
+) -> list[tuple[Any, ...]]:
+    """The message rows of `signals` (events raised by turns) that are delivered, each followed
+    by its answer to the sender (`contract.signal_outcome`); `status_of` reads an instance's
+    stored status (None: no such instance)."""
+    rows: list[tuple[Any, ...]] = []
+    for signal in signals:
+        deliver, reply = signal_outcome(signal, status_of(signal.message.instance_id))
+        if deliver:
+            rows.append(message_row(signal.message))
+        rows.append(message_row(reply))
+    return rows
+
+
+def leased_works(rows: list[Any], tokens: list[str]) -> list[ActivityWork]:
+    """Activity items just leased, from their rows (id, instance, generation, task, name, input,
+    attempt, call, heartbeat details) and lease `tokens`, row for row. An input or heartbeat
+    that does not decode is handed over as its raw text."""
+    out: list[ActivityWork] = []
+    for token, (aid, key, gen, task_id, name, text, attempt, call_id, beat) in zip(
+        tokens, rows, strict=True
+    ):
+        try:
+            value = loads(text)
+        except ValueError:
+            value = text  # the activity sees the raw text and fails on it, visibly
+        work = ActivityWork(key, gen, task_id, name, value, attempt, call_id, aid, token)
+        if beat is not None:
+            try:
+                work.heartbeat_details = loads(beat)
+            except ValueError:
+                work.heartbeat_details = beat
+        out.append(work)
+    return out

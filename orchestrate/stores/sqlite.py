@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from .. import history as h
-from ..errors import DuplicateInstance, InstanceNotFound, InstanceNotRunning, StoreError
+from ..errors import InstanceNotFound, StoreError
 from ..state import (
     ActivityWork,
     Batch,
@@ -49,12 +49,15 @@ from ..state import (
     Status,
     Written,
 )
-from .contract import next_run, purged_family
+from .contract import must_be_finished, must_be_running, next_run, purged_family, reused_generation
+from .guards import FINISHED
 from .rows import (
     INSTANCE_COLUMNS,
-    decode_event,
+    decode_history,
     decode_state,
+    decode_works,
     dumps,
+    leased_works,
     message_row,
     state_row,
 )
@@ -62,7 +65,7 @@ from .sqlite_batch import in_lists, in_sql, insert_rows
 from .sqlite_db import Database
 from .sqlite_query import query_sql
 from .sqlite_schema import from_micros, to_micros
-from .sqlite_write import FINISHED, enqueue_rows, insert_row, lease_due, leased_works, write_batch
+from .sqlite_write import enqueue_rows, insert_row, lease_due, write_batch
 
 __all__ = ["SqliteStore"]
 
@@ -72,10 +75,6 @@ _SELECT_INBOXES_IN = (
     "SELECT id, instance_id, generation, due, event FROM messages "
     "WHERE instance_id IN ({marks}) AND due <= ?"
 )
-
-
-def _message_id(message: Message) -> int:
-    return message.id
 
 
 class SqliteStore:
@@ -166,21 +165,11 @@ class SqliteStore:
                 "SELECT status, generation FROM instances WHERE instance_id = ?",
                 (state.instance_id,),
             ).fetchone()
-            status, finished = old[0], old[0] in FINISHED
-            if signal and not finished:
-                return False
-            if not (reuse and finished):
-                hint = (
-                    "pass reuse=True to start a new instance under this id"
-                    if finished
-                    else "it is still running; wait for it or terminate it first"
-                )
-                raise DuplicateInstance(
-                    f"an instance with id {state.instance_id!r} already exists ({status}); {hint}"
-                )
-            # The new run continues the old one's generation count, so nothing still
-            # addressed to the old run (a late result, a child's notice) counts in the new.
-            generation = old[1] + 1
+            generation = reused_generation(
+                state.instance_id, old[0], old[1], reuse=reuse, signal=signal
+            )
+            if generation is None:
+                return False  # signal-with-start: the running instance takes the event
             message = message_row(next_run(start, generation))
             self._drop(conn, state.instance_id)
             insert_row(conn, state_row(dataclasses.replace(state, generation=generation), 0))
@@ -247,10 +236,7 @@ class SqliteStore:
                 "SELECT seq, event FROM history WHERE instance_id = ? ORDER BY seq",
                 (instance_id,),
             ).fetchall()
-        return [
-            decode_event(text, "history event {} of instance {!r}", seq, instance_id)
-            for seq, text in rows
-        ]
+        return decode_history(rows, instance_id)
 
     def send(self, message: Message) -> None:
         key = message.instance_id
@@ -260,12 +246,7 @@ class SqliteStore:
             status = conn.execute(
                 "SELECT status FROM instances WHERE instance_id = ?", (key,)
             ).fetchone()
-            if status is None:
-                raise InstanceNotFound(f"no instance with id {key!r}; check the id with `list`")
-            if status[0] in FINISHED:
-                raise InstanceNotRunning(
-                    f"instance {key!r} is {status[0]}; it takes no more messages"
-                )
+            must_be_running(key, None if status is None else status[0], "it takes no more messages")
             enqueue_rows(conn, [row])
 
         self._db.group(deliver)
@@ -278,12 +259,7 @@ class SqliteStore:
                 row = conn.execute(
                     "SELECT status FROM instances WHERE instance_id = ?", (instance_id,)
                 ).fetchone()
-                if row is None:
-                    raise InstanceNotFound(f"no instance with id {instance_id!r}")
-                if row[0] not in FINISHED:
-                    raise InstanceNotRunning(
-                        f"instance {instance_id!r} is {row[0]}; terminate it before purging"
-                    )
+                must_be_finished(instance_id, None if row is None else row[0])
                 doomed = [instance_id]
             else:
                 marks = ",".join("?" * len(FINISHED))
@@ -319,8 +295,7 @@ class SqliteStore:
             found = conn.execute(
                 "SELECT seq, event FROM history WHERE instance_id = ? ORDER BY seq", (key,)
             )
-            where = "history event {} of instance {!r}"
-            return [decode_event(text, where, seq, key) for seq, text in found]
+            return decode_history(found, key)
 
         return purged_family(roots, lambda key: children.get(key, []), history_of)
 
@@ -337,7 +312,6 @@ class SqliteStore:
         moment = to_micros(now)
         expires = moment + int(lease * 1_000_000)
         keys: list[str] = []
-        works: list[OrchestrationWork] = []
         if not self.has_ready_work(now, activities=False):
             return []  # an idle poll reads; it never queues for the write lock
         # Locks are not durable state (a lost one just frees the instance), so no fsync here.
@@ -375,32 +349,9 @@ class SqliteStore:
                 message_rows += conn.execute(
                     in_sql(_SELECT_INBOXES_IN, marks), [*part, moment]
                 ).fetchall()
-        inbox: dict[str, list[Message]] = {key: [] for key in keys}
-        broken: dict[str, StoreError] = {}
-        unordered: set[str] = set()
-        for mid, key, generation, due, text in message_rows:
-            try:
-                event = decode_event(text, "message {} to instance {!r}", mid, key)
-            except StoreError as exc:
-                broken.setdefault(key, exc)
-                continue
-            messages = inbox[key]
-            if messages and messages[-1].id > mid:
-                unordered.add(key)
-            messages.append(Message(key, event, generation, from_micros(due) if due else None, mid))
-        for key in unordered:
-            inbox[key].sort(key=_message_id)
-        states = {}
-        for row in rows:
-            try:
-                states[row[0]] = decode_state(row)
-            except StoreError as exc:
-                broken.setdefault(row[0], exc)
-        for key in keys:
-            if key in broken:
-                self._quarantine(key, tokens[key], broken[key], now)
-                continue
-            works.append(OrchestrationWork(states[key], inbox[key], tokens[key]))
+        works, broken = decode_works(keys, tokens, rows, message_rows)
+        for key, exc in broken.items():
+            self._quarantine(key, tokens[key], exc, now)
         return works
 
     def _quarantine(self, key: str, token: str, exc: StoreError, now: datetime) -> None:
@@ -439,14 +390,9 @@ class SqliteStore:
             row = conn.execute(
                 "SELECT status FROM instances WHERE instance_id = ?", (instance_id,)
             ).fetchone()
-            if row is None:
-                raise InstanceNotFound(
-                    f"no instance with id {instance_id!r}; check the id with `list`"
-                )
-            if row[0] in FINISHED:
-                raise InstanceNotRunning(
-                    f"instance {instance_id!r} is {row[0]}; there is no turn to retry"
-                )
+            must_be_running(
+                instance_id, None if row is None else row[0], "there is no turn to retry"
+            )
             released = conn.execute(
                 "DELETE FROM locks WHERE instance_id = ?", (instance_id,)
             ).rowcount

@@ -111,13 +111,15 @@ CREATE TABLE heartbeats (
 _MIGRATIONS: dict[int, list[str]] = {
     # 2: the last heartbeat details of each activity call, for its next attempt (a re-lease
     # after a crash, or a retry): `ActivityWork.heartbeat_details`
-    1: ["""CREATE TABLE heartbeats (
+    1: [
+        """CREATE TABLE heartbeats (
     instance_id TEXT NOT NULL,
     generation  INTEGER NOT NULL,
     call_id     INTEGER NOT NULL,
     details     TEXT NOT NULL,
     PRIMARY KEY (instance_id, generation, call_id)
-) WITHOUT ROWID"""],
+) WITHOUT ROWID"""
+    ],
 }
 
 

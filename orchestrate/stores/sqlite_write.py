@@ -14,29 +14,31 @@ them through `Database.group` (group commit) and reuses the queue helpers for it
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
 from typing import Any
 
-from .. import history as h
-from ..state import ActivityWork, Batch, InstanceState, Message, Signal, Status, Written
-from .contract import signal_outcome
-from .rows import TurnRows, dumps, loads, message_row, state_row
+from ..state import ActivityWork, Batch, InstanceState, Written
+from .contract import child_refused
+from .guards import Completion, Guarded, Won, completions, decide
+from .rows import (
+    TurnRows,
+    dumps,
+    leased_works,
+    loads,
+    message_row,
+    queued_rows,
+    signal_rows,
+    state_row,
+)
 from .sqlite_batch import delete_in, in_lists, in_sql, insert_rows, update_rows
 from .sqlite_db import Database
 from .sqlite_schema import to_micros
 
 __all__ = [
-    "FINISHED",
     "enqueue_rows",
     "insert_row",
     "lease_due",
-    "leased_works",
     "write_batch",
 ]
-
-# Stored status texts of finished instances. Compared as text: a damaged status is unfinished
-# (it takes messages and is quarantined at its next turn), never an error in someone else's call.
-FINISHED = tuple(s.value for s in Status if s.finished)
 
 _INSERT_INSTANCES = (
     "INSERT INTO instances (name, status, input, output, error, custom_status, created_at, "
@@ -75,9 +77,6 @@ _SELECT_QUIET_IN = (  # instances with no visible message, and their locks (cach
     "AND m.due <= ?)"
 )
 
-_Completion = tuple[int, str, tuple[Any, ...]]  # (item id, lease token, result message row)
-_Won = tuple[TurnRows, int, str]  # a turn whose guard held, its history length and stored status
-
 
 def write_batch(db: Database, batch: Batch) -> Written:
     """Apply `batch` in one group-committed transaction (see `Store.write` for the contract)."""
@@ -88,7 +87,7 @@ def write_batch(db: Database, batch: Batch) -> Written:
     moment = to_micros(batch.moment()) if needs_now else 0
     expires = moment + int(batch.lease_seconds * 1_000_000)
     turns = [TurnRows(commit) for commit in batch.turns]  # encoded before taking the lock
-    encoded = _completions(batch.completions)
+    encoded = completions(batch.completions)
     hold_tokens = db.tokens(sum(1 for c in batch.turns if c.cached and c.hold_until))
 
     def apply(conn: sqlite3.Connection) -> Written:
@@ -107,11 +106,8 @@ def write_batch(db: Database, batch: Batch) -> Written:
     return db.group(apply, patient=True)
 
 
-def _guard(
-    conn: sqlite3.Connection, turns: list[TurnRows], moment: int
-) -> tuple[list[bool], list[_Won], list[_Completion], list[int]]:
-    """Which turns apply: (applied per turn, the winners, refused cached turns' results to
-    complete as messages, activity ids of applied cached turns' results)."""
+def _guard(conn: sqlite3.Connection, turns: list[TurnRows], moment: int) -> Guarded:
+    """Which turns apply: reads the rows their guards depend on, for `guards.decide`."""
     locked = [t.commit.instance.instance_id for t in turns if t.commit.cached is None]
     held: dict[str, tuple[str | None, int, str]] = {}
     for marks, part in in_lists(locked):
@@ -127,43 +123,11 @@ def _guard(
         mine = _leases(
             conn, [w.id for t in turns if t.commit.cached for w, _ in t.commit.cached.results]
         )
-    applied: list[bool] = []
-    winners: list[_Won] = []
-    refused: list[_Completion] = []
-    taken: list[int] = []
-    won: set[str] = set()  # one applied turn per instance and batch
-    for turn in turns:
-        key = turn.commit.instance.instance_id
-        base = turn.commit.cached
-        found: tuple[int, str] | None = None
-        if base is None:
-            token, length, status = held.get(key, (None, 0, ""))
-            if key not in won and token is not None and token == turn.commit.lock_token:
-                found = (length, status)
-        else:
-            row = quiet.get(key)  # absent: gone, or a message is visible
-            created = None if base.created_at is None else to_micros(base.created_at)
-            if (
-                key not in won
-                and row is not None
-                and (row[0], row[1], row[2]) == (base.generation, created, base.history_len)
-                and row[3] not in FINISHED
-                and (row[4] is None or row[4] <= moment)
-                and all(mine.get(w.id, (None,))[0] == w.lease_token for w, _ in base.results)
-            ):
-                found = (base.history_len, row[3])
-                taken.extend(w.id for w, _ in base.results)
-            else:  # moved on, or a lease was lost: each result on its own (rare)
-                refused.extend(_completions(base.results))
-        applied.append(found is not None)
-        if found is not None:
-            won.add(key)
-            winners.append((turn, found[0], found[1]))
-    return applied, winners, refused, taken
+    return decide(turns, held, quiet, mine, moment)
 
 
 def _apply_turns(
-    conn: sqlite3.Connection, db: Database, winners: list[_Won], hold_tokens: list[str]
+    conn: sqlite3.Connection, db: Database, winners: list[Won], hold_tokens: list[str]
 ) -> tuple[list[tuple[Any, ...]], list[ActivityWork]] | None:
     """Write the winning turns; returns their new activity items (rows and records), not yet
     inserted (the lease-back may insert them already leased), or None when there are none.
@@ -246,29 +210,15 @@ def _apply_turns(
         conn.executemany(
             "INSERT OR REPLACE INTO locks (token, expires, instance_id) VALUES (?, ?, ?)", holds
         )
-    # Children are created in commit order (a later turn's child finds an earlier one's), and
-    # messages queued in commit order, each turn's refusal notices before its own messages,
-    # as the memory store does. A refused child's start must not reach the instance holding
-    # its id; only that start is dropped, never the start of another child with the same id.
-    messages: list[tuple[Any, ...]] = []
-    for turn, _, _ in winners:
-        if not turn.children:
-            messages.extend(turn.messages)
-            continue
-        refused: set[int] = set()
-        for child, start in zip(turn.children, turn.starts, strict=True):
-            if insert_row(conn, state_row(child, 0)):
-                continue
-            notice = _reject_child(conn, child)
-            if notice is not None:
-                messages.append(notice)
-            if start is not None:
-                refused.add(start)
-        messages.extend(row for i, row in enumerate(turn.messages) if i not in refused)
+    messages = queued_rows(
+        (turn for turn, _, _ in winners),
+        lambda child: insert_row(conn, state_row(child, 0)),
+        lambda child: _reject_child(conn, child),
+    )
     enqueue_rows(conn, messages)
     signals = [signal for t, _, _ in winners for signal in t.commit.signals]
     if signals:  # after every state and child of the batch: checked as the turns left them
-        enqueue_rows(conn, _signal_rows(conn, signals))
+        enqueue_rows(conn, signal_rows(signals, lambda key: _status_of(conn, key)))
     return (activities, scheduled) if activities else None
 
 
@@ -350,38 +300,21 @@ def _insert_leased(
     return works
 
 
-def _signal_rows(conn: sqlite3.Connection, signals: list[Signal]) -> list[tuple[Any, ...]]:
-    """The rows of `signals` (events raised by turns) and their answers to the senders."""
-    rows: list[tuple[Any, ...]] = []
-    for signal in signals:
-        found = conn.execute(
-            "SELECT status FROM instances WHERE instance_id = ?", (signal.message.instance_id,)
-        ).fetchone()
-        deliver, reply = signal_outcome(signal, None if found is None else found[0])
-        if deliver:
-            rows.append(message_row(signal.message))
-        rows.append(message_row(reply))
-    return rows
+def _status_of(conn: sqlite3.Connection, key: str) -> str | None:
+    found = conn.execute("SELECT status FROM instances WHERE instance_id = ?", (key,)).fetchone()
+    return None if found is None else str(found[0])
 
 
 def _reject_child(conn: sqlite3.Connection, child: InstanceState) -> tuple[Any, ...] | None:
     """The `SubOrchestrationFailed` row telling a refused child's parent (None: no parent)."""
-    if child.parent_instance is None or child.parent_task is None:
-        return None
     row = conn.execute(
         "SELECT name FROM instances WHERE instance_id = ?", (child.instance_id,)
     ).fetchone()
-    notice = h.SubOrchestrationFailed(
-        child.created_at or datetime.now().astimezone(),
-        child.parent_task,
-        "DuplicateInstance",
-        f"cannot start sub-orchestration {child.name!r}: instance id {child.instance_id!r} is "
-        f"already used by a {row[0]!r} instance; pass a unique instance_id",
-    )
-    return message_row(Message(child.parent_instance, notice, child.parent_generation))
+    notice = child_refused(child, row[0])
+    return None if notice is None else message_row(notice)
 
 
-def _complete(conn: sqlite3.Connection, encoded: list[_Completion]) -> None:
+def _complete(conn: sqlite3.Connection, encoded: list[Completion]) -> None:
     """Remove finished items still leased to us and queue their result messages."""
     if not encoded:
         return
@@ -435,10 +368,6 @@ def _leases(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[str | N
     return leased
 
 
-def _completions(results: list[tuple[ActivityWork, Message]]) -> list[_Completion]:
-    return [(work.id, work.lease_token, message_row(message)) for work, message in results]
-
-
 # --- queue helpers shared with `sqlite_store` --------------------------------------------------
 
 
@@ -479,24 +408,3 @@ def lease_due(
         [(token, expires, row[0]) for token, row in zip(tokens, rows, strict=True)],
     )
     return rows, tokens
-
-
-def leased_works(rows: list[Any], tokens: list[str]) -> list[ActivityWork]:
-    """Activity rows just leased (id, instance, generation, task, name, input, attempt, call,
-    heartbeat details)."""
-    out: list[ActivityWork] = []
-    for token, (aid, key, gen, task_id, name, text, attempt, call_id, beat) in zip(
-        tokens, rows, strict=True
-    ):
-        try:
-            value = loads(text)
-        except ValueError:
-            value = text  # the activity sees the raw text and fails on it, visibly
-        work = ActivityWork(key, gen, task_id, name, value, attempt, call_id, aid, token)
-        if beat is not None:
-            try:
-                work.heartbeat_details = loads(beat)
-            except ValueError:
-                work.heartbeat_details = beat
-        out.append(work)
-    return out
