@@ -54,11 +54,9 @@ def _is_url(db: str) -> bool:
 
 def _shown(db: str) -> str:
     """`--db` as printed: a URL without its password."""
-    if not _is_url(db) or "@" not in db:
-        return db
-    scheme, _, rest = db.partition("://")
-    credentials, _, host = rest.rpartition("@")
-    return f"{scheme}://{credentials.partition(':')[0]}@{host}"
+    from .stores.url import hide_password
+
+    return hide_password(db)
 
 
 def _open(args: argparse.Namespace, *, create: bool = False) -> Client:
@@ -213,7 +211,7 @@ def _cmd_ui(args: argparse.Namespace) -> None:
             port=args.port,
             read_only=args.read_only,
             open_browser=args.open,
-            where=args.db or DEFAULT_DB,
+            where=_shown(args.db or DEFAULT_DB),
         )
     except OSError as exc:
         raise Failure(

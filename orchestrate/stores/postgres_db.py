@@ -129,6 +129,14 @@ class Database:
         for conn in idle:
             conn.close()
 
+    def unavailable(self, exc: BaseException) -> StoreUnavailable:
+        """A lost connection as `StoreUnavailable`, however the cause arrived (`error` reads a
+        wrapped one as a plain `StoreError`, which a worker would take for damaged data)."""
+        found = self.error(exc)
+        if isinstance(found, StoreUnavailable):
+            return found
+        return StoreUnavailable(str(found))
+
     def error(self, exc: BaseException) -> StoreError:
         """`exc` as a `StoreError` that names the database, the cause and the fix."""
         text = str(exc).strip().replace("\n", " ")
@@ -166,7 +174,9 @@ class Database:
                 cause = lost.__cause__ or lost
                 self._lost(cause)
                 if time.monotonic() + delay > deadline:
-                    raise self.error(cause) from None
+                    # The connection is lost, whatever wrapped it on the way: the caller (a
+                    # worker's round) backs off and retries; nothing is failed for it.
+                    raise self.unavailable(cause) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue

@@ -13,7 +13,7 @@ from typing import Any
 from .contract import Store
 from .memory import MemoryStore
 
-__all__ = ["open_store"]
+__all__ = ["hide_password", "open_store"]
 
 
 def open_store(url: str | Store) -> Store:
@@ -34,14 +34,23 @@ def open_store(url: str | Store) -> Store:
             import psycopg  # noqa: F401
         except ImportError:
             raise ValueError(
-                f"store URL {url!r} names the PostgreSQL store, which needs psycopg 3: install "
+                f"store URL {hide_password(url)!r} names the PostgreSQL store, which needs psycopg 3: install "
                 "it with pip install 'orchestrate[postgres]'"
             ) from None
         return _store_class("stores.postgres", "PostgresStore").from_url(url)  # type: ignore[no-any-return]
     raise ValueError(
-        f"unknown store URL {url!r}; use 'memory:', 'sqlite:///path.db' or "
+        f"unknown store URL {hide_password(url)!r}; use 'memory:', 'sqlite:///path.db' or "
         "'postgresql://user@host/db'"
     )
+
+
+def hide_password(url: str) -> str:
+    """`url` as it may be printed or shown: ``scheme://user@host/...`` without the password."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    return f"{scheme}://{credentials.partition(':')[0]}@{host}"
 
 
 def _store_class(module: str, name: str) -> Any:

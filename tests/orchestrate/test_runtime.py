@@ -48,3 +48,22 @@ def test_runtime_context_manager_runs_worker_threads() -> None:
     with Runtime(reg, store="memory:") as rt:
         iid = rt.start(hello, "threads")
         assert rt.wait(iid, timeout=30).output == "hello threads"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresq://u:topsecret@h/db", "postgresq://u@h/db"),
+        ("postgresql://u:p:w@d@h:5432/db?x=1", "postgresql://u@h:5432/db?x=1"),
+        ("sqlite:///a.db", "sqlite:///a.db"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+    ],
+)
+def test_errors_and_pages_never_show_a_urls_password(url: str, shown: str) -> None:
+    from orchestrate.stores.url import hide_password
+
+    assert hide_password(url) == shown
+    if url.startswith("postgresq:"):
+        with pytest.raises(ValueError) as caught:
+            open_store(url)
+        assert "topsecret" not in str(caught.value) and shown in str(caught.value)
