@@ -36,6 +36,7 @@ from .cli_text import safe, state_dict, table, timeline
 from .client import Client
 from .errors import OrchestrateError, PayloadTooLarge
 from .state import Status
+from .stores.url import hide_password
 from .worker import Worker
 
 __all__ = ["main"]
@@ -50,13 +51,6 @@ DB_VARIABLE = "ORCHESTRATE_DB"  # the default for --db: a file or a store URL
 def _is_url(db: str) -> bool:
     """`--db` names a store URL (``postgresql://...``, ``sqlite:///...``) rather than a file."""
     return "://" in db or db.startswith(("sqlite:", "postgresql:", "postgres:", "memory:"))
-
-
-def _shown(db: str) -> str:
-    """`--db` as printed: a URL without its password."""
-    from .stores.url import hide_password
-
-    return hide_password(db)
 
 
 def _open(args: argparse.Namespace, *, create: bool = False) -> Client:
@@ -211,7 +205,7 @@ def _cmd_ui(args: argparse.Namespace) -> None:
             port=args.port,
             read_only=args.read_only,
             open_browser=args.open,
-            where=_shown(args.db or DEFAULT_DB),
+            where=hide_password(args.db or DEFAULT_DB),
         )
     except OSError as exc:
         raise Failure(
@@ -258,7 +252,7 @@ def _cmd_worker(args: argparse.Namespace) -> None:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     path = args.db or DEFAULT_DB
     print(
-        f"orchestrate worker: {args.target} on {_shown(path)} with {args.threads} thread(s); "
+        f"orchestrate worker: {args.target} on {hide_password(path)} with {args.threads} thread(s); "
         "Ctrl-C or SIGTERM stops it",
         file=sys.stderr,
         flush=True,
