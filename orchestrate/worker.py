@@ -148,6 +148,8 @@ class Worker(WorkerActivities, WorkerThreads):
         self._renewer: threading.Thread | None = None
         self._threads: list[threading.Thread] = []
         self._watching = threading.Lock()  # held by the one idle thread waiting for a change
+        self._shifts = threading.Condition()  # threads standing by (see `worker_threads`)
+        self._rounds: dict[int, float | None] = {}
         self.cache_hits = 0
         self.cache_misses = 0
         # The testkit's seam: observe every applied turn (with its execution, if any).
@@ -255,6 +257,7 @@ class Worker(WorkerActivities, WorkerThreads):
     ) -> None:
         """Cache or evict each turn's execution and tell the observer; if that fails, give the
         items the write leased back unrun (nobody would run them before their lease ends)."""
+        self._progressed()
         try:
             for commit, exe, ok in zip(commits, executions, written.applied, strict=True):
                 key = commit.instance.instance_id

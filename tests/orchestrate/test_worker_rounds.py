@@ -301,38 +301,6 @@ def test_a_purged_and_restarted_id_is_not_run_on_the_old_runs_cached_execution(
     assert state is not None and (state.output, state.input) == (30, 10)
 
 
-def test_only_one_idle_thread_waits_for_a_change_at_a_time() -> None:
-    """Each commit wakes the waiting threads; with all of them waiting, all but one would wake to
-    find nothing to do. The idle threads take turns instead."""
-    from orchestrate.stores.memory import MemoryStore
-
-    from ..waiting import wait_until
-
-    store = MemoryStore()
-    waiting: list[int] = []
-    most: list[int] = [0]
-    calls: list[int] = []
-    real = store.wait_for_change
-
-    def counting(timeout: float) -> None:
-        waiting.append(1)
-        most[0] = max(most[0], len(waiting))
-        calls.append(1)
-        try:
-            real(min(timeout, 0.01))
-        finally:
-            waiting.pop()
-
-    store.wait_for_change = counting  # type: ignore[method-assign]
-    worker = Worker(counting_registry([]), store, threads=3)
-    worker.start()
-    try:
-        wait_until(lambda: len(calls) >= 20, what="the idle threads to wait 20 times")
-    finally:
-        worker.stop()
-    assert most[0] == 1
-
-
 def test_a_race_decided_by_a_result_withdraws_the_loser_before_it_starts(store) -> None:
     # Both calls are leased in one batch; the winner runs first and takes a while (it moves
     # the manual clock), so its result is written at once, the turn it causes withdraws the
