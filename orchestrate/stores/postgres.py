@@ -91,7 +91,7 @@ _WINDOW = 8  # messages looked at per instance claimed, before looking at the wh
 # row lock: the latest committed state).
 _TAKE_LOCKS = (
     "INSERT INTO locks (instance_id, token, expires) SELECT k, t, %s FROM "
-    "unnest(%s::text[], %s::text[]) AS u(k, t) ON CONFLICT (instance_id) DO UPDATE SET "
+    "unnest(%b::text[], %b::text[]) AS u(k, t) ON CONFLICT (instance_id) DO UPDATE SET "
     "token = excluded.token, expires = excluded.expires WHERE locks.expires <= %s "
     "RETURNING instance_id"
 )
@@ -197,7 +197,7 @@ class PostgresStore:
     @staticmethod
     def _drop(conn: _Conn, keys: list[str]) -> None:
         for table in TABLES:
-            conn.execute(f"DELETE FROM {table} WHERE instance_id = ANY(%s)", (keys,))
+            conn.execute(f"DELETE FROM {table} WHERE instance_id = ANY(%b)", (keys,))
 
     def get_instance(self, instance_id: str) -> InstanceState | None:
         row = self._db.read(
@@ -284,7 +284,7 @@ class PostgresStore:
                 must_be_finished(instance_id, None if found is None else found[0])
                 roots = [instance_id]
             else:
-                sql = "SELECT instance_id FROM instances WHERE status = ANY(%s)"
+                sql = "SELECT instance_id FROM instances WHERE status = ANY(%b)"
                 args: list[Any] = [list(FINISHED)]
                 if finished_before is not None:
                     sql += " AND updated_at IS NOT NULL AND updated_at < %s"
@@ -345,11 +345,11 @@ class PostgresStore:
             if not keys:
                 return [], {}, [], []
             rows = conn.execute(
-                f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id = ANY(%s)", (keys,)
+                f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id = ANY(%b)", (keys,)
             ).fetchall()
             messages = conn.execute(
                 "SELECT id, instance_id, generation, due, event FROM messages "
-                "WHERE instance_id = ANY(%s) AND due <= %s ORDER BY id",
+                "WHERE instance_id = ANY(%b) AND due <= %s ORDER BY id",
                 (keys, moment),
             ).fetchall()
             return keys, tokens, rows, messages
@@ -445,7 +445,7 @@ class PostgresStore:
             # back among the fresh items (due 0), ahead of later work
             conn.execute(
                 "UPDATE activities AS a SET lease_token = NULL, due = 0 "
-                "FROM unnest(%s::bigint[], %s::text[]) AS u(i, t) "
+                "FROM unnest(%b::bigint[], %b::text[]) AS u(i, t) "
                 "WHERE a.id = u.i AND a.lease_token = u.t",
                 ([w.id for w in works], [w.lease_token for w in works]),
             )

@@ -40,7 +40,7 @@ def query_sql(query: InstanceQuery) -> tuple[str, list[Any]]:
         where.append("name = %s")
         args.append(query.name)
     if query.stuck:
-        where.append("error IS NOT NULL AND NOT status = ANY(%s)")
+        where.append("error IS NOT NULL AND NOT status = ANY(%b)")
         args.append(_FINISHED)
     if query.created_from is not None:
         where.append(f"{_KEY} >= %s")

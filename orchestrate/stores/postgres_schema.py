@@ -149,7 +149,7 @@ def _check(conn: psycopg.Connection[Any], where: str) -> int | None:
         row[0]
         for row in conn.execute(
             "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = current_schema() AND table_name = ANY(%s)",
+            "WHERE table_schema = current_schema() AND table_name = ANY(%b)",
             ([*TABLES, "orchestrate_meta"],),
         )
     }

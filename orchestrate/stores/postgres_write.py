@@ -54,15 +54,15 @@ _INSERT_INSTANCE_IF_NEW = (
 )
 _ENQUEUE = (
     "INSERT INTO messages (instance_id, generation, due, event) "
-    "SELECT u.k, u.g, u.d, u.e FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::text[]) "
+    "SELECT u.k, u.g, u.d, u.e FROM unnest(%b::text[], %b::int[], %b::bigint[], %b::text[]) "
     "WITH ORDINALITY AS u(k, g, d, e, n) "
     "WHERE EXISTS (SELECT 1 FROM instances AS i WHERE i.instance_id = u.k FOR KEY SHARE) "
     "ORDER BY u.n"
 )
 _INSERT_ACTIVITIES = (
     "INSERT INTO activities (instance_id, generation, task_id, name, input, attempt, call_id, "
-    "due) SELECT u.k, u.g, u.t, u.n, u.i, u.a, u.c, 0 FROM unnest(%s::text[], %s::int[], %s::int[], %s::text[], %s::text[], "
-    "%s::int[], %s::int[]) WITH ORDINALITY AS u(k, g, t, n, i, a, c, o) ORDER BY u.o"
+    "due) SELECT u.k, u.g, u.t, u.n, u.i, u.a, u.c, 0 FROM unnest(%b::text[], %b::int[], %b::int[], %b::text[], %b::text[], "
+    "%b::int[], %b::int[]) WITH ORDINALITY AS u(k, g, t, n, i, a, c, o) ORDER BY u.o"
 )
 _UPDATE_STATE = (
     "UPDATE instances SET status = %s, input = coalesce(%s, input), output = %s, error = %s, "
@@ -97,7 +97,7 @@ def write_batch(db: Database, batch: Batch) -> Written:
         lock_instances(conn, [t.commit.instance.instance_id for t in turns])
         applied, winners, refused, taken = _guard(conn, turns, moment)
         if taken:
-            conn.execute("DELETE FROM activities WHERE id = ANY(%s)", (taken,))
+            conn.execute("DELETE FROM activities WHERE id = ANY(%b)", (taken,))
         new, queued = _apply_turns(conn, db, winners)
         renewed = _renew(conn, batch.renewals, expires)
         queued |= _complete(conn, encoded + refused if refused else encoded)
@@ -119,7 +119,7 @@ def lock_instances(conn: _Conn, keys: list[str]) -> None:
     takes them in, so writers queue instead of deadlocking."""
     if keys:
         conn.execute(
-            'SELECT 1 FROM instances WHERE instance_id = ANY(%s) ORDER BY instance_id COLLATE "C" '
+            'SELECT 1 FROM instances WHERE instance_id = ANY(%b) ORDER BY instance_id COLLATE "C" '
             "FOR NO KEY UPDATE",
             (sorted(set(keys)),),
         )
@@ -133,7 +133,7 @@ def _guard(conn: _Conn, turns: list[TurnRows], moment: int) -> Guarded:
         for key, token, length, status in conn.execute(
             "SELECT i.instance_id, l.token, i.history_len, i.status FROM instances AS i "
             "LEFT JOIN locks AS l ON l.instance_id = i.instance_id "
-            "WHERE i.instance_id = ANY(%s)",
+            "WHERE i.instance_id = ANY(%b)",
             (locked,),
         ):
             held[key] = (token, length, status)
@@ -144,7 +144,7 @@ def _guard(conn: _Conn, turns: list[TurnRows], moment: int) -> Guarded:
         for row in conn.execute(
             "SELECT i.instance_id, i.generation, i.created_at, i.history_len, i.status, "
             "l.expires FROM instances AS i LEFT JOIN locks AS l ON l.instance_id = i.instance_id "
-            "WHERE i.instance_id = ANY(%s) AND NOT EXISTS (SELECT 1 FROM messages AS m "
+            "WHERE i.instance_id = ANY(%b) AND NOT EXISTS (SELECT 1 FROM messages AS m "
             "WHERE m.instance_id = i.instance_id AND m.due <= %s)",
             (cached, moment),
         ):
@@ -180,7 +180,7 @@ def _apply_turns(
         history.extend((key, base + i, text) for i, text in enumerate(turn.events))
         activities.extend(turn.activities)
     if consumed:
-        conn.execute("DELETE FROM messages WHERE id = ANY(%s)", (consumed,))
+        conn.execute("DELETE FROM messages WHERE id = ANY(%b)", (consumed,))
     for turn, _, _ in winners:
         if turn.commit.cancelled_timers:
             _drop_timers(conn, turn.commit.instance.instance_id, turn.commit.cancelled_timers)
@@ -197,18 +197,18 @@ def _apply_turns(
                 withdrawn,
             )
     if resets:
-        conn.execute("DELETE FROM history WHERE instance_id = ANY(%s)", (resets,))
+        conn.execute("DELETE FROM history WHERE instance_id = ANY(%b)", (resets,))
     if history:
         keys, seqs, texts = zip(*history, strict=True)
         conn.execute(
             "INSERT INTO history (instance_id, seq, event) "
-            "SELECT * FROM unnest(%s::text[], %s::int[], %s::text[])",
+            "SELECT * FROM unnest(%b::text[], %b::int[], %b::text[])",
             (list(keys), list(seqs), list(texts)),
         )
     with conn.cursor() as cur:
         cur.executemany(_UPDATE_STATE, states)
     conn.execute(
-        "DELETE FROM locks WHERE instance_id = ANY(%s)",
+        "DELETE FROM locks WHERE instance_id = ANY(%b)",
         ([t.commit.instance.instance_id for t, _, _ in winners],),
     )
     holds = [t.commit for t, _, _ in winners if t.commit.hold_until is not None]
@@ -260,7 +260,7 @@ def _drop_timers(conn: _Conn, key: str, timers: list[tuple[int, int]]) -> None:
         ):
             doomed.append(mid)
     if doomed:
-        conn.execute("DELETE FROM messages WHERE id = ANY(%s)", (doomed,))
+        conn.execute("DELETE FROM messages WHERE id = ANY(%b)", (doomed,))
 
 
 def _insert_activities(conn: _Conn, rows: list[tuple[Any, ...]]) -> None:
@@ -298,7 +298,7 @@ def _complete(conn: _Conn, encoded: list[Completion]) -> bool:
         done.append(item_id)
         rows.append(row)
     if done:
-        conn.execute("DELETE FROM activities WHERE id = ANY(%s)", (done,))
+        conn.execute("DELETE FROM activities WHERE id = ANY(%b)", (done,))
     enqueue_rows(conn, rows)
     return bool(rows)
 
@@ -310,7 +310,7 @@ def _renew(conn: _Conn, works: list[ActivityWork], expires: int) -> list[bool]:
     held = {
         row[0]
         for row in conn.execute(
-            "UPDATE activities AS a SET due = %s FROM unnest(%s::bigint[], %s::text[]) AS u(i, t) "
+            "UPDATE activities AS a SET due = %s FROM unnest(%b::bigint[], %b::text[]) AS u(i, t) "
             "WHERE a.id = u.i AND a.lease_token = u.t RETURNING a.id",
             (expires, [w.id for w in works], [w.lease_token or "" for w in works]),
         )
@@ -339,7 +339,7 @@ def _leases(conn: _Conn, ids: list[int]) -> dict[int, tuple[str | None, str]]:
     return {
         item_id: (token, key)
         for item_id, token, key in conn.execute(
-            "SELECT id, lease_token, instance_id FROM activities WHERE id = ANY(%s) "
+            "SELECT id, lease_token, instance_id FROM activities WHERE id = ANY(%b) "
             "ORDER BY id FOR UPDATE",
             (sorted(set(ids)),),
         )
