@@ -26,6 +26,8 @@ import orchestrate
 from orchestrate import Client, Registry, Status
 from orchestrate.stores.sqlite import SqliteStore
 
+from ..waiting import wait_until
+
 reg = Registry()
 LOG_ENV = "ORCHESTRATE_CRASH_LOG"
 
@@ -169,10 +171,18 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tmp_path
         kills += 1
     assert kills >= 5
 
+    before = len(errors.read_text()) if errors.exists() else 0
     proc = start_worker()
     try:
         for key, *_ in instances:
             client.wait(key, timeout=60)
+        # The killed workers may have finished everything: wait until this one is up (its
+        # SIGTERM handler installed) before stopping it, or it dies of the signal mid-import.
+        wait_until(
+            lambda: "SIGTERM stops it" in errors.read_text()[before:],
+            timeout=30,
+            what="the last worker to say it runs",
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
