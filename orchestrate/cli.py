@@ -34,7 +34,8 @@ from .cli_args import (
 )
 from .cli_text import safe, state_dict, table, timeline
 from .client import Client
-from .errors import OrchestrateError, PayloadTooLarge
+from .errors import OrchestrateError, PayloadTooLarge, StoreUnavailable
+from .registry import Registry
 from .state import Status
 from .stores.url import hide_password
 from .worker import Worker
@@ -43,6 +44,8 @@ __all__ = ["main"]
 
 DEFAULT_DB = "./orchestrate.db"
 DB_VARIABLE = "ORCHESTRATE_DB"  # the default for --db: a file or a store URL
+# seconds between a waiting worker's attempts to reach its store: the first, doubling to the most
+_FIRST_OPEN_DELAY, _MAX_OPEN_DELAY = 1.0, 30.0
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -216,12 +219,57 @@ def _cmd_ui(args: argparse.Namespace) -> None:
         client.store.close()
 
 
+def _open_when_up(args: argparse.Namespace, stop: threading.Event) -> Client | None:
+    """Open the store for a worker, waiting for it while it is unreachable (a worker started
+    with its database, at boot or in one deploy, waits instead of exiting, as it waits out an
+    outage later); None if stopped meanwhile. A refusal for good (a wrong database name, user
+    or password) still fails at once: waiting would not mend it."""
+    delay = _FIRST_OPEN_DELAY
+    while True:
+        try:
+            return _open(args, create=True)
+        except StoreUnavailable as exc:
+            print(
+                f"orchestrate worker: {exc}; retrying in {delay:g} s (Ctrl-C stops)",
+                file=sys.stderr,
+                flush=True,
+            )
+        if stop.wait(delay):
+            return None
+        delay = min(delay * 2, _MAX_OPEN_DELAY)
+
+
 def _cmd_worker(args: argparse.Namespace) -> None:
     registry = load_registry(args.target)
-    client = _open(args, create=True)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():  # the second signal: the operator will not wait for the grace period
+            os.write(
+                2,
+                b"orchestrate worker: second signal: exiting at once; activities it was running "
+                b"run again once their leases expire\n",
+            )
+            os._exit(128 + signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        client = _open_when_up(args, stop)
+        if client is not None:
+            _run_worker(args, registry, client, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("orchestrate worker: stopped", file=sys.stderr, flush=True)
+
+
+def _run_worker(
+    args: argparse.Namespace, registry: Registry, client: Client, stop: threading.Event
+) -> None:
     worker = Worker(
         registry,
         client.store,
@@ -237,19 +285,6 @@ def _cmd_worker(args: argparse.Namespace) -> None:
         sync_activities=args.sync_activities,
         guard_calls=args.guard_calls,
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():  # the second signal: the operator will not wait for the grace period
-            os.write(
-                2,
-                b"orchestrate worker: second signal: exiting at once; activities it was running "
-                b"run again once their leases expire\n",
-            )
-            os._exit(128 + signum)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     path = args.db or DEFAULT_DB
     print(
         f"orchestrate worker: {args.target} on {hide_password(path)} with {args.threads} thread(s); "
@@ -270,9 +305,6 @@ def _cmd_worker(args: argparse.Namespace) -> None:
     finally:
         worker.stop(timeout=args.grace)
         client.store.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    print("orchestrate worker: stopped", file=sys.stderr, flush=True)
 
 
 # --- parser ----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import re
 import threading
 import time
 import uuid
@@ -32,13 +33,61 @@ from psycopg import errors as pg_errors
 from ..errors import OrchestrateError, StoreError, StoreUnavailable
 from .postgres_schema import prepare
 
-__all__ = ["CHANNEL", "Database"]
+__all__ = ["CHANNEL", "Database", "refusal_fix"]
 
 _T = TypeVar("_T")
 _LOG = logging.getLogger("orchestrate.store")
 CHANNEL = "orchestrate"  # the NOTIFY channel of every store on one database
 _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
+_MAX_RETRY_FOR = 86_400.0  # a day: longer is a typo (or inf), and a worker retries anyway
 _STALE = 1.0  # seconds idle in the pool after which a connection is checked before use
+
+
+# Connection refusals that retrying cannot mend (libpq gives them no SQLSTATE, only the
+# server's message), each with its fix.
+_REFUSALS = (
+    (
+        re.compile(r'database "[^"]*" does not exist'),
+        "create the database (createdb NAME, or CREATE DATABASE NAME as a superuser) or fix its "
+        "name in the URL",
+    ),
+    (
+        re.compile(r'role "[^"]*" does not exist'),
+        "fix the user name in the URL, or create the role (CREATE ROLE NAME LOGIN PASSWORD '...')",
+    ),
+    (
+        re.compile(r"password authentication failed|no password supplied|authentication failed"),
+        "check the user and password (in the URL, in PGPASSWORD or in ~/.pgpass)",
+    ),
+    (
+        re.compile(r"no pg_hba\.conf entry"),
+        "allow this host and user in the server's pg_hba.conf, or connect as a user it allows",
+    ),
+)
+
+
+def refusal_fix(text: str) -> str | None:
+    """The fix for a connection the server refused for good (a wrong database, user or
+    password), or None for a failure that may pass (server down, restarting, unreachable)."""
+    for pattern, fix in _REFUSALS:
+        if pattern.search(text):
+            return fix
+    return None
+
+
+def _drop_pipeline_echo(record: logging.LogRecord) -> bool:
+    """Drop psycopg's warning that a pipeline could not end on a lost connection: the error
+    itself propagates (here: to `transaction`, which logs one line per outage), so the warning
+    only doubles it. Any other psycopg record passes."""
+    return not (
+        record.msg == "error ignored terminating %r: %s"
+        and isinstance(record.args, tuple)
+        and len(record.args) == 2
+        and isinstance(record.args[1], psycopg.OperationalError)
+    )
+
+
+logging.getLogger("psycopg").addFilter(_drop_pipeline_echo)  # the same function: added once
 
 
 class _Uncommitted(Exception):
@@ -53,6 +102,12 @@ class Database:
     ) -> None:
         if pool_size < 1:
             raise ValueError(f"pool_size={pool_size!r}: give a positive number of connections")
+        if not 0 <= retry_for <= _MAX_RETRY_FOR:  # also refuses nan, which would retry forever
+            raise ValueError(
+                f"retry_for={retry_for!r}: give the seconds a call retries a lost connection, "
+                f"from 0 (fail at once) to {_MAX_RETRY_FOR:g}, e.g. retry_for=30; a worker "
+                "backs off and tries again after that anyway"
+            )
         self.conninfo = conninfo
         self.where = where  # the database as errors name it (no password)
         self.pool_size = pool_size
@@ -139,10 +194,17 @@ class Database:
 
     def error(self, exc: BaseException) -> StoreError:
         """`exc` as a `StoreError` that names the database, the cause and the fix."""
-        text = str(exc).strip().replace("\n", " ")
+        text = " ".join(str(exc).split())  # libpq's messages span lines, with tabs
+        stop = " " if text.endswith((".", "?", "!")) else ". "
         if isinstance(exc, psycopg.OperationalError):
+            fix = refusal_fix(text)
+            if fix is not None:
+                return StoreError(
+                    f"PostgreSQL {self.where} refused the connection: {text}{stop}This is not a "
+                    f"network problem, and waiting will not mend it: {fix}"
+                )
             return StoreUnavailable(
-                f"cannot reach PostgreSQL {self.where}: {text}. Check that the server runs and "
+                f"cannot reach PostgreSQL {self.where}: {text}{stop}Check that the server runs and "
                 "accepts connections from this host (pg_isready); workers retry with backoff"
             )
         return StoreError(f"PostgreSQL error on {self.where}: {text}")
@@ -261,7 +323,7 @@ class Database:
         _LOG.warning(
             "lost the connection to PostgreSQL %s (%s); retrying with backoff for up to %g s",
             self.where,
-            str(cause).strip().replace("\n", " "),
+            " ".join(str(cause).split()),
             self.retry_for,
         )
 

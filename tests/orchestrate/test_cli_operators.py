@@ -22,6 +22,7 @@ from orchestrate import Client, OrchestrationContext, Registry, Status, Worker
 from orchestrate import cli as cli_module
 from orchestrate.cli import main
 from orchestrate.cli_text import safe
+from orchestrate.errors import StoreError, StoreUnavailable
 from orchestrate.stores.sqlite import SqliteStore
 
 reg = Registry()
@@ -257,6 +258,56 @@ def test_worker_takes_on_nondeterminism(
     assert (made[0].on_nondeterminism, made[0].nondeterminism_retry) == (policy, 5.0)
     err = usage(capsys, *argv, "--on-nondeterminism", "ignore")
     assert "invalid choice: 'ignore'" in err
+
+
+def test_a_worker_waits_for_an_unreachable_store_and_a_refused_one_fails_at_once(
+    capsys, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started before its database (at boot, in one deploy), a worker waits for it with
+    backoff instead of exiting; a store that refuses for good (wrong name or password) fails
+    at once, and a signal while waiting stops it cleanly."""
+    monkeypatch.setattr(cli_module, "_FIRST_OPEN_DELAY", 0.001)
+    real_open = cli_module._open
+    attempts: list[int] = []
+    outcomes: list[Exception | None] = []
+
+    def flaky_open(args: Any, *, create: bool = False) -> Client:
+        attempts.append(1)
+        outcome = outcomes.pop(0) if outcomes else None
+        if outcome is not None:
+            raise outcome
+        return real_open(args, create=create)
+
+    class StopAtOnce(Worker):
+        def start(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)  # the CLI's handler ends its loop
+
+    monkeypatch.setattr(cli_module, "_open", flaky_open)
+    monkeypatch.setattr(cli_module, "Worker", StopAtOnce)
+    argv = ["worker", "tests.orchestrate.test_cli_operators:reg", "--db", db]
+    down = StoreUnavailable("cannot reach PostgreSQL 'postgresql://h/db': connection refused")
+    outcomes[:] = [down, down]
+    code, _, err = run(capsys, *argv)
+    assert code == 0 and len(attempts) == 3
+    assert err.count("connection refused; retrying in") == 2, err
+    assert "retrying in 0.001 s" in err and "retrying in 0.002 s" in err
+    assert "with 2 thread(s)" in err and err.rstrip().endswith("stopped")
+
+    attempts.clear()
+    outcomes[:] = [StoreError("PostgreSQL 'postgresql://h/db' refused the connection: ...")]
+    code, _, err = run(capsys, *argv)
+    assert code == 1 and len(attempts) == 1 and "refused the connection" in err
+
+    class SignalWhileWaiting(StoreUnavailable):
+        def __str__(self) -> str:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives while the worker waits to retry
+            return "cannot reach it"
+
+    attempts.clear()
+    outcomes[:] = [SignalWhileWaiting()]
+    code, _, err = run(capsys, *argv)
+    assert code == 0 and len(attempts) == 1
+    assert "cannot reach it; retrying" in err and err.rstrip().endswith("stopped")
 
 
 def test_an_input_over_the_payload_limit_is_one_line_exit_1(

@@ -66,6 +66,51 @@ def test_the_password_never_shows() -> None:
         PostgresStore("postgresql://u:s3cret@127.0.0.1:1/db?connect_timeout=1", retry_for=0)
     assert "s3cret" not in str(caught.value) and "***" in str(caught.value)
     assert "cannot reach PostgreSQL" in str(caught.value) and "pg_isready" in str(caught.value)
+    assert isinstance(caught.value, StoreUnavailable)  # a worker waits for it to come up
+    assert "\t" not in str(caught.value) and "\n" not in str(caught.value)  # libpq's layout
+
+
+@pytest.mark.parametrize(
+    ("path", "fix"),
+    [
+        ("nobody@/postgres", "fix the user name in the URL, or create the role"),
+        ("postgres@/no_such_db", "create the database (createdb NAME"),
+    ],
+)
+def test_a_refusal_for_good_says_so_and_is_not_retried_like_an_outage(
+    pg_cluster: PostgresCluster, path: str, fix: str
+) -> None:
+    url = f"postgresql://{path}?host={pg_cluster.socket_dir}"
+    with pytest.raises(StoreError) as caught:
+        PostgresStore(url)
+    assert not isinstance(caught.value, StoreUnavailable)  # a worker exits at once: no waiting
+    assert "refused the connection" in str(caught.value) and fix in str(caught.value)
+    assert "waiting will not mend it" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("message", "permanent"),
+    [
+        ('FATAL:  password authentication failed for user "app"', True),
+        ("fe_sendauth: no password supplied", True),
+        ('FATAL:  no pg_hba.conf entry for host "10.0.0.9", user "app", database "db"', True),
+        ('FATAL:  database "orders" does not exist', True),
+        ("Connection refused Is the server running on that host?", False),
+        ("FATAL:  the database system is starting up", False),
+        ("FATAL:  sorry, too many clients already", False),
+        ("server closed the connection unexpectedly", False),
+    ],
+)
+def test_refusals_for_good_are_told_from_failures_that_pass(message: str, permanent: bool) -> None:
+    from orchestrate.stores.postgres_db import refusal_fix
+
+    assert (refusal_fix(message) is not None) == permanent
+
+
+@pytest.mark.parametrize("retry_for", [float("nan"), -1.0, float("inf"), 1e9])
+def test_retry_for_out_of_range_is_refused_before_connecting(retry_for: float) -> None:
+    with pytest.raises(ValueError, match=r"retry_for=.*from 0 \(fail at once\) to 86400"):
+        PostgresStore("postgresql://u@127.0.0.1:1/db", retry_for=retry_for)
 
 
 # --- schema ------------------------------------------------------------------------------------
@@ -238,7 +283,7 @@ def test_a_closed_store_still_serves_threads_winding_down(pg_url: str) -> None:
 # --- lost connections ----------------------------------------------------------------------------
 
 
-def test_killed_connections_are_replaced_with_one_log_line(
+def test_killed_connections_are_replaced_with_one_line_and_one_when_back(
     pg_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = PostgresStore(pg_url)
@@ -249,13 +294,15 @@ def test_killed_connections_are_replaced_with_one_log_line(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
-    with caplog.at_level(logging.WARNING, logger="orchestrate.store"):
+    with caplog.at_level(logging.WARNING):
         client.start("flow", None, instance_id="b")  # on a dead pooled connection: retried
         assert {s.instance_id for s in store.list_instances()} == {"a", "b"}
-    lines = [r.getMessage() for r in caplog.records if r.name == "orchestrate.store"]
+    # psycopg's own echo of the lost connection (its pipeline could not end) is not repeated
+    lines = [f"{r.name}: {r.getMessage()}" for r in caplog.records]
     assert len(lines) == 2, lines
-    assert "lost the connection to PostgreSQL" in lines[0] and "retrying" in lines[0]
-    assert "is back" in lines[1]
+    assert lines[0].startswith("orchestrate.store: lost the connection to PostgreSQL")
+    assert "retrying" in lines[0] and "\t" not in lines[0]
+    assert lines[1].startswith("orchestrate.store: ") and "is back" in lines[1]
     store.close()
 
 
