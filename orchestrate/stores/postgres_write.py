@@ -64,10 +64,13 @@ _INSERT_ACTIVITIES = (
     "due) SELECT u.k, u.g, u.t, u.n, u.i, u.a, u.c, 0 FROM unnest(%b::text[], %b::int[], %b::int[], %b::text[], %b::text[], "
     "%b::int[], %b::int[]) WITH ORDINALITY AS u(k, g, t, n, i, a, c, o) ORDER BY u.o"
 )
-_UPDATE_STATE = (
-    "UPDATE instances SET status = %s, input = coalesce(%s, input), output = %s, error = %s, "
-    "custom_status = %s, updated_at = %s, generation = %s, history_len = %s "
-    "WHERE instance_id = %s"
+# Every winner's new state in one statement (a batch has at most one winner per instance): a
+# statement per instance cost the server more than all the rows it wrote.
+_UPDATE_STATES = (
+    "UPDATE instances AS i SET status = u.s, input = coalesce(u.i, i.input), output = u.o, "
+    "error = u.e, custom_status = u.c, updated_at = u.t, generation = u.g, history_len = u.h "
+    "FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[], "
+    "%b::int[], %b::int[], %b::text[]) AS u(s, i, o, e, c, t, g, h, k) WHERE i.instance_id = u.k"
 )
 _LEASE_DUE = (
     "WITH picked AS (SELECT id, due FROM activities WHERE due <= %s ORDER BY due, id LIMIT %s "
@@ -205,8 +208,8 @@ def _apply_turns(
             "SELECT * FROM unnest(%b::text[], %b::int[], %b::text[])",
             (list(keys), list(seqs), list(texts)),
         )
-    with conn.cursor() as cur:
-        cur.executemany(_UPDATE_STATE, states)
+    if states:
+        conn.execute(_UPDATE_STATES, [list(column) for column in zip(*states, strict=True)])
     conn.execute(
         "DELETE FROM locks WHERE instance_id = ANY(%b)",
         ([t.commit.instance.instance_id for t, _, _ in winners],),

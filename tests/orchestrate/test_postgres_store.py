@@ -154,6 +154,7 @@ def test_a_version_1_database_is_migrated_in_place_and_keeps_its_data(pg_url: st
     with psycopg.connect(pg_url) as conn:
         for statement in ddl(1):
             conn.execute(statement)
+        conn.execute("ALTER TABLE instances RESET (fillfactor)")  # as version 1 created it
         conn.execute(
             "INSERT INTO orchestrate_meta VALUES ('schema_version', '1'), "
             "('application', 'orchestrate')"
@@ -165,6 +166,9 @@ def test_a_version_1_database_is_migrated_in_place_and_keeps_its_data(pg_url: st
     store = PostgresStore(pg_url)
     try:
         assert meta(pg_url)["schema_version"] == "2"
+        with psycopg.connect(pg_url) as conn:  # instances' pages keep room for updates
+            options = conn.execute("SELECT reloptions FROM pg_class WHERE relname = 'instances'")
+            assert options.fetchone() == (["fillfactor=70"],)
         state = store.get_instance("old")
         assert state is not None and state.input == 4
         Client(store, registry=reg).start("waits", 4, instance_id="w")
