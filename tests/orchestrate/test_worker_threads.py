@@ -12,6 +12,7 @@ from orchestrate.stores.memory import MemoryStore
 from orchestrate.worker_threads import standby
 
 from ..waiting import wait_until
+from .test_worker_rounds import counting_registry
 
 H = worker_threads._HELP_AFTER
 
@@ -37,21 +38,12 @@ def test_a_thread_stands_by_while_another_is_available(
 
 
 def chain_registry(gate: threading.Event | None = None) -> Registry:
-    reg = Registry()
-
-    @reg.activity
-    def double(x: int) -> int:
-        return 2 * x
+    """`chain` (three doublings) and `slow`, whose one activity waits for `gate`."""
+    reg = counting_registry([])
 
     @reg.activity
     def held(x: int) -> int:
         assert gate is not None and gate.wait(10), "the test never opened the gate"
-        return x
-
-    @reg.orchestration
-    async def chain(ctx, x: int) -> int:
-        for _ in range(3):
-            x = await ctx.activity(double, x)
         return x
 
     @reg.orchestration
