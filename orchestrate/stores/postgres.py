@@ -16,8 +16,9 @@ plus its lease renewer) and ``retry_for`` (seconds a call retries a lost connect
 raises `StoreError`, default 15). Requires the ``postgres`` extra (psycopg 3).
 
 Files: `postgres_schema` (tables, version check, migrations), `postgres_db` (pool, transactions,
-retries, LISTEN/NOTIFY), `postgres_write` (the one write), `postgres_query` (`query_instances`), this module (claims, reads, operator
-actions). Rows are encoded as the SQLite store encodes them (`rows`, `times`).
+retries, LISTEN/NOTIFY), `postgres_write` (the one write), `sql` (the reads both SQL stores share,
+in either dialect), this module (claims, reads, operator actions). Rows are encoded as the SQLite
+store encodes them (`rows`, `times`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ from ..state import (
 from .contract import must_be_finished, must_be_running, next_run, purged_family, reused_generation
 from .guards import FINISHED
 from .postgres_db import Database
-from .postgres_query import query_sql
 from .postgres_schema import TABLES
 from .postgres_write import (
     enqueue_rows,
@@ -62,6 +62,7 @@ from .rows import (
     message_row,
     state_row,
 )
+from .sql import POSTGRES, finished_sql, history_sql, instance_sql, list_sql, query_sql
 from .times import from_micros, to_micros
 
 __all__ = ["PostgresStore"]
@@ -200,11 +201,8 @@ class PostgresStore:
             conn.execute(f"DELETE FROM {table} WHERE instance_id = ANY(%b)", (keys,))
 
     def get_instance(self, instance_id: str) -> InstanceState | None:
-        row = self._db.read(
-            lambda conn: conn.execute(
-                f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id = %s", (instance_id,)
-            ).fetchone()
-        )
+        sql, args = instance_sql(POSTGRES, instance_id)
+        row = self._db.read(lambda conn: conn.execute(sql, args).fetchone())
         return None if row is None else decode_state(row)
 
     def list_instances(
@@ -214,26 +212,12 @@ class PostgresStore:
         name: str | None = None,
         limit: int | None = None,
     ) -> list[InstanceState]:
-        where: list[str] = []
-        args: list[Any] = []
-        if status is not None:
-            where.append("status = %s")
-            args.append(str(Status(status)))
-        if name is not None:
-            where.append("name = %s")
-            args.append(name)
-        sql = f"SELECT {INSTANCE_COLUMNS} FROM instances"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += ' ORDER BY coalesce(created_at, 0), instance_id COLLATE "C"'
-        if limit is not None:
-            sql += " LIMIT %s"
-            args.append(limit)
+        sql, args = list_sql(POSTGRES, status, name, limit)
         rows = self._db.read(lambda conn: conn.execute(sql, args).fetchall())
         return [decode_state(row) for row in rows]
 
     def query_instances(self, query: InstanceQuery) -> list[InstanceState]:
-        sql, args = query_sql(query)
+        sql, args = query_sql(POSTGRES, query)
         rows = self._db.read(lambda conn: conn.execute(sql, args).fetchall())
         return [decode_state(row) for row in rows]
 
@@ -246,12 +230,7 @@ class PostgresStore:
                 is None
             ):
                 return None
-            return list(
-                conn.execute(
-                    "SELECT seq, event FROM history WHERE instance_id = %s ORDER BY seq",
-                    (instance_id,),
-                ).fetchall()
-            )
+            return list(conn.execute(*history_sql(POSTGRES, instance_id)).fetchall())
 
         rows = self._db.read(read)
         if rows is None:
@@ -284,12 +263,8 @@ class PostgresStore:
                 must_be_finished(instance_id, None if found is None else found[0])
                 roots = [instance_id]
             else:
-                sql = "SELECT instance_id FROM instances WHERE status = ANY(%b)"
-                args: list[Any] = [list(FINISHED)]
-                if finished_before is not None:
-                    sql += " AND updated_at IS NOT NULL AND updated_at < %s"
-                    args.append(to_micros(finished_before))
-                roots = [row[0] for row in conn.execute(sql, args)]
+                before = None if finished_before is None else to_micros(finished_before)
+                roots = [row[0] for row in conn.execute(*finished_sql(POSTGRES, before))]
             doomed = self._family(conn, roots)
             if doomed:
                 lock_instances(conn, doomed)
@@ -311,10 +286,7 @@ class PostgresStore:
             return [decode_state(row) for row in rows]
 
         def history_of(key: str) -> list[h.Event]:
-            found = conn.execute(
-                "SELECT seq, event FROM history WHERE instance_id = %s ORDER BY seq", (key,)
-            ).fetchall()
-            return decode_history(found, key)
+            return decode_history(conn.execute(*history_sql(POSTGRES, key)).fetchall(), key)
 
         return purged_family(roots, children_of, history_of)
 

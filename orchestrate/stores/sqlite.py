@@ -25,8 +25,8 @@ committed together in the next transaction, so they share one fsync (see
 
 Files: `sqlite_schema` (format, version check), `sqlite_db` (connections, transactions, group
 commit, change notification), `sqlite_batch` (many rows per statement), `rows`
-(encoding), `sqlite_write` (the one write: turns, results, lease-back), this module (the claims,
-reads and operator actions).
+(encoding), `sqlite_write` (the one write: turns, results, lease-back), `sql` (the reads both SQL
+stores share, in either dialect), this module (the claims, reads and operator actions).
 """
 
 from __future__ import annotations
@@ -61,9 +61,9 @@ from .rows import (
     message_row,
     state_row,
 )
+from .sql import SQLITE, finished_sql, history_sql, instance_sql, list_sql, query_sql
 from .sqlite_batch import in_lists, in_sql, insert_rows
 from .sqlite_db import Database
-from .sqlite_query import query_sql
 from .sqlite_schema import from_micros, to_micros
 from .sqlite_write import enqueue_rows, insert_row, lease_due, write_batch
 
@@ -186,9 +186,7 @@ class SqliteStore:
 
     def get_instance(self, instance_id: str) -> InstanceState | None:
         with self._db.read() as conn:
-            row = conn.execute(
-                f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?", (instance_id,)
-            ).fetchone()
+            row = conn.execute(*instance_sql(SQLITE, instance_id)).fetchone()
         return None if row is None else decode_state(row)
 
     def list_instances(
@@ -198,27 +196,13 @@ class SqliteStore:
         name: str | None = None,
         limit: int | None = None,
     ) -> list[InstanceState]:
-        where: list[str] = []
-        args: list[Any] = []
-        if status is not None:
-            where.append("status = ?")
-            args.append(str(Status(status)))
-        if name is not None:
-            where.append("name = ?")
-            args.append(name)
-        sql = f"SELECT {INSTANCE_COLUMNS} FROM instances"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY coalesce(created_at, 0), instance_id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
+        sql, args = list_sql(SQLITE, status, name, limit)
         with self._db.read() as conn:
             rows = conn.execute(sql, args).fetchall()
         return [decode_state(row) for row in rows]
 
     def query_instances(self, query: InstanceQuery) -> list[InstanceState]:
-        sql, args = query_sql(query)
+        sql, args = query_sql(SQLITE, query)
         with self._db.read() as conn:
             rows = conn.execute(sql, args).fetchall()
         return [decode_state(row) for row in rows]
@@ -232,10 +216,7 @@ class SqliteStore:
                 is None
             ):
                 raise InstanceNotFound(f"no instance with id {instance_id!r}")
-            rows = conn.execute(
-                "SELECT seq, event FROM history WHERE instance_id = ? ORDER BY seq",
-                (instance_id,),
-            ).fetchall()
+            rows = conn.execute(*history_sql(SQLITE, instance_id)).fetchall()
         return decode_history(rows, instance_id)
 
     def send(self, message: Message) -> None:
@@ -262,13 +243,8 @@ class SqliteStore:
                 must_be_finished(instance_id, None if row is None else row[0])
                 doomed = [instance_id]
             else:
-                marks = ",".join("?" * len(FINISHED))
-                sql = f"SELECT instance_id FROM instances WHERE status IN ({marks})"
-                args: list[Any] = list(FINISHED)
-                if finished_before is not None:
-                    sql += " AND updated_at IS NOT NULL AND updated_at < ?"
-                    args.append(to_micros(finished_before))
-                doomed = [row[0] for row in conn.execute(sql, args)]
+                before = None if finished_before is None else to_micros(finished_before)
+                doomed = [row[0] for row in conn.execute(*finished_sql(SQLITE, before))]
             doomed = self._family(conn, doomed)
             for key in doomed:
                 self._drop(conn, key)
@@ -292,10 +268,7 @@ class SqliteStore:
             return roots
 
         def history_of(key: str) -> list[h.Event]:
-            found = conn.execute(
-                "SELECT seq, event FROM history WHERE instance_id = ? ORDER BY seq", (key,)
-            )
-            return decode_history(found, key)
+            return decode_history(conn.execute(*history_sql(SQLITE, key)), key)
 
         return purged_family(roots, lambda key: children.get(key, []), history_of)
 

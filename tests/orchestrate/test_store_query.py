@@ -1,7 +1,7 @@
 """`Store.query_instances` (a filtered page of instances, newest first), on every store.
 
-The memory store filters with `contract.query_matches`; the SQLite store in SQL
-(`stores/sqlite_query.py`). Both must return the same pages for the same data.
+The memory store filters with `contract.query_matches`; the SQLite and PostgreSQL stores in SQL
+(`stores/sql.py`). All must return the same pages for the same data.
 """
 
 from __future__ import annotations
