@@ -47,12 +47,11 @@ _ERROR_FIELDS = ("type", "message")
 class Dialect:
     """What the shared statements need to know of one database's SQL."""
 
-    name: str
     mark: str
     """One parameter: ``%s`` (psycopg) or ``?`` (sqlite3)."""
-    arrays: bool
-    """Whether a list is bound as one array parameter (``= ANY(%b)``) rather than one mark per
-    value (``IN (?, ?)``)."""
+    array: str
+    """A list as one parameter (psycopg's binary array ``%b``, compared with ``= ANY(%b)``), or
+    ``""`` where there is none and a list is one mark per value (``IN (?, ?)``)."""
     by_id: str
     """``instance_id`` as an ordering and comparison term that orders ids byte-wise."""
     json_text: str
@@ -64,8 +63,8 @@ class Dialect:
         self, column: str, values: Sequence[Any], *, negated: bool = False
     ) -> tuple[str, list[Any]]:
         """The condition "`column` is (not) one of `values`" and its arguments."""
-        if self.arrays:
-            return f"{'NOT ' if negated else ''}{column} = ANY(%b)", [list(values)]
+        if self.array:
+            return f"{'NOT ' if negated else ''}{column} = ANY({self.array})", [list(values)]
         marks = ", ".join(self.mark for _ in values)
         return f"{column} {'NOT ' if negated else ''}IN ({marks})", list(values)
 
@@ -84,22 +83,9 @@ class Dialect:
         return f"%{escaped}%"
 
 
-POSTGRES = Dialect(
-    name="postgresql",
-    mark="%s",
-    arrays=True,
-    by_id='instance_id COLLATE "C"',
-    json_text="({column}::json ->> '{key}')",
-    folds_like=False,
-)
-SQLITE = Dialect(
-    name="sqlite",
-    mark="?",
-    arrays=False,
-    by_id="instance_id",
-    json_text="json_extract({column}, '$.{key}')",
-    folds_like=True,
-)
+# The two side by side, in the order of the fields: (mark, array, by_id, json_text, folds_like).
+POSTGRES = Dialect("%s", "%b", 'instance_id COLLATE "C"', "({column}::json ->> '{key}')", False)
+SQLITE = Dialect("?", "", "instance_id", "json_extract({column}, '$.{key}')", True)
 
 
 def instance_sql(d: Dialect, instance_id: str) -> tuple[str, list[Any]]:
