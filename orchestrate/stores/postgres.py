@@ -43,7 +43,6 @@ from ..state import (
     Written,
 )
 from .contract import must_be_finished, must_be_running, next_run, purged_family, reused_generation
-from .guards import FINISHED
 from .postgres_db import Database
 from .postgres_schema import TABLES
 from .postgres_write import (
@@ -58,11 +57,10 @@ from .rows import (
     decode_history,
     decode_state,
     decode_works,
-    dumps,
     message_row,
     state_row,
 )
-from .sql import POSTGRES, finished_sql, history_sql, instance_sql, list_sql, query_sql
+from .sql import POSTGRES, finished_sql, history_sql, instance_sql, list_sql, quarantine, query_sql
 from .times import from_micros, to_micros
 
 __all__ = ["PostgresStore"]
@@ -340,27 +338,9 @@ class PostgresStore:
         info = h.ErrorInfo("StoreError", f"{exc}; the instance was failed to protect the others")
 
         def fail(conn: _Conn) -> None:
-            row = conn.execute(
-                "SELECT l.token, parent_instance, parent_generation, parent_task, status "
-                "FROM instances AS i JOIN locks AS l ON l.instance_id = i.instance_id "
-                "WHERE i.instance_id = %s FOR NO KEY UPDATE OF i",
-                (key,),
-            ).fetchone()
-            if row is None or row[0] != token:
-                return
-            conn.execute("DELETE FROM messages WHERE instance_id = %s", (key,))
-            conn.execute("DELETE FROM locks WHERE instance_id = %s", (key,))
-            if row[4] in FINISHED:
-                return
-            conn.execute(
-                "UPDATE instances SET status = %s, error = %s, updated_at = %s "
-                "WHERE instance_id = %s",
-                (Status.FAILED.value, dumps(info.to_dict()), to_micros(now), key),
-            )
-            parent, generation, task = row[1], row[2], row[3]
-            if parent is not None and task is not None:
-                notice = h.SubOrchestrationFailed(now, task, info.type, info.message)
-                enqueue_rows(conn, [message_row(Message(parent, notice, generation))])
+            notice = quarantine(conn, POSTGRES, key, token, info, now)
+            if notice is not None:
+                enqueue_rows(conn, [notice])
 
         self._db.transaction(fail)
 

@@ -21,8 +21,7 @@ from typing import Any
 
 import psycopg
 
-from ..state import ActivityWork, Batch, InstanceState, Written
-from .contract import child_refused
+from ..state import ActivityWork, Batch, Written
 from .guards import Completion, Guarded, Won, completions, decide
 from .postgres_db import Database
 from .rows import (
@@ -30,11 +29,11 @@ from .rows import (
     dumps,
     leased_works,
     loads,
-    message_row,
     queued_rows,
     signal_rows,
     state_row,
 )
+from .sql import POSTGRES, refused_notice, status_of
 from .times import to_micros
 
 __all__ = [
@@ -234,12 +233,12 @@ def _apply_turns(
     messages = queued_rows(
         (turn for turn, _, _ in winners),
         lambda child: insert_row(conn, state_row(child, 0)),
-        lambda child: _reject_child(conn, child),
+        lambda child: refused_notice(conn, POSTGRES, child),
     )
     enqueue_rows(conn, messages)
     signals = [signal for t, _, _ in winners for signal in t.commit.signals]
     if signals:  # after every state and child of the batch: checked as the turns left them
-        enqueue_rows(conn, signal_rows(signals, lambda key: _status_of(conn, key)))
+        enqueue_rows(conn, signal_rows(signals, lambda key: status_of(conn, POSTGRES, key)))
     return activities, bool(messages or signals)
 
 
@@ -269,20 +268,6 @@ def _drop_timers(conn: _Conn, key: str, timers: list[tuple[int, int]]) -> None:
 def _insert_activities(conn: _Conn, rows: list[tuple[Any, ...]]) -> None:
     columns = [list(column) for column in zip(*rows, strict=True)]
     conn.execute(_INSERT_ACTIVITIES, columns)
-
-
-def _status_of(conn: _Conn, key: str) -> str | None:
-    found = conn.execute("SELECT status FROM instances WHERE instance_id = %s", (key,)).fetchone()
-    return None if found is None else str(found[0])
-
-
-def _reject_child(conn: _Conn, child: InstanceState) -> tuple[Any, ...] | None:
-    """The `SubOrchestrationFailed` row telling a refused child's parent (None: no parent)."""
-    row = conn.execute(
-        "SELECT name FROM instances WHERE instance_id = %s", (child.instance_id,)
-    ).fetchone()
-    notice = child_refused(child, row[0] if row else "?")
-    return None if notice is None else message_row(notice)
 
 
 def _complete(conn: _Conn, encoded: list[Completion]) -> bool:

@@ -1,9 +1,11 @@
-"""The reads the SQLite and PostgreSQL stores share: one logic, written once, in either dialect.
+"""What the SQLite and PostgreSQL stores share: one logic, written once, in either dialect.
 
 A `Dialect` holds what differs between the two for these statements, and nothing else: how a
 parameter is marked, how "this column is one of these values" is written, how instance ids are
-ordered, how a JSON field is read, and whether ``LIKE`` folds case. The builders here return the
-statement and its arguments; each store runs them in its own transactions.
+ordered, how a JSON field is read, whether ``LIKE`` folds case and whether a write locks the rows
+it reads. The builders (``*_sql``) return a statement and its arguments; the few functions that
+take a connection (`quarantine`, `status_of`, `refused_notice`) run plain statements on it. Each
+store runs them inside its own transactions, which stay its own.
 
 Both dialects give a statement one text per shape: PostgreSQL binds a list as one array
 (``= ANY(%b)``), whatever its length, so its statements are prepared once; SQLite writes one mark
@@ -18,21 +20,29 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
-from ..state import InstanceQuery, Status
+from .. import history as h
+from ..state import InstanceQuery, InstanceState, Message, Status
+from .contract import child_refused
 from .guards import FINISHED
-from .rows import INSTANCE_COLUMNS, micros
+from .rows import INSTANCE_COLUMNS, dumps, message_row, micros
+from .times import to_micros
 
 __all__ = [
     "POSTGRES",
     "SQLITE",
+    "Connection",
     "Dialect",
     "finished_sql",
     "history_sql",
     "instance_sql",
     "list_sql",
+    "quarantine",
     "query_sql",
+    "refused_notice",
+    "status_of",
 ]
 
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -52,12 +62,21 @@ class Dialect:
     array: str
     """A list as one parameter (psycopg's binary array ``%b``, compared with ``= ANY(%b)``), or
     ``""`` where there is none and a list is one mark per value (``IN (?, ?)``)."""
-    by_id: str
-    """``instance_id`` as an ordering and comparison term that orders ids byte-wise."""
+    collate: str
+    """What makes ``instance_id`` order byte-wise (see `by_id`): ``COLLATE "C"`` or nothing."""
     json_text: str
     """A JSON field of a text column as text; ``{column}`` and ``{key}`` are filled in."""
     folds_like: bool
     """Whether ``LIKE`` already matches ASCII letters case-insensitively."""
+    row_locks: bool
+    """Whether a write locks the instance rows it reads before it changes them (PostgreSQL's
+    READ COMMITTED transactions run side by side); SQLite's ``BEGIN IMMEDIATE`` holds the
+    whole database for the transaction instead."""
+
+    @property
+    def by_id(self) -> str:
+        """``instance_id`` as an ordering and comparison term that orders ids byte-wise."""
+        return f"instance_id{self.collate}"
 
     def among(
         self, column: str, values: Sequence[Any], *, negated: bool = False
@@ -83,9 +102,15 @@ class Dialect:
         return f"%{escaped}%"
 
 
-# The two side by side, in the order of the fields: (mark, array, by_id, json_text, folds_like).
-POSTGRES = Dialect("%s", "%b", 'instance_id COLLATE "C"', "({column}::json ->> '{key}')", False)
-SQLITE = Dialect("?", "", "instance_id", "json_extract({column}, '$.{key}')", True)
+# The two side by side, fields in order: mark, array, collate, json_text, folds_like, row_locks.
+POSTGRES = Dialect("%s", "%b", ' COLLATE "C"', "({column}::json ->> '{key}')", False, True)
+SQLITE = Dialect("?", "", "", "json_extract({column}, '$.{key}')", True, False)
+
+
+class Connection(Protocol):
+    """What the functions here use of a connection: sqlite3's and psycopg's both have it."""
+
+    def execute(self, sql: str, args: Sequence[Any], /) -> Any: ...
 
 
 def instance_sql(d: Dialect, instance_id: str) -> tuple[str, list[Any]]:
@@ -172,3 +197,56 @@ def query_sql(d: Dialect, query: InstanceQuery) -> tuple[str, list[Any]]:
     sql += f" ORDER BY {_KEY} DESC, {d.by_id} DESC LIMIT {d.mark}"
     args.append(max(query.limit, 0))
     return sql, args
+
+
+def status_of(conn: Connection, d: Dialect, key: str) -> str | None:
+    """The stored status of instance `key`; None when there is no such instance."""
+    found = conn.execute(f"SELECT status FROM instances WHERE instance_id = {d.mark}", (key,))
+    row = found.fetchone()
+    return None if row is None else str(row[0])
+
+
+def refused_notice(conn: Connection, d: Dialect, child: InstanceState) -> tuple[Any, ...] | None:
+    """The `SubOrchestrationFailed` message row telling a refused child's parent that its id is
+    taken (None: it has no parent); names the holder's orchestration, ``?`` if it is gone."""
+    found = conn.execute(
+        f"SELECT name FROM instances WHERE instance_id = {d.mark}", (child.instance_id,)
+    )
+    row = found.fetchone()
+    notice = child_refused(child, row[0] if row else "?")
+    return None if notice is None else message_row(notice)
+
+
+def quarantine(
+    conn: Connection, d: Dialect, key: str, token: str, info: h.ErrorInfo, now: datetime
+) -> tuple[Any, ...] | None:
+    """Fail instance `key`, whose row or messages no longer decode, if `token` still locks it.
+
+    Without this, one bad row would make every fetch fail and stall the whole queue. Its pending
+    messages are dropped (they cannot be delivered) and its lock released; unless it has finished,
+    its state says what is wrong (`info`) and the returned message row, for the caller to queue
+    in the same transaction, tells its parent it failed (None: nothing to queue).
+    """
+    lock = " FOR NO KEY UPDATE OF i" if d.row_locks else ""
+    row = conn.execute(
+        "SELECT l.token, parent_instance, parent_generation, parent_task, status "
+        "FROM instances AS i JOIN locks AS l ON l.instance_id = i.instance_id "
+        f"WHERE i.instance_id = {d.mark}{lock}",
+        (key,),
+    ).fetchone()
+    if row is None or row[0] != token:
+        return None
+    conn.execute(f"DELETE FROM messages WHERE instance_id = {d.mark}", (key,))
+    conn.execute(f"DELETE FROM locks WHERE instance_id = {d.mark}", (key,))
+    if row[4] in FINISHED:  # a finished instance ignores messages anyway
+        return None
+    m = d.mark
+    conn.execute(
+        f"UPDATE instances SET status = {m}, error = {m}, updated_at = {m} WHERE instance_id = {m}",
+        (Status.FAILED.value, dumps(info.to_dict()), to_micros(now), key),
+    )
+    parent, generation, task = row[1], row[2], row[3]
+    if parent is None or task is None:
+        return None
+    notice = h.SubOrchestrationFailed(now, task, info.type, info.message)
+    return message_row(Message(parent, notice, generation))

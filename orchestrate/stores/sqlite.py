@@ -50,18 +50,16 @@ from ..state import (
     Written,
 )
 from .contract import must_be_finished, must_be_running, next_run, purged_family, reused_generation
-from .guards import FINISHED
 from .rows import (
     INSTANCE_COLUMNS,
     decode_history,
     decode_state,
     decode_works,
-    dumps,
     leased_works,
     message_row,
     state_row,
 )
-from .sql import SQLITE, finished_sql, history_sql, instance_sql, list_sql, query_sql
+from .sql import SQLITE, finished_sql, history_sql, instance_sql, list_sql, quarantine, query_sql
 from .sqlite_batch import in_lists, in_sql, insert_rows
 from .sqlite_db import Database
 from .sqlite_schema import from_micros, to_micros
@@ -274,11 +272,6 @@ class SqliteStore:
 
     # --- orchestration turns -------------------------------------------------------------------
 
-    @staticmethod
-    def _enqueue(conn: sqlite3.Connection, messages: list[Message]) -> None:
-        """Queue messages; one addressed to an instance that no longer exists is dropped."""
-        enqueue_rows(conn, [message_row(m) for m in messages])
-
     def fetch_orchestration_work(
         self, now: datetime, *, limit: int = 1, lease: float = 60.0
     ) -> list[OrchestrationWork]:
@@ -328,34 +321,13 @@ class SqliteStore:
         return works
 
     def _quarantine(self, key: str, token: str, exc: StoreError, now: datetime) -> None:
-        """Fail an instance whose row or messages no longer decode, keeping every other instance.
-
-        Without this, one bad row would make every fetch fail and stall the whole queue. The
-        instance's pending messages are dropped (they cannot be delivered), its state says what
-        is wrong, and the parent, if any, is told it failed.
-        """
+        """Fail an instance whose row or messages no longer decode, keeping every other one
+        (one bad row must not make every fetch fail); its parent, if any, is told."""
         info = h.ErrorInfo("StoreError", f"{exc}; the instance was failed to protect the others")
         with self._db.write() as conn:
-            row = conn.execute(
-                "SELECT l.token, parent_instance, parent_generation, parent_task, status "
-                "FROM instances AS i JOIN locks AS l ON l.instance_id = i.instance_id "
-                "WHERE i.instance_id = ?",
-                (key,),
-            ).fetchone()
-            if row is None or row[0] != token:
-                return
-            conn.execute("DELETE FROM messages WHERE instance_id = ?", (key,))
-            conn.execute("DELETE FROM locks WHERE instance_id = ?", (key,))
-            if row[4] in FINISHED:  # a finished instance ignores messages anyway
-                return
-            conn.execute(
-                "UPDATE instances SET status = ?, error = ?, updated_at = ? WHERE instance_id = ?",
-                (Status.FAILED.value, dumps(info.to_dict()), to_micros(now), key),
-            )
-            parent, generation, task = row[1], row[2], row[3]
-            if parent is not None and task is not None:
-                notice = h.SubOrchestrationFailed(now, task, info.type, info.message)
-                self._enqueue(conn, [Message(parent, notice, generation)])
+            notice = quarantine(conn, SQLITE, key, token, info, now)
+            if notice is not None:
+                enqueue_rows(conn, [notice])
         self._db.notify()
 
     def retry(self, instance_id: str) -> bool:

@@ -16,19 +16,18 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from ..state import ActivityWork, Batch, InstanceState, Written
-from .contract import child_refused
+from ..state import ActivityWork, Batch, Written
 from .guards import Completion, Guarded, Won, completions, decide
 from .rows import (
     TurnRows,
     dumps,
     leased_works,
     loads,
-    message_row,
     queued_rows,
     signal_rows,
     state_row,
 )
+from .sql import SQLITE, refused_notice, status_of
 from .sqlite_batch import delete_in, in_lists, in_sql, insert_rows, update_rows
 from .sqlite_db import Database
 from .sqlite_schema import to_micros
@@ -213,12 +212,12 @@ def _apply_turns(
     messages = queued_rows(
         (turn for turn, _, _ in winners),
         lambda child: insert_row(conn, state_row(child, 0)),
-        lambda child: _reject_child(conn, child),
+        lambda child: refused_notice(conn, SQLITE, child),
     )
     enqueue_rows(conn, messages)
     signals = [signal for t, _, _ in winners for signal in t.commit.signals]
     if signals:  # after every state and child of the batch: checked as the turns left them
-        enqueue_rows(conn, signal_rows(signals, lambda key: _status_of(conn, key)))
+        enqueue_rows(conn, signal_rows(signals, lambda key: status_of(conn, SQLITE, key)))
     return (activities, scheduled) if activities else None
 
 
@@ -298,20 +297,6 @@ def _insert_leased(
             if found is not None:
                 work.heartbeat_details = loads(found[0])
     return works
-
-
-def _status_of(conn: sqlite3.Connection, key: str) -> str | None:
-    found = conn.execute("SELECT status FROM instances WHERE instance_id = ?", (key,)).fetchone()
-    return None if found is None else str(found[0])
-
-
-def _reject_child(conn: sqlite3.Connection, child: InstanceState) -> tuple[Any, ...] | None:
-    """The `SubOrchestrationFailed` row telling a refused child's parent (None: no parent)."""
-    row = conn.execute(
-        "SELECT name FROM instances WHERE instance_id = ?", (child.instance_id,)
-    ).fetchone()
-    notice = child_refused(child, row[0])
-    return None if notice is None else message_row(notice)
 
 
 def _complete(conn: sqlite3.Connection, encoded: list[Completion]) -> None:

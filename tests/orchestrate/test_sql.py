@@ -2,18 +2,22 @@
 
 These pin the exact text and arguments: PostgreSQL prepares a statement by its text (one text
 per shape, a list bound as one array), SQLite caches it by its text, and the ordering terms keep
-both stores ordering ids byte-wise. What the statements return on real data is the business of
-the store suites (`test_store_query.py`, `test_store_contract.py`), run on both databases.
+both stores ordering ids byte-wise. The functions that take a connection run on a `Recorder`
+of their statements. What the statements do to real data is the business of the store suites
+(`test_store_query.py`, `test_store_contract.py`, the damaged-row tests), run on both databases.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
-from orchestrate.state import InstanceQuery, Status
-from orchestrate.stores.rows import INSTANCE_COLUMNS
+from orchestrate import history as h
+from orchestrate.state import InstanceQuery, InstanceState, Message, Status
+from orchestrate.stores.rows import INSTANCE_COLUMNS, dumps, message_row
 from orchestrate.stores.sql import (
     POSTGRES,
     SQLITE,
@@ -22,7 +26,10 @@ from orchestrate.stores.sql import (
     history_sql,
     instance_sql,
     list_sql,
+    quarantine,
     query_sql,
+    refused_notice,
+    status_of,
 )
 
 SELECT = f"SELECT {INSTANCE_COLUMNS} FROM instances"
@@ -33,6 +40,21 @@ FOLD = "'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'"
 T1 = datetime(2026, 1, 2, tzinfo=UTC)
 T2 = datetime(2026, 1, 3, tzinfo=UTC)
 T1_US, T2_US = int(T1.timestamp()) * 1_000_000, int(T2.timestamp()) * 1_000_000
+
+
+class Recorder:
+    """A connection that records each statement and answers `fetchone` from `rows`, in turn."""
+
+    def __init__(self, *rows: tuple[Any, ...] | None) -> None:
+        self.rows = list(rows)
+        self.statements: list[tuple[str, list[Any]]] = []
+
+    def execute(self, sql: str, args: Sequence[Any], /) -> Recorder:
+        self.statements.append((sql, list(args)))
+        return self
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self.rows.pop(0)
 
 
 def by_dialect(postgres: object, sqlite: object) -> pytest.MarkDecorator:
@@ -199,3 +221,112 @@ def test_query_sql_cursor_without_a_creation_time_counts_as_zero(
     d: Dialect, expected: object
 ) -> None:
     assert query_sql(d, InstanceQuery(before=(None, "order-9")))[1] == expected
+
+
+@pytest.mark.parametrize("d", [POSTGRES, SQLITE], ids=["postgres", "sqlite"])
+def test_by_id_orders_ids_byte_wise(d: Dialect) -> None:
+    assert d.by_id == (PG_ID if d is POSTGRES else "instance_id")
+
+
+@by_dialect("%s", "?")
+def test_status_of(d: Dialect, expected: str) -> None:
+    conn = Recorder(("running",), None)
+    assert status_of(conn, d, "a") == "running"
+    assert status_of(conn, d, "b") is None
+    sql = f"SELECT status FROM instances WHERE instance_id = {expected}"
+    assert conn.statements == [(sql, ["a"]), (sql, ["b"])]
+
+
+CHILD = InstanceState(
+    "child-1",
+    "payment",
+    Status.PENDING,
+    created_at=T1,
+    parent_instance="order-1",
+    parent_generation=2,
+    parent_task=7,
+)
+
+
+@by_dialect("%s", "?")
+def test_refused_notice_names_the_holder_or_a_question_mark(d: Dialect, expected: str) -> None:
+    conn = Recorder(("refund",), None)
+    first, second = refused_notice(conn, d, CHILD), refused_notice(conn, d, CHILD)
+    sql = f"SELECT name FROM instances WHERE instance_id = {expected}"
+    assert conn.statements == [(sql, ["child-1"]), (sql, ["child-1"])]
+    assert first is not None and second is not None
+    assert "already used by a 'refund' instance" in first[3]
+    assert "already used by a '?' instance" in second[3]
+    assert (first[0], first[1]) == ("order-1", 2)
+
+
+@pytest.mark.parametrize("d", [POSTGRES, SQLITE], ids=["postgres", "sqlite"])
+def test_refused_notice_without_a_parent_is_none(d: Dialect) -> None:
+    orphan = InstanceState("child-1", "payment", Status.PENDING, created_at=T1)
+    assert refused_notice(Recorder(("refund",)), d, orphan) is None
+
+
+INFO = h.ErrorInfo("StoreError", "bad row")
+LOCKED = (
+    "SELECT l.token, parent_instance, parent_generation, parent_task, status "
+    "FROM instances AS i JOIN locks AS l ON l.instance_id = i.instance_id WHERE i.instance_id = "
+)
+QUARANTINED = {
+    "postgres": [
+        (LOCKED + "%s FOR NO KEY UPDATE OF i", ["bad"]),
+        ("DELETE FROM messages WHERE instance_id = %s", ["bad"]),
+        ("DELETE FROM locks WHERE instance_id = %s", ["bad"]),
+        (
+            "UPDATE instances SET status = %s, error = %s, updated_at = %s WHERE instance_id = %s",
+            ["failed", dumps(INFO.to_dict()), T1_US, "bad"],
+        ),
+    ],
+    "sqlite": [
+        (LOCKED + "?", ["bad"]),
+        ("DELETE FROM messages WHERE instance_id = ?", ["bad"]),
+        ("DELETE FROM locks WHERE instance_id = ?", ["bad"]),
+        (
+            "UPDATE instances SET status = ?, error = ?, updated_at = ? WHERE instance_id = ?",
+            ["failed", dumps(INFO.to_dict()), T1_US, "bad"],
+        ),
+    ],
+}
+
+
+@by_dialect(QUARANTINED["postgres"], QUARANTINED["sqlite"])
+def test_quarantine_fails_the_instance_and_tells_its_parent(
+    d: Dialect, expected: list[tuple[str, list[Any]]]
+) -> None:
+    conn = Recorder(("tok", "order-1", 2, 7, "running"))
+    notice = quarantine(conn, d, "bad", "tok", INFO, T1)
+    assert conn.statements == expected
+    told = h.SubOrchestrationFailed(T1, 7, "StoreError", "bad row")
+    assert notice == message_row(Message("order-1", told, 2))
+
+
+@by_dialect(QUARANTINED["postgres"], QUARANTINED["sqlite"])
+def test_quarantine_without_a_parent_queues_nothing(
+    d: Dialect, expected: list[tuple[str, list[Any]]]
+) -> None:
+    conn = Recorder(("tok", None, None, None, "running"))
+    assert quarantine(conn, d, "bad", "tok", INFO, T1) is None
+    assert conn.statements == expected
+
+
+@by_dialect(QUARANTINED["postgres"][:3], QUARANTINED["sqlite"][:3])
+def test_quarantine_of_a_finished_instance_only_drops_its_messages_and_lock(
+    d: Dialect, expected: list[tuple[str, list[Any]]]
+) -> None:
+    conn = Recorder(("tok", "order-1", 2, 7, "completed"))
+    assert quarantine(conn, d, "bad", "tok", INFO, T1) is None
+    assert conn.statements == expected
+
+
+@pytest.mark.parametrize("row", [None, ("someone-else", None, None, None, "running")])
+@by_dialect(QUARANTINED["postgres"][:1], QUARANTINED["sqlite"][:1])
+def test_quarantine_leaves_an_instance_whose_lock_is_not_ours(
+    d: Dialect, expected: list[tuple[str, list[Any]]], row: tuple[Any, ...] | None
+) -> None:
+    conn = Recorder(row)
+    assert quarantine(conn, d, "bad", "tok", INFO, T1) is None
+    assert conn.statements == expected
