@@ -22,11 +22,20 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from ..state import ActivityWork, Message, Status
+from ..state import ActivityWork, Batch, Message, Status
 from .rows import TurnRows, message_row
 from .times import to_micros
 
-__all__ = ["FINISHED", "Completion", "Guarded", "Won", "completions", "decide"]
+__all__ = [
+    "FINISHED",
+    "Completion",
+    "Encoded",
+    "Guarded",
+    "Won",
+    "completions",
+    "decide",
+    "encode_batch",
+]
 
 # Stored status texts of finished instances. Compared as text: a damaged status is unfinished
 # (it takes messages and is quarantined at its next turn), never an error in someone else's call.
@@ -43,6 +52,27 @@ class Guarded(NamedTuple):
     winners: list[Won]  # the turns that apply, in batch order
     refused: list[Completion]  # refused cached turns' results, to complete as messages
     taken: list[int]  # activity item ids of applied cached turns' results, to delete
+
+
+class Encoded(NamedTuple):
+    """A batch as the SQL stores write it, encoded before their transaction starts."""
+
+    moment: int  # the batch's time in micros; 0 when nothing needs it (the clock is not read)
+    expires: int  # when leases taken or renewed by the write expire, in micros
+    turns: list[TurnRows]
+    completions: list[Completion]
+
+
+def encode_batch(batch: Batch) -> Encoded | None:
+    """`batch` encoded for a SQL store's write; None when it writes nothing."""
+    if not (batch.turns or batch.completions or batch.lease > 0 or batch.renewals):
+        return None
+    needs_now = batch.lease > 0 or bool(batch.renewals)
+    needs_now = needs_now or any(turn.cached is not None for turn in batch.turns)
+    moment = to_micros(batch.moment()) if needs_now else 0
+    expires = moment + int(batch.lease_seconds * 1_000_000)
+    turns = [TurnRows(commit) for commit in batch.turns]
+    return Encoded(moment, expires, turns, completions(batch.completions))
 
 
 def completions(results: list[tuple[ActivityWork, Message]]) -> list[Completion]:

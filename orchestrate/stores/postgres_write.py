@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 
 from ..state import ActivityWork, Batch, Written
-from .guards import Completion, Guarded, Won, completions, decide
+from .guards import Completion, Guarded, Won, decide, encode_batch
 from .postgres_db import Database
 from .rows import (
     TurnRows,
@@ -86,14 +86,10 @@ _Conn = psycopg.Connection[Any]
 
 def write_batch(db: Database, batch: Batch) -> Written:
     """Apply `batch` in one transaction of `db` (a `postgres_db.Database`); see `Store.write`."""
-    if not (batch.turns or batch.completions or batch.lease > 0 or batch.renewals):
+    prepared = encode_batch(batch)  # before the transaction
+    if prepared is None:
         return Written([], [])
-    needs_now = batch.lease > 0 or bool(batch.renewals)
-    needs_now = needs_now or any(turn.cached is not None for turn in batch.turns)
-    moment = to_micros(batch.moment()) if needs_now else 0
-    expires = moment + int(batch.lease_seconds * 1_000_000)
-    turns = [TurnRows(commit) for commit in batch.turns]  # encoded before the transaction
-    encoded = completions(batch.completions)
+    moment, expires, turns, encoded = prepared
 
     def apply(conn: _Conn) -> tuple[Written, bool]:
         lock_instances(conn, [t.commit.instance.instance_id for t in turns])

@@ -17,7 +17,7 @@ import sqlite3
 from typing import Any
 
 from ..state import ActivityWork, Batch, Written
-from .guards import Completion, Guarded, Won, completions, decide
+from .guards import Completion, Guarded, Won, decide, encode_batch
 from .rows import (
     TurnRows,
     dumps,
@@ -79,14 +79,10 @@ _SELECT_QUIET_IN = (  # instances with no visible message, and their locks (cach
 
 def write_batch(db: Database, batch: Batch) -> Written:
     """Apply `batch` in one group-committed transaction (see `Store.write` for the contract)."""
-    if not (batch.turns or batch.completions or batch.lease > 0 or batch.renewals):
+    prepared = encode_batch(batch)  # before taking the lock
+    if prepared is None:
         return Written([], [])
-    needs_now = batch.lease > 0 or bool(batch.renewals)
-    needs_now = needs_now or any(turn.cached is not None for turn in batch.turns)
-    moment = to_micros(batch.moment()) if needs_now else 0
-    expires = moment + int(batch.lease_seconds * 1_000_000)
-    turns = [TurnRows(commit) for commit in batch.turns]  # encoded before taking the lock
-    encoded = completions(batch.completions)
+    moment, expires, turns, encoded = prepared
     hold_tokens = db.tokens(sum(1 for c in batch.turns if c.cached and c.hold_until))
 
     def apply(conn: sqlite3.Connection) -> Written:

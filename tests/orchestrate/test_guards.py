@@ -1,4 +1,5 @@
-"""`stores.guards.decide`: which turns of a batch apply, on hand-built rows (no database)."""
+"""`stores.guards`: which turns of a batch apply (`decide`), on hand-built rows (no database), and
+a batch encoded for a SQL write (`encode_batch`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,16 @@ from typing import Any
 import pytest
 
 from orchestrate import history as h
-from orchestrate.state import ActivityWork, CachedBase, InstanceState, Message, Status, TurnCommit
-from orchestrate.stores.guards import FINISHED, completions, decide
+from orchestrate.state import (
+    ActivityWork,
+    Batch,
+    CachedBase,
+    InstanceState,
+    Message,
+    Status,
+    TurnCommit,
+)
+from orchestrate.stores.guards import FINISHED, completions, decide, encode_batch
 from orchestrate.stores.rows import TurnRows, message_row
 from orchestrate.stores.times import to_micros
 
@@ -128,3 +137,39 @@ def test_a_cached_and_a_locked_turn_of_one_instance_apply_once() -> None:
     got = decide([cached, locked], {"a": ("t1", 4, "running")}, _quiet(), _mine(7), MOMENT)
     assert got.applied == [True, False]
     assert got.winners == [(cached, 4, "running")]
+
+
+# --- encode_batch --------------------------------------------------------------------------------
+
+
+def test_an_empty_batch_writes_nothing() -> None:
+    assert encode_batch(Batch(now=CREATED)) is None
+
+
+def test_a_batch_that_needs_no_clock_does_not_read_it() -> None:
+    commit = TurnCommit(_state(), "t1", [], [])
+    encoded = encode_batch(Batch(turns=[commit], completions=[_result(7)]))  # now=None: unread
+    assert encoded is not None
+    assert (encoded.moment, encoded.expires) == (0, 300_000_000)
+    assert [t.commit for t in encoded.turns] == [commit]
+    assert encoded.completions == completions([_result(7)])
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        Batch(lease=1, now=CREATED, lease_seconds=2.5),
+        Batch(renewals=[_result(7)[0]], now=CREATED, lease_seconds=2.5),
+        Batch(turns=[_cached().commit], now=CREATED, lease_seconds=2.5),
+    ],
+    ids=["lease", "renewal", "cached turn"],
+)
+def test_a_lease_renewal_or_cached_turn_reads_the_batch_time(batch: Batch) -> None:
+    encoded = encode_batch(batch)
+    assert encoded is not None
+    assert (encoded.moment, encoded.expires) == (to_micros(CREATED), to_micros(CREATED) + 2_500_000)
+
+
+def test_a_batch_that_needs_the_clock_and_has_none_says_so() -> None:
+    with pytest.raises(ValueError, match=r"Batch\.now is None"):
+        encode_batch(Batch(lease=1))
