@@ -335,10 +335,9 @@ class PostgresStore:
     def _quarantine(self, key: str, token: str, exc: StoreError, now: datetime) -> None:
         """Fail an instance whose row or messages no longer decode, keeping every other one
         (one bad row must not make every fetch fail); its parent, if any, is told."""
-        info = h.ErrorInfo("StoreError", f"{exc}; the instance was failed to protect the others")
 
         def fail(conn: _Conn) -> None:
-            notice = quarantine(conn, POSTGRES, key, token, info, now)
+            notice = quarantine(conn, POSTGRES, key, token, exc, now)
             if notice is not None:
                 enqueue_rows(conn, [notice])
 

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from .. import history as h
+from ..errors import StoreError
 from ..state import InstanceQuery, InstanceState, Message, Status
 from .contract import child_refused
 from .guards import FINISHED
@@ -218,15 +219,16 @@ def refused_notice(conn: Connection, d: Dialect, child: InstanceState) -> tuple[
 
 
 def quarantine(
-    conn: Connection, d: Dialect, key: str, token: str, info: h.ErrorInfo, now: datetime
+    conn: Connection, d: Dialect, key: str, token: str, cause: StoreError, now: datetime
 ) -> tuple[Any, ...] | None:
     """Fail instance `key`, whose row or messages no longer decode, if `token` still locks it.
 
     Without this, one bad row would make every fetch fail and stall the whole queue. Its pending
     messages are dropped (they cannot be delivered) and its lock released; unless it has finished,
-    its state says what is wrong (`info`) and the returned message row, for the caller to queue
+    its state says what is wrong (`cause`) and the returned message row, for the caller to queue
     in the same transaction, tells its parent it failed (None: nothing to queue).
     """
+    info = h.ErrorInfo("StoreError", f"{cause}; the instance was failed to protect the others")
     lock = " FOR NO KEY UPDATE OF i" if d.row_locks else ""
     row = conn.execute(
         "SELECT l.token, parent_instance, parent_generation, parent_task, status "

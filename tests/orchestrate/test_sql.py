@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from orchestrate import history as h
+from orchestrate.errors import StoreError
 from orchestrate.state import InstanceQuery, InstanceState, Message, Status
 from orchestrate.stores.rows import INSTANCE_COLUMNS, dumps, message_row
 from orchestrate.stores.sql import (
@@ -266,7 +267,8 @@ def test_refused_notice_without_a_parent_is_none(d: Dialect) -> None:
     assert refused_notice(Recorder(("refund",)), d, orphan) is None
 
 
-INFO = h.ErrorInfo("StoreError", "bad row")
+CAUSE = StoreError("bad row")
+INFO = h.ErrorInfo("StoreError", "bad row; the instance was failed to protect the others")
 LOCKED = (
     "SELECT l.token, parent_instance, parent_generation, parent_task, status "
     "FROM instances AS i JOIN locks AS l ON l.instance_id = i.instance_id WHERE i.instance_id = "
@@ -298,9 +300,9 @@ def test_quarantine_fails_the_instance_and_tells_its_parent(
     d: Dialect, expected: list[tuple[str, list[Any]]]
 ) -> None:
     conn = Recorder(("tok", "order-1", 2, 7, "running"))
-    notice = quarantine(conn, d, "bad", "tok", INFO, T1)
+    notice = quarantine(conn, d, "bad", "tok", CAUSE, T1)
     assert conn.statements == expected
-    told = h.SubOrchestrationFailed(T1, 7, "StoreError", "bad row")
+    told = h.SubOrchestrationFailed(T1, 7, "StoreError", INFO.message)
     assert notice == message_row(Message("order-1", told, 2))
 
 
@@ -309,7 +311,7 @@ def test_quarantine_without_a_parent_queues_nothing(
     d: Dialect, expected: list[tuple[str, list[Any]]]
 ) -> None:
     conn = Recorder(("tok", None, None, None, "running"))
-    assert quarantine(conn, d, "bad", "tok", INFO, T1) is None
+    assert quarantine(conn, d, "bad", "tok", CAUSE, T1) is None
     assert conn.statements == expected
 
 
@@ -318,7 +320,7 @@ def test_quarantine_of_a_finished_instance_only_drops_its_messages_and_lock(
     d: Dialect, expected: list[tuple[str, list[Any]]]
 ) -> None:
     conn = Recorder(("tok", "order-1", 2, 7, "completed"))
-    assert quarantine(conn, d, "bad", "tok", INFO, T1) is None
+    assert quarantine(conn, d, "bad", "tok", CAUSE, T1) is None
     assert conn.statements == expected
 
 
@@ -328,5 +330,5 @@ def test_quarantine_leaves_an_instance_whose_lock_is_not_ours(
     d: Dialect, expected: list[tuple[str, list[Any]]], row: tuple[Any, ...] | None
 ) -> None:
     conn = Recorder(row)
-    assert quarantine(conn, d, "bad", "tok", INFO, T1) is None
+    assert quarantine(conn, d, "bad", "tok", CAUSE, T1) is None
     assert conn.statements == expected
