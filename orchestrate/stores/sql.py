@@ -9,7 +9,7 @@ store runs them inside its own transactions, which stay its own.
 
 Both dialects give a statement one text per shape: PostgreSQL binds a list as one array
 (``= ANY(%b)``), whatever its length, so its statements are prepared once; SQLite writes one mark
-per value (its lists here have a fixed length or are bounded by the caller). Ids are ordered
+per value (the lists here have a fixed length). Ids are ordered
 byte-wise in both: SQLite's default collation is binary, PostgreSQL needs ``COLLATE "C"`` (its
 database's collation may be anything). Text matches fold ASCII letters only, as
 `contract.query_matches` (the memory store) does: SQLite's ``LIKE`` does that itself; PostgreSQL's
@@ -202,18 +202,16 @@ def query_sql(d: Dialect, query: InstanceQuery) -> tuple[str, list[Any]]:
 
 def status_of(conn: Connection, d: Dialect, key: str) -> str | None:
     """The stored status of instance `key`; None when there is no such instance."""
-    found = conn.execute(f"SELECT status FROM instances WHERE instance_id = {d.mark}", (key,))
-    row = found.fetchone()
+    sql = f"SELECT status FROM instances WHERE instance_id = {d.mark}"
+    row = conn.execute(sql, (key,)).fetchone()
     return None if row is None else str(row[0])
 
 
 def refused_notice(conn: Connection, d: Dialect, child: InstanceState) -> tuple[Any, ...] | None:
     """The `SubOrchestrationFailed` message row telling a refused child's parent that its id is
     taken (None: it has no parent); names the holder's orchestration, ``?`` if it is gone."""
-    found = conn.execute(
-        f"SELECT name FROM instances WHERE instance_id = {d.mark}", (child.instance_id,)
-    )
-    row = found.fetchone()
+    sql = f"SELECT name FROM instances WHERE instance_id = {d.mark}"
+    row = conn.execute(sql, (child.instance_id,)).fetchone()
     notice = child_refused(child, row[0] if row else "?")
     return None if notice is None else message_row(notice)
 
