@@ -194,13 +194,14 @@ class Client:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            mark = self.store.change_mark()  # before the read: a finish right after it counts
             state = self.state(instance_id)
             if state.finished:
                 return state
             remaining = 1.0 if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 raise self._timed_out(state, timeout)
-            self.store.wait_for_change(min(remaining, 0.25))
+            self.store.wait_for_change(min(remaining, 0.25), mark)
 
     def _timed_out(self, state: InstanceState, timeout: float | None) -> TimeoutError:
         try:

@@ -11,7 +11,7 @@ import concurrent.futures
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import StoreError
 
@@ -28,11 +28,12 @@ __all__ = ["WorkerThreads", "standby"]
 
 _LOG = logging.getLogger("orchestrate.worker")
 # A thread polls only while no other thread is available to: one waiting for a change, or one
-# whose round began, or last wrote, less than _HELP_AFTER seconds ago. Under the GIL two threads taking quick
-# turns at once only contend (a client starting instances one by one ran 25-40% slower with
-# two polling threads than with one); a second thread earns its keep when the first is held up
-# by a slow activity, and then it joins within _HELP_AFTER.
+# whose round began, or last wrote, less than _HELP_AFTER seconds ago. Under the GIL two
+# threads taking quick turns at once only contend (a client starting instances one by one ran
+# 25-40% slower with two polling threads than with one); a second thread earns its keep when
+# the first is held up by a slow activity, and then it joins within _HELP_AFTER.
 _HELP_AFTER = 0.01
+_IDLE_WAIT = 0.5  # seconds an idle thread waits for a change at most, then looks again anyway
 
 
 def standby(rounds: dict[int, float | None], me: int, now: float) -> tuple[bool, float | None]:
@@ -177,27 +178,37 @@ class WorkerThreads:
 
     def _loop(self) -> None:
         index = threading.get_ident()
-        while not self._stopping:
-            if not self._take_round(index):
-                break
-            try:
-                busy = self.poll_once()
-            except Exception as exc:  # a store gone read-only or locked, or a bug: back off
-                self._pause(self.backoff.failed(exc))
-                continue
-            self.backoff.succeeded()
-            if busy or self._stopping or not self._go_idle(index):
-                continue
-            # One idle thread at a time waits for a change; the others stand by. Otherwise
-            # every commit (each start, each of this worker's own writes) wakes every idle
-            # thread, and all but one find nothing to do, taking the GIL and the store from the
-            # threads that have work.
-            with self._watching:
-                if not self._stopping:  # stop() may have come while this thread queued here
-                    try:
-                        self._wait_for_work()
-                    except Exception as exc:  # the store's wake-up read failed: back off too
-                        self._pause(self.backoff.failed(exc))
+        try:
+            while not self._stopping:
+                if not self._take_round(index):
+                    break
+                try:
+                    # Marked before the round: a change during it (a start committed while the
+                    # round found nothing) ends the wait after it at once, where a wait begun
+                    # afterwards would sleep through it while the other threads stand by.
+                    mark = self.store.change_mark()
+                    busy = self.poll_once()
+                except Exception as exc:  # a store gone read-only or locked, or a bug: back off
+                    self._pause(self.backoff.failed(exc))
+                    continue
+                self.backoff.succeeded()
+                if busy or self._stopping or not self._go_idle(index):
+                    continue
+                # One idle thread at a time waits for a change; the others stand by. Otherwise
+                # every commit (each start, each of this worker's own writes) wakes every idle
+                # thread, and all but one find nothing to do, taking the GIL and the store from
+                # the threads that have work.
+                with self._watching:
+                    if not self._stopping:  # stop() may have come while this thread queued
+                        try:
+                            self._wait_for_work(mark)
+                        except Exception as exc:  # the store's wake-up read failed: back off
+                            self._pause(self.backoff.failed(exc))
+        finally:
+            # However this thread ends, the others must not stand by for it.
+            with self._shifts:
+                self._rounds.pop(index, None)
+                self._shifts.notify_all()
 
     def _take_round(self, index: int) -> bool:
         """Stand by while another thread is available (see `standby`), then begin a round;
@@ -238,10 +249,11 @@ class WorkerThreads:
         while not self._stopping and (left := deadline - time.monotonic()) > 0:
             time.sleep(min(left, 0.05))
 
-    def _wait_for_work(self) -> None:
-        """Block until the store changes or its next timer or lease expiry is due (<= 0.5 s)."""
+    def _wait_for_work(self, mark: Any) -> None:
+        """Block until the store changed since `mark`, or its next timer or lease expiry is due
+        (`_IDLE_WAIT` at most)."""
         wake = self.store.next_wakeup()
-        timeout = 0.5
+        timeout = _IDLE_WAIT
         if wake is not None:
             timeout = min(timeout, max(0.0, (wake - self.clock.now()).total_seconds()))
-        self.store.wait_for_change(timeout)
+        self.store.wait_for_change(timeout, mark)

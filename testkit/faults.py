@@ -11,7 +11,7 @@ store="sqlite:///...")`` for tests that cross the real persistence layer. Every 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchestrate.state import (
     ActivityWork,
@@ -117,8 +117,11 @@ class CrashingStore:
     def next_wakeup(self) -> datetime | None:
         return self.inner.next_wakeup()
 
-    def wait_for_change(self, timeout: float) -> None:
-        self.inner.wait_for_change(timeout)
+    def change_mark(self) -> Any:
+        return self.inner.change_mark()
+
+    def wait_for_change(self, timeout: float, since: Any = None) -> bool:
+        return self.inner.wait_for_change(timeout, since)
 
     def purge(
         self, instance_id: str | None = None, *, finished_before: datetime | None = None

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .. import codec
 from .. import history as h
@@ -202,8 +202,18 @@ class Store(Protocol):
         """When the earliest held-back message (timer) or expired lease becomes workable."""
         ...
 
-    def wait_for_change(self, timeout: float) -> None:
-        """Block up to `timeout` seconds or until something may have changed."""
+    def change_mark(self) -> Any:
+        """A mark of the changes this store has seen so far, for `wait_for_change`.
+
+        Taken before looking at the store (a worker's round, a client's read of a state), it
+        lets the wait after the look end at once for a change made during the look, which a
+        wait begun afterwards would sleep through.
+        """
+        ...
+
+    def wait_for_change(self, timeout: float, since: Any = None) -> bool:
+        """Block up to `timeout` seconds or until something may have changed (since the mark
+        `since` from `change_mark`, when given); True on a change, False when the time ran out."""
         ...
 
     def purge(

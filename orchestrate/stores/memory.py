@@ -11,6 +11,7 @@ import itertools
 import math
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import datetime
@@ -97,6 +98,7 @@ class MemoryStore:
         # Made by the first wait_for_change: a store nobody waits on (a test's) never needs one.
         self._changed: threading.Condition | None = None
         self._waiting = 0  # threads in wait_for_change: with none, a change notifies nobody
+        self._changes = 0  # bumped by every change: the mark `wait_for_change` compares
         self._ids = itertools.count(1)
         self._token_prefix = f"{_PROCESS_PREFIX}{next(_STORE_NUMBERS)}-"
         self._instances: dict[str, InstanceState] = {}
@@ -552,18 +554,31 @@ class MemoryStore:
         return datetime.fromtimestamp(min(moments)).astimezone()
 
     def _notify(self) -> None:
-        """Wake the waiters (the caller holds the lock); free when nobody waits, as in tests."""
+        """Count a change and wake the waiters (the caller holds the lock); nearly free when
+        nobody waits, as in tests."""
+        self._changes += 1
         if self._waiting and self._changed is not None:
             self._changed.notify_all()
 
-    def wait_for_change(self, timeout: float) -> None:
+    def change_mark(self) -> int:
         with self._lock:
+            return self._changes
+
+    def wait_for_change(self, timeout: float, since: Any = None) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            seen = self._changes if since is None else since
             if self._changed is None:
                 self._changed = threading.Condition(self._lock)
             changed = self._changed
             self._waiting += 1
             try:
-                changed.wait(timeout)
+                while self._changes == seen:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    changed.wait(remaining)
+                return True
             finally:
                 self._waiting -= 1
 

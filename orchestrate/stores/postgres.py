@@ -444,9 +444,12 @@ class PostgresStore:
 
         return self._db.transaction(read, notify=False)
 
-    def wait_for_change(self, timeout: float) -> None:
+    def change_mark(self) -> Any:
+        return self._db.change_mark()
+
+    def wait_for_change(self, timeout: float, since: Any = None) -> bool:
         """Wake on a NOTIFY from any process's commit (or this process's own) at once."""
-        self._db.wait_for_change(timeout)
+        return self._db.wait_for_change(timeout, since)
 
     def close(self) -> None:
         """Close pooled connections and the listener; wake waiters (see `Database.close`)."""

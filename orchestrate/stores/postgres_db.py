@@ -60,8 +60,16 @@ _REFUSALS = (
         "check the user and password (in the URL, in PGPASSWORD or in ~/.pgpass)",
     ),
     (
-        re.compile(r"no pg_hba\.conf entry"),
+        re.compile(r"no pg_hba\.conf entry|pg_hba\.conf rejects connection"),
         "allow this host and user in the server's pg_hba.conf, or connect as a user it allows",
+    ),
+    (
+        re.compile(r"is not permitted to log in"),
+        "give the role LOGIN (ALTER ROLE NAME LOGIN) or connect as a role that has it",
+    ),
+    (
+        re.compile(r"permission denied for database"),
+        "grant the role CONNECT on the database (GRANT CONNECT ON DATABASE NAME TO ROLE)",
     ),
 )
 
@@ -343,19 +351,26 @@ class Database:
             self._changes += 1
             self._changed.notify_all()
 
-    def wait_for_change(self, timeout: float) -> None:
-        """Block up to `timeout` seconds or until a NOTIFY (from any process) or a local commit."""
-        if self._closed or timeout <= 0:
-            return
+    def change_mark(self) -> int:
+        """The count of changes seen: local commits and NOTIFYs (the listener starts here, so a
+        mark taken before a look also covers other processes' commits during it)."""
+        self._listen()
+        with self._changed:
+            return self._changes
+
+    def wait_for_change(self, timeout: float, since: int | None = None) -> bool:
+        """Block up to `timeout` seconds or until a NOTIFY (from any process) or a local commit
+        (since the mark `since`, when given); True on a change, False when the time ran out."""
         self._listen()
         deadline = time.monotonic() + timeout
         with self._changed:
-            seen = self._changes
+            seen = self._changes if since is None else since
             while self._changes == seen and not self._closed:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return
+                    return False
                 self._changed.wait(remaining)
+            return self._changes != seen
 
     def _listen(self) -> None:
         """Start the listener thread (once per store)."""

@@ -418,9 +418,12 @@ class SqliteStore:
                 is not None
             )
 
-    def wait_for_change(self, timeout: float) -> None:
+    def change_mark(self) -> Any:
+        return self._db.change_mark()
+
+    def wait_for_change(self, timeout: float, since: Any = None) -> bool:
         """Wake on a commit by this process at once, and within 50 ms on one by another process."""
-        self._db.wait_for_change(timeout)
+        return self._db.wait_for_change(timeout, since)
 
     def close(self) -> None:
         """Close pooled connections and wake waiters (see `Database.close`)."""

@@ -408,24 +408,31 @@ class Database:
             self._changes += 1
             self._changed.notify_all()
 
-    def wait_for_change(self, timeout: float) -> None:
-        """Wake on a commit by this process at once, and within 50 ms on one by another process."""
-        deadline = time.monotonic() + timeout
-        baseline = self._data_version()
+    def change_mark(self) -> tuple[int, int]:
+        """This process's commit count and SQLite's count of other connections' commits."""
         with self._changed:
-            seen = self._changes
+            local = self._changes
+        return local, self._data_version()
+
+    def wait_for_change(self, timeout: float, since: tuple[int, int] | None = None) -> bool:
+        """Wake on a commit by this process at once, and within 50 ms on one by another process
+        (since the mark `since`, when given); True on a change, False when the time ran out."""
+        deadline = time.monotonic() + timeout
+        seen, baseline = self.change_mark() if since is None else since
         while not self._closed:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
             with self._changed:
                 if self._changes != seen:
-                    return
-                self._changed.wait(min(remaining, _POLL))
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining > 0:
+                    self._changed.wait(min(remaining, _POLL))
                 if self._changes != seen:
-                    return
+                    return True
             if self._data_version() != baseline:
-                return
+                return True
+            if remaining <= 0:
+                return False
+        return False
 
     def _data_version(self) -> int:
         """SQLite's counter of commits made by *other* connections to this file."""

@@ -441,6 +441,16 @@ def test_wait_for_change_wakes_on_a_commit_by_another_connection(db: str) -> Non
     writer.close()
 
 
+def test_a_mark_covers_commits_by_another_connection(db: str) -> None:
+    watcher, writer = SqliteStore(db), SqliteStore(db)
+    mark = watcher.change_mark()
+    assert watcher.wait_for_change(0, mark) is False
+    Client(writer).start("flow", None, instance_id="x")  # another store object: another process
+    assert watcher.wait_for_change(0, mark) is True  # SQLite's data_version moved
+    watcher.close()
+    writer.close()
+
+
 def test_next_wakeup_skips_the_timer_of_a_locked_instance(db: str) -> None:
     store = SqliteStore(db)
     Client(store).start("flow", None, instance_id="t")

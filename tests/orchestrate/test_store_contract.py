@@ -606,3 +606,17 @@ def test_withdrawn_attempts_are_removed_queued_or_leased(store: Store) -> None:
     assert store.write(Batch(now=at(2), renewals=[running])).renewed == [False]
     write_results(store, [result_for(running, "late")])
     assert store.fetch_orchestration_work(at(2)) == []
+
+
+# --- wake-ups --------------------------------------------------------------------------------
+
+
+def test_a_change_after_a_mark_ends_the_wait_at_once_even_before_the_wait(store: Store) -> None:
+    """A worker marks the store before a round and waits from that mark after an empty round;
+    a start committed in between must end the wait at once (a wait that only counted changes
+    from its own beginning would sleep through it)."""
+    mark = store.change_mark()
+    assert store.wait_for_change(0, mark) is False  # nothing since the mark: the time ran out
+    create(store, "a", when=at(1))
+    assert store.wait_for_change(0, mark) is True
+    assert store.wait_for_change(30, mark) is True  # at once, not after 30 s

@@ -57,8 +57,9 @@ def run_loop(worker: Worker, until: Any) -> list[float]:
 
     def pause(seconds: float) -> None:
         pauses.append(seconds)
+        assert len(pauses) <= 100, "the loop keeps failing: stopped it"
 
-    def wait_for_work() -> None:
+    def wait_for_work(mark: Any) -> None:
         worker._stopping = bool(until()) or len(pauses) > 100
 
     worker._pause = pause  # type: ignore[method-assign]

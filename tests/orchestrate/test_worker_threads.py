@@ -4,6 +4,8 @@ joins when the first is held up by a slow activity; only one idle thread waits f
 from __future__ import annotations
 
 import threading
+import time
+from typing import Any
 
 import pytest
 
@@ -98,6 +100,68 @@ def test_a_second_thread_takes_the_work_while_the_first_waits_on_a_slow_activity
         worker.stop()
 
 
+def test_a_start_committed_while_a_thread_settles_to_wait_is_taken_at_once(monkeypatch) -> None:
+    # The race a change mark closes: the idle thread's round found nothing, then a start
+    # commits before its wait begins, while the other thread stands by for it. Without the
+    # mark taken before the round, the start would wait out the idle wait (an hour here).
+    monkeypatch.setattr(worker_threads, "_IDLE_WAIT", 3600.0)
+    store = MemoryStore()
+    worker = Worker(chain_registry(), store, threads=2)
+    client = Client(store)
+    started: list[str] = []
+    real = store.next_wakeup
+
+    def start_then_look() -> Any:  # called by the idle thread between its round and its wait
+        if not started:
+            started.append(client.start("chain", 1))
+        return real()
+
+    store.next_wakeup = start_then_look  # type: ignore[method-assign]
+    worker.start()
+    try:
+        wait_until(lambda: started, what="a thread to settle to wait for a change")
+        assert client.wait(started[0], timeout=10).output == 8
+    finally:
+        worker.stop()
+
+
+def test_stop_wakes_the_threads_standing_by(monkeypatch) -> None:
+    monkeypatch.setattr(worker_threads, "_HELP_AFTER", 3600.0)
+    store = MemoryStore()
+    worker = Worker(chain_registry(), store, threads=3, grace=60)
+    worker.start()
+    wait_until(lambda: len(worker._rounds) == 1, what="two of three threads to stand by")
+    began = time.monotonic()
+    worker.stop()  # with a standing-by thread left asleep, this would wait out the 60 s grace
+    assert time.monotonic() - began < 10
+    assert not worker._threads and all(
+        not t.is_alive() for t in threading.enumerate() if t.name.startswith("orchestrate-worker-")
+    )
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the death
+def test_a_thread_that_dies_does_not_leave_the_others_standing_by() -> None:
+    store = MemoryStore()
+    real = store.wait_for_change
+    died: list[str] = []
+
+    def dies_once(timeout: float, since: Any = None) -> bool:
+        if not died:
+            died.append(threading.current_thread().name)
+            raise SystemExit  # a BaseException: ends the thread, past every `except Exception`
+        return bool(real(timeout, since))
+
+    store.wait_for_change = dies_once  # type: ignore[method-assign]
+    worker = Worker(chain_registry(), store, threads=2)
+    client = Client(store)
+    worker.start()
+    try:
+        wait_until(lambda: died, what="the idle thread to die")
+        assert client.wait(client.start("chain", 2), timeout=10).output == 16
+    finally:
+        worker.stop()
+
+
 def test_only_one_idle_thread_waits_for_a_change_at_a_time() -> None:
     """Each commit wakes the waiting threads; with all of them waiting, all but one would wake to
     find nothing to do. The idle threads take turns instead."""
@@ -107,12 +171,12 @@ def test_only_one_idle_thread_waits_for_a_change_at_a_time() -> None:
     calls: list[int] = []
     real = store.wait_for_change
 
-    def counting(timeout: float) -> None:
+    def counting(timeout: float, since: Any = None) -> bool:
         waiting.append(1)
         most[0] = max(most[0], len(waiting))
         calls.append(1)
         try:
-            real(min(timeout, 0.01))
+            return real(min(timeout, 0.01), since)
         finally:
             waiting.pop()
 
