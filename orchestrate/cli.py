@@ -230,7 +230,8 @@ def _open_when_up(args: argparse.Namespace, stop: threading.Event) -> Client | N
             return _open(args, create=True)
         except StoreUnavailable as exc:
             print(
-                f"orchestrate worker: {exc}; retrying in {delay:g} s (Ctrl-C stops)",
+                f"orchestrate worker: {exc}. Next try in {delay:g} s "
+                "(Ctrl-C or SIGTERM stops the worker)",
                 file=sys.stderr,
                 flush=True,
             )

@@ -13,9 +13,11 @@ compact JSON text, times as integer microseconds since the epoch (``due = 0``: w
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import psycopg
+from psycopg import errors as pg_errors
 
 from ..errors import StoreError
 
@@ -24,6 +26,7 @@ __all__ = ["SCHEMA_VERSION", "TABLES", "ddl", "prepare"]
 SCHEMA_VERSION = 2
 # The tables a store holds, in the order an instance's rows are dropped.
 TABLES = ("instances", "history", "messages", "activities", "locks", "heartbeats")
+_LOG = logging.getLogger("orchestrate.store")
 _LOCK_KEY = 0x4F524348  # "ORCH": the advisory lock serializing schema creation and migration
 
 # The claim queries walk `messages_due` and `activities_due` (a due timer or an expired lease is
@@ -119,14 +122,36 @@ def ddl(version: int = SCHEMA_VERSION) -> list[str]:
 
 
 def _fill_instances(conn: psycopg.Connection[Any]) -> None:
-    """Give a database created before `_FILLFACTOR` its setting (a storage parameter, not a
-    schema change: older code reads the database as before). Pages written from now on keep
-    the room; ``VACUUM FULL instances`` would rewrite the old ones."""
+    """Give a database created before `_FILLFACTOR` its setting, when we may: a storage
+    parameter, not a schema change, so older code reads the database as before, and a
+    database that cannot take it works as before, only slower.
+
+    Only the table's owner may set it (a role that was granted its rows may not), not in a
+    read-only transaction or on a standby, and not while a vacuum holds the table (the schema
+    lock is held meanwhile, so the wait is short). A fillfactor already set, ours or a DBA's, is
+    left alone. Pages written from now on keep the room; ``VACUUM FULL`` rewrites the others.
+    """
     row = conn.execute(
-        "SELECT reloptions FROM pg_class WHERE oid = 'instances'::regclass"
+        "SELECT reloptions, pg_has_role(relowner, 'USAGE') FROM pg_class "
+        "WHERE oid = 'instances'::regclass"
     ).fetchone()
-    if row is not None and f"fillfactor={_FILLFACTOR}" not in (row[0] or []):
-        conn.execute(f"ALTER TABLE instances SET (fillfactor = {_FILLFACTOR})")
+    if row is None or not row[1] or any(o.startswith("fillfactor=") for o in row[0] or []):
+        return
+    try:
+        with conn.transaction():  # a savepoint: a refusal leaves the open itself unharmed
+            conn.execute("SET LOCAL lock_timeout = '2s'")
+            conn.execute(f"ALTER TABLE instances SET (fillfactor = {_FILLFACTOR})")
+    except (
+        pg_errors.InsufficientPrivilege,
+        pg_errors.ReadOnlySqlTransaction,
+        pg_errors.LockNotAvailable,
+    ) as exc:
+        _LOG.warning(
+            "left the instances table's fillfactor unset (%s); turns update it faster with "
+            "ALTER TABLE instances SET (fillfactor = %d), run by its owner",
+            " ".join(str(exc).split()),
+            _FILLFACTOR,
+        )
 
 
 def prepare(conn: psycopg.Connection[Any], where: str) -> None:

@@ -289,8 +289,8 @@ def test_a_worker_waits_for_an_unreachable_store_and_a_refused_one_fails_at_once
     outcomes[:] = [down, down]
     code, _, err = run(capsys, *argv)
     assert code == 0 and len(attempts) == 3
-    assert err.count("connection refused; retrying in") == 2, err
-    assert "retrying in 0.001 s" in err and "retrying in 0.002 s" in err
+    assert err.count("connection refused. Next try in") == 2, err
+    assert "Next try in 0.001 s" in err and "Next try in 0.002 s (Ctrl-C or SIGTERM" in err
     assert "with 2 thread(s)" in err and err.rstrip().endswith("stopped")
 
     attempts.clear()
@@ -307,7 +307,7 @@ def test_a_worker_waits_for_an_unreachable_store_and_a_refused_one_fails_at_once
     outcomes[:] = [SignalWhileWaiting()]
     code, _, err = run(capsys, *argv)
     assert code == 0 and len(attempts) == 1
-    assert "cannot reach it; retrying" in err and err.rstrip().endswith("stopped")
+    assert "cannot reach it. Next try" in err and err.rstrip().endswith("stopped")
 
 
 def test_an_input_over_the_payload_limit_is_one_line_exit_1(

@@ -95,6 +95,9 @@ def test_a_refusal_for_good_says_so_and_is_not_retried_like_an_outage(
         ("fe_sendauth: no password supplied", True),
         ('FATAL:  no pg_hba.conf entry for host "10.0.0.9", user "app", database "db"', True),
         ('FATAL:  database "orders" does not exist', True),
+        ('FATAL:  pg_hba.conf rejects connection for host "[local]", user "banned"', True),
+        ('FATAL:  role "reports" is not permitted to log in', True),
+        ('FATAL:  permission denied for database "orders"', True),
         ("Connection refused Is the server running on that host?", False),
         ("FATAL:  the database system is starting up", False),
         ("FATAL:  sorry, too many clients already", False),
@@ -179,6 +182,49 @@ def test_a_version_1_database_is_migrated_in_place_and_keeps_its_data(pg_url: st
         assert Client(store).state("w").output == 9
     finally:
         store.close()
+
+
+def fillfactor(url: str) -> list[str] | None:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT reloptions FROM pg_class WHERE relname = 'instances'").fetchone()
+        return None if row is None else row[0]
+
+
+def test_the_fillfactor_is_left_to_the_owner_and_a_dbas_setting_is_kept(
+    pg_cluster: PostgresCluster, pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    PostgresStore(pg_url).close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE instances RESET (fillfactor)")  # as older code created it
+        conn.execute("DROP ROLE IF EXISTS app")
+        conn.execute("CREATE ROLE app LOGIN")
+        conn.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO app")
+        conn.execute("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO app")
+    app_url = pg_url.replace("postgresql://postgres@", "postgresql://app@")
+    with caplog.at_level(logging.WARNING, logger="orchestrate.store"):
+        store = PostgresStore(app_url)  # not the owner: opens, runs, and changes no setting
+    client = Client(store, registry=reg)
+    client.start("waits", 1, instance_id="w")
+    assert client.state("w").status == Status.PENDING
+    store.close()
+    assert fillfactor(pg_url) is None and not caplog.records
+    read_only = pg_url + "&options=-c%20default_transaction_read_only%3Don"
+    with caplog.at_level(logging.WARNING, logger="orchestrate.store"):
+        store = PostgresStore(read_only)  # the owner, read-only (a reporting tool): one line
+    assert [s.instance_id for s in store.list_instances()] == ["w"]
+    store.close()
+    assert fillfactor(pg_url) is None
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "fillfactor unset (cannot execute ALTER TABLE in a read-only transaction)" in line
+    assert "ALTER TABLE instances SET (fillfactor = 70), run by its owner" in line
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE instances SET (fillfactor = 50)")  # a DBA's choice
+    PostgresStore(pg_url).close()
+    assert fillfactor(pg_url) == ["fillfactor=50"]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("REASSIGN OWNED BY app TO postgres")
+        conn.execute("DROP OWNED BY app")
+        conn.execute("DROP ROLE app")
 
 
 # --- claims and wake-ups -----------------------------------------------------------------------
@@ -282,6 +328,15 @@ def test_a_closed_store_still_serves_threads_winding_down(pg_url: str) -> None:
     state = store.get_instance("late")
     assert isinstance(state, InstanceState) and state.status == Status.PENDING
     store.wait_for_change(30)  # returns at once
+
+
+def test_a_mark_covers_a_notify_from_another_store(pg_url: str) -> None:
+    watcher, writer = PostgresStore(pg_url), PostgresStore(pg_url)
+    mark = watcher.change_mark()  # starts the listener: commits from here on count
+    Client(writer).start("flow", None, instance_id="x")
+    assert watcher.wait_for_change(30, mark) is True  # as soon as the NOTIFY arrives
+    watcher.close()
+    writer.close()
 
 
 # --- lost connections ----------------------------------------------------------------------------
