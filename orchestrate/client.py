@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from . import history as h
 from .clock import Clock, SystemClock
-from .errors import InstanceNotFound, InstanceNotRunning, InvalidInstanceId, UnknownOrchestration
+from .errors import (
+    InstanceNotFound,
+    InstanceNotRunning,
+    InvalidInstanceId,
+    StoreError,
+    UnknownOrchestration,
+)
 from .payload import DEFAULT_MAX_PAYLOAD_BYTES, check_payload_size, to_json_value, valid_limit
 from .registry import Registry
 from .state import InstanceState, Message, Status
@@ -191,8 +197,13 @@ class Client:
 
         After `timeout` s, `TimeoutError` saying what the instance still waits for (a timer, an
         event, an activity...), and asking whether a worker runs only when work is untaken.
+
+        Wakes on this store's changes at once; a finish another process commits may go
+        unannounced (a PostgreSQL worker notifies only of work it leaves to others), so reads
+        also come every 5 ms, backing off to 250 ms.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        pause = _FIRST_POLL
         while True:
             mark = self.store.change_mark()  # before the read: a finish right after it counts
             state = self.state(instance_id)
@@ -201,7 +212,15 @@ class Client:
             remaining = 1.0 if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 raise self._timed_out(state, timeout)
-            self.store.wait_for_change(min(remaining, 0.25), mark)
+            wait = min(remaining, pause)
+            began = time.monotonic()
+            if not self.store.wait_for_change(wait, mark) and time.monotonic() - began < wait / 2:
+                # only a closed store gives up early: reading on would spin
+                raise StoreError(
+                    f"the store was closed while waiting for {instance_id!r} to finish; wait "
+                    "through a client whose store is open (Runtime.close() closes its store)"
+                )
+            pause = min(pause * 2, _LAST_POLL)
 
     def _timed_out(self, state: InstanceState, timeout: float | None) -> TimeoutError:
         try:

@@ -213,7 +213,8 @@ class Store(Protocol):
 
     def wait_for_change(self, timeout: float, since: Any = None) -> bool:
         """Block up to `timeout` seconds or until something may have changed (since the mark
-        `since` from `change_mark`, when given); True on a change, False when the time ran out."""
+        `since` from `change_mark`, when given); True on a change, False when the time ran out.
+        A closed store returns False at once (nothing will change), never earlier otherwise."""
         ...
 
     def purge(

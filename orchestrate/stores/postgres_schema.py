@@ -139,12 +139,14 @@ def _fill_instances(conn: psycopg.Connection[Any]) -> None:
         return
     try:
         with conn.transaction():  # a savepoint: a refusal leaves the open itself unharmed
-            conn.execute("SET LOCAL lock_timeout = '2s'")
+            conn.execute("SET LOCAL lock_timeout = '200ms'")  # the schema lock is held meanwhile
+            conn.execute("SET LOCAL statement_timeout = '5s'")  # a lower database setting too
             conn.execute(f"ALTER TABLE instances SET (fillfactor = {_FILLFACTOR})")
     except (
         pg_errors.InsufficientPrivilege,
         pg_errors.ReadOnlySqlTransaction,
         pg_errors.LockNotAvailable,
+        pg_errors.QueryCanceled,  # a statement_timeout shorter than ours
     ) as exc:
         _LOG.warning(
             "left the instances table's fillfactor unset (%s); turns update it faster with "

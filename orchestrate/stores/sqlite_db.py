@@ -437,6 +437,8 @@ class Database:
     def _data_version(self) -> int:
         """SQLite's counter of commits made by *other* connections to this file."""
         with self._watch_lock:
+            if self._closed:
+                return -1  # not reopened after `close`: nothing would close it again
             try:
                 if self._watch is None:
                     self._watch = connect(

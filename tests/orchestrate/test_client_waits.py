@@ -178,3 +178,52 @@ def test_many_wait_async_calls_leave_the_executor_to_start_async() -> None:
     still_open, outputs = asyncio.run(scenario())
     assert still_open == [True] * 12
     assert outputs == keys
+
+
+def test_wait_reads_again_backing_off_when_nothing_is_announced() -> None:
+    """A finish another process commits may come unannounced (a PostgreSQL worker notifies only
+    of work it leaves to others): the waits between reads start at 5 ms and double to 250 ms."""
+    from orchestrate import MemoryStore
+
+    store = MemoryStore()
+    waits: list[float] = []
+
+    def silent(timeout: float, since: object = None) -> bool:
+        waits.append(round(timeout, 3))
+        return True  # "something may have changed": read again, nothing to sleep through
+
+    store.wait_for_change = silent  # type: ignore[method-assign]
+    client = Client(store, registry=reg)
+    client.start(napper, instance_id="n")
+    with pytest.raises(TimeoutError):
+        client.wait("n", timeout=0)  # no wait at all: times out at the first read
+    assert waits == []
+    real_state, reads = client.state, [0]
+
+    def ninth_read_fails(instance_id: str) -> object:
+        reads[0] += 1
+        if reads[0] == 9:
+            raise LookupError("enough reads")  # ends the wait after eight waits
+        return real_state(instance_id)
+
+    client.state = ninth_read_fails  # type: ignore[method-assign]
+    with pytest.raises(LookupError):
+        client.wait("n", timeout=60)
+    assert waits == [0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.25, 0.25]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_waiting_on_a_closed_store_is_an_error_not_a_spin(
+    kind: str, tmp_path, request: pytest.FixtureRequest
+) -> None:
+    from orchestrate.errors import StoreError
+
+    from .stores import make_store
+
+    url = request.getfixturevalue("pg_url") if kind == "postgres" else ""
+    store = make_store(kind, tmp_path, url)
+    client = Client(store, registry=reg)
+    client.start(napper, instance_id="n")
+    store.close()  # as Runtime.close() does under a thread still waiting
+    with pytest.raises(StoreError, match=r"store was closed while waiting for 'n' to finish"):
+        client.wait("n", timeout=60)

@@ -217,6 +217,15 @@ def test_the_fillfactor_is_left_to_the_owner_and_a_dbas_setting_is_kept(
     [line] = [r.getMessage() for r in caplog.records]
     assert "fillfactor unset (cannot execute ALTER TABLE in a read-only transaction)" in line
     assert "ALTER TABLE instances SET (fillfactor = 70), run by its owner" in line
+    caplog.clear()
+    with psycopg.connect(pg_url) as holder:  # a manual VACUUM or DDL holds the table
+        holder.execute("LOCK TABLE instances IN SHARE UPDATE EXCLUSIVE MODE")
+        with caplog.at_level(logging.WARNING, logger="orchestrate.store"):
+            PostgresStore(pg_url + "&options=-c%20statement_timeout%3D100").close()  # opens
+        holder.rollback()
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "fillfactor unset (canceling statement due to lock timeout)" in line
+    assert fillfactor(pg_url) is None
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("ALTER TABLE instances SET (fillfactor = 50)")  # a DBA's choice
     PostgresStore(pg_url).close()
