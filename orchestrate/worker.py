@@ -147,7 +147,6 @@ class Worker(WorkerActivities, WorkerThreads):
         self._renewing = threading.Event()  # set: the renewer thread stops
         self._renewer: threading.Thread | None = None
         self._threads: list[threading.Thread] = []
-        self._watching = threading.Lock()  # held by the one idle thread waiting for a change
         self._shifts = threading.Condition()  # threads standing by (see `worker_threads`)
         self._rounds: dict[int, float | None] = {}
         self.cache_hits = 0

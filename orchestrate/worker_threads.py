@@ -76,7 +76,6 @@ class WorkerThreads:
     _renewing: threading.Event
     _renewer: threading.Thread | None
     _threads: list[threading.Thread]
-    _watching: threading.Lock
     _shifts: threading.Condition  # guards _rounds; notified when a thread's availability ends
     _rounds: dict[int, float | None]  # the threads on duty (see `standby`)
 
@@ -194,16 +193,14 @@ class WorkerThreads:
                 self.backoff.succeeded()
                 if busy or self._stopping or not self._go_idle(index):
                     continue
-                # One idle thread at a time waits for a change; the others stand by. Otherwise
-                # every commit (each start, each of this worker's own writes) wakes every idle
-                # thread, and all but one find nothing to do, taking the GIL and the store from
-                # the threads that have work.
-                with self._watching:
-                    if not self._stopping:  # stop() may have come while this thread queued
-                        try:
-                            self._wait_for_work(mark)
-                        except Exception as exc:  # the store's wake-up read failed: back off
-                            self._pause(self.backoff.failed(exc))
+                # The one idle thread (`_go_idle` lets no second one wait) waits for a change; the
+                # others stand by. Were all idle threads waiting, every commit would wake them
+                # all, and all but one would find nothing to do, taking the GIL and the store
+                # from the threads that have work.
+                try:
+                    self._wait_for_work(mark)
+                except Exception as exc:  # the store's wake-up read failed: back off too
+                    self._pause(self.backoff.failed(exc))
         finally:
             # However this thread ends, the others must not stand by for it.
             with self._shifts:

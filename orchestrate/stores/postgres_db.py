@@ -56,7 +56,7 @@ _REFUSALS = (
         "fix the user name in the URL, or create the role (CREATE ROLE NAME LOGIN PASSWORD '...')",
     ),
     (
-        re.compile(r"password authentication failed|no password supplied|authentication failed"),
+        re.compile(r"authentication failed|no password supplied"),
         "check the user and password (in the URL, in PGPASSWORD or in ~/.pgpass)",
     ),
     (
