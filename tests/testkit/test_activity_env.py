@@ -59,6 +59,21 @@ def test_an_async_activity_runs_to_its_result() -> None:
     assert env.heartbeats == [{"page": 1}, {"page": 2}, {"page": 3}]
 
 
+def cancelled_while_running(
+    env: ActivityEnv, activity: Any, started: threading.Event, go_on: threading.Event
+) -> list[Any]:
+    """Run `activity` in `env` on another thread, cancel it once it has `started`, then let it
+    `go_on`; its result (a one-item list, empty if it raised)."""
+    result: list[Any] = []
+    runner = threading.Thread(target=lambda: result.append(env.run(activity)))
+    runner.start()
+    assert started.wait(10), "the activity never started"
+    env.cancel()
+    go_on.set()
+    runner.join(10)
+    return result
+
+
 def test_cancel_from_another_thread_while_it_runs() -> None:
     started, go_on = threading.Event(), threading.Event()
 
@@ -67,15 +82,7 @@ def test_cancel_from_another_thread_while_it_runs() -> None:
         assert go_on.wait(10), "the test never let the activity go on"
         return activity_info().cancelled
 
-    env = ActivityEnv()
-    result: list[bool] = []
-    runner = threading.Thread(target=lambda: result.append(env.run(waits_for_work)))
-    runner.start()
-    assert started.wait(10)
-    env.cancel()
-    go_on.set()
-    runner.join(10)
-    assert result == [True]
+    assert cancelled_while_running(ActivityEnv(), waits_for_work, started, go_on) == [True]
 
 
 def test_outside_an_env_activity_info_still_refuses() -> None:
@@ -99,14 +106,8 @@ def test_an_async_activity_that_never_heartbeats_runs_to_its_end_when_cancelled(
         return "finished"
 
     env = ActivityEnv()
-    result: list[str] = []
-    runner = threading.Thread(target=lambda: result.append(env.run(never_heartbeats)))
-    runner.start()
-    assert started.wait(10)
-    env.cancel()
-    go_on.set()
-    runner.join(10)
-    assert result == ["finished"] and env.cancelled
+    assert cancelled_while_running(env, never_heartbeats, started, go_on) == ["finished"]
+    assert env.cancelled
 
 
 def test_a_cancel_applies_to_one_run_and_the_next_starts_afresh() -> None:
